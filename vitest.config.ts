@@ -1,0 +1,10 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['sdk/**/*.test.ts', 'workers/**/*.test.ts', 'models/**/*.test.ts'],
+    exclude: ['**/node_modules/**', 'models/recipes/**'],
+    testTimeout: 60_000,
+    pool: 'forks',
+  },
+});
