@@ -94,18 +94,18 @@ class Attention(nn.Module):
             ck[:, :, start_pos:start_pos + T] = k
             cv[:, :, start_pos:start_pos + T] = v
             k, v = ck[:, :, :start_pos + T], cv[:, :, :start_pos + T]
-        # GQA: kv head j serves query heads j*rep .. (j+1)*rep-1 (same as HF repeat_kv and llama2.c)
+        # GQA: kv head j serves query heads j*rep .. (j+1)*rep-1 (same as HF repeat_kv and llama2.c).
+        # Fold those query heads into the time axis instead of copying k/v rep times.
         rep = self.n_heads // self.n_kv
-        if rep > 1:
-            k = k.repeat_interleave(rep, dim=1)
-            v = v.repeat_interleave(rep, dim=1)
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(self.hd)  # (B, H, T, S)
         S = k.shape[2]
+        qg = q.reshape(B, self.n_kv, rep * T, self.hd)
+        att = (qg @ k.transpose(-2, -1)) / math.sqrt(self.hd)  # (B, n_kv, rep*T, S)
         if T > 1:
             # query i (absolute position start_pos+i) may see keys 0..start_pos+i
             mask = torch.ones(T, S, dtype=torch.bool).tril(diagonal=start_pos)
-            att = att.masked_fill(~mask, float("-inf"))
-        y = F.softmax(att, dim=-1) @ v  # (B, H, T, hd)
+            att = att.view(B, self.n_kv, rep, T, S).masked_fill(~mask, float("-inf"))
+            att = att.view(B, self.n_kv, rep * T, S)
+        y = (F.softmax(att, dim=-1) @ v).view(B, self.n_heads, T, self.hd)  # (B, H, T, hd)
         return self.o_proj(y.transpose(1, 2).reshape(B, T, -1))
 
 

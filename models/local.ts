@@ -1,0 +1,31 @@
+/** Node-only: locate files that `npm run models` fetched (tests, CLI, benchmarks use this). */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WhittleError } from '../sdk/errors.ts';
+import { SERVED_DIR, type Registry } from './registry.ts';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+export function readRegistry(): Registry {
+  return JSON.parse(readFileSync(join(REPO_ROOT, 'models', 'registry.json'), 'utf8')) as Registry;
+}
+
+/** Absolute path of a fetched model file; a clear error when the models step has not run. */
+export function localModelFile(modelId: string, fileName: string): string {
+  const path = join(REPO_ROOT, SERVED_DIR, modelId, fileName);
+  if (!existsSync(path)) {
+    throw new WhittleError(
+      'BAD_MODEL',
+      `${modelId}/${fileName} is not fetched; run \`npm run models\` (it copies from ../shared/mirror or downloads from upstream)`,
+      { modelId, fileName },
+    );
+  }
+  return path;
+}
+
+/** The bytes of a fetched model file as a fresh ArrayBuffer. */
+export function readLocalModelFile(modelId: string, fileName: string): ArrayBuffer {
+  const buf = readFileSync(localModelFile(modelId, fileName));
+  return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
+}
