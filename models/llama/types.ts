@@ -38,3 +38,21 @@ export interface LlamaWeights {
   finalNorm: Float32Array; // [dim]
   lmHead: Float32Array; // [vocab, dim]; the same array as tokenEmbedding when tied
 }
+
+/**
+ * What to run: `layers` are the kept blocks, in order (depth pruning); `exit`, when set, is how
+ * many of those kept blocks run before drafts leave through the shared final norm + LM head
+ * (LayerSkip early exit): exit after `layers.slice(0, exit)`.
+ *
+ * @example
+ * const plan: LlamaPlan = { layers: [0, 1, 3, 4], exit: 2 }; // skip block 2; drafts exit after blocks 0,1
+ */
+export interface LlamaPlan {
+  layers: number[];
+  exit?: number;
+}
+
+/** The plan that runs every block once, in order, with no early exit. */
+export function fullPlan(config: LlamaConfig): LlamaPlan {
+  return { layers: Array.from({ length: config.nLayers }, (_, i) => i) };
+}

@@ -1,0 +1,174 @@
+/**
+ * An independent LLaMA forward pass in plain loops: llama2.c's `run.c` transcribed to
+ * TypeScript, one token at a time, with a KV cache per kept layer. It is the test oracle
+ * for the ONNX graphs, so it shares no code with them and favours "obviously right" over fast:
+ * float64 accumulation, no fusion, no weight permutation (it applies RoPE in whichever layout
+ * the config says instead of converting the weights).
+ *
+ * @example
+ * const ref = new LlamaReference(config, weights, { layers: [0, 1, 3], exit: 2 });
+ * const logits = ref.forward(1, 0);              // final norm + head after blocks 0,1,3
+ * const draft = ref.forward(1, 0, { exit: true }); // (a fresh reference) ... after blocks 0,1
+ */
+import type { LlamaConfig, LlamaPlan, LlamaWeights } from '../llama/types.ts';
+
+/** out[i] = weight[i] * x[i] / sqrt(mean(x^2) + eps) */
+export function rmsnorm(x: Float32Array, weight: Float32Array, eps: number): Float32Array {
+  let ss = 0;
+  for (let i = 0; i < x.length; i++) ss += x[i]! * x[i]!;
+  const scale = 1 / Math.sqrt(ss / x.length + eps);
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = weight[i]! * (x[i]! * scale);
+  return out;
+}
+
+/** out = W x for a row-major W of shape [rows, x.length]. */
+export function matvec(w: Float32Array, x: Float32Array, rows: number): Float32Array {
+  const n = x.length;
+  if (w.length !== rows * n) throw new Error(`matvec: weight has ${w.length} values, expected ${rows}x${n}`);
+  const out = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let acc = 0;
+    const base = r * n;
+    for (let k = 0; k < n; k++) acc += w[base + k]! * x[k]!;
+    out[r] = acc;
+  }
+  return out;
+}
+
+export function softmaxInPlace(x: Float64Array | Float32Array, length = x.length): void {
+  let max = -Infinity;
+  for (let i = 0; i < length; i++) max = Math.max(max, x[i]!);
+  let sum = 0;
+  for (let i = 0; i < length; i++) {
+    x[i] = Math.exp(x[i]! - max);
+    sum += x[i]!;
+  }
+  for (let i = 0; i < length; i++) x[i] = x[i]! / sum;
+}
+
+/**
+ * Rotates each head of `vec` (nHeads heads of headSize) for position `pos`, in place.
+ * 'interleaved' pairs dims (2i, 2i+1) (llama2.c); 'half' pairs (i, i + headSize/2) (HF rotate_half).
+ * Both use frequency theta^(-2i/headSize) for pair i.
+ */
+export function rope(vec: Float32Array, nHeads: number, headSize: number, pos: number, theta: number, layout: 'interleaved' | 'half'): void {
+  const half = headSize / 2;
+  for (let h = 0; h < nHeads; h++) {
+    for (let i = 0; i < half; i++) {
+      const freq = 1 / Math.pow(theta, (2 * i) / headSize);
+      const angle = pos * freq;
+      const c = Math.cos(angle);
+      const s = Math.sin(angle);
+      const a = layout === 'interleaved' ? h * headSize + 2 * i : h * headSize + i;
+      const b = layout === 'interleaved' ? a + 1 : a + half;
+      const x0 = vec[a]!;
+      const x1 = vec[b]!;
+      vec[a] = x0 * c - x1 * s;
+      vec[b] = x0 * s + x1 * c;
+    }
+  }
+}
+
+export interface ForwardOptions {
+  /** Leave through the final norm + head after `plan.exit` kept blocks instead of after all of them. */
+  exit?: boolean;
+}
+
+export class LlamaReference {
+  readonly plan: LlamaPlan;
+  private readonly headSize: number;
+  private readonly kvDim: number;
+  // Per kept layer (index into plan.layers): [maxSeqLen, kvDim]
+  private readonly keyCache: Float32Array[];
+  private readonly valueCache: Float32Array[];
+
+  constructor(
+    readonly config: LlamaConfig,
+    readonly weights: LlamaWeights,
+    plan?: LlamaPlan,
+  ) {
+    this.plan = plan ?? { layers: Array.from({ length: config.nLayers }, (_, i) => i) };
+    this.headSize = config.dim / config.nHeads;
+    this.kvDim = config.nKvHeads * this.headSize;
+    this.keyCache = this.plan.layers.map(() => new Float32Array(config.maxSeqLen * this.kvDim));
+    this.valueCache = this.plan.layers.map(() => new Float32Array(config.maxSeqLen * this.kvDim));
+  }
+
+  /**
+   * Logits [vocab] for `token` at position `pos`; positions must be fed in order 0, 1, 2...
+   * (the KV cache of position p is written when p is fed). With `exit`, only the first
+   * `plan.exit` kept blocks run, so only their caches are written.
+   */
+  forward(token: number, pos: number, options: ForwardOptions = {}): Float32Array {
+    const { config: c, weights: w } = this;
+    const hs = this.headSize;
+    const kvDim = this.kvDim;
+    const groups = c.nHeads / c.nKvHeads;
+    const x = w.tokenEmbedding.slice(token * c.dim, (token + 1) * c.dim);
+    const depth = options.exit ? (this.plan.exit ?? this.plan.layers.length) : this.plan.layers.length;
+
+    for (let slot = 0; slot < depth; slot++) {
+      const lw = w.layers[this.plan.layers[slot]!]!;
+      // Attention
+      const xb = rmsnorm(x, lw.attnNorm, c.normEps);
+      const q = matvec(lw.wq, xb, c.nHeads * hs);
+      const k = matvec(lw.wk, xb, kvDim);
+      const v = matvec(lw.wv, xb, kvDim);
+      rope(q, c.nHeads, hs, pos, c.ropeTheta, c.ropeLayout);
+      rope(k, c.nKvHeads, hs, pos, c.ropeTheta, c.ropeLayout);
+      const kc = this.keyCache[slot]!;
+      const vc = this.valueCache[slot]!;
+      kc.set(k, pos * kvDim);
+      vc.set(v, pos * kvDim);
+
+      const att = new Float64Array(pos + 1);
+      const out = new Float32Array(c.nHeads * hs);
+      for (let h = 0; h < c.nHeads; h++) {
+        const kvh = Math.floor(h / groups); // query head h reads KV head h / (nHeads / nKvHeads)
+        for (let t = 0; t <= pos; t++) {
+          let score = 0;
+          for (let i = 0; i < hs; i++) score += q[h * hs + i]! * kc[t * kvDim + kvh * hs + i]!;
+          att[t] = score / Math.sqrt(hs);
+        }
+        softmaxInPlace(att);
+        for (let i = 0; i < hs; i++) {
+          let acc = 0;
+          for (let t = 0; t <= pos; t++) acc += att[t]! * vc[t * kvDim + kvh * hs + i]!;
+          out[h * hs + i] = acc;
+        }
+      }
+      const attnOut = matvec(lw.wo, out, c.dim);
+      for (let i = 0; i < c.dim; i++) x[i] = x[i]! + attnOut[i]!;
+
+      // SwiGLU MLP: w2( silu(w1 x) * w3 x )
+      const xf = rmsnorm(x, lw.ffnNorm, c.normEps);
+      const gate = matvec(lw.w1, xf, c.hiddenDim);
+      const up = matvec(lw.w3, xf, c.hiddenDim);
+      for (let i = 0; i < c.hiddenDim; i++) {
+        const g = gate[i]!;
+        gate[i] = (g / (1 + Math.exp(-g))) * up[i]!;
+      }
+      const down = matvec(lw.w2, gate, c.dim);
+      for (let i = 0; i < c.dim; i++) x[i] = x[i]! + down[i]!;
+    }
+
+    const normed = rmsnorm(x, w.finalNorm, c.normEps);
+    return matvec(w.lmHead, normed, c.vocabSize);
+  }
+}
+
+/** Greedy decoding with the reference: feeds `prompt`, then appends argmax tokens. */
+export function referenceGreedy(ref: LlamaReference, prompt: readonly number[], steps: number): number[] {
+  const out: number[] = [];
+  let logits = new Float32Array(0);
+  let pos = 0;
+  for (const t of prompt) logits = ref.forward(t, pos++);
+  for (let s = 0; s < steps; s++) {
+    let best = 0;
+    for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
+    out.push(best);
+    if (s + 1 < steps) logits = ref.forward(best, pos++);
+  }
+  return out;
+}
