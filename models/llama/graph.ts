@@ -1,0 +1,151 @@
+/**
+ * One LLaMA segment as an ONNX graph: [embedding] -> N blocks -> [norm + LM head].
+ *
+ * Shapes (batch is always 1; S = new tokens this step, P = cached positions, T = P + S):
+ *   input_ids      int64   [1, S]              (segments with the embedding)
+ *   hidden_in      float32 [1, S, dim]         (segments without it)
+ *   position       int64   [1]                 first position of this step (RoPE offset)
+ *   attention_mask float32 [G*S, T]            additive; row s*G+g is query s ('plain' attention only)
+ *   seqlens_k      int32   [1] = T - 1, total_seq_len int32 [] = T   ('gqa' attention only)
+ *   past_key.L / past_value.L, present_key.L / present_value.L: see `kvCacheShape`
+ *   logits         float32 [1, 1, vocab]       last position only (prefill needs no others)
+ *   hidden_out     float32 [1, S, dim]         residual stream after the segment's last block
+ *
+ * Node budget per block ('plain'): 1 SkipSimplifiedLayerNormalization (residual add + norm fused),
+ * QKV MatMul + Split, 2 RotaryEmbedding, attention in 16 plain nodes, O MatMul, 1 more
+ * SkipSimplifiedLayerNormalization, gate|up MatMul + Split + SiLU (Sigmoid, Mul) + Mul + down MatMul.
+ * 'gqa' replaces the 16 attention nodes by one com.microsoft GroupQueryAttention.
+ */
+import { GraphBuilder, float, type BuiltModel, type Value } from '../onnx/builder.ts';
+import type { Segment } from './plan.ts';
+import type { PreparedWeights } from './prepare.ts';
+
+/**
+ * 'plain': standard ONNX ops (MatMul/Softmax/Concat), any head size, explicit mask input.
+ * 'gqa': com.microsoft GroupQueryAttention (fewer nodes; onnxruntime's CPU kernel needs headSize % 8 == 0).
+ */
+export type AttentionKind = 'plain' | 'gqa';
+
+export interface SegmentGraph {
+  built: BuiltModel;
+  nodeCount: number;
+  segment: Segment;
+  attention: AttentionKind;
+}
+
+/**
+ * The KV cache tensor shape of one layer for `length` positions.
+ * 'plain' keeps K transposed ([1, K, hs, T]) so scores are a plain MatMul with no Transpose per
+ * step; V is [1, K, T, hs]. 'gqa' uses onnxruntime's BNSH layout [1, K, T, hs] for both.
+ */
+export function kvCacheShape(kind: AttentionKind, which: 'key' | 'value', nKvHeads: number, headSize: number, length: number): number[] {
+  if (kind === 'plain' && which === 'key') return [1, nKvHeads, headSize, length];
+  return [1, nKvHeads, length, headSize];
+}
+
+/** Whether onnxruntime's GroupQueryAttention kernel takes this head size. */
+export function gqaSupported(headSize: number): boolean {
+  return headSize % 8 === 0;
+}
+
+export function buildSegment(w: PreparedWeights, segment: Segment, attention: AttentionKind = 'plain'): SegmentGraph {
+  const c = w.config;
+  const hs = w.headSize;
+  const H = c.nHeads;
+  const K = c.nKvHeads;
+  const G = H / K;
+  const g = new GraphBuilder(`llama_${segment.layers.join('_')}${segment.head ? `_${segment.head}` : ''}`);
+
+  // Residual stream entering the first block.
+  let resid: Value;
+  if (segment.embed) {
+    const ids = g.input('input_ids', 'int64', [1, 'S']);
+    const table = g.constant('embedding', 'float32', [c.vocabSize, c.dim], w.embedding);
+    resid = g.op('Gather', [table, ids], { axis: 0 }); // [1, S, dim]
+  } else {
+    resid = g.input('hidden_in', 'float32', [1, 'S', c.dim]);
+  }
+  const position = g.input('position', 'int64', [1]);
+  const mask = attention === 'plain' ? g.input('attention_mask', 'float32', ['GS', 'T']) : null;
+  const seqlens = attention === 'gqa' ? g.input('seqlens_k', 'int32', [1]) : null;
+  const total = attention === 'gqa' ? g.input('total_seq_len', 'int32', []) : null;
+  const cos = g.constant('rope_cos', 'float32', [c.maxSeqLen, hs / 2], w.ropeCos);
+  const sin = g.constant('rope_sin', 'float32', [c.maxSeqLen, hs / 2], w.ropeSin);
+  const eps = float(c.normEps);
+
+  // Pending MLP output of the previous block: added to the residual by the next fused norm.
+  let pending: Value | null = null;
+  const normWithResidual = (weight: Float32Array, name: string): Value => {
+    const gamma = g.constant(name, 'float32', [c.dim], weight);
+    if (pending === null) {
+      return g.op('SimplifiedLayerNormalization', [resid, gamma], { axis: -1, epsilon: eps });
+    }
+    // outputs: normed, mean, inv_std_var, input + skip (the new residual)
+    const [normed, , , sum] = g.opN('SkipSimplifiedLayerNormalization', [pending, resid, gamma], 4, { epsilon: eps }, { domain: 'com.microsoft' });
+    resid = sum!;
+    pending = null;
+    return normed!;
+  };
+
+  for (const layer of segment.layers) {
+    const lw = w.layers[layer]!;
+    const xn = normWithResidual(lw.attnNorm, `attn_norm.${layer}`);
+    const qkv = g.op('MatMul', [xn, g.constant(`qkv.${layer}`, 'float32', [c.dim, (H + 2 * K) * hs], lw.qkv)]); // [1, S, (H+2K)*hs]
+    const [q0, k0, v] = g.opN('Split', [qkv, g.ints([H * hs, K * hs, K * hs])], 3, { axis: 2 });
+    const q = g.op('RotaryEmbedding', [q0!, position, cos, sin], { interleaved: 1, num_heads: H }, { domain: 'com.microsoft' }); // [1, S, H*hs]
+    const k = g.op('RotaryEmbedding', [k0!, position, cos, sin], { interleaved: 1, num_heads: K }, { domain: 'com.microsoft' }); // [1, S, K*hs]
+    const pastK = g.input(`past_key.${layer}`, 'float32', kvCacheShape(attention, 'key', K, hs, 0).map((d, i) => (i === (attention === 'plain' ? 3 : 2) ? 'P' : d)));
+    const pastV = g.input(`past_value.${layer}`, 'float32', [1, K, 'P', hs]);
+    let attnOut: Value; // [1, S, H*hs]
+    let presentK: Value;
+    let presentV: Value;
+    if (attention === 'gqa') {
+      const [o, pk, pv] = g.opN('GroupQueryAttention', [q, k, v!, pastK, pastV, seqlens!, total!], 3, { num_heads: H, kv_num_heads: K, scale: float(1) }, { domain: 'com.microsoft' });
+      attnOut = o!;
+      presentK = pk!;
+      presentV = pv!;
+    } else {
+      // q: [1, S, K, G, hs] -> [1, K, S, G, hs] -> [1, K, S*G, hs]; query head h = kvh*G + g reads KV head kvh.
+      const q5 = g.op('Transpose', [g.op('Reshape', [q, g.ints([1, -1, K, G, hs])])], { perm: [0, 2, 1, 3, 4] });
+      const q4 = g.op('Reshape', [q5, g.ints([1, K, -1, hs])]);
+      // k: [1, S, K, hs] -> [1, K, hs, S], appended to the transposed cache along T.
+      const kT = g.op('Transpose', [g.op('Reshape', [k, g.ints([1, -1, K, hs])])], { perm: [0, 2, 3, 1] });
+      presentK = g.op('Concat', [pastK, kT], { axis: 3 }); // [1, K, hs, T]
+      const v4 = g.op('Transpose', [g.op('Reshape', [v!, g.ints([1, -1, K, hs])])], { perm: [0, 2, 1, 3] });
+      presentV = g.op('Concat', [pastV, v4], { axis: 2 }); // [1, K, T, hs]
+      const scores = g.op('Add', [g.op('MatMul', [q4, presentK]), mask!]); // [1, K, S*G, T] (q is pre-scaled)
+      const probs = g.op('Softmax', [scores], { axis: -1 });
+      const o4 = g.op('MatMul', [probs, presentV]); // [1, K, S*G, hs]
+      // [1, K, S, G*hs] -> [1, S, K, G*hs] -> [1, S, H*hs]
+      const o = g.op('Transpose', [g.op('Reshape', [o4, g.ints([1, K, -1, G * hs])])], { perm: [0, 2, 1, 3] });
+      attnOut = g.op('Reshape', [o, g.ints([1, -1, H * hs])]);
+    }
+    g.output(presentK, 'float32', kvCacheShape(attention, 'key', K, hs, 0).map((d, i) => (i === (attention === 'plain' ? 3 : 2) ? 'T' : d)), `present_key.${layer}`);
+    g.output(presentV, 'float32', [1, K, 'T', hs], `present_value.${layer}`);
+    pending = g.op('MatMul', [attnOut, g.constant(`wo.${layer}`, 'float32', [H * hs, c.dim], lw.wo)]); // [1, S, dim]
+
+    const xf = normWithResidual(lw.ffnNorm, `ffn_norm.${layer}`);
+    const gu = g.op('MatMul', [xf, g.constant(`gate_up.${layer}`, 'float32', [c.dim, 2 * c.hiddenDim], lw.gateUp)]); // [1, S, 2*hidden]
+    const [gate, up] = g.opN('Split', [gu, g.ints([c.hiddenDim, c.hiddenDim])], 2, { axis: 2 });
+    const act = g.op('Mul', [g.op('Mul', [gate!, g.op('Sigmoid', [gate!])]), up!]); // silu(gate) * up
+    pending = g.op('MatMul', [act, g.constant(`down.${layer}`, 'float32', [c.hiddenDim, c.dim], lw.down)]); // [1, S, dim]
+  }
+
+  if (segment.hiddenOut) {
+    // The last MLP output still has to join the residual stream.
+    const hidden = pending ? g.op('Add', [resid, pending]) : resid;
+    g.output(hidden, 'float32', [1, 'S', c.dim], 'hidden_out');
+    resid = hidden;
+    pending = null;
+  }
+  if (segment.head) {
+    // Only the last position's logits are ever needed (prefill samples from it), so slice first.
+    const last = (v: Value) => g.op('Slice', [v, g.ints([-1]), g.ints([2 ** 31 - 1]), g.ints([1])]); // [1, 1, dim]
+    resid = last(resid);
+    if (pending) pending = last(pending);
+    const normed = normWithResidual(w.finalNorm, 'final_norm');
+    const logits = g.op('MatMul', [normed, g.constant('lm_head', 'float32', [c.dim, c.vocabSize], w.head)]);
+    g.output(logits, 'float32', [1, 1, c.vocabSize], 'logits');
+  }
+  return { built: g.build(), nodeCount: g.nodeCount, segment, attention };
+}

@@ -1,0 +1,41 @@
+/** Test support: a small random LLaMA of any shape (seeded), for shape-generic graph tests. */
+import type { LlamaConfig, LlamaWeights } from '../types.ts';
+
+/** mulberry32: a tiny seeded PRNG so test models are reproducible. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randomLlama(overrides: Partial<LlamaConfig> = {}, seed = 1): { config: LlamaConfig; weights: LlamaWeights } {
+  const config: LlamaConfig = {
+    dim: 32, hiddenDim: 48, nLayers: 3, nHeads: 4, nKvHeads: 2, vocabSize: 40, maxSeqLen: 32,
+    ropeTheta: 500000, normEps: 1e-6, tiedEmbeddings: false, ropeLayout: 'half', bosTokenId: 1, eosTokenId: 2,
+    ...overrides,
+  };
+  const rand = prng(seed);
+  const mat = (n: number, scale: number) => Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale);
+  const norm = (n: number) => Float32Array.from({ length: n }, () => 0.8 + 0.4 * rand());
+  const { dim, hiddenDim: hid, nHeads, nKvHeads, vocabSize } = config;
+  const hs = dim / nHeads;
+  const s = 1 / Math.sqrt(dim);
+  const tokenEmbedding = mat(vocabSize * dim, 1);
+  return {
+    config,
+    weights: {
+      tokenEmbedding,
+      layers: Array.from({ length: config.nLayers }, () => ({
+        attnNorm: norm(dim), wq: mat(nHeads * hs * dim, s * 2), wk: mat(nKvHeads * hs * dim, s * 2), wv: mat(nKvHeads * hs * dim, s),
+        wo: mat(dim * nHeads * hs, s), ffnNorm: norm(dim), w1: mat(hid * dim, s), w2: mat(dim * hid, 1 / Math.sqrt(hid)), w3: mat(hid * dim, s),
+      })),
+      finalNorm: norm(dim),
+      lmHead: config.tiedEmbeddings ? tokenEmbedding : mat(vocabSize * dim, s),
+    },
+  };
+}

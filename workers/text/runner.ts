@@ -1,0 +1,161 @@
+/**
+ * A compiled plan: one onnxruntime session per segment plus the per-layer KV caches, and the
+ * step function that feeds tokens through them. No sampling, no text: tokens in, logits out.
+ *
+ * KV design: each step's graph takes `past_*` and returns `present_*` = past ++ new (Concat, or
+ * GroupQueryAttention's own concat), and the host swaps present into past. onnxruntime-web's
+ * WASM EP copies every input into and every output out of the WASM heap per run anyway, so a
+ * preallocated max-length buffer would cost a full-context copy each step instead of a
+ * current-length copy; concat is the cheaper and simpler choice there (see models/llama/README.md).
+ */
+import { WhittleError, throwIfAborted } from '../../sdk/errors.ts';
+import { buildSegment, kvCacheShape, type AttentionKind } from '../../models/llama/graph.ts';
+import { planSegments } from '../../models/llama/plan.ts';
+import type { PreparedWeights } from '../../models/llama/prepare.ts';
+import type { LlamaPlan } from '../../models/llama/types.ts';
+import { createSession, type Backend, type OrtModule } from '../ort/runtime.ts';
+import type * as Ort from 'onnxruntime-web';
+
+interface CompiledSegment {
+  session: Ort.InferenceSession;
+  layers: number[];
+  head: 'final' | 'exit' | null;
+  nodeCount: number;
+}
+
+/** Large negative instead of -Infinity: masked scores stay finite, so no inf - inf = NaN anywhere. */
+const MASKED = -3.0e38;
+
+export interface StepOptions {
+  /** Stop at the plan's early exit (draft path) instead of running every kept layer. */
+  exit?: boolean;
+  signal?: AbortSignal;
+}
+
+export class PlanRunner {
+  private caches = new Map<number, { key: Ort.Tensor; value: Ort.Tensor; length: number }>();
+  /** Positions fed so far (the next token's position). */
+  position = 0;
+
+  private constructor(
+    private readonly ort: OrtModule,
+    private readonly weights: PreparedWeights,
+    readonly plan: LlamaPlan,
+    readonly attention: AttentionKind,
+    private readonly segments: CompiledSegment[],
+  ) {
+    this.reset();
+  }
+
+  /** Builds and loads one session per segment of `plan`. */
+  static async compile(ort: OrtModule, backend: Backend, weights: PreparedWeights, plan: LlamaPlan, attention: AttentionKind): Promise<PlanRunner> {
+    const segments: CompiledSegment[] = [];
+    try {
+      for (const seg of planSegments(plan, weights.config.nLayers)) {
+        const graph = buildSegment(weights, seg, attention);
+        const session = await createSession(ort, graph.built, backend);
+        segments.push({ session, layers: seg.layers, head: seg.head, nodeCount: graph.nodeCount });
+      }
+    } catch (err) {
+      await Promise.all(segments.map((s) => s.session.release()));
+      throw err;
+    }
+    return new PlanRunner(ort, weights, plan, attention, segments);
+  }
+
+  /** Graph nodes per segment (what onnxruntime-web pays per step, before its own fusions). */
+  get nodeCounts(): number[] {
+    return this.segments.map((s) => s.nodeCount);
+  }
+
+  /** Empties every KV cache; the next step is position 0. */
+  reset(): void {
+    const { nKvHeads, dim, nHeads } = this.weights.config;
+    const hs = dim / nHeads;
+    this.caches.clear();
+    for (const seg of this.segments) {
+      for (const l of seg.layers) {
+        this.caches.set(l, {
+          key: new this.ort.Tensor('float32', new Float32Array(0), kvCacheShape(this.attention, 'key', nKvHeads, hs, 0)),
+          value: new this.ort.Tensor('float32', new Float32Array(0), kvCacheShape(this.attention, 'value', nKvHeads, hs, 0)),
+          length: 0,
+        });
+      }
+    }
+    this.position = 0;
+  }
+
+  /**
+   * Feeds `tokens` at positions `position ..`, appends them to the KV caches and returns the
+   * logits [vocab] of the last one. Prefill is one call with the whole prompt; decode, one token.
+   */
+  async step(tokens: readonly number[], options: StepOptions = {}): Promise<Float32Array> {
+    const c = this.weights.config;
+    const S = tokens.length;
+    const P = this.position;
+    const T = P + S;
+    if (S === 0) throw new WhittleError('INVALID_ARGUMENT', 'step needs at least one token');
+    if (T > c.maxSeqLen) {
+      throw new WhittleError('INVALID_ARGUMENT', `${T} positions exceed the model's context of ${c.maxSeqLen}`, { positions: T, maxSeqLen: c.maxSeqLen });
+    }
+    for (const t of tokens) {
+      if (!Number.isInteger(t) || t < 0 || t >= c.vocabSize) throw new WhittleError('INVALID_ARGUMENT', `token ${t} is outside the vocabulary (${c.vocabSize})`);
+    }
+    const exitIndex = options.exit ? this.segments.findIndex((s) => s.head === 'exit') : -1;
+    const lastIndex = exitIndex >= 0 ? exitIndex : this.segments.length - 1;
+
+    const feeds: Record<string, Ort.Tensor> = {
+      input_ids: new this.ort.Tensor('int64', BigInt64Array.from(tokens, (t) => BigInt(t)), [1, S]),
+      position: new this.ort.Tensor('int64', BigInt64Array.of(BigInt(P)), [1]),
+    };
+    if (this.attention === 'plain') {
+      const G = c.nHeads / c.nKvHeads;
+      const mask = new Float32Array(S * G * T);
+      for (let s = 0; s < S; s++) {
+        for (let gi = 0; gi < G; gi++) mask.fill(MASKED, (s * G + gi) * T + P + s + 1, (s * G + gi + 1) * T);
+      }
+      feeds.attention_mask = new this.ort.Tensor('float32', mask, [S * G, T]);
+    } else {
+      feeds.seqlens_k = new this.ort.Tensor('int32', Int32Array.of(T - 1), [1]);
+      feeds.total_seq_len = new this.ort.Tensor('int32', Int32Array.of(T), []);
+    }
+
+    let logits: Float32Array | null = null;
+    for (let i = 0; i <= lastIndex; i++) {
+      throwIfAborted(options.signal);
+      const seg = this.segments[i]!;
+      for (const l of seg.layers) {
+        const cache = this.caches.get(l)!;
+        if (cache.length !== P) {
+          throw new WhittleError('INVALID_ARGUMENT', `layer ${l} caches ${cache.length} positions but this step starts at ${P} (early-exit steps do not fill later layers; reset first)`);
+        }
+        feeds[`past_key.${l}`] = cache.key;
+        feeds[`past_value.${l}`] = cache.value;
+      }
+      const inputs: Record<string, Ort.Tensor> = {};
+      for (const name of seg.session.inputNames) inputs[name] = feeds[name]!;
+      const out = await seg.session.run(inputs);
+      for (const l of seg.layers) {
+        const cache = this.caches.get(l)!;
+        cache.key.dispose();
+        cache.value.dispose();
+        this.caches.set(l, { key: out[`present_key.${l}`]!, value: out[`present_value.${l}`]!, length: T });
+      }
+      if (out.hidden_out) feeds.hidden_in = out.hidden_out;
+      if (i === lastIndex) logits = (out.logits!.data as Float32Array).slice();
+      else out.logits?.dispose();
+    }
+    this.position = T;
+    return logits!;
+  }
+
+  /** Releases the sessions and caches; the runner is unusable afterwards. */
+  async release(): Promise<void> {
+    for (const c of this.caches.values()) {
+      c.key.dispose();
+      c.value.dispose();
+    }
+    this.caches.clear();
+    await Promise.all(this.segments.map((s) => s.session.release()));
+  }
+}
