@@ -1,0 +1,147 @@
+/**
+ * Main-thread half of Whittle's RPC: owns one worker at a time, wraps it with comlink, and
+ * survives its death.
+ *
+ * A worker can die without any event (terminate(), an out-of-memory kill, a crash). Each
+ * worker holds a Web Lock named after itself (workers/rpc.ts); this client queues a request
+ * for the same lock, which the browser grants only once the worker is gone. Then every pending
+ * call rejects with `WORKER_DIED`, and the next call spawns a fresh worker and replays
+ * `onSpawn` (e.g. re-sending the model) before running.
+ */
+import * as Comlink from 'comlink';
+import { WhittleError } from '../errors.ts';
+import { installErrorTransfer } from '../rpc-errors.ts';
+
+const READY_MESSAGE = 'whittle:ready'; // same literal as workers/rpc.ts (no runtime import from workers/)
+
+export type SpawnWorker = (name: string) => Worker;
+
+interface Generation<Api> {
+  id: number;
+  worker: Worker;
+  remote: Comlink.Remote<Api>;
+  /** Rejects with WORKER_DIED when the worker is gone. */
+  dead: Promise<never>;
+  alive: boolean;
+}
+
+export interface WorkerClientOptions<Api> {
+  spawn: SpawnWorker;
+  /** Runs on every fresh worker before the first call (load the model again, etc.). */
+  onSpawn?: (remote: Comlink.Remote<Api>) => Promise<void>;
+  /** How long a new worker may take to start. */
+  startTimeoutMs?: number;
+  /** A label for error messages. */
+  label?: string;
+}
+
+let counter = 0;
+
+export class WorkerClient<Api> {
+  private current: Promise<Generation<Api>> | null = null;
+  private generations = 0;
+  private disposed = false;
+  /** How many workers this client has started (a restart after a death increments it). */
+  get spawnCount(): number {
+    return this.generations;
+  }
+
+  constructor(private readonly options: WorkerClientOptions<Api>) {
+    installErrorTransfer();
+  }
+
+  /** Runs `fn` against the live worker; rejects with WORKER_DIED if the worker dies meanwhile. */
+  async call<R>(fn: (remote: Comlink.Remote<Api>) => Promise<R>): Promise<R> {
+    if (this.disposed) throw new WhittleError('INVALID_ARGUMENT', `${this.label} was disposed`);
+    const gen = await this.generation();
+    return Promise.race([fn(gen.remote), gen.dead]);
+  }
+
+  /** The underlying Worker of the current generation (for tests and devtools). */
+  async worker(): Promise<Worker> {
+    return (await this.generation()).worker;
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    const current = this.current;
+    this.current = null;
+    void current?.then((g) => this.retire(g)).catch(() => undefined);
+  }
+
+  private get label(): string {
+    return this.options.label ?? 'worker';
+  }
+
+  private async generation(): Promise<Generation<Api>> {
+    if (this.current) {
+      const gen = await this.current;
+      if (gen.alive) return gen;
+      this.current = null; // it died since: start over
+    }
+    const starting = this.start();
+    this.current = starting;
+    starting.catch(() => {
+      if (this.current === starting) this.current = null;
+    });
+    return starting;
+  }
+
+  private retire(gen: Generation<Api>): void {
+    gen.alive = false;
+    gen.remote[Comlink.releaseProxy]();
+    gen.worker.terminate();
+  }
+
+  private async start(): Promise<Generation<Api>> {
+    const id = ++this.generations;
+    const name = `whittle-${this.label}-${Date.now().toString(36)}-${(counter++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+    const worker = this.options.spawn(name);
+    let markDead!: (err: WhittleError) => void;
+    const dead = new Promise<never>((_, reject) => {
+      markDead = reject;
+    });
+    dead.catch(() => undefined); // observed by race() in calls; never an unhandled rejection
+    const gen: Generation<Api> = { id, worker, remote: Comlink.wrap<Api>(worker), dead, alive: true };
+
+    const died = (why: string) => {
+      if (!gen.alive) return;
+      gen.alive = false;
+      markDead(new WhittleError('WORKER_DIED', `the ${this.label} worker died (${why}); the next call starts a fresh one`, { generation: id }));
+      gen.worker.terminate();
+    };
+
+    const lockHeld = await new Promise<boolean>((resolve, reject) => {
+      const timeout = setTimeout(() => {
+        reject(new WhittleError('WORKER_DIED', `the ${this.label} worker did not start within ${this.options.startTimeoutMs ?? 30000} ms`));
+        worker.terminate();
+      }, this.options.startTimeoutMs ?? 30000);
+      const onMessage = (ev: MessageEvent) => {
+        const data = ev.data as { type?: string; lock?: boolean } | null;
+        if (data?.type !== READY_MESSAGE) return;
+        clearTimeout(timeout);
+        worker.removeEventListener('message', onMessage);
+        resolve(data.lock === true);
+      };
+      worker.addEventListener('message', onMessage);
+      worker.addEventListener('error', (ev) => {
+        clearTimeout(timeout);
+        const message = ev instanceof ErrorEvent && ev.message ? ev.message : 'script failed to load';
+        reject(new WhittleError('WORKER_DIED', `the ${this.label} worker failed to start: ${message}`));
+        died(message);
+      }, { once: true });
+    });
+    if (lockHeld) {
+      // Granted only when the worker releases it, i.e. when it is gone.
+      void navigator.locks.request(name, async () => died('it stopped running'));
+    }
+    worker.addEventListener('error', (ev) => {
+      // An uncaught error inside a worker does not stop it; report it, keep going.
+      console.warn(`[whittle] uncaught error in the ${this.label} worker:`, ev instanceof ErrorEvent ? ev.message : ev);
+    });
+    if (this.options.onSpawn) {
+      await Promise.race([this.options.onSpawn(gen.remote), dead]);
+    }
+    return gen;
+  }
+}

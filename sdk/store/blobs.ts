@@ -1,0 +1,243 @@
+/**
+ * Where file bytes live: OPFS by default, Cache Storage where OPFS is missing.
+ * Blobs are content-addressed by sha256, so two models sharing a file store it once and
+ * a partial download is tied to the exact bytes it is supposed to become.
+ *
+ * Each file has two names: `<sha>.part` while downloading (never visible as a cached file)
+ * and `<sha>` once verified. Only `commit()` makes a file visible, and it is a rename, so
+ * an abort or a crash at any point leaves either nothing or a resumable partial.
+ */
+import { WhittleError } from '../errors.ts';
+
+export interface PartialWriter {
+  /** Appends bytes. */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Makes the bytes written so far durable (they survive a reload, for resume). */
+  flush(): Promise<void>;
+  /** Flushes and releases the writer. */
+  close(): Promise<void>;
+}
+
+export interface BlobStore {
+  readonly kind: 'opfs' | 'cache';
+  /** A committed file, or null. */
+  get(sha256: string): Promise<Blob | null>;
+  /** The bytes of an unfinished download, or null. */
+  partial(sha256: string): Promise<Blob | null>;
+  /** Opens the partial for appending; `fresh` truncates it first. */
+  openPartial(sha256: string, fresh: boolean): Promise<PartialWriter>;
+  /** Atomically turns the partial into the committed file. */
+  commit(sha256: string): Promise<void>;
+  /** Removes the committed file and any partial. */
+  delete(sha256: string): Promise<void>;
+  /** Removes everything this store holds. */
+  clear(): Promise<void>;
+}
+
+/** Quota errors look different in every storage API; normalize them. */
+export function storageError(err: unknown, what: string): WhittleError {
+  const name = (err as { name?: string } | null)?.name;
+  if (name === 'QuotaExceededError') {
+    return new WhittleError('QUOTA', `storage quota exceeded while ${what}`, {}, { cause: err });
+  }
+  if (err instanceof WhittleError) return err;
+  return new WhittleError('STORAGE', `storage failed while ${what}: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
+}
+
+// ---------------------------------------------------------------------------------------
+// OPFS
+
+/** Flush the OPFS writable (close + reopen) every this many bytes, so resume survives a reload. */
+const OPFS_FLUSH_BYTES = 4 << 20;
+
+export class OpfsBlobStore implements BlobStore {
+  readonly kind = 'opfs';
+  private constructor(private readonly dir: FileSystemDirectoryHandle) {}
+
+  static async open(name = 'whittle'): Promise<OpfsBlobStore> {
+    const root = await navigator.storage.getDirectory();
+    return new OpfsBlobStore(await root.getDirectoryHandle(name, { create: true }));
+  }
+
+  private async file(name: string): Promise<FileSystemFileHandle | null> {
+    try {
+      return await this.dir.getFileHandle(name);
+    } catch (err) {
+      if ((err as { name?: string }).name === 'NotFoundError') return null;
+      throw storageError(err, `opening ${name}`);
+    }
+  }
+
+  async get(sha256: string): Promise<Blob | null> {
+    return (await (await this.file(sha256))?.getFile()) ?? null;
+  }
+
+  async partial(sha256: string): Promise<Blob | null> {
+    return (await (await this.file(`${sha256}.part`))?.getFile()) ?? null;
+  }
+
+  async openPartial(sha256: string, fresh: boolean): Promise<PartialWriter> {
+    const handle = await this.dir.getFileHandle(`${sha256}.part`, { create: true });
+    const size = fresh ? 0 : (await handle.getFile()).size;
+    // createWritable writes to a swap file that replaces the real one on close(): a
+    // crash mid-write keeps the last flushed state, never a torn one.
+    const openAt = async (position: number) => {
+      const w = await handle.createWritable({ keepExistingData: !fresh || position > 0 });
+      if (fresh && position === 0) await w.truncate(0);
+      await w.seek(position);
+      return w;
+    };
+    let writable = await openAt(size);
+    let position = size;
+    let unflushed = 0;
+    const flush = async () => {
+      await writable.close();
+      writable = await openAt(position);
+      unflushed = 0;
+    };
+    return {
+      write: async (chunk) => {
+        try {
+          await writable.write(chunk as Uint8Array<ArrayBuffer>);
+        } catch (err) {
+          throw storageError(err, `writing ${sha256}`);
+        }
+        position += chunk.byteLength;
+        unflushed += chunk.byteLength;
+        if (unflushed >= OPFS_FLUSH_BYTES) await flush();
+      },
+      flush,
+      close: async () => {
+        try {
+          await writable.close();
+        } catch (err) {
+          throw storageError(err, `closing ${sha256}`);
+        }
+      },
+    };
+  }
+
+  async commit(sha256: string): Promise<void> {
+    const part = await this.file(`${sha256}.part`);
+    if (!part) throw new WhittleError('STORAGE', `nothing to commit for ${sha256}`);
+    await this.dir.removeEntry(sha256).catch(() => undefined);
+    const movable = part as FileSystemFileHandle & { move?: (name: string) => Promise<void> };
+    if (typeof movable.move === 'function') {
+      await movable.move(sha256);
+      return;
+    }
+    // No FileSystemHandle.move(): copy, then drop the partial.
+    const target = await this.dir.getFileHandle(sha256, { create: true });
+    const w = await target.createWritable();
+    await w.write(await part.getFile());
+    await w.close();
+    await this.dir.removeEntry(`${sha256}.part`);
+  }
+
+  async delete(sha256: string): Promise<void> {
+    await this.dir.removeEntry(sha256).catch(() => undefined);
+    await this.dir.removeEntry(`${sha256}.part`).catch(() => undefined);
+  }
+
+  async clear(): Promise<void> {
+    const names: string[] = [];
+    for await (const name of (this.dir as unknown as { keys(): AsyncIterable<string> }).keys()) names.push(name);
+    for (const name of names) await this.dir.removeEntry(name, { recursive: true }).catch(() => undefined);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Cache Storage
+
+/**
+ * Cache Storage cannot append, so a partial is kept in memory as a list of chunks and
+ * written back (as one Blob built from the previous partial plus the new chunks, no byte
+ * copying in JS) on flush/close.
+ */
+export class CacheBlobStore implements BlobStore {
+  readonly kind = 'cache';
+  private constructor(private readonly cache: Cache, private readonly prefix: string) {}
+
+  static async open(name = 'whittle'): Promise<CacheBlobStore> {
+    return new CacheBlobStore(await caches.open(name), `https://whittle.invalid/${name}/`);
+  }
+
+  private url(name: string): string {
+    return `${this.prefix}${name}`;
+  }
+
+  private async read(name: string): Promise<Blob | null> {
+    const res = await this.cache.match(this.url(name));
+    return res ? await res.blob() : null;
+  }
+
+  private async put(name: string, blob: Blob): Promise<void> {
+    try {
+      await this.cache.put(this.url(name), new Response(blob, { headers: { 'content-length': String(blob.size) } }));
+    } catch (err) {
+      throw storageError(err, `storing ${name}`);
+    }
+  }
+
+  get(sha256: string): Promise<Blob | null> {
+    return this.read(sha256);
+  }
+
+  partial(sha256: string): Promise<Blob | null> {
+    return this.read(`${sha256}.part`);
+  }
+
+  async openPartial(sha256: string, fresh: boolean): Promise<PartialWriter> {
+    let base: Blob = fresh ? new Blob([]) : ((await this.partial(sha256)) ?? new Blob([]));
+    let pending: Uint8Array[] = [];
+    const flush = async () => {
+      if (pending.length === 0 && !fresh) return;
+      base = new Blob([base, ...(pending as Uint8Array<ArrayBuffer>[])]);
+      pending = [];
+      await this.put(`${sha256}.part`, base);
+    };
+    return {
+      write: async (chunk) => {
+        pending.push(chunk);
+      },
+      flush,
+      close: flush,
+    };
+  }
+
+  async commit(sha256: string): Promise<void> {
+    const part = await this.partial(sha256);
+    if (!part) throw new WhittleError('STORAGE', `nothing to commit for ${sha256}`);
+    await this.put(sha256, part);
+    await this.cache.delete(this.url(`${sha256}.part`));
+  }
+
+  async delete(sha256: string): Promise<void> {
+    await this.cache.delete(this.url(sha256));
+    await this.cache.delete(this.url(`${sha256}.part`));
+  }
+
+  async clear(): Promise<void> {
+    for (const req of await this.cache.keys()) {
+      if (req.url.startsWith(this.prefix)) await this.cache.delete(req);
+    }
+  }
+}
+
+export type BlobBackend = 'opfs' | 'cache' | 'auto';
+
+/** OPFS when the browser has it, Cache Storage otherwise. */
+export async function openBlobStore(backend: BlobBackend, name = 'whittle'): Promise<BlobStore> {
+  const hasOpfs = typeof navigator !== 'undefined' && typeof navigator.storage?.getDirectory === 'function';
+  if (backend === 'opfs' || (backend === 'auto' && hasOpfs)) {
+    try {
+      return await OpfsBlobStore.open(name);
+    } catch (err) {
+      if (backend === 'opfs') throw storageError(err, 'opening OPFS');
+    }
+  }
+  if (typeof caches === 'undefined') {
+    throw new WhittleError('UNSUPPORTED', 'neither OPFS nor Cache Storage is available (insecure context?)');
+  }
+  return CacheBlobStore.open(name);
+}

@@ -1,0 +1,17 @@
+/** Progress of a model load, as a union keyed by `type` (switch on it). */
+export type StoreEvent =
+  | { type: 'start'; modelId: string; files: number; totalBytes: number; cachedBytes: number }
+  | {
+      type: 'progress';
+      modelId: string;
+      file: string;
+      loaded: number;
+      total: number;
+      overallLoaded: number;
+      overallTotal: number;
+    }
+  | { type: 'retry'; modelId: string; file: string; attempt: number; resumeFrom: number; reason: string }
+  | { type: 'file-done'; modelId: string; file: string; source: 'network' | 'cache' }
+  | { type: 'discarded'; modelId: string; file: string; reason: string }
+  | { type: 'evicted'; modelId: string; evicted: string[] }
+  | { type: 'done'; modelId: string; source: 'network' | 'cache'; bytes: number };

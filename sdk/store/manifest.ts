@@ -1,0 +1,75 @@
+/**
+ * A model manifest: what to download and how to know it arrived intact.
+ *
+ * @example
+ * const manifest = validateManifest(await (await fetch('/models/manifests.json')).json().models[0]);
+ */
+import { WhittleError } from '../errors.ts';
+
+export interface ManifestFile {
+  /** File name inside the model (unique; may contain '/' for subfolders, never '..'). */
+  name: string;
+  /** Absolute or page-relative URL. */
+  url: string;
+  /** Exact byte size. */
+  size: number;
+  /** Lowercase hex sha256 of the whole file. */
+  sha256: string;
+}
+
+export interface ModelManifest {
+  id: string;
+  /** A revision string; the same id at another revision is another cache entry. */
+  revision: string;
+  license?: string;
+  files: ManifestFile[];
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+function bad(message: string, details: Record<string, string | number> = {}): WhittleError {
+  return new WhittleError('BAD_MODEL', `invalid manifest: ${message}`, details);
+}
+
+/** Checks shape and invariants; returns a normalized copy or throws BAD_MODEL. */
+export function validateManifest(input: unknown): ModelManifest {
+  if (typeof input !== 'object' || input === null) throw bad('not an object');
+  const m = input as Record<string, unknown>;
+  if (typeof m.id !== 'string' || m.id.length === 0 || m.id.length > 200) throw bad('id must be a non-empty string');
+  if (typeof m.revision !== 'string' || m.revision.length === 0) throw bad(`${m.id}: revision must be a non-empty string`);
+  if (!Array.isArray(m.files) || m.files.length === 0) throw bad(`${m.id}: files must be a non-empty array`);
+  const seen = new Set<string>();
+  const files = m.files.map((f: unknown, i): ManifestFile => {
+    if (typeof f !== 'object' || f === null) throw bad(`${m.id}: files[${i}] is not an object`);
+    const file = f as Record<string, unknown>;
+    const { name, url, size, sha256 } = file;
+    if (typeof name !== 'string' || name.length === 0 || name.split('/').includes('..') || name.startsWith('/')) {
+      throw bad(`${m.id}: files[${i}].name must be a relative file name`, { index: i });
+    }
+    if (seen.has(name)) throw bad(`${m.id}: duplicate file name ${name}`);
+    seen.add(name);
+    if (typeof url !== 'string' || url.length === 0) throw bad(`${m.id}/${name}: url missing`);
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+      throw bad(`${m.id}/${name}: size must be a non-negative integer`);
+    }
+    if (typeof sha256 !== 'string' || !SHA256_HEX.test(sha256.toLowerCase())) {
+      throw bad(`${m.id}/${name}: sha256 must be 64 hex characters`);
+    }
+    return { name, url, size, sha256: sha256.toLowerCase() };
+  });
+  return {
+    id: m.id,
+    revision: m.revision,
+    ...(typeof m.license === 'string' ? { license: m.license } : {}),
+    files,
+  };
+}
+
+/** The cache key of a model entry. */
+export function entryKey(m: Pick<ModelManifest, 'id' | 'revision'>): string {
+  return `${m.id}@${m.revision}`;
+}
+
+export function manifestBytes(m: ModelManifest): number {
+  return m.files.reduce((sum, f) => sum + f.size, 0);
+}

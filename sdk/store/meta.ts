@@ -1,0 +1,41 @@
+/**
+ * Cache metadata in IndexedDB (idb-keyval). An entry exists only for a model whose every
+ * file was verified and committed; that is what makes `has()` trustworthy.
+ */
+import { createStore, del, entries, get, set, clear, type UseStore } from 'idb-keyval';
+import type { ManifestFile } from './manifest.ts';
+
+export interface CacheEntry {
+  key: string;
+  id: string;
+  revision: string;
+  license?: string;
+  files: Pick<ManifestFile, 'name' | 'size' | 'sha256'>[];
+  bytes: number;
+  createdAt: number;
+  lastUsed: number;
+  /** Free-form state saved with the model (e.g. a pruning plan). */
+  extra?: Record<string, unknown>;
+}
+
+export class MetaStore {
+  private readonly idb: UseStore;
+  constructor(name = 'whittle') {
+    this.idb = createStore(`${name}-meta`, 'entries');
+  }
+  get(key: string): Promise<CacheEntry | undefined> {
+    return get<CacheEntry>(key, this.idb);
+  }
+  put(entry: CacheEntry): Promise<void> {
+    return set(entry.key, entry, this.idb);
+  }
+  delete(key: string): Promise<void> {
+    return del(key, this.idb);
+  }
+  async all(): Promise<CacheEntry[]> {
+    return (await entries<string, CacheEntry>(this.idb)).map(([, e]) => e);
+  }
+  clear(): Promise<void> {
+    return clear(this.idb);
+  }
+}

@@ -1,0 +1,267 @@
+/**
+ * The model store: verified, resumable, quota-aware downloads into OPFS (or Cache Storage),
+ * with metadata in IndexedDB and LRU eviction to a byte budget.
+ *
+ * Guarantees:
+ * - an entry is visible (`has`, `list`, `load` from cache) only after every file was hashed
+ *   and committed;
+ * - a cached model loads with zero network requests; a cached file that fails its sha256 on
+ *   load is discarded and downloaded again;
+ * - quota is checked before the first byte is written (`QUOTA`), never discovered halfway;
+ * - every operation takes an AbortSignal; an abort keeps only an invisible, resumable partial.
+ *
+ * @example
+ * const store = await ModelStore.open();
+ * const model = await store.load(manifest, { onProgress: (e) => e.type === 'progress' && bar(e.overallLoaded / e.overallTotal) });
+ * const bytes = await model.files.get('stories260K.bin')!.arrayBuffer();
+ */
+import { WhittleError, throwIfAborted } from '../errors.ts';
+import { openBlobStore, type BlobBackend, type BlobStore } from './blobs.ts';
+import { downloadFile, sha256OfBlob } from './download.ts';
+import type { StoreEvent } from './events.ts';
+import { pickEvictions } from './lru.ts';
+import { entryKey, manifestBytes, validateManifest, type ModelManifest } from './manifest.ts';
+import { MetaStore, type CacheEntry } from './meta.ts';
+
+export interface StoreOptions {
+  /** Where blobs go; 'auto' = OPFS, falling back to Cache Storage. */
+  backend?: BlobBackend;
+  /** Upper bound on the bytes this store keeps; least recently used models are evicted to stay under it. */
+  budgetBytes?: number;
+  /** Namespace (separate OPFS folder, Cache and IndexedDB database). */
+  name?: string;
+  /** Injected for embedding apps (auth headers, custom CDNs). */
+  fetch?: typeof fetch;
+  /** Storage estimate; defaults to navigator.storage.estimate(). */
+  estimate?: () => Promise<StorageEstimate>;
+  /** Re-hash cached files on every load (default true; cheap next to model init). */
+  verifyOnLoad?: boolean;
+  /** Retry policy for network failures mid-file. */
+  maxRetries?: number;
+  retryDelayMs?: number;
+}
+
+export interface LoadOptions {
+  signal?: AbortSignal;
+  onProgress?: (event: StoreEvent) => void;
+}
+
+export interface LoadedModel {
+  manifest: ModelManifest;
+  /** File name -> bytes (lazy Blobs backed by OPFS/Cache Storage). */
+  files: Map<string, Blob>;
+  source: 'cache' | 'network';
+}
+
+export class ModelStore {
+  private constructor(
+    private readonly blobs: BlobStore,
+    private readonly meta: MetaStore,
+    private readonly options: StoreOptions,
+  ) {}
+
+  static async open(options: StoreOptions = {}): Promise<ModelStore> {
+    const name = options.name ?? 'whittle';
+    return new ModelStore(await openBlobStore(options.backend ?? 'auto', name), new MetaStore(name), options);
+  }
+
+  get backend(): BlobStore['kind'] {
+    return this.blobs.kind;
+  }
+
+  async has(id: string, revision?: string): Promise<boolean> {
+    return (await this.find(id, revision)) !== undefined;
+  }
+
+  async list(): Promise<CacheEntry[]> {
+    return (await this.meta.all()).sort((a, b) => b.lastUsed - a.lastUsed);
+  }
+
+  /** Bytes held by complete entries (files shared between models counted once). */
+  async usage(): Promise<number> {
+    const seen = new Map<string, number>();
+    for (const e of await this.meta.all()) for (const f of e.files) seen.set(f.sha256, f.size);
+    return [...seen.values()].reduce((a, b) => a + b, 0);
+  }
+
+  private async find(id: string, revision?: string): Promise<CacheEntry | undefined> {
+    if (revision !== undefined) return this.meta.get(entryKey({ id, revision }));
+    return (await this.meta.all()).find((e) => e.id === id);
+  }
+
+  /** Deletes a model's entry and the blobs no other entry uses. */
+  async delete(id: string, revision?: string): Promise<boolean> {
+    const entry = await this.find(id, revision);
+    if (!entry) return false;
+    await this.removeEntry(entry);
+    return true;
+  }
+
+  async clear(): Promise<void> {
+    await this.meta.clear();
+    await this.blobs.clear();
+  }
+
+  /** Saves extra state (e.g. a pruning plan) with a cached model. */
+  async setExtra(id: string, revision: string, extra: Record<string, unknown>): Promise<void> {
+    const entry = await this.meta.get(entryKey({ id, revision }));
+    if (!entry) throw new WhittleError('INVALID_ARGUMENT', `${id}@${revision} is not cached`);
+    await this.meta.put({ ...entry, extra });
+  }
+
+  private async removeEntry(entry: CacheEntry): Promise<void> {
+    // Metadata first: from this moment the entry is invisible even if blob removal fails.
+    await this.meta.delete(entry.key);
+    const stillUsed = new Set((await this.meta.all()).flatMap((e) => e.files.map((f) => f.sha256)));
+    for (const f of entry.files) if (!stillUsed.has(f.sha256)) await this.blobs.delete(f.sha256);
+  }
+
+  /** Returns the model's files, from cache when complete and intact, else downloading what is missing. */
+  async load(manifestInput: ModelManifest, opts: LoadOptions = {}): Promise<LoadedModel> {
+    const manifest = validateManifest(manifestInput);
+    const { signal, onProgress } = opts;
+    const emit = (e: StoreEvent) => onProgress?.(e);
+    const key = entryKey(manifest);
+    throwIfAborted(signal);
+
+    const cached = await this.fromCache(manifest, opts);
+    if (cached) return cached;
+
+    // Which files still need bytes, and how many.
+    const present = new Map<string, Blob>();
+    let cachedBytes = 0;
+    let neededBytes = 0;
+    for (const f of manifest.files) {
+      const blob = await this.blobs.get(f.sha256);
+      if (blob && blob.size === f.size && (await sha256OfBlob(blob, signal)) === f.sha256) {
+        present.set(f.name, blob);
+        cachedBytes += f.size;
+      } else {
+        if (blob) await this.blobs.delete(f.sha256);
+        const partial = await this.blobs.partial(f.sha256);
+        neededBytes += f.size - (partial && partial.size <= f.size ? partial.size : 0);
+      }
+    }
+    await this.ensureRoom(key, manifestBytes(manifest), neededBytes, emit, manifest.id);
+    void navigator.storage?.persist?.().catch(() => false);
+
+    const total = manifestBytes(manifest);
+    emit({ type: 'start', modelId: manifest.id, files: manifest.files.length, totalBytes: total, cachedBytes });
+    const loadedPerFile = new Map<string, number>();
+    for (const [name, blob] of present) loadedPerFile.set(name, blob.size);
+    const overall = () => [...loadedPerFile.values()].reduce((a, b) => a + b, 0);
+
+    for (const f of manifest.files) {
+      if (present.has(f.name)) {
+        emit({ type: 'file-done', modelId: manifest.id, file: f.name, source: 'cache' });
+        continue;
+      }
+      await downloadFile(this.blobs, f, {
+        signal,
+        fetch: this.options.fetch,
+        maxRetries: this.options.maxRetries,
+        retryDelayMs: this.options.retryDelayMs,
+        onBytes: (loaded) => {
+          loadedPerFile.set(f.name, loaded);
+          emit({ type: 'progress', modelId: manifest.id, file: f.name, loaded, total: f.size, overallLoaded: overall(), overallTotal: total });
+        },
+        onRetry: (attempt, resumeFrom, reason) =>
+          emit({ type: 'retry', modelId: manifest.id, file: f.name, attempt, resumeFrom, reason }),
+      });
+      const blob = await this.blobs.get(f.sha256);
+      if (!blob) throw new WhittleError('STORAGE', `${f.name} vanished right after it was committed`);
+      present.set(f.name, blob);
+      emit({ type: 'file-done', modelId: manifest.id, file: f.name, source: 'network' });
+    }
+    throwIfAborted(signal);
+    const now = Date.now();
+    await this.meta.put({
+      key,
+      id: manifest.id,
+      revision: manifest.revision,
+      ...(manifest.license ? { license: manifest.license } : {}),
+      files: manifest.files.map(({ name, size, sha256 }) => ({ name, size, sha256 })),
+      bytes: total,
+      createdAt: now,
+      lastUsed: now,
+    });
+    emit({ type: 'done', modelId: manifest.id, source: 'network', bytes: total });
+    return { manifest, files: present, source: 'network' };
+  }
+
+  /** A complete entry whose files are all present and (optionally) re-verified; otherwise null. */
+  private async fromCache(manifest: ModelManifest, opts: LoadOptions): Promise<LoadedModel | null> {
+    const entry = await this.meta.get(entryKey(manifest));
+    if (!entry) return null;
+    const sameFiles =
+      entry.files.length === manifest.files.length &&
+      manifest.files.every((f) => entry.files.some((e) => e.name === f.name && e.sha256 === f.sha256 && e.size === f.size));
+    if (!sameFiles) {
+      // Same id@revision but different files: the manifest changed under us; trust the new one.
+      await this.removeEntry(entry);
+      return null;
+    }
+    const files = new Map<string, Blob>();
+    for (const f of manifest.files) {
+      const blob = await this.blobs.get(f.sha256);
+      let reason: string | null = null;
+      if (!blob) reason = 'missing from storage';
+      else if (blob.size !== f.size) reason = `size ${blob.size} != ${f.size}`;
+      else if (this.options.verifyOnLoad !== false) {
+        const digest = await sha256OfBlob(blob, opts.signal);
+        if (digest !== f.sha256) reason = `sha256 ${digest} != ${f.sha256}`;
+      }
+      if (reason !== null || !blob) {
+        opts.onProgress?.({ type: 'discarded', modelId: manifest.id, file: f.name, reason: reason ?? 'missing' });
+        await this.meta.delete(entry.key);
+        await this.blobs.delete(f.sha256);
+        return null;
+      }
+      files.set(f.name, blob);
+      opts.onProgress?.({ type: 'file-done', modelId: manifest.id, file: f.name, source: 'cache' });
+    }
+    await this.meta.put({ ...entry, lastUsed: Date.now() });
+    opts.onProgress?.({ type: 'done', modelId: manifest.id, source: 'cache', bytes: entry.bytes });
+    return { manifest, files, source: 'cache' };
+  }
+
+  /** Throws QUOTA before anything is written if the download cannot fit; evicts LRU entries to the budget. */
+  private async ensureRoom(
+    key: string,
+    modelBytes: number,
+    neededBytes: number,
+    emit: (e: StoreEvent) => void,
+    modelId: string,
+  ): Promise<void> {
+    const budget = this.options.budgetBytes;
+    if (budget !== undefined) {
+      if (modelBytes > budget) {
+        throw new WhittleError('QUOTA', `${modelId} needs ${modelBytes} bytes but the store's budget is ${budget}`, {
+          needed: modelBytes,
+          budget,
+        });
+      }
+      const entries = (await this.meta.all()).map((e) => ({ key: e.key, bytes: e.bytes, lastUsed: e.lastUsed }));
+      const evict = pickEvictions(entries, budget, modelBytes, new Set([key]));
+      if (evict === null) {
+        throw new WhittleError('QUOTA', `cannot make room for ${modelId} (${modelBytes} bytes) within ${budget}`, { needed: modelBytes, budget });
+      }
+      if (evict.length > 0) {
+        for (const k of evict) {
+          const e = await this.meta.get(k);
+          if (e) await this.removeEntry(e);
+        }
+        emit({ type: 'evicted', modelId, evicted: evict });
+      }
+    }
+    const estimate = this.options.estimate ?? (() => navigator.storage?.estimate?.() ?? Promise.resolve({}));
+    const { quota, usage } = await estimate();
+    if (quota !== undefined && usage !== undefined && quota - usage < neededBytes) {
+      throw new WhittleError(
+        'QUOTA',
+        `${modelId} needs ${neededBytes} more bytes but only ${quota - usage} are available to this origin`,
+        { needed: neededBytes, available: quota - usage },
+      );
+    }
+  }
+}
