@@ -25,7 +25,7 @@ function expectClose(got: Float32Array, want: Float32Array, rel = 1e-4): void {
 async function compare(config: LlamaConfig, weights: LlamaWeights, plan: LlamaPlan, attention: AttentionKind, exit: boolean, prompt: number[], follow: number[]) {
   const runner = await PlanRunner.compile(ort, 'wasm', prepareWeights(config, weights), plan, attention);
   const ref = new LlamaReference(config, weights, plan);
-  let want = new Float32Array(0);
+  let want: Float32Array = new Float32Array(0);
   prompt.forEach((t, p) => (want = ref.forward(t, p, { exit })));
   expectClose(await runner.step(prompt, { exit }), want);
   let pos = prompt.length;

@@ -1,0 +1,118 @@
+/**
+ * Token sampling as pure functions over typed arrays: no model, no state beyond the PRNG the
+ * caller passes in. Order of operations follows llama.cpp/HF: repetition penalty on raw logits,
+ * then temperature, then top-k, then top-p, then a draw.
+ *
+ * @example
+ * const rng = createRng(42);
+ * const next = sample(logits, { temperature: 0.8, topK: 40, topP: 0.95, repetitionPenalty: 1.1 }, history, rng);
+ */
+
+export interface SamplingOptions {
+  /** Always take the most likely token (same as temperature 0). */
+  greedy?: boolean;
+  /** Softmax temperature; 0 means greedy. Default 1. */
+  temperature?: number;
+  /** Keep only the k most likely tokens (0 or absent: all). */
+  topK?: number;
+  /** Keep the smallest set of most likely tokens whose probability reaches p (1 or absent: all). */
+  topP?: number;
+  /** > 1 discourages tokens already in the history (CTRL paper rule: divide positive logits, multiply negative). */
+  repetitionPenalty?: number;
+  /** Seed for the PRNG; same seed, same logits -> same tokens. */
+  seed?: number;
+}
+
+/** A uniform [0, 1) generator. */
+export type Rng = () => number;
+
+/** mulberry32: 32-bit state, fast, good enough for sampling, and reproducible across platforms. */
+export function createRng(seed: number): Rng {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Index of the largest value; the lowest index wins ties (matches run.c). */
+export function argmax(x: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;
+  return best;
+}
+
+/** Returns a copy of `logits` with tokens seen in `history` penalized. */
+export function applyRepetitionPenalty(logits: Float32Array, history: Iterable<number>, penalty: number): Float32Array {
+  const out = logits.slice();
+  if (penalty === 1) return out;
+  for (const t of new Set(history)) {
+    if (t < 0 || t >= out.length) continue;
+    const v = out[t]!;
+    out[t] = v > 0 ? v / penalty : v * penalty;
+  }
+  return out;
+}
+
+/** softmax(logits / temperature) in float64 for stable sums. */
+export function softmax(logits: ArrayLike<number>, temperature = 1): Float64Array {
+  const p = new Float64Array(logits.length);
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]!);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) {
+    p[i] = Math.exp((logits[i]! - max) / temperature);
+    sum += p[i]!;
+  }
+  for (let i = 0; i < p.length; i++) p[i] = p[i]! / sum;
+  return p;
+}
+
+/**
+ * Zeroes every probability outside the top-k and outside the top-p nucleus, then renormalizes.
+ * Candidates are sorted by probability, ties broken by lower token id (deterministic).
+ */
+export function filterTopKTopP(probs: Float64Array, topK = 0, topP = 1): Float64Array {
+  const order = Array.from(probs.keys()).sort((a, b) => probs[b]! - probs[a]! || a - b);
+  let keep = topK > 0 ? Math.min(topK, order.length) : order.length;
+  if (topP < 1) {
+    let cum = 0;
+    for (let i = 0; i < keep; i++) {
+      cum += probs[order[i]!]!;
+      if (cum >= topP) {
+        keep = i + 1;
+        break;
+      }
+    }
+  }
+  const out = new Float64Array(probs.length);
+  let sum = 0;
+  for (let i = 0; i < keep; i++) sum += probs[order[i]!]!;
+  for (let i = 0; i < keep; i++) out[order[i]!] = probs[order[i]!]! / sum;
+  return out;
+}
+
+/** Draws an index from a distribution that sums to 1 with one uniform number. */
+export function drawFrom(probs: Float64Array, u: number): number {
+  let cum = 0;
+  let last = 0;
+  for (let i = 0; i < probs.length; i++) {
+    if (probs[i]! <= 0) continue;
+    cum += probs[i]!;
+    last = i;
+    if (u < cum) return i;
+  }
+  return last; // rounding: u landed past the final cumulative sum
+}
+
+/** Picks the next token from `logits` [vocab]. `history` is what the repetition penalty looks at. */
+export function sample(logits: Float32Array, options: SamplingOptions, history: Iterable<number>, rng: Rng): number {
+  const penalized = options.repetitionPenalty && options.repetitionPenalty !== 1 ? applyRepetitionPenalty(logits, history, options.repetitionPenalty) : logits;
+  const temperature = options.temperature ?? 1;
+  if (options.greedy || temperature <= 0) return argmax(penalized);
+  const probs = filterTopKTopP(softmax(penalized, temperature), options.topK ?? 0, options.topP ?? 1);
+  return drawFrom(probs, rng());
+}

@@ -1,0 +1,67 @@
+/**
+ * The engine's tokenizer: a standard HF `tokenizer.json` run by `@huggingface/tokenizers`.
+ *
+ * Why that package and not `@huggingface/transformers`: it is the same tokenizer code
+ * transformers.js uses, without transformers.js's model runtime and its own copy of
+ * onnxruntime-web (~8 kB gzip, zero dependencies, no DOM), and it takes the parsed JSON we
+ * already hold instead of fetching from the Hub. `@huggingface/jinja` is not needed until chat
+ * templates are.
+ *
+ * @example
+ * const tok = TextTokenizer.fromJson(JSON.parse(text));
+ * const ids = tok.encode('Once upon a time'); // no BOS; the engine adds it
+ * const stream = tok.streamDecoder(); stream.push(ids[0]!); // -> text as it becomes printable
+ */
+import { Tokenizer } from '@huggingface/tokenizers';
+import { WhittleError } from '../../sdk/errors.ts';
+
+export class TextTokenizer {
+  private constructor(private readonly tok: Tokenizer) {}
+
+  /** From a parsed tokenizer.json (and optional tokenizer_config.json). BAD_MODEL if it is not one. */
+  static fromJson(tokenizerJson: unknown, tokenizerConfig: object = {}): TextTokenizer {
+    const j = tokenizerJson as { model?: { vocab?: unknown } } | null;
+    if (typeof j !== 'object' || j === null || typeof j.model !== 'object' || j.model === null || typeof j.model.vocab !== 'object') {
+      throw new WhittleError('BAD_MODEL', 'tokenizer.json has no model.vocab; not a Hugging Face tokenizer file');
+    }
+    try {
+      return new TextTokenizer(new Tokenizer(j, tokenizerConfig));
+    } catch (err) {
+      throw new WhittleError('BAD_MODEL', `tokenizer.json could not be loaded: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
+    }
+  }
+
+  /** Token ids for `text`, without special tokens (the engine prepends BOS itself). */
+  encode(text: string): number[] {
+    return this.tok.encode(text, { add_special_tokens: false }).ids;
+  }
+
+  decode(ids: readonly number[], skipSpecial = true): string {
+    return this.tok.decode([...ids], { skip_special_tokens: skipSpecial, clean_up_tokenization_spaces: false });
+  }
+
+  tokenToId(token: string): number | undefined {
+    return this.tok.token_to_id(token);
+  }
+
+  /**
+   * Incremental decoding for streaming: decodes the whole generated sequence each time and emits
+   * the new suffix, holding back text that ends in an incomplete UTF-8 sequence (U+FFFD) until
+   * the bytes that complete it arrive. This is how byte-fallback tokens become characters.
+   */
+  streamDecoder(): { push(id: number): string; text(): string } {
+    const ids: number[] = [];
+    let emitted = '';
+    return {
+      push: (id: number) => {
+        ids.push(id);
+        const full = this.decode(ids);
+        if (full.endsWith('\uFFFD')) return '';
+        const delta = full.startsWith(emitted) ? full.slice(emitted.length) : full;
+        emitted = full;
+        return delta;
+      },
+      text: () => this.decode(ids),
+    };
+  }
+}
