@@ -68,10 +68,14 @@ export class PlanRunner {
     return this.segments.map((s) => s.nodeCount);
   }
 
-  /** Empties every KV cache; the next step is position 0. */
+  /** Empties every KV cache (disposing the old tensors); the next step is position 0. */
   reset(): void {
     const { nKvHeads, dim, nHeads } = this.weights.config;
     const hs = dim / nHeads;
+    for (const c of this.caches.values()) {
+      c.key.dispose();
+      c.value.dispose();
+    }
     this.caches.clear();
     for (const seg of this.segments) {
       for (const l of seg.layers) {

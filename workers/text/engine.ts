@@ -1,0 +1,280 @@
+/**
+ * The text generation engine: a plain class, no worker or comlink code, no DOM or Node imports.
+ * A worker wraps it in a few lines (`Comlink.expose(...)`); tests and the CLI call it directly.
+ *
+ * It holds the prepared weights (so `setPlan` recompiles without re-reading any file), one
+ * compiled plan (sessions + KV caches, see runner.ts) and the tokenizer.
+ *
+ * @example
+ * const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
+ * const engine = await TextEngine.create(ort, 'wasm', textModelFromLlama2c(bin, tok));
+ * for await (const ev of engine.generate('Once upon a time', { maxTokens: 32 })) {
+ *   if (ev.type === 'token') write(ev.text); else console.log(ev.stats);
+ * }
+ * await engine.setPlan({ layers: [0, 1, 3, 4] }); // drop block 2, same weights
+ */
+import { WhittleError, asWhittleError } from '../../sdk/errors.ts';
+import { gqaSupported, type AttentionKind } from '../../models/llama/graph.ts';
+import { validatePlan } from '../../models/llama/plan.ts';
+import { prepareWeights, type PreparedWeights } from '../../models/llama/prepare.ts';
+import { fullPlan, type LlamaConfig, type LlamaPlan } from '../../models/llama/types.ts';
+import type { Backend, OrtModule } from '../ort/runtime.ts';
+import type { TextModel } from './model.ts';
+import { PlanRunner } from './runner.ts';
+import { createRng, sample, type SamplingOptions } from './sampler.ts';
+import type { TextTokenizer } from './tokenizer.ts';
+
+export interface TextEngineOptions {
+  /** Plan to compile first; default: every layer, no exit. */
+  plan?: LlamaPlan;
+  /**
+   * Attention implementation: 'gqa' (com.microsoft GroupQueryAttention, ~2x faster decode in
+   * Node WASM) when the head size allows it, else 'plain' ONNX ops. Default 'auto'.
+   */
+  attention?: AttentionKind | 'auto';
+}
+
+export interface GenerateOptions extends SamplingOptions {
+  /** Most new tokens to generate. Default 128. */
+  maxTokens?: number;
+  /** Token ids that end generation (not emitted). Default: the model's EOS. */
+  stopTokens?: number[];
+  /** Strings that end generation; the text is cut before them (not emitted). */
+  stopStrings?: string[];
+  /** Prepend the model's BOS token to the prompt. Default true. */
+  addBos?: boolean;
+  /** Decode through the plan's early exit (drafts' path) instead of every kept layer. */
+  exit?: boolean;
+  /** Stops within one step (between segment runs); the iterator then throws WhittleError('ABORTED'). */
+  signal?: AbortSignal;
+}
+
+export interface GenerateStats {
+  promptTokens: number;
+  generatedTokens: number;
+  /** Wall time of the prompt pass. */
+  prefillMs: number;
+  prefillTokensPerSecond: number;
+  /** Wall time of the one-token steps after the first generated token. */
+  decodeMs: number;
+  decodeTokensPerSecond: number;
+  /** From the generate() call to the first token event. */
+  timeToFirstTokenMs: number;
+  stopReason: 'stop-token' | 'stop-string' | 'max-tokens' | 'context';
+  plan: LlamaPlan;
+  attention: AttentionKind;
+}
+
+export type TextEvent =
+  | { type: 'token'; token: number; text: string }
+  | { type: 'done'; tokens: number[]; text: string; stats: GenerateStats };
+
+/** Longest suffix of `text` that is a proper prefix of some stop string (held back while streaming). */
+function heldBack(text: string, stops: readonly string[]): number {
+  let keep = 0;
+  for (const s of stops) {
+    for (let n = Math.min(s.length - 1, text.length); n > keep; n--) {
+      if (text.endsWith(s.slice(0, n))) {
+        keep = n;
+        break;
+      }
+    }
+  }
+  return keep;
+}
+
+export class TextEngine {
+  private runner: PlanRunner | null = null;
+  private busy = false;
+  private readonly prepared: PreparedWeights;
+  readonly attention: AttentionKind;
+
+  /** Prepares weights (transposes, fuses) synchronously; call `setPlan` (or use `create`) before generating. */
+  constructor(
+    private readonly ort: OrtModule,
+    private readonly backend: Backend,
+    private readonly model: TextModel,
+    options: Pick<TextEngineOptions, 'attention'> = {},
+  ) {
+    this.prepared = prepareWeights(model.config, model.weights);
+    const wanted = options.attention ?? 'auto';
+    const hs = this.prepared.headSize;
+    if (wanted === 'gqa' && !gqaSupported(hs)) throw new WhittleError('UNSUPPORTED', `GroupQueryAttention needs a head size divisible by 8 (this model: ${hs})`);
+    this.attention = wanted === 'auto' ? (gqaSupported(hs) ? 'gqa' : 'plain') : wanted;
+  }
+
+  /** Constructor + first `setPlan`. */
+  static async create(ort: OrtModule, backend: Backend, model: TextModel, options: TextEngineOptions = {}): Promise<TextEngine> {
+    const engine = new TextEngine(ort, backend, model, options);
+    await engine.setPlan(options.plan);
+    return engine;
+  }
+
+  get config(): LlamaConfig {
+    return this.model.config;
+  }
+
+  get tokenizer(): TextTokenizer {
+    return this.model.tokenizer;
+  }
+
+  /** The compiled plan. */
+  get plan(): LlamaPlan {
+    return this.requireRunner().plan;
+  }
+
+  /** Graph nodes per compiled segment. */
+  get nodeCounts(): number[] {
+    return this.requireRunner().nodeCounts;
+  }
+
+  /** Compiles `plan` (default: full depth) from the weights already in memory and swaps it in. */
+  async setPlan(plan: LlamaPlan = fullPlan(this.model.config)): Promise<void> {
+    if (this.busy) throw new WhittleError('INVALID_ARGUMENT', 'cannot change the plan while generating');
+    validatePlan(plan, this.model.config.nLayers);
+    this.busy = true;
+    try {
+      const next = await PlanRunner.compile(this.ort, this.backend, this.prepared, { layers: [...plan.layers], exit: plan.exit }, this.attention);
+      const old = this.runner;
+      this.runner = next;
+      await old?.release();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /**
+   * Logits [vocab] after feeding `tokens` from position 0 (a fresh cache) in one prefill pass.
+   * For tests and scoring; generation uses `generate`.
+   */
+  async logits(tokens: readonly number[], options: { exit?: boolean } = {}): Promise<Float32Array> {
+    const runner = this.requireRunner();
+    this.checkExit(options.exit);
+    this.claim();
+    try {
+      runner.reset();
+      return await runner.step(tokens, options);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /**
+   * Streams generated tokens for `prompt` (text, or token ids used as given). Emits one
+   * `token` event per generated token (its `text` is the newly printable text, possibly '' while
+   * a multi-byte character or a possible stop string is incomplete), then one `done` event with
+   * the whole text and timing stats. One generation at a time per engine.
+   */
+  async *generate(prompt: string | readonly number[], options: GenerateOptions = {}): AsyncGenerator<TextEvent, void, undefined> {
+    const t0 = performance.now();
+    const runner = this.requireRunner();
+    const c = this.model.config;
+    this.checkExit(options.exit);
+    const maxTokens = options.maxTokens ?? 128;
+    if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new WhittleError('INVALID_ARGUMENT', `maxTokens must be a non-negative integer, got ${maxTokens}`);
+    const body = typeof prompt === 'string' ? this.model.tokenizer.encode(prompt) : [...prompt];
+    const promptIds = (options.addBos ?? true) && (typeof prompt === 'string' || body[0] !== c.bosTokenId) ? [c.bosTokenId, ...body] : body;
+    if (promptIds.length === 0) throw new WhittleError('INVALID_ARGUMENT', 'empty prompt (and no BOS)');
+    if (promptIds.length > c.maxSeqLen) {
+      throw new WhittleError('INVALID_ARGUMENT', `the prompt is ${promptIds.length} tokens; the model's context is ${c.maxSeqLen}`, { promptTokens: promptIds.length, maxSeqLen: c.maxSeqLen });
+    }
+    const stopTokens = new Set(options.stopTokens ?? [c.eosTokenId]);
+    const stopStrings = (options.stopStrings ?? []).filter((s) => s.length > 0);
+    const rng = createRng(options.seed ?? 0x5eed);
+    const step = { exit: options.exit, signal: options.signal };
+    this.claim();
+
+    const tokens: number[] = [];
+    const history = [...promptIds];
+    const decoder = this.model.tokenizer.streamDecoder();
+    let text = ''; // generated text so far, cut at a stop string
+    let pending = ''; // decoded but not yet emitted (could start a stop string)
+    let stopReason: GenerateStats['stopReason'] = 'max-tokens';
+    let prefillMs = 0;
+    let decodeStart = 0;
+    let ttft = 0;
+    try {
+      runner.reset();
+      if (options.signal?.aborted) throw new WhittleError('ABORTED', 'The operation was aborted');
+      let logits = await runner.step(promptIds, step);
+      prefillMs = performance.now() - t0;
+      while (tokens.length < maxTokens) {
+        const token = sample(logits, options, history, rng);
+        if (stopTokens.has(token)) {
+          stopReason = 'stop-token';
+          break;
+        }
+        tokens.push(token);
+        history.push(token);
+        pending += decoder.push(token);
+        let emit: string;
+        const hit = stopStrings.map((s) => pending.indexOf(s)).filter((i) => i >= 0);
+        if (hit.length > 0) {
+          emit = pending.slice(0, Math.min(...hit));
+          pending = '';
+          stopReason = 'stop-string';
+        } else {
+          const keep = heldBack(pending, stopStrings);
+          emit = pending.slice(0, pending.length - keep);
+          pending = pending.slice(pending.length - keep);
+        }
+        text += emit;
+        if (tokens.length === 1) {
+          ttft = performance.now() - t0;
+          decodeStart = performance.now();
+        }
+        yield { type: 'token', token, text: emit };
+        if (stopReason === 'stop-string') break;
+        if (tokens.length >= maxTokens) break;
+        if (runner.position >= c.maxSeqLen) {
+          stopReason = 'context';
+          break;
+        }
+        if (options.signal?.aborted) throw new WhittleError('ABORTED', 'The operation was aborted');
+        logits = await runner.step([token], step);
+      }
+      if (stopReason !== 'stop-string') text += pending;
+      const decodeMs = tokens.length > 1 ? performance.now() - decodeStart : 0;
+      const stats: GenerateStats = {
+        promptTokens: promptIds.length,
+        generatedTokens: tokens.length,
+        prefillMs,
+        prefillTokensPerSecond: prefillMs > 0 ? (promptIds.length / prefillMs) * 1000 : 0,
+        decodeMs,
+        decodeTokensPerSecond: decodeMs > 0 ? ((tokens.length - 1) / decodeMs) * 1000 : 0,
+        timeToFirstTokenMs: ttft,
+        stopReason,
+        plan: runner.plan,
+        attention: this.attention,
+      };
+      yield { type: 'done', tokens, text, stats };
+    } catch (err) {
+      throw asWhittleError(err);
+    } finally {
+      // Whether finished, aborted or abandoned by the consumer (return()), drop the caches now.
+      runner.reset();
+      this.busy = false;
+    }
+  }
+
+  /** Releases the sessions and caches. */
+  async dispose(): Promise<void> {
+    const r = this.runner;
+    this.runner = null;
+    await r?.release();
+  }
+
+  private requireRunner(): PlanRunner {
+    if (!this.runner) throw new WhittleError('INVALID_ARGUMENT', 'no plan compiled (call setPlan first) or the engine was disposed');
+    return this.runner;
+  }
+
+  private checkExit(exit: boolean | undefined): void {
+    if (exit && this.requireRunner().plan.exit === undefined) throw new WhittleError('INVALID_ARGUMENT', 'exit requested but the plan has no exit');
+  }
+
+  private claim(): void {
+    if (this.busy) throw new WhittleError('INVALID_ARGUMENT', 'the engine is already generating (one generation at a time)');
+    this.busy = true;
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * A text model as the engine takes it: config + weights + tokenizer, whatever files they came
+ * from. Loaders here turn raw bytes (ArrayBuffers a worker received or read from its cache) into
+ * that; they never fetch and never touch the DOM or Node.
+ *
+ * @example
+ * const model = textModelFromLlama2c(checkpointBytes, tokenizerBinBytes);
+ * const engine = await TextEngine.create(ort, 'wasm', model);
+ */
+import { WhittleError } from '../../sdk/errors.ts';
+import { readLlama2cCheckpoint } from '../../models/import/llama2c/checkpoint.ts';
+import { llama2cTokenizerToHf, readLlama2cTokenizer } from '../../models/import/llama2c/tokenizer.ts';
+import { readHfModel, type HfModelFiles } from '../../models/import/hf/model.ts';
+import type { LlamaConfig, LlamaWeights } from '../../models/llama/types.ts';
+import { TextTokenizer } from './tokenizer.ts';
+
+export interface TextModel {
+  config: LlamaConfig;
+  weights: LlamaWeights;
+  tokenizer: TextTokenizer;
+}
+
+/**
+ * llama2.c checkpoint (legacy or v1) + its tokenizer: either the llama2.c `tokenizer.bin`
+ * (converted to tokenizer.json here) or an already parsed tokenizer.json.
+ */
+export function textModelFromLlama2c(checkpoint: ArrayBuffer, tokenizer: ArrayBuffer | object | null | undefined, name = 'checkpoint'): TextModel {
+  const { config, weights } = readLlama2cCheckpoint(checkpoint, name);
+  if (tokenizer === null || tokenizer === undefined) {
+    throw new WhittleError('BAD_MODEL', `${name}: no tokenizer; a llama2.c model needs its tokenizer.bin (or a tokenizer.json)`, { name });
+  }
+  const json = tokenizer instanceof ArrayBuffer ? llama2cTokenizerToHf(readLlama2cTokenizer(tokenizer, config.vocabSize)) : tokenizer;
+  return { config, weights, tokenizer: TextTokenizer.fromJson(json) };
+}
+
+/** A Hugging Face LlamaForCausalLM folder's files (config.json, safetensors shards, tokenizer.json). */
+export function textModelFromHf(files: HfModelFiles): TextModel {
+  const { config, weights, tokenizerJson } = readHfModel(files);
+  if (tokenizerJson === undefined) {
+    throw new WhittleError('BAD_MODEL', 'the model folder has no tokenizer.json', { file: 'tokenizer.json' });
+  }
+  return { config, weights, tokenizer: TextTokenizer.fromJson(tokenizerJson) };
+}
