@@ -1,0 +1,219 @@
+/**
+ * CONV_2D, DEPTHWISE_CONV_2D and TRANSPOSE_CONV (float and int8) as ONNX Conv/ConvTranspose.
+ *
+ * TFLite is NHWC with weights [Cout, KH, KW, Cin/groups] (conv), [1, KH, KW, Cout]
+ * (depthwise) and [Cout, KH, KW, Cin] (transpose conv). ONNX is NCHW with weights
+ * [Cout, Cin/groups, KH, KW] (Conv) and [Cin, Cout, KH, KW] (ConvTranspose). Weights are
+ * permuted here at import time; activations get a Transpose in and out, which onnxruntime's
+ * transpose optimizer cancels between consecutive convs.
+ */
+import { float } from '../../onnx/builder.ts';
+import type { Value } from '../../onnx/builder.ts';
+import { Ctx, activationQ, copy, f32, i32, type QParams, type Tv } from './context.ts';
+import { TfType, type TfOperator } from './schema.ts';
+import { multiplyByQuantizedMultiplier } from './requant.ts';
+
+const NHWC_TO_NCHW = [0, 3, 1, 2];
+const NCHW_TO_NHWC = [0, 2, 3, 1];
+
+/** Permute a dense row-major array of `shape` by `perm` (numpy transpose). */
+export function permute(data: Float32Array, shape: readonly number[], perm: readonly number[]): { data: Float32Array; shape: number[] } {
+  const outShape = perm.map((p) => shape[p]!);
+  const inStrides = strides(shape);
+  const out = new Float32Array(data.length);
+  const idx = new Array<number>(shape.length).fill(0);
+  for (let o = 0; o < out.length; o++) {
+    let src = 0;
+    for (let k = 0; k < perm.length; k++) src += idx[k]! * inStrides[perm[k]!]!;
+    out[o] = data[src]!;
+    for (let k = perm.length - 1; k >= 0; k--) {
+      if (++idx[k]! < outShape[k]!) break;
+      idx[k] = 0;
+    }
+  }
+  return { data: out, shape: outShape };
+}
+
+function strides(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length).fill(1);
+  for (let k = shape.length - 2; k >= 0; k--) s[k] = s[k + 1]! * shape[k + 1]!;
+  return s;
+}
+
+/** Weights as float32 (raw integers for int8, centered by the weight zero point, which must be 0). */
+function weights(ctx: Ctx, op: TfOperator, index: number): { data: Float32Array; shape: number[]; scales: number[] | null } {
+  const t = ctx.tensor(index);
+  if (!t.data) throw ctx.fail(op, `with non-constant weights ${t.name}`);
+  if (t.type === TfType.FLOAT32) return { data: f32(t.data), shape: t.shape, scales: null };
+  if (t.type === TfType.INT8 && t.quant) {
+    if (t.quant.zeroPoint.some((z) => z !== 0)) throw ctx.fail(op, `with asymmetric weights ${t.name}`);
+    return { data: Float32Array.from(new Int8Array(copy(t.data))), shape: t.shape, scales: t.quant.scale };
+  }
+  throw ctx.fail(op, `with weights of TFLite type ${t.type}`);
+}
+
+/** Bias as float32: float, or the int32 accumulator-scale integers of a quantized conv. */
+function bias(ctx: Ctx, op: TfOperator, index: number | undefined, cout: number): Float32Array | null {
+  if (index === undefined || index < 0) return null;
+  const t = ctx.tensor(index);
+  if (!t.data) throw ctx.fail(op, `with non-constant bias ${t.name}`);
+  if (t.type === TfType.FLOAT32) return f32(t.data);
+  if (t.type === TfType.INT32) {
+    const b = i32(t.data);
+    // Exact in float32 only below 2^24; larger biases would silently round.
+    if (b.some((v) => Math.abs(v) >= 1 << 24)) throw ctx.fail(op, `with an int32 bias beyond 2^24 (${t.name})`);
+    if (b.length !== cout) throw ctx.fail(op, `bias length ${b.length} != ${cout}`);
+    return Float32Array.from(b);
+  }
+  throw ctx.fail(op, `with bias of TFLite type ${t.type}`);
+}
+
+/** SAME/VALID padding for one spatial dim, TFLite's rule (extra padding goes after). */
+function pads(padding: number, inSize: number, k: number, stride: number, dilation: number, outSize: number): [number, number] {
+  if (padding === 1) return [0, 0]; // VALID
+  const eff = (k - 1) * dilation + 1;
+  const total = Math.max((outSize - 1) * stride + eff - inSize, 0);
+  return [Math.floor(total / 2), total - Math.floor(total / 2)];
+}
+
+/**
+ * Fused activation + (for int8) requantization, applied on the NCHW accumulator.
+ * `mult` is the per-output-channel multiplier in_scale * w_scale[c] / out_scale.
+ */
+export function finishConv(ctx: Ctx, op: TfOperator, acc: Value, act: number, outQ: QParams | null, mult: Float32Array | null, cout: number, nchw: boolean, singleRounding = false): Value {
+  const g = ctx.g;
+  if (!outQ) return activation(ctx, op, acc, act);
+  // TFLite's double-rounding fixed-point requantization (see requant.ts).
+  const y = mult ? multiplyByQuantizedMultiplier(ctx, acc, mult, nchw ? [cout, 1, 1] : [cout], ctx.requant, singleRounding) : acc;
+  const [lo, hi] = clampBounds(ctx, op, act, outQ);
+  return g.op('Clip', [y, g.scalar(lo, 'lo'), g.scalar(hi, 'hi')]);
+}
+
+/** The centered-integer range of an int8 output, narrowed by a fused activation. */
+export function clampBounds(ctx: Ctx, op: TfOperator, act: number, q: QParams): [number, number] {
+  const t = ctx.tensor(op.outputs[0]!);
+  const [qmin, qmax] = t.type === TfType.UINT8 ? [0, 255] : [-128, 127];
+  let lo = qmin - q.zeroPoint;
+  let hi = qmax - q.zeroPoint;
+  const level = (x: number) => Math.round(x / q.scale);
+  if (act === 1) lo = Math.max(lo, level(0));
+  else if (act === 3) [lo, hi] = [Math.max(lo, level(0)), Math.min(hi, level(6))];
+  else if (act === 2) [lo, hi] = [Math.max(lo, level(-1)), Math.min(hi, level(1))];
+  else if (act !== 0) throw ctx.fail(op, `with fused activation ${act} on int8`);
+  return [lo, hi];
+}
+
+/** Float fused activation (ActivationFunctionType). */
+export function activation(ctx: Ctx, op: TfOperator, x: Value, act: number): Value {
+  const g = ctx.g;
+  switch (act) {
+    case 0:
+      return x;
+    case 1:
+      return g.op('Relu', [x]);
+    case 2:
+      return g.op('Clip', [x, g.scalar(-1), g.scalar(1)]);
+    case 3:
+      return g.op('Clip', [x, g.scalar(0), g.scalar(6)]);
+    case 4:
+      return g.op('Tanh', [x]);
+    default:
+      throw ctx.fail(op, `with fused activation ${act}`);
+  }
+}
+
+function quantPair(ctx: Ctx, op: TfOperator, x: Tv, wScales: number[] | null, cout: number): { outQ: QParams | null; mult: Float32Array | null } {
+  const outQ = activationQ(ctx.tensor(op.outputs[0]!));
+  if (!x.q && !outQ && !wScales) return { outQ: null, mult: null };
+  if (!x.q || !outQ || !wScales) throw ctx.fail(op, 'mixing float and quantized input/weights/output');
+  const mult = Float32Array.from({ length: cout }, (_, c) => (x.q!.scale * (wScales[wScales.length === 1 ? 0 : c] ?? NaN)) / outQ.scale);
+  return { outQ, mult };
+}
+
+/** CONV_2D and DEPTHWISE_CONV_2D. */
+export function conv2d(ctx: Ctx, op: TfOperator, depthwise: boolean): void {
+  const g = ctx.g;
+  const o = op.options;
+  const padding = o?.i8(0) ?? 0;
+  const strideW = o?.i32(1) || 1;
+  const strideH = o?.i32(2) || 1;
+  const act = depthwise ? (o?.i8(4) ?? 0) : (o?.i8(3) ?? 0);
+  const dilW = depthwise ? (o?.i32(5, 1) ?? 1) : (o?.i32(4, 1) ?? 1);
+  const dilH = depthwise ? (o?.i32(6, 1) ?? 1) : (o?.i32(5, 1) ?? 1);
+  const x = ctx.get(op.inputs[0]!); // [N, H, W, Cin]
+  const w = weights(ctx, op, op.inputs[1]!);
+  const out = ctx.tensor(op.outputs[0]!); // [N, OH, OW, Cout]
+  const [, kh, kw] = w.shape;
+  const cin = x.shape[3]!;
+  let wOnnx: { data: Float32Array; shape: number[] };
+  let group: number;
+  let cout: number;
+  if (depthwise) {
+    // [1, KH, KW, Cout] -> [Cout, 1, KH, KW], group = Cin (Cout = Cin * multiplier).
+    cout = w.shape[3]!;
+    wOnnx = permute(w.data, w.shape, [3, 0, 1, 2]);
+    group = cin;
+  } else {
+    // [Cout, KH, KW, Cin/g] -> [Cout, Cin/g, KH, KW]; grouped when the filter is thinner than the input.
+    cout = w.shape[0]!;
+    wOnnx = permute(w.data, w.shape, [0, 3, 1, 2]);
+    group = cin / w.shape[3]!;
+    if (!Number.isInteger(group)) throw ctx.fail(op, `input channels ${cin} not a multiple of filter channels ${w.shape[3]}`);
+  }
+  const b = bias(ctx, op, op.inputs[2], cout);
+  const { outQ, mult } = quantPair(ctx, op, x, w.scales, cout);
+  const [pt, pb] = pads(padding, x.shape[1]!, kh!, strideH, dilH, out.shape[1]!);
+  const [pl, pr] = pads(padding, x.shape[2]!, kw!, strideW, dilW, out.shape[2]!);
+  const xt = g.op('Transpose', [x.value], { perm: NHWC_TO_NCHW });
+  const wv = g.constant(`w${op.outputs[0]}`, 'float32', wOnnx.shape, wOnnx.data);
+  const bv = b ? g.constant(`b${op.outputs[0]}`, 'float32', [cout], b) : null;
+  const conv = g.op('Conv', bv ? [xt, wv, bv] : [xt, wv], {
+    group,
+    kernel_shape: [kh!, kw!],
+    strides: [strideH, strideW],
+    dilations: [dilH, dilW],
+    pads: [pt, pl, pb, pr],
+  });
+  // Non-grouped int8 CONV_2D runs through ruy's GEMM in TFLite, which rounds once.
+  const y = finishConv(ctx, op, conv, act, outQ, mult, cout, true, !depthwise && group === 1);
+  ctx.set(op.outputs[0]!, g.op('Transpose', [y], { perm: NCHW_TO_NHWC }), 'float32', outQ);
+}
+
+/** TRANSPOSE_CONV: inputs (output_shape, weights [Cout, KH, KW, Cin], x, bias?). */
+export function transposeConv(ctx: Ctx, op: TfOperator): void {
+  const g = ctx.g;
+  const o = op.options;
+  const padding = o?.i8(0) ?? 0;
+  const strideW = o?.i32(1) || 1;
+  const strideH = o?.i32(2) || 1;
+  const act = o?.i8(3) ?? 0;
+  const outShape = ctx.constInts(op.inputs[0]!, op);
+  const w = weights(ctx, op, op.inputs[1]!);
+  const x = ctx.get(op.inputs[2]!);
+  const [cout, kh, kw, cin] = w.shape as [number, number, number, number];
+  if (cin !== x.shape[3]) throw ctx.fail(op, `weights for ${cin} input channels on an input with ${x.shape[3]}`);
+  const b = bias(ctx, op, op.inputs[3], cout);
+  const { outQ, mult } = quantPair(ctx, op, x, w.scales, cout);
+  const wOnnx = permute(w.data, w.shape, [3, 0, 1, 2]); // -> [Cin, Cout, KH, KW]
+  const padsFor = (inSize: number, k: number, s: number, outSize: number): [number, number] => {
+    const natural = (inSize - 1) * s + k;
+    const total = natural - outSize;
+    if (total < 0) throw ctx.fail(op, `output ${outSize} larger than the full transposed conv ${natural}`);
+    const before = padding === 1 ? 0 : Math.floor(total / 2);
+    return [before, total - before];
+  };
+  const [pt, pb] = padsFor(x.shape[1]!, kh, strideH, outShape[1]!);
+  const [pl, pr] = padsFor(x.shape[2]!, kw, strideW, outShape[2]!);
+  const xt = g.op('Transpose', [x.value], { perm: NHWC_TO_NCHW });
+  const wv = g.constant(`w${op.outputs[0]}`, 'float32', wOnnx.shape, wOnnx.data);
+  const bv = b ? g.constant(`b${op.outputs[0]}`, 'float32', [cout], b) : null;
+  const conv = g.op('ConvTranspose', bv ? [xt, wv, bv] : [xt, wv], {
+    kernel_shape: [kh, kw],
+    strides: [strideH, strideW],
+    pads: [pt, pl, pb, pr],
+  });
+  const y = finishConv(ctx, op, conv, act, outQ, mult, cout, true);
+  ctx.set(op.outputs[0]!, g.op('Transpose', [y], { perm: NCHW_TO_NHWC }), 'float32', outQ);
+}
+
+export { float };
