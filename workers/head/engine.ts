@@ -42,7 +42,7 @@ export class HeadEngine {
     this.checkpoint = checkpoint;
     this.vocabSize = config.vocabSize;
     const nodeCount = built.model.byteLength > 0 ? countNodes(built.model) : 0;
-    return { dim: config.dim, vocabSize: config.vocabSize, nLayers: config.nLayers, nodeCount, runtime: runtimeInfo(this.runtime) };
+    return { dim: config.dim, vocabSize: config.vocabSize, nLayers: config.nLayers, nodeCount, runtime: runtimeInfo(this.runtime, this.ort) };
   }
 
   /** Logits [tokens.length, vocab] (row-major), in a fresh buffer the caller owns. */

@@ -70,12 +70,16 @@ async function importBuild(backend: Backend): Promise<OrtModule> {
   return (await import('onnxruntime-web/wasm')) as OrtModule;
 }
 
-export function runtimeInfo(config: RuntimeConfig): RuntimeInfo {
+/**
+ * What onnxruntime is really using. Read after the first session exists: onnxruntime resets
+ * `env.wasm.numThreads` to 1 when threads cannot work (no cross-origin isolation).
+ */
+export function runtimeInfo(config: RuntimeConfig, ort?: OrtModule): RuntimeInfo {
   const isolated = typeof crossOriginIsolated === 'boolean' ? crossOriginIsolated : isNode;
+  const threads = ort?.env.wasm.numThreads ?? config.numThreads;
   return {
     backend: config.backend,
-    // onnxruntime silently falls back to one thread without cross-origin isolation.
-    numThreads: isolated || isNode ? config.numThreads : 1,
+    numThreads: isolated || isNode ? threads || 1 : 1,
     crossOriginIsolated: isolated,
     build: isNode ? 'node' : config.backend,
   };

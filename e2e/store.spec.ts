@@ -1,0 +1,227 @@
+/**
+ * The model store in a real Chromium: OPFS, IndexedDB, fetch, Range, quota.
+ * Files come from the e2e fixture server, which can cut connections, corrupt bytes and log
+ * every request (e2e/fixture-server.ts).
+ */
+import { test, expect, serverLog, modelFile } from './fixtures.ts';
+import type { Page } from '@playwright/test';
+
+const MODEL = 'stories260K';
+const FILE = 'stories260K.bin';
+const real = modelFile(MODEL, FILE);
+
+interface Scenario {
+  query?: string;
+  size?: number;
+  sha256?: string;
+  store?: Record<string, unknown>;
+  abortAfterBytes?: number;
+  id?: string;
+}
+
+/** Loads a one-file manifest through ModelStore.load in the page; returns events, outcome and state. */
+async function load(page: Page, s: Scenario = {}) {
+  return page.evaluate(
+    async ({ s, real, MODEL, FILE }) => {
+      const { whittle } = window.harness;
+      const token = Math.random().toString(36).slice(2);
+      const manifest = {
+        id: s.id ?? MODEL,
+        revision: 'test',
+        files: [
+          {
+            name: FILE,
+            url: `/__e2e/file/${MODEL}/${FILE}?t=${token}&${s.query ?? ''}`,
+            size: s.size ?? real.size,
+            sha256: s.sha256 ?? real.sha256,
+          },
+        ],
+      };
+      const store = await whittle.ModelStore.open({ retryDelayMs: 50, ...(s.store ?? {}) });
+      const events: { type: string; [k: string]: unknown }[] = [];
+      const controller = new AbortController();
+      let error: { code: string; message: string } | null = null;
+      let source: string | null = null;
+      let sha: string | null = null;
+      try {
+        const loaded = await store.load(manifest, {
+          signal: controller.signal,
+          onProgress: (e) => {
+            events.push(e);
+            if (s.abortAfterBytes !== undefined && e.type === 'progress' && e.loaded >= s.abortAfterBytes) controller.abort();
+          },
+        });
+        source = loaded.source;
+        const bytes = await loaded.files.get(FILE)!.arrayBuffer();
+        sha = [...new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))].map((b) => b.toString(16).padStart(2, '0')).join('');
+      } catch (e) {
+        const err = e as { code?: string; message?: string };
+        error = { code: err.code ?? 'not-a-WhittleError', message: err.message ?? String(e) };
+      }
+      return { events, error, source, sha, has: await store.has(manifest.id, 'test'), list: (await store.list()).map((e) => e.key), backend: store.backend };
+    },
+    { s, real, MODEL, FILE },
+  );
+}
+
+test.beforeEach(async ({ harness }) => {
+  await serverLog(harness, true);
+});
+
+test('downloads with per-file and overall progress, verifies, and caches in OPFS', async ({ harness }) => {
+  const r = await load(harness);
+  expect(r.error).toBeNull();
+  expect(r.source).toBe('network');
+  expect(r.sha).toBe(real.sha256);
+  expect(r.backend).toBe('opfs');
+  expect(r.has).toBe(true);
+  const progress = r.events.filter((e) => e.type === 'progress') as unknown as { loaded: number; total: number; overallLoaded: number; overallTotal: number }[];
+  expect(progress.length).toBeGreaterThan(1);
+  for (let i = 1; i < progress.length; i++) expect(progress[i]!.loaded).toBeGreaterThanOrEqual(progress[i - 1]!.loaded);
+  expect(progress.at(-1)).toMatchObject({ loaded: real.size, total: real.size, overallLoaded: real.size, overallTotal: real.size });
+  expect(r.events[0]).toMatchObject({ type: 'start', totalBytes: real.size });
+  expect(r.events.at(-1)).toMatchObject({ type: 'done', source: 'network' });
+});
+
+test('a connection cut mid-file resumes with a Range request and the result verifies', async ({ harness }) => {
+  const cut = 400_000;
+  const r = await load(harness, { query: `cut=${cut}` });
+  expect(r.error).toBeNull();
+  expect(r.sha).toBe(real.sha256);
+  const retry = r.events.find((e) => e.type === 'retry') as { resumeFrom: number } | undefined;
+  expect(retry).toBeDefined();
+  expect(retry!.resumeFrom).toBeGreaterThan(0);
+  expect(retry!.resumeFrom).toBeLessThanOrEqual(cut);
+  const log = (await serverLog(harness)).filter((l) => l.url.includes('/__e2e/file/'));
+  expect(log).toHaveLength(2);
+  expect(log[0]!.range).toBeNull();
+  expect(log[1]).toMatchObject({ range: `bytes=${retry!.resumeFrom}-`, status: 206 });
+});
+
+test('a server that ignores Range restarts from zero and still verifies', async ({ harness }) => {
+  const r = await load(harness, { query: 'cut=300000&noRange=1' });
+  expect(r.error).toBeNull();
+  expect(r.sha).toBe(real.sha256);
+  const log = (await serverLog(harness)).filter((l) => l.url.includes('/__e2e/file/'));
+  expect(log.map((l) => l.status)).toEqual([200, 200]);
+});
+
+test('a corrupted byte is an INTEGRITY error and nothing is cached', async ({ harness }) => {
+  const r = await load(harness, { query: 'corrupt=12345' });
+  expect(r.error?.code).toBe('INTEGRITY');
+  expect(r.error?.message).toContain('sha256');
+  expect(r.has).toBe(false);
+  expect(r.list).toEqual([]);
+  // The bad partial was deleted: the next load starts from byte 0 (no Range) and succeeds.
+  await serverLog(harness, true);
+  const again = await load(harness);
+  expect(again.error).toBeNull();
+  const log = (await serverLog(harness)).filter((l) => l.url.includes('/__e2e/file/'));
+  expect(log[0]!.range).toBeNull();
+});
+
+test('a manifest that lies about size or hash is refused', async ({ harness }) => {
+  const bigger = await load(harness, { size: real.size + 10 });
+  expect(bigger.error?.code).toBe('INTEGRITY');
+  expect(bigger.error?.message).toContain('manifest says');
+  const smaller = await load(harness, { size: real.size - 10 });
+  expect(smaller.error?.code).toBe('INTEGRITY');
+  const wrongHash = await load(harness, { sha256: 'f'.repeat(64) });
+  expect(wrongHash.error?.code).toBe('INTEGRITY');
+  expect(wrongHash.has).toBe(false);
+  expect(wrongHash.list).toEqual([]);
+  const malformed = await load(harness, { sha256: 'nothex' });
+  expect(malformed.error?.code).toBe('BAD_MODEL');
+});
+
+test('too little quota is a QUOTA error before any byte is requested or written', async ({ harness }) => {
+  await harness.evaluate(() => {
+    // Simulate a nearly full origin for the whole page (what the store consults by default).
+    navigator.storage.estimate = async () => ({ quota: 1_000_000, usage: 900_000 });
+  });
+  const r = await load(harness);
+  expect(r.error?.code).toBe('QUOTA');
+  expect(r.has).toBe(false);
+  const log = (await serverLog(harness)).filter((l) => l.url.includes('/__e2e/file/'));
+  expect(log).toEqual([]);
+  const overBudget = await load(harness, { store: { budgetBytes: 1000 } });
+  expect(overBudget.error?.code).toBe('QUOTA');
+});
+
+test('after a reload the model loads from cache with zero network requests', async ({ harness }) => {
+  const first = await load(harness);
+  expect(first.source).toBe('network');
+  await harness.reload();
+  await expect(harness.locator('#status')).toHaveText('ready');
+  await serverLog(harness, true);
+  const seen: string[] = [];
+  harness.on('request', (req) => seen.push(req.url()));
+  const second = await load(harness);
+  expect(second.error).toBeNull();
+  expect(second.source).toBe('cache');
+  expect(second.sha).toBe(real.sha256);
+  expect((await serverLog(harness)).filter((l) => l.url.includes('/__e2e/') || l.url.includes('/models/'))).toEqual([]);
+  expect(seen.filter((u) => u.includes('/__e2e/file') || u.includes('/models/'))).toEqual([]);
+});
+
+test('a cached file that fails verification on load is discarded and fetched again', async ({ harness }) => {
+  await load(harness);
+  // Damage the committed OPFS blob behind the store's back.
+  await harness.evaluate(async (sha) => {
+    const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('whittle');
+    const w = await (await dir.getFileHandle(sha)).createWritable({ keepExistingData: true });
+    await w.write({ type: 'write', position: 100, data: new Uint8Array([1, 2, 3, 4]) });
+    await w.close();
+  }, real.sha256);
+  await serverLog(harness, true);
+  const r = await load(harness);
+  expect(r.error).toBeNull();
+  expect(r.events.some((e) => e.type === 'discarded')).toBe(true);
+  expect(r.source).toBe('network');
+  expect(r.sha).toBe(real.sha256);
+  expect((await serverLog(harness)).filter((l) => l.url.includes('/__e2e/file/'))).toHaveLength(1);
+});
+
+test('an abort mid-download leaves no visible entry, and the next load resumes', async ({ harness }) => {
+  const aborted = await load(harness, { query: 'delay=40', abortAfterBytes: 200_000 });
+  expect(aborted.error?.code).toBe('ABORTED');
+  expect(aborted.has).toBe(false);
+  expect(aborted.list).toEqual([]);
+  await serverLog(harness, true);
+  const resumed = await load(harness);
+  expect(resumed.error).toBeNull();
+  expect(resumed.sha).toBe(real.sha256);
+  const log = (await serverLog(harness)).filter((l) => l.url.includes('/__e2e/file/'));
+  expect(log[0]!.range).toMatch(/^bytes=\d+-$/);
+});
+
+test('least recently used models are evicted to stay within the byte budget', async ({ harness }) => {
+  const budget = Math.floor(real.size * 1.5);
+  const a = await load(harness, { id: 'model-a', store: { budgetBytes: budget } });
+  expect(a.error).toBeNull();
+  // Same bytes under another id would be deduplicated; use another real file for model B.
+  const b = await harness.evaluate(async (budget) => {
+    const { whittle } = window.harness;
+    const store = await whittle.ModelStore.open({ budgetBytes: budget });
+    const m = await (await fetch('/models/manifests.json')).json();
+    const wap = m.models.find((x: { id: string }) => x.id === 'lyra-v2');
+    const manifest = { ...wap, id: 'model-b', revision: 'test', files: wap.files.filter((f: { name: string }) => f.name === 'lyragan.tflite') };
+    const events: { type: string; evicted?: string[] }[] = [];
+    await store.load(manifest, { onProgress: (e) => events.push(e) });
+    return { evicted: events.find((e) => e.type === 'evicted')?.evicted ?? [], list: (await store.list()).map((e) => e.key), usage: await store.usage() };
+  }, budget);
+  expect(b.evicted).toEqual(['model-a@test']);
+  expect(b.list).toEqual(['model-b@test']);
+  expect(b.usage).toBeLessThanOrEqual(budget);
+});
+
+test('Cache Storage backend works as the fallback, including reload from cache', async ({ harness }) => {
+  const first = await load(harness, { store: { backend: 'cache' } });
+  expect(first.error).toBeNull();
+  expect(first.backend).toBe('cache');
+  await serverLog(harness, true);
+  const second = await load(harness, { store: { backend: 'cache' } });
+  expect(second.source).toBe('cache');
+  expect(second.sha).toBe(real.sha256);
+  expect((await serverLog(harness)).filter((l) => l.url.includes('/__e2e/file/'))).toEqual([]);
+});

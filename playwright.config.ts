@@ -1,0 +1,44 @@
+/**
+ * Browser tests: Debian's Chromium driven by playwright-core, against the Vite dev server
+ * with the e2e fixture plugin. Two projects: `wasm` and `webgpu` (SwiftShader's real WebGPU
+ * adapter via --enable-unsafe-webgpu; a CPU emulation, so WebGPU tests stay small).
+ */
+import { defineConfig } from '@playwright/test';
+
+const PORT = Number(process.env.WHITTLE_E2E_PORT ?? 5174);
+
+const chromiumArgs = [
+  '--no-sandbox',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--enable-unsafe-webgpu',
+];
+
+export default defineConfig({
+  testDir: 'e2e',
+  testMatch: '*.spec.ts',
+  timeout: 120_000,
+  expect: { timeout: 30_000 },
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  reporter: process.env.CI ? [['list']] : [['list']],
+  use: {
+    baseURL: `http://127.0.0.1:${PORT}`,
+    launchOptions: { executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: chromiumArgs },
+    headless: true,
+  },
+  projects: [
+    { name: 'wasm', use: { backendName: 'wasm' } as never },
+    { name: 'webgpu', use: { backendName: 'webgpu' } as never, testIgnore: ['store.spec.ts', 'worker.spec.ts'] },
+  ],
+  webServer: {
+    command: `WHITTLE_E2E=1 npx vite --port ${PORT} --strictPort --host 127.0.0.1`,
+    url: `http://127.0.0.1:${PORT}/e2e/pages/harness.html`,
+    reuseExistingServer: !process.env.CI,
+    timeout: 120_000,
+  },
+});

@@ -1,0 +1,8 @@
+/**
+ * Worker factories. Each is a literal `new Worker(new URL(...), { type: 'module' })` so that
+ * Vite (and other bundlers) see the entry and bundle it as a module worker.
+ */
+import type { SpawnWorker } from './worker-client.ts';
+
+export const spawnHeadWorker: SpawnWorker = (name) =>
+  new Worker(new URL('../../workers/head.worker.ts', import.meta.url), { type: 'module', name });

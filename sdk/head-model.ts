@@ -1,0 +1,57 @@
+/**
+ * A model's zero-block plan (embedding -> final norm -> LM head) running in its own worker.
+ * The smallest real model path: store -> worker -> onnxruntime-web -> logits.
+ */
+import * as Comlink from 'comlink';
+import type { HeadEngine, HeadModelInfo } from '../workers/head/engine.ts';
+import type { RuntimeConfig } from '../workers/ort/runtime.ts';
+import { WhittleError } from './errors.ts';
+import { WorkerClient, type SpawnWorker } from './client/worker-client.ts';
+
+export class HeadModel {
+  private constructor(
+    private readonly client: WorkerClient<HeadEngine>,
+    /** What the worker reported after loading (graph size, backend, threads). */
+    public info: HeadModelInfo,
+    /** Whether the weights came from the cache or the network. */
+    readonly source: 'cache' | 'network',
+  ) {}
+
+  /** @internal use Whittle.headModel() */
+  static async start(spawn: SpawnWorker, runtime: RuntimeConfig, checkpoint: Blob, name: string, source: 'cache' | 'network'): Promise<HeadModel> {
+    let info: HeadModelInfo | null = null;
+    const client = new WorkerClient<HeadEngine>({
+      spawn,
+      label: `head:${name}`,
+      // Runs again on every fresh worker, so a worker death costs a reload, not the model.
+      onSpawn: async (remote) => {
+        await remote.init(runtime);
+        const bytes = await checkpoint.arrayBuffer();
+        info = await remote.load(Comlink.transfer(bytes, [bytes]), name);
+      },
+    });
+    await client.call(async () => undefined);
+    if (!info) throw new WhittleError('INTERNAL', 'model did not load');
+    return new HeadModel(client, info, source);
+  }
+
+  /** Logits [tokens.length * vocab], row-major. */
+  async logits(tokens: ArrayLike<number>): Promise<Float32Array> {
+    const ids = Int32Array.from(tokens);
+    return this.client.call((remote) => remote.logits(Comlink.transfer(ids, [ids.buffer])));
+  }
+
+  /** The current worker (tests use it to kill the worker; devtools to find it). */
+  worker(): Promise<Worker> {
+    return this.client.worker();
+  }
+
+  /** How many workers have been started for this model (1 + restarts after deaths). */
+  get workerStarts(): number {
+    return this.client.spawnCount;
+  }
+
+  dispose(): void {
+    this.client.dispose();
+  }
+}

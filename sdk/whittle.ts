@@ -1,0 +1,115 @@
+/**
+ * The entry point: probes the browser, opens the model store, and starts models in workers.
+ *
+ * @example
+ * const w = await Whittle.create({ backend: 'auto' });
+ * const head = await w.headModel('stories260K', { onProgress: console.log });
+ * const logits = await head.logits([1, 403]);
+ */
+import { WhittleError } from './errors.ts';
+import { chooseBackend, probeCapabilities, type BackendChoice, type BackendPreference, type Capabilities } from './probe.ts';
+import { spawnHeadWorker } from './client/spawn.ts';
+import type { SpawnWorker } from './client/worker-client.ts';
+import { HeadModel } from './head-model.ts';
+import type { BlobBackend } from './store/blobs.ts';
+import { validateManifest, type ModelManifest } from './store/manifest.ts';
+import { ModelStore, type LoadOptions } from './store/store.ts';
+
+export interface WhittleOptions {
+  /** 'auto' picks WebGPU when an adapter exists, else WASM. */
+  backend?: BackendPreference;
+  /** Blob storage: OPFS, Cache Storage, or 'auto' (OPFS with Cache Storage fallback). */
+  cache?: BlobBackend;
+  /** Upper bound on cached bytes; least recently used models are evicted beyond it. */
+  budgetBytes?: number;
+  /** Where the model manifests are served (written by `npm run models`). */
+  manifestsUrl?: string;
+  /** Where onnxruntime-web's .mjs/.wasm files are served (same origin; see vite.config.ts). */
+  ortBaseUrl?: string;
+  /** Storage namespace. */
+  storeName?: string;
+  /** Most WASM threads to use when cross-origin isolated. */
+  maxThreads?: number;
+  /** Injected for custom CDNs/auth; used for manifests and model files. */
+  fetch?: typeof fetch;
+  /** Storage estimate override (embedding apps with their own accounting; tests). */
+  estimate?: () => Promise<StorageEstimate>;
+}
+
+export interface ModelLoadOptions extends LoadOptions {
+  /** Override the backend for this model. */
+  backend?: BackendPreference;
+  /** Override the worker factory (bundlers without `new URL(..., import.meta.url)` support; tests). */
+  spawn?: SpawnWorker;
+}
+
+export class Whittle {
+  private manifests: Promise<Map<string, ModelManifest>> | null = null;
+
+  private constructor(
+    readonly capabilities: Capabilities,
+    readonly choice: BackendChoice,
+    readonly store: ModelStore,
+    private readonly options: WhittleOptions,
+  ) {}
+
+  static async create(options: WhittleOptions = {}): Promise<Whittle> {
+    const capabilities = await probeCapabilities();
+    const choice = chooseBackend(capabilities, options.backend ?? 'auto', options.maxThreads);
+    const store = await ModelStore.open({
+      backend: options.cache ?? 'auto',
+      ...(options.budgetBytes !== undefined ? { budgetBytes: options.budgetBytes } : {}),
+      ...(options.storeName ? { name: options.storeName } : {}),
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+      ...(options.estimate ? { estimate: options.estimate } : {}),
+    });
+    return new Whittle(capabilities, choice, store, options);
+  }
+
+  /** The manifest for a model id, from the served manifests file. */
+  async manifest(id: string): Promise<ModelManifest> {
+    this.manifests ??= this.fetchManifests();
+    const found = (await this.manifests).get(id);
+    if (!found) throw new WhittleError('INVALID_ARGUMENT', `unknown model '${id}'`, { id });
+    return found;
+  }
+
+  private async fetchManifests(): Promise<Map<string, ModelManifest>> {
+    const url = this.options.manifestsUrl ?? '/models/manifests.json';
+    const doFetch = this.options.fetch ?? fetch;
+    let body: unknown;
+    try {
+      const res = await doFetch(url);
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      body = await res.json();
+    } catch (err) {
+      this.manifests = null;
+      throw new WhittleError('NETWORK', `could not load model manifests from ${url}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const models = (body as { models?: unknown[] }).models;
+    if (!Array.isArray(models)) throw new WhittleError('BAD_MODEL', `${url} has no models array`);
+    return new Map(models.map((m) => validateManifest(m)).map((m) => [m.id, m]));
+  }
+
+  private runtimeFor(preference?: BackendPreference) {
+    const choice = preference ? chooseBackend(this.capabilities, preference, this.options.maxThreads) : this.choice;
+    return {
+      backend: choice.backend,
+      numThreads: choice.numThreads,
+      wasmPaths: new URL(this.options.ortBaseUrl ?? '/ort/', location.href).href,
+    };
+  }
+
+  /**
+   * Loads a llama2.c model's zero-block plan (embedding -> norm -> head) into a worker.
+   * `model` is an id from the manifests file, or a manifest; `file` defaults to the first `.bin`.
+   */
+  async headModel(model: string | ModelManifest, opts: ModelLoadOptions & { file?: string } = {}): Promise<HeadModel> {
+    const manifest = typeof model === 'string' ? await this.manifest(model) : validateManifest(model);
+    const loaded = await this.store.load(manifest, opts);
+    const fileName = opts.file ?? manifest.files.find((f) => f.name.endsWith('.bin'))?.name;
+    const blob = fileName ? loaded.files.get(fileName) : undefined;
+    if (!blob || !fileName) throw new WhittleError('BAD_MODEL', `${manifest.id} has no llama2.c checkpoint file`);
+    return HeadModel.start(opts.spawn ?? spawnHeadWorker, this.runtimeFor(opts.backend), blob, fileName, loaded.source);
+  }
+}

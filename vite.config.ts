@@ -1,0 +1,60 @@
+/**
+ * One Vite config for the demos, the e2e harness pages and production builds.
+ *
+ * - COOP/COEP on every response: pages are cross-origin isolated, so onnxruntime-web can
+ *   use WASM threads (SharedArrayBuffer).
+ * - onnxruntime-web's .mjs/.wasm are served from a fixed path, /ort/, in dev and in builds,
+ *   and the non-bundled ORT entry is used (the `onnxruntime-web-use-extern-wasm` condition):
+ *   ORT's pthread workers then load ORT's own glue, never the app's chunk (which would hang).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defaultClientConditions, defineConfig, type Plugin } from 'vite';
+import { e2eFixtures } from './e2e/fixture-server.ts';
+
+const root = dirname(fileURLToPath(import.meta.url));
+const ortDist = join(root, 'node_modules/onnxruntime-web/dist');
+const ortFiles = readdirSync(ortDist).filter((f) => /^ort-wasm.*\.(mjs|wasm)$/.test(f));
+
+const isolationHeaders = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+};
+
+function ortAssets(): Plugin {
+  return {
+    name: 'whittle-ort-assets',
+    configureServer(server) {
+      server.middlewares.use('/ort/', (req, res, next) => {
+        const name = (req.url ?? '').split('?')[0]!.replace(/^\//, '');
+        if (!ortFiles.includes(name)) return next();
+        res.setHeader('content-type', name.endsWith('.wasm') ? 'application/wasm' : 'text/javascript');
+        for (const [k, v] of Object.entries(isolationHeaders)) res.setHeader(k, v);
+        res.end(readFileSync(join(ortDist, name)));
+      });
+    },
+    generateBundle() {
+      for (const name of ortFiles) {
+        this.emitFile({ type: 'asset', fileName: `ort/${name}`, source: readFileSync(join(ortDist, name)) });
+      }
+    },
+  };
+}
+
+const pages = ['index.html', 'demos/store/index.html', 'e2e/pages/harness.html'];
+
+export default defineConfig({
+  root,
+  plugins: [ortAssets(), ...(process.env.WHITTLE_E2E ? [e2eFixtures(join(root, 'public/models'))] : [])],
+  resolve: { conditions: ['onnxruntime-web-use-extern-wasm', ...defaultClientConditions] },
+  optimizeDeps: { exclude: ['onnxruntime-web'] },
+  worker: { format: 'es' },
+  server: { host: '127.0.0.1', headers: isolationHeaders, fs: { strict: true } },
+  preview: { host: '127.0.0.1', headers: isolationHeaders },
+  build: {
+    target: 'es2022',
+    rollupOptions: { input: Object.fromEntries(pages.map((p) => [p.replace(/\/?index\.html$|\.html$/g, '') || 'main', resolve(root, p)])) },
+  },
+});
