@@ -161,7 +161,7 @@ export class LlamaReference {
 /** Greedy decoding with the reference: feeds `prompt`, then appends argmax tokens. */
 export function referenceGreedy(ref: LlamaReference, prompt: readonly number[], steps: number): number[] {
   const out: number[] = [];
-  let logits = new Float32Array(0);
+  let logits: Float32Array = new Float32Array(0);
   let pos = 0;
   for (const t of prompt) logits = ref.forward(t, pos++);
   for (let s = 0; s < steps; s++) {

@@ -1,0 +1,124 @@
+/**
+ * `whittle` command line (Node): runs the same TextEngine a worker runs, on onnxruntime-web's
+ * WASM build through workers/ort/runtime.ts.
+ *
+ *   whittle generate --model stories260K --prompt "Once upon a time" --max-tokens 64 --greedy [--exit 3] [--layers 0,1,3] [--json]
+ *   whittle models [--json]
+ */
+import { parseArgs } from 'node:util';
+import { WhittleError, asWhittleError } from '../errors.ts';
+import { readRegistry } from '../../models/local.ts';
+import { fullPlan, type LlamaPlan } from '../../models/llama/types.ts';
+import { loadOrt } from '../../workers/ort/runtime.ts';
+import { TextEngine, type GenerateOptions } from '../../workers/text/engine.ts';
+import { isPresent, loadModel, modelDir } from './load.ts';
+
+const USAGE = `usage:
+  whittle generate --model <id|folder> [--prompt TEXT] [--max-tokens N] [--greedy]
+                   [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
+                   [--layers 0,1,3] [--exit E] [--attention auto|gqa|plain] [--threads N] [--json]
+  whittle models [--json]`;
+
+function usage(message: string): never {
+  throw new WhittleError('INVALID_ARGUMENT', `${message}\n${USAGE}`);
+}
+
+function num(value: string | undefined, name: string, integer = false): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) usage(`--${name} must be a${integer ? 'n integer' : ' number'}, got '${value}'`);
+  return n;
+}
+
+function models(json: boolean): void {
+  const list = readRegistry().models.map((m) => ({ id: m.id, kind: m.kind, format: m.format, description: m.description, present: isPresent(m), path: modelDir(m) }));
+  if (json) console.log(JSON.stringify(list));
+  else for (const m of list) console.log(`${m.present ? '✓' : ' '} ${m.id.padEnd(20)} ${m.kind.padEnd(6)} ${m.format.padEnd(8)} ${m.description}`);
+}
+
+async function generate(args: string[]): Promise<void> {
+  const { values: v } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      model: { type: 'string' },
+      prompt: { type: 'string', default: '' },
+      'max-tokens': { type: 'string' },
+      greedy: { type: 'boolean', default: false },
+      temperature: { type: 'string' },
+      'top-k': { type: 'string' },
+      'top-p': { type: 'string' },
+      'repetition-penalty': { type: 'string' },
+      seed: { type: 'string' },
+      layers: { type: 'string' },
+      exit: { type: 'string' },
+      attention: { type: 'string', default: 'auto' },
+      threads: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (!v.model) usage('--model is required');
+  const attention = v.attention;
+  if (attention !== 'auto' && attention !== 'gqa' && attention !== 'plain') usage(`--attention must be auto, gqa or plain`);
+  const model = loadModel(v.model);
+  const plan: LlamaPlan = v.layers !== undefined
+    ? { layers: v.layers.split(',').filter((s) => s.trim() !== '').map((s) => num(s.trim(), 'layers', true)!) }
+    : fullPlan(model.config);
+  const exit = num(v.exit, 'exit', true);
+  if (exit !== undefined) plan.exit = exit;
+
+  const ort = await loadOrt({ backend: 'wasm', numThreads: num(v.threads, 'threads', true) ?? 1 });
+  const engine = await TextEngine.create(ort, 'wasm', model, { plan, attention });
+  const options: GenerateOptions = {
+    maxTokens: num(v['max-tokens'], 'max-tokens', true) ?? 128,
+    greedy: v.greedy,
+    temperature: num(v.temperature, 'temperature'),
+    topK: num(v['top-k'], 'top-k', true),
+    topP: num(v['top-p'], 'top-p'),
+    repetitionPenalty: num(v['repetition-penalty'], 'repetition-penalty'),
+    seed: num(v.seed, 'seed', true),
+    exit: exit !== undefined,
+  };
+  const ac = new AbortController();
+  process.once('SIGINT', () => ac.abort());
+  options.signal = ac.signal;
+  for await (const ev of engine.generate(v.prompt, options)) {
+    if (ev.type === 'token') {
+      if (!v.json) process.stdout.write(ev.text);
+    } else if (v.json) {
+      console.log(JSON.stringify({ tokens: ev.tokens, text: ev.text, stats: { ...ev.stats, nodeCounts: engine.nodeCounts } }));
+    } else {
+      const s = ev.stats;
+      process.stdout.write('\n');
+      console.error(
+        `[${s.promptTokens} prompt + ${s.generatedTokens} generated tokens, stop: ${s.stopReason}; prefill ${s.prefillTokensPerSecond.toFixed(0)} tok/s, ` +
+          `decode ${s.decodeTokensPerSecond.toFixed(1)} tok/s, first token ${s.timeToFirstTokenMs.toFixed(1)} ms; plan ${JSON.stringify(s.plan)}, ${s.attention} attention]`,
+      );
+    }
+  }
+  await engine.dispose();
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === 'models') {
+      const { values } = parseArgs({ args: rest, strict: true, options: { json: { type: 'boolean', default: false } } });
+      models(values.json);
+    } else if (command === 'generate') {
+      await generate(rest);
+    } else if (command === undefined || command === 'help' || command === '--help') {
+      console.log(USAGE);
+    } else {
+      usage(`unknown command '${command}'`);
+    }
+    return 0;
+  } catch (err) {
+    // parseArgs throws TypeError with code ERR_PARSE_ARGS_*: that is a usage error too
+    const e = (err as { code?: unknown }).code?.toString().startsWith('ERR_PARSE_ARGS') ? new WhittleError('INVALID_ARGUMENT', `${(err as Error).message}\n${USAGE}`) : asWhittleError(err);
+    console.error(`whittle: ${e.code}: ${e.message}`);
+    return e.code === 'INVALID_ARGUMENT' ? 2 : 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
