@@ -30,7 +30,7 @@ export function loadFolder(dir: string): TextModel {
   const names = readdirSync(dir);
   if (names.includes('config.json')) {
     const files: Record<string, ArrayBuffer> = {};
-    for (const n of names) if (/\.(json|safetensors)$/.test(n)) files[n] = bytes(join(dir, n));
+    for (const n of names) if (/\.(json|safetensors)$/.test(n) || /^tok.*\.bin$|^tokenizer\.bin$/.test(n)) files[n] = bytes(join(dir, n));
     return textModelFromHf(files);
   }
   const isTokenizer = (n: string) => /^tok.*\.bin$/.test(n) || n === 'tokenizer.bin';

@@ -1,6 +1,7 @@
 /**
  * Node micro-benchmark of the runner on stories260K (WASM EP, 1 thread): node counts per graph
- * and greedy decode tokens/s for each attention kind. `npx tsx workers/text/bench-node.ts [steps]`
+ * and greedy decode speed for each attention kind, early and late in the context (the KV concat
+ * copies grow with the context). `npx tsx workers/text/bench-node.ts`
  * Numbers go into models/llama/README.md.
  */
 import { readLlama2cCheckpoint } from '../../models/import/llama2c/checkpoint.ts';
@@ -11,19 +12,27 @@ import { loadOrt } from '../ort/runtime.ts';
 import { PlanRunner } from './runner.ts';
 import { argmax } from './sampler.ts';
 
-const steps = Number(process.argv[2] ?? 200);
 const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
 const { config, weights } = readLlama2cCheckpoint(readLocalModelFile('stories260K', 'stories260K.bin'));
 const prepared = prepareWeights(config, weights);
+const window = 100;
 for (const attention of ['plain', 'gqa'] as const) {
   const runner = await PlanRunner.compile(ort, 'wasm', prepared, fullPlan(config), attention);
-  for (let rep = 0; rep < 2; rep++) {
-    runner.reset();
-    let logits = await runner.step([1]);
-    const t0 = performance.now();
-    for (let i = 0; i < steps; i++) logits = await runner.step([argmax(logits)]);
-    const ms = performance.now() - t0;
-    if (rep === 1) console.log(JSON.stringify({ attention, nodes: runner.nodeCounts, steps, decodeTokensPerSecond: Math.round((steps / ms) * 1000), msPerToken: +(ms / steps).toFixed(3) }));
+  const prompt = Array.from({ length: 64 }, (_, i) => 259 + (i % 200));
+  let t = performance.now();
+  let logits = await runner.step(prompt);
+  const prefillTokensPerSecond = Math.round((prompt.length / (performance.now() - t)) * 1000);
+  const windows: Record<string, number> = {};
+  let from = runner.position;
+  t = performance.now();
+  while (runner.position < config.maxSeqLen) {
+    logits = await runner.step([argmax(logits)]);
+    if (runner.position - from === window) {
+      windows[`decode tok/s @${from}-${runner.position}`] = Math.round((window / (performance.now() - t)) * 1000);
+      from = runner.position;
+      t = performance.now();
+    }
   }
+  console.log(JSON.stringify({ attention, nodes: runner.nodeCounts, prefill64TokensPerSecond: prefillTokensPerSecond, ...windows }));
   await runner.release();
 }

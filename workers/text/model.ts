@@ -33,11 +33,17 @@ export function textModelFromLlama2c(checkpoint: ArrayBuffer, tokenizer: ArrayBu
   return { config, weights, tokenizer: TextTokenizer.fromJson(json) };
 }
 
-/** A Hugging Face LlamaForCausalLM folder's files (config.json, safetensors shards, tokenizer.json). */
+/**
+ * A Hugging Face LlamaForCausalLM folder's files (config.json, safetensors shards, tokenizer.json).
+ * Without tokenizer.json, a llama2.c `tokenizer.bin` / `tok*.bin` in the folder is converted instead
+ * (models ported from llama2.c vocabularies).
+ */
 export function textModelFromHf(files: HfModelFiles): TextModel {
   const { config, weights, tokenizerJson } = readHfModel(files);
-  if (tokenizerJson === undefined) {
-    throw new WhittleError('BAD_MODEL', 'the model folder has no tokenizer.json', { file: 'tokenizer.json' });
+  if (tokenizerJson !== undefined) return { config, weights, tokenizer: TextTokenizer.fromJson(tokenizerJson) };
+  const tokBin = Object.keys(files).find((n) => n === 'tokenizer.bin' || /^tok.*\.bin$/.test(n));
+  if (tokBin === undefined) {
+    throw new WhittleError('BAD_MODEL', 'the model folder has no tokenizer.json (nor a llama2.c tokenizer.bin)', { file: 'tokenizer.json' });
   }
-  return { config, weights, tokenizer: TextTokenizer.fromJson(tokenizerJson) };
+  return { config, weights, tokenizer: TextTokenizer.fromJson(llama2cTokenizerToHf(readLlama2cTokenizer(files[tokBin]!, config.vocabSize, tokBin))) };
 }

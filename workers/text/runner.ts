@@ -60,7 +60,15 @@ export class PlanRunner {
       await Promise.all(segments.map((s) => s.session.release()));
       throw err;
     }
-    return new PlanRunner(ort, weights, plan, attention, segments);
+    const runner = new PlanRunner(ort, weights, plan, attention, segments);
+    // One throwaway step so onnxruntime's first-run allocations (and, on WebGPU, shader
+    // compilation) happen at load time instead of inflating the first token's latency.
+    try {
+      await runner.step([weights.config.bosTokenId]);
+    } finally {
+      runner.reset();
+    }
+    return runner;
   }
 
   /** Graph nodes per segment (what onnxruntime-web pays per step, before its own fusions). */

@@ -105,6 +105,21 @@ describe('HF LlamaForCausalLM importer', () => {
     await engine.dispose();
   });
 
+  it('runs the trained models\' shape (head size 20, tied, no lm_head, llama2.c tokenizer.bin) through plain attention', async () => {
+    const m = randomLlama({ dim: 80, nHeads: 4, nKvHeads: 2, hiddenDim: 96, vocabSize: 512, maxSeqLen: 64, tiedEmbeddings: true, ropeTheta: 10000 }, 5);
+    const folder: HfModelFiles = {
+      'config.json': json(hfConfig(m.config)),
+      'model.safetensors': writeSafetensors(hfTensors(m.config, m.weights)),
+      'tok512.bin': readLocalModelFile('stories260K', 'tok512.bin'),
+    };
+    const engine = await TextEngine.create(ort, 'wasm', textModelFromHf(folder));
+    expect(engine.attention).toBe('plain');
+    let last = null;
+    for await (const ev of engine.generate([1, 300, 301], { maxTokens: 8, greedy: true, stopTokens: [] })) last = ev;
+    expect(last?.type === 'done' && last.tokens).toEqual(referenceGreedy(new LlamaReference(m.config, m.weights), [1, 300, 301], 8));
+    await engine.dispose();
+  });
+
   it('reads sharded BF16 checkpoints through model.safetensors.index.json', () => {
     const all = Object.entries(hfTensors(tiny.config, tiny.weights, 'BF16'));
     const half = Math.floor(all.length / 2);
@@ -148,7 +163,7 @@ for (const id of ['stories-layerskip', 'stories-baseline']) {
   describe.skipIf(!ready)(`${id} (trained HF-format model)`, () => {
     it('loads and generates', async () => {
       const folder: HfModelFiles = {};
-      for (const f of readdirSync(dir)) if (/\.(json|safetensors)$/.test(f)) {
+      for (const f of readdirSync(dir)) if (/\.(json|safetensors)$|^tok.*\.bin$|^tokenizer\.bin$/.test(f)) {
         const b = readFileSync(join(dir, f));
         folder[f] = b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
       }
