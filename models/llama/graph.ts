@@ -21,10 +21,12 @@ import type { Segment } from './plan.ts';
 import type { PreparedWeights } from './prepare.ts';
 
 /**
- * 'plain': standard ONNX ops (MatMul/Softmax/Concat), any head size, explicit mask input.
- * 'gqa': com.microsoft GroupQueryAttention (fewer nodes; onnxruntime's CPU kernel needs headSize % 8 == 0).
+ * 'plain': opset-21 ONNX ops (MatMul/Softmax/Concat), any head size, explicit mask input.
+ * 'gqa': com.microsoft GroupQueryAttention (one node; onnxruntime's CPU kernel needs headSize % 8 == 0).
+ * 'onnx': the opset-23 ONNX `Attention` op (one node, any head size, explicit mask); the graph is
+ *   stamped opset 23, which onnxruntime's CPU/WASM kernels implement.
  */
-export type AttentionKind = 'plain' | 'gqa';
+export type AttentionKind = 'plain' | 'gqa' | 'onnx';
 
 export interface SegmentGraph {
   built: BuiltModel;
@@ -41,6 +43,13 @@ export interface SegmentGraph {
 export function kvCacheShape(kind: AttentionKind, which: 'key' | 'value', nKvHeads: number, headSize: number, length: number): number[] {
   if (kind === 'plain' && which === 'key') return [1, nKvHeads, headSize, length];
   return [1, nKvHeads, length, headSize];
+}
+
+/** Shape of the `attention_mask` input for S new tokens over T positions, or null when the kind takes none. */
+export function attentionMaskShape(kind: AttentionKind, groups: number, S: number, T: number): [number, number] | null {
+  if (kind === 'plain') return [S * groups, T];
+  if (kind === 'onnx') return [S, T];
+  return null;
 }
 
 /** Whether onnxruntime's GroupQueryAttention kernel takes this head size. */
@@ -66,7 +75,7 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
     resid = g.input('hidden_in', 'float32', [1, 'S', c.dim]);
   }
   const position = g.input('position', 'int64', [1]);
-  const mask = attention === 'plain' ? g.input('attention_mask', 'float32', ['GS', 'T']) : null;
+  const mask = attention === 'gqa' ? null : g.input('attention_mask', 'float32', [attention === 'plain' ? 'GS' : 'S', 'T']);
   const seqlens = attention === 'gqa' ? g.input('seqlens_k', 'int32', [1]) : null;
   const total = attention === 'gqa' ? g.input('total_seq_len', 'int32', []) : null;
   const cos = g.constant('rope_cos', 'float32', [c.maxSeqLen, hs / 2], w.ropeCos);
@@ -99,7 +108,13 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
     let attnOut: Value; // [1, S, H*hs]
     let presentK: Value;
     let presentV: Value;
-    if (attention === 'gqa') {
+    if (attention === 'onnx') {
+      // Q [1, S, H*hs], K/V [1, S, K*hs]; past/present [1, K, P|T, hs]; mask [S, T] broadcast over heads.
+      const [o, pk, pv] = g.opN('Attention', [q, k, v!, mask!, pastK, pastV], 3, { q_num_heads: H, kv_num_heads: K, scale: float(1) });
+      attnOut = o!;
+      presentK = pk!;
+      presentV = pv!;
+    } else if (attention === 'gqa') {
       const [o, pk, pv] = g.opN('GroupQueryAttention', [q, k, v!, pastK, pastV, seqlens!, total!], 3, { num_heads: H, kv_num_heads: K, scale: float(1) }, { domain: 'com.microsoft' });
       attnOut = o!;
       presentK = pk!;
@@ -147,5 +162,5 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
     const logits = g.op('MatMul', [normed, g.constant('lm_head', 'float32', [c.dim, c.vocabSize], w.head)]);
     g.output(logits, 'float32', [1, 1, c.vocabSize], 'logits');
   }
-  return { built: g.build(), nodeCount: g.nodeCount, segment, attention };
+  return { built: g.build({ opset: attention === 'onnx' ? 23 : 21 }), nodeCount: g.nodeCount, segment, attention };
 }

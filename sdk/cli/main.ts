@@ -16,7 +16,7 @@ import { isPresent, loadModel, modelDir } from './load.ts';
 const USAGE = `usage:
   whittle generate --model <id|folder> [--prompt TEXT] [--max-tokens N] [--greedy]
                    [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
-                   [--layers 0,1,3] [--exit E] [--attention auto|gqa|plain] [--threads N] [--json]
+                   [--layers 0,1,3] [--exit E] [--attention auto|gqa|onnx|plain] [--threads N] [--json]
   whittle models [--json]`;
 
 function usage(message: string): never {
@@ -59,7 +59,7 @@ async function generate(args: string[]): Promise<void> {
   });
   if (!v.model) usage('--model is required');
   const attention = v.attention;
-  if (attention !== 'auto' && attention !== 'gqa' && attention !== 'plain') usage(`--attention must be auto, gqa or plain`);
+  if (attention !== 'auto' && attention !== 'gqa' && attention !== 'onnx' && attention !== 'plain') usage(`--attention must be auto, gqa, onnx or plain`);
   const model = loadModel(v.model);
   const plan: LlamaPlan = v.layers !== undefined
     ? { layers: v.layers.split(',').filter((s) => s.trim() !== '').map((s) => num(s.trim(), 'layers', true)!) }

@@ -8,15 +8,22 @@ import { readLlama2cCheckpoint } from '../../models/import/llama2c/checkpoint.ts
 import { readLocalModelFile } from '../../models/local.ts';
 import { prepareWeights } from '../../models/llama/prepare.ts';
 import { fullPlan } from '../../models/llama/types.ts';
+import { randomLlama } from '../../models/llama/testing/random-model.ts';
 import { loadOrt } from '../ort/runtime.ts';
 import { PlanRunner } from './runner.ts';
 import { argmax } from './sampler.ts';
 
 const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
-const { config, weights } = readLlama2cCheckpoint(readLocalModelFile('stories260K', 'stories260K.bin'));
-const prepared = prepareWeights(config, weights);
 const window = 100;
-for (const attention of ['plain', 'gqa'] as const) {
+const stories = readLlama2cCheckpoint(readLocalModelFile('stories260K', 'stories260K.bin'));
+// The LayerSkip recipe's shape (models/recipes/layerskip/model.py): head size 20 rules out GQA.
+const recipe = randomLlama({ dim: 160, hiddenDim: 432, nLayers: 8, nHeads: 8, nKvHeads: 4, vocabSize: 512, maxSeqLen: 256, tiedEmbeddings: true, ropeTheta: 10000 });
+const cases = [
+  ...(['plain', 'onnx', 'gqa'] as const).map((attention) => ({ model: 'stories260K', ...stories, attention })),
+  ...(['plain', 'onnx'] as const).map((attention) => ({ model: 'recipe-shape (random weights)', ...recipe, attention })),
+];
+for (const { model, config, weights, attention } of cases) {
+  const prepared = prepareWeights(config, weights);
   const runner = await PlanRunner.compile(ort, 'wasm', prepared, fullPlan(config), attention);
   const prompt = Array.from({ length: 64 }, (_, i) => 259 + (i % 200));
   let t = performance.now();
@@ -33,6 +40,6 @@ for (const attention of ['plain', 'gqa'] as const) {
       t = performance.now();
     }
   }
-  console.log(JSON.stringify({ attention, nodes: runner.nodeCounts, prefill64TokensPerSecond: prefillTokensPerSecond, ...windows }));
+  console.log(JSON.stringify({ model, attention, nodes: runner.nodeCounts, prefill64TokensPerSecond: prefillTokensPerSecond, ...windows }));
   await runner.release();
 }

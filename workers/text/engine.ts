@@ -28,8 +28,10 @@ export interface TextEngineOptions {
   /** Plan to compile first; default: every layer, no exit. */
   plan?: LlamaPlan;
   /**
-   * Attention implementation: 'gqa' (com.microsoft GroupQueryAttention, ~2x faster decode in
-   * Node WASM) when the head size allows it, else 'plain' ONNX ops. Default 'auto'.
+   * Attention implementation (models/llama/graph.ts). Default 'auto': 'gqa' (com.microsoft
+   * GroupQueryAttention) when the head size is a multiple of 8, else 'onnx' (opset-23 Attention)
+   * on WASM and 'plain' (opset-21 ops) on WebGPU, where the opset-23 op is not known to have a
+   * kernel. One-node attention decodes ~2x faster than 'plain' in Node WASM (models/llama/README.md).
    */
   attention?: AttentionKind | 'auto';
 }
@@ -100,7 +102,7 @@ export class TextEngine {
     const wanted = options.attention ?? 'auto';
     const hs = this.prepared.headSize;
     if (wanted === 'gqa' && !gqaSupported(hs)) throw new WhittleError('UNSUPPORTED', `GroupQueryAttention needs a head size divisible by 8 (this model: ${hs})`);
-    this.attention = wanted === 'auto' ? (gqaSupported(hs) ? 'gqa' : 'plain') : wanted;
+    this.attention = wanted !== 'auto' ? wanted : gqaSupported(hs) ? 'gqa' : backend === 'wasm' ? 'onnx' : 'plain';
   }
 
   /** Constructor + first `setPlan`. */

@@ -39,7 +39,7 @@ const stories = readLlama2cCheckpoint(readLocalModelFile('stories260K', 'stories
 const prompt = [1, 403, 407, 261, 378];
 const follow = [432, 383, 286, 261];
 
-describe.each(['plain', 'gqa'] as const)('PlanRunner (%s attention) vs reference', (attention) => {
+describe.each(['plain', 'gqa', 'onnx'] as const)('PlanRunner (%s attention) vs reference', (attention) => {
   it('stories260K full depth', () => compare(stories.config, stories.weights, { layers: [0, 1, 2, 3, 4] }, attention, false, prompt, follow));
   it('stories260K skipping block 2', () => compare(stories.config, stories.weights, { layers: [0, 1, 3, 4] }, attention, false, prompt, follow));
   it('stories260K early exit after 2 blocks', () => compare(stories.config, stories.weights, { layers: [0, 1, 2, 3, 4], exit: 2 }, attention, true, prompt, follow));
@@ -51,8 +51,12 @@ describe.each(['plain', 'gqa'] as const)('PlanRunner (%s attention) vs reference
 });
 
 describe('PlanRunner shapes', () => {
-  it('plain attention takes any head size (hs 6, MHA, tied)', () => {
+  it.each(['plain', 'onnx'] as const)('%s attention takes any head size (hs 6, MHA, tied)', (attention) => {
     const m = randomLlama({ dim: 24, nHeads: 4, nKvHeads: 4, tiedEmbeddings: true, ropeLayout: 'interleaved' }, 7);
-    return compare(m.config, m.weights, { layers: [2, 0], exit: 1 }, 'plain', true, [3, 4], [5, 6]);
+    return compare(m.config, m.weights, { layers: [2, 0], exit: 1 }, attention, true, [3, 4], [5, 6]);
+  });
+  it.each(['plain', 'onnx'] as const)('%s attention with head size 20 and GQA (the trained models\' shape)', (attention) => {
+    const m = randomLlama({ dim: 80, nHeads: 4, nKvHeads: 2, hiddenDim: 96, tiedEmbeddings: true }, 9);
+    return compare(m.config, m.weights, { layers: [0, 1, 2], exit: 2 }, attention, false, [3, 4, 5], [6, 7]);
   });
 });

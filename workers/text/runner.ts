@@ -9,7 +9,7 @@
  * current-length copy; concat is the cheaper and simpler choice there (see models/llama/README.md).
  */
 import { WhittleError, throwIfAborted } from '../../sdk/errors.ts';
-import { buildSegment, kvCacheShape, type AttentionKind } from '../../models/llama/graph.ts';
+import { attentionMaskShape, buildSegment, kvCacheShape, type AttentionKind } from '../../models/llama/graph.ts';
 import { planSegments } from '../../models/llama/plan.ts';
 import type { PreparedWeights } from '../../models/llama/prepare.ts';
 import type { LlamaPlan } from '../../models/llama/types.ts';
@@ -120,13 +120,13 @@ export class PlanRunner {
       input_ids: new this.ort.Tensor('int64', BigInt64Array.from(tokens, (t) => BigInt(t)), [1, S]),
       position: new this.ort.Tensor('int64', BigInt64Array.of(BigInt(P)), [1]),
     };
-    if (this.attention === 'plain') {
-      const G = c.nHeads / c.nKvHeads;
-      const mask = new Float32Array(S * G * T);
-      for (let s = 0; s < S; s++) {
-        for (let gi = 0; gi < G; gi++) mask.fill(MASKED, (s * G + gi) * T + P + s + 1, (s * G + gi + 1) * T);
-      }
-      feeds.attention_mask = new this.ort.Tensor('float32', mask, [S * G, T]);
+    const maskShape = attentionMaskShape(this.attention, c.nHeads / c.nKvHeads, S, T);
+    if (maskShape) {
+      // Row r is query s = floor(r / rowsPerQuery) ('plain' repeats each query once per head in its group).
+      const rowsPerQuery = maskShape[0] / S;
+      const mask = new Float32Array(maskShape[0] * T);
+      for (let r = 0; r < maskShape[0]; r++) mask.fill(MASKED, r * T + P + Math.floor(r / rowsPerQuery) + 1, (r + 1) * T);
+      feeds.attention_mask = new this.ort.Tensor('float32', mask, maskShape);
     } else {
       feeds.seqlens_k = new this.ort.Tensor('int32', Int32Array.of(T - 1), [1]);
       feeds.total_seq_len = new this.ort.Tensor('int32', Int32Array.of(T), []);

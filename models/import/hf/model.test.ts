@@ -105,7 +105,7 @@ describe('HF LlamaForCausalLM importer', () => {
     await engine.dispose();
   });
 
-  it('runs the trained models\' shape (head size 20, tied, no lm_head, llama2.c tokenizer.bin) through plain attention', async () => {
+  it('runs the trained models\' shape (head size 20, tied, no lm_head, llama2.c tokenizer.bin) through one-node ONNX attention', async () => {
     const m = randomLlama({ dim: 80, nHeads: 4, nKvHeads: 2, hiddenDim: 96, vocabSize: 512, maxSeqLen: 64, tiedEmbeddings: true, ropeTheta: 10000 }, 5);
     const folder: HfModelFiles = {
       'config.json': json(hfConfig(m.config)),
@@ -113,7 +113,7 @@ describe('HF LlamaForCausalLM importer', () => {
       'tok512.bin': readLocalModelFile('stories260K', 'tok512.bin'),
     };
     const engine = await TextEngine.create(ort, 'wasm', textModelFromHf(folder));
-    expect(engine.attention).toBe('plain');
+    expect(engine.attention).toBe('onnx');
     let last = null;
     for await (const ev of engine.generate([1, 300, 301], { maxTokens: 8, greedy: true, stopTokens: [] })) last = ev;
     expect(last?.type === 'done' && last.tokens).toEqual(referenceGreedy(new LlamaReference(m.config, m.weights), [1, 300, 301], 8));
