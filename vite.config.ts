@@ -43,7 +43,7 @@ function ortAssets(): Plugin {
   };
 }
 
-const pages = ['index.html', 'demos/store/index.html', 'e2e/pages/harness.html'];
+const pages = ['index.html', 'demos/playground/index.html', 'e2e/pages/harness.html'];
 
 export default defineConfig({
   root,

@@ -29,7 +29,10 @@ test('errors thrown in the worker arrive as WhittleError with their code', async
     const { whittle } = window.harness;
     const w = await whittle.Whittle.create({ backend: 'wasm', storeName: 'worker-errors' });
     const head = await w.headModel('stories260K');
-    const err = await head.logits([99999]).catch((e: { code?: string; message?: string }) => ({ code: e.code, message: e.message, isWhittle: e instanceof whittle.WhittleError }));
+    const err = await head.logits([99999]).then(
+      () => null,
+      (e: { code?: string; message?: string }) => ({ code: e.code, message: e.message, isWhittle: e instanceof whittle.WhittleError }),
+    );
     head.dispose();
     return err;
   });
