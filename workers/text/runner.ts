@@ -53,7 +53,15 @@ export class PlanRunner {
     try {
       for (const seg of planSegments(plan, weights.config.nLayers)) {
         const graph = buildSegment(weights, seg, attention);
-        const session = await createSession(ort, graph.built, backend);
+        // On WebGPU the caches and the hidden state between segments stay in GPU buffers: each
+        // step feeds the previous step's present_* back without a round trip through JS.
+        // (Not exercised by the Node tests, which run WASM.)
+        const onDevice: Record<string, 'gpu-buffer'> = {};
+        if (backend === 'webgpu') {
+          for (const l of seg.layers) onDevice[`present_key.${l}`] = onDevice[`present_value.${l}`] = 'gpu-buffer';
+          if (seg.hiddenOut) onDevice.hidden_out = 'gpu-buffer';
+        }
+        const session = await createSession(ort, graph.built, backend, backend === 'webgpu' ? { preferredOutputLocation: onDevice } : {});
         segments.push({ session, layers: seg.layers, head: seg.head, nodeCount: graph.nodeCount });
       }
     } catch (err) {
@@ -147,13 +155,17 @@ export class PlanRunner {
       const inputs: Record<string, Ort.Tensor> = {};
       for (const name of seg.session.inputNames) inputs[name] = feeds[name]!;
       const out = await seg.session.run(inputs);
+      if (i > 0) feeds.hidden_in?.dispose(); // the previous segment's hidden_out, now consumed
       for (const l of seg.layers) {
         const cache = this.caches.get(l)!;
         cache.key.dispose();
         cache.value.dispose();
         this.caches.set(l, { key: out[`present_key.${l}`]!, value: out[`present_value.${l}`]!, length: T });
       }
-      if (out.hidden_out) feeds.hidden_in = out.hidden_out;
+      if (out.hidden_out) {
+        if (i < lastIndex) feeds.hidden_in = out.hidden_out;
+        else out.hidden_out.dispose(); // an early-exit step: no later segment reads it
+      }
       if (i === lastIndex) logits = (out.logits!.data as Float32Array).slice();
       else out.logits?.dispose();
     }
