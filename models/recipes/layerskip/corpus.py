@@ -15,6 +15,7 @@ import argparse
 import hashlib
 import json
 import os
+from pathlib import Path
 import sys
 import time
 
@@ -48,7 +49,7 @@ def sample_batch(model, batch, max_len, temperature, seed):
 
 
 def sha256(path):
-    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def corpus_dir(work):

@@ -14,6 +14,7 @@ rotate_half (i, i + hd/2). The two are the same function up to a fixed permutati
 rows of wq and wk inside each head, which is what HF's convert_llama_weights_to_hf.py applies.
 """
 import os
+from pathlib import Path
 import struct
 import sys
 
@@ -54,7 +55,7 @@ def _permute_rope(w, n_heads):
 
 def load_checkpoint(path):
     """Read a legacy llama2.c checkpoint into a model.Llama (HF RoPE convention)."""
-    data = open(path, "rb").read()
+    data = Path(path).read_bytes()
     if len(data) < 28:
         raise InputError(f"{path}: too short to be a llama2.c checkpoint")
     dim, hidden, n_layers, n_heads, n_kv, vocab, seq_len = struct.unpack("<7i", data[:28])
@@ -120,7 +121,7 @@ class Tokenizer:
     """
 
     def __init__(self, path, vocab_size):
-        data = open(path, "rb").read()
+        data = Path(path).read_bytes()
         self.max_token_length = struct.unpack_from("<i", data, 0)[0]
         off = 4
         self.pieces, self.scores = [], []

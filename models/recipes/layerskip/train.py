@@ -127,11 +127,11 @@ def parse_args(argv=None):
     ap.add_argument("--kv-heads", type=int, default=4)
     ap.add_argument("--seq", type=int, default=256)
     # optimisation
-    ap.add_argument("--steps", type=int, default=6000)
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--min-lr-frac", type=float, default=0.1)
-    ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--weight-decay", type=float, default=0.1)
     ap.add_argument("--max-epochs", type=float, default=4.0,
                     help="refuse to run if steps*batch*seq exceeds this many passes over the corpus")
@@ -143,8 +143,8 @@ def parse_args(argv=None):
                     help="gradual: fraction of the run after which every exit is on")
     ap.add_argument("--rot-r", type=int, default=2, help="rotational: one exit in every R layers per step")
     # bookkeeping
-    ap.add_argument("--log-every", type=int, default=50)
-    ap.add_argument("--eval-every", type=int, default=500)
+    ap.add_argument("--log-every", type=int, default=25)
+    ap.add_argument("--eval-every", type=int, default=200)
     ap.add_argument("--eval-batches", type=int, default=16)
     ap.add_argument("--ckpt-every", type=float, default=180.0, help="seconds between checkpoints")
     ap.add_argument("--corpus-tokens", type=int, default=4_000_000, help="corpus size if it must be generated")
@@ -172,7 +172,7 @@ def main(argv=None):
         log(f"no corpus in {corpus_dir(a.work)}; generating {a.corpus_tokens} tokens from stories260K")
         generate(a.mirror, a.work, a.corpus_tokens, log=log)
     train, val, meta = load_corpus(a.work)
-    tok = Tokenizer(tok_path, 512)
+    tok = Tokenizer(tok_path, meta["vocab_size"])  # refuses a tokenizer of another vocab size
     cfg = Config(dim=a.dim, hidden_dim=a.hidden, n_layers=a.layers, n_heads=a.heads, n_kv_heads=a.kv_heads,
                  vocab_size=tok.vocab_size, max_seq_len=a.seq)
     if meta["vocab_size"] != cfg.vocab_size or int(train.max()) >= cfg.vocab_size:
