@@ -1,6 +1,6 @@
 /** Element-wise, shape, reduction and index ops (everything that is not a convolution). */
 import { float, type DType, type Value } from '../../onnx/builder.ts';
-import { Ctx, activationQ, onnxType, type QParams } from './context.ts';
+import { type Ctx, activationQ, onnxType, type QParams } from './context.ts';
 import { activation, clampBounds } from './ops-conv.ts';
 import type { TfOperator } from './schema.ts';
 

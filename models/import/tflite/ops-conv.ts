@@ -9,7 +9,7 @@
  */
 import { float } from '../../onnx/builder.ts';
 import type { Value } from '../../onnx/builder.ts';
-import { Ctx, activationQ, copy, f32, i32, type QParams, type Tv } from './context.ts';
+import { type Ctx, activationQ, copy, f32, i32, type QParams, type Tv } from './context.ts';
 import { TfType, type TfOperator } from './schema.ts';
 import { multiplyByQuantizedMultiplier } from './requant.ts';
 

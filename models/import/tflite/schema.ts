@@ -2,7 +2,7 @@
  * TFLite model as plain objects, read from the flatbuffer (schema.fbs field order).
  * Only what the importer needs; builtin options stay as lazy `Table`s read per op.
  */
-import { Fb, FbError, Table, badModel } from './flatbuffer.ts';
+import { Fb, FbError, type Table, badModel } from './flatbuffer.ts';
 
 /** TensorType enum of schema.fbs. */
 export const enum TfType {

@@ -4,16 +4,18 @@
  *
  *   npx tsx models/import/tflite/oracle/measure-times.ts
  */
-import * as ort from 'onnxruntime-web';
 import { importLyra } from '../lyra.ts';
 import type { ConvertedGraph } from '../convert.ts';
 import type { RequantMode } from '../requant.ts';
 import { OracleModel, swapSubgraphs } from './tflite-oracle.ts';
 import { readLocalModelFile } from '../../../local.ts';
 import { parseWav } from '../../../../workers/codec/wav.ts';
+import { loadOrt, type OrtModule } from '../../../../workers/ort/runtime.ts';
 import { rvqDecode, rvqEncode } from '../../../../workers/codec/rvq.ts';
 
-ort.env.wasm.numThreads = 1;
+// onnxruntime-web comes through workers/ort/runtime.ts (the only module that imports it).
+const ort: OrtModule = await loadOrt({ backend: 'wasm', numThreads: 1 });
+type Tensor = InstanceType<OrtModule['Tensor']>;
 
 const stats = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -22,8 +24,8 @@ const stats = (xs: number[]) => {
 
 async function stepper(g: ConvertedGraph) {
   const session = await ort.InferenceSession.create(g.built.model, { externalData: g.built.externalData, graphOptimizationLevel: 'all' });
-  let state: Record<string, ort.Tensor> = Object.fromEntries(g.states.map((s) => [s.inputName, new ort.Tensor('float32', s.init.slice(), s.shape)]));
-  return async (feeds: Record<string, ort.Tensor>) => {
+  let state: Record<string, Tensor> = Object.fromEntries(g.states.map((s) => [s.inputName, new ort.Tensor('float32', s.init.slice(), s.shape)]));
+  return async (feeds: Record<string, Tensor>) => {
     const out = await session.run({ ...feeds, ...state });
     state = Object.fromEntries(g.states.map((s) => [s.inputName, out[s.outputName]!]));
     return out;

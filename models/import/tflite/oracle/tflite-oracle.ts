@@ -45,7 +45,6 @@ let modulePromise: Promise<TfliteModule> | null = null;
 export function loadTfliteModule(): Promise<TfliteModule> {
   if (!modulePromise) {
     const dir = join(dirname(require.resolve('@tensorflow/tfjs-tflite/package.json')), 'wasm');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const factory = require(join(dir, 'tflite_web_api_cc_simd.js')) as (m: { wasmBinary: Uint8Array; print?: (s: string) => void; printErr?: (s: string) => void }) => Promise<TfliteModule>;
     const wasmBinary = readFileSync(join(dir, 'tflite_web_api_cc_simd.wasm'));
     modulePromise = factory({ wasmBinary, print: () => {}, printErr: () => {} });
