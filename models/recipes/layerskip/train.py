@@ -127,7 +127,7 @@ def parse_args(argv=None):
     ap.add_argument("--kv-heads", type=int, default=4)
     ap.add_argument("--seq", type=int, default=256)
     # optimisation
-    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--steps", type=int, default=1600)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--min-lr-frac", type=float, default=0.1)
