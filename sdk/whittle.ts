@@ -8,7 +8,8 @@
  */
 import { WhittleError } from './errors.ts';
 import { chooseBackend, probeCapabilities, type BackendChoice, type BackendPreference, type Capabilities } from './probe.ts';
-import { spawnHeadWorker } from './client/spawn.ts';
+import { spawnHeadWorker, spawnTextWorker } from './client/spawn.ts';
+import { TextModel, type TextLoadOptions } from './text-model.ts';
 import type { SpawnWorker } from './client/worker-client.ts';
 import { HeadModel } from './head-model.ts';
 import type { BlobBackend } from './store/blobs.ts';
@@ -111,5 +112,28 @@ export class Whittle {
     const blob = fileName ? loaded.files.get(fileName) : undefined;
     if (!blob || !fileName) throw new WhittleError('BAD_MODEL', `${manifest.id} has no llama2.c checkpoint file`);
     return HeadModel.start(opts.spawn ?? spawnHeadWorker, this.runtimeFor(opts.backend), blob, fileName, loaded.source);
+  }
+
+  /**
+   * Loads a language model into a worker: llama2.c (`.bin` + `tok*.bin`) or Hugging Face
+   * (`config.json`, `*.safetensors`, `tokenizer.json`) files, by id or manifest.
+   */
+  async text(model: string | ModelManifest, opts: ModelLoadOptions & TextLoadOptions = {}): Promise<TextModel> {
+    const manifest = typeof model === 'string' ? await this.manifest(model) : validateManifest(model);
+    const loaded = await this.store.load(manifest, opts);
+    const names = [...loaded.files.keys()];
+    const read = async (name: string) => loaded.files.get(name)!.arrayBuffer();
+    const isHf = names.includes('config.json');
+    const checkpoint = names.find((n) => n.endsWith('.bin') && !/^tok/.test(n) && n !== 'tokenizer.bin');
+    const tokenizer = names.find((n) => /^tok.*\.bin$/.test(n) || n === 'tokenizer.bin' || n === 'tokenizer.json');
+    if (!isHf && (!checkpoint || !tokenizer)) {
+      throw new WhittleError('BAD_MODEL', `${manifest.id}: expected a llama2.c checkpoint + tokenizer or a Hugging Face folder`, { files: names.join(',') });
+    }
+    const files = async () =>
+      isHf
+        ? { format: 'hf' as const, files: Object.fromEntries(await Promise.all(names.map(async (n) => [n, await read(n)] as const))) }
+        : { format: 'llama2c' as const, checkpoint: await read(checkpoint!), tokenizer: await read(tokenizer!), name: checkpoint! };
+    const { plan, attention } = opts;
+    return TextModel.start(opts.spawn ?? spawnTextWorker, this.runtimeFor(opts.backend), files, { ...(plan ? { plan } : {}), ...(attention ? { attention } : {}) }, manifest.id, loaded.source);
   }
 }

@@ -6,3 +6,6 @@ import type { SpawnWorker } from './worker-client.ts';
 
 export const spawnHeadWorker: SpawnWorker = (name) =>
   new Worker(new URL('../../workers/head.worker.ts', import.meta.url), { type: 'module', name });
+
+export const spawnTextWorker: SpawnWorker = (name) =>
+  new Worker(new URL('../../workers/text.worker.ts', import.meta.url), { type: 'module', name });

@@ -1,0 +1,76 @@
+/** Text generation in a worker, on WASM and WebGPU in Chromium: golden tokens, streaming, plans, abort. */
+import { test, expect } from './fixtures.ts';
+
+const GOLDEN = [403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267, 337];
+
+test('stories260K greedy from BOS gives run.c\'s 20 tokens, streamed token by token', async ({ harness, backendName }) => {
+  const r = await harness.evaluate(async (backend) => {
+    const { whittle } = window.harness;
+    const w = await whittle.Whittle.create({ backend, storeName: `text-${backend}` });
+    const lm = await w.text('stories260K');
+    const streamed: number[] = [];
+    let text = '';
+    let done: { tokens: number[]; text: string; stats: { generatedTokens: number; stopReason: string; decodeTokensPerSecond: number } } | null = null;
+    for await (const ev of lm.generate([1], { maxTokens: 20, temperature: 0 })) {
+      if (ev.type === 'token') {
+        streamed.push(ev.token);
+        text += ev.text;
+      } else done = ev;
+    }
+    lm.dispose();
+    return { streamed, text, done, info: lm.info };
+  }, backendName);
+  expect(r.streamed).toEqual(GOLDEN);
+  expect(r.done!.tokens).toEqual(GOLDEN);
+  expect(r.text).toBe(r.done!.text);
+  expect(r.text).toContain('Once upon a time, there was a little girl named Lily');
+  expect(r.info.runtime.backend).toBe(backendName);
+  expect(r.done!.stats).toMatchObject({ generatedTokens: 20, stopReason: 'max-tokens' });
+  expect(r.done!.stats.decodeTokensPerSecond).toBeGreaterThan(0);
+});
+
+test('plans recompile from weights in the worker (no download), abort stops a stream, long prompts are refused', async ({ harness, backendName }) => {
+  test.skip(backendName !== 'wasm', 'plan mechanics are backend-independent; WebGPU golden above');
+  const r = await harness.evaluate(async () => {
+    const { whittle } = window.harness;
+    const w = await whittle.Whittle.create({ backend: 'wasm', storeName: 'text-plans' });
+    const lm = await w.text('stories260K');
+    const full = await lm.complete([1], { maxTokens: 12, temperature: 0 });
+    const before = performance.getEntriesByType('resource').length;
+    const pruned = await lm.setPlan({ layers: [0, 1, 3, 4] });
+    const prunedOut = await lm.complete([1], { maxTokens: 12, temperature: 0 });
+    const exitInfo = await lm.setPlan({ layers: [0, 1, 2, 3, 4], exit: 2 });
+    const early = await lm.complete([1], { maxTokens: 12, temperature: 0, exit: true });
+    const after = performance.getEntriesByType('resource').slice(before).filter((e) => e.name.includes('/models/') || e.name.includes('/__e2e/')).length;
+    await lm.setPlan({ layers: [0, 1, 2, 3, 4] });
+    // Abort after the third token: the stream ends with ABORTED, the model stays usable.
+    const controller = new AbortController();
+    let seen = 0;
+    let abortCode: string | null = null;
+    try {
+      for await (const ev of lm.generate([1], { maxTokens: 200, temperature: 0, signal: controller.signal })) {
+        if (ev.type === 'token' && ++seen === 3) controller.abort();
+      }
+    } catch (e) {
+      abortCode = (e as { code?: string }).code ?? 'unknown';
+    }
+    const again = await lm.complete([1], { maxTokens: 5, temperature: 0 });
+    const long = await lm.complete(Array.from({ length: 600 }, () => 300), { maxTokens: 1 }).then(
+      () => null,
+      (e: { code?: string; message?: string }) => ({ code: e.code, message: e.message }),
+    );
+    lm.dispose();
+    return { full: full.tokens, pruned: prunedOut.tokens, prunedPlan: pruned.plan, exitPlan: exitInfo.plan, early: early.tokens, newRequests: after, before, seen, abortCode, again: again.tokens, long };
+  });
+  expect(r.prunedPlan).toEqual({ layers: [0, 1, 3, 4] });
+  expect(r.exitPlan).toMatchObject({ exit: 2 });
+  expect(r.pruned).toHaveLength(12);
+  expect(r.pruned).not.toEqual(r.full); // dropping a block changes this tiny model's output
+  expect(r.early).toHaveLength(12);
+  expect(r.newRequests).toBe(0);
+  expect(r.abortCode).toBe('ABORTED');
+  expect(r.seen).toBeLessThanOrEqual(4); // stops within one step
+  expect(r.again).toEqual(GOLDEN.slice(0, 5));
+  expect(r.long).toMatchObject({ code: 'INVALID_ARGUMENT' });
+  expect(r.long!.message).toContain('context');
+});

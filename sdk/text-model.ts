@@ -1,0 +1,121 @@
+/**
+ * A language model running in its own worker: streaming generation, plans (depth pruning,
+ * early exit) recompiled from weights already in the worker, AbortSignal everywhere.
+ *
+ * @example
+ * const lm = await w.text('stories260K');
+ * for await (const ev of lm.generate('Once upon a time', { maxTokens: 64, signal })) {
+ *   if (ev.type === 'token') out.textContent += ev.text;
+ *   else console.log(ev.stats.decodeTokensPerSecond);
+ * }
+ * await lm.setPlan({ layers: [0, 1, 3, 4] }); // drop block 2: no download, no re-read
+ */
+import * as Comlink from 'comlink';
+import type { LlamaPlan } from '../models/llama/types.ts';
+import type { AttentionKind } from '../models/llama/graph.ts';
+import type { GenerateOptions, TextEvent } from '../workers/text/engine.ts';
+import type { TextModelInfo, TextModelSource, TextService } from '../workers/text/service.ts';
+import type { RuntimeConfig } from '../workers/ort/runtime.ts';
+import { WhittleError } from './errors.ts';
+import { WorkerClient, type SpawnWorker } from './client/worker-client.ts';
+
+export type { TextEvent, GenerateOptions, TextModelInfo, LlamaPlan };
+
+export interface TextLoadOptions {
+  plan?: LlamaPlan;
+  attention?: AttentionKind | 'auto';
+}
+
+/** Transferable copies of the model's files: a fresh set per worker (transfers detach them). */
+export type SourceFactory = () => Promise<TextModelSource>;
+
+function transferablesOf(source: TextModelSource): ArrayBuffer[] {
+  return source.format === 'llama2c' ? [source.checkpoint, source.tokenizer] : Object.values(source.files);
+}
+
+export class TextModel {
+  private plan: LlamaPlan | undefined;
+
+  private constructor(
+    private readonly client: WorkerClient<TextService>,
+    public info: TextModelInfo,
+    readonly source: 'cache' | 'network',
+  ) {
+    this.plan = info.plan;
+  }
+
+  /** @internal use Whittle.text() */
+  static async start(spawn: SpawnWorker, runtime: RuntimeConfig, files: SourceFactory, options: TextLoadOptions, label: string, source: 'cache' | 'network'): Promise<TextModel> {
+    let info: TextModelInfo | null = null;
+    let self: TextModel | null = null;
+    const client = new WorkerClient<TextService>({
+      spawn,
+      label: `text:${label}`,
+      // Replayed on a fresh worker after a death, with the plan in force at that time.
+      onSpawn: async (remote) => {
+        await remote.init(runtime);
+        const src = await files();
+        info = await remote.load(Comlink.transfer(src, transferablesOf(src)), { ...options, plan: self?.plan ?? options.plan });
+        if (self) self.info = info;
+      },
+    });
+    await client.call(async () => undefined);
+    if (!info) throw new WhittleError('INTERNAL', 'text model did not load');
+    self = new TextModel(client, info, source);
+    return self;
+  }
+
+  /** Streams `{ type: 'token' }` events, then one `{ type: 'done', stats }`. */
+  async *generate(prompt: string | number[], options: GenerateOptions = {}): AsyncGenerator<TextEvent, void, undefined> {
+    const { signal, ...rest } = options;
+    if (signal?.aborted) throw new WhittleError('ABORTED', 'The operation was aborted');
+    const id = await this.client.call((r) => r.start(prompt, rest));
+    let finished = false;
+    const cancel = () => void this.client.call((r) => r.cancel(id)).catch(() => undefined);
+    signal?.addEventListener('abort', cancel, { once: true });
+    try {
+      while (!finished) {
+        const { events, done } = await this.client.call((r) => r.next(id));
+        finished = done;
+        for (const e of events) {
+          // Events already computed when the signal fired are dropped, like fetch's body after abort.
+          if (signal?.aborted) throw new WhittleError('ABORTED', 'The operation was aborted');
+          yield e;
+        }
+      }
+    } finally {
+      signal?.removeEventListener('abort', cancel);
+      if (!finished) cancel(); // the consumer stopped early (break/return) or an error: stop the worker too
+    }
+  }
+
+  /** Runs a generation to the end and returns its `done` event. */
+  async complete(prompt: string | number[], options: GenerateOptions = {}): Promise<Extract<TextEvent, { type: 'done' }>> {
+    for await (const ev of this.generate(prompt, options)) if (ev.type === 'done') return ev;
+    throw new WhittleError('INTERNAL', 'generation ended without a done event');
+  }
+
+  /** Recompiles the plan from the weights already in the worker. */
+  async setPlan(plan: LlamaPlan): Promise<TextModelInfo> {
+    this.info = await this.client.call((r) => r.setPlan(plan));
+    this.plan = this.info.plan;
+    return this.info;
+  }
+
+  /** Logits [vocab] after a fresh prefill of `tokens` (through the exit when `exit`). */
+  logits(tokens: number[], exit = false): Promise<Float32Array> {
+    return this.client.call((r) => r.logits(tokens, exit));
+  }
+
+  encode(text: string): Promise<number[]> {
+    return this.client.call((r) => r.encode(text));
+  }
+
+  worker(): Promise<Worker> {
+    return this.client.worker();
+  }
+
+  dispose(): void {
+    this.client.dispose();
+  }
+}
