@@ -70,6 +70,28 @@ describe('LyraCodecEngine', () => {
     }
   });
 
+  it("rvq: 'graph' (the imported quantizer graphs) gives the same codes and features as the JS RVQ", async () => {
+    const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
+    const graph = await LyraCodecEngine.create(ort, 'wasm', {
+      encoder: readLocalModelFile('lyra-v2', 'soundstream_encoder.tflite'),
+      quantizer: readLocalModelFile('lyra-v2', 'quantizer.tflite'),
+      decoder: readLocalModelFile('lyra-v2', 'lyragan.tflite'),
+    }, { rvq: 'graph' });
+    expect(graph.nodeCounts.quantizerEncode).toBeGreaterThan(500);
+    const audio = parseWav(readLocalModelFile('lyra-testdata', 'sample2_16kHz.wav'), { mono: true, sampleRate: 16000 }).samples;
+    engine.reset();
+    for (let f = 20; f < 30; f++) {
+      const frame = audio.subarray(f * 320, (f + 1) * 320);
+      const a = await engine.encode(frame, 30);
+      const b = await graph.encode(frame, 30);
+      expect(Array.from(b)).toEqual(Array.from(a));
+      const fa = await engine.dequantize(a);
+      const fb = await graph.dequantize(b);
+      for (let i = 0; i < 64; i++) expect(Math.abs(fa[i]! - fb[i]!)).toBeLessThan(1e-5);
+    }
+    await graph.dispose();
+  });
+
   it('rejects bad frames and quantizer counts with typed errors', async () => {
     await expect(engine.encode(new Float32Array(100), 30)).rejects.toBeInstanceOf(WhittleError);
     await expect(engine.encode(new Float32Array(320), 47)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });

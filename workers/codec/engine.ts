@@ -74,11 +74,12 @@ export class LyraCodecEngine {
    * @param models the bytes of soundstream_encoder.tflite, quantizer.tflite and lyragan.tflite
    */
   static async create(ort: OrtModule, backend: Backend, models: LyraModelBytes, options: CodecEngineOptions = {}): Promise<LyraCodecEngine> {
-    const graphs = importLyra(models, options.requant ?? (backend === 'webgpu' ? 'float32' : 'exact'));
+    const rvqGraph = options.rvq === 'graph';
+    const graphs = importLyra(models, { requant: options.requant ?? (backend === 'webgpu' ? 'float32' : 'exact'), quantizerGraphs: rvqGraph });
     const session = async (g: ConvertedGraph) => new StatefulSession(ort, await createSession(ort, g.built, backend), g);
     const encoder = await session(graphs.encoder);
     const decoder = await session(graphs.decoder);
-    const quantizer = options.rvq === 'graph' ? { encode: await session(graphs.quantizerEncode), decode: await session(graphs.quantizerDecode) } : null;
+    const quantizer = rvqGraph && graphs.quantizerEncode && graphs.quantizerDecode ? { encode: await session(graphs.quantizerEncode), decode: await session(graphs.quantizerDecode) } : null;
     return new LyraCodecEngine(ort, encoder, decoder, graphs.codebooks, quantizer);
   }
 

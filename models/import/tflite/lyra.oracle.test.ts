@@ -56,7 +56,7 @@ describe('Lyra v2 import vs the TFLite oracle', () => {
     expect(lyra.decoder.states).toHaveLength(18);
     expect(lyra.codebooks).toMatchObject({ stages: 46, entries: 16, dims: 64 });
     // Node counts are reported, not pinned exactly: they change when lowering improves.
-    for (const g of [lyra.encoder, lyra.quantizerEncode, lyra.quantizerDecode, lyra.decoder]) expect(g.nodeCount).toBeGreaterThan(100);
+    for (const g of [lyra.encoder, lyra.quantizerEncode!, lyra.quantizerDecode!, lyra.decoder]) expect(g.nodeCount).toBeGreaterThan(100);
   });
 
   for (const name of ['sample1_16kHz.wav', 'sample2_16kHz.wav']) {
@@ -67,7 +67,7 @@ describe('Lyra v2 import vs the TFLite oracle', () => {
       const oQe = await OracleModel.create(swapSubgraphs(quantizerBytes, 0, 1)); // run the `encode` subgraph
       const oDec = await OracleModel.create(new Uint8Array(readLocalModelFile('lyra-v2', 'lyragan.tflite')));
       const enc = await Stepper.create(lyra.encoder);
-      const qGraph = await Stepper.create(lyra.quantizerEncode);
+      const qGraph = await Stepper.create(lyra.quantizerEncode!);
       const dec = await Stepper.create(lyra.decoder);
       let frames = 0;
       let featureMismatch = 0;
@@ -108,7 +108,7 @@ describe('Lyra v2 import vs the TFLite oracle', () => {
   }
 
   it('decodes codes to the same features as the quantizer decode graph', async () => {
-    const qd = await Stepper.create(lyra.quantizerDecode);
+    const qd = await Stepper.create(lyra.quantizerDecode!);
     const oQd = await OracleModel.create(quantizerBytes);
     for (let t = 0; t < 8; t++) {
       const codes = Int32Array.from({ length: 46 }, (_, s) => (s < 16 + t * 4 ? (s * 7 + t) % 16 : -1));

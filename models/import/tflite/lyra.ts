@@ -33,10 +33,10 @@ export interface Codebooks {
 export interface LyraGraphs {
   /** input_audio [1,320] f32 -> output_0 [1,1,64], plus conv-history state. */
   encoder: ConvertedGraph;
-  /** input_frames [1,1,64] f32 + num_quantizers [] i32 -> output_0 codes [46,1,1] i32, output_1 bits per quantizer [] i32. */
-  quantizerEncode: ConvertedGraph;
-  /** encoding_indices [46,1,1] i32 -> output_0 [1,1,64] f32. */
-  quantizerDecode: ConvertedGraph;
+  /** input_frames [1,1,64] f32 + num_quantizers [] i32 -> output_0 codes [46,1,1] i32, output_1 bits per quantizer [] i32 (null unless asked for). */
+  quantizerEncode: ConvertedGraph | null;
+  /** encoding_indices [46,1,1] i32 -> output_0 [1,1,64] f32 (null unless asked for). */
+  quantizerDecode: ConvertedGraph | null;
   /** input_audio [1,1,64] f32 -> output_0 [1,320], plus state. */
   decoder: ConvertedGraph;
   codebooks: Codebooks;
@@ -68,15 +68,24 @@ export function extractCodebooks(model: TfModel): Codebooks {
   return { stages: books.length, entries, dims, data };
 }
 
+export interface ImportLyraOptions {
+  /** int8 requantization emulation (see requant.ts); default 'exact'. */
+  requant?: RequantMode;
+  /** Also convert the quantizer's `encode`/`decode` graphs (default true); the codebooks are always exported. */
+  quantizerGraphs?: boolean;
+}
+
 /** Imports the three Lyra v2 models; an unsupported op or a broken file throws a typed WhittleError. */
-export function importLyra(bytes: LyraModelBytes, requant: RequantMode = 'exact'): LyraGraphs {
+export function importLyra(bytes: LyraModelBytes, options: ImportLyraOptions = {}): LyraGraphs {
+  const requant = options.requant ?? 'exact';
+  const withQuantizer = options.quantizerGraphs ?? true;
   const enc = readTflite(bytes.encoder, 'soundstream_encoder.tflite');
   const q = readTflite(bytes.quantizer, 'quantizer.tflite');
   const dec = readTflite(bytes.decoder, 'lyragan.tflite');
   return {
     encoder: signatureGraph(enc, null, requant),
-    quantizerEncode: signatureGraph(q, 'encode', requant),
-    quantizerDecode: signatureGraph(q, 'decode', requant),
+    quantizerEncode: withQuantizer ? signatureGraph(q, 'encode', requant) : null,
+    quantizerDecode: withQuantizer ? signatureGraph(q, 'decode', requant) : null,
     decoder: signatureGraph(dec, null, requant),
     codebooks: extractCodebooks(q),
   };

@@ -38,12 +38,12 @@ async function main(): Promise<void> {
   const bytes = { encoder: readLocalModelFile('lyra-v2', 'soundstream_encoder.tflite'), quantizer: q, decoder: readLocalModelFile('lyra-v2', 'lyragan.tflite') };
   const frames = Math.floor(audio.length / 320);
   for (const mode of ['exact', 'float32'] as RequantMode[]) {
-    const lyra = importLyra(bytes, mode);
-    console.log(`nodes (${mode}): encoder ${lyra.encoder.nodeCount}, quantizer encode ${lyra.quantizerEncode.nodeCount}, quantizer decode ${lyra.quantizerDecode.nodeCount}, decoder ${lyra.decoder.nodeCount}`);
+    const lyra = importLyra(bytes, { requant: mode });
+    console.log(`nodes (${mode}): encoder ${lyra.encoder.nodeCount}, quantizer encode ${lyra.quantizerEncode!.nodeCount}, quantizer decode ${lyra.quantizerDecode!.nodeCount}, decoder ${lyra.decoder.nodeCount}`);
     const enc = await stepper(lyra.encoder);
     const dec = await stepper(lyra.decoder);
-    const qe = await stepper(lyra.quantizerEncode);
-    const qd = await stepper(lyra.quantizerDecode);
+    const qe = await stepper(lyra.quantizerEncode!);
+    const qd = await stepper(lyra.quantizerDecode!);
     const t: Record<string, number[]> = { encoder: [], rvqJs: [], qGraph: [], dqJs: [], dqGraph: [], decoder: [] };
     for (let pass = 0; pass < 2; pass++) {
       for (const k of Object.keys(t)) t[k] = [];
