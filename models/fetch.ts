@@ -88,6 +88,8 @@ async function main(): Promise<void> {
   const manifests = registry.models.map((m) => ({
     id: m.id,
     revision: m.revision,
+    kind: m.kind,
+    format: m.format,
     license: m.license,
     files: m.files.map((f) => ({ name: f.name, size: f.size, sha256: f.sha256, url: `${SERVED_URL_PREFIX}${m.id}/${f.name}` })),
   }));

@@ -1,15 +1,13 @@
-/** Whittle playground: capabilities, the verified model cache, and a first model in a worker. */
-import { Whittle, WhittleError, type BackendPreference, type HeadModel, type ModelManifest, type StoreEvent } from '../../sdk/index.ts';
-import { readTok512, type Tok512 } from './tok512.ts';
+/** Whittle playground: capabilities, the verified model cache, and a story model in a worker. */
+import { Whittle, WhittleError, type BackendPreference, type LlamaPlan, type ModelManifest, type StoreEvent, type TextModel } from '../../sdk/index.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const fmtBytes = (n: number) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
 const describe = (e: unknown) => (e instanceof WhittleError ? `${e.code}: ${e.message}` : String(e));
 
 let whittle: Whittle;
-let head: HeadModel | null = null;
-let tokenizer: Tok512 | null = null;
-
+let lm: { id: string; model: TextModel } | null = null;
+let running: AbortController | null = null;
 let startSeq = 0;
 
 async function start(preference: BackendPreference): Promise<void> {
@@ -33,7 +31,12 @@ async function start(preference: BackendPreference): Promise<void> {
 
 async function renderModels(): Promise<void> {
   const res = await fetch('/models/manifests.json');
-  const { models } = (await res.json()) as { models: ModelManifest[] };
+  const { models } = (await res.json()) as { models: (ModelManifest & { kind?: string })[] };
+  const select = $<HTMLSelectElement>('model');
+  const textModels = models.filter((m) => m.kind === 'text').map((m) => m.id);
+  if (select.options.length !== textModels.length) {
+    select.replaceChildren(...textModels.map((id) => Object.assign(document.createElement('option'), { value: id, textContent: id })));
+  }
   const cached = new Set((await whittle.store.list()).map((e) => e.id));
   $('usage').textContent = `${fmtBytes(await whittle.store.usage())} cached`;
   $('model-rows').replaceChildren(
@@ -69,61 +72,98 @@ async function renderModels(): Promise<void> {
   );
 }
 
-async function predict(): Promise<void> {
-  const info = $('run-info');
-  const list = $('predictions');
+/** Block checkboxes and exit choices for the loaded model. */
+function renderPlanControls(nLayers: number): void {
+  $('blocks').replaceChildren(
+    ...Array.from({ length: nLayers }, (_, i) => {
+      const label = document.createElement('label');
+      const box = Object.assign(document.createElement('input'), { type: 'checkbox', checked: true, value: String(i) });
+      label.append(box, String(i));
+      return label;
+    }),
+  );
+  const exit = $<HTMLSelectElement>('exit');
+  exit.replaceChildren(
+    Object.assign(document.createElement('option'), { value: '', textContent: 'none (full depth)' }),
+    ...Array.from({ length: nLayers - 1 }, (_, i) => Object.assign(document.createElement('option'), { value: String(i + 1), textContent: String(i + 1) })),
+  );
+}
+
+function planFromControls(): { plan: LlamaPlan; useExit: boolean } {
+  const layers = [...$('blocks').querySelectorAll('input')].filter((b) => (b as HTMLInputElement).checked).map((b) => Number((b as HTMLInputElement).value));
+  const exitValue = $<HTMLSelectElement>('exit').value;
+  if (exitValue === '') return { plan: { layers }, useExit: false };
+  // Exit after the first `exit` kept blocks.
+  return { plan: { layers, exit: Math.min(Number(exitValue), layers.length) }, useExit: true };
+}
+
+async function generate(): Promise<void> {
+  const out = $('story-out');
+  const stats = $('story-stats');
+  const id = $<HTMLSelectElement>('model').value;
+  running = new AbortController();
+  $<HTMLButtonElement>('generate').disabled = true;
+  $<HTMLButtonElement>('stop').disabled = false;
+  stats.className = 'muted';
   try {
-    if (!head) {
-      info.textContent = 'loading stories260K into a worker…';
-      head = await whittle.headModel('stories260K', {
+    if (!lm || lm.id !== id) {
+      lm?.model.dispose();
+      lm = null;
+      stats.textContent = `loading ${id} into a worker…`;
+      const model = await whittle.text(id, {
+        signal: running.signal,
         onProgress: (e) => {
-          if (e.type === 'progress') info.textContent = `downloading ${e.file}: ${fmtBytes(e.overallLoaded)} / ${fmtBytes(e.overallTotal)}`;
+          if (e.type === 'progress') stats.textContent = `downloading ${e.file}: ${fmtBytes(e.overallLoaded)} / ${fmtBytes(e.overallTotal)}`;
         },
       });
-      const manifest = await whittle.manifest('stories260K');
-      const tok = await whittle.store.load(manifest);
-      tokenizer = readTok512(await tok.files.get('tok512.bin')!.arrayBuffer(), head.info.vocabSize);
+      lm = { id, model };
+      renderPlanControls(model.info.nLayers);
       await renderModels();
     }
-    const ids = [1, ...tokenizer!.encode(($('prompt') as HTMLInputElement).value)];
-    const t0 = performance.now();
-    const logits = await head.logits(ids);
-    const ms = performance.now() - t0;
-    const vocab = head.info.vocabSize;
-    const last = logits.subarray((ids.length - 1) * vocab, ids.length * vocab);
-    const max = Math.max(...last);
-    const exps = Array.from(last, (l) => Math.exp(l - max));
-    const sum = exps.reduce((a, b) => a + b, 0);
-    const top = exps.map((p, id) => ({ id, p: p / sum })).sort((a, b) => b.p - a.p).slice(0, 10);
-    info.textContent = `${ids.length} tokens → ${ms.toFixed(1)} ms on ${head.info.runtime.backend} (${head.info.runtime.numThreads} thread(s), ${head.info.nodeCount} ONNX nodes, weights from ${head.source})`;
-    list.replaceChildren(
-      ...top.map(({ id, p }) => {
-        const li = document.createElement('li');
-        li.textContent = `${JSON.stringify(tokenizer!.decode(id))} ${(p * 100).toFixed(1)}%`;
-        const bar = Object.assign(document.createElement('span'), { className: 'bar' });
-        bar.style.width = `${Math.round(p * 200)}px`;
-        li.append(bar);
-        return li;
-      }),
-    );
+    const { plan, useExit } = planFromControls();
+    if (JSON.stringify(plan) !== JSON.stringify(lm.model.info.plan)) await lm.model.setPlan(plan);
+    const prompt = $<HTMLInputElement>('prompt').value;
+    out.textContent = prompt;
+    for await (const ev of lm.model.generate(prompt, {
+      maxTokens: Number($<HTMLInputElement>('max-tokens').value),
+      temperature: Number($<HTMLInputElement>('temperature').value),
+      seed: Number($<HTMLInputElement>('seed').value),
+      exit: useExit,
+      signal: running.signal,
+    })) {
+      if (ev.type === 'token') out.textContent += ev.text;
+      else {
+        const s = ev.stats;
+        const info = lm.model.info;
+        stats.textContent =
+          `${s.generatedTokens} tokens · ${s.decodeTokensPerSecond.toFixed(0)} tok/s decode · first token ${s.timeToFirstTokenMs.toFixed(0)} ms · ` +
+          `blocks [${s.plan.layers.join(',')}]${useExit ? ` exit after ${s.plan.exit}` : ''} · ${info.runtime.backend}, ${info.runtime.numThreads} thread(s), ` +
+          `${info.nodeCounts.join('+')} ONNX nodes · weights from ${lm.model.source}`;
+      }
+    }
   } catch (e) {
-    info.textContent = describe(e);
-    info.className = 'error';
+    stats.textContent = describe(e);
+    stats.className = e instanceof WhittleError && e.code === 'ABORTED' ? 'muted' : 'error';
+  } finally {
+    running = null;
+    $<HTMLButtonElement>('generate').disabled = false;
+    $<HTMLButtonElement>('stop').disabled = true;
   }
 }
 
-$('try-form').addEventListener('submit', (ev) => {
+$('story-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
-  void predict();
+  void generate();
 });
+$('stop').addEventListener('click', () => running?.abort());
 $('backend').addEventListener('change', () => {
-  head?.dispose();
-  head = null;
-  void start(($('backend') as HTMLSelectElement).value as BackendPreference);
+  lm?.model.dispose();
+  lm = null;
+  void start($<HTMLSelectElement>('backend').value as BackendPreference);
 });
 $('clear').addEventListener('click', () => {
-  head?.dispose();
-  head = null;
+  lm?.model.dispose();
+  lm = null;
   void whittle.store.clear().then(renderModels);
 });
 void start('auto');
