@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { WhittleError, asWhittleError } from '../errors.ts';
 import { localModelFile } from '../../models/local.ts';
+import { LYRA_V2 } from '../../models/codec/lyra-v2.ts';
 import { loadOrt } from '../../workers/ort/runtime.ts';
 import { LyraCodecEngine } from '../../workers/codec/engine.ts';
 import { BITRATES, FRAME_SAMPLES, SAMPLE_RATE, checkQuantizers, quantizersForKbps } from '../../workers/codec/bitrates.ts';
@@ -69,9 +70,10 @@ function toArrayBuffer(b: Buffer): ArrayBuffer {
 }
 
 async function createEngine(modelsDir: string | undefined, threads: number | undefined): Promise<LyraCodecEngine> {
-  const file = (name: string) => toArrayBuffer(readFileSync(modelsDir ? join(modelsDir, name) : localModelFile('lyra-v2', name)));
+  const file = (name: string) => toArrayBuffer(readFileSync(modelsDir ? join(modelsDir, name) : localModelFile(LYRA_V2.id, name)));
   const ort = await loadOrt({ backend: 'wasm', numThreads: threads ?? 1 });
-  return LyraCodecEngine.create(ort, 'wasm', { encoder: file('soundstream_encoder.tflite'), quantizer: file('quantizer.tflite'), decoder: file('lyragan.tflite') });
+  const { encoder, quantizer, decoder } = LYRA_V2.files;
+  return LyraCodecEngine.create(ort, 'wasm', { encoder: file(encoder), quantizer: file(quantizer), decoder: file(decoder) });
 }
 
 /** Mono samples at 16 kHz from a WAV file, and the file's own rate. */

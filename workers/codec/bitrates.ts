@@ -4,12 +4,14 @@
  * n in 1..46; Lyra's reference rates are 3.2, 6 and 9.2 kbps (16, 30 and 46 quantizers).
  */
 import { WhittleError } from '../../sdk/errors.ts';
+import { LYRA_V2 } from '../../models/codec/lyra-v2.ts';
 
-export const SAMPLE_RATE = 16000;
-export const FRAME_SAMPLES = 320;
+export const SAMPLE_RATE = LYRA_V2.sampleRate; // 16000
+export const FRAME_SAMPLES = LYRA_V2.frameSamples; // 320
 export const FRAMES_PER_SECOND = SAMPLE_RATE / FRAME_SAMPLES; // 50
-export const BITS_PER_QUANTIZER = 4;
-export const MAX_QUANTIZERS = 46;
+export const BITS_PER_QUANTIZER = LYRA_V2.bitsPerQuantizer; // 4
+export const MAX_QUANTIZERS = LYRA_V2.stages; // 46
+/** 3.2, 6 and 9.2 kbps. */
 export const REFERENCE_QUANTIZERS = [16, 30, 46] as const;
 
 export interface Bitrate {
