@@ -7,6 +7,7 @@ import { logSpectralDistance } from './metrics.ts';
 import { HEADER_BYTES, packCodes, packPacket, unpackCodes, unpackPacket, unpackStream } from './packet.ts';
 import { resample } from './resample.ts';
 import { parseWav, writeWav } from './wav.ts';
+import { Framer } from './framer.ts';
 
 function errorOf(fn: () => unknown): WhittleError {
   try {
@@ -110,5 +111,19 @@ describe('resample and distance', () => {
     let seed = 1;
     const noise = Float32Array.from({ length: 8000 }, () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31 - 0.5) * 0.8);
     expect(logSpectralDistance(noise, noise.map((v) => v * 0.5))).toBeCloseTo(20 * Math.log10(2), 1);
+  });
+});
+
+describe('Framer', () => {
+  it('cuts 128-sample blocks into 320-sample frames in order and pads the tail', () => {
+    const framer = new Framer();
+    const all = Float32Array.from({ length: 1000 }, (_, i) => i);
+    const frames: Float32Array[] = [];
+    for (let p = 0; p < all.length; p += 128) frames.push(...framer.push(all.subarray(p, p + 128)));
+    expect(frames.map((f) => [f[0], f[319]])).toEqual([[0, 319], [320, 639], [640, 959]]);
+    expect(framer.buffered).toBe(40);
+    const tail = framer.flush()!;
+    expect([tail[0], tail[39], tail[40]]).toEqual([960, 999, 0]);
+    expect(framer.flush()).toBeNull();
   });
 });

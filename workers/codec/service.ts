@@ -1,0 +1,110 @@
+/**
+ * What the codec worker exposes: the Lyra engine plus packetization, batched so that a whole
+ * clip (or a burst of live frames) is one round trip. Plain class: testable in Node.
+ */
+import { WhittleError } from '../../sdk/errors.ts';
+import type { LyraModelBytes } from '../../models/import/tflite/lyra.ts';
+import { loadOrt, runtimeInfo, type OrtModule, type RuntimeConfig, type RuntimeInfo } from '../ort/runtime.ts';
+import { FRAME_SAMPLES, checkQuantizers } from './bitrates.ts';
+import { LyraCodecEngine, type CodecEngineOptions } from './engine.ts';
+import { packPacket, unpackPacket } from './packet.ts';
+
+export interface CodecInfo {
+  runtime: RuntimeInfo;
+  nodeCounts: LyraCodecEngine['nodeCounts'];
+}
+
+export interface EncodedFrames {
+  /** Concatenated Whittle packets (header + Lyra payload each). */
+  packets: Uint8Array;
+  /** Byte offset of each packet in `packets`, plus the total length at the end. */
+  offsets: Int32Array;
+  /** Time spent in the engine, for live latency displays. */
+  engineMs: number;
+}
+
+export class CodecService {
+  private ort: OrtModule | null = null;
+  private runtime: RuntimeConfig | null = null;
+  private engine: LyraCodecEngine | null = null;
+
+  async init(runtime: RuntimeConfig): Promise<RuntimeInfo> {
+    this.ort = await loadOrt(runtime);
+    this.runtime = runtime;
+    return runtimeInfo(runtime);
+  }
+
+  async load(models: LyraModelBytes, options: CodecEngineOptions = {}): Promise<CodecInfo> {
+    if (!this.ort || !this.runtime) throw new WhittleError('INVALID_ARGUMENT', 'init() must run before load()');
+    await this.engine?.dispose();
+    this.engine = await LyraCodecEngine.create(this.ort, this.runtime.backend, models, options);
+    return { runtime: runtimeInfo(this.runtime, this.ort), nodeCounts: this.engine.nodeCounts };
+  }
+
+  /**
+   * Encodes consecutive 320-sample frames (16 kHz, [-1, 1]) continuing the encoder's stream.
+   * `quantizers` is one count for all frames or one per frame (per-frame bitrate switching).
+   */
+  async encodeFrames(pcm: Float32Array, quantizers: number | Int32Array, firstFrameIndex: number): Promise<EncodedFrames> {
+    const engine = this.requireEngine();
+    if (pcm.length % FRAME_SAMPLES !== 0) {
+      throw new WhittleError('INVALID_ARGUMENT', `encodeFrames takes whole 320-sample frames, got ${pcm.length} samples`, { samples: pcm.length });
+    }
+    for (let i = 0; i < pcm.length; i++) {
+      if (!Number.isFinite(pcm[i]!)) throw new WhittleError('INVALID_ARGUMENT', `sample ${i} is ${pcm[i]}; audio must be finite`, { index: i });
+    }
+    const frames = pcm.length / FRAME_SAMPLES;
+    if (typeof quantizers !== 'number' && quantizers.length !== frames) {
+      throw new WhittleError('INVALID_ARGUMENT', `${quantizers.length} quantizer counts for ${frames} frames`);
+    }
+    const t0 = performance.now();
+    const parts: Uint8Array[] = [];
+    const offsets = new Int32Array(frames + 1);
+    for (let f = 0; f < frames; f++) {
+      const n = typeof quantizers === 'number' ? quantizers : quantizers[f]!;
+      checkQuantizers(n);
+      const codes = await engine.encode(pcm.subarray(f * FRAME_SAMPLES, (f + 1) * FRAME_SAMPLES), n);
+      const packet = packPacket(codes, n, (firstFrameIndex + f) & 0xffff);
+      parts.push(packet);
+      offsets[f + 1] = offsets[f]! + packet.length;
+    }
+    const packets = new Uint8Array(offsets[frames]!);
+    parts.forEach((p, i) => packets.set(p, offsets[i]!));
+    return { packets, offsets, engineMs: performance.now() - t0 };
+  }
+
+  /** Decodes concatenated packets, continuing the decoder's stream; 320 samples per packet. */
+  async decodePackets(packets: Uint8Array): Promise<{ pcm: Float32Array; frames: number; quantizers: Int32Array; engineMs: number }> {
+    const engine = this.requireEngine();
+    const t0 = performance.now();
+    const out: Float32Array[] = [];
+    const quantizers: number[] = [];
+    for (let p = 0; p < packets.length; ) {
+      const packet = unpackPacket(packets.subarray(p));
+      out.push(await engine.decode(packet.codes));
+      quantizers.push(packet.numQuantizers);
+      p += packet.size;
+    }
+    const pcm = new Float32Array(out.length * FRAME_SAMPLES);
+    out.forEach((frame, i) => pcm.set(frame, i * FRAME_SAMPLES));
+    return { pcm, frames: out.length, quantizers: Int32Array.from(quantizers), engineMs: performance.now() - t0 };
+  }
+
+  resetEncoder(): void {
+    this.requireEngine().resetEncoder();
+  }
+
+  resetDecoder(): void {
+    this.requireEngine().resetDecoder();
+  }
+
+  async dispose(): Promise<void> {
+    await this.engine?.dispose();
+    this.engine = null;
+  }
+
+  private requireEngine(): LyraCodecEngine {
+    if (!this.engine) throw new WhittleError('INVALID_ARGUMENT', 'no codec model loaded');
+    return this.engine;
+  }
+}
