@@ -26,8 +26,10 @@ export interface CodecEngineOptions {
   /** Where the residual VQ runs: pure JS (default, bit-identical to TFLite) or the imported graphs. */
   rvq?: 'js' | 'graph';
   /**
-   * int8 requantization: 'exact' (default) matches TFLite bit for bit using float64 nodes;
-   * 'float32' avoids float64 (for WebGPU, which has none) at the cost of rare one-level differences.
+   * int8 requantization (models/import/tflite/requant.ts): 'exact' (default) matches TFLite
+   * bit for bit with float32 ops only, so it suits WebGPU too; 'float64' is the same with fewer
+   * nodes but needs float64 (CPU); 'float32' is cheapest and differs by one level on a few
+   * int8 outputs per thousand.
    */
   requant?: RequantMode;
 }
@@ -75,7 +77,7 @@ export class LyraCodecEngine {
    */
   static async create(ort: OrtModule, backend: Backend, models: LyraModelBytes, options: CodecEngineOptions = {}): Promise<LyraCodecEngine> {
     const rvqGraph = options.rvq === 'graph';
-    const graphs = importLyra(models, { requant: options.requant ?? (backend === 'webgpu' ? 'float32' : 'exact'), quantizerGraphs: rvqGraph });
+    const graphs = importLyra(models, { requant: options.requant ?? 'exact', quantizerGraphs: rvqGraph });
     const session = async (g: ConvertedGraph) => new StatefulSession(ort, await createSession(ort, g.built, backend), g);
     const encoder = await session(graphs.encoder);
     const decoder = await session(graphs.decoder);

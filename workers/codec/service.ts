@@ -8,6 +8,8 @@ import { loadOrt, runtimeInfo, type OrtModule, type RuntimeConfig, type RuntimeI
 import { FRAME_SAMPLES, checkQuantizers } from './bitrates.ts';
 import { LyraCodecEngine, type CodecEngineOptions } from './engine.ts';
 import { packPacket, unpackPacket } from './packet.ts';
+import { resample } from './resample.ts';
+import { parseWav } from './wav.ts';
 
 export interface CodecInfo {
   runtime: RuntimeInfo;
@@ -71,6 +73,25 @@ export class CodecService {
     const packets = new Uint8Array(offsets[frames]!);
     parts.forEach((p, i) => packets.set(p, offsets[i]!));
     return { packets, offsets, engineMs: performance.now() - t0 };
+  }
+
+  /**
+   * A whole clip at any sample rate: resampled to 16 kHz, zero-padded to whole frames, encoded
+   * from a fresh encoder state.
+   */
+  async encodeClip(pcm: Float32Array, sampleRate: number, quantizers: number): Promise<EncodedFrames & { frames: number }> {
+    const at16k = sampleRate === 16000 ? pcm : resample(pcm, sampleRate, 16000);
+    const frames = Math.ceil(at16k.length / FRAME_SAMPLES);
+    const padded = new Float32Array(frames * FRAME_SAMPLES);
+    padded.set(at16k);
+    this.requireEngine().resetEncoder();
+    return { ...(await this.encodeFrames(padded, quantizers, 0)), frames };
+  }
+
+  /** A mono WAV file (any common rate) to packets; typed errors for invalid, stereo or non-finite audio. */
+  async encodeWav(wav: ArrayBuffer, quantizers: number): Promise<EncodedFrames & { frames: number; sampleRate: number }> {
+    const audio = parseWav(wav, { mono: true });
+    return { ...(await this.encodeClip(audio.samples, audio.sampleRate, quantizers)), sampleRate: audio.sampleRate };
   }
 
   /** Decodes concatenated packets, continuing the decoder's stream; 320 samples per packet. */

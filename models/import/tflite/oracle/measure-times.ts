@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   const q = new Uint8Array(readLocalModelFile('lyra-v2', 'quantizer.tflite'));
   const bytes = { encoder: readLocalModelFile('lyra-v2', 'soundstream_encoder.tflite'), quantizer: q, decoder: readLocalModelFile('lyra-v2', 'lyragan.tflite') };
   const frames = Math.floor(audio.length / 320);
-  for (const mode of ['exact', 'float32'] as RequantMode[]) {
+  for (const mode of ['exact', 'float64', 'float32'] as RequantMode[]) {
     const lyra = importLyra(bytes, { requant: mode });
     console.log(`nodes (${mode}): encoder ${lyra.encoder.nodeCount}, quantizer encode ${lyra.quantizerEncode!.nodeCount}, quantizer decode ${lyra.quantizerDecode!.nodeCount}, decoder ${lyra.decoder.nodeCount}`);
     const enc = await stepper(lyra.encoder);
