@@ -15,3 +15,4 @@ export type { StoreEvent } from './store/events.ts';
 export { validateManifest, type ModelManifest, type ManifestFile } from './store/manifest.ts';
 export type { CacheEntry } from './store/meta.ts';
 export type { BlobBackend } from './store/blobs.ts';
+export { Codec, CODEC_BITRATES_KBPS, quantizersFor, type StreamEncoder, type StreamDecoder, type CodecInfo } from './codec.ts';

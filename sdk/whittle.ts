@@ -8,7 +8,9 @@
  */
 import { WhittleError } from './errors.ts';
 import { chooseBackend, probeCapabilities, type BackendChoice, type BackendPreference, type Capabilities } from './probe.ts';
-import { spawnHeadWorker, spawnTextWorker } from './client/spawn.ts';
+import { spawnCodecWorker, spawnHeadWorker, spawnTextWorker } from './client/spawn.ts';
+import { Codec } from './codec.ts';
+import { LYRA_V2 } from '../models/codec/lyra-v2.ts';
 import { TextModel, type TextLoadOptions } from './text-model.ts';
 import type { SpawnWorker } from './client/worker-client.ts';
 import { HeadModel } from './head-model.ts';
@@ -135,5 +137,18 @@ export class Whittle {
         : { format: 'llama2c' as const, checkpoint: await read(checkpoint!), tokenizer: await read(tokenizer!), name: checkpoint! };
     const { plan, attention } = opts;
     return TextModel.start(opts.spawn ?? spawnTextWorker, this.runtimeFor(opts.backend), files, { ...(plan ? { plan } : {}), ...(attention ? { attention } : {}) }, manifest.id, loaded.source);
+  }
+
+  /** Loads the Lyra v2 codec (SoundStream) into a worker. */
+  async codec(model: string | ModelManifest = LYRA_V2.id, opts: ModelLoadOptions = {}): Promise<Codec> {
+    const manifest = typeof model === 'string' ? await this.manifest(model) : validateManifest(model);
+    const loaded = await this.store.load(manifest, opts);
+    const read = async (name: string) => {
+      const blob = loaded.files.get(name);
+      if (!blob) throw new WhittleError('BAD_MODEL', `${manifest.id} has no ${name}`, { file: name });
+      return blob.arrayBuffer();
+    };
+    const models = async () => ({ encoder: await read(LYRA_V2.files.encoder), quantizer: await read(LYRA_V2.files.quantizer), decoder: await read(LYRA_V2.files.decoder) });
+    return Codec.start(opts.spawn ?? spawnCodecWorker, this.runtimeFor(opts.backend), models, manifest.id);
   }
 }

@@ -4,8 +4,11 @@
  */
 import * as whittle from '../../sdk/index.ts';
 import { maxRelativeError, referenceHeadLogits } from '../../models/head/reference.ts';
+import { logSpectralDistance } from '../../workers/codec/metrics.ts';
+import { parseWav, writeWav } from '../../workers/codec/wav.ts';
 
-const harness = { whittle, referenceHeadLogits, maxRelativeError };
+// Test oracles and helpers (pure functions); the SDK under test is `whittle`.
+const harness = { whittle, referenceHeadLogits, maxRelativeError, logSpectralDistance, parseWav, writeWav };
 declare global {
   interface Window {
     harness: typeof harness;

@@ -9,3 +9,6 @@ export const spawnHeadWorker: SpawnWorker = (name) =>
 
 export const spawnTextWorker: SpawnWorker = (name) =>
   new Worker(new URL('../../workers/text.worker.ts', import.meta.url), { type: 'module', name });
+
+export const spawnCodecWorker: SpawnWorker = (name) =>
+  new Worker(new URL('../../workers/codec.worker.ts', import.meta.url), { type: 'module', name });

@@ -1,0 +1,159 @@
+/**
+ * Lyra v2 (SoundStream) in a worker: whole-clip encode/decode and streaming encoder/decoder
+ * objects whose bitrate can change on every 20 ms frame.
+ *
+ * One Codec holds one encoder state and one decoder state: use one streaming encoder and one
+ * streaming decoder per Codec (create another Codec for more concurrent streams).
+ *
+ * @example
+ * const codec = await w.codec('lyra-v2');
+ * const packets = await codec.encode(pcm, { kbps: 6, sampleRate: 48000 });
+ * const speech = await codec.decode(packets); // 16 kHz
+ * const enc = codec.encoder({ kbps: 6 });
+ * const packet = await enc.encode(frame320); enc.setBitrate(3.2); // next frame at 3.2 kbps
+ */
+import * as Comlink from 'comlink';
+import { LYRA_V2 } from '../models/codec/lyra-v2.ts';
+import type { LyraModelBytes } from '../models/import/tflite/lyra.ts';
+import type { CodecInfo, CodecService, EncodedFrames } from '../workers/codec/service.ts';
+import type { RuntimeConfig } from '../workers/ort/runtime.ts';
+import { WhittleError } from './errors.ts';
+import { WorkerClient, type SpawnWorker } from './client/worker-client.ts';
+
+export type { CodecInfo, EncodedFrames };
+
+const FRAMES_PER_SECOND = LYRA_V2.sampleRate / LYRA_V2.frameSamples; // 50
+
+/** Every rate the quantizer supports: n quantizers = n * 0.2 kbps, n = 1..46. */
+export const CODEC_BITRATES_KBPS: readonly number[] = Array.from({ length: LYRA_V2.stages }, (_, i) => Math.round((i + 1) * LYRA_V2.bitsPerQuantizer * FRAMES_PER_SECOND) / 1000);
+
+/** Quantizer count for `kbps` (a multiple of 0.2 in 0.2..9.2). */
+export function quantizersFor(kbps: number): number {
+  const n = Math.round((kbps * 1000) / FRAMES_PER_SECOND / LYRA_V2.bitsPerQuantizer);
+  if (!(n >= 1 && n <= LYRA_V2.stages) || Math.abs((n * LYRA_V2.bitsPerQuantizer * FRAMES_PER_SECOND) / 1000 - kbps) > 1e-6) {
+    throw new WhittleError('INVALID_ARGUMENT', `Lyra v2 supports 0.2 to 9.2 kbps in steps of 0.2 (reference rates 3.2, 6, 9.2), not ${kbps}`, { kbps });
+  }
+  return n;
+}
+
+export interface StreamEncoder {
+  /** Encodes whole 320-sample frames at 16 kHz; returns concatenated packets. */
+  encode(frames: Float32Array): Promise<EncodedFrames>;
+  /** Takes effect on the next frame; no reset, no state change. */
+  setBitrate(kbps: number): void;
+  readonly kbps: number;
+  /** Frames encoded so far (the next packet's frame index). */
+  readonly frameIndex: number;
+  reset(): Promise<void>;
+}
+
+export interface StreamDecoder {
+  /** Decodes concatenated packets (any mix of bitrates: each header says its own). */
+  decode(packets: Uint8Array): Promise<{ pcm: Float32Array; frames: number; quantizers: Int32Array; engineMs: number }>;
+  reset(): Promise<void>;
+}
+
+export class Codec {
+  private constructor(
+    private readonly client: WorkerClient<CodecService>,
+    readonly info: CodecInfo,
+  ) {}
+
+  /** @internal use Whittle.codec() */
+  static async start(spawn: SpawnWorker, runtime: RuntimeConfig, models: () => Promise<LyraModelBytes>, label: string): Promise<Codec> {
+    let info: CodecInfo | null = null;
+    const client = new WorkerClient<CodecService>({
+      spawn,
+      label: `codec:${label}`,
+      onSpawn: async (remote) => {
+        await remote.init(runtime);
+        const m = await models();
+        const buffers = [m.encoder, m.quantizer, m.decoder].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+        info = await remote.load(Comlink.transfer(m, buffers), runtime.backend === 'webgpu' ? { requant: 'float32' } : {});
+      },
+    });
+    await client.call(async () => undefined);
+    if (!info) throw new WhittleError('INTERNAL', 'codec did not load');
+    return new Codec(client, info);
+  }
+
+  /** A whole clip (any sample rate, mono, [-1, 1]) to packets, from a fresh encoder state. */
+  async encode(pcm: Float32Array, options: { kbps?: number; sampleRate?: number } = {}): Promise<Uint8Array> {
+    const n = quantizersFor(options.kbps ?? 6);
+    const copy = Float32Array.from(pcm);
+    const out = await this.client.call((r) => r.encodeClip(Comlink.transfer(copy, [copy.buffer]), options.sampleRate ?? 16000, n));
+    return out.packets;
+  }
+
+  /** A mono WAV file (16-bit PCM or float, any common rate) to packets. Stereo/invalid files are INVALID_ARGUMENT. */
+  async encodeWav(wav: ArrayBuffer, options: { kbps?: number } = {}): Promise<Uint8Array> {
+    const n = quantizersFor(options.kbps ?? 6);
+    const copy = wav.slice(0);
+    return (await this.client.call((r) => r.encodeWav(Comlink.transfer(copy, [copy]), n))).packets;
+  }
+
+  /** Packets to 16 kHz audio, from a fresh decoder state. */
+  async decode(packets: Uint8Array): Promise<Float32Array> {
+    await this.client.call((r) => r.resetDecoder());
+    const copy = packets.slice();
+    return (await this.client.call((r) => r.decodePackets(Comlink.transfer(copy, [copy.buffer])))).pcm;
+  }
+
+  encoder(options: { kbps?: number } = {}): StreamEncoder {
+    let n = quantizersFor(options.kbps ?? 6);
+    let frameIndex = 0;
+    let started = false;
+    const call = this.client;
+    return {
+      get kbps() {
+        return (n * LYRA_V2.bitsPerQuantizer * FRAMES_PER_SECOND) / 1000;
+      },
+      get frameIndex() {
+        return frameIndex;
+      },
+      setBitrate(kbps: number) {
+        n = quantizersFor(kbps);
+      },
+      async encode(frames: Float32Array) {
+        if (!started) {
+          await call.call((r) => r.resetEncoder());
+          started = true;
+        }
+        const copy = Float32Array.from(frames);
+        const first = frameIndex;
+        frameIndex += Math.floor(copy.length / LYRA_V2.frameSamples);
+        return call.call((r) => r.encodeFrames(Comlink.transfer(copy, [copy.buffer]), n, first));
+      },
+      async reset() {
+        frameIndex = 0;
+        await call.call((r) => r.resetEncoder());
+      },
+    };
+  }
+
+  decoder(): StreamDecoder {
+    let started = false;
+    const call = this.client;
+    return {
+      async decode(packets: Uint8Array) {
+        if (!started) {
+          await call.call((r) => r.resetDecoder());
+          started = true;
+        }
+        const copy = packets.slice();
+        return call.call((r) => r.decodePackets(Comlink.transfer(copy, [copy.buffer])));
+      },
+      async reset() {
+        await call.call((r) => r.resetDecoder());
+      },
+    };
+  }
+
+  worker(): Promise<Worker> {
+    return this.client.worker();
+  }
+
+  dispose(): void {
+    this.client.dispose();
+  }
+}
