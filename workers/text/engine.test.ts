@@ -28,7 +28,7 @@ const done = (evs: TextEvent[]) => {
 describe('TextEngine on stories260K', async () => {
   const engine = await TextEngine.create(ort, 'wasm', textModelFromLlama2c(bin(), tok()));
 
-  it.each(['gqa', 'plain'] as const)('greedy from BOS gives run.c tokens (%s attention)', async (attention) => {
+  it.each(['onnx', 'gqa', 'plain'] as const)('greedy from BOS gives run.c tokens (%s attention)', async (attention) => {
     const e = attention === engine.attention ? engine : await TextEngine.create(ort, 'wasm', textModelFromLlama2c(bin(), tok()), { attention });
     const evs = await collect(e.generate([1], { maxTokens: 20, greedy: true, stopTokens: [] }));
     expect(evs.filter((x) => x.type === 'token').map((x) => (x as { token: number }).token)).toEqual(GOLDEN);

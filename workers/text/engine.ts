@@ -28,10 +28,10 @@ export interface TextEngineOptions {
   /** Plan to compile first; default: every layer, no exit. */
   plan?: LlamaPlan;
   /**
-   * Attention implementation (models/llama/graph.ts). Default 'auto': 'gqa' (com.microsoft
-   * GroupQueryAttention) when the head size is a multiple of 8, else 'onnx' (opset-23 Attention)
-   * on WASM and 'plain' (opset-21 ops) on WebGPU, where the opset-23 op is not known to have a
-   * kernel. One-node attention decodes ~2x faster than 'plain' in Node WASM (models/llama/README.md).
+   * Attention implementation (models/llama/graph.ts). Default 'auto': on WASM 'onnx' (opset-23
+   * Attention, one node, any head size; fastest in Node, see models/llama/README.md); on WebGPU
+   * 'gqa' (com.microsoft GroupQueryAttention, which has WebGPU kernels) when the head size is a
+   * multiple of 8, else 'plain' opset-21 ops, since the opset-23 op is not known to have one there.
    */
   attention?: AttentionKind | 'auto';
 }
@@ -102,7 +102,7 @@ export class TextEngine {
     const wanted = options.attention ?? 'auto';
     const hs = this.prepared.headSize;
     if (wanted === 'gqa' && !gqaSupported(hs)) throw new WhittleError('UNSUPPORTED', `GroupQueryAttention needs a head size divisible by 8 (this model: ${hs})`);
-    this.attention = wanted !== 'auto' ? wanted : gqaSupported(hs) ? 'gqa' : backend === 'wasm' ? 'onnx' : 'plain';
+    this.attention = wanted !== 'auto' ? wanted : backend === 'wasm' ? 'onnx' : gqaSupported(hs) ? 'gqa' : 'plain';
   }
 
   /** Constructor + first `setPlan`. */
