@@ -113,6 +113,21 @@ describe('TextEngine on stories260K', async () => {
     expect(d.tokens).toEqual(GOLDEN);
   });
 
+  it('generateEach delivers the same events through a callback, and abort() stops it', async () => {
+    const seen: TextEvent[] = [];
+    const d = await engine.generateEach([1], { maxTokens: 20, greedy: true, stopTokens: [] }, (ev) => void seen.push(ev));
+    expect(d.tokens).toEqual(GOLDEN);
+    expect(seen.at(-1)).toBe(d);
+    const partial: number[] = [];
+    await expect(
+      engine.generateEach([1], { maxTokens: 50, greedy: true, stopTokens: [] }, (ev) => {
+        if (ev.type === 'token') partial.push(ev.token);
+        if (partial.length === 2) engine.abort();
+      }),
+    ).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(partial).toEqual(GOLDEN.slice(0, 2));
+  });
+
   it('rejects a prompt longer than the context', async () => {
     const ids = Array.from({ length: engine.config.maxSeqLen + 1 }, () => 300);
     await expect(collect(engine.generate(ids, { maxTokens: 1 }))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });

@@ -88,6 +88,8 @@ function heldBack(text: string, stops: readonly string[]): number {
 export class TextEngine {
   private runner: PlanRunner | null = null;
   private busy = false;
+  /** Aborts the generation in flight (`abort()`); linked to the caller's signal. */
+  private current: AbortController | null = null;
   private readonly prepared: PreparedWeights;
   readonly attention: AttentionKind;
 
@@ -183,8 +185,16 @@ export class TextEngine {
     const stopTokens = new Set(options.stopTokens ?? [c.eosTokenId]);
     const stopStrings = (options.stopStrings ?? []).filter((s) => s.length > 0);
     const rng = createRng(options.seed ?? 0x5eed);
-    const step = { exit: options.exit, signal: options.signal };
     this.claim();
+    // One signal for both the caller's AbortSignal and abort(): signals cannot cross a worker
+    // boundary, so a worker wrapper calls abort() instead.
+    const controller = new AbortController();
+    const onAbort = () => controller.abort();
+    if (options.signal?.aborted) controller.abort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    this.current = controller;
+    const signal = controller.signal;
+    const step = { exit: options.exit, signal };
 
     const tokens: number[] = [];
     const history = [...promptIds];
@@ -197,7 +207,7 @@ export class TextEngine {
     let ttft = 0;
     try {
       runner.reset();
-      if (options.signal?.aborted) throw new WhittleError('ABORTED', 'The operation was aborted');
+      if (signal.aborted) throw new WhittleError('ABORTED', 'The operation was aborted');
       let logits = await runner.step(promptIds, step);
       prefillMs = performance.now() - t0;
       while (tokens.length < maxTokens) {
@@ -232,7 +242,7 @@ export class TextEngine {
           stopReason = 'context';
           break;
         }
-        if (options.signal?.aborted) throw new WhittleError('ABORTED', 'The operation was aborted');
+        if (signal.aborted) throw new WhittleError('ABORTED', 'The operation was aborted');
         logits = await runner.step([token], step);
       }
       if (stopReason !== 'stop-string') text += pending;
@@ -255,8 +265,32 @@ export class TextEngine {
     } finally {
       // Whether finished, aborted or abandoned by the consumer (return()), drop the caches now.
       runner.reset();
+      options.signal?.removeEventListener('abort', onAbort);
+      this.current = null;
       this.busy = false;
     }
+  }
+
+  /**
+   * `generate` for callers that cannot hold an async iterator across a boundary (Comlink): calls
+   * `onEvent` for every event (awaiting it, so a slow consumer applies back-pressure) and
+   * resolves with the `done` event. Rejects with a WhittleError (ABORTED after `abort()`).
+   *
+   * @example
+   * // in the worker: Comlink.expose(engine); on the main thread:
+   * const done = await remote.generateEach('Once', { maxTokens: 32 }, Comlink.proxy((ev) => render(ev)));
+   */
+  async generateEach(prompt: string | readonly number[], options: Omit<GenerateOptions, 'signal'>, onEvent: (event: TextEvent) => void | Promise<void>): Promise<Extract<TextEvent, { type: 'done' }>> {
+    for await (const ev of this.generate(prompt, options)) {
+      await onEvent(ev);
+      if (ev.type === 'done') return ev;
+    }
+    throw new WhittleError('INTERNAL', 'generation ended without a done event');
+  }
+
+  /** Stops the generation in flight within one step (its iterator throws ABORTED); no-op when idle. */
+  abort(): void {
+    this.current?.abort();
   }
 
   /** Releases the sessions and caches. */
