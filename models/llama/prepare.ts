@@ -1,6 +1,7 @@
 /**
  * Checkpoint weights -> the layout the graphs use. Done once per model load; `setPlan` rebuilds
- * graphs from these arrays without touching the file again.
+ * graphs from these arrays without touching the file again. The result shares no memory with
+ * the input, so the checkpoint bytes can be dropped after this.
  *
  * - Linear weights are transposed to [in, out] so every projection is one plain MatMul
  *   (x [1, S, in] @ W [in, out]); Gemm would avoid the transpose but only takes 2-D inputs.
@@ -101,7 +102,7 @@ export function prepareWeights(config: LlamaConfig, weights: LlamaWeights): Prep
     transposeInto(l.w3, hiddenDim, dim, gateUp, 2 * hiddenDim, hiddenDim);
     const down = new Float32Array(hiddenDim * dim);
     transposeInto(l.w2, dim, hiddenDim, down, dim, 0);
-    return { attnNorm: l.attnNorm, qkv, wo, ffnNorm: l.ffnNorm, gateUp, down };
+    return { attnNorm: l.attnNorm.slice(), qkv, wo, ffnNorm: l.ffnNorm.slice(), gateUp, down };
   });
   const head = new Float32Array(dim * vocabSize);
   transposeInto(weights.lmHead, vocabSize, dim, head, vocabSize, 0);
@@ -115,5 +116,7 @@ export function prepareWeights(config: LlamaConfig, weights: LlamaWeights): Prep
       ropeSin[p * half + i] = Math.sin(angle);
     }
   }
-  return { config, headSize: hs, embedding: weights.tokenEmbedding, layers, finalNorm: weights.finalNorm, head, ropeCos, ropeSin };
+  // Everything is a copy (the few views are sliced too), so the checkpoint's buffer can be
+  // garbage-collected once the caller drops it: memory stays at one copy of the weights.
+  return { config, headSize: hs, embedding: weights.tokenEmbedding.slice(), layers, finalNorm: weights.finalNorm.slice(), head, ropeCos, ropeSin };
 }

@@ -92,14 +92,22 @@ export class TextEngine {
   private current: AbortController | null = null;
   private readonly prepared: PreparedWeights;
   readonly attention: AttentionKind;
+  readonly config: LlamaConfig;
+  readonly tokenizer: TextTokenizer;
 
-  /** Prepares weights (transposes, fuses) synchronously; call `setPlan` (or use `create`) before generating. */
+  /**
+   * Prepares weights (transposes, fuses) synchronously; call `setPlan` (or use `create`) before
+   * generating. The engine keeps only the prepared copy, not `model.weights`: drop the model's
+   * bytes afterwards to hold one copy of the weights in memory.
+   */
   constructor(
     private readonly ort: OrtModule,
     private readonly backend: Backend,
-    private readonly model: TextModel,
+    model: TextModel,
     options: Pick<TextEngineOptions, 'attention'> = {},
   ) {
+    this.config = model.config;
+    this.tokenizer = model.tokenizer;
     this.prepared = prepareWeights(model.config, model.weights);
     const wanted = options.attention ?? 'auto';
     const hs = this.prepared.headSize;
@@ -114,14 +122,6 @@ export class TextEngine {
     return engine;
   }
 
-  get config(): LlamaConfig {
-    return this.model.config;
-  }
-
-  get tokenizer(): TextTokenizer {
-    return this.model.tokenizer;
-  }
-
   /** The compiled plan. */
   get plan(): LlamaPlan {
     return this.requireRunner().plan;
@@ -133,9 +133,9 @@ export class TextEngine {
   }
 
   /** Compiles `plan` (default: full depth) from the weights already in memory and swaps it in. */
-  async setPlan(plan: LlamaPlan = fullPlan(this.model.config)): Promise<void> {
+  async setPlan(plan: LlamaPlan = fullPlan(this.config)): Promise<void> {
     if (this.busy) throw new WhittleError('INVALID_ARGUMENT', 'cannot change the plan while generating');
-    validatePlan(plan, this.model.config.nLayers);
+    validatePlan(plan, this.config.nLayers);
     this.busy = true;
     try {
       const next = await PlanRunner.compile(this.ort, this.backend, this.prepared, { layers: [...plan.layers], exit: plan.exit }, this.attention);
@@ -172,11 +172,11 @@ export class TextEngine {
   async *generate(prompt: string | readonly number[], options: GenerateOptions = {}): AsyncGenerator<TextEvent, void, undefined> {
     const t0 = performance.now();
     const runner = this.requireRunner();
-    const c = this.model.config;
+    const c = this.config;
     this.checkExit(options.exit);
     const maxTokens = options.maxTokens ?? 128;
     if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new WhittleError('INVALID_ARGUMENT', `maxTokens must be a non-negative integer, got ${maxTokens}`);
-    const body = typeof prompt === 'string' ? this.model.tokenizer.encode(prompt) : [...prompt];
+    const body = typeof prompt === 'string' ? this.tokenizer.encode(prompt) : [...prompt];
     const promptIds = (options.addBos ?? true) && (typeof prompt === 'string' || body[0] !== c.bosTokenId) ? [c.bosTokenId, ...body] : body;
     if (promptIds.length === 0) throw new WhittleError('INVALID_ARGUMENT', 'empty prompt (and no BOS)');
     if (promptIds.length > c.maxSeqLen) {
@@ -198,7 +198,7 @@ export class TextEngine {
 
     const tokens: number[] = [];
     const history = [...promptIds];
-    const decoder = this.model.tokenizer.streamDecoder();
+    const decoder = this.tokenizer.streamDecoder();
     let text = ''; // generated text so far, cut at a stop string
     let pending = ''; // decoded but not yet emitted (could start a stop string)
     let stopReason: GenerateStats['stopReason'] = 'max-tokens';
