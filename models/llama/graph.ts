@@ -16,7 +16,8 @@
  * SkipSimplifiedLayerNormalization, gate|up MatMul + Split + SiLU (Sigmoid, Mul) + Mul + down MatMul.
  * 'gqa' replaces the 16 attention nodes by one com.microsoft GroupQueryAttention.
  */
-import { GraphBuilder, float, type BuiltModel, type Value } from '../onnx/builder.ts';
+import { WhittleError } from '../../sdk/errors.ts';
+import { GraphBuilder, float, type BuiltModel, type Dim, type Value } from '../onnx/builder.ts';
 import type { Segment } from './plan.ts';
 import type { PreparedWeights } from './prepare.ts';
 
@@ -57,8 +58,22 @@ export function gqaSupported(headSize: number): boolean {
   return headSize % 8 === 0;
 }
 
-export function buildSegment(w: PreparedWeights, segment: Segment, attention: AttentionKind = 'plain'): SegmentGraph {
+/**
+ * 'runner': the I/O above, for workers/text/runner.ts.
+ * 'optimum': the interface Hugging Face optimum exports and transformers.js feeds (full-plan,
+ *   'onnx' attention only): input_ids / attention_mask (int64 [B, T], 1 = attend) / position_ids
+ *   [B, S], past_key_values.i.key|value -> logits [B, S, vocab], present.i.key|value, where i
+ *   counts kept layers. The causal + padding mask is built in the graph.
+ */
+export type SegmentIo = 'runner' | 'optimum';
+
+export function buildSegment(w: PreparedWeights, segment: Segment, attention: AttentionKind = 'plain', io: SegmentIo = 'runner'): SegmentGraph {
   const c = w.config;
+  const optimum = io === 'optimum';
+  if (optimum && (attention !== 'onnx' || !segment.embed || segment.head !== 'final')) {
+    throw new WhittleError('UNSUPPORTED', "the optimum interface is built for one whole-plan segment with 'onnx' attention");
+  }
+  const B: Dim = optimum ? 'batch_size' : 1;
   const hs = w.headSize;
   const H = c.nHeads;
   const K = c.nKvHeads;
@@ -68,14 +83,14 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
   // Residual stream entering the first block.
   let resid: Value;
   if (segment.embed) {
-    const ids = g.input('input_ids', 'int64', [1, 'S']);
+    const ids = g.input('input_ids', 'int64', [B, 'S']);
     const table = g.constant('embedding', 'float32', [c.vocabSize, c.dim], w.embedding);
     resid = g.op('Gather', [table, ids], { axis: 0 }); // [1, S, dim]
   } else {
     resid = g.input('hidden_in', 'float32', [1, 'S', c.dim]);
   }
-  const position = g.input('position', 'int64', [1]);
-  const mask = attention === 'gqa' ? null : g.input('attention_mask', 'float32', [attention === 'plain' ? 'GS' : 'S', 'T']);
+  const position = optimum ? g.input('position_ids', 'int64', [B, 'S']) : g.input('position', 'int64', [1]);
+  const mask = optimum ? optimumMask(g) : attention === 'gqa' ? null : g.input('attention_mask', 'float32', [attention === 'plain' ? 'GS' : 'S', 'T']);
   const seqlens = attention === 'gqa' ? g.input('seqlens_k', 'int32', [1]) : null;
   const total = attention === 'gqa' ? g.input('total_seq_len', 'int32', []) : null;
   const cos = g.constant('rope_cos', 'float32', [c.maxSeqLen, hs / 2], w.ropeCos);
@@ -103,8 +118,11 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
     const [q0, k0, v] = g.opN('Split', [qkv, g.ints([H * hs, K * hs, K * hs])], 3, { axis: 2 });
     const q = g.op('RotaryEmbedding', [q0!, position, cos, sin], { interleaved: 1, num_heads: H }, { domain: 'com.microsoft' }); // [1, S, H*hs]
     const k = g.op('RotaryEmbedding', [k0!, position, cos, sin], { interleaved: 1, num_heads: K }, { domain: 'com.microsoft' }); // [1, S, K*hs]
-    const pastK = g.input(`past_key.${layer}`, 'float32', kvCacheShape(attention, 'key', K, hs, 0).map((d, i) => (i === (attention === 'plain' ? 3 : 2) ? 'P' : d)));
-    const pastV = g.input(`past_value.${layer}`, 'float32', [1, K, 'P', hs]);
+    const slot = segment.layers.indexOf(layer);
+    const pastK = optimum
+      ? g.input(`past_key_values.${slot}.key`, 'float32', [B, K, 'P', hs])
+      : g.input(`past_key.${layer}`, 'float32', kvCacheShape(attention, 'key', K, hs, 0).map((d, i) => (i === (attention === 'plain' ? 3 : 2) ? 'P' : d)));
+    const pastV = g.input(optimum ? `past_key_values.${slot}.value` : `past_value.${layer}`, 'float32', [B, K, 'P', hs]);
     let attnOut: Value; // [1, S, H*hs]
     let presentK: Value;
     let presentV: Value;
@@ -135,8 +153,13 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
       const o = g.op('Transpose', [g.op('Reshape', [o4, g.ints([1, K, -1, G * hs])])], { perm: [0, 2, 1, 3] });
       attnOut = g.op('Reshape', [o, g.ints([1, -1, H * hs])]);
     }
-    g.output(presentK, 'float32', kvCacheShape(attention, 'key', K, hs, 0).map((d, i) => (i === (attention === 'plain' ? 3 : 2) ? 'T' : d)), `present_key.${layer}`);
-    g.output(presentV, 'float32', [1, K, 'T', hs], `present_value.${layer}`);
+    if (optimum) {
+      g.output(presentK, 'float32', [B, K, 'T', hs], `present.${slot}.key`);
+      g.output(presentV, 'float32', [B, K, 'T', hs], `present.${slot}.value`);
+    } else {
+      g.output(presentK, 'float32', kvCacheShape(attention, 'key', K, hs, 0).map((d, i) => (i === (attention === 'plain' ? 3 : 2) ? 'T' : d)), `present_key.${layer}`);
+      g.output(presentV, 'float32', [1, K, 'T', hs], `present_value.${layer}`);
+    }
     pending = g.op('MatMul', [attnOut, g.constant(`wo.${layer}`, 'float32', [H * hs, c.dim], lw.wo)]); // [1, S, dim]
 
     const xf = normWithResidual(lw.ffnNorm, `ffn_norm.${layer}`);
@@ -156,11 +179,36 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
   if (segment.head) {
     // Only the last position's logits are ever needed (prefill samples from it), so slice first.
     const last = (v: Value) => g.op('Slice', [v, g.ints([-1]), g.ints([2 ** 31 - 1]), g.ints([1])]); // [1, 1, dim]
-    resid = last(resid);
-    if (pending) pending = last(pending);
+    if (!optimum) {
+      resid = last(resid);
+      if (pending) pending = last(pending);
+    }
     const normed = normWithResidual(w.finalNorm, 'final_norm');
     const logits = g.op('MatMul', [normed, g.constant('lm_head', 'float32', [c.dim, c.vocabSize], w.head)]);
-    g.output(logits, 'float32', [1, 1, c.vocabSize], 'logits');
+    g.output(logits, 'float32', optimum ? [B, 'S', c.vocabSize] : [1, 1, c.vocabSize], 'logits');
   }
   return { built: g.build({ opset: attention === 'onnx' ? 23 : 21 }), nodeCount: g.nodeCount, segment, attention };
 }
+
+/**
+ * Additive attention mask [B, 1, S, T] from optimum's int64 `attention_mask` [B, T]: key t is
+ * visible to query s when t <= (T - S) + s (causal, queries are the last S positions) and the
+ * mask has a 1 there (padding).
+ */
+function optimumMask(g: GraphBuilder): Value {
+  const am = g.input('attention_mask', 'int64', ['batch_size', 'T']);
+  const scalar = (v: number, name: string) => g.constant(name, 'int64', [], BigInt64Array.of(BigInt(v)));
+  const zero = scalar(0, 'mask_zero');
+  const one = scalar(1, 'mask_one');
+  const T = g.op('Gather', [g.op('Shape', [am]), one], { axis: 0 }); // scalar
+  const S = g.op('Gather', [g.op('Shape', [{ name: 'input_ids' }]), one], { axis: 0 });
+  const keys = g.op('Unsqueeze', [g.op('Range', [zero, T, one]), g.ints([0])]); // [1, T]
+  const queries = g.op('Unsqueeze', [g.op('Add', [g.op('Range', [zero, S, one]), g.op('Sub', [T, S])]), g.ints([1])]); // [S, 1]
+  const causal = g.op('LessOrEqual', [keys, queries]); // [S, T]
+  const padding = g.op('Cast', [g.op('Unsqueeze', [am, g.ints([1, 2])])], { to: 9 }); // [B, 1, 1, T] bool
+  const allowed = g.op('And', [causal, padding]); // [B, 1, S, T]
+  return g.op('Where', [allowed, g.scalar(0), g.scalar(MASKED_SCORE)]);
+}
+
+/** Masked scores: large negative rather than -Infinity, so no row can turn into NaN. */
+const MASKED_SCORE = -3.0e38;
