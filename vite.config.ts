@@ -7,7 +7,7 @@
  *   and the non-bundled ORT entry is used (the `onnxruntime-web-use-extern-wasm` condition):
  *   ORT's pthread workers then load ORT's own glue, never the app's chunk (which would hang).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultClientConditions, defineConfig, type Plugin } from 'vite';
@@ -16,6 +16,11 @@ import { e2eFixtures } from './e2e/fixture-server.ts';
 const root = dirname(fileURLToPath(import.meta.url));
 const ortDist = join(root, 'node_modules/onnxruntime-web/dist');
 const ortFiles = readdirSync(ortDist).filter((f) => /^ort-wasm.*\.(mjs|wasm)$/.test(f));
+/** Dev-only static folders for benchmarks: the peers' own runtimes, never app code. */
+const benchDirs: Record<string, string> = {
+  '/tflite/': join(root, 'node_modules/@tensorflow/tfjs-tflite/wasm'),
+  '/ort-peer/': join(root, 'node_modules/@huggingface/transformers/node_modules/onnxruntime-web/dist'),
+};
 
 const isolationHeaders = {
   'Cross-Origin-Opener-Policy': 'same-origin',
@@ -34,6 +39,15 @@ function ortAssets(): Plugin {
         for (const [k, v] of Object.entries(isolationHeaders)) res.setHeader(k, v);
         res.end(readFileSync(join(ortDist, name)));
       });
+      for (const [prefix, dir] of Object.entries(benchDirs)) {
+        server.middlewares.use(prefix, (req, res, next) => {
+          const name = (req.url ?? '').split('?')[0]!.replace(/^\//, '');
+          if (!/^[\w.-]+\.(m?js|wasm)$/.test(name) || !existsSync(join(dir, name))) return next();
+          res.setHeader('content-type', name.endsWith('.wasm') ? 'application/wasm' : 'text/javascript');
+          for (const [k, v] of Object.entries(isolationHeaders)) res.setHeader(k, v);
+          res.end(readFileSync(join(dir, name)));
+        });
+      }
     },
     generateBundle() {
       for (const name of ortFiles) {

@@ -69,7 +69,7 @@ export class Codec {
         await remote.init(runtime);
         const m = await models();
         const buffers = [m.encoder, m.quantizer, m.decoder].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
-        info = await remote.load(Comlink.transfer(m, buffers), runtime.backend === 'webgpu' ? { requant: 'float32' } : {});
+        info = await remote.load(Comlink.transfer(m, buffers)); // the engine picks float32 requant on WebGPU (no float64 there)
       },
     });
     await client.call(async () => undefined);

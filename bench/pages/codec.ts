@@ -1,0 +1,157 @@
+/**
+ * Codec benchmark, all in one Chromium page so the peers share the machine's state:
+ * - Whittle (Lyra v2 as ONNX, in its worker) on WASM with ONE thread, and on WebGPU;
+ * - the TFLite reference (tfjs-tflite's TFLite/XNNPACK WASM, one thread) on the same frames;
+ * - Opus via WebCodecs at the same bitrates.
+ * Speed as real-time factors (seconds of audio per second of compute, higher is better);
+ * quality as log-spectral distance to the input (dB, lower is better; workers/codec/metrics.ts).
+ */
+import { Whittle } from '../../sdk/index.ts';
+import { logSpectralDistance } from '../../workers/codec/metrics.ts';
+import { parseWav } from '../../workers/codec/wav.ts';
+import { swapSubgraphs } from '../../models/import/tflite/oracle/swap.ts';
+import { TfliteReference } from './tflite-reference.ts';
+import { bestLag, opusRoundTrip } from './opus.ts';
+
+const quick = new URLSearchParams(location.search).has('quick');
+const log = (s: string) => {
+  console.log(s);
+  document.getElementById('log')!.textContent += `${s}\n`;
+};
+const RATES = [3.2, 6, 9.2];
+const FRAME = 320;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
+
+async function bytes(path: string): Promise<ArrayBuffer> {
+  const res = await fetch(path);
+  if (!res.ok) throw new Error(`${path}: HTTP ${res.status} (run npm run models)`);
+  return res.arrayBuffer();
+}
+
+async function whittleRun(backend: 'wasm' | 'webgpu', clips: Float32Array[]) {
+  const w = await Whittle.create({ backend, maxThreads: 1, storeName: `bench-${backend}` });
+  const codec = await w.codec('lyra-v2');
+  await codec.decode(await codec.encode(clips[0]!.subarray(0, 50 * FRAME), { kbps: 6 })); // warm-up: 1 s
+  const perRate: Record<string, { encode_rtf: number; decode_rtf: number; ms_per_frame: number; lsd: number; bytes_per_s: number }> = {};
+  for (const kbps of RATES) {
+    let audioS = 0;
+    let encMs = 0;
+    let decMs = 0;
+    let lsd = 0;
+    let bytesTotal = 0;
+    for (const pcm of clips) {
+      let t = performance.now();
+      const packets = await codec.encode(pcm, { kbps });
+      encMs += performance.now() - t;
+      t = performance.now();
+      const out = await codec.decode(packets);
+      decMs += performance.now() - t;
+      audioS += pcm.length / 16000;
+      bytesTotal += packets.length;
+      lsd += logSpectralDistance(pcm, out) / clips.length;
+    }
+    perRate[kbps] = { encode_rtf: round(audioS / (encMs / 1000), 2), decode_rtf: round(audioS / (decMs / 1000), 2), ms_per_frame: round((encMs + decMs) / (audioS * 50)), lsd: round(lsd), bytes_per_s: round(bytesTotal / audioS, 1) };
+    log(`whittle ${backend} ${kbps} kbps: ${JSON.stringify(perRate[kbps])}`);
+  }
+  const info = codec.info;
+  codec.dispose();
+  return { perRate, runtime: info.runtime, nodeCounts: info.nodeCounts };
+}
+
+async function tfliteRun(clip: Float32Array, n: number) {
+  const enc = await TfliteReference.create(new Uint8Array(await bytes('/models/lyra-v2/soundstream_encoder.tflite')));
+  const q = new Uint8Array(await bytes('/models/lyra-v2/quantizer.tflite'));
+  const qEnc = await TfliteReference.create(swapSubgraphs(q, 0, 1));
+  const qDec = await TfliteReference.create(q);
+  const dec = await TfliteReference.create(new Uint8Array(await bytes('/models/lyra-v2/lyragan.tflite')));
+  const t: Record<'encoder' | 'quantizer_encode' | 'quantizer_decode' | 'decoder', number[]> = { encoder: [], quantizer_encode: [], quantizer_decode: [], decoder: [] };
+  const frames = Math.floor(clip.length / FRAME);
+  for (let pass = 0; pass < 2; pass++) {
+    // pass 0 warms up; pass 1 is measured
+    for (const k of Object.keys(t) as (keyof typeof t)[]) t[k] = [];
+    for (let f = 0; f < frames; f++) {
+      let t0 = performance.now();
+      const [features] = enc.run([clip.slice(f * FRAME, (f + 1) * FRAME)]);
+      t.encoder.push(performance.now() - t0);
+      t0 = performance.now();
+      const outs = qEnc.run({ input_frames: features as Float32Array, num_quantizers: Int32Array.of(n) });
+      t.quantizer_encode.push(performance.now() - t0);
+      const codes = outs.find((o) => o instanceof Int32Array && o.length === 46) as Int32Array;
+      t0 = performance.now();
+      const [feats] = qDec.run([codes]);
+      t.quantizer_decode.push(performance.now() - t0);
+      t0 = performance.now();
+      dec.run([feats as Float32Array]);
+      t.decoder.push(performance.now() - t0);
+    }
+  }
+  const med = Object.fromEntries(Object.entries(t).map(([k, v]) => [`${k}_ms`, round(median(v))]));
+  const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+  const total = mean(t.encoder) + mean(t.quantizer_encode) + mean(t.quantizer_decode) + mean(t.decoder);
+  return { ...med, ms_per_frame: round(total), rtf: round(20 / total, 2), frames };
+}
+
+async function main() {
+  const clips = await Promise.all(['sample1_16kHz.wav', 'sample2_16kHz.wav'].map(async (c) => parseWav(await bytes(`/models/lyra-testdata/${c}`), { mono: true, sampleRate: 16000 }).samples));
+  const usable = quick ? [clips[0]!.subarray(0, 100 * FRAME)] : clips;
+  log(`clips: ${usable.map((c) => (c.length / 16000).toFixed(2)).join(', ')} s`);
+
+  log('TFLite reference (one WASM thread, XNNPACK)…');
+  const tflite = await tfliteRun(usable[0]!, 30);
+  log(`tflite: ${JSON.stringify(tflite)}`);
+
+  log('Whittle on WASM (one thread)…');
+  const wasm = await whittleRun('wasm', usable);
+  const hasGpu = !!(navigator as Navigator & { gpu?: GPU }).gpu && !!(await (navigator as Navigator & { gpu: GPU }).gpu.requestAdapter());
+  // SwiftShader emulates the GPU on the CPU: a short clip is enough to know where WebGPU stands.
+  const webgpu = hasGpu ? await whittleRun('webgpu', [usable[0]!.subarray(0, 100 * FRAME)]) : null;
+
+  const opus: Record<string, { requested_kbps: number; actual_kbps: number; lsd: number; encode_rtf: number; decode_rtf: number; lag: number } | { error: string }> = {};
+  for (const kbps of [...RATES, 12]) {
+    try {
+      let lsd = 0;
+      let actual = 0;
+      let encMs = 0;
+      let decMs = 0;
+      let audioS = 0;
+      let lag = 0;
+      for (const pcm of usable) {
+        const r = await opusRoundTrip(pcm, kbps);
+        lag = bestLag(pcm, r.decoded);
+        lsd += logSpectralDistance(pcm, r.decoded.subarray(lag)) / usable.length;
+        actual += r.actualKbps / usable.length;
+        encMs += r.encodeMs;
+        decMs += r.decodeMs;
+        audioS += pcm.length / 16000;
+      }
+      opus[kbps] = { requested_kbps: kbps, actual_kbps: round(actual, 2), lsd: round(lsd), encode_rtf: round(audioS / (encMs / 1000), 1), decode_rtf: round(audioS / (decMs / 1000), 1), lag };
+    } catch (e) {
+      opus[kbps] = { error: String(e) };
+    }
+    log(`opus ${kbps}: ${JSON.stringify(opus[kbps])}`);
+  }
+
+  const rates = RATES.map((kbps) => ({
+    kbps,
+    whittle: { wasm_1_thread: wasm.perRate[kbps], webgpu: webgpu?.perRate[kbps] ?? null },
+    opus: opus[kbps],
+  }));
+  const w6 = wasm.perRate[6]!;
+  return {
+    benchmark: 'codec',
+    quick,
+    metric: 'log-spectral distance to the input, dB (lower is better)',
+    audio_seconds: usable.reduce((s, c) => s + c.length / 16000, 0),
+    reference_tflite_wasm_1_thread: tflite,
+    rates,
+    opus_12kbps: opus[12],
+    whittle_runtime: { wasm: wasm.runtime, webgpu: webgpu?.runtime ?? null, nodeCounts: wasm.nodeCounts },
+    speedup_vs_tflite_at_6kbps: round(tflite.ms_per_frame / w6.ms_per_frame, 2),
+  };
+}
+
+main().then(
+  (result) => ((window as unknown as { benchDone: unknown }).benchDone = { result }),
+  (err: unknown) => ((window as unknown as { benchDone: unknown }).benchDone = { error: err instanceof Error ? `${err.message}\n${err.stack}` : String(err) }),
+);

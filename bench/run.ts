@@ -1,0 +1,54 @@
+/**
+ * Benchmark runner: serves the repo with Vite, opens bench/pages/<name>.html in headless
+ * Debian Chromium (playwright-core), relays the page's progress to stderr and prints the
+ * page's result as ONE JSON object on the last line of stdout.
+ *
+ *   tsx bench/run.ts <name> [--json] [--quick] [--port N]
+ *
+ * Pages set `window.benchDone = { result }` or `{ error }`. Ratios against the peer measured
+ * in the same run are what to compare across machines, not absolute times.
+ */
+import { parseArgs } from 'node:util';
+import { chromium } from 'playwright-core';
+import { createServer } from 'vite';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, port: { type: 'string', default: '5181' }, timeout: { type: 'string', default: '1500' } },
+});
+const name = positionals[0];
+if (!name || !/^[\w-]+$/.test(name)) {
+  console.error('usage: tsx bench/run.ts <name> [--json] [--quick]');
+  process.exit(2);
+}
+
+const server = await createServer({ configFile: 'vite.config.ts', server: { port: Number(values.port), strictPort: true, host: '127.0.0.1' }, logLevel: 'warn' });
+await server.listen();
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-unsafe-webgpu'],
+});
+let exitCode = 0;
+try {
+  const page = await browser.newPage();
+  page.on('console', (msg) => {
+    const text = msg.text();
+    if (!/not assigned to the preferred execution providers|VerifyEachNodeIsAssignedToAnEp/.test(text)) console.error(`[${name}] ${text}`);
+  });
+  page.on('pageerror', (err) => console.error(`[${name}] page error: ${err.message}`));
+  const query = values.quick ? '?quick=1' : '';
+  await page.goto(`http://127.0.0.1:${values.port}/bench/pages/${name}.html${query}`);
+  await page.waitForFunction(() => (window as unknown as { benchDone?: unknown }).benchDone !== undefined, undefined, { timeout: Number(values.timeout) * 1000, polling: 500 });
+  const done = (await page.evaluate(() => (window as unknown as { benchDone: { result?: unknown; error?: string } }).benchDone)) as { result?: unknown; error?: string };
+  if (done.error) {
+    console.error(`[${name}] failed: ${done.error}`);
+    exitCode = 1;
+  } else {
+    console.log(values.json ? JSON.stringify(done.result) : JSON.stringify(done.result, null, 2));
+  }
+} finally {
+  await browser.close();
+  await server.close();
+}
+process.exit(exitCode);
