@@ -110,7 +110,11 @@ async function run(sub: string | undefined, args: string[]): Promise<void> {
   const { values: v, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: OPTIONS });
   if (sub === 'rates') {
     if (v.json) console.log(JSON.stringify(BITRATES));
-    else for (const b of BITRATES) console.log(`${String(b.quantizers).padStart(2)} quantizers  ${String(b.bitsPerFrame).padStart(3)} bits/frame  ${b.kbps.toFixed(1).padStart(4)} kbps${b.reference ? '  (Lyra reference rate)' : ''}`);
+    else
+      for (const b of BITRATES)
+        console.log(
+          `${String(b.quantizers).padStart(2)} quantizers  ${String(b.bitsPerFrame).padStart(3)} bits/frame  ${b.kbps.toFixed(1).padStart(4)} kbps${b.reference ? '  (Lyra reference rate)' : ''}`,
+        );
     return;
   }
   const [input, output] = positionals;
@@ -150,7 +154,10 @@ async function run(sub: string | undefined, args: string[]): Promise<void> {
       realTimeFactor: ms / ((packets.length * FRAME_SAMPLES * 1000) / SAMPLE_RATE),
     };
     if (v.json) console.log(JSON.stringify(result));
-    else console.error(`${result.frames} frames at ${result.kbps.toFixed(1)} kbps, ${result.bytes} bytes, LSD ${result.logSpectralDistanceDb.toFixed(2)} dB, ${result.realTimeFactor.toFixed(3)}x real time -> ${output}`);
+    else
+      console.error(
+        `${result.frames} frames at ${result.kbps.toFixed(1)} kbps, ${result.bytes} bytes, LSD ${result.logSpectralDistanceDb.toFixed(2)} dB, ${result.realTimeFactor.toFixed(3)}x real time -> ${output}`,
+      );
     await engine.dispose();
   } else {
     usage(`unknown codec command '${sub ?? ''}'`);
@@ -169,7 +176,10 @@ export async function runCodecCommand(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     const code = (err as { code?: unknown }).code;
-    const e = typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS') ? new WhittleError('INVALID_ARGUMENT', `${(err as Error).message}\n${CODEC_USAGE}`) : asWhittleError(err);
+    const e =
+      typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')
+        ? new WhittleError('INVALID_ARGUMENT', `${(err as Error).message}\n${CODEC_USAGE}`)
+        : asWhittleError(err);
     console.error(`whittle codec: ${e.code}: ${e.message}`);
     return e.code === 'INVALID_ARGUMENT' ? 2 : 1;
   }

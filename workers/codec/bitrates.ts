@@ -26,7 +26,12 @@ export interface Bitrate {
 export const BITRATES: readonly Bitrate[] = Array.from({ length: MAX_QUANTIZERS }, (_, i) => {
   const quantizers = i + 1;
   const bitsPerFrame = quantizers * BITS_PER_QUANTIZER;
-  return { quantizers, bitsPerFrame, kbps: Math.round(bitsPerFrame * FRAMES_PER_SECOND) / 1000, reference: (REFERENCE_QUANTIZERS as readonly number[]).includes(quantizers) };
+  return {
+    quantizers,
+    bitsPerFrame,
+    kbps: Math.round(bitsPerFrame * FRAMES_PER_SECOND) / 1000,
+    reference: (REFERENCE_QUANTIZERS as readonly number[]).includes(quantizers),
+  };
 });
 
 /**
@@ -36,7 +41,11 @@ export const BITRATES: readonly Bitrate[] = Array.from({ length: MAX_QUANTIZERS 
 export function quantizersForKbps(kbps: number): number {
   const n = Math.round((kbps * 1000) / FRAMES_PER_SECOND / BITS_PER_QUANTIZER);
   if (!(n >= 1 && n <= MAX_QUANTIZERS) || Math.abs(n * 0.2 - kbps) > 1e-6) {
-    throw new WhittleError('INVALID_ARGUMENT', `Lyra supports 0.2..9.2 kbps in steps of 0.2 (3.2, 6, 9.2 are the reference rates), not ${kbps}`, { kbps });
+    throw new WhittleError(
+      'INVALID_ARGUMENT',
+      `Lyra supports 0.2..9.2 kbps in steps of 0.2 (3.2, 6, 9.2 are the reference rates), not ${kbps}`,
+      { kbps },
+    );
   }
   return n;
 }

@@ -26,10 +26,10 @@ export interface CodecEngineOptions {
   /** Where the residual VQ runs: pure JS (default, bit-identical to TFLite) or the imported graphs. */
   rvq?: 'js' | 'graph';
   /**
-   * int8 requantization (models/import/tflite/requant.ts): 'exact' (default) matches TFLite
-   * bit for bit with float32 ops only, so it suits WebGPU too; 'float64' is the same with fewer
-   * nodes but needs float64 (CPU); 'float32' is cheapest and differs by one level on a few
-   * int8 outputs per thousand.
+   * int8 requantization (models/import/tflite/requant.ts). Default: 'exact-f64' on wasm
+   * (bit-exact with TFLite, float64 nodes) and 'exact-f32' on webgpu (bit-exact with float32
+   * ops only, ~30% more nodes); 'approx' is cheapest and differs by one level on a few int8
+   * outputs per thousand.
    */
   requant?: RequantMode;
 }
@@ -75,13 +75,24 @@ export class LyraCodecEngine {
    * @param backend 'wasm' or 'webgpu'
    * @param models the bytes of soundstream_encoder.tflite, quantizer.tflite and lyragan.tflite
    */
-  static async create(ort: OrtModule, backend: Backend, models: LyraModelBytes, options: CodecEngineOptions = {}): Promise<LyraCodecEngine> {
+  static async create(
+    ort: OrtModule,
+    backend: Backend,
+    models: LyraModelBytes,
+    options: CodecEngineOptions = {},
+  ): Promise<LyraCodecEngine> {
     const rvqGraph = options.rvq === 'graph';
-    const graphs = importLyra(models, { requant: options.requant ?? 'exact', quantizerGraphs: rvqGraph });
+    const graphs = importLyra(models, {
+      requant: options.requant ?? (backend === 'webgpu' ? 'exact-f32' : 'exact-f64'),
+      quantizerGraphs: rvqGraph,
+    });
     const session = async (g: ConvertedGraph) => new StatefulSession(ort, await createSession(ort, g.built, backend), g);
     const encoder = await session(graphs.encoder);
     const decoder = await session(graphs.decoder);
-    const quantizer = rvqGraph && graphs.quantizerEncode && graphs.quantizerDecode ? { encode: await session(graphs.quantizerEncode), decode: await session(graphs.quantizerDecode) } : null;
+    const quantizer =
+      rvqGraph && graphs.quantizerEncode && graphs.quantizerDecode
+        ? { encode: await session(graphs.quantizerEncode), decode: await session(graphs.quantizerDecode) }
+        : null;
     return new LyraCodecEngine(ort, encoder, decoder, graphs.codebooks, quantizer);
   }
 
@@ -94,7 +105,11 @@ export class LyraCodecEngine {
   /** Encoder features [64] for one frame, advancing the encoder state. */
   encodeFeatures(frame: Float32Array): Promise<Float32Array> {
     if (frame.length !== FRAME_SAMPLES) {
-      return Promise.reject(new WhittleError('INVALID_ARGUMENT', `a frame is ${FRAME_SAMPLES} samples at 16 kHz, got ${frame.length}`, { samples: frame.length }));
+      return Promise.reject(
+        new WhittleError('INVALID_ARGUMENT', `a frame is ${FRAME_SAMPLES} samples at 16 kHz, got ${frame.length}`, {
+          samples: frame.length,
+        }),
+      );
     }
     return this.serial(async () => {
       // input_audio [1, 320]: samples in [-1, 1], i.e. int16 / 32768.
@@ -128,7 +143,10 @@ export class LyraCodecEngine {
     if (full.some((c) => c < -1 || c > 15)) throw new WhittleError('INVALID_ARGUMENT', 'codes must be -1 or 0..15', {});
     if (!this.quantizer) return rvqDecode(this.codebooks, full);
     const q = this.quantizer.decode;
-    return this.serial(async () => (await q.run({ encoding_indices: new this.ort.Tensor('int32', full, [MAX_QUANTIZERS, 1, 1]) })).output_0!.data as Float32Array);
+    return this.serial(
+      async () =>
+        (await q.run({ encoding_indices: new this.ort.Tensor('int32', full, [MAX_QUANTIZERS, 1, 1]) })).output_0!.data as Float32Array,
+    );
   }
 
   /** 320 samples in [-1, 1] for one frame of codes, advancing the decoder state (x32767 for int16). */

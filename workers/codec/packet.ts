@@ -41,7 +41,9 @@ export function packCodes(codes: ArrayLike<number>, numQuantizers: number): Uint
 export function unpackCodes(payload: Uint8Array, numQuantizers: number): Int32Array {
   checkQuantizers(numQuantizers);
   if (payload.length < payloadBytes(numQuantizers)) {
-    throw new WhittleError('INVALID_ARGUMENT', `payload of ${payload.length} bytes is too short for ${numQuantizers} quantizers`, { bytes: payload.length });
+    throw new WhittleError('INVALID_ARGUMENT', `payload of ${payload.length} bytes is too short for ${numQuantizers} quantizers`, {
+      bytes: payload.length,
+    });
   }
   const codes = new Int32Array(MAX_QUANTIZERS).fill(-1);
   for (let s = 0; s < numQuantizers; s++) codes[s] = s & 1 ? payload[s >> 1]! & 15 : payload[s >> 1]! >> 4;
@@ -64,20 +66,27 @@ export function packPacket(codes: ArrayLike<number>, numQuantizers: number, fram
 
 /** Parses one packet from the start of `bytes`; `size` is how many bytes it used. */
 export function unpackPacket(bytes: Uint8Array): CodecPacket & { size: number } {
-  if (bytes.length < HEADER_BYTES) throw new WhittleError('INVALID_ARGUMENT', `packet of ${bytes.length} bytes has no header`, { bytes: bytes.length });
+  if (bytes.length < HEADER_BYTES)
+    throw new WhittleError('INVALID_ARGUMENT', `packet of ${bytes.length} bytes has no header`, { bytes: bytes.length });
   const numQuantizers = bytes[0]!;
   if (numQuantizers < 1 || numQuantizers > MAX_QUANTIZERS) {
     throw new WhittleError('INVALID_ARGUMENT', `packet header says ${numQuantizers} quantizers (1..${MAX_QUANTIZERS})`, { numQuantizers });
   }
   const size = HEADER_BYTES + payloadBytes(numQuantizers);
-  if (bytes.length < size) throw new WhittleError('INVALID_ARGUMENT', `packet truncated: ${bytes.length} of ${size} bytes`, { bytes: bytes.length });
-  return { numQuantizers, frameIndex: (bytes[1]! << 8) | bytes[2]!, codes: unpackCodes(bytes.subarray(HEADER_BYTES, size), numQuantizers), size };
+  if (bytes.length < size)
+    throw new WhittleError('INVALID_ARGUMENT', `packet truncated: ${bytes.length} of ${size} bytes`, { bytes: bytes.length });
+  return {
+    numQuantizers,
+    frameIndex: (bytes[1]! << 8) | bytes[2]!,
+    codes: unpackCodes(bytes.subarray(HEADER_BYTES, size), numQuantizers),
+    size,
+  };
 }
 
 /** Splits a concatenation of packets (a .lyra stream as the CLI writes it). */
 export function unpackStream(bytes: Uint8Array): CodecPacket[] {
   const out: CodecPacket[] = [];
-  for (let p = 0; p < bytes.length; ) {
+  for (let p = 0; p < bytes.length;) {
     const { size, ...packet } = unpackPacket(bytes.subarray(p));
     out.push(packet);
     p += size;

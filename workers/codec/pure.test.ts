@@ -33,7 +33,9 @@ describe('wav', () => {
     expect(errorOf(() => parseWav(readLocalModelFile('lyra-testdata', 'invalid.wav'))).details.reason).toBe('not-wav');
     const stereo = writeWav(new Float32Array(64), 16000, 2);
     expect(errorOf(() => parseWav(stereo, { mono: true })).details.reason).toBe('stereo');
-    expect(errorOf(() => parseWav(readLocalModelFile('lyra-testdata', 'sample1_48kHz.wav'), { sampleRate: 16000 })).details.reason).toBe('wrong-rate');
+    expect(errorOf(() => parseWav(readLocalModelFile('lyra-testdata', 'sample1_48kHz.wav'), { sampleRate: 16000 })).details.reason).toBe(
+      'wrong-rate',
+    );
     expect(errorOf(() => parseWav(new Uint8Array(writeWav(new Float32Array(64), 16000)).subarray(0, 60))).details.reason).toBe('truncated');
     const e = errorOf(() => writeWav(Float32Array.of(0, NaN), 16000));
     expect([e.code, e.details.reason]).toEqual(['INVALID_ARGUMENT', 'nan']);
@@ -110,7 +112,12 @@ describe('resample and distance', () => {
     // Halving a loud broadband signal moves every bin by 6.02 dB (the 1e-8 floor is far below it).
     let seed = 1;
     const noise = Float32Array.from({ length: 8000 }, () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31 - 0.5) * 0.8);
-    expect(logSpectralDistance(noise, noise.map((v) => v * 0.5))).toBeCloseTo(20 * Math.log10(2), 1);
+    expect(
+      logSpectralDistance(
+        noise,
+        noise.map((v) => v * 0.5),
+      ),
+    ).toBeCloseTo(20 * Math.log10(2), 1);
   });
 });
 
@@ -120,7 +127,11 @@ describe('Framer', () => {
     const all = Float32Array.from({ length: 1000 }, (_, i) => i);
     const frames: Float32Array[] = [];
     for (let p = 0; p < all.length; p += 128) frames.push(...framer.push(all.subarray(p, p + 128)));
-    expect(frames.map((f) => [f[0], f[319]])).toEqual([[0, 319], [320, 639], [640, 959]]);
+    expect(frames.map((f) => [f[0], f[319]])).toEqual([
+      [0, 319],
+      [320, 639],
+      [640, 959],
+    ]);
     expect(framer.buffered).toBe(40);
     const tail = framer.flush()!;
     expect([tail[0], tail[39], tail[40]]).toEqual([960, 999, 0]);

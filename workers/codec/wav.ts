@@ -33,7 +33,12 @@ export function parseWav(buffer: ArrayBuffer | Uint8Array, expect: { mono?: bool
     const body = pos + 8;
     if (id === 'fmt ') {
       if (size < 16 || body + 16 > bytes.byteLength) throw bad('truncated', 'fmt chunk is truncated');
-      fmt = { format: v.getUint16(body, true), channels: v.getUint16(body + 2, true), rate: v.getUint32(body + 4, true), bits: v.getUint16(body + 14, true) };
+      fmt = {
+        format: v.getUint16(body, true),
+        channels: v.getUint16(body + 2, true),
+        rate: v.getUint32(body + 4, true),
+        bits: v.getUint16(body + 14, true),
+      };
       if (fmt.format === 0xfffe && size >= 40) fmt.format = v.getUint16(body + 24, true); // WAVE_FORMAT_EXTENSIBLE subformat
     } else if (id === 'data') {
       if (!fmt) throw bad('not-wav', 'data chunk before fmt chunk');
@@ -45,10 +50,17 @@ export function parseWav(buffer: ArrayBuffer | Uint8Array, expect: { mono?: bool
   throw bad(fmt ? 'truncated' : 'not-wav', fmt ? 'no data chunk' : 'no fmt chunk');
 }
 
-function decode(v: DataView, start: number, size: number, fmt: { format: number; channels: number; rate: number; bits: number }, expect: { mono?: boolean; sampleRate?: number }): PcmAudio {
+function decode(
+  v: DataView,
+  start: number,
+  size: number,
+  fmt: { format: number; channels: number; rate: number; bits: number },
+  expect: { mono?: boolean; sampleRate?: number },
+): PcmAudio {
   if (fmt.channels < 1) throw bad('unsupported-format', 'zero channels');
   if (expect.mono && fmt.channels !== 1) throw bad('stereo', `expected mono audio, got ${fmt.channels} channels`);
-  if (expect.sampleRate !== undefined && fmt.rate !== expect.sampleRate) throw bad('wrong-rate', `expected ${expect.sampleRate} Hz, got ${fmt.rate} Hz (resample first)`);
+  if (expect.sampleRate !== undefined && fmt.rate !== expect.sampleRate)
+    throw bad('wrong-rate', `expected ${expect.sampleRate} Hz, got ${fmt.rate} Hz (resample first)`);
   let samples: Float32Array;
   if (fmt.format === 1 && fmt.bits === 16) {
     samples = new Float32Array(Math.floor(size / 2));

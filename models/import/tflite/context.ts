@@ -38,7 +38,7 @@ export class Ctx {
     readonly sg: TfSubgraph,
     graphName: string,
     /** How int8 requantization is emulated (see requant.ts). */
-    readonly requant: RequantMode = 'exact',
+    readonly requant: RequantMode = 'exact-f64',
   ) {
     this.g = new GraphBuilder(graphName);
   }
@@ -50,7 +50,10 @@ export class Ctx {
   }
 
   fail(op: TfOperator, why: string): WhittleError {
-    return new WhittleError('UNSUPPORTED', `${this.model.name}: ${opName(op.code, op.customCode)} ${why}`, { model: this.model.name, op: opName(op.code, op.customCode) });
+    return new WhittleError('UNSUPPORTED', `${this.model.name}: ${opName(op.code, op.customCode)} ${why}`, {
+      model: this.model.name,
+      op: opName(op.code, op.customCode),
+    });
   }
 
   /** The ONNX value of TFLite tensor `i`, materializing constants on first use. */
@@ -58,7 +61,8 @@ export class Ctx {
     const have = this.values.get(i);
     if (have) return have;
     const t = this.tensor(i);
-    if (!t.data) throw new WhittleError('BAD_MODEL', `${this.model.name}: tensor ${t.name} is used before it is produced`, { model: this.model.name });
+    if (!t.data)
+      throw new WhittleError('BAD_MODEL', `${this.model.name}: tensor ${t.name} is used before it is produced`, { model: this.model.name });
     const tv = this.constTensor(t);
     this.values.set(i, tv);
     return tv;
@@ -78,21 +82,54 @@ export class Ctx {
       case TfType.FLOAT32:
         return { value: this.g.constant(name, 'float32', t.shape, f32(t.data!)), dtype: 'float32', shape: t.shape, q: null };
       case TfType.INT32:
-        if (q) return { value: this.g.constant(name, 'float32', t.shape, Float32Array.from(i32(t.data!), (v) => v - q.zeroPoint)), dtype: 'float32', shape: t.shape, q };
+        if (q)
+          return {
+            value: this.g.constant(
+              name,
+              'float32',
+              t.shape,
+              Float32Array.from(i32(t.data!), (v) => v - q.zeroPoint),
+            ),
+            dtype: 'float32',
+            shape: t.shape,
+            q,
+          };
         return { value: this.g.constant(name, 'int32', t.shape, i32(t.data!)), dtype: 'int32', shape: t.shape, q: null };
       case TfType.INT64:
-        return { value: this.g.constant(name, 'int64', t.shape, new BigInt64Array(copy(t.data!))), dtype: 'int64', shape: t.shape, q: null };
+        return {
+          value: this.g.constant(name, 'int64', t.shape, new BigInt64Array(copy(t.data!))),
+          dtype: 'int64',
+          shape: t.shape,
+          q: null,
+        };
       case TfType.BOOL:
         return { value: this.g.constant(name, 'bool', t.shape, new Uint8Array(t.data!)), dtype: 'bool', shape: t.shape, q: null };
       case TfType.INT8:
       case TfType.UINT8: {
-        if (!t.quant) throw new WhittleError('UNSUPPORTED', `${this.model.name}: unquantized ${t.type === TfType.INT8 ? 'int8' : 'uint8'} constant ${t.name}`, { model: this.model.name });
+        if (!t.quant)
+          throw new WhittleError(
+            'UNSUPPORTED',
+            `${this.model.name}: unquantized ${t.type === TfType.INT8 ? 'int8' : 'uint8'} constant ${t.name}`,
+            { model: this.model.name },
+          );
         const raw = t.type === TfType.INT8 ? new Int8Array(copy(t.data!)) : new Uint8Array(copy(t.data!));
         const zp = t.quant.zeroPoint[0] ?? 0;
-        return { value: this.g.constant(name, 'float32', t.shape, Float32Array.from(raw, (v) => v - zp)), dtype: 'float32', shape: t.shape, q: { scale: t.quant.scale[0]!, zeroPoint: zp } };
+        return {
+          value: this.g.constant(
+            name,
+            'float32',
+            t.shape,
+            Float32Array.from(raw, (v) => v - zp),
+          ),
+          dtype: 'float32',
+          shape: t.shape,
+          q: { scale: t.quant.scale[0]!, zeroPoint: zp },
+        };
       }
       default:
-        throw new WhittleError('UNSUPPORTED', `${this.model.name}: constant ${t.name} of TFLite type ${t.type}`, { model: this.model.name });
+        throw new WhittleError('UNSUPPORTED', `${this.model.name}: constant ${t.name} of TFLite type ${t.type}`, {
+          model: this.model.name,
+        });
     }
   }
 

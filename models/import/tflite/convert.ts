@@ -95,11 +95,16 @@ function initialValues(model: TfModel, sg: TfSubgraph): Map<string, Float32Array
       const key = handles.get(op.inputs[0]!);
       const t = sg.tensors[op.inputs[1]!];
       if (key === undefined || !t?.data || t.type !== TfType.FLOAT32) {
-        throw new WhittleError('UNSUPPORTED', `${model.name}: CALL_ONCE initializer assigns a non-constant or non-float value`, { model: model.name });
+        throw new WhittleError('UNSUPPORTED', `${model.name}: CALL_ONCE initializer assigns a non-constant or non-float value`, {
+          model: model.name,
+        });
       }
       values.set(key, f32(t.data));
     } else {
-      throw new WhittleError('UNSUPPORTED', `${model.name}: ${opName(op.code, op.customCode)} in a CALL_ONCE initializer`, { model: model.name, op: opName(op.code, op.customCode) });
+      throw new WhittleError('UNSUPPORTED', `${model.name}: ${opName(op.code, op.customCode)} in a CALL_ONCE initializer`, {
+        model: model.name,
+        op: opName(op.code, op.customCode),
+      });
     }
   }
   return values;
@@ -115,7 +120,7 @@ export function convertSubgraph(
   io?: { inputs: { name: string; tensor: number }[]; outputs: { name: string; tensor: number }[] },
   /** Debugging: also output these intermediate tensors as `t<index>` (quantized ones as centered ints). */
   probes: number[] = [],
-  requant: RequantMode = 'exact',
+  requant: RequantMode = 'exact-f64',
 ): ConvertedGraph {
   const sg = model.subgraphs[index];
   if (!sg) throw new WhittleError('BAD_MODEL', `${model.name}: no subgraph ${index}`, { model: model.name });
@@ -123,7 +128,8 @@ export function convertSubgraph(
   const g = ctx.g;
   const inputs = (io?.inputs ?? sg.inputs.map((t) => ({ name: sg.tensors[t]!.name, tensor: t }))).map(({ name, tensor }) => {
     const t = ctx.tensor(tensor);
-    if (t.quant && t.type !== TfType.FLOAT32) throw new WhittleError('UNSUPPORTED', `${model.name}: quantized graph input ${t.name}`, { model: model.name });
+    if (t.quant && t.type !== TfType.FLOAT32)
+      throw new WhittleError('UNSUPPORTED', `${model.name}: quantized graph input ${t.name}`, { model: model.name });
     const spec: IoSpec = { name, dtype: onnxType(t), shape: t.shape };
     ctx.set(tensor, g.input(name, spec.dtype, spec.shape), spec.dtype);
     return spec;
@@ -134,7 +140,13 @@ export function convertSubgraph(
   const readVar = (key: string, shape: number[]) => {
     let cur = ctx.vars.get(key);
     if (!cur) {
-      const spec: StateSpec = { name: key, inputName: `state_in:${key}`, outputName: `state_out:${key}`, shape, init: init.get(key) ?? new Float32Array(shape.reduce((a, b) => a * b, 1)) };
+      const spec: StateSpec = {
+        name: key,
+        inputName: `state_in:${key}`,
+        outputName: `state_out:${key}`,
+        shape,
+        init: init.get(key) ?? new Float32Array(shape.reduce((a, b) => a * b, 1)),
+      };
       states.push(spec);
       cur = { value: g.input(spec.inputName, 'float32', shape), dtype: 'float32', shape, q: null };
       ctx.vars.set(key, cur);
@@ -146,7 +158,8 @@ export function convertSubgraph(
     if (op.code === CALL_ONCE) {
       const initIndex = op.options?.i32(0) ?? -1;
       const initSg = model.subgraphs[initIndex];
-      if (!initSg) throw new WhittleError('BAD_MODEL', `${model.name}: CALL_ONCE names missing subgraph ${initIndex}`, { model: model.name });
+      if (!initSg)
+        throw new WhittleError('BAD_MODEL', `${model.name}: CALL_ONCE names missing subgraph ${initIndex}`, { model: model.name });
       init = initialValues(model, initSg);
     } else if (op.code === VAR_HANDLE) {
       ctx.handles.set(op.outputs[0]!, varName(ctx, op));

@@ -59,53 +59,75 @@ describe('Lyra v2 import vs the TFLite oracle', () => {
     for (const g of [lyra.encoder, lyra.quantizerEncode!, lyra.quantizerDecode!, lyra.decoder]) expect(g.nodeCount).toBeGreaterThan(100);
   });
 
-  for (const name of ['sample1_16kHz.wav', 'sample2_16kHz.wav']) {
-    it(`${name}: identical features and identical codes at 16/30/46 quantizers on every frame; decoder within 1e-5`, async () => {
-      const audio = clip(name);
-      const encBytes = new Uint8Array(readLocalModelFile('lyra-v2', 'soundstream_encoder.tflite'));
-      const oEnc = await OracleModel.create(encBytes);
-      const oQe = await OracleModel.create(swapSubgraphs(quantizerBytes, 0, 1)); // run the `encode` subgraph
-      const oDec = await OracleModel.create(new Uint8Array(readLocalModelFile('lyra-v2', 'lyragan.tflite')));
-      const enc = await Stepper.create(lyra.encoder);
-      const qGraph = await Stepper.create(lyra.quantizerEncode!);
-      const dec = await Stepper.create(lyra.decoder);
-      let frames = 0;
-      let featureMismatch = 0;
-      let maxDecodeDiff = 0;
-      try {
-        for (let f = 0; f + FRAME <= audio.length; f += FRAME, frames++) {
-          const x = audio.subarray(f, f + FRAME);
-          const want = oEnc.run([x])[0] as Float32Array;
-          const got = (await enc.run({ input_audio: new ort.Tensor('float32', x.slice(), [1, FRAME]) })).output_0!.data as Float32Array;
-          if (got.some((v, i) => v !== want[i])) featureMismatch++;
-          for (const nq of RATES) {
-            const oracle = oQe.run([Int32Array.of(nq), want]).find((t) => t.length === 46) as Int32Array;
-            // Our pipeline end to end: our features -> pure-function RVQ.
-            expect(Array.from(rvqEncode(lyra.codebooks, got, nq)), `frame ${frames} at ${nq} quantizers`).toEqual(Array.from(oracle));
-            // The imported quantizer graph, every 8th frame (it costs ~1 ms a call).
-            if (frames % 8 === 0) {
-              const g = await qGraph.run({ input_frames: new ort.Tensor('float32', got.slice(), [1, 1, 64]), num_quantizers: new ort.Tensor('int32', Int32Array.of(nq), []) });
-              expect(Array.from(g.output_0!.data as Int32Array)).toEqual(Array.from(oracle));
-              expect(Number(g.output_1!.data[0])).toBe(4);
-            }
+  /** Runs `frames` frames of a clip through both sides; returns counts for the assertions. */
+  async function compareClip(name: string, lyra: LyraGraphs, maxFrames = Infinity): Promise<void> {
+    const audio = clip(name);
+    const encBytes = new Uint8Array(readLocalModelFile('lyra-v2', 'soundstream_encoder.tflite'));
+    const oEnc = await OracleModel.create(encBytes);
+    const oQe = await OracleModel.create(swapSubgraphs(quantizerBytes, 0, 1)); // run the `encode` subgraph
+    const oDec = await OracleModel.create(new Uint8Array(readLocalModelFile('lyra-v2', 'lyragan.tflite')));
+    const enc = await Stepper.create(lyra.encoder);
+    const qGraph = lyra.quantizerEncode ? await Stepper.create(lyra.quantizerEncode) : null;
+    const dec = await Stepper.create(lyra.decoder);
+    let frames = 0;
+    let featureMismatch = 0;
+    let maxDecodeDiff = 0;
+    try {
+      for (let f = 0; f + FRAME <= audio.length && frames < maxFrames; f += FRAME, frames++) {
+        const x = audio.subarray(f, f + FRAME);
+        const want = oEnc.run([x])[0] as Float32Array;
+        const got = (await enc.run({ input_audio: new ort.Tensor('float32', x.slice(), [1, FRAME]) })).output_0!.data as Float32Array;
+        if (got.some((v, i) => v !== want[i])) featureMismatch++;
+        for (const nq of RATES) {
+          const oracle = oQe.run([Int32Array.of(nq), want]).find((t) => t.length === 46) as Int32Array;
+          // Our pipeline end to end: our features -> pure-function RVQ.
+          expect(Array.from(rvqEncode(lyra.codebooks, got, nq)), `frame ${frames} at ${nq} quantizers`).toEqual(Array.from(oracle));
+          // The imported quantizer graph, every 8th frame (it costs ~1 ms a call).
+          if (frames % 8 === 0 && lyra.quantizerEncode) {
+            const g = await qGraph!.run({
+              input_frames: new ort.Tensor('float32', got.slice(), [1, 1, 64]),
+              num_quantizers: new ort.Tensor('int32', Int32Array.of(nq), []),
+            });
+            expect(Array.from(g.output_0!.data as Int32Array)).toEqual(Array.from(oracle));
+            expect(Number(g.output_1!.data[0])).toBe(4);
           }
-          // Decoder: same 6 kbps features into both, state carried.
-          const features = rvqDecode(lyra.codebooks, rvqEncode(lyra.codebooks, got, 30));
-          const wantPcm = oDec.run([features])[0] as Float32Array;
-          const gotPcm = (await dec.run({ input_audio: new ort.Tensor('float32', features, [1, 1, 64]) })).output_0!.data as Float32Array;
-          for (let i = 0; i < FRAME; i++) maxDecodeDiff = Math.max(maxDecodeDiff, Math.abs(gotPcm[i]! - wantPcm[i]!));
         }
-      } finally {
-        oEnc.dispose();
-        oQe.dispose();
-        oDec.dispose();
+        // Decoder: same 6 kbps features into both, state carried.
+        const features = rvqDecode(lyra.codebooks, rvqEncode(lyra.codebooks, got, 30));
+        const wantPcm = oDec.run([features])[0] as Float32Array;
+        const gotPcm = (await dec.run({ input_audio: new ort.Tensor('float32', features, [1, 1, 64]) })).output_0!.data as Float32Array;
+        for (let i = 0; i < FRAME; i++) maxDecodeDiff = Math.max(maxDecodeDiff, Math.abs(gotPcm[i]! - wantPcm[i]!));
       }
-      expect(frames).toBeGreaterThan(100);
-      expect(featureMismatch).toBe(0); // the int8 tail is emulated bit-exactly, so features match exactly
-      expect(maxDecodeDiff).toBeLessThan(1e-5); // float32 summation order only
-      console.log(`${name}: ${frames} frames, feature mismatches ${featureMismatch}, decoder max |diff| ${maxDecodeDiff.toExponential(2)}`);
-    }, 120_000);
+    } finally {
+      oEnc.dispose();
+      oQe.dispose();
+      oDec.dispose();
+    }
+    expect(frames).toBeGreaterThanOrEqual(Math.min(maxFrames, 100));
+    expect(featureMismatch).toBe(0); // the int8 tail is emulated bit-exactly, so features match exactly
+    expect(maxDecodeDiff).toBeLessThan(1e-5); // float32 summation order only
+    console.log(`${name}: ${frames} frames, feature mismatches ${featureMismatch}, decoder max |diff| ${maxDecodeDiff.toExponential(2)}`);
   }
+
+  for (const name of ['sample1_16kHz.wav', 'sample2_16kHz.wav']) {
+    it(
+      `${name}: identical features and identical codes at 16/30/46 quantizers on every frame; decoder within 1e-5`,
+      () => compareClip(name, lyra),
+      120_000,
+    );
+  }
+
+  it("requant 'exact-f32' (the float32-only graphs for WebGPU): the same on the first 30 frames of sample2", async () => {
+    const f32 = importLyra(
+      {
+        encoder: readLocalModelFile('lyra-v2', 'soundstream_encoder.tflite'),
+        quantizer: quantizerBytes,
+        decoder: readLocalModelFile('lyra-v2', 'lyragan.tflite'),
+      },
+      { requant: 'exact-f32', quantizerGraphs: false },
+    );
+    await compareClip('sample2_16kHz.wav', f32, 30);
+  }, 60_000);
 
   it('decodes codes to the same features as the quantizer decode graph', async () => {
     const qd = await Stepper.create(lyra.quantizerDecode!);

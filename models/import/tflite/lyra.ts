@@ -59,7 +59,8 @@ export function extractCodebooks(model: TfModel): Codebooks {
   for (const op of sg.operators) {
     if (op.code !== 99) continue; // SQUARED_DIFFERENCE(residual [1,1,D], codebook [1,K,D])
     const t = sg.tensors[op.inputs[1]!];
-    if (!t?.data || t.shape.length !== 3) throw new WhittleError('BAD_MODEL', `${model.name}: unexpected RVQ stage layout`, { model: model.name });
+    if (!t?.data || t.shape.length !== 3)
+      throw new WhittleError('BAD_MODEL', `${model.name}: unexpected RVQ stage layout`, { model: model.name });
     [, entries, dims] = t.shape as [number, number, number];
     books.push(f32(t.data));
   }
@@ -69,7 +70,7 @@ export function extractCodebooks(model: TfModel): Codebooks {
 }
 
 export interface ImportLyraOptions {
-  /** int8 requantization emulation (see requant.ts); default 'exact'. */
+  /** int8 requantization emulation (see requant.ts); default 'exact-f64' (use 'exact-f32' for WebGPU). */
   requant?: RequantMode;
   /** Also convert the quantizer's `encode`/`decode` graphs (default true); the codebooks are always exported. */
   quantizerGraphs?: boolean;
@@ -77,7 +78,7 @@ export interface ImportLyraOptions {
 
 /** Imports the three Lyra v2 models; an unsupported op or a broken file throws a typed WhittleError. */
 export function importLyra(bytes: LyraModelBytes, options: ImportLyraOptions = {}): LyraGraphs {
-  const requant = options.requant ?? 'exact';
+  const requant = options.requant ?? 'exact-f64';
   const withQuantizer = options.quantizerGraphs ?? true;
   const enc = readTflite(bytes.encoder, 'soundstream_encoder.tflite');
   const q = readTflite(bytes.quantizer, 'quantizer.tflite');

@@ -42,7 +42,12 @@ export function leakyRelu(ctx: Ctx, op: TfOperator): void {
   // TFLite's int8 LEAKY_RELU is a lookup table built in float: round(f(s_in * c) / s_out).
   const real = g.op('LeakyRelu', [g.op('Mul', [x.value, g.scalar(x.q.scale)])], { alpha: float(alpha) });
   const [lo, hi] = clampBounds(ctx, op, 0, outQ);
-  ctx.set(out0(op), g.op('Clip', [g.op('Round', [g.op('Div', [real, g.scalar(outQ.scale)])]), g.scalar(lo), g.scalar(hi)]), 'float32', outQ);
+  ctx.set(
+    out0(op),
+    g.op('Clip', [g.op('Round', [g.op('Div', [real, g.scalar(outQ.scale)])]), g.scalar(lo), g.scalar(hi)]),
+    'float32',
+    outQ,
+  );
 }
 
 /** out_c = clip(round(v * k)) for an int8 output with params `q`. */
@@ -94,7 +99,11 @@ export function concatenation(ctx: Ctx, op: TfOperator): void {
   if (xs.some((x) => (x.q === null) !== (q === null) || (x.q && q && (x.q.scale !== q.scale || x.q.zeroPoint !== q.zeroPoint)))) {
     throw ctx.fail(op, 'of inputs with different quantization');
   }
-  const y = ctx.g.op('Concat', xs.map((x) => x.value), { axis });
+  const y = ctx.g.op(
+    'Concat',
+    xs.map((x) => x.value),
+    { axis },
+  );
   ctx.set(out0(op), activation(ctx, op, y, op.options?.i8(1) ?? 0), xs[0]!.dtype, passQ(ctx, op, q));
 }
 
@@ -187,9 +196,20 @@ export function oneHot(ctx: Ctx, op: TfOperator): void {
   const off = ctx.get(op.inputs[3]!);
   const axis = op.options?.i32(0) ?? -1;
   if (axis !== -1 && axis !== idx.shape.length) throw ctx.fail(op, `on axis ${axis}`);
-  const range = idx.dtype === 'int64'
-    ? g.constant(`arange${op.outputs[0]}`, 'int64', [depth!], BigInt64Array.from({ length: depth! }, (_, k) => BigInt(k)))
-    : g.constant(`arange${op.outputs[0]}`, 'int32', [depth!], Int32Array.from({ length: depth! }, (_, k) => k));
+  const range =
+    idx.dtype === 'int64'
+      ? g.constant(
+          `arange${op.outputs[0]}`,
+          'int64',
+          [depth!],
+          BigInt64Array.from({ length: depth! }, (_, k) => BigInt(k)),
+        )
+      : g.constant(
+          `arange${op.outputs[0]}`,
+          'int32',
+          [depth!],
+          Int32Array.from({ length: depth! }, (_, k) => k),
+        );
   if (idx.dtype !== 'int64' && idx.dtype !== 'int32') throw ctx.fail(op, `with ${idx.dtype} indices`);
   const eq = g.op('Equal', [g.op('Unsqueeze', [idx.value, g.ints([idx.shape.length])]), range]);
   ctx.set(out0(op), g.op('Where', [eq, on.value, off.value]), on.dtype);
@@ -214,9 +234,17 @@ export function pack(ctx: Ctx, op: TfOperator): void {
   const g = ctx.g;
   let y: Value;
   if (axis === rank) {
-    y = g.op('Concat', xs.map((x) => g.op('Unsqueeze', [x.value, g.ints([axis])])), { axis });
+    y = g.op(
+      'Concat',
+      xs.map((x) => g.op('Unsqueeze', [x.value, g.ints([axis])])),
+      { axis },
+    );
   } else {
-    const cat = g.op('Concat', xs.map((x) => x.value), { axis });
+    const cat = g.op(
+      'Concat',
+      xs.map((x) => x.value),
+      { axis },
+    );
     const catShape = xs[0]!.shape.map((d, k) => (k === axis ? d * xs.length : d));
     y = ctx.reshape(cat, catShape, to);
   }

@@ -80,7 +80,17 @@ function pads(padding: number, inSize: number, k: number, stride: number, dilati
  * Fused activation + (for int8) requantization, applied on the NCHW accumulator.
  * `mult` is the per-output-channel multiplier in_scale * w_scale[c] / out_scale.
  */
-export function finishConv(ctx: Ctx, op: TfOperator, acc: Value, act: number, outQ: QParams | null, mult: Float32Array | null, cout: number, nchw: boolean, singleRounding = false): Value {
+export function finishConv(
+  ctx: Ctx,
+  op: TfOperator,
+  acc: Value,
+  act: number,
+  outQ: QParams | null,
+  mult: Float32Array | null,
+  cout: number,
+  nchw: boolean,
+  singleRounding = false,
+): Value {
   const g = ctx.g;
   if (!outQ) return activation(ctx, op, acc, act);
   // TFLite's double-rounding fixed-point requantization (see requant.ts).
@@ -122,7 +132,13 @@ export function activation(ctx: Ctx, op: TfOperator, x: Value, act: number): Val
   }
 }
 
-function quantPair(ctx: Ctx, op: TfOperator, x: Tv, wScales: number[] | null, cout: number): { outQ: QParams | null; mult: Float32Array | null } {
+function quantPair(
+  ctx: Ctx,
+  op: TfOperator,
+  x: Tv,
+  wScales: number[] | null,
+  cout: number,
+): { outQ: QParams | null; mult: Float32Array | null } {
   const outQ = activationQ(ctx.tensor(op.outputs[0]!));
   if (!x.q && !outQ && !wScales) return { outQ: null, mult: null };
   if (!x.q || !outQ || !wScales) throw ctx.fail(op, 'mixing float and quantized input/weights/output');

@@ -16,7 +16,10 @@ type Arr = Float32Array | Int32Array;
 
 const f32 = (shape: number[], data?: number[]): WTensor => ({ shape, type: 0, data: data ? bytesOf(Float32Array.from(data)) : undefined });
 const i32 = (shape: number[], data?: number[]): WTensor => ({ shape, type: 2, data: data ? bytesOf(Int32Array.from(data)) : undefined });
-const opt = (type: number, fields: [number, OptField['kind'], number][]) => ({ type, fields: fields.map(([slot, kind, value]) => ({ slot, kind, value })) });
+const opt = (type: number, fields: [number, OptField['kind'], number][]) => ({
+  type,
+  fields: fields.map(([slot, kind, value]) => ({ slot, kind, value })),
+});
 
 /** Runs a one-subgraph model through the importer + onnxruntime and through TFLite. */
 async function run(sg: WSubgraph, inputs: Arr[], extra: WSubgraph[] = []): Promise<{ ours: Arr[]; tflite: Arr[] }> {
@@ -36,13 +39,23 @@ async function run(sg: WSubgraph, inputs: Arr[], extra: WSubgraph[] = []): Promi
 
 function close(got: ArrayLike<number>, want: ArrayLike<number>, tol = 1e-5): void {
   expect(got.length).toBe(want.length);
-  for (let i = 0; i < want.length; i++) expect(Math.abs(got[i]! - want[i]!), `element ${i}: ${got[i]} vs ${want[i]}`).toBeLessThanOrEqual(tol);
+  for (let i = 0; i < want.length; i++)
+    expect(Math.abs(got[i]! - want[i]!), `element ${i}: ${got[i]} vs ${want[i]}`).toBeLessThanOrEqual(tol);
 }
 
 const ramp = (n: number, f = 0.37) => Array.from({ length: n }, (_, i) => Math.sin(i * f) * 2);
 
 /** NHWC conv reference with TFLite's SAME rule (extra padding after). */
-function convRef(x: number[], [h, w, c]: [number, number, number], wt: number[], [co, kh, kw]: [number, number, number], b: number[], s: number, pad: 'SAME' | 'VALID', dil = 1) {
+function convRef(
+  x: number[],
+  [h, w, c]: [number, number, number],
+  wt: number[],
+  [co, kh, kw]: [number, number, number],
+  b: number[],
+  s: number,
+  pad: 'SAME' | 'VALID',
+  dil = 1,
+) {
   const eff = (kh - 1) * dil + 1;
   const oh = pad === 'SAME' ? Math.ceil(h / s) : Math.floor((h - eff) / s) + 1;
   const effw = (kw - 1) * dil + 1;
@@ -75,7 +88,21 @@ describe('TFLite ops -> ONNX', () => {
       tensors: [f32([1, 5, 5, 2]), f32([3, 3, 3, 2], w), f32([3], b), f32([1, 3, 3, 3])],
       inputs: [0],
       outputs: [3],
-      ops: [{ code: 3, inputs: [0, 1, 2], outputs: [3], options: opt(1, [[0, 'i8', 0], [1, 'i32', 2], [2, 'i32', 2], [3, 'i8', 1], [4, 'i32', 1], [5, 'i32', 1]]) }],
+      ops: [
+        {
+          code: 3,
+          inputs: [0, 1, 2],
+          outputs: [3],
+          options: opt(1, [
+            [0, 'i8', 0],
+            [1, 'i32', 2],
+            [2, 'i32', 2],
+            [3, 'i8', 1],
+            [4, 'i32', 1],
+            [5, 'i32', 1],
+          ]),
+        },
+      ],
     };
     const want = convRef(x, [5, 5, 2], w, [3, 3, 3], b, 2, 'SAME').map((v) => Math.max(0, v));
     const { ours, tflite } = await run(sg, [Float32Array.from(x)]);
@@ -91,7 +118,22 @@ describe('TFLite ops -> ONNX', () => {
       tensors: [f32([1, 7, 1, 2]), f32([1, 3, 1, 4], w), f32([4], b), f32([1, 3, 1, 4])],
       inputs: [0],
       outputs: [3],
-      ops: [{ code: 4, inputs: [0, 1, 2], outputs: [3], options: opt(2, [[0, 'i8', 1], [1, 'i32', 1], [2, 'i32', 1], [3, 'i32', 2], [4, 'i8', 0], [5, 'i32', 1], [6, 'i32', 2]]) }],
+      ops: [
+        {
+          code: 4,
+          inputs: [0, 1, 2],
+          outputs: [3],
+          options: opt(2, [
+            [0, 'i8', 1],
+            [1, 'i32', 1],
+            [2, 'i32', 1],
+            [3, 'i32', 2],
+            [4, 'i8', 0],
+            [5, 'i32', 1],
+            [6, 'i32', 2],
+          ]),
+        },
+      ],
     };
     const want: number[] = [];
     for (let i = 0; i < 3; i++)
@@ -113,10 +155,23 @@ describe('TFLite ops -> ONNX', () => {
       tensors: [i32([4], [1, 8, 1, 2]), f32([2, 4, 1, 2], w), f32([1, 3, 1, 2]), f32([2], b), f32([1, 8, 1, 2])],
       inputs: [2],
       outputs: [4],
-      ops: [{ code: 67, inputs: [0, 1, 2, 3], outputs: [4], options: opt(49, [[0, 'i8', 1], [1, 'i32', 1], [2, 'i32', 2]]) }],
+      ops: [
+        {
+          code: 67,
+          inputs: [0, 1, 2, 3],
+          outputs: [4],
+          options: opt(49, [
+            [0, 'i8', 1],
+            [1, 'i32', 1],
+            [2, 'i32', 2],
+          ]),
+        },
+      ],
     };
     const want = Array.from({ length: 16 }, (_, k) => b[k % 2]!);
-    for (let i = 0; i < 3; i++) for (let o = 0; o < 2; o++) for (let p = 0; p < 4; p++) for (let c = 0; c < 2; c++) want[(i * 2 + p) * 2 + o]! += x[i * 2 + c]! * w[(o * 4 + p) * 2 + c]!;
+    for (let i = 0; i < 3; i++)
+      for (let o = 0; o < 2; o++)
+        for (let p = 0; p < 4; p++) for (let c = 0; c < 2; c++) want[(i * 2 + p) * 2 + o]! += x[i * 2 + c]! * w[(o * 4 + p) * 2 + c]!;
     const { ours, tflite } = await run(sg, [Float32Array.from(x)]);
     close(ours[0]!, want);
     close(tflite[0]!, want);
@@ -144,7 +199,19 @@ describe('TFLite ops -> ONNX', () => {
       outputs: [5],
       ops: [
         { code: 114, inputs: [0], outputs: [1] },
-        { code: 3, inputs: [1, 2, 3], outputs: [4], options: opt(1, [[0, 'i8', 1], [1, 'i32', 1], [2, 'i32', 1], [3, 'i8', 0], [4, 'i32', 1], [5, 'i32', 1]]) },
+        {
+          code: 3,
+          inputs: [1, 2, 3],
+          outputs: [4],
+          options: opt(1, [
+            [0, 'i8', 1],
+            [1, 'i32', 1],
+            [2, 'i32', 1],
+            [3, 'i8', 0],
+            [4, 'i32', 1],
+            [5, 'i32', 1],
+          ]),
+        },
         { code: 6, inputs: [4], outputs: [5] },
       ],
     };
@@ -168,13 +235,44 @@ describe('TFLite ops -> ONNX', () => {
   it('STRIDED_SLICE with begin/end/shrink masks and a negative stride; CONCATENATION; SPLIT; RESHAPE', async () => {
     const x = ramp(24); // [2,3,4]
     const sg: WSubgraph = {
-      tensors: [f32([2, 3, 4]), i32([3], [1, 0, 3]), i32([3], [2, 2, 0]), i32([3], [1, 1, -2]), f32([2, 2]), f32([2, 4]), i32([], [1]), f32([2, 2]), f32([2, 2]), i32([1], [4]), f32([4])],
+      tensors: [
+        f32([2, 3, 4]),
+        i32([3], [1, 0, 3]),
+        i32([3], [2, 2, 0]),
+        i32([3], [1, 1, -2]),
+        f32([2, 2]),
+        f32([2, 4]),
+        i32([], [1]),
+        f32([2, 2]),
+        f32([2, 2]),
+        i32([1], [4]),
+        f32([4]),
+      ],
       inputs: [0],
       outputs: [4, 5, 7, 8, 10],
       ops: [
         // x[1, :2, 3:0:-2] -> shrink axis 0 -> [2, 2]
-        { code: 45, inputs: [0, 1, 2, 3], outputs: [4], options: opt(32, [[0, 'i32', 0b010], [1, 'i32', 0], [2, 'i32', 0], [3, 'i32', 0], [4, 'i32', 0b001]]) },
-        { code: 2, inputs: [4, 4], outputs: [5], options: opt(10, [[0, 'i32', -1], [1, 'i8', 0]]) },
+        {
+          code: 45,
+          inputs: [0, 1, 2, 3],
+          outputs: [4],
+          options: opt(32, [
+            [0, 'i32', 0b010],
+            [1, 'i32', 0],
+            [2, 'i32', 0],
+            [3, 'i32', 0],
+            [4, 'i32', 0b001],
+          ]),
+        },
+        {
+          code: 2,
+          inputs: [4, 4],
+          outputs: [5],
+          options: opt(10, [
+            [0, 'i32', -1],
+            [1, 'i8', 0],
+          ]),
+        },
         { code: 49, inputs: [6, 5], outputs: [7, 8], options: opt(35, [[0, 'i32', 2]]) },
         { code: 22, inputs: [7, 9], outputs: [10] },
       ],
@@ -225,7 +323,15 @@ describe('TFLite ops -> ONNX', () => {
       { code: 79, inputs: [4, 5], outputs: [6], options: opt(57, [[0, 'i8', 2]]) },
       { code: 85, inputs: [6, 7, 8, 9], outputs: [10], options: opt(61, [[0, 'i32', -1]]) },
       { code: 36, inputs: [11, 6], outputs: [12], options: opt(23, [[0, 'i32', 0]]) },
-      { code: 83, inputs: [10, 10], outputs: [13], options: opt(59, [[0, 'i32', 2], [1, 'i32', 0]]) },
+      {
+        code: 83,
+        inputs: [10, 10],
+        outputs: [13],
+        options: opt(59, [
+          [0, 'i32', 2],
+          [1, 'i32', 0],
+        ]),
+      },
       { code: 56, inputs: [13, 3], outputs: [14], options: opt(40, [[0, 'i8', 2]]) },
       { code: 55, inputs: [14, 16], outputs: [15] },
       { code: 72, inputs: [15, 16], outputs: [17] },
@@ -289,8 +395,15 @@ describe('TFLite ops -> ONNX', () => {
     const session = await ort.InferenceSession.create(g.built.model, { externalData: g.built.externalData });
     const oracle = await OracleModel.create(bytes);
     let state: ort.Tensor = new ort.Tensor('float32', g.states[0]!.init, [1, 2]);
-    for (const step of [[1, 2], [3, 4], [5, 6]]) {
-      const out = await session.run({ [g.inputs[0]!.name]: new ort.Tensor('float32', Float32Array.from(step), [1, 2]), [g.states[0]!.inputName]: state });
+    for (const step of [
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ]) {
+      const out = await session.run({
+        [g.inputs[0]!.name]: new ort.Tensor('float32', Float32Array.from(step), [1, 2]),
+        [g.states[0]!.inputName]: state,
+      });
       state = out[g.states[0]!.outputName]!;
       close(out[g.outputs[0]!.name]!.data as Float32Array, oracle.run([Float32Array.from(step)])[0]!);
     }

@@ -28,7 +28,12 @@ function ruySingle(acc: number, m: number): number {
 
 async function run(mults: number[], accs: Float32Array, mode: RequantMode, single: boolean): Promise<Float32Array> {
   const C = mults.length;
-  const ctx = new Ctx({ name: 'requant', subgraphs: [], signatures: [] }, { index: 0, name: 'main', tensors: [], inputs: [], outputs: [], operators: [] }, 'requant', mode);
+  const ctx = new Ctx(
+    { name: 'requant', subgraphs: [], signatures: [] },
+    { index: 0, name: 'main', tensors: [], inputs: [], outputs: [], operators: [] },
+    'requant',
+    mode,
+  );
   const acc = ctx.g.input('acc', 'float32', [1, C, accs.length / C, 1]);
   ctx.g.output(multiplyByQuantizedMultiplier(ctx, acc, mults, [C, 1, 1], mode, single), 'float32', [1, C, accs.length / C, 1], 'y');
   const built = ctx.g.build();
@@ -53,7 +58,7 @@ describe('requantization', () => {
     return Math.round((k - 3500) * 16);
   });
 
-  for (const mode of ['exact', 'float64'] as RequantMode[]) {
+  for (const mode of ['exact-f64', 'exact-f32'] as RequantMode[]) {
     for (const single of [false, true]) {
       it(`${mode}: ${single ? 'single (ruy GEMM)' : 'double (reference kernels)'} rounding matches TFLite's integer math on ${accs.length} accumulators`, async () => {
         const got = await run(mults, accs, mode, single);

@@ -10,13 +10,14 @@
  * float32's 24; everything after it is on integers < 2^24, exact in float32.
  *
  * Modes for step 1:
- *  - 'exact' (default): float32 only, so the same graph runs on WebGPU (no float64 there).
- *    acc is split into two 12-bit limbs and q into three (12, 12, 7 bits): all six partial
- *    products are exact in float32. Their integer parts are summed exactly (< 2^24) and only
- *    the sum of six fractions in [0, 1) rounds, which can move the result only when acc * q
- *    lies within ~1e-6 of a rounding boundary.
- *  - 'float64': the product in float64 (Cast nodes); fewer nodes, CPU only.
- *  - 'float32': plain float32 product; off by one level on a few outputs per thousand.
+ *  - 'exact-f32': float32 only, so the same graph runs on WebGPU (no float64 there).
+ *    The product is computed as an unevaluated sum p + err (Dekker's error-free two-product
+ *    on 12-bit limbs) and only the final fraction rounds, which can move the result only
+ *    when acc * q lies within ~1e-6 of a rounding boundary.
+ *  - 'exact-f64' (default): the product in float64 (Cast nodes); ~14 fewer nodes per conv, for
+ *    the WASM/CPU backend.
+ *  - 'approx': plain float32 product; fewest nodes, off by one level on a few int8 outputs per
+ *    thousand (measured: decoder output within ~1e-2 of TFLite instead of ~2e-6).
  */
 import type { Value } from '../../onnx/builder.ts';
 import type { Ctx } from './context.ts';
@@ -34,7 +35,7 @@ export function quantizeMultiplier(m: number): [number, number] {
   return [q31, shift];
 }
 
-export type RequantMode = 'exact' | 'float64' | 'float32';
+export type RequantMode = 'exact-f64' | 'exact-f32' | 'approx';
 
 /**
  * y = MultiplyByQuantizedMultiplier(acc, M[c]) for per-channel multipliers along axis 1 of an
@@ -69,9 +70,9 @@ export function multiplyByQuantizedMultiplier(
   const shape = n === 1 ? [] : channelShape;
   const name = (p: string) => `${p}_${acc.name}`;
   let h: Value;
-  if (mode === 'exact') {
+  if (mode === 'exact-f32') {
     h = limbProduct(ctx, acc, qs, channelShape, name);
-  } else if (mode === 'float64') {
+  } else if (mode === 'exact-f64') {
     // Float64 has no external-data path in the builder's dtype list; it is small, so we emulate
     // with a Cast of float32 pieces: q = hi + lo with hi, lo float32 (exact split of a 31-bit q).
     const hi = Float32Array.from(qs);
@@ -95,38 +96,38 @@ export function multiplyByQuantizedMultiplier(
 }
 
 /**
- * floor(acc * Q + 1/2) with float32 ops only (see the 'exact' mode above).
+ * floor(acc * Q + 1/2) with float32 ops only (see the 'exact-f32' mode above).
  * acc: [1, C, H, W] integers below 2^24 in magnitude; Q[c] = q31 * 2^k (31 significant bits).
+ *
+ * Q = Q1 + Q2 with Q1 = fl32(Q) split into 12-bit halves Qh + Ql, and acc = ah + al with
+ * al = acc mod 4096. Then acc * Q1 = p + err exactly (Dekker's two-product: every partial
+ * product below has at most 12 x 12 significant bits, so it is exact even if a GPU fuses
+ * it into an FMA), and acc * Q2 is 2^-24 of the total, so rounding it is harmless.
  */
 function limbProduct(ctx: Ctx, acc: Value, qs: Float64Array, channelShape: number[], name: (p: string) => string): Value {
   const g = ctx.g;
   const n = qs.length;
-  // Q = Qh + Qm + Qs with 12, 12 and 7 significant bits (the top bit of q31 is bit 30).
-  const pieces = new Float32Array(3 * n);
-  for (let c = 0; c < n; c++) {
-    const q = qs[c]!;
-    if (q === 0) continue;
-    const e = Math.floor(Math.log2(q)); // q in [2^e, 2^(e+1))
-    const ulp31 = 2 ** (e - 30); // weight of q31's lowest bit
-    const q31 = Math.round(q / ulp31);
-    const a = Math.floor(q31 / 2 ** 19);
-    const b = Math.floor((q31 - a * 2 ** 19) / 2 ** 7);
-    const r = q31 - a * 2 ** 19 - b * 2 ** 7;
-    pieces[c] = a * 2 ** 19 * ulp31;
-    pieces[n + c] = b * 2 ** 7 * ulp31;
-    pieces[2 * n + c] = r * ulp31;
-  }
-  // Shapes: limbs [2, 1, 1, C, H, W] x pieces [1, 3, 1, C, 1, 1] -> products [2, 3, 1, C, H, W].
-  const qShape = n === 1 ? [1, 3, 1, 1, 1, 1] : [1, 3, 1, ...channelShape];
-  const q = g.constant(name('qlimbs'), 'float32', qShape, n === 1 ? pieces.subarray(0, 3) : pieces);
-  const high = g.op('Mul', [g.op('Floor', [g.op('Mul', [acc, g.scalar(2 ** -12)])]), g.scalar(2 ** 12)]); // acc - (acc mod 4096)
-  const low = g.op('Sub', [acc, high]); // in [0, 4096)
-  const axes = g.ints([0, 1]);
-  const limbs = g.op('Concat', [g.op('Unsqueeze', [high, axes]), g.op('Unsqueeze', [low, axes])], { axis: 0 });
-  const products = g.op('Mul', [limbs, q]); // each exact: at most 12 x 12 significant bits
-  const whole = g.op('Floor', [products]);
-  const frac = g.op('Sub', [products, whole]); // exact
-  const sumWhole = g.op('ReduceSum', [whole, axes], { keepdims: 0 });
-  const sumFrac = g.op('ReduceSum', [frac, axes], { keepdims: 0 });
-  return g.op('Add', [sumWhole, g.op('Floor', [g.op('Add', [sumFrac, g.scalar(0.5)])])]);
+  const q1 = Float32Array.from(qs);
+  const q2 = Float32Array.from(qs, (v, c) => v - q1[c]!);
+  const qh = Float32Array.from(q1, (v) => {
+    if (v === 0) return 0;
+    const ulp12 = 2 ** (Math.floor(Math.log2(Math.abs(v))) - 11); // keep the top 12 bits
+    return Math.floor(v / ulp12) * ulp12;
+  });
+  const ql = Float32Array.from(q1, (v, c) => v - qh[c]!);
+  const shape = n === 1 ? [] : channelShape;
+  const k = (p: string, d: Float32Array) => (n === 1 ? g.scalar(d[0]!) : g.constant(name(p), 'float32', shape, d));
+  const [Q1, Q2, Qh, Ql] = [k('q1', q1), k('q2', q2), k('qh', qh), k('ql', ql)];
+  const ah = g.op('Mul', [g.op('Floor', [g.op('Mul', [acc, g.scalar(2 ** -12)])]), g.scalar(2 ** 12)]);
+  const al = g.op('Sub', [acc, ah]); // in [0, 4096)
+  const p = g.op('Mul', [acc, Q1]);
+  // err = ((ah*Qh - p) + ah*Ql + al*Qh) + al*Ql, each step exact (Dekker).
+  let err = g.op('Sub', [g.op('Mul', [ah, Qh]), p]);
+  err = g.op('Add', [err, g.op('Mul', [ah, Ql])]);
+  err = g.op('Add', [err, g.op('Mul', [al, Qh])]);
+  err = g.op('Add', [err, g.op('Mul', [al, Ql])]);
+  const small = g.op('Add', [err, g.op('Mul', [acc, Q2])]);
+  const whole = g.op('Floor', [p]);
+  const frac = g.op('Sub', [p, whole]); // exact
+  return g.op('Add', [whole, g.op('Floor', [g.op('Add', [g.op('Add', [frac, small]), g.scalar(0.5)])])]);
 }

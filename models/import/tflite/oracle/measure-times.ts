@@ -24,7 +24,9 @@ const stats = (xs: number[]) => {
 
 async function stepper(g: ConvertedGraph) {
   const session = await ort.InferenceSession.create(g.built.model, { externalData: g.built.externalData, graphOptimizationLevel: 'all' });
-  let state: Record<string, Tensor> = Object.fromEntries(g.states.map((s) => [s.inputName, new ort.Tensor('float32', s.init.slice(), s.shape)]));
+  let state: Record<string, Tensor> = Object.fromEntries(
+    g.states.map((s) => [s.inputName, new ort.Tensor('float32', s.init.slice(), s.shape)]),
+  );
   return async (feeds: Record<string, Tensor>) => {
     const out = await session.run({ ...feeds, ...state });
     state = Object.fromEntries(g.states.map((s) => [s.inputName, out[s.outputName]!]));
@@ -35,11 +37,17 @@ async function stepper(g: ConvertedGraph) {
 async function main(): Promise<void> {
   const audio = parseWav(readLocalModelFile('lyra-testdata', 'sample1_16kHz.wav'), { mono: true, sampleRate: 16000 }).samples;
   const q = new Uint8Array(readLocalModelFile('lyra-v2', 'quantizer.tflite'));
-  const bytes = { encoder: readLocalModelFile('lyra-v2', 'soundstream_encoder.tflite'), quantizer: q, decoder: readLocalModelFile('lyra-v2', 'lyragan.tflite') };
+  const bytes = {
+    encoder: readLocalModelFile('lyra-v2', 'soundstream_encoder.tflite'),
+    quantizer: q,
+    decoder: readLocalModelFile('lyra-v2', 'lyragan.tflite'),
+  };
   const frames = Math.floor(audio.length / 320);
-  for (const mode of ['exact', 'float64', 'float32'] as RequantMode[]) {
+  for (const mode of ['exact-f64', 'exact-f32', 'approx'] as RequantMode[]) {
     const lyra = importLyra(bytes, { requant: mode });
-    console.log(`nodes (${mode}): encoder ${lyra.encoder.nodeCount}, quantizer encode ${lyra.quantizerEncode!.nodeCount}, quantizer decode ${lyra.quantizerDecode!.nodeCount}, decoder ${lyra.decoder.nodeCount}`);
+    console.log(
+      `nodes (${mode}): encoder ${lyra.encoder.nodeCount}, quantizer encode ${lyra.quantizerEncode!.nodeCount}, quantizer decode ${lyra.quantizerDecode!.nodeCount}, decoder ${lyra.decoder.nodeCount}`,
+    );
     const enc = await stepper(lyra.encoder);
     const dec = await stepper(lyra.decoder);
     const qe = await stepper(lyra.quantizerEncode!);
@@ -56,7 +64,10 @@ async function main(): Promise<void> {
         const codes = rvqEncode(lyra.codebooks, feat, 30);
         t.rvqJs!.push(performance.now() - t0);
         t0 = performance.now();
-        await qe({ input_frames: new ort.Tensor('float32', feat, [1, 1, 64]), num_quantizers: new ort.Tensor('int32', Int32Array.of(30), []) });
+        await qe({
+          input_frames: new ort.Tensor('float32', feat, [1, 1, 64]),
+          num_quantizers: new ort.Tensor('int32', Int32Array.of(30), []),
+        });
         t.qGraph!.push(performance.now() - t0);
         t0 = performance.now();
         const feats = rvqDecode(lyra.codebooks, codes);
