@@ -3,12 +3,16 @@
  * WASM build through workers/ort/runtime.ts.
  *
  *   whittle generate --model stories260K --prompt "Once upon a time" --max-tokens 64 --greedy [--exit 3] [--layers 0,1,3] [--json]
+ *   whittle export --model stories260K --out dist/stories260K-tjs [--layers 0,1,3]
  *   whittle models [--json]
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { WhittleError, asWhittleError } from '../errors.ts';
 import { readRegistry } from '../../models/local.ts';
 import { fullPlan, type LlamaPlan } from '../../models/llama/types.ts';
+import { exportForTransformersJs } from '../../models/llama/export/transformersjs.ts';
 import { loadOrt } from '../../workers/ort/runtime.ts';
 import { TextEngine, type GenerateOptions } from '../../workers/text/engine.ts';
 import { isPresent, loadModel, modelDir } from './load.ts';
@@ -17,6 +21,7 @@ const USAGE = `usage:
   whittle generate --model <id|folder> [--prompt TEXT] [--max-tokens N] [--greedy]
                    [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
                    [--layers 0,1,3] [--exit E] [--attention auto|gqa|onnx|plain] [--threads N] [--json]
+  whittle export --model <id|folder> --out DIR [--layers 0,1,3]   (transformers.js / optimum folder)
   whittle models [--json]`;
 
 function usage(message: string): never {
@@ -62,7 +67,7 @@ async function generate(args: string[]): Promise<void> {
   if (attention !== 'auto' && attention !== 'gqa' && attention !== 'onnx' && attention !== 'plain') usage(`--attention must be auto, gqa, onnx or plain`);
   const model = loadModel(v.model);
   const plan: LlamaPlan = v.layers !== undefined
-    ? { layers: v.layers.split(',').filter((s) => s.trim() !== '').map((s) => num(s.trim(), 'layers', true)!) }
+    ? { layers: parseLayers(v.layers) }
     : fullPlan(model.config);
   const exit = num(v.exit, 'exit', true);
   if (exit !== undefined) plan.exit = exit;
@@ -99,6 +104,24 @@ async function generate(args: string[]): Promise<void> {
   await engine.dispose();
 }
 
+function parseLayers(value: string): number[] {
+  return value.split(',').filter((s) => s.trim() !== '').map((s) => num(s.trim(), 'layers', true)!);
+}
+
+function exportModel(args: string[]): void {
+  const { values: v } = parseArgs({ args, strict: true, options: { model: { type: 'string' }, out: { type: 'string' }, layers: { type: 'string' } } });
+  if (!v.model || !v.out) usage('export needs --model and --out');
+  const model = loadModel(v.model);
+  const plan: LlamaPlan = v.layers !== undefined ? { layers: parseLayers(v.layers) } : fullPlan(model.config);
+  const files = exportForTransformersJs(model.config, model.weights, model.tokenizer.json, plan);
+  const out = resolve(process.cwd(), v.out);
+  for (const [name, bytes] of Object.entries(files)) {
+    mkdirSync(dirname(join(out, name)), { recursive: true });
+    writeFileSync(join(out, name), bytes);
+  }
+  console.error(`wrote ${Object.keys(files).join(', ')} to ${out}`);
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -107,6 +130,8 @@ export async function main(argv: string[]): Promise<number> {
       models(values.json);
     } else if (command === 'generate') {
       await generate(rest);
+    } else if (command === 'export') {
+      exportModel(rest);
     } else if (command === undefined || command === 'help' || command === '--help') {
       console.log(USAGE);
     } else {

@@ -16,7 +16,11 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { WhittleError } from '../../sdk/errors.ts';
 
 export class TextTokenizer {
-  private constructor(private readonly tok: Tokenizer) {}
+  private constructor(
+    private readonly tok: Tokenizer,
+    /** The tokenizer.json it was built from (exports write it back out). */
+    readonly json: object,
+  ) {}
 
   /** From a parsed tokenizer.json (and optional tokenizer_config.json). BAD_MODEL if it is not one. */
   static fromJson(tokenizerJson: unknown, tokenizerConfig: object = {}): TextTokenizer {
@@ -25,7 +29,7 @@ export class TextTokenizer {
       throw new WhittleError('BAD_MODEL', 'tokenizer.json has no model.vocab; not a Hugging Face tokenizer file');
     }
     try {
-      return new TextTokenizer(new Tokenizer(j, tokenizerConfig));
+      return new TextTokenizer(new Tokenizer(j, tokenizerConfig), j);
     } catch (err) {
       throw new WhittleError('BAD_MODEL', `tokenizer.json could not be loaded: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
     }
