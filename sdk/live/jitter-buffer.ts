@@ -1,0 +1,63 @@
+/**
+ * Playout jitter buffer: packets arrive out of order and late; playout takes one frame every
+ * 20 ms, `targetFrames` behind the newest frame index seen. A frame that has not arrived when
+ * its turn comes is reported missing (the decoder conceals it); one that arrives after its turn
+ * is counted late and discarded. Frame indices are the 16-bit ones from the packet header.
+ */
+export type Playout<T> = { frame: number; packet: T } | { frame: number; packet: null; reason: 'lost' | 'late' };
+
+export class JitterBuffer<T> {
+  private readonly packets = new Map<number, T>();
+  private next: number | null = null; // next frame index (unwrapped) to play
+  private newest = -1;
+  late = 0;
+  played = 0;
+  concealed = 0;
+
+  constructor(private targetFrames = 3) {}
+
+  setTarget(frames: number): void {
+    this.targetFrames = Math.max(1, Math.round(frames));
+  }
+
+  /** Unwraps a 16-bit header index to the one nearest the newest seen. */
+  private unwrap(index16: number): number {
+    if (this.newest < 0) return index16;
+    const base = this.newest - (this.newest & 0xffff);
+    let candidate = base + index16;
+    if (candidate - this.newest > 0x8000) candidate -= 0x10000;
+    else if (this.newest - candidate > 0x8000) candidate += 0x10000;
+    return candidate;
+  }
+
+  push(frameIndex16: number, packet: T): void {
+    const frame = this.unwrap(frameIndex16);
+    if (this.next !== null && frame < this.next) {
+      this.late++;
+      return;
+    }
+    this.packets.set(frame, packet);
+    this.newest = Math.max(this.newest, frame);
+  }
+
+  /** Frames buffered ahead of playout. */
+  get depth(): number {
+    return this.next === null ? this.packets.size : Math.max(0, this.newest - this.next + 1);
+  }
+
+  /** One playout tick: the next frame's packet, or null with the reason. Null before playout starts. */
+  pop(): Playout<T> | null {
+    if (this.next === null) {
+      if (this.newest < 0 || this.packets.size < this.targetFrames) return null; // pre-buffering
+      this.next = Math.min(...this.packets.keys());
+    }
+    const frame = this.next;
+    this.next++;
+    this.played++;
+    const packet = this.packets.get(frame);
+    this.packets.delete(frame);
+    if (packet !== undefined) return { frame, packet };
+    this.concealed++;
+    return { frame, packet: null, reason: frame > this.newest ? 'late' : 'lost' };
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * A simulated network link for the live codec demo and tests: a bottleneck of `kbps` with a
+ * FIFO queue (so sending faster than the link builds queueing delay, as on a real link), a
+ * base one-way delay, uniform jitter, and Gilbert-Elliott loss (bursty: a "bad" state that
+ * drops most packets and that the link enters and leaves at random). Deterministic per seed.
+ *
+ * Times are in milliseconds on the caller's clock; nothing here reads a real clock.
+ */
+
+export interface LinkConfig {
+  /** Bottleneck bandwidth, kbit/s. */
+  kbps: number;
+  /** Base one-way delay, ms. */
+  delayMs: number;
+  /** Uniform jitter added to each packet's delay, ms (0..jitterMs). */
+  jitterMs: number;
+  /** Average loss rate 0..1 (Gilbert-Elliott, see `burstiness`). */
+  loss: number;
+  /** 0 = independent losses; towards 1 = losses come in bursts of increasing length. */
+  burstiness?: number;
+  /** Packets queued beyond this many ms of link time are dropped (tail drop). */
+  queueMs?: number;
+  seed?: number;
+}
+
+export interface Delivery<T> {
+  packet: T;
+  sentAt: number;
+  arrivesAt: number;
+}
+
+/** mulberry32: small, fast, good enough for simulation. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class SimulatedLink<T extends { byteLength: number }> {
+  private config: Required<LinkConfig>;
+  private readonly random: () => number;
+  /** When the link finishes transmitting what is already queued. */
+  private busyUntil = 0;
+  private inFlight: Delivery<T>[] = [];
+  private bad = false;
+  sent = 0;
+  dropped = 0;
+
+  constructor(config: LinkConfig) {
+    this.config = { burstiness: 0, queueMs: 1000, seed: 1, ...config };
+    this.random = rng(this.config.seed);
+  }
+
+  /** Changes bandwidth/delay/loss on the fly (the demo's sliders). */
+  set(config: Partial<LinkConfig>): void {
+    this.config = { ...this.config, ...config };
+  }
+
+  get settings(): Readonly<Required<LinkConfig>> {
+    return this.config;
+  }
+
+  private lost(): boolean {
+    const { loss, burstiness } = this.config;
+    if (loss <= 0) return false;
+    if (burstiness <= 0) return this.random() < loss;
+    // Gilbert-Elliott with drop probability 0 in "good" and 1 in "bad": the stationary share
+    // of "bad" equals `loss`, and the mean burst length is 1 / (1 - burstiness).
+    const leaveBad = 1 - burstiness;
+    const enterBad = (loss * leaveBad) / Math.max(1e-9, 1 - loss);
+    this.bad = this.bad ? this.random() >= leaveBad : this.random() < enterBad;
+    return this.bad;
+  }
+
+  /** Offers a packet to the link at time `now`. Returns false if it was dropped. */
+  send(packet: T, now: number): boolean {
+    this.sent++;
+    const txMs = (packet.byteLength * 8) / this.config.kbps; // kbit/s == bit/ms
+    const start = Math.max(now, this.busyUntil);
+    if (start - now > this.config.queueMs || this.lost()) {
+      this.dropped++;
+      return false;
+    }
+    this.busyUntil = start + txMs;
+    const arrivesAt = this.busyUntil + this.config.delayMs + this.random() * this.config.jitterMs;
+    this.inFlight.push({ packet, sentAt: now, arrivesAt });
+    return true;
+  }
+
+  /** Packets that have arrived by `now`, in arrival order. */
+  receive(now: number): Delivery<T>[] {
+    const arrived = this.inFlight.filter((d) => d.arrivesAt <= now).sort((a, b) => a.arrivesAt - b.arrivesAt);
+    this.inFlight = this.inFlight.filter((d) => d.arrivesAt > now);
+    return arrived;
+  }
+
+  /** Queueing delay a packet sent at `now` would see, ms. */
+  queueDelay(now: number): number {
+    return Math.max(0, this.busyUntil - now);
+  }
+}
