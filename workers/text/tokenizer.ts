@@ -41,6 +41,7 @@ export class TextTokenizer {
   }
 
   decode(ids: readonly number[], skipSpecial = true): string {
+    if (ids.length === 0) return ''; // @huggingface/tokenizers throws on an empty list
     return this.tok.decode([...ids], { skip_special_tokens: skipSpecial, clean_up_tokenization_spaces: false });
   }
 
@@ -49,20 +50,26 @@ export class TextTokenizer {
   }
 
   /**
-   * Incremental decoding for streaming: decodes the whole generated sequence each time and emits
-   * the new suffix, holding back text that ends in an incomplete UTF-8 sequence (U+FFFD) until
-   * the bytes that complete it arrive. This is how byte-fallback tokens become characters.
+   * Incremental decoding for streaming, O(1) amortized per token (text-generation-inference's
+   * prefix/read offsets): decode a short window of recent ids twice, with and without the new
+   * one, and emit the difference. Decoding the window (not the whole sequence) keeps long
+   * generations linear; comparing two decodes of the same start keeps decoder rules that depend
+   * on the first token (the leading-space Strip) out of the delta. Text ending in an incomplete
+   * UTF-8 sequence (U+FFFD) is held back until the bytes that complete it arrive.
    */
   streamDecoder(): { push(id: number): string; text(): string } {
     const ids: number[] = [];
-    let emitted = '';
+    let prefixOffset = 0;
+    let readOffset = 0;
     return {
       push: (id: number) => {
         ids.push(id);
-        const full = this.decode(ids);
-        if (full.endsWith('\uFFFD')) return '';
-        const delta = full.startsWith(emitted) ? full.slice(emitted.length) : full;
-        emitted = full;
+        const prefixText = this.decode(ids.slice(prefixOffset, readOffset));
+        const newText = this.decode(ids.slice(prefixOffset));
+        if (newText.length <= prefixText.length || newText.endsWith('\uFFFD')) return '';
+        const delta = newText.startsWith(prefixText) ? newText.slice(prefixText.length) : newText;
+        prefixOffset = readOffset;
+        readOffset = ids.length;
         return delta;
       },
       text: () => this.decode(ids),
