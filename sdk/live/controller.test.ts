@@ -52,7 +52,7 @@ const wire = (kbps: number) => packetBytes(kbps) * 8 * 50 / 1000;
 describe('BitrateController on synthetic network traces', () => {
   it('steady link: converges under capacity and stays there (no oscillation)', () => {
     const capacity = 6.4; // kbit/s on the wire
-    const { switches, rateAt, rates } = simulate({ at: () => ({ kbps: capacity }), seconds: 40 });
+    const { switches, rates } = simulate({ at: () => ({ kbps: capacity }), seconds: 40 });
     const settled = rates.filter((r) => r.t >= 15_000);
     const meanWire = settled.reduce((s, r) => s + wire(r.kbps), 0) / settled.length;
     expect(meanWire).toBeLessThanOrEqual(capacity);
