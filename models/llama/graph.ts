@@ -8,7 +8,8 @@
  *   attention_mask float32 [G*S, T]            additive; row s*G+g is query s ('plain' attention only)
  *   seqlens_k      int32   [1] = T - 1, total_seq_len int32 [] = T   ('gqa' attention only)
  *   past_key.L / past_value.L, present_key.L / present_value.L: see `kvCacheShape`
- *   logits         float32 [1, 1, vocab]       last position only (prefill needs no others)
+ *   logits         float32 [1, 1, vocab]       last position only (prefill needs no others);
+ *                                              [1, S, vocab] with `segment.allLogits`
  *   hidden_out     float32 [1, S, dim]         residual stream after the segment's last block
  *
  * Node budget per block ('plain'): 1 SkipSimplifiedLayerNormalization (residual add + norm fused),
@@ -177,15 +178,16 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
     pending = null;
   }
   if (segment.head) {
-    // Only the last position's logits are ever needed (prefill samples from it), so slice first.
+    // Usually only the last position's logits are needed (prefill samples from it), so slice
+    // first; verification of drafts (allLogits) and the optimum interface want every position.
     const last = (v: Value) => g.op('Slice', [v, g.ints([-1]), g.ints([2 ** 31 - 1]), g.ints([1])]); // [1, 1, dim]
-    if (!optimum) {
+    if (!optimum && !segment.allLogits) {
       resid = last(resid);
       if (pending) pending = last(pending);
     }
     const normed = normWithResidual(w.finalNorm, 'final_norm');
     const logits = g.op('MatMul', [normed, g.constant('lm_head', 'float32', [c.dim, c.vocabSize], w.head)]);
-    g.output(logits, 'float32', optimum ? [B, 'S', c.vocabSize] : [1, 1, c.vocabSize], 'logits');
+    g.output(logits, 'float32', optimum ? [B, 'S', c.vocabSize] : [1, segment.allLogits ? 'S' : 1, c.vocabSize], 'logits');
   }
   return { built: g.build({ opset: attention === 'onnx' ? 23 : 21 }), nodeCount: g.nodeCount, segment, attention };
 }

@@ -12,7 +12,8 @@
  *
  * @example
  * planSegments({ layers: [0, 1, 3, 4], exit: 2 }, 5)
- * // -> [{ layers: [0,1], embed: true, head: 'exit' }, { layers: [3,4], embed: false, head: 'final' }]
+ * // -> [{ layers: [0,1], embed: true, head: 'exit', hiddenOut: true },
+//     { layers: [3,4], embed: false, head: 'final', hiddenOut: false, allLogits: true }]
  */
 import { WhittleError } from '../../sdk/errors.ts';
 import type { LlamaPlan } from './types.ts';
@@ -26,6 +27,11 @@ export interface Segment {
   head: 'final' | 'exit' | null;
   /** Also outputs the hidden state for a later segment. */
   hiddenOut: boolean;
+  /**
+   * Logits for every position of the step, not just the last: the segment after an early exit
+   * verifies several drafted tokens in one pass (self-speculative decoding).
+   */
+  allLogits?: boolean;
 }
 
 /** Throws INVALID_ARGUMENT unless `plan` names distinct, existing blocks and a reachable exit. */
@@ -56,6 +62,6 @@ export function planSegments(plan: LlamaPlan, nLayers: number): Segment[] {
   }
   return [
     { layers: layers.slice(0, exit), embed: true, head: 'exit', hiddenOut: true },
-    { layers: layers.slice(exit), embed: false, head: 'final', hiddenOut: false },
+    { layers: layers.slice(exit), embed: false, head: 'final', hiddenOut: false, allLogits: true },
   ];
 }

@@ -110,24 +110,102 @@ export class PlanRunner {
    * logits [vocab] of the last one. Prefill is one call with the whole prompt; decode, one token.
    */
   async step(tokens: readonly number[], options: StepOptions = {}): Promise<Float32Array> {
-    const c = this.weights.config;
-    const S = tokens.length;
-    const P = this.position;
-    const T = P + S;
-    if (S === 0) throw new WhittleError('INVALID_ARGUMENT', 'step needs at least one token');
-    if (T > c.maxSeqLen) {
-      throw new WhittleError('INVALID_ARGUMENT', `${T} positions exceed the model's context of ${c.maxSeqLen}`, { positions: T, maxSeqLen: c.maxSeqLen });
+    this.checkTokens(tokens);
+    const exitIndex = options.exit ? this.segments.findIndex((s) => s.head === 'exit') : -1;
+    const last = exitIndex >= 0 ? exitIndex : this.segments.length - 1;
+    const { logits } = await this.runRange(0, last, { tokens }, this.position, tokens.length, options.signal, false);
+    this.position += tokens.length;
+    const vocab = this.weights.config.vocabSize;
+    return logits.slice(logits.length - vocab); // the last position (segments with allLogits return every one)
+  }
+
+  /** Index of the exit segment, or -1 when the plan has none. */
+  private get exitSegment(): number {
+    return this.segments.findIndex((s) => s.head === 'exit');
+  }
+
+  /** How many positions the layers after the exit have cached (they lag behind while drafting). */
+  get latePosition(): number {
+    const seg = this.segments[this.exitSegment + 1];
+    return seg ? this.caches.get(seg.layers[0]!)!.length : this.position;
+  }
+
+  /**
+   * Self-speculative decoding, draft side: feeds one token through the segments up to the early
+   * exit only, at `position`, and returns the exit head's logits [vocab] and the hidden state
+   * [dim] at the exit (what the later layers will be verified on, so they never re-run the early ones).
+   */
+  async draftStep(token: number, signal?: AbortSignal): Promise<{ logits: Float32Array; hidden: Float32Array }> {
+    const exit = this.exitSegment;
+    if (exit < 0) throw new WhittleError('INVALID_ARGUMENT', 'drafting needs a plan with an early exit');
+    this.checkTokens([token]);
+    const { logits, hidden } = await this.runRange(0, exit, { tokens: [token] }, this.position, 1, signal, true);
+    this.position += 1;
+    return { logits, hidden: hidden! };
+  }
+
+  /**
+   * Self-speculative decoding, verify side: runs the layers after the exit over `S` hidden states
+   * [S * dim] the drafts produced (positions `latePosition ..`) and returns the final logits of
+   * every one [S * vocab].
+   */
+  async verify(hidden: Float32Array, S: number, signal?: AbortSignal): Promise<Float32Array> {
+    const exit = this.exitSegment;
+    if (exit < 0) throw new WhittleError('INVALID_ARGUMENT', 'verification needs a plan with an early exit');
+    const hiddenIn = new this.ort.Tensor('float32', hidden, [1, S, this.weights.config.dim]);
+    const { logits } = await this.runRange(exit + 1, this.segments.length - 1, { hidden: hiddenIn }, this.latePosition, S, signal, false);
+    return logits;
+  }
+
+  /** Forgets every cached position at or after `length` (rejected drafts); `position` follows. */
+  truncate(length: number): void {
+    const { nKvHeads, dim, nHeads } = this.weights.config;
+    const hs = dim / nHeads;
+    for (const [layer, cache] of this.caches) {
+      if (cache.length <= length) continue;
+      const cut = (t: Ort.Tensor, which: 'key' | 'value') => {
+        const data = t.data as Float32Array;
+        const shape = kvCacheShape(this.attention, which, nKvHeads, hs, length);
+        const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
+        if (this.attention === 'plain' && which === 'key') {
+          // [1, K, hs, T]: keep the first `length` columns of every row
+          for (let r = 0; r < nKvHeads * hs; r++) out.set(data.subarray(r * cache.length, r * cache.length + length), r * length);
+        } else {
+          // [1, K, T, hs]: keep the first `length` rows of every head
+          for (let h = 0; h < nKvHeads; h++) out.set(data.subarray(h * cache.length * hs, (h * cache.length + length) * hs), h * length * hs);
+        }
+        t.dispose();
+        return new this.ort.Tensor('float32', out, shape);
+      };
+      this.caches.set(layer, { key: cut(cache.key, 'key'), value: cut(cache.value, 'value'), length });
     }
+    this.position = Math.min(this.position, length);
+  }
+
+  private checkTokens(tokens: readonly number[]): void {
+    const c = this.weights.config;
+    if (tokens.length === 0) throw new WhittleError('INVALID_ARGUMENT', 'step needs at least one token');
     for (const t of tokens) {
       if (!Number.isInteger(t) || t < 0 || t >= c.vocabSize) throw new WhittleError('INVALID_ARGUMENT', `token ${t} is outside the vocabulary (${c.vocabSize})`);
     }
-    const exitIndex = options.exit ? this.segments.findIndex((s) => s.head === 'exit') : -1;
-    const lastIndex = exitIndex >= 0 ? exitIndex : this.segments.length - 1;
+  }
 
+  /**
+   * Runs segments first..last for S new positions starting at P. The first segment gets token
+   * ids or a hidden state; returns the last segment's logits (and its hidden_out, read back,
+   * when `wantHidden`). Caches of the layers run grow from P to P + S.
+   */
+  private async runRange(first: number, last: number, input: { tokens?: readonly number[]; hidden?: Ort.Tensor }, P: number, S: number, signal: AbortSignal | undefined, wantHidden: boolean): Promise<{ logits: Float32Array; hidden?: Float32Array }> {
+    const c = this.weights.config;
+    const T = P + S;
+    if (T > c.maxSeqLen) {
+      throw new WhittleError('INVALID_ARGUMENT', `${T} positions exceed the model's context of ${c.maxSeqLen}`, { positions: T, maxSeqLen: c.maxSeqLen });
+    }
     const feeds: Record<string, Ort.Tensor> = {
-      input_ids: new this.ort.Tensor('int64', BigInt64Array.from(tokens, (t) => BigInt(t)), [1, S]),
       position: new this.ort.Tensor('int64', BigInt64Array.of(BigInt(P)), [1]),
     };
+    if (input.tokens) feeds.input_ids = new this.ort.Tensor('int64', BigInt64Array.from(input.tokens, (t) => BigInt(t)), [1, S]);
+    if (input.hidden) feeds.hidden_in = input.hidden;
     const maskShape = attentionMaskShape(this.attention, c.nHeads / c.nKvHeads, S, T);
     if (maskShape) {
       // Row r is query s = floor(r / rowsPerQuery) ('plain' repeats each query once per head in its group).
@@ -141,8 +219,9 @@ export class PlanRunner {
     }
 
     let logits: Float32Array | null = null;
-    for (let i = 0; i <= lastIndex; i++) {
-      throwIfAborted(options.signal);
+    let hidden: Float32Array | undefined;
+    for (let i = first; i <= last; i++) {
+      throwIfAborted(signal);
       const seg = this.segments[i]!;
       for (const l of seg.layers) {
         const cache = this.caches.get(l)!;
@@ -155,7 +234,7 @@ export class PlanRunner {
       const inputs: Record<string, Ort.Tensor> = {};
       for (const name of seg.session.inputNames) inputs[name] = feeds[name]!;
       const out = await seg.session.run(inputs);
-      if (i > 0) feeds.hidden_in?.dispose(); // the previous segment's hidden_out, now consumed
+      if (i > first) feeds.hidden_in?.dispose(); // the previous segment's hidden_out, now consumed
       for (const l of seg.layers) {
         const cache = this.caches.get(l)!;
         cache.key.dispose();
@@ -163,14 +242,16 @@ export class PlanRunner {
         this.caches.set(l, { key: out[`present_key.${l}`]!, value: out[`present_value.${l}`]!, length: T });
       }
       if (out.hidden_out) {
-        if (i < lastIndex) feeds.hidden_in = out.hidden_out;
-        else out.hidden_out.dispose(); // an early-exit step: no later segment reads it
+        if (i < last) feeds.hidden_in = out.hidden_out;
+        else {
+          if (wantHidden) hidden = (await out.hidden_out.getData()) as Float32Array;
+          out.hidden_out.dispose(); // an early-exit step: no later segment reads it
+        }
       }
-      if (i === lastIndex) logits = (out.logits!.data as Float32Array).slice();
+      if (i === last) logits = (out.logits!.data as Float32Array).slice();
       else out.logits?.dispose();
     }
-    this.position = T;
-    return logits!;
+    return { logits: logits!, hidden };
   }
 
   /** Releases the sessions and caches; the runner is unusable afterwards. */
