@@ -2,6 +2,7 @@
 import { float, type DType, type Value } from '../../onnx/builder.ts';
 import { type Ctx, activationQ, onnxType, type QParams } from './context.ts';
 import { activation, clampBounds } from './ops-conv.ts';
+import { roundNearest } from './requant.ts';
 import type { TfOperator } from './schema.ts';
 
 function out0(op: TfOperator): number {
@@ -26,7 +27,7 @@ export function binary(ctx: Ctx, op: TfOperator, onnxOp: 'Add' | 'Sub' | 'Mul'):
   const sb = g.op('Mul', [b.value, g.scalar(b.q.scale / outQ.scale)]);
   const sum = g.op(onnxOp, [sa, sb]);
   const [lo, hi] = clampBounds(ctx, op, act, outQ);
-  ctx.set(out0(op), g.op('Clip', [g.op('Round', [sum]), g.scalar(lo), g.scalar(hi)]), 'float32', outQ);
+  ctx.set(out0(op), g.op('Clip', [roundNearest(ctx, sum), g.scalar(lo), g.scalar(hi)]), 'float32', outQ);
 }
 
 export function leakyRelu(ctx: Ctx, op: TfOperator): void {
@@ -44,7 +45,7 @@ export function leakyRelu(ctx: Ctx, op: TfOperator): void {
   const [lo, hi] = clampBounds(ctx, op, 0, outQ);
   ctx.set(
     out0(op),
-    g.op('Clip', [g.op('Round', [g.op('Div', [real, g.scalar(outQ.scale)])]), g.scalar(lo), g.scalar(hi)]),
+    g.op('Clip', [roundNearest(ctx, g.op('Div', [real, g.scalar(outQ.scale)])), g.scalar(lo), g.scalar(hi)]),
     'float32',
     outQ,
   );
@@ -55,7 +56,7 @@ function requantized(ctx: Ctx, op: TfOperator, v: Value, k: number, q: QParams):
   const g = ctx.g;
   const scaled = k === 1 ? v : g.op('Mul', [v, g.scalar(k)]);
   const [lo, hi] = clampBounds(ctx, op, 0, q);
-  ctx.set(out0(op), g.op('Clip', [g.op('Round', [scaled]), g.scalar(lo), g.scalar(hi)]), 'float32', q);
+  ctx.set(out0(op), g.op('Clip', [roundNearest(ctx, scaled), g.scalar(lo), g.scalar(hi)]), 'float32', q);
 }
 
 /** QUANTIZE: float -> int8 (x / scale, rounded), or int8 -> int8 with new params. */
@@ -71,7 +72,7 @@ export function quantize(ctx: Ctx, op: TfOperator): void {
   // TFLite divides by the scale (reference AffineQuantize); Div keeps that rounding.
   const scaled = g.op('Div', [x.value, g.scalar(q.scale)]);
   const [lo, hi] = clampBounds(ctx, op, 0, q);
-  ctx.set(out0(op), g.op('Clip', [g.op('Round', [scaled]), g.scalar(lo), g.scalar(hi)]), 'float32', q);
+  ctx.set(out0(op), g.op('Clip', [roundNearest(ctx, scaled), g.scalar(lo), g.scalar(hi)]), 'float32', q);
 }
 
 export function dequantize(ctx: Ctx, op: TfOperator): void {

@@ -10,7 +10,8 @@
  * float32's 24; everything after it is on integers < 2^24, exact in float32.
  *
  * Modes for step 1:
- *  - 'exact-f32': float32 only, so the same graph runs on WebGPU (no float64 there).
+ *  - 'exact-f32': float32 only and only ops onnxruntime-web's WebGPU EP implements (it has no
+ *    float64, Round or Sign), so the whole graph stays on the GPU.
  *    The product is computed as an unevaluated sum p + err (Dekker's error-free two-product
  *    on 12-bit limbs) and only the final fraction rounds, which can move the result only
  *    when acc * q lies within ~1e-6 of a rounding boundary.
@@ -88,11 +89,27 @@ export function multiplyByQuantizedMultiplier(
     h = g.op('Floor', [g.op('Add', [g.op('Mul', [acc, q]), g.scalar(0.5)])]);
   }
   if (half.every((v) => v === 0)) return h;
-  // Round half away from zero of h / 2^right: sign(h) * floor((|h| + half) * 2^-right).
+  // Round half away from zero of the integer h / 2^right, without Sign/Abs (absent on WebGPU):
+  //   h >= 0: floor((h + half) / 2^right);  h < 0: ceil((h - half) / 2^right) = floor((h + half - 1) / 2^right)
+  // (the second form holds for right >= 1; channels with right = 0 pass h through: half = 0, no -1).
   const halfV = n === 1 ? g.scalar(half[0]!) : g.constant(name('half'), 'float32', shape, half);
   const invV = n === 1 ? g.scalar(inv[0]!) : g.constant(name('inv'), 'float32', shape, inv);
-  const mag = g.op('Floor', [g.op('Mul', [g.op('Add', [g.op('Abs', [h]), halfV]), invV])]);
-  return g.op('Mul', [mag, g.op('Sign', [h])]);
+  let negative = g.op('Cast', [g.op('Less', [h, g.scalar(0)])], { to: 1 });
+  if (half.some((v) => v === 0)) {
+    const hasShift = Float32Array.from(half, (v) => (v > 0 ? 1 : 0));
+    negative = g.op('Mul', [negative, g.constant(name('hasShift'), 'float32', shape, hasShift)]);
+  }
+  return g.op('Floor', [g.op('Mul', [g.op('Sub', [g.op('Add', [h, halfV]), negative]), invV])]);
+}
+
+/**
+ * Round to nearest. TFLite's float -> int8 paths use std::round (ties away from zero); exact ties
+ * essentially never occur on real data, so this uses onnx Round (ties to even) on CPU and
+ * floor(x + 1/2) in the WebGPU-safe mode, which has no Round.
+ */
+export function roundNearest(ctx: Ctx, x: Value): Value {
+  if (ctx.requant === 'exact-f32') return ctx.g.op('Floor', [ctx.g.op('Add', [x, ctx.g.scalar(0.5)])]);
+  return ctx.g.op('Round', [x]);
 }
 
 /**
