@@ -152,3 +152,32 @@ describe('bad model input', () => {
     expect(() => prepareWeights({ ...config, nLayers: 4 }, weights)).toThrow(expect.objectContaining({ code: 'BAD_MODEL' }));
   });
 });
+
+describe('self-speculative decoding', async () => {
+  const engine = await TextEngine.create(ort, 'wasm', textModelFromLlama2c(bin(), tok()), { plan: { layers: [0, 1, 2, 3, 4], exit: 2 } });
+
+  it.each([1, 3, 6])('greedy output with draft %i equals full-depth greedy (run.c tokens)', async (draft) => {
+    const d = done(await collect(engine.generate([1], { maxTokens: 20, greedy: true, stopTokens: [], speculate: { draft } })));
+    expect(d.tokens).toEqual(GOLDEN);
+    const s = d.stats.speculation!;
+    expect(s.drafted).toBeGreaterThan(0);
+    expect(s.accepted).toBeLessThanOrEqual(s.drafted);
+  });
+
+  it('matches full-depth greedy on a longer text prompt, up to the context end', async () => {
+    const full = await TextEngine.create(ort, 'wasm', textModelFromLlama2c(bin(), tok()));
+    const prompt = 'Once upon a time, there was a little dog named Max.';
+    const want = done(await collect(full.generate(prompt, { maxTokens: 600, greedy: true, stopTokens: [] })));
+    const got = done(await collect(engine.generate(prompt, { maxTokens: 600, greedy: true, stopTokens: [], speculate: { draft: 4 } })));
+    expect(got.stats.stopReason).toBe('context');
+    expect(got.tokens).toEqual(want.tokens);
+    expect(got.text).toBe(want.text);
+    await full.dispose();
+  });
+
+  it('rejects sampling and plans without an exit', async () => {
+    await expect(collect(engine.generate([1], { temperature: 0.8, speculate: { draft: 2 } }))).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+    const noExit = await TextEngine.create(ort, 'wasm', textModelFromLlama2c(bin(), tok()));
+    await expect(collect(noExit.generate([1], { greedy: true, speculate: { draft: 2 } }))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+});

@@ -49,6 +49,12 @@ export interface GenerateOptions extends SamplingOptions {
   exit?: boolean;
   /** Stops within one step (between segment runs); the iterator then throws WhittleError('ABORTED'). */
   signal?: AbortSignal;
+  /**
+   * Self-speculative decoding (LayerSkip): draft `draft` tokens through the plan's early exit,
+   * verify them in one pass of the later layers over the drafts' exit hidden states. Greedy
+   * only; the output is the full-depth greedy output. Needs a plan with an exit.
+   */
+  speculate?: { draft: number };
 }
 
 export interface GenerateStats {
@@ -65,6 +71,74 @@ export interface GenerateStats {
   stopReason: 'stop-token' | 'stop-string' | 'max-tokens' | 'context';
   plan: LlamaPlan;
   attention: AttentionKind;
+  /** With `speculate`: drafts proposed and accepted (acceptance = accepted / drafted). */
+  speculation?: { draft: number; drafted: number; accepted: number; acceptance: number };
+}
+
+type TokenPicker = (logits: Float32Array, history: readonly number[]) => number;
+
+/**
+ * One token at a time through the whole plan (or its exit path). Returns (done) when the context
+ * is full. `history` is the caller's: it already holds every token this yielded.
+ */
+async function* plainTokens(runner: PlanRunner, prompt: number[], history: readonly number[], pick: TokenPicker, maxSeqLen: number, step: { exit?: boolean; signal: AbortSignal }, onPrefill: () => void): AsyncGenerator<number, void, undefined> {
+  let logits = await runner.step(prompt, step);
+  onPrefill();
+  for (;;) {
+    const token = pick(logits, history);
+    yield token;
+    if (runner.position >= maxSeqLen) return;
+    logits = await runner.step([token], step);
+  }
+}
+
+/** Row `row` of a [rows, vocab] logits matrix (a view). */
+function rowLogits(all: Float32Array, row: number, vocab: number): Float32Array {
+  return all.subarray(row * vocab, (row + 1) * vocab);
+}
+
+/**
+ * Greedy self-speculative decoding. Invariant at the top of a round: every layer has cached
+ * positions < P, and `t0` (already yielded) is the token at P, not yet fed.
+ * Draft: feed t0, d1..dd through the exit segment (d+1 one-token runs), drafting d1..dd from the
+ * exit head and keeping each exit hidden state. Verify: one run of the later layers over those
+ * d+1 hidden states gives the full model's choice after t0, d1, ..., dd. Accept drafts while they
+ * equal those choices; the first disagreement (or the bonus after dd) is the full model's own
+ * token. Caches are cut back to the accepted prefix, so layers before the exit never run twice.
+ */
+async function* speculativeTokens(runner: PlanRunner, prompt: number[], history: readonly number[], pick: TokenPicker, spec: { draft: number; drafted: number; accepted: number }, maxSeqLen: number, signal: AbortSignal, onPrefill: () => void): AsyncGenerator<number, void, undefined> {
+  const logits = await runner.step(prompt, { signal });
+  onPrefill();
+  const vocab = logits.length;
+  let t0 = pick(logits, history);
+  yield t0;
+  for (;;) {
+    const P = runner.position;
+    if (P >= maxSeqLen) return;
+    const d = Math.min(spec.draft, maxSeqLen - P - 1);
+    const drafts: number[] = [];
+    let hiddens: Float32Array | null = null;
+    let tok = t0;
+    for (let i = 0; i <= d; i++) {
+      const out = await runner.draftStep(tok, signal);
+      hiddens ??= new Float32Array((d + 1) * out.hidden.length);
+      hiddens.set(out.hidden, i * out.hidden.length);
+      if (i < d) {
+        tok = pick(out.logits, [...history, ...drafts]);
+        drafts.push(tok);
+      }
+    }
+    const full = await runner.verify(hiddens!, d + 1, signal);
+    let accepted = 0;
+    while (accepted < d && pick(rowLogits(full, accepted, vocab), [...history, ...drafts.slice(0, accepted)]) === drafts[accepted]) accepted++;
+    const next = pick(rowLogits(full, accepted, vocab), [...history, ...drafts.slice(0, accepted)]);
+    runner.truncate(P + accepted + 1);
+    spec.drafted += d;
+    spec.accepted += accepted;
+    for (let i = 0; i < accepted; i++) yield drafts[i]!;
+    yield next;
+    t0 = next;
+  }
 }
 
 export type TextEvent =
@@ -182,6 +256,14 @@ export class TextEngine {
     if (promptIds.length > c.maxSeqLen) {
       throw new WhittleError('INVALID_ARGUMENT', `the prompt is ${promptIds.length} tokens; the model's context is ${c.maxSeqLen}`, { promptTokens: promptIds.length, maxSeqLen: c.maxSeqLen });
     }
+    if (options.speculate) {
+      const d = options.speculate.draft;
+      if (!Number.isInteger(d) || d < 1) throw new WhittleError('INVALID_ARGUMENT', `speculate.draft must be a positive integer, got ${d}`);
+      if (!(options.greedy || options.temperature === 0)) throw new WhittleError('UNSUPPORTED', 'speculative decoding is greedy-only for now (set greedy: true)');
+      if (options.exit) throw new WhittleError('INVALID_ARGUMENT', 'speculate and exit are exclusive: speculation already drafts through the exit');
+      const p = runner.plan;
+      if (p.exit === undefined || p.exit >= p.layers.length) throw new WhittleError('INVALID_ARGUMENT', 'speculative decoding needs a plan whose exit is before its last layer');
+    }
     const stopTokens = new Set(options.stopTokens ?? [c.eosTokenId]);
     const stopStrings = (options.stopStrings ?? []).filter((s) => s.length > 0);
     const rng = createRng(options.seed ?? 0x5eed);
@@ -205,13 +287,23 @@ export class TextEngine {
     let prefillMs = 0;
     let decodeStart = 0;
     let ttft = 0;
+    const spec = options.speculate ? { draft: options.speculate.draft, drafted: 0, accepted: 0 } : null;
     try {
       runner.reset();
       if (signal.aborted) throw new WhittleError('ABORTED', 'The operation was aborted');
-      let logits = await runner.step(promptIds, step);
-      prefillMs = performance.now() - t0;
-      while (tokens.length < maxTokens) {
-        const token = sample(logits, options, history, rng);
+      const pick = (logits: Float32Array, hist: readonly number[]) => sample(logits, options, hist, rng);
+      const onPrefill = () => (prefillMs = performance.now() - t0);
+      const source = spec
+        ? speculativeTokens(runner, promptIds, history, pick, spec, c.maxSeqLen, signal, onPrefill)
+        : plainTokens(runner, promptIds, history, pick, c.maxSeqLen, step, onPrefill);
+      for (;;) {
+        if (tokens.length >= maxTokens) break;
+        const next = await source.next();
+        if (next.done) {
+          stopReason = 'context';
+          break;
+        }
+        const token = next.value;
         if (stopTokens.has(token)) {
           stopReason = 'stop-token';
           break;
@@ -237,14 +329,9 @@ export class TextEngine {
         }
         yield { type: 'token', token, text: emit };
         if (stopReason === 'stop-string') break;
-        if (tokens.length >= maxTokens) break;
-        if (runner.position >= c.maxSeqLen) {
-          stopReason = 'context';
-          break;
-        }
         if (signal.aborted) throw new WhittleError('ABORTED', 'The operation was aborted');
-        logits = await runner.step([token], step);
       }
+      await source.return(undefined);
       if (stopReason !== 'stop-string') text += pending;
       const decodeMs = tokens.length > 1 ? performance.now() - decodeStart : 0;
       const stats: GenerateStats = {
@@ -259,6 +346,7 @@ export class TextEngine {
         plan: runner.plan,
         attention: this.attention,
       };
+      if (spec) stats.speculation = { ...spec, acceptance: spec.drafted > 0 ? spec.accepted / spec.drafted : 0 };
       yield { type: 'done', tokens, text, stats };
     } catch (err) {
       throw asWhittleError(err);
