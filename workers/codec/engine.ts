@@ -32,28 +32,57 @@ export interface CodecEngineOptions {
    * outputs per thousand.
    */
   requant?: RequantMode;
+  /** WebGPU only: keep the streaming state in GPU buffers between frames (default true). */
+  stateOnDevice?: boolean;
 }
 
-/** A session with its streaming state (state_out of a run is state_in of the next). */
+/**
+ * A session with its streaming state (state_out of a run is state_in of the next). On WebGPU
+ * the state outputs stay in GPU buffers (`preferredOutputLocation`) and go straight back in as
+ * the next frame's inputs, so the conv history never crosses to the CPU; the previous frame's
+ * buffers are disposed once consumed (the pattern workers/text/runner.ts uses for KV caches).
+ */
 class StatefulSession {
   private state: Record<string, Ort.Tensor> = {};
-  constructor(
+  private constructor(
     private readonly ort: OrtModule,
     private readonly session: Ort.InferenceSession,
     readonly graph: ConvertedGraph,
+    private readonly onDevice: boolean,
   ) {
     this.reset();
   }
+
+  static async create(ort: OrtModule, graph: ConvertedGraph, backend: Backend, stateOnDevice = true): Promise<StatefulSession> {
+    const onDevice = stateOnDevice && backend === 'webgpu' && graph.states.length > 0;
+    const location: Record<string, 'gpu-buffer'> = {};
+    for (const s of graph.states) location[s.outputName] = 'gpu-buffer';
+    const session = await createSession(ort, graph.built, backend, onDevice ? { preferredOutputLocation: location } : {});
+    return new StatefulSession(ort, session, graph, onDevice);
+  }
+
   reset(): void {
+    this.release();
     this.state = Object.fromEntries(this.graph.states.map((s) => [s.inputName, new this.ort.Tensor('float32', s.init.slice(), s.shape)]));
   }
+
   async run(feeds: Record<string, Ort.Tensor>): Promise<Record<string, Ort.Tensor>> {
     const out = await this.session.run({ ...feeds, ...this.state });
+    this.release(); // the previous state was consumed by this run
     this.state = Object.fromEntries(this.graph.states.map((s) => [s.inputName, out[s.outputName]!]));
     return out;
   }
-  release(): Promise<void> {
-    return this.session.release();
+
+  /** Frees GPU-resident state tensors (CPU ones are plain arrays: nothing to free). */
+  private release(): void {
+    if (!this.onDevice) return;
+    for (const t of Object.values(this.state)) if (t.location === 'gpu-buffer') t.dispose();
+  }
+
+  async dispose(): Promise<void> {
+    this.release();
+    this.state = {};
+    await this.session.release();
   }
 }
 
@@ -86,7 +115,7 @@ export class LyraCodecEngine {
       requant: options.requant ?? (backend === 'webgpu' ? 'exact-f32' : 'exact-f64'),
       quantizerGraphs: rvqGraph,
     });
-    const session = async (g: ConvertedGraph) => new StatefulSession(ort, await createSession(ort, g.built, backend), g);
+    const session = (g: ConvertedGraph) => StatefulSession.create(ort, g, backend, options.stateOnDevice ?? true);
     const encoder = await session(graphs.encoder);
     const decoder = await session(graphs.decoder);
     const quantizer =
@@ -185,6 +214,6 @@ export class LyraCodecEngine {
   }
 
   async dispose(): Promise<void> {
-    await Promise.all([this.encoder.release(), this.decoder.release(), this.quantizer?.encode.release(), this.quantizer?.decode.release()]);
+    await Promise.all([this.encoder.dispose(), this.decoder.dispose(), this.quantizer?.encode.dispose(), this.quantizer?.decode.dispose()]);
   }
 }
