@@ -15,6 +15,14 @@ describe('whittle CLI', () => {
     expect(out.stats.generatedTokens).toBe(20);
   });
 
+  it('--exit with --speculate keeps the full-depth greedy tokens', () => {
+    const r = run('generate', '--model', 'stories260K', '--max-tokens', '12', '--greedy', '--exit', '4', '--speculate', '2', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { tokens: number[]; stats: { speculation: { drafted: number } } };
+    expect(out.tokens).toEqual([403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421]);
+    expect(out.stats.speculation.drafted).toBeGreaterThan(0);
+  });
+
   it('models --json lists registry models with local presence', () => {
     const r = run('models', '--json');
     expect(r.status, r.stderr).toBe(0);

@@ -20,7 +20,9 @@ import { isPresent, loadModel, modelDir } from './load.ts';
 const USAGE = `usage:
   whittle generate --model <id|folder> [--prompt TEXT] [--max-tokens N] [--greedy]
                    [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
-                   [--layers 0,1,3] [--exit E] [--attention auto|gqa|onnx|plain] [--threads N] [--json]
+                   [--layers 0,1,3] [--exit E] [--speculate D] [--attention auto|gqa|onnx|plain] [--threads N] [--json]
+                   --exit E alone decodes through the exit; with --speculate D it drafts D tokens there
+                   and verifies them with the full plan (greedy only)
   whittle export --model <id|folder> --out DIR [--layers 0,1,3]   (transformers.js / optimum folder)
   whittle models [--json]`;
 
@@ -57,6 +59,7 @@ async function generate(args: string[]): Promise<void> {
       seed: { type: 'string' },
       layers: { type: 'string' },
       exit: { type: 'string' },
+      speculate: { type: 'string' },
       attention: { type: 'string', default: 'auto' },
       threads: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -82,8 +85,13 @@ async function generate(args: string[]): Promise<void> {
     topP: num(v['top-p'], 'top-p'),
     repetitionPenalty: num(v['repetition-penalty'], 'repetition-penalty'),
     seed: num(v.seed, 'seed', true),
-    exit: exit !== undefined,
+    exit: exit !== undefined && v.speculate === undefined,
   };
+  const draft = num(v.speculate, 'speculate', true);
+  if (draft !== undefined) {
+    if (exit === undefined) usage('--speculate needs --exit E (where drafts leave the model)');
+    options.speculate = { draft };
+  }
   const ac = new AbortController();
   process.once('SIGINT', () => ac.abort());
   options.signal = ac.signal;
@@ -95,6 +103,7 @@ async function generate(args: string[]): Promise<void> {
     } else {
       const s = ev.stats;
       process.stdout.write('\n');
+      if (s.speculation) console.error(`[speculation: ${s.speculation.accepted}/${s.speculation.drafted} drafts accepted]`);
       console.error(
         `[${s.promptTokens} prompt + ${s.generatedTokens} generated tokens, stop: ${s.stopReason}; prefill ${s.prefillTokensPerSecond.toFixed(0)} tok/s, ` +
           `decode ${s.decodeTokensPerSecond.toFixed(1)} tok/s, first token ${s.timeToFirstTokenMs.toFixed(1)} ms; plan ${JSON.stringify(s.plan)}, ${s.attention} attention]`,
