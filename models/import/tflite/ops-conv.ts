@@ -7,7 +7,6 @@
  * permuted here at import time; activations get a Transpose in and out, which onnxruntime's
  * transpose optimizer cancels between consecutive convs.
  */
-import { float } from '../../onnx/builder.ts';
 import type { Value } from '../../onnx/builder.ts';
 import { type Ctx, activationQ, copy, f32, i32, type QParams, type Tv } from './context.ts';
 import { TfType, type TfOperator } from './schema.ts';
@@ -232,4 +231,3 @@ export function transposeConv(ctx: Ctx, op: TfOperator): void {
   ctx.set(op.outputs[0]!, g.op('Transpose', [y], { perm: NCHW_TO_NHWC }), 'float32', outQ);
 }
 
-export { float };
