@@ -35,6 +35,18 @@ describe('whittle codec CLI', () => {
     }
   }, 60_000);
 
+  it('rates lists the 46 supported rates', async () => {
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      expect(await runCodecCommand(['rates', '--json'])).toBe(0);
+      const rates = JSON.parse(String(log.mock.calls.at(-1)![0])) as { quantizers: number; kbps: number; reference: boolean }[];
+      expect(rates).toHaveLength(46);
+      expect(rates.filter((r) => r.reference).map((r) => r.kbps)).toEqual([3.2, 6, 9.2]);
+    } finally {
+      log.mockRestore();
+    }
+  });
+
   it('bad input is exit code 2 with a typed message', async () => {
     const err = vi.spyOn(console, 'error').mockImplementation(() => {});
     try {
