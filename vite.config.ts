@@ -57,7 +57,7 @@ function ortAssets(): Plugin {
   };
 }
 
-const pages = ['index.html', 'demos/playground/index.html', 'e2e/pages/harness.html'];
+const pages = ['index.html', 'demos/playground/index.html', 'demos/codec/index.html', 'e2e/pages/harness.html'];
 
 export default defineConfig({
   root,
@@ -65,7 +65,13 @@ export default defineConfig({
   resolve: { conditions: ['onnxruntime-web-use-extern-wasm', ...defaultClientConditions] },
   optimizeDeps: { exclude: ['onnxruntime-web'] },
   worker: { format: 'es' },
-  server: { host: '127.0.0.1', headers: isolationHeaders, fs: { strict: true } },
+  server: {
+    host: '127.0.0.1',
+    headers: isolationHeaders,
+    fs: { strict: true },
+    // Tests and benchmarks must not be reloaded by a file edited meanwhile.
+    ...(process.env.WHITTLE_E2E || process.env.WHITTLE_BENCH ? { hmr: false, watch: null } : {}),
+  },
   preview: { host: '127.0.0.1', headers: isolationHeaders },
   build: {
     target: 'es2022',

@@ -22,6 +22,7 @@ if (!name || !/^[\w-]+$/.test(name)) {
   process.exit(2);
 }
 
+process.env.WHITTLE_BENCH = '1';
 const server = await createServer({ configFile: 'vite.config.ts', server: { port: Number(values.port), strictPort: true, host: '127.0.0.1' }, logLevel: 'warn' });
 await server.listen();
 const browser = await chromium.launch({

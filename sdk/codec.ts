@@ -50,6 +50,8 @@ export interface StreamEncoder {
 export interface StreamDecoder {
   /** Decodes concatenated packets (any mix of bitrates: each header says its own). */
   decode(packets: Uint8Array): Promise<{ pcm: Float32Array; frames: number; quantizers: Int32Array; engineMs: number }>;
+  /** 320 samples in place of a lost packet (fades out over consecutive losses, no clicks). */
+  conceal(): Promise<Float32Array>;
   reset(): Promise<void>;
 }
 
@@ -142,6 +144,13 @@ export class Codec {
         }
         const copy = packets.slice();
         return call.call((r) => r.decodePackets(Comlink.transfer(copy, [copy.buffer])));
+      },
+      async conceal() {
+        if (!started) {
+          await call.call((r) => r.resetDecoder());
+          started = true;
+        }
+        return call.call((r) => r.conceal());
       },
       async reset() {
         await call.call((r) => r.resetDecoder());

@@ -11,7 +11,7 @@ import { logSpectralDistance } from '../../workers/codec/metrics.ts';
 import { parseWav } from '../../workers/codec/wav.ts';
 import { swapSubgraphs } from '../../models/import/tflite/oracle/swap.ts';
 import { TfliteReference } from './tflite-reference.ts';
-import { bestLag, opusRoundTrip } from './opus.ts';
+import { bestLag, opusRoundTrip } from '../../demos/shared/opus.ts';
 
 const quick = new URLSearchParams(location.search).has('quick');
 const log = (s: string) => {

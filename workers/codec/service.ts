@@ -29,6 +29,11 @@ export class CodecService {
   private ort: OrtModule | null = null;
   private runtime: RuntimeConfig | null = null;
   private engine: LyraCodecEngine | null = null;
+  /** Decoder features of the last good frame, for concealment. */
+  private lastFeatures: Float32Array | null = null;
+  /** Output gain: faded during concealment, ramped back after it. */
+  private gain = 1;
+  private consecutiveLost = 0;
 
   async init(runtime: RuntimeConfig): Promise<RuntimeInfo> {
     this.ort = await loadOrt(runtime);
@@ -102,7 +107,10 @@ export class CodecService {
     const quantizers: number[] = [];
     for (let p = 0; p < packets.length; ) {
       const packet = unpackPacket(packets.subarray(p));
-      out.push(await engine.decode(packet.codes));
+      const features = await engine.dequantize(packet.codes);
+      this.lastFeatures = features;
+      this.consecutiveLost = 0;
+      out.push(this.rampTo(1, await engine.decodeFeatures(features)));
       quantizers.push(packet.numQuantizers);
       p += packet.size;
     }
@@ -111,12 +119,39 @@ export class CodecService {
     return { pcm, frames: out.length, quantizers: Int32Array.from(quantizers), engineMs: performance.now() - t0 };
   }
 
+  /**
+   * Packet-loss concealment: one frame in place of a lost packet. The decoder runs on the last
+   * good frame's features (so its conv state keeps evolving and the next real frame joins
+   * smoothly) and the output fades out over consecutive losses; the gain ramps back up within
+   * the first good frame, sample by sample, so neither edge clicks.
+   */
+  async conceal(): Promise<Float32Array> {
+    const engine = this.requireEngine();
+    this.consecutiveLost++;
+    if (!this.lastFeatures) return new Float32Array(FRAME_SAMPLES); // nothing heard yet: silence
+    const target = Math.pow(0.7, this.consecutiveLost);
+    return this.rampTo(target < 0.05 ? 0 : target, await engine.decodeFeatures(this.lastFeatures));
+  }
+
+  /** Applies a gain that moves linearly from the current one to `target` across the frame. */
+  private rampTo(target: number, frame: Float32Array): Float32Array {
+    const from = this.gain;
+    if (from === 1 && target === 1) return frame;
+    const out = new Float32Array(frame.length);
+    for (let i = 0; i < frame.length; i++) out[i] = frame[i]! * (from + ((target - from) * (i + 1)) / frame.length);
+    this.gain = target;
+    return out;
+  }
+
   resetEncoder(): void {
     this.requireEngine().resetEncoder();
   }
 
   resetDecoder(): void {
     this.requireEngine().resetDecoder();
+    this.lastFeatures = null;
+    this.gain = 1;
+    this.consecutiveLost = 0;
   }
 
   async dispose(): Promise<void> {
