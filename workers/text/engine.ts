@@ -132,7 +132,7 @@ async function* speculativeTokens(runner: PlanRunner, prompt: number[], history:
     let accepted = 0;
     while (accepted < d && pick(rowLogits(full, accepted, vocab), [...history, ...drafts.slice(0, accepted)]) === drafts[accepted]) accepted++;
     const next = pick(rowLogits(full, accepted, vocab), [...history, ...drafts.slice(0, accepted)]);
-    runner.truncate(P + accepted + 1);
+    await runner.truncate(P + accepted + 1);
     spec.drafted += d;
     spec.accepted += accepted;
     for (let i = 0; i < accepted; i++) yield drafts[i]!;

@@ -157,14 +157,18 @@ export class PlanRunner {
     return logits;
   }
 
-  /** Forgets every cached position at or after `length` (rejected drafts); `position` follows. */
-  truncate(length: number): void {
+  /**
+   * Forgets every cached position at or after `length` (rejected drafts); `position` follows.
+   * Reads the caches back to the CPU (`getData`), so on WebGPU a truncation is a download and the
+   * next run's upload; fine for occasional rejections, a GPU-side slice would be the next step.
+   */
+  async truncate(length: number): Promise<void> {
     const { nKvHeads, dim, nHeads } = this.weights.config;
     const hs = dim / nHeads;
     for (const [layer, cache] of this.caches) {
       if (cache.length <= length) continue;
-      const cut = (t: Ort.Tensor, which: 'key' | 'value') => {
-        const data = t.data as Float32Array;
+      const cut = async (t: Ort.Tensor, which: 'key' | 'value') => {
+        const data = (await t.getData()) as Float32Array;
         const shape = kvCacheShape(this.attention, which, nKvHeads, hs, length);
         const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
         if (this.attention === 'plain' && which === 'key') {
@@ -177,7 +181,7 @@ export class PlanRunner {
         t.dispose();
         return new this.ort.Tensor('float32', out, shape);
       };
-      this.caches.set(layer, { key: cut(cache.key, 'key'), value: cut(cache.value, 'value'), length });
+      this.caches.set(layer, { key: await cut(cache.key, 'key'), value: await cut(cache.value, 'value'), length });
     }
     this.position = Math.min(this.position, length);
   }
