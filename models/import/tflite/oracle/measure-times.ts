@@ -1,6 +1,8 @@
 /**
  * TEST-ONLY timing script: per-frame time of each Lyra stage in Node, Whittle (onnxruntime-web
- * WASM, one thread) vs the TFLite oracle (tfjs-tflite WASM, one thread), over sample1_16kHz.wav.
+ * WASM, one thread; each requant mode) vs the TFLite oracle (tfjs-tflite WASM, one thread), over
+ * sample1_16kHz.wav. The contenders run interleaved frame by frame so that load from other
+ * processes hits them alike; the second of two passes is reported.
  *
  *   npx tsx models/import/tflite/oracle/measure-times.ts
  */
@@ -10,8 +12,8 @@ import type { RequantMode } from '../requant.ts';
 import { OracleModel, swapSubgraphs } from './tflite-oracle.ts';
 import { readLocalModelFile } from '../../../local.ts';
 import { parseWav } from '../../../../workers/codec/wav.ts';
-import { loadOrt, type OrtModule } from '../../../../workers/ort/runtime.ts';
 import { rvqDecode, rvqEncode } from '../../../../workers/codec/rvq.ts';
+import { loadOrt, type OrtModule } from '../../../../workers/ort/runtime.ts';
 
 // onnxruntime-web comes through workers/ort/runtime.ts (the only module that imports it).
 const ort: OrtModule = await loadOrt({ backend: 'wasm', numThreads: 1 });
@@ -43,70 +45,65 @@ async function main(): Promise<void> {
     decoder: readLocalModelFile('lyra-v2', 'lyragan.tflite'),
   };
   const frames = Math.floor(audio.length / 320);
-  for (const mode of ['exact-f64', 'exact-f32', 'approx'] as RequantMode[]) {
-    const lyra = importLyra(bytes, { requant: mode });
+  const t: Record<string, number[]> = {};
+  const time = async <T>(key: string, fn: () => T | Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    const r = await fn();
+    (t[key] ??= []).push(performance.now() - t0);
+    return r;
+  };
+  const modes: RequantMode[] = ['exact-f64', 'exact-f32', 'approx'];
+  const whittle = [];
+  for (const mode of modes) {
+    const lyra = importLyra(bytes, { requant: mode, quantizerGraphs: mode === 'exact-f64' });
     console.log(
-      `nodes (${mode}): encoder ${lyra.encoder.nodeCount}, quantizer encode ${lyra.quantizerEncode!.nodeCount}, quantizer decode ${lyra.quantizerDecode!.nodeCount}, decoder ${lyra.decoder.nodeCount}`,
+      `nodes (${mode}): encoder ${lyra.encoder.nodeCount}, decoder ${lyra.decoder.nodeCount}` +
+        (lyra.quantizerEncode ? `, quantizer encode ${lyra.quantizerEncode.nodeCount}, decode ${lyra.quantizerDecode!.nodeCount}` : ''),
     );
-    const enc = await stepper(lyra.encoder);
-    const dec = await stepper(lyra.decoder);
-    const qe = await stepper(lyra.quantizerEncode!);
-    const qd = await stepper(lyra.quantizerDecode!);
-    const t: Record<string, number[]> = { encoder: [], rvqJs: [], qGraph: [], dqJs: [], dqGraph: [], decoder: [] };
-    for (let pass = 0; pass < 2; pass++) {
-      for (const k of Object.keys(t)) t[k] = [];
-      for (let f = 0; f < frames; f++) {
-        const x = audio.slice(f * 320, (f + 1) * 320);
-        let t0 = performance.now();
-        const feat = (await enc({ input_audio: new ort.Tensor('float32', x, [1, 320]) })).output_0!.data as Float32Array;
-        t.encoder!.push(performance.now() - t0);
-        t0 = performance.now();
-        const codes = rvqEncode(lyra.codebooks, feat, 30);
-        t.rvqJs!.push(performance.now() - t0);
-        t0 = performance.now();
-        await qe({
-          input_frames: new ort.Tensor('float32', feat, [1, 1, 64]),
-          num_quantizers: new ort.Tensor('int32', Int32Array.of(30), []),
-        });
-        t.qGraph!.push(performance.now() - t0);
-        t0 = performance.now();
-        const feats = rvqDecode(lyra.codebooks, codes);
-        t.dqJs!.push(performance.now() - t0);
-        t0 = performance.now();
-        await qd({ encoding_indices: new ort.Tensor('int32', codes, [46, 1, 1]) });
-        t.dqGraph!.push(performance.now() - t0);
-        t0 = performance.now();
-        await dec({ input_audio: new ort.Tensor('float32', feats, [1, 1, 64]) });
-        t.decoder!.push(performance.now() - t0);
-      }
-    }
-    for (const [k, v] of Object.entries(t)) console.log(`whittle ${mode} ${k}: ${stats(v)}`);
+    whittle.push({
+      mode,
+      lyra,
+      enc: await stepper(lyra.encoder),
+      dec: await stepper(lyra.decoder),
+      qe: lyra.quantizerEncode ? await stepper(lyra.quantizerEncode) : null,
+      qd: lyra.quantizerDecode ? await stepper(lyra.quantizerDecode) : null,
+    });
   }
   const oEnc = await OracleModel.create(new Uint8Array(bytes.encoder));
   const oQe = await OracleModel.create(swapSubgraphs(q, 0, 1));
   const oQd = await OracleModel.create(q);
   const oDec = await OracleModel.create(new Uint8Array(bytes.decoder));
-  const o: Record<string, number[]> = { encoder: [], quantizerEncode: [], quantizerDecode: [], decoder: [] };
   for (let pass = 0; pass < 2; pass++) {
-    for (const k of Object.keys(o)) o[k] = [];
+    for (const k of Object.keys(t)) t[k] = [];
     for (let f = 0; f < frames; f++) {
       const x = audio.slice(f * 320, (f + 1) * 320);
-      let t0 = performance.now();
-      const feat = oEnc.run([x])[0] as Float32Array;
-      o.encoder!.push(performance.now() - t0);
-      t0 = performance.now();
-      const codes = oQe.run([Int32Array.of(30), feat]).find((a) => a.length === 46) as Int32Array;
-      o.quantizerEncode!.push(performance.now() - t0);
-      t0 = performance.now();
-      const feats = oQd.run([codes])[0] as Float32Array;
-      o.quantizerDecode!.push(performance.now() - t0);
-      t0 = performance.now();
-      oDec.run([feats]);
-      o.decoder!.push(performance.now() - t0);
+      for (const w of whittle) {
+        const feat = (await time(`whittle ${w.mode} encoder`, () => w.enc({ input_audio: new ort.Tensor('float32', x, [1, 320]) })))
+          .output_0!.data as Float32Array;
+        const codes = await time(`whittle ${w.mode} RVQ encode (JS)`, () => rvqEncode(w.lyra.codebooks, feat, 30));
+        const feats = await time(`whittle ${w.mode} RVQ decode (JS)`, () => rvqDecode(w.lyra.codebooks, codes));
+        if (w.qe && w.qd) {
+          await time(`whittle quantizer encode graph`, () =>
+            w.qe!({
+              input_frames: new ort.Tensor('float32', feat, [1, 1, 64]),
+              num_quantizers: new ort.Tensor('int32', Int32Array.of(30), []),
+            }),
+          );
+          await time(`whittle quantizer decode graph`, () => w.qd!({ encoding_indices: new ort.Tensor('int32', codes, [46, 1, 1]) }));
+        }
+        await time(`whittle ${w.mode} decoder`, () => w.dec({ input_audio: new ort.Tensor('float32', feats, [1, 1, 64]) }));
+      }
+      const feat = await time('tflite encoder', () => oEnc.run([x])[0] as Float32Array);
+      const codes = await time(
+        'tflite quantizer encode',
+        () => oQe.run([Int32Array.of(30), feat]).find((a) => a.length === 46) as Int32Array,
+      );
+      const feats = await time('tflite quantizer decode', () => oQd.run([codes])[0] as Float32Array);
+      await time('tflite decoder', () => oDec.run([feats]));
     }
   }
-  for (const [k, v] of Object.entries(o)) console.log(`tflite oracle ${k}: ${stats(v)}`);
-  console.log(`${frames} frames of 20 ms; second pass timed`);
+  for (const [k, v] of Object.entries(t)) console.log(`${k}: ${stats(v)}`);
+  console.log(`${frames} frames of 20 ms, 6 kbps; second pass timed`);
 }
 
 await main();
