@@ -124,17 +124,21 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
       ? g.input(`past_key_values.${slot}.key`, 'float32', [B, K, 'P', hs])
       : g.input(`past_key.${layer}`, 'float32', kvCacheShape(attention, 'key', K, hs, 0).map((d, i) => (i === (attention === 'plain' ? 3 : 2) ? 'P' : d)));
     const pastV = g.input(optimum ? `past_key_values.${slot}.value` : `past_value.${layer}`, 'float32', [B, K, 'P', hs]);
+    // Name the cache outputs where they are produced: renaming at g.output() would add an
+    // Identity node per output, which onnxruntime cannot remove from graph outputs.
+    const presentNames = optimum ? [`present.${slot}.key`, `present.${slot}.value`] : [`present_key.${layer}`, `present_value.${layer}`];
+    const attnNames = [`attn.${layer}`, presentNames[0]!, presentNames[1]!];
     let attnOut: Value; // [1, S, H*hs]
     let presentK: Value;
     let presentV: Value;
     if (attention === 'onnx') {
       // Q [1, S, H*hs], K/V [1, S, K*hs]; past/present [1, K, P|T, hs]; mask [S, T] broadcast over heads.
-      const [o, pk, pv] = g.opN('Attention', [q, k, v!, mask!, pastK, pastV], 3, { q_num_heads: H, kv_num_heads: K, scale: float(1) });
+      const [o, pk, pv] = g.opN('Attention', [q, k, v!, mask!, pastK, pastV], 3, { q_num_heads: H, kv_num_heads: K, scale: float(1) }, { outputNames: attnNames });
       attnOut = o!;
       presentK = pk!;
       presentV = pv!;
     } else if (attention === 'gqa') {
-      const [o, pk, pv] = g.opN('GroupQueryAttention', [q, k, v!, pastK, pastV, seqlens!, total!], 3, { num_heads: H, kv_num_heads: K, scale: float(1) }, { domain: 'com.microsoft' });
+      const [o, pk, pv] = g.opN('GroupQueryAttention', [q, k, v!, pastK, pastV, seqlens!, total!], 3, { num_heads: H, kv_num_heads: K, scale: float(1) }, { domain: 'com.microsoft', outputNames: attnNames });
       attnOut = o!;
       presentK = pk!;
       presentV = pv!;
@@ -144,9 +148,9 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
       const q4 = g.op('Reshape', [q5, g.ints([1, K, -1, hs])]);
       // k: [1, S, K, hs] -> [1, K, hs, S], appended to the transposed cache along T.
       const kT = g.op('Transpose', [g.op('Reshape', [k, g.ints([1, -1, K, hs])])], { perm: [0, 2, 3, 1] });
-      presentK = g.op('Concat', [pastK, kT], { axis: 3 }); // [1, K, hs, T]
+      presentK = g.op('Concat', [pastK, kT], { axis: 3 }, { outputName: presentNames[0] }); // [1, K, hs, T]
       const v4 = g.op('Transpose', [g.op('Reshape', [v!, g.ints([1, -1, K, hs])])], { perm: [0, 2, 1, 3] });
-      presentV = g.op('Concat', [pastV, v4], { axis: 2 }); // [1, K, T, hs]
+      presentV = g.op('Concat', [pastV, v4], { axis: 2 }, { outputName: presentNames[1] }); // [1, K, T, hs]
       const scores = g.op('Add', [g.op('MatMul', [q4, presentK]), mask!]); // [1, K, S*G, T] (q is pre-scaled)
       const probs = g.op('Softmax', [scores], { axis: -1 });
       const o4 = g.op('MatMul', [probs, presentV]); // [1, K, S*G, hs]
@@ -172,7 +176,7 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
 
   if (segment.hiddenOut) {
     // The last MLP output still has to join the residual stream.
-    const hidden = pending ? g.op('Add', [resid, pending]) : resid;
+    const hidden = pending ? g.op('Add', [resid, pending], {}, { outputName: 'hidden_out' }) : resid;
     g.output(hidden, 'float32', [1, 'S', c.dim], 'hidden_out');
     resid = hidden;
     pending = null;
@@ -186,7 +190,7 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
       if (pending) pending = last(pending);
     }
     const normed = normWithResidual(w.finalNorm, 'final_norm');
-    const logits = g.op('MatMul', [normed, g.constant('lm_head', 'float32', [c.dim, c.vocabSize], w.head)]);
+    const logits = g.op('MatMul', [normed, g.constant('lm_head', 'float32', [c.dim, c.vocabSize], w.head)], {}, { outputName: 'logits' });
     g.output(logits, 'float32', optimum ? [B, 'S', c.vocabSize] : [1, segment.allLogits ? 'S' : 1, c.vocabSize], 'logits');
   }
   return { built: g.build({ opset: attention === 'onnx' ? 23 : 21 }), nodeCount: g.nodeCount, segment, attention };
