@@ -87,6 +87,11 @@ export interface BuildOptions {
   /** Default-domain opset; 21 is what onnxruntime-web 1.2x covers well on WASM and WebGPU. */
   opset?: number;
   producer?: string;
+  /**
+   * Put every weight inside the protobuf (raw_data) instead of external data: for a
+   * self-contained .onnx file that other runtimes load on their own (e.g. the benchmark peer).
+   */
+  embedWeights?: boolean;
 }
 
 export class GraphBuilder {
@@ -199,7 +204,7 @@ export class GraphBuilder {
         for (const n of this.nodes) graph.message(1, (w) => writeNode(w, n));
         graph.string(2, this.name);
         for (const t of this.initializers) {
-          graph.message(5, (w) => writeTensor(w, t, externalData));
+          graph.message(5, (w) => writeTensor(w, t, externalData, options.embedWeights ?? false));
         }
         for (const io of this.inputs) graph.message(11, (w) => writeValueInfo(w, io));
         for (const io of this.outputs) graph.message(12, (w) => writeValueInfo(w, io));
@@ -216,12 +221,12 @@ function bytesOf(data: TensorData): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-function writeTensor(w: ProtoWriter, t: TensorDef, external: BuiltModel['externalData']): void {
+function writeTensor(w: ProtoWriter, t: TensorDef, external: BuiltModel['externalData'], embed: boolean): void {
   w.packedVarints(1, t.dims);
   w.varint(2, DTYPE_CODE[t.dtype]);
   w.string(8, t.name);
   const bytes = bytesOf(t.data);
-  if (bytes.byteLength <= INLINE_LIMIT) {
+  if (embed || bytes.byteLength <= INLINE_LIMIT) {
     w.bytes(9, bytes.slice()); // raw_data (little-endian, as ONNX requires; so is every JS platform we target)
     return;
   }
