@@ -27,9 +27,11 @@ import { resample } from '../../workers/codec/resample.ts';
 import { logSpectralDistance } from '../../workers/codec/metrics.ts';
 
 export const CODEC_USAGE = `usage:
-  whittle codec encode <in.wav> <out.lyra> [--kbps K | --quantizers N] [--models DIR] [--threads N]
-  whittle codec decode <in.lyra> <out.wav> [--rate HZ] [--models DIR] [--threads N]
-  whittle codec roundtrip <in.wav> <out.wav> [--kbps K | --quantizers N] [--models DIR] [--json]
+  whittle codec encode [--model lyra-v2] <in.wav> <out.wlc> [--kbps K | --quantizers N] [--models DIR] [--threads N]
+  whittle codec decode [--model lyra-v2] <in.wlc> <out.wav> [--rate HZ] [--models DIR] [--threads N]
+  whittle codec roundtrip [--model lyra-v2] <in.wav> <out.wav> [--kbps K | --quantizers N] [--keep-rate] [--models DIR] [--json]
+  --model: a registry id fetched by \`npm run models\` (only lyra-v2 today); --models: a folder with the .tflite files instead
+  roundtrip writes 16 kHz audio, or the input's rate with --keep-rate
   whittle codec rates [--json]
   kbps: 0.2..9.2 in steps of 0.2 (3.2, 6 and 9.2 are Lyra's reference rates); default 6`;
 
@@ -41,7 +43,9 @@ const OPTIONS = {
   kbps: { type: 'string' },
   quantizers: { type: 'string' },
   rate: { type: 'string' },
+  model: { type: 'string' },
   models: { type: 'string' },
+  'keep-rate': { type: 'boolean', default: false },
   threads: { type: 'string' },
   json: { type: 'boolean', default: false },
 } as const;
@@ -69,8 +73,9 @@ function toArrayBuffer(b: Buffer): ArrayBuffer {
   return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 }
 
-async function createEngine(modelsDir: string | undefined, threads: number | undefined): Promise<LyraCodecEngine> {
-  const file = (name: string) => toArrayBuffer(readFileSync(modelsDir ? join(modelsDir, name) : localModelFile(LYRA_V2.id, name)));
+async function createEngine(modelsDir: string | undefined, threads: number | undefined, modelId: string = LYRA_V2.id): Promise<LyraCodecEngine> {
+  if (modelId !== LYRA_V2.id) usage(`unknown codec model '${modelId}' (known: ${LYRA_V2.id})`);
+  const file = (name: string) => toArrayBuffer(readFileSync(modelsDir ? join(modelsDir, name) : localModelFile(modelId, name)));
   const ort = await loadOrt({ backend: 'wasm', numThreads: threads ?? 1 });
   const { encoder, quantizer, decoder } = LYRA_V2.files;
   return LyraCodecEngine.create(ort, 'wasm', { encoder: file(encoder), quantizer: file(quantizer), decoder: file(decoder) });
@@ -123,14 +128,14 @@ async function run(sub: string | undefined, args: string[]): Promise<void> {
   if (sub === 'encode') {
     const n = quantizersOf(v);
     const { audio } = readInput(input);
-    const engine = await createEngine(v.models, threads);
+    const engine = await createEngine(v.models, threads, v.model);
     const packets = await encodeAll(engine, audio, n);
     writeFileSync(output, concat(packets));
     console.error(`${packets.length} frames at ${(n * 0.2).toFixed(1)} kbps (${n} quantizers) -> ${output}`);
     await engine.dispose();
   } else if (sub === 'decode') {
     const rate = positiveInt(v.rate, 'rate') ?? SAMPLE_RATE;
-    const engine = await createEngine(v.models, threads);
+    const engine = await createEngine(v.models, threads, v.model);
     const pcm = await decodeAll(engine, new Uint8Array(readFileSync(input)));
     writeFileSync(output, new Uint8Array(writeWav(resample(pcm, SAMPLE_RATE, rate), rate)));
     console.error(`${pcm.length / FRAME_SAMPLES} frames -> ${output} (${rate} Hz)`);
@@ -138,14 +143,16 @@ async function run(sub: string | undefined, args: string[]): Promise<void> {
   } else if (sub === 'roundtrip') {
     const n = quantizersOf(v);
     const { audio, rate } = readInput(input);
-    const engine = await createEngine(v.models, threads);
+    const engine = await createEngine(v.models, threads, v.model);
     const t0 = performance.now();
     const packets = await encodeAll(engine, audio, n);
     const stream = concat(packets);
     const pcm = await decodeAll(engine, stream);
     const ms = performance.now() - t0;
-    writeFileSync(output, new Uint8Array(writeWav(resample(pcm, SAMPLE_RATE, rate), rate)));
+    const outRate = v['keep-rate'] ? rate : SAMPLE_RATE;
+    writeFileSync(output, new Uint8Array(writeWav(resample(pcm, SAMPLE_RATE, outRate), outRate)));
     const result = {
+      outputRate: outRate,
       frames: packets.length,
       quantizers: n,
       kbps: n * 0.2,

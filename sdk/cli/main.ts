@@ -16,6 +16,7 @@ import { exportForTransformersJs } from '../../models/llama/export/transformersj
 import { loadOrt } from '../../workers/ort/runtime.ts';
 import { TextEngine, type GenerateOptions } from '../../workers/text/engine.ts';
 import { isPresent, loadModel, modelDir } from './load.ts';
+import { runCodecCommand } from './codec.ts';
 
 const USAGE = `usage:
   whittle generate --model <id|folder> [--prompt TEXT] [--max-tokens N] [--greedy]
@@ -24,7 +25,8 @@ const USAGE = `usage:
                    --exit E alone decodes through the exit; with --speculate D it drafts D tokens there
                    and verifies them with the full plan (greedy only)
   whittle export --model <id|folder> --out DIR [--layers 0,1,3]   (transformers.js / optimum folder)
-  whittle models [--json]`;
+  whittle models [--json]
+  whittle codec encode|decode|roundtrip|rates ...   (Lyra v2; 'whittle codec' for its options)`;
 
 function usage(message: string): never {
   throw new WhittleError('INVALID_ARGUMENT', `${message}\n${USAGE}`);
@@ -141,6 +143,8 @@ export async function main(argv: string[]): Promise<number> {
       await generate(rest);
     } else if (command === 'export') {
       exportModel(rest);
+    } else if (command === 'codec') {
+      return await runCodecCommand(rest);
     } else if (command === undefined || command === 'help' || command === '--help') {
       console.log(USAGE);
     } else {
