@@ -89,8 +89,15 @@ export class TextModel {
     }
   }
 
-  /** Runs a generation to the end and returns its `done` event. */
+  /**
+   * Runs a generation to the end inside the worker and returns its `done` event (one round
+   * trip; with a signal it streams instead, so an abort still stops it within a step).
+   */
   async complete(prompt: string | number[], options: GenerateOptions = {}): Promise<Extract<TextEvent, { type: 'done' }>> {
+    if (!options.signal) {
+      const { signal: _unused, ...rest } = options;
+      return this.client.call((r) => r.complete(prompt, rest));
+    }
     for await (const ev of this.generate(prompt, options)) if (ev.type === 'done') return ev;
     throw new WhittleError('INTERNAL', 'generation ended without a done event');
   }

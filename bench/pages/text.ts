@@ -36,39 +36,45 @@ const median = (xs: Figures[]): Figures => {
 async function runBackend(model: string, backend: 'wasm' | 'webgpu') {
   const n = backend === 'webgpu' ? 24 : quick ? 64 : 256;
   const warmSteps = backend === 'webgpu' ? 0 : quick ? 256 : 1024;
-  // Whittle
+  const measured = backend === 'webgpu' ? 1 : 5;
+
   const w = await Whittle.create({ backend, maxThreads: 1, storeName: `bench-text-${backend}` });
-  const t0 = performance.now();
+  let t0 = performance.now();
   const lm = await w.text(model);
   const whittleLoadMs = performance.now() - t0;
   const runWhittle = async () => {
     const done = await lm.complete(PROMPT, { maxTokens: n, temperature: 0, stopTokens: [], addBos: false });
     return { tokens: done.tokens, f: figures(done.stats.prefillMs, done.stats.timeToFirstTokenMs, done.stats.decodeMs, done.tokens.length) };
   };
-  const wCold = await runWhittle();
-  for (let steps = 0; steps < warmSteps; steps += n) await runWhittle();
-  const wWarm = [];
-  for (let i = 0; i < (backend === 'webgpu' ? 1 : 3); i++) wWarm.push((await runWhittle()).f);
-  lm.dispose();
-  log(`${model} ${backend} whittle: cold ${JSON.stringify(wCold.f)} warm ${JSON.stringify(median(wWarm))}`);
-
-  // transformers.js
   const worker = new Worker(new URL('./peer.worker.ts', import.meta.url), { type: 'module' });
   const peer = Comlink.wrap<{ load(id: string, d: string): Promise<number>; generate(p: number[], n: number): Promise<PeerRun> }>(worker);
+  t0 = performance.now();
   const peerLoadMs = await peer.load(model, backend);
   const runPeer = async () => {
     const r = await peer.generate(PROMPT, n);
     return { tokens: r.tokens, f: figures(r.prefillMs, r.ttftMs, r.decodeMs, r.tokens.length) };
   };
-  const pCold = await runPeer();
-  for (let steps = 0; steps < warmSteps; steps += n) await runPeer();
-  const pWarm = [];
-  for (let i = 0; i < (backend === 'webgpu' ? 1 : 3); i++) pWarm.push((await runPeer()).f);
-  worker.terminate();
-  log(`${model} ${backend} transformers.js: cold ${JSON.stringify(pCold.f)} warm ${JSON.stringify(median(pWarm))}`);
 
+  // Cold: the first generation after load, each in its own worker. Then warm-up and the
+  // measured runs interleave the two, so machine noise hits both alike.
+  const wCold = await runWhittle();
+  const pCold = await runPeer();
+  for (let steps = 0; steps < warmSteps; steps += n) {
+    await runWhittle();
+    await runPeer();
+  }
+  const wWarm: Figures[] = [];
+  const pWarm: Figures[] = [];
+  for (let i = 0; i < measured; i++) {
+    wWarm.push((await runWhittle()).f);
+    pWarm.push((await runPeer()).f);
+  }
+  lm.dispose();
+  worker.terminate();
   const whittleWarm = median(wWarm);
   const peerWarm = median(pWarm);
+  log(`${model} ${backend} whittle: cold ${JSON.stringify(wCold.f)} warm ${JSON.stringify(whittleWarm)}`);
+  log(`${model} ${backend} transformers.js: cold ${JSON.stringify(pCold.f)} warm ${JSON.stringify(peerWarm)}`);
   return {
     model,
     backend,
@@ -77,6 +83,7 @@ async function runBackend(model: string, backend: 'wasm' | 'webgpu') {
     whittle: { ...whittleWarm, cold: wCold.f, load_ms: Math.round(whittleLoadMs) },
     transformersjs: { ...peerWarm, cold: pCold.f, load_ms: Math.round(peerLoadMs) },
     ratio_decode: Math.round((whittleWarm.decode_tok_s / peerWarm.decode_tok_s) * 100) / 100,
+    ratio_decode_per_run: wWarm.map((x, i) => Math.round((x.decode_tok_s / pWarm[i]!.decode_tok_s) * 100) / 100),
     ratio_decode_cold: Math.round((wCold.f.decode_tok_s / pCold.f.decode_tok_s) * 100) / 100,
     ratio_ttft_cold: Math.round((pCold.f.ttft_ms / wCold.f.ttft_ms) * 100) / 100,
     tokens_match: JSON.stringify(wCold.tokens) === JSON.stringify(pCold.tokens),

@@ -79,6 +79,15 @@ export class TextService {
     return this.requireEngine().tokenizer.encode(text);
   }
 
+  /**
+   * Runs a whole generation inside the worker and returns its `done` event: no per-token
+   * round trips, for callers that want the result, not the stream.
+   */
+  async complete(prompt: string | number[], options: StreamOptions = {}): Promise<Extract<TextEvent, { type: 'done' }>> {
+    for await (const ev of this.requireEngine().generate(prompt, options)) if (ev.type === 'done') return ev;
+    throw new WhittleError('INTERNAL', 'generation ended without a done event');
+  }
+
   /** Starts a generation; returns its stream id. */
   start(prompt: string | number[], options: StreamOptions = {}): number {
     const engine = this.requireEngine();
