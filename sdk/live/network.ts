@@ -6,6 +6,7 @@
  *
  * Times are in milliseconds on the caller's clock; nothing here reads a real clock.
  */
+import { createRng as rng } from '../random.ts';
 
 export interface LinkConfig {
   /** Bottleneck bandwidth, kbit/s. */
@@ -29,17 +30,6 @@ export interface Delivery<T> {
   arrivesAt: number;
 }
 
-/** mulberry32: small, fast, good enough for simulation. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export class SimulatedLink<T extends { byteLength: number }> {
   private config: Required<LinkConfig>;

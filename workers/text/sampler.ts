@@ -23,20 +23,9 @@ export interface SamplingOptions {
   seed?: number;
 }
 
-/** A uniform [0, 1) generator. */
-export type Rng = () => number;
-
-/** mulberry32: 32-bit state, fast, good enough for sampling, and reproducible across platforms. */
-export function createRng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded uniform [0, 1) generator (mulberry32), shared with the rest of Whittle. */
+import type { Rng } from '../../sdk/random.ts';
+export { createRng, type Rng } from '../../sdk/random.ts';
 
 /** Index of the largest value; the lowest index wins ties (matches run.c). */
 export function argmax(x: ArrayLike<number>): number {

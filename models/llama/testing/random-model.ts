@@ -1,17 +1,7 @@
 /** Test support: a small random LLaMA of any shape (seeded), for shape-generic graph tests. */
 import type { LlamaConfig, LlamaWeights } from '../types.ts';
+import { createRng as prng } from '../../../sdk/random.ts';
 
-/** mulberry32: a tiny seeded PRNG so test models are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function randomLlama(overrides: Partial<LlamaConfig> = {}, seed = 1): { config: LlamaConfig; weights: LlamaWeights } {
   const config: LlamaConfig = {
