@@ -74,3 +74,27 @@ test('plans recompile from weights in the worker (no download), abort stops a st
   expect(r.long).toMatchObject({ code: 'INVALID_ARGUMENT' });
   expect(r.long!.message).toContain('context');
 });
+
+test('a plan saved with the cached model is restored on the next load', async ({ harness, backendName }) => {
+  test.skip(backendName !== 'wasm', 'storage behaviour is backend-independent');
+  const r = await harness.evaluate(async () => {
+    const { whittle } = window.harness;
+    const w = await whittle.Whittle.create({ backend: 'wasm', storeName: 'text-saved-plan' });
+    const first = await w.text('stories260K');
+    const pruned = await first.setPlan({ layers: [0, 1, 3, 4] });
+    await w.savePlan('stories260K', pruned.plan);
+    first.dispose();
+    const again = await w.text('stories260K');
+    const restored = again.info.plan;
+    const source = again.source;
+    again.dispose();
+    await w.savePlan('stories260K', null);
+    const plain = await w.text('stories260K');
+    const cleared = plain.info.plan;
+    plain.dispose();
+    return { restored, source, cleared };
+  });
+  expect(r.restored).toEqual({ layers: [0, 1, 3, 4] });
+  expect(r.source).toBe('cache');
+  expect(r.cleared).toEqual({ layers: [0, 1, 2, 3, 4] });
+});

@@ -135,8 +135,23 @@ export class Whittle {
       isHf
         ? { format: 'hf' as const, files: Object.fromEntries(await Promise.all(names.map(async (n) => [n, await read(n)] as const))) }
         : { format: 'llama2c' as const, checkpoint: await read(checkpoint!), tokenizer: await read(tokenizer!), name: checkpoint! };
-    const { plan, attention } = opts;
+    const { attention } = opts;
+    // A plan saved with the cached model (savePlan) is restored unless the caller gives one.
+    const saved = (await this.store.list()).find((e) => e.id === manifest.id && e.revision === manifest.revision)?.extra?.plan as TextLoadOptions['plan'];
+    const plan = opts.plan ?? saved;
     return TextModel.start(opts.spawn ?? spawnTextWorker, this.runtimeFor(opts.backend), files, { ...(plan ? { plan } : {}), ...(attention ? { attention } : {}) }, manifest.id, loaded.source);
+  }
+
+  /**
+   * Saves a plan (e.g. the result of pruning) with the cached model, so the next `text(id)`
+   * starts with it: no download, no re-scoring.
+   */
+  async savePlan(model: string | ModelManifest, plan: TextLoadOptions['plan'] | null): Promise<void> {
+    const manifest = typeof model === 'string' ? await this.manifest(model) : validateManifest(model);
+    const entry = (await this.store.list()).find((e) => e.id === manifest.id && e.revision === manifest.revision);
+    if (!entry) throw new WhittleError('INVALID_ARGUMENT', `${manifest.id} is not cached; load it first`);
+    const { plan: _old, ...rest } = entry.extra ?? {};
+    await this.store.setExtra(manifest.id, manifest.revision, plan ? { ...rest, plan } : rest);
   }
 
   /** Loads the Lyra v2 codec (SoundStream) into a worker. */
