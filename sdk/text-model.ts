@@ -15,11 +15,13 @@ import type { LlamaPlan } from '../models/llama/types.ts';
 import type { AttentionKind } from '../models/llama/graph.ts';
 import type { GenerateOptions, TextEvent } from '../workers/text/engine.ts';
 import type { TextModelInfo, TextModelSource, TextService } from '../workers/text/service.ts';
+import type { PruneOptions, PruneResult } from '../workers/text/service.ts';
 import type { RuntimeConfig } from '../workers/ort/runtime.ts';
 import { WhittleError } from './errors.ts';
 import { WorkerClient, type SpawnWorker } from './client/worker-client.ts';
 
 export type { TextEvent, GenerateOptions, TextModelInfo, LlamaPlan };
+export type { PruneOptions, PruneResult };
 
 export interface TextLoadOptions {
   plan?: LlamaPlan;
@@ -107,6 +109,20 @@ export class TextModel {
     this.info = await this.client.call((r) => r.setPlan(plan));
     this.plan = this.info.plan;
     return this.info;
+  }
+
+  /**
+   * On-device depth pruning (no download, no re-read): the worker scores every block on the
+   * calibration text, drops the `remove` least important and recompiles.
+   *
+   * @example
+   * const { removed, scores } = await lm.prune({ remove: 1, criterion: 'influence' });
+   */
+  async prune(options: PruneOptions): Promise<PruneResult> {
+    const result = await this.client.call((r) => r.prune(options));
+    this.info = result.info;
+    this.plan = result.info.plan;
+    return result;
   }
 
   /** Logits [vocab] after a fresh prefill of `tokens` (through the exit when `exit`). */

@@ -11,7 +11,9 @@ import type { LlamaPlan } from '../../models/llama/types.ts';
 import type { AttentionKind } from '../../models/llama/graph.ts';
 import { loadOrt, runtimeInfo, type OrtModule, type RuntimeConfig, type RuntimeInfo } from '../ort/runtime.ts';
 import { TextEngine, type GenerateOptions, type TextEvent } from './engine.ts';
-import { textModelFromHf, textModelFromLlama2c } from './model.ts';
+import { textModelFromHf, textModelFromLlama2c, type TextModel } from './model.ts';
+import { choosePrunePlan, maxRemovable, scoreBlocks, type BlockScores, type PruneCriterion } from '../../models/llama/scoring.ts';
+import { DEFAULT_CALIBRATION_TEXT } from './calibration.ts';
 
 /** Model files as the worker receives them (transferred ArrayBuffers). */
 export type TextModelSource =
@@ -31,6 +33,26 @@ export interface TextModelInfo {
 
 export type StreamOptions = Omit<GenerateOptions, 'signal'>;
 
+export interface PruneOptions {
+  /** How many blocks to drop. */
+  remove: number;
+  /** Which block score decides (models/llama/scoring.ts). Default 'perplexity' (Shortened LLaMA's PPL criterion). */
+  criterion?: PruneCriterion;
+  /** Calibration text (BOS is prepended) or token ids (used as given). Default: DEFAULT_CALIBRATION_TEXT. */
+  calibration?: string | number[];
+  /** Never drop the first and last block. Default true. */
+  keepFirstLast?: boolean;
+}
+
+export interface PruneResult {
+  /** The plan now compiled: the kept blocks, no early exit. */
+  plan: LlamaPlan;
+  /** Dropped blocks, lowest score first. */
+  removed: number[];
+  scores: BlockScores;
+  info: TextModelInfo;
+}
+
 /** The pump runs ahead of the consumer by at most this many events (backpressure). */
 const READ_AHEAD = 8;
 
@@ -48,6 +70,8 @@ export class TextService {
   private ort: OrtModule | null = null;
   private runtime: RuntimeConfig | null = null;
   private engine: TextEngine | null = null;
+  /** Config + weights as loaded (the engine keeps only its prepared copy): what `prune` scores. */
+  private model: TextModel | null = null;
   private streams = new Map<number, Stream>();
   private nextId = 1;
 
@@ -61,13 +85,42 @@ export class TextService {
     if (!this.ort || !this.runtime) throw new WhittleError('INVALID_ARGUMENT', 'init() must run before load()');
     const model = source.format === 'llama2c' ? textModelFromLlama2c(source.checkpoint, source.tokenizer, source.name) : textModelFromHf(source.files);
     await this.engine?.dispose();
+    this.engine = null;
+    this.model = null;
     this.engine = await TextEngine.create(this.ort, this.runtime.backend, model, options);
+    this.model = model;
     return this.info();
   }
 
   async setPlan(plan: LlamaPlan): Promise<TextModelInfo> {
     await this.requireEngine().setPlan(plan);
     return this.info();
+  }
+
+  /**
+   * On-device depth pruning: scores every block on the calibration text (block influence, angular
+   * distance, perplexity without the block; plain TypeScript over the loaded weights, see
+   * models/llama/scoring.ts), drops the `remove` lowest by `criterion` and compiles that plan
+   * from the weights in memory. Scores always come from the full-depth model, whatever plan is
+   * compiled now; the new plan has no early exit.
+   */
+  async prune(options: PruneOptions): Promise<PruneResult> {
+    const engine = this.requireEngine();
+    const model = this.model;
+    if (!model) throw new WhittleError('INVALID_ARGUMENT', 'no text model loaded');
+    const c = model.config;
+    const calibration = options.calibration ?? DEFAULT_CALIBRATION_TEXT;
+    const tokens = typeof calibration === 'string' ? [c.bosTokenId, ...engine.tokenizer.encode(calibration)] : [...calibration];
+    // Refuse a bad count before the (slow) scoring; choosePrunePlan checks it again.
+    const allowed = maxRemovable(c.nLayers, options.keepFirstLast ?? true);
+    if (!Number.isInteger(options.remove) || options.remove < 0 || options.remove > allowed) {
+      throw new WhittleError('INVALID_ARGUMENT', `cannot remove ${options.remove} of ${c.nLayers} blocks (at most ${allowed})`, { remove: options.remove, nLayers: c.nLayers, allowed });
+    }
+    const criterion = options.criterion ?? 'perplexity';
+    const scores = scoreBlocks(c, model.weights, tokens, { perplexity: true });
+    const { plan, removed } = choosePrunePlan(scores, { remove: options.remove, criterion, keepFirstLast: options.keepFirstLast });
+    await engine.setPlan(plan);
+    return { plan: engine.plan, removed, scores, info: this.info() };
   }
 
   /** Logits [vocab] after a fresh prefill of `tokens` (scoring, tests). */
@@ -150,6 +203,7 @@ export class TextService {
     for (const id of this.streams.keys()) this.cancel(id);
     await this.engine?.dispose();
     this.engine = null;
+    this.model = null;
   }
 
   private info(): TextModelInfo {
