@@ -26,10 +26,12 @@ export interface CodecEngineOptions {
   /** Where the residual VQ runs: pure JS (default, bit-identical to TFLite) or the imported graphs. */
   rvq?: 'js' | 'graph';
   /**
-   * int8 requantization (models/import/tflite/requant.ts). Default: 'exact-f64' on wasm
-   * (bit-exact with TFLite, float64 nodes) and 'exact-f32' on webgpu (bit-exact with float32
-   * ops only, ~30% more nodes); 'approx' is cheapest and differs by one level on a few int8
-   * outputs per thousand.
+   * int8 requantization (models/import/tflite/requant.ts). Default: 'float' on wasm (int8 weights
+   * folded to float32 at import, no int8 emulation: 172/224 nodes instead of 377/524, ~1.8x
+   * faster per frame; not bit-exact, but the decoded LSD is within 0.07 dB of exact on both
+   * test clips and the first code matches on 94-99% of frames: workers/codec/fast-mode.test.ts)
+   * and 'exact-f32' on webgpu. 'exact-f64' (float64 nodes) and 'exact-f32' (float32 ops only)
+   * are bit-exact with TFLite; 'approx' differs by one level on a few int8 outputs per thousand.
    */
   requant?: RequantMode;
   /** WebGPU only: keep the streaming state in GPU buffers between frames (default true). */
@@ -112,7 +114,9 @@ export class LyraCodecEngine {
   ): Promise<LyraCodecEngine> {
     const rvqGraph = options.rvq === 'graph';
     const graphs = importLyra(models, {
-      requant: options.requant ?? (backend === 'webgpu' ? 'exact-f32' : 'exact-f64'),
+      // 'float' was measured against the exact modes (README, fast-mode.test.ts); WebGPU keeps
+      // 'exact-f32' until 'float' is checked there.
+      requant: options.requant ?? (backend === 'webgpu' ? 'exact-f32' : 'float'),
       quantizerGraphs: rvqGraph,
     });
     const session = (g: ConvertedGraph) => StatefulSession.create(ort, g, backend, options.stateOnDevice ?? true);

@@ -56,6 +56,16 @@ export class Ctx {
     });
   }
 
+  /** 'float' mode: int8 tensors are carried as their real values, never as centered integers. */
+  get float(): boolean {
+    return this.requant === 'float';
+  }
+
+  /** Quantization of an activation as this graph carries it: always null in 'float' mode. */
+  qOf(i: number): QParams | null {
+    return this.float ? null : activationQ(this.tensor(i));
+  }
+
   /** The ONNX value of TFLite tensor `i`, materializing constants on first use. */
   get(i: number): Tv {
     const have = this.values.get(i);
@@ -78,6 +88,7 @@ export class Ctx {
   private constTensor(t: TfTensor): Tv {
     const name = `c${t.index}_${t.name}`.slice(0, 80);
     const q = activationQ(t);
+    if (q && this.float) return this.realConst(name, t);
     switch (t.type) {
       case TfType.FLOAT32:
         return { value: this.g.constant(name, 'float32', t.shape, f32(t.data!)), dtype: 'float32', shape: t.shape, q: null };
@@ -133,6 +144,13 @@ export class Ctx {
     }
   }
 
+  /** 'float' mode: a quantized constant as its real values (q - zero_point) * scale, per channel. */
+  private realConst(name: string, t: TfTensor): Tv {
+    const data = dequantizeConst(t);
+    if (!data) throw new WhittleError('UNSUPPORTED', `${this.model.name}: quantized constant ${t.name} of TFLite type ${t.type}`);
+    return { value: this.g.constant(name, 'float32', t.shape, data), dtype: 'float32', shape: t.shape, q: null };
+  }
+
   /** Constant int data of a tensor (shapes, axes, begin/end). */
   constInts(i: number, op: TfOperator): number[] {
     const t = this.tensor(i);
@@ -162,6 +180,31 @@ export function activationQ(t: TfTensor): QParams | null {
   if (!t.quant) return null;
   if (t.type !== TfType.INT8 && t.type !== TfType.UINT8 && t.type !== TfType.INT32) return null;
   return { scale: t.quant.scale[0]!, zeroPoint: t.quant.zeroPoint[0] ?? 0 };
+}
+
+/**
+ * Real values of a quantized constant (int8/uint8/int32), per-channel scales along `quant.axis`;
+ * null for other types. Used by 'float' mode for weights, biases and constant activations.
+ */
+export function dequantizeConst(t: TfTensor): Float32Array | null {
+  if (!t.data || !t.quant) return null;
+  const raw =
+    t.type === TfType.INT8
+      ? new Int8Array(copy(t.data))
+      : t.type === TfType.UINT8
+        ? new Uint8Array(copy(t.data))
+        : t.type === TfType.INT32
+          ? i32(t.data)
+          : null;
+  if (!raw) return null;
+  const { scale, zeroPoint, axis } = t.quant;
+  // Element k's channel along `axis` in a row-major array of `shape`.
+  const inner = t.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const dim = t.shape[axis] ?? 1;
+  return Float32Array.from(raw, (v, k) => {
+    const c = scale.length === 1 ? 0 : Math.floor(k / inner) % dim;
+    return (v - (zeroPoint[zeroPoint.length === 1 ? 0 : c] ?? 0)) * scale[c]!;
+  });
 }
 
 /** Copy into an aligned buffer (flatbuffer data need not be 4-aligned for typed views). */

@@ -1,6 +1,6 @@
 /** Element-wise, shape, reduction and index ops (everything that is not a convolution). */
 import { float, type DType, type Value } from '../../onnx/builder.ts';
-import { type Ctx, activationQ, onnxType, type QParams } from './context.ts';
+import { type Ctx, onnxType, type QParams } from './context.ts';
 import { activation, clampBounds } from './ops-conv.ts';
 import { roundNearest } from './requant.ts';
 import type { TfOperator } from './schema.ts';
@@ -16,7 +16,7 @@ export function binary(ctx: Ctx, op: TfOperator, onnxOp: 'Add' | 'Sub' | 'Mul'):
   const b = ctx.get(op.inputs[1]!);
   const act = op.options?.i8(0) ?? 0;
   const outT = ctx.tensor(out0(op));
-  const outQ = activationQ(outT);
+  const outQ = ctx.qOf(out0(op));
   if (!a.q && !b.q && !outQ) {
     ctx.set(out0(op), activation(ctx, op, g.op(onnxOp, [a.value, b.value]), act), onnxType(outT));
     return;
@@ -34,7 +34,7 @@ export function leakyRelu(ctx: Ctx, op: TfOperator): void {
   const g = ctx.g;
   const x = ctx.get(op.inputs[0]!);
   const alpha = op.options?.f32(0) ?? 0.2;
-  const outQ = activationQ(ctx.tensor(out0(op)));
+  const outQ = ctx.qOf(out0(op));
   if (!x.q && !outQ) {
     ctx.set(out0(op), g.op('LeakyRelu', [x.value], { alpha: float(alpha) }), 'float32');
     return;
@@ -63,7 +63,11 @@ function requantized(ctx: Ctx, op: TfOperator, v: Value, k: number, q: QParams):
 export function quantize(ctx: Ctx, op: TfOperator): void {
   const g = ctx.g;
   const x = ctx.get(op.inputs[0]!);
-  const q = activationQ(ctx.tensor(out0(op)));
+  if (ctx.float) {
+    ctx.set(out0(op), x.value, 'float32'); // 'float' mode: activations stay real, nothing to round
+    return;
+  }
+  const q = ctx.qOf(out0(op));
   if (!q) throw ctx.fail(op, 'without output quantization parameters');
   if (x.q) {
     requantized(ctx, op, x.value, x.q.scale / q.scale, q);
@@ -77,13 +81,17 @@ export function quantize(ctx: Ctx, op: TfOperator): void {
 
 export function dequantize(ctx: Ctx, op: TfOperator): void {
   const x = ctx.get(op.inputs[0]!);
+  if (ctx.float) {
+    ctx.set(out0(op), x.value, 'float32'); // already real values
+    return;
+  }
   if (!x.q) throw ctx.fail(op, 'on a tensor without quantization parameters');
   ctx.set(out0(op), ctx.g.op('Mul', [x.value, ctx.g.scalar(x.q.scale)]), 'float32');
 }
 
 /** Ops that move data without changing it keep the input's quantization; TFLite guarantees equal params. */
 function passQ(ctx: Ctx, op: TfOperator, q: QParams | null): QParams | null {
-  const outQ = activationQ(ctx.tensor(out0(op)));
+  const outQ = ctx.qOf(out0(op));
   if (!q && !outQ) return null;
   if (!q || !outQ || Math.abs(q.scale - outQ.scale) > 1e-12 * q.scale || q.zeroPoint !== outQ.zeroPoint) {
     throw ctx.fail(op, 'changing quantization parameters');

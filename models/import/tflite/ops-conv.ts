@@ -8,7 +8,7 @@
  * transpose optimizer cancels between consecutive convs.
  */
 import type { Value } from '../../onnx/builder.ts';
-import { type Ctx, activationQ, copy, f32, i32, type QParams, type Tv } from './context.ts';
+import { type Ctx, copy, dequantizeConst, f32, i32, type QParams, type Tv } from './context.ts';
 import { TfType, type TfOperator } from './schema.ts';
 import { multiplyByQuantizedMultiplier } from './requant.ts';
 
@@ -46,6 +46,8 @@ function weights(ctx: Ctx, op: TfOperator, index: number): { data: Float32Array;
   if (t.type === TfType.FLOAT32) return { data: f32(t.data), shape: t.shape, scales: null };
   if (t.type === TfType.INT8 && t.quant) {
     if (t.quant.zeroPoint.some((z) => z !== 0)) throw ctx.fail(op, `with asymmetric weights ${t.name}`);
+    // 'float' mode folds the per-channel scales into float weights once, here.
+    if (ctx.float) return { data: dequantizeConst(t)!, shape: t.shape, scales: null };
     return { data: Float32Array.from(new Int8Array(copy(t.data))), shape: t.shape, scales: t.quant.scale };
   }
   throw ctx.fail(op, `with weights of TFLite type ${t.type}`);
@@ -57,6 +59,7 @@ function bias(ctx: Ctx, op: TfOperator, index: number | undefined, cout: number)
   const t = ctx.tensor(index);
   if (!t.data) throw ctx.fail(op, `with non-constant bias ${t.name}`);
   if (t.type === TfType.FLOAT32) return f32(t.data);
+  if (t.type === TfType.INT32 && ctx.float && t.quant) return dequantizeConst(t); // scale = s_in * s_w[c]
   if (t.type === TfType.INT32) {
     const b = i32(t.data);
     // Exact in float32 only below 2^24; larger biases would silently round.
@@ -138,7 +141,7 @@ function quantPair(
   wScales: number[] | null,
   cout: number,
 ): { outQ: QParams | null; mult: Float32Array | null } {
-  const outQ = activationQ(ctx.tensor(op.outputs[0]!));
+  const outQ = ctx.qOf(op.outputs[0]!);
   if (!x.q && !outQ && !wScales) return { outQ: null, mult: null };
   if (!x.q || !outQ || !wScales) throw ctx.fail(op, 'mixing float and quantized input/weights/output');
   const mult = Float32Array.from({ length: cout }, (_, c) => (x.q!.scale * (wScales[wScales.length === 1 ? 0 : c] ?? NaN)) / outQ.scale);

@@ -36,7 +36,13 @@ export function quantizeMultiplier(m: number): [number, number] {
   return [q31, shift];
 }
 
-export type RequantMode = 'exact-f64' | 'exact-f32' | 'approx';
+/**
+ * 'float' is not a requantization at all: int8 weights are dequantized to float32 once at import
+ * and the int8 layers run as float convs (QUANTIZE/DEQUANTIZE become no-ops), so the graphs are
+ * plain float networks. Not bit-exact with TFLite; see ops-conv.ts and workers/codec/README.md
+ * for what it costs in quality.
+ */
+export type RequantMode = 'exact-f64' | 'exact-f32' | 'approx' | 'float';
 
 /**
  * y = MultiplyByQuantizedMultiplier(acc, M[c]) for per-channel multipliers along axis 1 of an
