@@ -135,6 +135,16 @@ describe('block scores on a random model with an identity block', () => {
   });
 });
 
+describe('choosePrunePlan ranking', () => {
+  it('ranks lowest first; ties and infinite perplexities drop the later block first; NaN counts as most important', () => {
+    const scores = { nLayers: 6, positions: 0, predictions: 0, influence: [0, 0.5, NaN, 0.1, 0.1, 0], angular: [], perplexity: [1, Infinity, Infinity, 2, NaN, 1], fullPerplexity: 1, timing: { similarityMs: 0, perplexityMs: 0 } };
+    expect(choosePrunePlan(scores, { remove: 3, criterion: 'perplexity' }).removed).toEqual([3, 2, 1]);
+    expect(choosePrunePlan(scores, { remove: 4, criterion: 'perplexity' }).removed).toEqual([3, 2, 1, 4]);
+    expect(choosePrunePlan(scores, { remove: 4, criterion: 'influence' }).removed).toEqual([4, 3, 1, 2]);
+    expect(choosePrunePlan(scores, { remove: 2, criterion: 'influence', keepFirstLast: false }).removed).toEqual([5, 0]);
+  });
+});
+
 describe('block scores on stories260K', () => {
   const { config, weights } = readLlama2cCheckpoint(readLocalModelFile('stories260K', 'stories260K.bin'));
   const tok = TextTokenizer.fromJson(llama2cTokenizerToHf(readLlama2cTokenizer(readLocalModelFile('stories260K', 'tok512.bin'), config.vocabSize)));

@@ -268,8 +268,10 @@ export function choosePrunePlan(scores: BlockScores, options: PruneChoiceOptions
   const score = scores[criterion];
   if (score.length !== L) throw new WhittleError('INVALID_ARGUMENT', `no '${criterion}' scores (compute them with perplexity: true)`, { criterion });
   const candidates = Array.from({ length: L }, (_, l) => l).filter((l) => !keepFirstLast || (l !== 0 && l !== L - 1));
-  // Lowest score first; ties (e.g. two identity blocks) drop the later block first.
-  candidates.sort((a, b) => score[a]! - score[b]! || b - a);
+  // Lowest score first; ties (e.g. two identity blocks, or two infinite perplexities) drop the
+  // later block first; NaN ranks as most important.
+  const nan = (l: number) => (Number.isNaN(score[l]!) ? 1 : 0);
+  candidates.sort((a, b) => nan(a) - nan(b) || (score[a]! < score[b]! ? -1 : score[a]! > score[b]! ? 1 : b - a));
   const removed = candidates.slice(0, k);
   const plan: LlamaPlan = { layers: Array.from({ length: L }, (_, l) => l).filter((l) => !removed.includes(l)) };
   return { plan, removed, scores };
