@@ -62,7 +62,8 @@ def load_corpus(work):
     meta_path = os.path.join(d, "meta.json")
     if not os.path.isfile(meta_path):
         raise InputError(f"no corpus in {d}: run corpus.py (train.py generates it when missing)")
-    meta = json.load(open(meta_path))
+    with open(meta_path) as f:
+        meta = json.load(f)
     train = np.fromfile(os.path.join(d, "train.bin"), dtype="<u2")
     val = np.fromfile(os.path.join(d, "val.bin"), dtype="<u2")
     return train, val, meta
@@ -104,7 +105,8 @@ def generate(mirror, work, tokens, seed=1234, temperature=1.0, max_len=255, batc
         "train_stories": stories["train"], "val_stories": stories["val"],
         "seconds": round(time.time() - t0, 1),
     }
-    json.dump(meta, open(os.path.join(tmp, "meta.json"), "w"), indent=2)
+    with open(os.path.join(tmp, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=2)
     if os.path.exists(d):
         raise InputError(f"{d} appeared while generating (another process?); delete it and rerun")
     os.replace(tmp, d)

@@ -28,6 +28,16 @@ from model import Config, Llama
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 
+def read_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def write_json(path, obj, **kw):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, **kw)
+
+
 # ---------------------------------------------------------------------------- safetensors
 
 _DTYPES = {"F32": "<f4", "F16": "<f2", "I32": "<i4", "I64": "<i8"}
@@ -139,7 +149,7 @@ def load_exported(folder):
     for f in ("config.json", "model.safetensors"):
         if not os.path.isfile(os.path.join(folder, f)):
             raise InputError(f"{folder}: missing {f}")
-    cfg = config_from_hf(json.load(open(os.path.join(folder, "config.json"))))
+    cfg = config_from_hf(read_json(os.path.join(folder, "config.json")))
     tensors, _ = read_safetensors(os.path.join(folder, "model.safetensors"))
     model = Llama(cfg)
     want = hf_tensors(model)
@@ -336,13 +346,14 @@ def export_checkpoint(ckpt_path, out, mirror, meta):
         training.update({"layer_dropout_p_max": a["p_max"], "layer_dropout_scale": "exp",
                          "early_exit_e_scale": a["e_scale"], "curriculum": a["curriculum"],
                          "curriculum_frac": a["curriculum_frac"]})
-    json.dump(hf_config(cfg, {"whittle_training": training}), open(os.path.join(out, "config.json"), "w"), indent=2)
-    json.dump({"bos_token_id": BOS, "eos_token_id": EOS, "max_length": cfg.max_seq_len, "do_sample": True,
-               "temperature": 1.0}, open(os.path.join(out, "generation_config.json"), "w"), indent=2)
+    write_json(os.path.join(out, "config.json"), hf_config(cfg, {"whittle_training": training}), indent=2)
+    write_json(os.path.join(out, "generation_config.json"), {
+        "bos_token_id": BOS, "eos_token_id": EOS, "max_length": cfg.max_seq_len, "do_sample": True,
+        "temperature": 1.0}, indent=2)
     write_safetensors(os.path.join(out, "model.safetensors"), hf_tensors(model), {"format": "pt"})
-    json.dump(tokenizer_json(tok), open(os.path.join(out, "tokenizer.json"), "w"), ensure_ascii=False, indent=1)
-    json.dump(tokenizer_config(cfg.max_seq_len), open(os.path.join(out, "tokenizer_config.json"), "w"), indent=2)
-    open(os.path.join(out, "README.md"), "w").write(model_card(variant, ck, meta, model.num_params()))
+    write_json(os.path.join(out, "tokenizer.json"), tokenizer_json(tok), ensure_ascii=False, indent=1)
+    write_json(os.path.join(out, "tokenizer_config.json"), tokenizer_config(cfg.max_seq_len), indent=2)
+    Path(out, "README.md").write_text(model_card(variant, ck, meta, model.num_params()), encoding="utf-8")
     return model
 
 

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from corpus import load_corpus
-from export import load_exported, read_safetensors
+from export import load_exported, read_json, read_safetensors
 from llama2c import BOS, InputError, Tokenizer, load_checkpoint, mirror_paths
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -95,7 +95,7 @@ def main():
         for m in MODELS:
             folder = os.path.join(a.models, f"stories-{m}")
             model = load_exported(folder)
-            cfg = json.load(open(os.path.join(folder, "config.json")))
+            cfg = read_json(os.path.join(folder, "config.json"))
             st = os.path.join(folder, "model.safetensors")
             wins = windows(val, cfg["max_position_embeddings"], a.max_windows)
             t0 = time.time()

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -111,8 +112,8 @@ class ExportTest(unittest.TestCase):
                         p.uniform_(0.5, 1.5)
             with tempfile.TemporaryDirectory() as d:
                 export.write_safetensors(os.path.join(d, "model.safetensors"), export.hf_tensors(m))
-                json.dump(export.hf_config(cfg), open(os.path.join(d, "config.json"), "w"))
-                raw = open(os.path.join(d, "model.safetensors"), "rb").read()
+                export.write_json(os.path.join(d, "config.json"), export.hf_config(cfg))
+                raw = Path(d, "model.safetensors").read_bytes()
                 n = struct.unpack("<Q", raw[:8])[0]
                 self.assertEqual(n % 8, 0)
                 self.assertEqual(("lm_head.weight" in json.loads(raw[8:8 + n])), not tied)
@@ -135,7 +136,7 @@ class ExportTest(unittest.TestCase):
             x = torch.randint(0, 512, (2, 64), generator=torch.Generator().manual_seed(1))
             with torch.no_grad():
                 self.assertEqual((m(x) - m2(x)).abs().max().item(), 0.0, v)
-            cfg = json.load(open(os.path.join(folder, "config.json")))
+            cfg = export.read_json(os.path.join(folder, "config.json"))
             self.assertEqual(cfg["architectures"], ["LlamaForCausalLM"])
             checked += 1
         if not checked:
@@ -163,7 +164,7 @@ class MirrorTest(unittest.TestCase):
         for v in ("layerskip", "baseline"):
             p = os.path.join(ROOT, "models", f"stories-{v}", "tokenizer.json")
             if os.path.isfile(p):
-                self.assertEqual(json.load(open(p)), json.loads(json.dumps(self.tj)))
+                self.assertEqual(export.read_json(p), json.loads(json.dumps(self.tj)))
 
     def test_tokenizer_shape(self):
         m = self.tj["model"]
