@@ -98,3 +98,27 @@ test('a plan saved with the cached model is restored on the next load', async ({
   expect(r.source).toBe('cache');
   expect(r.cleared).toEqual({ layers: [0, 1, 2, 3, 4] });
 });
+
+test('the LayerSkip-trained HF model generates in the browser exactly as the reference computes', async ({ harness, backendName }) => {
+  test.skip(backendName !== 'wasm', 'one backend is enough for an importer check; golden tokens cover WebGPU');
+  const { readFileSync } = await import('node:fs');
+  const { readHfModel } = await import('../models/import/hf/model.ts');
+  const { LlamaReference, referenceGreedy } = await import('../models/reference/llama-ref.ts');
+  const read = (name: string) => {
+    const b = readFileSync(`public/models/stories-layerskip/${name}`);
+    return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+  };
+  const { config, weights } = readHfModel({ 'config.json': read('config.json'), 'model.safetensors': read('model.safetensors') });
+  const prompt = [1, 403, 407, 261, 378];
+  const expected = referenceGreedy(new LlamaReference(config, weights), prompt, 16);
+  const got = await harness.evaluate(async (prompt) => {
+    const { whittle } = window.harness;
+    const w = await whittle.Whittle.create({ backend: 'wasm', storeName: 'text-hf' });
+    const lm = await w.text('stories-layerskip');
+    const done = await lm.complete(prompt, { maxTokens: 16, temperature: 0, stopTokens: [], addBos: false });
+    lm.dispose();
+    return { tokens: done.tokens, nLayers: lm.info.nLayers };
+  }, prompt);
+  expect(got.nLayers).toBe(8);
+  expect(got.tokens).toEqual(expected);
+});
