@@ -29,31 +29,40 @@ async function bytes(path: string): Promise<ArrayBuffer> {
   return res.arrayBuffer();
 }
 
+type RateResult = { encode_rtf: number; decode_rtf: number; ms_per_frame: number; lsd: number; bytes_per_s: number };
+
+/** Encode + decode every clip at one rate through the SDK, timed. */
+async function measureRate(codec: Awaited<ReturnType<Whittle['codec']>>, clips: Float32Array[], kbps: number): Promise<RateResult> {
+  let audioS = 0;
+  let encMs = 0;
+  let decMs = 0;
+  let lsd = 0;
+  let bytesTotal = 0;
+  for (const pcm of clips) {
+    let t = performance.now();
+    const packets = await codec.encode(pcm, { kbps });
+    encMs += performance.now() - t;
+    t = performance.now();
+    const out = await codec.decode(packets);
+    decMs += performance.now() - t;
+    audioS += pcm.length / 16000;
+    bytesTotal += packets.length;
+    lsd += logSpectralDistance(pcm, out) / clips.length;
+  }
+  return { encode_rtf: round(audioS / (encMs / 1000), 2), decode_rtf: round(audioS / (decMs / 1000), 2), ms_per_frame: round((encMs + decMs) / (audioS * 50)), lsd: round(lsd), bytes_per_s: round(bytesTotal / audioS, 1) };
+}
+
 async function whittleRun(backend: 'wasm' | 'webgpu', clips: Float32Array[]) {
   const w = await Whittle.create({ backend, maxThreads: 1, storeName: `bench-${backend}` });
   const codec = await w.codec('lyra-v2');
-  // Warm-up: one full pass over the first clip, like the TFLite reference's unmeasured first pass
-  // (V8 tiers the onnxruntime WASM up lazily; 1 s of audio left the first measured rate ~4x slower).
-  await codec.decode(await codec.encode(clips[0]!, { kbps: 6 }));
-  const perRate: Record<string, { encode_rtf: number; decode_rtf: number; ms_per_frame: number; lsd: number; bytes_per_s: number }> = {};
+  // Two passes over all rates, the first unmeasured, like the TFLite reference's two passes: V8
+  // tiers the onnxruntime WASM up lazily and on this loaded machine a 1 s (or even a full-clip)
+  // warm-up still left the first measured rate 3-4x slower than the next ones.
+  // (SwiftShader WebGPU is ~40x slower than that and gets one rate of warm-up only.)
+  for (const kbps of backend === 'wasm' ? RATES : RATES.slice(0, 1)) await measureRate(codec, clips, kbps);
+  const perRate: Record<string, RateResult> = {};
   for (const kbps of RATES) {
-    let audioS = 0;
-    let encMs = 0;
-    let decMs = 0;
-    let lsd = 0;
-    let bytesTotal = 0;
-    for (const pcm of clips) {
-      let t = performance.now();
-      const packets = await codec.encode(pcm, { kbps });
-      encMs += performance.now() - t;
-      t = performance.now();
-      const out = await codec.decode(packets);
-      decMs += performance.now() - t;
-      audioS += pcm.length / 16000;
-      bytesTotal += packets.length;
-      lsd += logSpectralDistance(pcm, out) / clips.length;
-    }
-    perRate[kbps] = { encode_rtf: round(audioS / (encMs / 1000), 2), decode_rtf: round(audioS / (decMs / 1000), 2), ms_per_frame: round((encMs + decMs) / (audioS * 50)), lsd: round(lsd), bytes_per_s: round(bytesTotal / audioS, 1) };
+    perRate[kbps] = await measureRate(codec, clips, kbps);
     log(`whittle ${backend} ${kbps} kbps: ${JSON.stringify(perRate[kbps])}`);
   }
   const info = codec.info;

@@ -23,7 +23,7 @@ beforeAll(async () => {
   };
   exact = await LyraCodecEngine.create(ort, 'wasm', bytes, { requant: 'exact-f64' });
   fast = await LyraCodecEngine.create(ort, 'wasm', bytes, { requant: 'float' });
-});
+}, 60_000); // two imports + four sessions: over vitest's 10 s default on a loaded machine
 afterAll(async () => {
   await exact.dispose();
   await fast.dispose();

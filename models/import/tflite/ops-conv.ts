@@ -182,6 +182,14 @@ export function conv2d(ctx: Ctx, op: TfOperator, depthwise: boolean): void {
   const { outQ, mult } = quantPair(ctx, op, x, w.scales, cout);
   const [pt, pb] = pads(padding, x.shape[1]!, kh!, strideH, dilH, out.shape[1]!);
   const [pl, pr] = pads(padding, x.shape[2]!, kw!, strideW, dilW, out.shape[2]!);
+  const conv1d: Conv1d = { x, out: out.shape, k: kh!, stride: strideH, dilation: dilH, cin, cout, group, depthwise };
+  // 'exact-f32' is the WebGPU mode: keep its pinned op set (lyra.oracle.test.ts) and GPU Convs.
+  if (ctx.requant !== 'exact-f32' && conv1dEligible(conv1d, [pt, pb, pl, pr], kw!, w.shape)) {
+    const acc = depthwise ? depthwiseTaps(ctx, op, conv1d, w.data, b) : convGemm(ctx, op, conv1d, w.data, b);
+    const y = finishConv(ctx, op, acc, act, outQ, mult, cout, false, !depthwise && group === 1);
+    ctx.set(op.outputs[0]!, y, 'float32', outQ);
+    return;
+  }
   const xt = g.op('Transpose', [x.value], { perm: NHWC_TO_NCHW });
   const wv = g.constant(`w${op.outputs[0]}`, 'float32', wOnnx.shape, wOnnx.data);
   const bv = b ? g.constant(`b${op.outputs[0]}`, 'float32', [cout], b) : null;
@@ -195,6 +203,85 @@ export function conv2d(ctx: Ctx, op: TfOperator, depthwise: boolean): void {
   // Non-grouped int8 CONV_2D runs through ruy's GEMM in TFLite, which rounds once.
   const y = finishConv(ctx, op, conv, act, outQ, mult, cout, true, !depthwise && group === 1);
   ctx.set(op.outputs[0]!, g.op('Transpose', [y], { perm: NCHW_TO_NHWC }), 'float32', outQ);
+}
+
+/** A conv along H only (TFLite [1, T, 1, C], Lyra's streaming layout), in NHWC terms. */
+interface Conv1d {
+  x: Tv;
+  out: number[];
+  k: number;
+  stride: number;
+  dilation: number;
+  cin: number;
+  cout: number;
+  group: number;
+  depthwise: boolean;
+}
+
+/**
+ * Whether a conv can run as im2col + Gemm on the NHWC tensor itself: batch 1, width 1, no
+ * padding (Lyra pads by concatenating its state), depth multiplier 1. Why: onnxruntime's WASM
+ * Conv repacks its weights on every call and needs NCHW (a Transpose pair per conv); a Gemm with
+ * a constant B is packed once at session creation. Measured on [T, C] = [2, 256] 1x1 convs:
+ * 66 us as Conv vs 10 us as Gemm per layer (Node, one WASM thread).
+ */
+function conv1dEligible(c: Conv1d, padsAll: number[], kw: number, wShape: number[]): boolean {
+  const [n, , w] = c.x.shape;
+  if (n !== 1 || w !== 1 || kw !== 1 || c.out[2] !== 1 || padsAll.some((p) => p !== 0)) return false;
+  if (c.depthwise) return c.cout === c.cin && wShape[0] === 1;
+  return true;
+}
+
+/** Input rows [T_out, K] each output position reads: im2col as one Gather along T. */
+function im2colIndices(c: Conv1d): Int32Array {
+  const tOut = c.out[1]!;
+  return Int32Array.from({ length: tOut * c.k }, (_, i) => Math.floor(i / c.k) * c.stride + (i % c.k) * c.dilation);
+}
+
+/** x [1, T, 1, C] -> the K taps of every output position, [1, T_out, K, 1, C] (or x itself for 1x1). */
+function gatherTaps(ctx: Ctx, op: TfOperator, c: Conv1d): Value {
+  const tIn = c.x.shape[1]!;
+  const tOut = c.out[1]!;
+  if (c.k === 1 && c.stride === 1) return c.x.value;
+  // One window covering the whole input: already in im2col order for the Gemm's Reshape.
+  if (!c.depthwise && tOut === 1 && c.k === tIn && c.dilation === 1) return c.x.value;
+  const idx = ctx.g.constant(`im2col${op.outputs[0]}`, 'int32', [tOut, c.k], im2colIndices(c));
+  return ctx.g.op('Gather', [c.x.value, idx], { axis: 1 });
+}
+
+/**
+ * Conv (grouped or not) as Gemm over im2col rows: [T_out, K*Cin] x [K*Cin, Cout] + bias. Grouped
+ * filters become block-diagonal dense matrices (zeros across groups): Lyra's groups are 2-4 on
+ * at most 4 output positions, where one packed Gemm still beats the per-group Conv.
+ * Returns the NHWC accumulator [1, T_out, 1, Cout]. Integer inputs stay exact (as in Conv).
+ */
+function convGemm(ctx: Ctx, op: TfOperator, c: Conv1d, w: Float32Array, b: Float32Array | null): Value {
+  const g = ctx.g;
+  const tOut = c.out[1]!;
+  const cg = c.cin / c.group;
+  const perGroupOut = c.cout / c.group;
+  // TFLite [Cout, K, 1, Cin/g] -> dense [K*Cin, Cout].
+  const dense = new Float32Array(c.k * c.cin * c.cout);
+  for (let o = 0; o < c.cout; o++) {
+    const g0 = Math.floor(o / perGroupOut) * cg;
+    for (let k = 0; k < c.k; k++) for (let i = 0; i < cg; i++) dense[(k * c.cin + g0 + i) * c.cout + o] = w[(o * c.k + k) * cg + i]!;
+  }
+  const rows = g.op('Reshape', [gatherTaps(ctx, op, c), g.ints([tOut, c.k * c.cin], 'shape')]);
+  const wv = g.constant(`w${op.outputs[0]}`, 'float32', [c.k * c.cin, c.cout], dense);
+  const bv = g.constant(`b${op.outputs[0]}`, 'float32', [c.cout], b ?? new Float32Array(c.cout));
+  const y = g.op('Gemm', [rows, wv, bv]);
+  return g.op('Reshape', [y, g.ints([1, tOut, 1, c.cout], 'shape')]);
+}
+
+/** Depthwise conv as sum over taps of x_tap * w_tap (per channel, on the last axis) + bias. */
+function depthwiseTaps(ctx: Ctx, op: TfOperator, c: Conv1d, w: Float32Array, b: Float32Array | null): Value {
+  const g = ctx.g;
+  // TFLite [1, K, 1, C] -> [K, 1, C] against taps [1, T_out, K, 1, C].
+  const wv = g.constant(`w${op.outputs[0]}`, 'float32', [c.k, 1, c.cout], w);
+  const taps = gatherTaps(ctx, op, c);
+  const k = c.k === 1 && c.stride === 1 ? null : g.ints([2]);
+  const summed = k ? g.op('ReduceSum', [g.op('Mul', [taps, wv]), k], { keepdims: 0 }) : g.op('Mul', [taps, g.op('Reshape', [wv, g.ints([c.cout])])]);
+  return b ? g.op('Add', [summed, g.constant(`b${op.outputs[0]}`, 'float32', [c.cout], b)]) : summed;
 }
 
 /** TRANSPOSE_CONV: inputs (output_shape, weights [Cout, KH, KW, Cin], x, bias?). */
