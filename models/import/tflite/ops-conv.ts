@@ -309,6 +309,12 @@ export function transposeConv(ctx: Ctx, op: TfOperator): void {
   };
   const [pt, pb] = padsFor(x.shape[1]!, kh, strideH, outShape[1]!);
   const [pl, pr] = padsFor(x.shape[2]!, kw, strideW, outShape[2]!);
+  const gemmable = x.shape[0] === 1 && x.shape[2] === 1 && kw === 1 && kh % strideH === 0 && [pt, pb, pl, pr].every((p) => p === 0);
+  if (ctx.requant !== 'exact-f32' && gemmable) {
+    const acc = transposeConvGemm(ctx, op, x, w.data, b, { k: kh, stride: strideH, cout });
+    ctx.set(op.outputs[0]!, finishConv(ctx, op, acc, act, outQ, mult, cout, false), 'float32', outQ);
+    return;
+  }
   const xt = g.op('Transpose', [x.value], { perm: NHWC_TO_NCHW });
   const wv = g.constant(`w${op.outputs[0]}`, 'float32', wOnnx.shape, wOnnx.data);
   const bv = b ? g.constant(`b${op.outputs[0]}`, 'float32', [cout], b) : null;
@@ -321,3 +327,37 @@ export function transposeConv(ctx: Ctx, op: TfOperator): void {
   ctx.set(op.outputs[0]!, g.op('Transpose', [y], { perm: NCHW_TO_NHWC }), 'float32', outQ);
 }
 
+
+/**
+ * TRANSPOSE_CONV along H on [1, T, 1, Cin] (K a multiple of the stride S, no padding) without
+ * ConvTranspose or transposes: Y = x [T, Cin] x W [Cin, K*Cout] (packed once), then the overlap-add
+ * of the m = K/S blocks each input row writes as one MatMul with a constant 0/1 matrix
+ * P [T-1+m, T*m] (skipped when nothing overlaps). Sums of integers stay exact for the int8 modes.
+ */
+function transposeConvGemm(
+  ctx: Ctx,
+  op: TfOperator,
+  x: Tv,
+  w: Float32Array,
+  b: Float32Array | null,
+  c: { k: number; stride: number; cout: number },
+): Value {
+  const g = ctx.g;
+  const [tIn, cin] = [x.shape[1]!, x.shape[3]!];
+  const m = c.k / c.stride;
+  // TFLite [Cout, K, 1, Cin] -> [Cin, K*Cout], column k*Cout + o.
+  const dense = new Float32Array(cin * c.k * c.cout);
+  for (let o = 0; o < c.cout; o++) for (let k = 0; k < c.k; k++) for (let i = 0; i < cin; i++) dense[i * c.k * c.cout + k * c.cout + o] = w[(o * c.k + k) * cin + i]!;
+  const rows = g.op('Reshape', [x.value, g.ints([tIn, cin], 'shape')]);
+  const y = g.op('Gemm', [rows, g.constant(`w${op.outputs[0]}`, 'float32', [cin, c.k * c.cout], dense)]);
+  const blocks = tIn - 1 + m;
+  let out = y;
+  if (tIn > 1 && m > 1) {
+    const p = new Float32Array(blocks * tIn * m);
+    for (let t = 0; t < tIn; t++) for (let j = 0; j < m; j++) p[(t + j) * tIn * m + t * m + j] = 1;
+    const byBlock = g.op('Reshape', [y, g.ints([tIn * m, c.stride * c.cout], 'shape')]);
+    out = g.op('MatMul', [g.constant(`overlap${op.outputs[0]}`, 'float32', [blocks, tIn * m], p), byBlock]);
+  }
+  const shaped = g.op('Reshape', [out, g.ints([1, blocks * c.stride, 1, c.cout], 'shape')]);
+  return b ? g.op('Add', [shaped, g.constant(`b${op.outputs[0]}`, 'float32', [c.cout], b)]) : shaped;
+}
