@@ -85,9 +85,10 @@ const paramsOf = (c: TextModel['config']) => {
   return c.vocabSize * c.dim * (c.tiedEmbeddings ? 1 : 2) + c.nLayers * perLayer + c.dim;
 };
 
-interface Row { criterion: PruneCriterion; k: number; removed: number[]; plan: LlamaPlan; ppl: number; tps: number }
+interface Row { criterion: PruneCriterion; k: number; removed: number[]; plan: LlamaPlan; ppl: number; tps: number; cpuTps: number }
 interface Report { id: string; from: string; params: number; config: TextModel['config']; scores: BlockScores; scoreMs: number; heldOutTokens: number; calibrationTokens: number; rows: Row[] }
 const reports: Report[] = [];
+const pending: { report: Report; model: TextModel; plans: Map<string, LlamaPlan> }[] = [];
 
 for (const { id, from, model } of models) {
   const c = model.config;
@@ -101,7 +102,7 @@ for (const { id, from, model } of models) {
 
   const pplCache = new Map<string, number>();
   const plans = new Map<string, LlamaPlan>();
-  const picks: Omit<Row, 'ppl' | 'tps'>[] = [];
+  const picks: Omit<Row, 'ppl' | 'tps' | 'cpuTps'>[] = [];
   for (let k = 0; k <= Math.max(0, c.nLayers - 2); k++) {
     for (const criterion of CRITERIA) {
       const { plan, removed } = choosePrunePlan(scores, { remove: k, criterion });
@@ -114,26 +115,48 @@ for (const { id, from, model } of models) {
       picks.push({ criterion, k, removed, plan });
     }
   }
-  // Decode speed: plans interleaved round-robin (machine noise hits all alike), each run after a
-  // warm-up generation on that plan; the engine itself is warmed on full depth first.
-  const engine = await TextEngine.create(ort, 'wasm', model);
-  const greedy = async (maxTokens: number) => {
-    for await (const ev of engine.generate([c.bosTokenId], { maxTokens, greedy: true, stopTokens: [] })) if (ev.type === 'done') return ev.stats.decodeTokensPerSecond;
-    return 0;
-  };
-  for (let i = 0; i < 3; i++) await greedy(128);
-  const tpsCache = new Map<string, number>();
-  for (let r = 0; r < reps; r++) {
-    for (const [key, plan] of plans) {
-      await engine.setPlan(plan);
-      await greedy(128); // warm-up
-      tpsCache.set(key, Math.max(tpsCache.get(key) ?? 0, await greedy(128)));
+  reports.push({ id, from, params: paramsOf(c), config: c, scores, scoreMs, heldOutTokens, calibrationTokens: calibration.length, rows: picks.map((p) => ({ ...p, ppl: pplCache.get(p.plan.layers.join(','))!, tps: 0, cpuTps: 0 })) });
+  pending.push({ report: reports.at(-1)!, model, plans });
+}
+
+// Decode speed: every (model, plan) pair interleaved round-robin, so the load of this shared
+// machine hits all of them alike; each measured run follows a warm-up generation on that plan.
+const timed: { report: Report; engine: TextEngine; bos: number; plans: Map<string, LlamaPlan>; tps: Map<string, number>; cpuTps: Map<string, number> }[] = [];
+for (const { report, model, plans } of pending) timed.push({ report, engine: await TextEngine.create(ort, 'wasm', model), bos: model.config.bosTokenId, plans, tps: new Map(), cpuTps: new Map() });
+/**
+ * 128 greedy tokens: wall decode tok/s (the engine's stats) and tokens per second of this
+ * process's CPU time (user + system, whole generation): with 1 WASM thread on the main thread the
+ * latter does not count time the OS gave to other jobs on this shared machine.
+ */
+const greedy = async (engine: TextEngine, bos: number) => {
+  const cpu0 = process.cpuUsage();
+  for await (const ev of engine.generate([bos], { maxTokens: 128, greedy: true, stopTokens: [] })) {
+    if (ev.type !== 'done') continue;
+    const cpu = process.cpuUsage(cpu0);
+    return { wall: ev.stats.decodeTokensPerSecond, cpu: ev.tokens.length / ((cpu.user + cpu.system) / 1e6) };
+  }
+  return { wall: 0, cpu: 0 };
+};
+for (const t of timed) for (let i = 0; i < 3; i++) await greedy(t.engine, t.bos); // V8 + WASM warm-up
+for (let r = 0; r < reps; r++) {
+  for (const t of timed) {
+    for (const [key, plan] of t.plans) {
+      await t.engine.setPlan(plan);
+      await greedy(t.engine, t.bos); // warm-up on this plan
+      const m = await greedy(t.engine, t.bos);
+      t.tps.set(key, Math.max(t.tps.get(key) ?? 0, m.wall));
+      t.cpuTps.set(key, Math.max(t.cpuTps.get(key) ?? 0, m.cpu));
     }
   }
-  for (const [key, tps] of tpsCache) log(`${id} [${key}]: ${tps.toFixed(0)} tok/s`);
-  await engine.dispose();
-  const rows: Row[] = picks.map((p) => ({ ...p, ppl: pplCache.get(p.plan.layers.join(','))!, tps: tpsCache.get(p.plan.layers.join(','))! }));
-  reports.push({ id, from, params: paramsOf(c), config: c, scores, scoreMs, heldOutTokens, calibrationTokens: calibration.length, rows });
+  log(`decode timing round ${r + 1}/${reps} done`);
+}
+for (const t of timed) {
+  for (const row of t.report.rows) {
+    row.tps = t.tps.get(row.plan.layers.join(','))!;
+    row.cpuTps = t.cpuTps.get(row.plan.layers.join(','))!;
+  }
+  for (const [key, tps] of t.tps) log(`${t.report.id} [${key}]: ${tps.toFixed(0)} tok/s wall, ${t.cpuTps.get(key)!.toFixed(0)} tok per CPU-s`);
+  await t.engine.dispose();
 }
 
 // Scoring time at the LayerSkip recipe's shape (~2.4M parameters) when the trained one is absent.
@@ -157,9 +180,22 @@ md.push(
   '',
   '- **Scores** (`models/llama/scoring.ts`): on the built-in calibration text (`workers/text/calibration.ts`, hand-written TinyStories-style prose) with BOS, in windows of the model context. BI = 1 - mean cos(h_in, h_out) (ShortGPT), angular = mean arccos(cos)/π, "ppl w/o l" = calibration perplexity with only block l removed (Shortened LLaMA). One shot: blocks are ranked once on the full model, lowest first; the first and last block are always kept.',
   `- **Held-out perplexity**: ${HELD_OUT_SEEDS.length} stories sampled from stories260K by \`TextEngine\` (temperature 1, seeds ${HELD_OUT_SEEDS.join(', ')}, at most ${HELD_OUT_MAX_TOKENS} tokens each, from BOS), decoded and re-encoded per model, each scored as its own window from position 0; teacher-forced through the reference forward pass with the pruned plan. Not War and Peace: these are TinyStories-domain models with a 512-token vocabulary (the recipe models are distilled from stories260K samples), so adult prose would measure the domain gap rather than the blocks. Caveat: the text is stories260K's own samples, which flatters stories260K.`,
-  `- **Decode tok/s**: \`TextEngine\` with the pruned plan (onnxruntime-web WASM EP in Node, 1 thread, \`onnx\` attention), greedy from BOS, 128 tokens with no stop token, after a 128-token warm-up on that plan; plans interleaved round-robin, best of ${reps} rounds.`,
+  `- **Decode tok/s**: \`TextEngine\` with the pruned plan (onnxruntime-web WASM EP in Node, 1 thread, \`onnx\` attention), greedy from BOS, 128 tokens with no stop token, after a 128-token warm-up on that plan; all models' plans interleaved round-robin, best of ${reps} rounds. "wall" is the engine's decode tok/s; "per CPU-s" is 128 tokens over this process's CPU time for the whole generation (1 WASM thread runs on the main thread, so it leaves out time the OS gave to other jobs; it is the steadier number on a loaded machine).`,
   '',
 );
+md.push('## Summary: best held-out perplexity per blocks removed (criteria that reach it)', '');
+md.push(`| k removed | ${reports.map((r) => r.id).join(' | ')} |`, `|---|${reports.map(() => '---|').join('')}`);
+for (let k = 0; k <= Math.max(...reports.map((r) => r.config.nLayers - 2)); k++) {
+  const cells = reports.map((r) => {
+    const rows = r.rows.filter((x) => x.k === k);
+    if (rows.length === 0) return '';
+    const best = Math.min(...rows.map((x) => x.ppl));
+    const who = rows.filter((x) => x.ppl === best).map((x) => x.criterion);
+    return `${f3(best)} (${who.length === CRITERIA.length ? 'all' : who.join(', ')})`;
+  });
+  md.push(`| ${k} | ${cells.join(' | ')} |`);
+}
+md.push('');
 for (const r of reports) {
   const c = r.config;
   md.push(`## ${r.id}`, '');
@@ -168,8 +204,8 @@ for (const r of reports) {
   md.push('| block | BI | angular | calib ppl w/o block |', '|---|---|---|---|');
   for (let l = 0; l < c.nLayers; l++) md.push(`| ${l} | ${r.scores.influence[l]!.toFixed(4)} | ${r.scores.angular[l]!.toFixed(4)} | ${f3(r.scores.perplexity[l]!)} |`);
   md.push('');
-  md.push('| k removed | criterion | removed (in order) | kept blocks | held-out ppl | decode tok/s |', '|---|---|---|---|---|---|');
-  for (const row of r.rows) md.push(`| ${row.k} | ${row.criterion} | ${row.removed.join(', ') || '—'} | ${row.plan.layers.join(',')} | ${f3(row.ppl)} | ${row.tps.toFixed(0)} |`);
+  md.push('| k removed | criterion | removed (in order) | kept blocks | held-out ppl | decode tok/s (wall) | decode tok per CPU-s |', '|---|---|---|---|---|---|---|');
+  for (const row of r.rows) md.push(`| ${row.k} | ${row.criterion} | ${row.removed.join(', ') || '—'} | ${row.plan.layers.join(',')} | ${f3(row.ppl)} | ${row.tps.toFixed(0)} | ${row.cpuTps.toFixed(0)} |`);
   md.push('');
 }
 if (recipeTiming) md.push('## Scoring time at 2.4M parameters', '', recipeTiming, '');
