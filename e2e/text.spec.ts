@@ -122,3 +122,23 @@ test('the LayerSkip-trained HF model generates in the browser exactly as the ref
   expect(got.nLayers).toBe(8);
   expect(got.tokens).toEqual(expected);
 });
+
+test('depth pruning on the device: score blocks from calibration text, drop one, keep generating', async ({ harness, backendName }) => {
+  test.skip(backendName !== 'wasm', 'scoring runs on the CPU in the worker; backend-independent');
+  const r = await harness.evaluate(async () => {
+    const { whittle } = window.harness;
+    const w = await whittle.Whittle.create({ backend: 'wasm', storeName: 'text-prune' });
+    const lm = await w.text('stories260K');
+    const result = await lm.prune({ remove: 1, criterion: 'influence' });
+    const done = await lm.complete([1], { maxTokens: 12, temperature: 0 });
+    lm.dispose();
+    return { plan: result.plan, removed: result.removed, infoPlan: lm.info.plan, tokens: done.tokens.length, influence: result.scores.influence };
+  });
+  expect(r.plan.layers).toHaveLength(4);
+  expect(r.removed).toHaveLength(1);
+  expect(r.removed[0]).not.toBe(0); // first and last blocks are kept by default
+  expect(r.removed[0]).not.toBe(4);
+  expect(r.infoPlan).toEqual(r.plan);
+  expect(r.influence).toHaveLength(5);
+  expect(r.tokens).toBe(12);
+});
