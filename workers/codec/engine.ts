@@ -27,10 +27,10 @@ export interface CodecEngineOptions {
   rvq?: 'js' | 'graph';
   /**
    * int8 requantization (models/import/tflite/requant.ts). Default: 'float' on wasm (int8 weights
-   * folded to float32 at import, no int8 emulation: 172/224 nodes instead of 377/524, ~1.8x
-   * faster per frame; not bit-exact, but the decoded LSD is within 0.07 dB of exact on both
-   * test clips and the first code matches on 94-99% of frames: workers/codec/fast-mode.test.ts)
-   * and 'exact-f32' on webgpu. 'exact-f64' (float64 nodes) and 'exact-f32' (float32 ops only)
+   * folded to float32 at import, no int8 emulation: encoder/decoder 184/249 nodes instead of
+   * 389/549, ~1.4x faster per frame than 'exact-f64'; not bit-exact, but the decoded LSD is within
+   * 0.07 dB of exact on both test clips and the first code matches on 94-99% of frames:
+   * workers/codec/fast-mode.test.ts, numbers in the README) and 'exact-f32' on webgpu. 'exact-f64' (float64 nodes) and 'exact-f32' (float32 ops only)
    * are bit-exact with TFLite; 'approx' differs by one level on a few int8 outputs per thousand.
    */
   requant?: RequantMode;

@@ -1,7 +1,7 @@
 /**
  * TEST-ONLY timing script: per-frame time of each Lyra stage in Node, Whittle (onnxruntime-web
- * WASM, one thread; each requant mode) vs the TFLite oracle (tfjs-tflite WASM, one thread), over
- * sample1_16kHz.wav. The contenders run interleaved frame by frame so that load from other
+ * WASM, one thread; each requant mode, the non-exact 'float' included) vs the TFLite oracle
+ * (tfjs-tflite WASM, one thread), over sample1_16kHz.wav. The contenders run interleaved frame by frame so that load from other
  * processes hits them alike; the second of two passes is reported.
  *
  *   npx tsx models/import/tflite/oracle/measure-times.ts
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
     (t[key] ??= []).push(performance.now() - t0);
     return r;
   };
-  const modes: RequantMode[] = ['exact-f64', 'exact-f32', 'approx'];
+  const modes: RequantMode[] = ['exact-f64', 'exact-f32', 'approx', 'float'];
   const whittle = [];
   for (const mode of modes) {
     const lyra = importLyra(bytes, { requant: mode, quantizerGraphs: mode === 'exact-f64' });
