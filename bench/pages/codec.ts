@@ -52,8 +52,8 @@ async function measureRate(codec: Awaited<ReturnType<Whittle['codec']>>, clips: 
   return { encode_rtf: round(audioS / (encMs / 1000), 2), decode_rtf: round(audioS / (decMs / 1000), 2), ms_per_frame: round((encMs + decMs) / (audioS * 50)), lsd: round(lsd), bytes_per_s: round(bytesTotal / audioS, 1) };
 }
 
-async function whittleRun(backend: 'wasm' | 'webgpu', clips: Float32Array[]) {
-  const w = await Whittle.create({ backend, maxThreads: 1, storeName: `bench-${backend}` });
+async function whittleRun(backend: 'wasm' | 'webgpu', clips: Float32Array[], threads = 1) {
+  const w = await Whittle.create({ backend, maxThreads: threads, storeName: `bench-${backend}-${threads}` });
   const codec = await w.codec('lyra-v2');
   // Two passes over all rates, the first unmeasured, like the TFLite reference's two passes: V8
   // tiers the onnxruntime WASM up lazily and on this loaded machine a 1 s (or even a full-clip)
@@ -114,6 +114,9 @@ async function main() {
 
   log('Whittle on WASM (one thread)…');
   const wasm = await whittleRun('wasm', usable);
+  // Threads need cross-origin isolation (the dev server sends COOP/COEP) and more than one core.
+  const threads = crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency) : 1;
+  const wasmThreads = threads > 1 ? await whittleRun('wasm', usable, threads) : null;
   // The reference again right after: on a shared machine the load drifts over minutes, so the
   // bracketed ratio (vs the mean of both reference runs) is the one to trust.
   const tfliteAfter = await tfliteRun(usable[0]!, 30);
@@ -150,7 +153,7 @@ async function main() {
 
   const rates = RATES.map((kbps) => ({
     kbps,
-    whittle: { wasm_1_thread: wasm.perRate[kbps], webgpu: webgpu?.perRate[kbps] ?? null },
+    whittle: { wasm_1_thread: wasm.perRate[kbps], wasm_threads: wasmThreads?.perRate[kbps] ?? null, webgpu: webgpu?.perRate[kbps] ?? null },
     opus: opus[kbps],
   }));
   const w6 = wasm.perRate[6]!;
@@ -162,7 +165,7 @@ async function main() {
     reference_tflite_wasm_1_thread: tflite,
     rates,
     opus_12kbps: opus[12],
-    whittle_runtime: { wasm: wasm.runtime, webgpu: webgpu?.runtime ?? null, nodeCounts: wasm.nodeCounts },
+    whittle_runtime: { wasm: wasm.runtime, wasm_threads: wasmThreads?.runtime ?? null, webgpu: webgpu?.runtime ?? null, nodeCounts: wasm.nodeCounts },
     speedup_vs_tflite_at_6kbps: round(tflite.ms_per_frame / w6.ms_per_frame, 2),
     speedup_vs_tflite_per_rate: RATES.map((kbps) => round(tflite.ms_per_frame / wasm.perRate[kbps]!.ms_per_frame, 2)),
     reference_tflite_after_whittle: tfliteAfter,
