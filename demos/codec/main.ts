@@ -84,7 +84,15 @@ async function start(): Promise<void> {
       auto: input('auto').checked,
       ...(maxFrames !== undefined ? { maxFrames } : {}),
     });
-    live.onStats = renderStats;
+    let lastDraw = 0;
+    live.onStats = (st) => {
+      renderStats(st);
+      // The waveform follows the stream (cheap); the spectrogram is drawn once at the end.
+      if (performance.now() - lastDraw > 500 && live) {
+        lastDraw = performance.now();
+        drawWaves($<HTMLCanvasElement>('wave'), original, concat(live.decoded));
+      }
+    };
     node.connect(live.input);
     live.output.connect(context.destination);
     if (node instanceof AudioBufferSourceNode) node.start();
