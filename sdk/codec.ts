@@ -14,6 +14,7 @@
  */
 import * as Comlink from 'comlink';
 import { LYRA_V2 } from '../models/codec/lyra-v2.ts';
+import { BITRATES, BITS_PER_QUANTIZER, FRAMES_PER_SECOND, quantizersForKbps } from '../models/codec/bitrates.ts';
 import type { LyraModelBytes } from '../models/import/tflite/lyra.ts';
 import type { CodecInfo, CodecService, EncodedFrames } from '../workers/codec/service.ts';
 import type { RuntimeConfig } from '../workers/ort/runtime.ts';
@@ -22,19 +23,11 @@ import { WorkerClient, type SpawnWorker } from './client/worker-client.ts';
 
 export type { CodecInfo, EncodedFrames };
 
-const FRAMES_PER_SECOND = LYRA_V2.sampleRate / LYRA_V2.frameSamples; // 50
-
 /** Every rate the quantizer supports: n quantizers = n * 0.2 kbps, n = 1..46. */
-export const CODEC_BITRATES_KBPS: readonly number[] = Array.from({ length: LYRA_V2.stages }, (_, i) => Math.round((i + 1) * LYRA_V2.bitsPerQuantizer * FRAMES_PER_SECOND) / 1000);
+export const CODEC_BITRATES_KBPS: readonly number[] = BITRATES.map((b) => b.kbps);
 
-/** Quantizer count for `kbps` (a multiple of 0.2 in 0.2..9.2). */
-export function quantizersFor(kbps: number): number {
-  const n = Math.round((kbps * 1000) / FRAMES_PER_SECOND / LYRA_V2.bitsPerQuantizer);
-  if (!(n >= 1 && n <= LYRA_V2.stages) || Math.abs((n * LYRA_V2.bitsPerQuantizer * FRAMES_PER_SECOND) / 1000 - kbps) > 1e-6) {
-    throw new WhittleError('INVALID_ARGUMENT', `Lyra v2 supports 0.2 to 9.2 kbps in steps of 0.2 (reference rates 3.2, 6, 9.2), not ${kbps}`, { kbps });
-  }
-  return n;
-}
+/** Quantizer count for `kbps` (a multiple of 0.2 in 0.2..9.2); INVALID_ARGUMENT otherwise. */
+export const quantizersFor = quantizersForKbps;
 
 export interface StreamEncoder {
   /** Encodes whole 320-sample frames at 16 kHz; returns concatenated packets. */
@@ -108,7 +101,7 @@ export class Codec {
     const call = this.client;
     return {
       get kbps() {
-        return (n * LYRA_V2.bitsPerQuantizer * FRAMES_PER_SECOND) / 1000;
+        return (n * BITS_PER_QUANTIZER * FRAMES_PER_SECOND) / 1000;
       },
       get frameIndex() {
         return frameIndex;

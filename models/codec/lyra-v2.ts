@@ -20,7 +20,7 @@ export const LYRA_V2 = {
   stages: 46,
   entriesPerStage: 16,
   bitsPerQuantizer: 4,
-  /** Lyra's published rates; every 0.2 kbps step from 0.2 to 9.2 works (workers/codec/bitrates.ts). */
+  /** Lyra's published rates; every 0.2 kbps step from 0.2 to 9.2 works (models/codec/bitrates.ts). */
   referenceKbps: [3.2, 6, 9.2],
 } as const;
 

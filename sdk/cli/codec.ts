@@ -20,7 +20,7 @@ import { localModelFile } from '../../models/local.ts';
 import { LYRA_V2 } from '../../models/codec/lyra-v2.ts';
 import { loadOrt } from '../../workers/ort/runtime.ts';
 import { LyraCodecEngine } from '../../workers/codec/engine.ts';
-import { BITRATES, FRAME_SAMPLES, SAMPLE_RATE, checkQuantizers, quantizersForKbps } from '../../workers/codec/bitrates.ts';
+import { BITRATES, FRAME_SAMPLES, SAMPLE_RATE, checkQuantizers, quantizersForKbps } from '../../models/codec/bitrates.ts';
 import { packPacket, unpackStream } from '../../workers/codec/packet.ts';
 import { parseWav, writeWav } from '../../workers/codec/wav.ts';
 import { resample } from '../../workers/codec/resample.ts';

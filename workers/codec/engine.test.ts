@@ -6,7 +6,7 @@ import { LyraCodecEngine } from './engine.ts';
 import { parseWav } from './wav.ts';
 import { logSpectralDistance, rms } from './metrics.ts';
 import { packPacket, unpackPacket } from './packet.ts';
-import { FRAME_SAMPLES, REFERENCE_QUANTIZERS } from './bitrates.ts';
+import { FRAME_SAMPLES, REFERENCE_QUANTIZERS } from '../../models/codec/bitrates.ts';
 import { WhittleError } from '../../sdk/errors.ts';
 
 let engine: LyraCodecEngine;

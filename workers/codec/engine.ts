@@ -19,7 +19,7 @@ import type { ConvertedGraph } from '../../models/import/tflite/convert.ts';
 import { importLyra, type LyraModelBytes } from '../../models/import/tflite/lyra.ts';
 import type { RequantMode } from '../../models/import/tflite/requant.ts';
 import { createSession, type Backend, type OrtModule } from '../ort/runtime.ts';
-import { FRAME_SAMPLES, MAX_QUANTIZERS, checkQuantizers } from './bitrates.ts';
+import { FRAME_SAMPLES, MAX_QUANTIZERS, checkQuantizers } from '../../models/codec/bitrates.ts';
 import { rvqDecode, rvqEncode, type Codebooks } from './rvq.ts';
 
 export interface CodecEngineOptions {

@@ -9,7 +9,7 @@ import { readLocalModelFile } from '../../models/local.ts';
 import { LyraCodecEngine } from './engine.ts';
 import { parseWav } from './wav.ts';
 import { logSpectralDistance } from './metrics.ts';
-import { FRAME_SAMPLES, REFERENCE_QUANTIZERS } from './bitrates.ts';
+import { FRAME_SAMPLES, REFERENCE_QUANTIZERS } from '../../models/codec/bitrates.ts';
 
 let exact: LyraCodecEngine;
 let fast: LyraCodecEngine;

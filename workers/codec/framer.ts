@@ -6,7 +6,7 @@
  * const framer = new Framer();
  * for (const frame of framer.push(block)) packets.push(await codec.encode(frame, 30));
  */
-import { FRAME_SAMPLES } from './bitrates.ts';
+import { FRAME_SAMPLES } from '../../models/codec/bitrates.ts';
 
 export class Framer {
   private readonly pending: Float32Array;

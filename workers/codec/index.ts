@@ -20,7 +20,7 @@ export {
   checkQuantizers,
   quantizersForKbps,
   type Bitrate,
-} from './bitrates.ts';
+} from '../../models/codec/bitrates.ts';
 export { HEADER_BYTES, packCodes, packPacket, payloadBytes, unpackCodes, unpackPacket, unpackStream, type CodecPacket } from './packet.ts';
 export { parseWav, writeWav, type PcmAudio } from './wav.ts';
 export { resample } from './resample.ts';

@@ -8,7 +8,7 @@
  *   bytes 3..   payload, ceil(4n / 8) bytes
  */
 import { WhittleError } from '../../sdk/errors.ts';
-import { BITS_PER_QUANTIZER, MAX_QUANTIZERS, checkQuantizers } from './bitrates.ts';
+import { BITS_PER_QUANTIZER, MAX_QUANTIZERS, checkQuantizers } from '../../models/codec/bitrates.ts';
 
 export const HEADER_BYTES = 3;
 

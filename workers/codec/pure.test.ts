@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { readLocalModelFile } from '../../models/local.ts';
 import { WhittleError } from '../../sdk/errors.ts';
-import { BITRATES, quantizersForKbps } from './bitrates.ts';
+import { BITRATES, quantizersForKbps } from '../../models/codec/bitrates.ts';
 import { logSpectralDistance } from './metrics.ts';
 import { HEADER_BYTES, packCodes, packPacket, unpackCodes, unpackPacket, unpackStream } from './packet.ts';
 import { resample } from './resample.ts';

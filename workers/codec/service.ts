@@ -5,7 +5,7 @@
 import { WhittleError } from '../../sdk/errors.ts';
 import type { LyraModelBytes } from '../../models/import/tflite/lyra.ts';
 import { loadOrt, runtimeInfo, type OrtModule, type RuntimeConfig, type RuntimeInfo } from '../ort/runtime.ts';
-import { FRAME_SAMPLES, checkQuantizers } from './bitrates.ts';
+import { FRAME_SAMPLES, checkQuantizers } from '../../models/codec/bitrates.ts';
 import { LyraCodecEngine, type CodecEngineOptions } from './engine.ts';
 import { packPacket, unpackPacket } from './packet.ts';
 import { resample } from './resample.ts';

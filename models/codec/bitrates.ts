@@ -4,7 +4,7 @@
  * n in 1..46; Lyra's reference rates are 3.2, 6 and 9.2 kbps (16, 30 and 46 quantizers).
  */
 import { WhittleError } from '../../sdk/errors.ts';
-import { LYRA_V2 } from '../../models/codec/lyra-v2.ts';
+import { LYRA_V2 } from './lyra-v2.ts';
 
 export const SAMPLE_RATE = LYRA_V2.sampleRate; // 16000
 export const FRAME_SAMPLES = LYRA_V2.frameSamples; // 320
