@@ -8,7 +8,7 @@
 import { GraphBuilder, type BuiltModel } from '../onnx/builder.ts';
 import type { LlamaConfig, LlamaWeights } from '../llama/types.ts';
 
-export function buildHeadGraph(config: LlamaConfig, weights: LlamaWeights): BuiltModel {
+export function buildHeadGraph(config: LlamaConfig, weights: LlamaWeights): { built: BuiltModel; nodeCount: number } {
   const { dim, vocabSize, normEps } = config;
   const g = new GraphBuilder('embed_norm_head');
   const ids = g.input('input_ids', 'int32', ['n']);
@@ -25,5 +25,5 @@ export function buildHeadGraph(config: LlamaConfig, weights: LlamaWeights): Buil
   const normed = g.op('Mul', [g.op('Mul', [x, invRms]), norm]); // [n, dim]
   const logits = g.op('Gemm', [normed, head], { transB: 1 }); // [n, vocab]
   g.output(logits, 'float32', ['n', vocabSize], 'logits');
-  return g.build();
+  return { built: g.build(), nodeCount: g.nodeCount };
 }

@@ -36,12 +36,11 @@ export class HeadEngine {
   async load(checkpoint: ArrayBuffer, name = 'checkpoint'): Promise<HeadModelInfo> {
     if (!this.ort || !this.runtime) throw new WhittleError('INVALID_ARGUMENT', 'HeadEngine.init() must run before load()');
     const { config, weights } = readLlama2cCheckpoint(checkpoint, name);
-    const built = buildHeadGraph(config, weights);
+    const { built, nodeCount } = buildHeadGraph(config, weights);
     await this.session?.release();
     this.session = await createSession(this.ort, built, this.runtime.backend);
     this.checkpoint = checkpoint;
     this.vocabSize = config.vocabSize;
-    const nodeCount = built.model.byteLength > 0 ? countNodes(built.model) : 0;
     return { dim: config.dim, vocabSize: config.vocabSize, nLayers: config.nLayers, nodeCount, runtime: runtimeInfo(this.runtime, this.ort) };
   }
 
@@ -72,42 +71,4 @@ export class HeadEngine {
     this.session = null;
     this.checkpoint = null;
   }
-}
-
-/** Number of NodeProto entries in the graph (field 7 -> field 1), for reporting graph size. */
-function countNodes(model: Uint8Array): number {
-  // Cheap protobuf walk: find the graph (field 7), count its field-1 entries.
-  const readVarint = (buf: Uint8Array, pos: number): [number, number] => {
-    let result = 0;
-    let shift = 0;
-    for (;;) {
-      const b = buf[pos++]!;
-      result += (b & 0x7f) * 2 ** shift;
-      if (b < 0x80) return [result, pos];
-      shift += 7;
-    }
-  };
-  const fields = (buf: Uint8Array, start: number, end: number, visit: (field: number, from: number, to: number) => void) => {
-    let pos = start;
-    while (pos < end) {
-      let key: number;
-      [key, pos] = readVarint(buf, pos);
-      const field = Math.floor(key / 8);
-      const wire = key & 7;
-      if (wire === 0) [, pos] = readVarint(buf, pos);
-      else if (wire === 5) pos += 4;
-      else if (wire === 1) pos += 8;
-      else if (wire === 2) {
-        let len: number;
-        [len, pos] = readVarint(buf, pos);
-        visit(field, pos, pos + len);
-        pos += len;
-      } else return;
-    }
-  };
-  let nodes = 0;
-  fields(model, 0, model.length, (field, from, to) => {
-    if (field === 7) fields(model, from, to, (f) => (nodes += f === 1 ? 1 : 0));
-  });
-  return nodes;
 }
