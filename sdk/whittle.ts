@@ -94,6 +94,11 @@ export class Whittle {
     return new Map(models.map((m) => validateManifest(m)).map((m) => [m.id, m]));
   }
 
+  /** A model id (looked up in the served manifests) or a manifest given directly (validated). */
+  private async resolve(model: string | ModelManifest): Promise<ModelManifest> {
+    return typeof model === 'string' ? this.manifest(model) : validateManifest(model);
+  }
+
   private runtimeFor(preference?: BackendPreference) {
     const choice = preference ? chooseBackend(this.capabilities, preference, this.options.maxThreads) : this.choice;
     return {
@@ -108,7 +113,7 @@ export class Whittle {
    * `model` is an id from the manifests file, or a manifest; `file` defaults to the first `.bin`.
    */
   async headModel(model: string | ModelManifest, opts: ModelLoadOptions & { file?: string } = {}): Promise<HeadModel> {
-    const manifest = typeof model === 'string' ? await this.manifest(model) : validateManifest(model);
+    const manifest = await this.resolve(model);
     const loaded = await this.store.load(manifest, opts);
     const fileName = opts.file ?? manifest.files.find((f) => f.name.endsWith('.bin'))?.name;
     const blob = fileName ? loaded.files.get(fileName) : undefined;
@@ -121,7 +126,7 @@ export class Whittle {
    * (`config.json`, `*.safetensors`, `tokenizer.json`) files, by id or manifest.
    */
   async text(model: string | ModelManifest, opts: ModelLoadOptions & TextLoadOptions = {}): Promise<TextModel> {
-    const manifest = typeof model === 'string' ? await this.manifest(model) : validateManifest(model);
+    const manifest = await this.resolve(model);
     const loaded = await this.store.load(manifest, opts);
     const names = [...loaded.files.keys()];
     const read = async (name: string) => loaded.files.get(name)!.arrayBuffer();
@@ -137,7 +142,7 @@ export class Whittle {
         : { format: 'llama2c' as const, checkpoint: await read(checkpoint!), tokenizer: await read(tokenizer!), name: checkpoint! };
     const { attention } = opts;
     // A plan saved with the cached model (savePlan) is restored unless the caller gives one.
-    const saved = (await this.store.list()).find((e) => e.id === manifest.id && e.revision === manifest.revision)?.extra?.plan as TextLoadOptions['plan'];
+    const saved = (await this.store.entry(manifest.id, manifest.revision))?.extra?.plan as TextLoadOptions['plan'];
     const plan = opts.plan ?? saved;
     return TextModel.start(opts.spawn ?? spawnTextWorker, this.runtimeFor(opts.backend), files, { ...(plan ? { plan } : {}), ...(attention ? { attention } : {}) }, manifest.id, loaded.source);
   }
@@ -147,8 +152,8 @@ export class Whittle {
    * starts with it: no download, no re-scoring.
    */
   async savePlan(model: string | ModelManifest, plan: TextLoadOptions['plan'] | null): Promise<void> {
-    const manifest = typeof model === 'string' ? await this.manifest(model) : validateManifest(model);
-    const entry = (await this.store.list()).find((e) => e.id === manifest.id && e.revision === manifest.revision);
+    const manifest = await this.resolve(model);
+    const entry = await this.store.entry(manifest.id, manifest.revision);
     if (!entry) throw new WhittleError('INVALID_ARGUMENT', `${manifest.id} is not cached; load it first`);
     const { plan: _old, ...rest } = entry.extra ?? {};
     await this.store.setExtra(manifest.id, manifest.revision, plan ? { ...rest, plan } : rest);
@@ -156,7 +161,7 @@ export class Whittle {
 
   /** Loads the Lyra v2 codec (SoundStream) into a worker. */
   async codec(model: string | ModelManifest = LYRA_V2.id, opts: ModelLoadOptions = {}): Promise<Codec> {
-    const manifest = typeof model === 'string' ? await this.manifest(model) : validateManifest(model);
+    const manifest = await this.resolve(model);
     const loaded = await this.store.load(manifest, opts);
     const read = async (name: string) => {
       const blob = loaded.files.get(name);

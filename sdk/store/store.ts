@@ -70,7 +70,7 @@ export class ModelStore {
   }
 
   async has(id: string, revision?: string): Promise<boolean> {
-    return (await this.find(id, revision)) !== undefined;
+    return (await this.entry(id, revision)) !== undefined;
   }
 
   async list(): Promise<CacheEntry[]> {
@@ -84,14 +84,15 @@ export class ModelStore {
     return [...seen.values()].reduce((a, b) => a + b, 0);
   }
 
-  private async find(id: string, revision?: string): Promise<CacheEntry | undefined> {
+  /** The complete cache entry of a model at `revision` (any cached revision when none is given). */
+  async entry(id: string, revision?: string): Promise<CacheEntry | undefined> {
     if (revision !== undefined) return this.meta.get(entryKey({ id, revision }));
     return (await this.meta.all()).find((e) => e.id === id);
   }
 
   /** Deletes a model's entry and the blobs no other entry uses. */
   async delete(id: string, revision?: string): Promise<boolean> {
-    const entry = await this.find(id, revision);
+    const entry = await this.entry(id, revision);
     if (!entry) return false;
     await this.removeEntry(entry);
     return true;
