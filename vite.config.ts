@@ -10,7 +10,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultClientConditions, defineConfig, type Plugin } from 'vite';
+import { defaultClientConditions, defineConfig, type Plugin, type ViteDevServer } from 'vite';
 import { e2eFixtures } from './e2e/fixture-server.ts';
 
 const root = dirname(fileURLToPath(import.meta.url));
@@ -28,25 +28,24 @@ const isolationHeaders = {
   'Cross-Origin-Resource-Policy': 'same-origin',
 };
 
+/** Serves runtime files (.mjs/.js/.wasm) that `allowed` accepts from `dir` under `prefix`, with isolation headers. */
+function serveRuntimeFiles(server: ViteDevServer, prefix: string, dir: string, allowed: (name: string) => boolean): void {
+  server.middlewares.use(prefix, (req, res, next) => {
+    const name = (req.url ?? '').split('?')[0]!.replace(/^\//, '');
+    if (!allowed(name)) return next();
+    res.setHeader('content-type', name.endsWith('.wasm') ? 'application/wasm' : 'text/javascript');
+    for (const [k, v] of Object.entries(isolationHeaders)) res.setHeader(k, v);
+    res.end(readFileSync(join(dir, name)));
+  });
+}
+
 function ortAssets(): Plugin {
   return {
     name: 'whittle-ort-assets',
     configureServer(server) {
-      server.middlewares.use('/ort/', (req, res, next) => {
-        const name = (req.url ?? '').split('?')[0]!.replace(/^\//, '');
-        if (!ortFiles.includes(name)) return next();
-        res.setHeader('content-type', name.endsWith('.wasm') ? 'application/wasm' : 'text/javascript');
-        for (const [k, v] of Object.entries(isolationHeaders)) res.setHeader(k, v);
-        res.end(readFileSync(join(ortDist, name)));
-      });
+      serveRuntimeFiles(server, '/ort/', ortDist, (name) => ortFiles.includes(name));
       for (const [prefix, dir] of Object.entries(benchDirs)) {
-        server.middlewares.use(prefix, (req, res, next) => {
-          const name = (req.url ?? '').split('?')[0]!.replace(/^\//, '');
-          if (!/^[\w.-]+\.(m?js|wasm)$/.test(name) || !existsSync(join(dir, name))) return next();
-          res.setHeader('content-type', name.endsWith('.wasm') ? 'application/wasm' : 'text/javascript');
-          for (const [k, v] of Object.entries(isolationHeaders)) res.setHeader(k, v);
-          res.end(readFileSync(join(dir, name)));
-        });
+        serveRuntimeFiles(server, prefix, dir, (name) => /^[\w.-]+\.(m?js|wasm)$/.test(name) && existsSync(join(dir, name)));
       }
     },
     generateBundle() {
