@@ -5,7 +5,7 @@
  *
  *   tsx bench/export-peer.ts [--model stories260K]
  */
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT, readLocalModelFile } from '../models/local.ts';
@@ -24,10 +24,7 @@ for (const id of values.model ?? []) {
   } else {
     // A Hugging Face folder fetched by `npm run models` (e.g. the LayerSkip-trained models).
     const dir = join(REPO_ROOT, 'public/models', id);
-    const read = (n: string) => {
-      const b = readFileSync(join(dir, n));
-      return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-    };
+    const read = (n: string) => readLocalModelFile(id, n);
     const files: Record<string, ArrayBuffer> = { 'config.json': read('config.json'), 'model.safetensors': read('model.safetensors') };
     if (existsSync(join(dir, 'tokenizer.json'))) files['tokenizer.json'] = read('tokenizer.json');
     const hf = readHfModel(files);

@@ -101,13 +101,10 @@ test('a plan saved with the cached model is restored on the next load', async ({
 
 test('the LayerSkip-trained HF model generates in the browser exactly as the reference computes', async ({ harness, backendName }) => {
   test.skip(backendName !== 'wasm', 'one backend is enough for an importer check; golden tokens cover WebGPU');
-  const { readFileSync } = await import('node:fs');
+  const { readLocalModelFile } = await import('../models/local.ts');
   const { readHfModel } = await import('../models/import/hf/model.ts');
   const { LlamaReference, referenceGreedy } = await import('../models/reference/llama-ref.ts');
-  const read = (name: string) => {
-    const b = readFileSync(`public/models/stories-layerskip/${name}`);
-    return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-  };
+  const read = (name: string) => readLocalModelFile('stories-layerskip', name);
   const { config, weights } = readHfModel({ 'config.json': read('config.json'), 'model.safetensors': read('model.safetensors') });
   const prompt = [1, 403, 407, 261, 378];
   const expected = referenceGreedy(new LlamaReference(config, weights), prompt, 16);

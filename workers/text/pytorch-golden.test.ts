@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../models/local.ts';
+import { REPO_ROOT, readLocalModelFile } from '../../models/local.ts';
 import { maxRelativeError } from '../../models/head/reference.ts';
 import { loadOrt } from '../ort/runtime.ts';
 import { TextEngine } from './engine.ts';
@@ -18,10 +18,8 @@ interface Golden {
   logits: Record<'full' | 'exit2' | 'exit4', number[][]>;
 }
 
-const read = (id: string, name: string) => {
-  const b = readFileSync(join(REPO_ROOT, 'models', id, name));
-  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-};
+// The fetched, sha256-checked copies of the committed model files.
+const read = readLocalModelFile;
 
 describe.each(['stories-layerskip', 'stories-baseline'])('%s vs its PyTorch model', (id) => {
   it('full-depth and early-exit logits match within 1e-4 (relative) on held-out text', async () => {
