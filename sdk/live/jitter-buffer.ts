@@ -11,7 +11,6 @@ export class JitterBuffer<T> {
   private next: number | null = null; // next frame index (unwrapped) to play
   private newest = -1;
   late = 0;
-  played = 0;
   concealed = 0;
 
   constructor(private targetFrames = 3) {}
@@ -40,10 +39,6 @@ export class JitterBuffer<T> {
     this.newest = Math.max(this.newest, frame);
   }
 
-  /** Frames buffered ahead of playout. */
-  get depth(): number {
-    return this.next === null ? this.packets.size : Math.max(0, this.newest - this.next + 1);
-  }
 
   /** One playout tick: the next frame's packet, or null with the reason. Null before playout starts. */
   pop(): Playout<T> | null {
@@ -53,7 +48,6 @@ export class JitterBuffer<T> {
     }
     const frame = this.next;
     this.next++;
-    this.played++;
     const packet = this.packets.get(frame);
     this.packets.delete(frame);
     if (packet !== undefined) return { frame, packet };

@@ -88,9 +88,4 @@ export class SimulatedLink<T extends { byteLength: number }> {
     this.inFlight = this.inFlight.filter((d) => d.arrivesAt > now);
     return arrived;
   }
-
-  /** Queueing delay a packet sent at `now` would see, ms. */
-  queueDelay(now: number): number {
-    return Math.max(0, this.busyUntil - now);
-  }
 }

@@ -19,7 +19,6 @@ import { BitrateController, type Decision } from './controller.ts';
 import { JitterBuffer } from './jitter-buffer.ts';
 import { SimulatedLink, type LinkConfig } from './network.ts';
 
-const FRAME = 320;
 const FRAME_MS = 20;
 const FEEDBACK_MS = 250;
 
@@ -262,4 +261,3 @@ export class LiveSession {
   }
 }
 
-export { FRAME as LIVE_FRAME_SAMPLES };
