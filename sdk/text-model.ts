@@ -17,7 +17,7 @@ import type { GenerateOptions, TextEvent } from '../workers/text/engine.ts';
 import type { TextModelInfo, TextModelSource, TextService } from '../workers/text/service.ts';
 import type { PruneOptions, PruneResult } from '../workers/text/service.ts';
 import type { RuntimeConfig } from '../workers/ort/runtime.ts';
-import { WhittleError } from './errors.ts';
+import { WhittleError, throwIfAborted } from './errors.ts';
 import { WorkerClient, type SpawnWorker } from './client/worker-client.ts';
 
 export type { TextEvent, GenerateOptions, TextModelInfo, LlamaPlan };
@@ -70,7 +70,7 @@ export class TextModel {
   /** Streams `{ type: 'token' }` events, then one `{ type: 'done', stats }`. */
   async *generate(prompt: string | number[], options: GenerateOptions = {}): AsyncGenerator<TextEvent, void, undefined> {
     const { signal, ...rest } = options;
-    if (signal?.aborted) throw new WhittleError('ABORTED', 'The operation was aborted');
+    throwIfAborted(signal);
     const id = await this.client.call((r) => r.start(prompt, rest));
     let finished = false;
     const cancel = () => void this.client.call((r) => r.cancel(id)).catch(() => undefined);
@@ -81,7 +81,7 @@ export class TextModel {
         finished = done;
         for (const e of events) {
           // Events already computed when the signal fired are dropped, like fetch's body after abort.
-          if (signal?.aborted) throw new WhittleError('ABORTED', 'The operation was aborted');
+          throwIfAborted(signal);
           yield e;
         }
       }

@@ -88,7 +88,7 @@ export async function downloadFile(store: BlobStore, file: ManifestFile, opts: D
         try {
           res = await doFetch(file.url, { headers, signal, cache: 'no-store' });
         } catch (err) {
-          if (signal?.aborted) throw new WhittleError('ABORTED', 'The operation was aborted');
+          throwIfAborted(signal);
           throw new NetworkCut(err instanceof Error ? err.message : String(err));
         }
         const plan = planResponse(file, have, res.status, {
@@ -109,7 +109,7 @@ export async function downloadFile(store: BlobStore, file: ManifestFile, opts: D
           try {
             chunk = await reader.read();
           } catch (err) {
-            if (signal?.aborted) throw new WhittleError('ABORTED', 'The operation was aborted');
+            throwIfAborted(signal);
             throw new NetworkCut(err instanceof Error ? err.message : String(err));
           }
           if (chunk.done) break;

@@ -13,7 +13,7 @@
  * }
  * await engine.setPlan({ layers: [0, 1, 3, 4] }); // drop block 2, same weights
  */
-import { WhittleError, asWhittleError } from '../../sdk/errors.ts';
+import { WhittleError, asWhittleError, throwIfAborted } from '../../sdk/errors.ts';
 import { gqaSupported, type AttentionKind } from '../../models/llama/graph.ts';
 import { validatePlan } from '../../models/llama/plan.ts';
 import { prepareWeights, type PreparedWeights } from '../../models/llama/prepare.ts';
@@ -290,7 +290,7 @@ export class TextEngine {
     const spec = options.speculate ? { draft: options.speculate.draft, drafted: 0, accepted: 0 } : null;
     try {
       runner.reset();
-      if (signal.aborted) throw new WhittleError('ABORTED', 'The operation was aborted');
+      throwIfAborted(signal);
       const pick = (logits: Float32Array, hist: readonly number[]) => sample(logits, options, hist, rng);
       const onPrefill = () => (prefillMs = performance.now() - t0);
       const source = spec
@@ -329,7 +329,7 @@ export class TextEngine {
         }
         yield { type: 'token', token, text: emit };
         if (stopReason === 'stop-string') break;
-        if (signal.aborted) throw new WhittleError('ABORTED', 'The operation was aborted');
+        throwIfAborted(signal);
       }
       await source.return(undefined);
       if (stopReason !== 'stop-string') text += pending;
