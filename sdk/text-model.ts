@@ -15,13 +15,15 @@ import type { LlamaPlan } from '../models/llama/types.ts';
 import type { AttentionKind } from '../models/llama/graph.ts';
 import type { GenerateOptions, TextEvent } from '../workers/text/engine.ts';
 import type { TextModelInfo, TextModelSource, TextService } from '../workers/text/service.ts';
-import type { PruneOptions, PruneResult } from '../workers/text/service.ts';
+import type { CalibrateExitsOptions, PruneOptions, PruneResult } from '../workers/text/service.ts';
+import type { ExitChoice, ExitProfile } from '../workers/text/exit-calibration.ts';
+import type { SpeculateOptions, SpeculationStats } from '../workers/text/engine.ts';
 import type { RuntimeConfig } from '../workers/ort/runtime.ts';
 import { WhittleError, throwIfAborted } from './errors.ts';
 import { WorkerClient, type SpawnWorker } from './client/worker-client.ts';
 
 export type { TextEvent, GenerateOptions, TextModelInfo, LlamaPlan };
-export type { PruneOptions, PruneResult };
+export type { PruneOptions, PruneResult, CalibrateExitsOptions, ExitChoice, ExitProfile, SpeculateOptions, SpeculationStats };
 
 export interface TextLoadOptions {
   plan?: LlamaPlan;
@@ -82,6 +84,7 @@ export class TextModel {
         for (const e of events) {
           // Events already computed when the signal fired are dropped, like fetch's body after abort.
           throwIfAborted(signal);
+          if (e.type === 'done') this.notePlan(e.stats.plan);
           yield e;
         }
       }
@@ -98,10 +101,18 @@ export class TextModel {
   async complete(prompt: string | number[], options: GenerateOptions = {}): Promise<Extract<TextEvent, { type: 'done' }>> {
     if (!options.signal) {
       const { signal: _unused, ...rest } = options;
-      return this.client.call((r) => r.complete(prompt, rest));
+      const done = await this.client.call((r) => r.complete(prompt, rest));
+      this.notePlan(done.stats.plan);
+      return done;
     }
     for await (const ev of this.generate(prompt, options)) if (ev.type === 'done') return ev;
     throw new WhittleError('INTERNAL', 'generation ended without a done event');
+  }
+
+  /** `speculate: { exit }` may recompile the worker's plan with another exit: keep info (and a respawn's replay) in step. */
+  private notePlan(plan: LlamaPlan): void {
+    this.plan = plan;
+    this.info = { ...this.info, plan };
   }
 
   /** Recompiles the plan from the weights already in the worker. */
@@ -123,6 +134,19 @@ export class TextModel {
     this.info = result.info;
     this.plan = result.info.plan;
     return result;
+  }
+
+  /**
+   * Scores every early exit of the current plan on calibration text (agreement with the full
+   * model, expected acceptance) and returns the exit and draft length with the best expected
+   * speed-up: what `generate(p, { speculate: { exit: 'auto' } })` picks.
+   *
+   * @example
+   * const { profile, choice } = await lm.calibrateExits();
+   * console.log(profile.agreement, choice.exit, choice.speedup);
+   */
+  calibrateExits(options: CalibrateExitsOptions = {}): Promise<{ profile: ExitProfile; choice: ExitChoice }> {
+    return this.client.call((r) => r.calibrateExits(options));
   }
 
   /** Logits [vocab] after a fresh prefill of `tokens` (through the exit when `exit`). */

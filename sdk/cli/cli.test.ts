@@ -15,12 +15,25 @@ describe('whittle CLI', () => {
     expect(out.stats.generatedTokens).toBe(20);
   });
 
-  it('--exit with --speculate keeps the full-depth greedy tokens', () => {
-    const r = run('generate', '--model', 'stories260K', '--max-tokens', '12', '--greedy', '--exit', '4', '--speculate', '2', '--json');
+  it('--speculate --exit E --draft D keeps the full-depth greedy tokens', () => {
+    const r = run('generate', '--model', 'stories260K', '--max-tokens', '12', '--greedy', '--speculate', '--exit', '4', '--draft', '2', '--json');
     expect(r.status, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout) as { tokens: number[]; stats: { speculation: { drafted: number } } };
+    const out = JSON.parse(r.stdout) as { tokens: number[]; stats: { speculation: { drafted: number; exit: number; draft: number; tokensPerRound: number } } };
     expect(out.tokens).toEqual([403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421]);
+    expect(out.stats.speculation).toMatchObject({ exit: 4, draft: 2 });
     expect(out.stats.speculation.drafted).toBeGreaterThan(0);
+    expect(out.stats.speculation.tokensPerRound).toBeGreaterThanOrEqual(1);
+  });
+
+  it('--speculate alone calibrates the exit and adapts the draft, still the full-depth greedy tokens', () => {
+    const r = run('generate', '--model', 'stories260K', '--max-tokens', '12', '--greedy', '--speculate', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { tokens: number[]; stats: { speculation: { exit: number; draft: string; calibration: { predictedSpeedup: number } } } };
+    expect(out.tokens).toEqual([403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421]);
+    expect(out.stats.speculation.draft).toBe('auto');
+    expect(out.stats.speculation.exit).toBeGreaterThanOrEqual(1);
+    expect(out.stats.speculation.exit).toBeLessThan(5);
+    expect(out.stats.speculation.calibration.predictedSpeedup).toBeGreaterThan(0);
   });
 
   it('models --json lists registry models with local presence', () => {

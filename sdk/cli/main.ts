@@ -21,9 +21,12 @@ import { runCodecCommand } from './codec.ts';
 const USAGE = `usage:
   whittle generate --model <id|folder> [--prompt TEXT] [--max-tokens N] [--greedy]
                    [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
-                   [--layers 0,1,3] [--exit E] [--speculate D] [--attention auto|gqa|onnx|plain] [--threads N] [--json]
-                   --exit E alone decodes through the exit; with --speculate D it drafts D tokens there
-                   and verifies them with the full plan (greedy only)
+                   [--layers 0,1,3] [--exit E] [--speculate [--exit E|auto] [--draft D|auto]]
+                   [--attention auto|gqa|onnx|plain] [--threads N] [--json]
+                   --exit E alone decodes through the exit after E kept layers; with --speculate the
+                   exit drafts (D tokens a round, or adapted every round with 'auto', the default) and
+                   the whole plan verifies them; greedy output is identical to full depth, sampled
+                   output has its distribution. Without --exit (or with 'auto') a calibration picks it.
   whittle export --model <id|folder> --out DIR [--layers 0,1,3]   (transformers.js / optimum folder)
   whittle models [--json]
   whittle codec encode|decode|roundtrip|rates ...   (Lyra v2; 'whittle codec' for its options)`;
@@ -61,7 +64,8 @@ async function generate(args: string[]): Promise<void> {
       seed: { type: 'string' },
       layers: { type: 'string' },
       exit: { type: 'string' },
-      speculate: { type: 'string' },
+      speculate: { type: 'boolean', default: false },
+      draft: { type: 'string' },
       attention: { type: 'string', default: 'auto' },
       threads: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -74,8 +78,11 @@ async function generate(args: string[]): Promise<void> {
   const plan: LlamaPlan = v.layers !== undefined
     ? { layers: parseLayers(v.layers) }
     : fullPlan(model.config);
-  const exit = num(v.exit, 'exit', true);
-  if (exit !== undefined) plan.exit = exit;
+  const exitAuto = v.exit === 'auto';
+  if (exitAuto && !v.speculate) usage("--exit auto needs --speculate");
+  const exit = exitAuto ? undefined : num(v.exit, 'exit', true);
+  if (exit !== undefined && !v.speculate) plan.exit = exit;
+  if (v.draft !== undefined && !v.speculate) usage('--draft needs --speculate');
 
   const ort = await loadOrt({ backend: 'wasm', numThreads: num(v.threads, 'threads', true) ?? 1 });
   const engine = await TextEngine.create(ort, 'wasm', model, { plan, attention });
@@ -87,13 +94,9 @@ async function generate(args: string[]): Promise<void> {
     topP: num(v['top-p'], 'top-p'),
     repetitionPenalty: num(v['repetition-penalty'], 'repetition-penalty'),
     seed: num(v.seed, 'seed', true),
-    exit: exit !== undefined && v.speculate === undefined,
+    exit: exit !== undefined && !v.speculate,
   };
-  const draft = num(v.speculate, 'speculate', true);
-  if (draft !== undefined) {
-    if (exit === undefined) usage('--speculate needs --exit E (where drafts leave the model)');
-    options.speculate = { draft };
-  }
+  if (v.speculate) options.speculate = { exit: exit ?? 'auto', draft: v.draft === undefined || v.draft === 'auto' ? 'auto' : num(v.draft, 'draft', true) };
   const ac = new AbortController();
   process.once('SIGINT', () => ac.abort());
   options.signal = ac.signal;
@@ -105,7 +108,13 @@ async function generate(args: string[]): Promise<void> {
     } else {
       const s = ev.stats;
       process.stdout.write('\n');
-      if (s.speculation) console.error(`[speculation: ${s.speculation.accepted}/${s.speculation.drafted} drafts accepted]`);
+      const sp = s.speculation;
+      if (sp) {
+        console.error(
+          `[speculation: exit ${sp.exit}, draft ${sp.draft} (mean ${sp.meanDraft.toFixed(2)}), ${sp.accepted}/${sp.drafted} drafts accepted (${(sp.acceptance * 100).toFixed(0)}%), ` +
+            `${sp.tokensPerRound.toFixed(2)} tokens/round${sp.calibration ? `, exit chosen by calibration (expected ${sp.calibration.predictedSpeedup.toFixed(2)}x)` : ''}]`,
+        );
+      }
       console.error(
         `[${s.promptTokens} prompt + ${s.generatedTokens} generated tokens, stop: ${s.stopReason}; prefill ${s.prefillTokensPerSecond.toFixed(0)} tok/s, ` +
           `decode ${s.decodeTokensPerSecond.toFixed(1)} tok/s, first token ${s.timeToFirstTokenMs.toFixed(1)} ms; plan ${JSON.stringify(s.plan)}, ${s.attention} attention]`,

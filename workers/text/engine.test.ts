@@ -175,9 +175,10 @@ describe('self-speculative decoding', async () => {
     await full.dispose();
   });
 
-  it('rejects sampling and plans without an exit', async () => {
-    await expect(collect(engine.generate([1], { temperature: 0.8, speculate: { draft: 2 } }))).rejects.toMatchObject({ code: 'UNSUPPORTED' });
-    const noExit = await TextEngine.create(ort, 'wasm', textModelFromLlama2c(bin(), tok()));
-    await expect(collect(noExit.generate([1], { greedy: true, speculate: { draft: 2 } }))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  it('rejects bad speculation settings with INVALID_ARGUMENT', async () => {
+    await expect(collect(engine.generate([1], { greedy: true, speculate: { draft: 0 } }))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(collect(engine.generate([1], { greedy: true, speculate: { exit: 5 } }))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(collect(engine.generate([1], { greedy: true, exit: true, speculate: {} }))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(engine.plan).toEqual({ layers: [0, 1, 2, 3, 4], exit: 2 }); // nothing recompiled by a refused call
   });
 });

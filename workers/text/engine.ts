@@ -21,8 +21,12 @@ import { fullPlan, type LlamaConfig, type LlamaPlan } from '../../models/llama/t
 import type { Backend, OrtModule } from '../ort/runtime.ts';
 import type { TextModel } from './model.ts';
 import { PlanRunner } from './runner.ts';
-import { createRng, sample, type SamplingOptions } from './sampler.ts';
+import { acceptDraft, argmax, applyRepetitionPenalty, createRng, drawFrom, isGreedy, residualDistribution, sample, tokenDistribution, type Rng, type SamplingOptions } from './sampler.ts';
 import type { TextTokenizer } from './tokenizer.ts';
+import { AdaptiveDraft } from './draft-length.ts';
+import { chooseExit, profileExits, type ExitChoice, type ExitProfile } from './exit-calibration.ts';
+import { DEFAULT_CALIBRATION_TEXT } from './calibration.ts';
+import type { LlamaWeights } from '../../models/llama/types.ts';
 
 export interface TextEngineOptions {
   /** Plan to compile first; default: every layer, no exit. */
@@ -50,11 +54,43 @@ export interface GenerateOptions extends SamplingOptions {
   /** Stops within one step (between segment runs); the iterator then throws WhittleError('ABORTED'). */
   signal?: AbortSignal;
   /**
-   * Self-speculative decoding (LayerSkip): draft `draft` tokens through the plan's early exit,
-   * verify them in one pass of the later layers over the drafts' exit hidden states. Greedy
-   * only; the output is the full-depth greedy output. Needs a plan with an exit.
+   * Self-speculative decoding (LayerSkip): draft tokens through an early exit, verify them in one
+   * pass of the later layers over the drafts' exit hidden states. Greedy output is exactly the
+   * full-depth greedy output; sampled output follows the full-depth distribution (speculative
+   * sampling's rejection rule). See `SpeculateOptions`.
    */
-  speculate?: { draft: number };
+  speculate?: SpeculateOptions;
+}
+
+export interface SpeculateOptions {
+  /**
+   * Exit after this many kept layers (recompiles the plan with that exit if it differs). Default:
+   * the plan's exit, or 'auto' when it has none: a short calibration pass picks the exit with the
+   * best expected speed-up (exit-calibration.ts), once per plan and sampling mode.
+   */
+  exit?: number | 'auto';
+  /** Drafts per round; 'auto' (default) adapts it every round to the measured acceptance and step costs (draft-length.ts). */
+  draft?: number | 'auto';
+}
+
+export interface SpeculationStats {
+  exit: number;
+  /** What was asked for: a fixed length or 'auto'. */
+  draft: number | 'auto';
+  /** Mean drafts per round (equals `draft` when fixed). */
+  meanDraft: number;
+  rounds: number;
+  drafted: number;
+  accepted: number;
+  /** accepted / drafted. */
+  acceptance: number;
+  /** Tokens each round produced on average (accepted drafts + the verifier's token). */
+  tokensPerRound: number;
+  /** Time spent drafting and verifying (incl. cache truncation), ms. */
+  draftMs: number;
+  verifyMs: number;
+  /** When the exit was chosen by calibration: its expected speed-up under the cost model. */
+  calibration?: { predictedSpeedup: number; ms: number };
 }
 
 export interface GenerateStats {
@@ -71,22 +107,31 @@ export interface GenerateStats {
   stopReason: 'stop-token' | 'stop-string' | 'max-tokens' | 'context';
   plan: LlamaPlan;
   attention: AttentionKind;
-  /** With `speculate`: drafts proposed and accepted (acceptance = accepted / drafted). */
-  speculation?: { draft: number; drafted: number; accepted: number; acceptance: number };
+  /** With `speculate`: drafts proposed and accepted, rounds, timing. */
+  speculation?: SpeculationStats;
 }
 
 type TokenPicker = (logits: Float32Array, history: readonly number[]) => number;
+
+/** A token from a token source, with where it came from when speculating. */
+interface Produced {
+  token: number;
+  /** 'draft': an accepted draft; 'verifier': the full model's own token. Absent without speculation. */
+  origin?: 'draft' | 'verifier';
+  /** Drafts the verifier rejected just before this token (shown struck out by a demo). */
+  rejected?: number[];
+}
 
 /**
  * One token at a time through the whole plan (or its exit path). Returns (done) when the context
  * is full. `history` is the caller's: it already holds every token this yielded.
  */
-async function* plainTokens(runner: PlanRunner, prompt: number[], history: readonly number[], pick: TokenPicker, maxSeqLen: number, step: { exit?: boolean; signal: AbortSignal }, onPrefill: () => void): AsyncGenerator<number, void, undefined> {
+async function* plainTokens(runner: PlanRunner, prompt: number[], history: readonly number[], pick: TokenPicker, maxSeqLen: number, step: { exit?: boolean; signal: AbortSignal }, onPrefill: () => void): AsyncGenerator<Produced, void, undefined> {
   let logits = await runner.step(prompt, step);
   onPrefill();
   for (;;) {
     const token = pick(logits, history);
-    yield token;
+    yield { token };
     if (runner.position >= maxSeqLen) return;
     logits = await runner.step([token], step);
   }
@@ -97,52 +142,123 @@ function rowLogits(all: Float32Array, row: number, vocab: number): Float32Array 
   return all.subarray(row * vocab, (row + 1) * vocab);
 }
 
+/** Running totals of a speculative generation (what SpeculationStats reports). */
+interface SpecCounters {
+  rounds: number;
+  drafted: number;
+  accepted: number;
+  produced: number;
+  draftMs: number;
+  verifyMs: number;
+}
+
 /**
- * Greedy self-speculative decoding. Invariant at the top of a round: every layer has cached
- * positions < P, and `t0` (already yielded) is the token at P, not yet fed.
- * Draft: feed t0, d1..dd through the exit segment (d+1 one-token runs), drafting d1..dd from the
- * exit head and keeping each exit hidden state. Verify: one run of the later layers over those
- * d+1 hidden states gives the full model's choice after t0, d1, ..., dd. Accept drafts while they
- * equal those choices; the first disagreement (or the bonus after dd) is the full model's own
- * token. Caches are cut back to the accepted prefix, so layers before the exit never run twice.
+ * Self-speculative decoding. Invariant at the top of a round: every layer has cached positions
+ * < P, and `t0` (already yielded) is the token at P, not yet fed.
+ * Draft: feed t0, d1..dd through the exit segment (d+1 one-token runs), drawing d1..dd from the
+ * exit head's distribution q_i and keeping each exit hidden state. Verify: one run of the later
+ * layers over those d+1 hidden states gives the full model's distributions p_0..p_d. Greedy
+ * (one-hot p, q): accept drafts while they equal the full model's argmax. Sampling: accept d_i
+ * with probability min(1, p_i(d_i) / q_i(d_i)); the first rejection is replaced by a draw from
+ * norm(max(0, p_i - q_i)); after d accepted drafts the bonus token is drawn from p_d. Either way
+ * the tokens are distributed as full-depth decoding's. Caches are cut back to the accepted
+ * prefix, so layers before the exit never run twice for a token.
  */
-async function* speculativeTokens(runner: PlanRunner, prompt: number[], history: readonly number[], pick: TokenPicker, spec: { draft: number; drafted: number; accepted: number }, maxSeqLen: number, signal: AbortSignal, onPrefill: () => void): AsyncGenerator<number, void, undefined> {
+async function* speculativeTokens(
+  runner: PlanRunner,
+  prompt: number[],
+  history: readonly number[],
+  sampling: SamplingOptions,
+  rng: Rng,
+  draftLength: () => number,
+  counters: SpecCounters,
+  onRound: (round: { drafted: number; accepted: number; draftMs: number; verifyMs: number }) => void,
+  maxSeqLen: number,
+  signal: AbortSignal,
+  onPrefill: () => void,
+): AsyncGenerator<Produced, void, undefined> {
+  const greedy = isGreedy(sampling);
+  const penalty = sampling.repetitionPenalty ?? 1;
+  const greedyPick = (logits: Float32Array, hist: readonly number[]) => argmax(penalty !== 1 ? applyRepetitionPenalty(logits, hist, penalty) : logits);
   const logits = await runner.step(prompt, { signal });
   onPrefill();
   const vocab = logits.length;
-  let t0 = pick(logits, history);
-  yield t0;
+  let t0 = greedy ? greedyPick(logits, history) : drawFrom(tokenDistribution(logits, sampling, history), rng());
+  yield { token: t0, origin: 'verifier' };
   for (;;) {
     const P = runner.position;
     if (P >= maxSeqLen) return;
-    const d = Math.min(spec.draft, maxSeqLen - P - 1);
+    const d = Math.min(draftLength(), maxSeqLen - P - 1); // 0 at the context end: just the verifier's token
     const drafts: number[] = [];
-    let hiddens: Float32Array | null = null;
+    const q: Float64Array[] = []; // [d] draft distributions (sampling only)
+    let hiddens: Float32Array | null = null; // [d+1, dim]
     let tok = t0;
+    const tDraft = performance.now();
     for (let i = 0; i <= d; i++) {
       const out = await runner.draftStep(tok, signal);
       hiddens ??= new Float32Array((d + 1) * out.hidden.length);
       hiddens.set(out.hidden, i * out.hidden.length);
       if (i < d) {
-        tok = pick(out.logits, [...history, ...drafts]);
+        const hist = [...history, ...drafts];
+        if (greedy) tok = greedyPick(out.logits, hist);
+        else {
+          q.push(tokenDistribution(out.logits, sampling, hist));
+          tok = drawFrom(q[i]!, rng());
+        }
         drafts.push(tok);
       }
     }
-    const full = await runner.verify(hiddens!, d + 1, signal);
+    const tVerify = performance.now();
+    const full = await runner.verify(hiddens!, d + 1, signal); // [d+1, vocab]
     let accepted = 0;
-    while (accepted < d && pick(rowLogits(full, accepted, vocab), [...history, ...drafts.slice(0, accepted)]) === drafts[accepted]) accepted++;
-    const next = pick(rowLogits(full, accepted, vocab), [...history, ...drafts.slice(0, accepted)]);
+    let next = -1;
+    for (; accepted < d; accepted++) {
+      const row = rowLogits(full, accepted, vocab);
+      const hist = [...history, ...drafts.slice(0, accepted)];
+      if (greedy) {
+        const choice = greedyPick(row, hist);
+        if (choice !== drafts[accepted]) {
+          next = choice;
+          break;
+        }
+      } else {
+        const p = tokenDistribution(row, sampling, hist);
+        if (!acceptDraft(p, q[accepted]!, drafts[accepted]!, rng())) {
+          next = drawFrom(residualDistribution(p, q[accepted]!), rng());
+          break;
+        }
+      }
+    }
+    if (next < 0) {
+      const row = rowLogits(full, d, vocab);
+      const hist = [...history, ...drafts];
+      next = greedy ? greedyPick(row, hist) : drawFrom(tokenDistribution(row, sampling, hist), rng());
+    }
     await runner.truncate(P + accepted + 1);
-    spec.drafted += d;
-    spec.accepted += accepted;
-    for (let i = 0; i < accepted; i++) yield drafts[i]!;
-    yield next;
+    const round = { drafted: d, accepted, draftMs: tVerify - tDraft, verifyMs: performance.now() - tVerify };
+    counters.rounds++;
+    counters.drafted += d;
+    counters.accepted += accepted;
+    counters.produced += accepted + 1;
+    counters.draftMs += round.draftMs;
+    counters.verifyMs += round.verifyMs;
+    onRound(round);
+    for (let i = 0; i < accepted; i++) yield { token: drafts[i]!, origin: 'draft' };
+    yield { token: next, origin: 'verifier', ...(accepted < d ? { rejected: drafts.slice(accepted) } : {}) };
     t0 = next;
   }
 }
 
 export type TextEvent =
-  | { type: 'token'; token: number; text: string }
+  | {
+      type: 'token';
+      token: number;
+      text: string;
+      /** With `speculate`: 'draft' for an accepted draft, 'verifier' for the full model's own token. */
+      origin?: 'draft' | 'verifier';
+      /** With `speculate`: drafts the verifier rejected right before this token, and their text. */
+      rejected?: { tokens: number[]; text: string };
+    }
   | { type: 'done'; tokens: number[]; text: string; stats: GenerateStats };
 
 /** Longest suffix of `text` that is a proper prefix of some stop string (held back while streaming). */
@@ -165,14 +281,22 @@ export class TextEngine {
   /** Aborts the generation in flight (`abort()`); linked to the caller's signal. */
   private current: AbortController | null = null;
   private readonly prepared: PreparedWeights;
+  /** Exit calibrations, per kept-layer list and sampling mode (they only depend on the weights). */
+  private readonly exitProfiles = new Map<string, ExitProfile>();
+  /**
+   * The weights as loaded (row-major, untransposed), besides the engine's prepared copy: what
+   * depth-pruning scores and exit calibration read (plain TypeScript over typed arrays).
+   */
+  readonly weights: LlamaWeights;
   readonly attention: AttentionKind;
   readonly config: LlamaConfig;
   readonly tokenizer: TextTokenizer;
 
   /**
    * Prepares weights (transposes, fuses) synchronously; call `setPlan` (or use `create`) before
-   * generating. The engine keeps only the prepared copy, not `model.weights`: drop the model's
-   * bytes afterwards to hold one copy of the weights in memory.
+   * generating. The engine keeps `model.weights` too (pruning scores and exit calibration read
+   * them), so a model sits in memory twice: fine at the few-million-parameter sizes the
+   * TypeScript scoring can handle anyway.
    */
   constructor(
     private readonly ort: OrtModule,
@@ -182,6 +306,7 @@ export class TextEngine {
   ) {
     this.config = model.config;
     this.tokenizer = model.tokenizer;
+    this.weights = model.weights;
     this.prepared = prepareWeights(model.config, model.weights);
     const wanted = options.attention ?? 'auto';
     const hs = this.prepared.headSize;
@@ -238,6 +363,27 @@ export class TextEngine {
   }
 
   /**
+   * Profiles every possible early exit of the current plan's layers on a short calibration text
+   * (default: the first 128 tokens of DEFAULT_CALIBRATION_TEXT) and picks the exit and draft
+   * length with the best expected speed-up. Cached per plan layers and sampling temperature.
+   */
+  calibrateExits(options: { greedy?: boolean; temperature?: number; draft?: number; calibration?: string | readonly number[] } = {}): { profile: ExitProfile; choice: ExitChoice } {
+    const layers = this.requireRunner().plan.layers;
+    const greedy = options.greedy ?? true;
+    const temperature = greedy ? 1 : (options.temperature ?? 1);
+    const key = `${layers.join(',')}|${temperature}|${options.calibration === undefined ? 'default' : JSON.stringify(options.calibration)}`;
+    let profile = this.exitProfiles.get(key);
+    if (!profile) {
+      const text = options.calibration ?? DEFAULT_CALIBRATION_TEXT;
+      const tokens = typeof text === 'string' ? [this.config.bosTokenId, ...this.tokenizer.encode(text)] : [...text];
+      profile = profileExits(this.config, this.weights, layers, tokens.slice(0, 128), { temperature });
+      this.exitProfiles.set(key, profile);
+    }
+    const choice = chooseExit(profile, { greedy, draft: options.draft, verifyGrowth: this.backend === 'webgpu' ? 0.1 : 0.4 });
+    return { profile, choice };
+  }
+
+  /**
    * Streams generated tokens for `prompt` (text, or token ids used as given). Emits one
    * `token` event per generated token (its `text` is the newly printable text, possibly '' while
    * a multi-byte character or a possible stop string is incomplete), then one `done` event with
@@ -245,7 +391,7 @@ export class TextEngine {
    */
   async *generate(prompt: string | readonly number[], options: GenerateOptions = {}): AsyncGenerator<TextEvent, void, undefined> {
     const t0 = performance.now();
-    const runner = this.requireRunner();
+    let runner = this.requireRunner();
     const c = this.config;
     this.checkExit(options.exit);
     const maxTokens = options.maxTokens ?? 128;
@@ -256,13 +402,28 @@ export class TextEngine {
     if (promptIds.length > c.maxSeqLen) {
       throw new WhittleError('INVALID_ARGUMENT', `the prompt is ${promptIds.length} tokens; the model's context is ${c.maxSeqLen}`, { promptTokens: promptIds.length, maxSeqLen: c.maxSeqLen });
     }
+    let specSetup: { exit: number; draft: number | 'auto'; calibration?: SpeculationStats['calibration'] } | null = null;
     if (options.speculate) {
-      const d = options.speculate.draft;
-      if (!Number.isInteger(d) || d < 1) throw new WhittleError('INVALID_ARGUMENT', `speculate.draft must be a positive integer, got ${d}`);
-      if (!(options.greedy || options.temperature === 0)) throw new WhittleError('UNSUPPORTED', 'speculative decoding is greedy-only for now (set greedy: true)');
+      const draft = options.speculate.draft ?? 'auto';
+      if (draft !== 'auto' && (!Number.isInteger(draft) || draft < 1)) throw new WhittleError('INVALID_ARGUMENT', `speculate.draft must be a positive integer or 'auto', got ${draft}`);
       if (options.exit) throw new WhittleError('INVALID_ARGUMENT', 'speculate and exit are exclusive: speculation already drafts through the exit');
       const p = runner.plan;
-      if (p.exit === undefined || p.exit >= p.layers.length) throw new WhittleError('INVALID_ARGUMENT', 'speculative decoding needs a plan whose exit is before its last layer');
+      let exit = options.speculate.exit ?? p.exit ?? 'auto';
+      let calibration: SpeculationStats['calibration'];
+      if (exit === 'auto') {
+        if (p.layers.length < 2) throw new WhittleError('INVALID_ARGUMENT', 'speculative decoding needs a plan with at least two layers');
+        const { profile, choice } = this.calibrateExits({ greedy: isGreedy(options), temperature: options.temperature, draft: draft === 'auto' ? undefined : draft });
+        exit = choice.exit;
+        calibration = { predictedSpeedup: choice.speedup, ms: profile.ms };
+      }
+      if (!Number.isInteger(exit) || exit < 1 || exit >= p.layers.length) {
+        throw new WhittleError('INVALID_ARGUMENT', `speculate.exit must leave at least one layer to verify with: 1..${p.layers.length - 1} (got ${exit})`, { exit });
+      }
+      specSetup = { exit, draft, calibration };
+    }
+    if (specSetup && runner.plan.exit !== specSetup.exit) {
+      await this.setPlan({ layers: [...runner.plan.layers], exit: specSetup.exit });
+      runner = this.requireRunner();
     }
     const stopTokens = new Set(options.stopTokens ?? [c.eosTokenId]);
     const stopStrings = (options.stopStrings ?? []).filter((s) => s.length > 0);
@@ -287,14 +448,16 @@ export class TextEngine {
     let prefillMs = 0;
     let decodeStart = 0;
     let ttft = 0;
-    const spec = options.speculate ? { draft: options.speculate.draft, drafted: 0, accepted: 0 } : null;
+    const counters: SpecCounters = { rounds: 0, drafted: 0, accepted: 0, produced: 0, draftMs: 0, verifyMs: 0 };
+    const adaptive = specSetup?.draft === 'auto' ? new AdaptiveDraft() : null;
     try {
       runner.reset();
       throwIfAborted(signal);
       const pick = (logits: Float32Array, hist: readonly number[]) => sample(logits, options, hist, rng);
       const onPrefill = () => (prefillMs = performance.now() - t0);
-      const source = spec
-        ? speculativeTokens(runner, promptIds, history, pick, spec, c.maxSeqLen, signal, onPrefill)
+      const fixedDraft = specSetup && specSetup.draft !== 'auto' ? specSetup.draft : 1;
+      const source = specSetup
+        ? speculativeTokens(runner, promptIds, history, options, rng, () => adaptive?.next ?? fixedDraft, counters, (r) => adaptive?.observe(r), c.maxSeqLen, signal, onPrefill)
         : plainTokens(runner, promptIds, history, pick, c.maxSeqLen, step, onPrefill);
       for (;;) {
         if (tokens.length >= maxTokens) break;
@@ -303,7 +466,7 @@ export class TextEngine {
           stopReason = 'context';
           break;
         }
-        const token = next.value;
+        const { token, origin, rejected } = next.value;
         if (stopTokens.has(token)) {
           stopReason = 'stop-token';
           break;
@@ -327,7 +490,10 @@ export class TextEngine {
           ttft = performance.now() - t0;
           decodeStart = performance.now();
         }
-        yield { type: 'token', token, text: emit };
+        const event: TextEvent = { type: 'token', token, text: emit };
+        if (origin) event.origin = origin;
+        if (rejected) event.rejected = { tokens: rejected, text: this.tokenizer.decode(rejected) };
+        yield event;
         if (stopReason === 'stop-string') break;
         throwIfAborted(signal);
       }
@@ -346,7 +512,21 @@ export class TextEngine {
         plan: runner.plan,
         attention: this.attention,
       };
-      if (spec) stats.speculation = { ...spec, acceptance: spec.drafted > 0 ? spec.accepted / spec.drafted : 0 };
+      if (specSetup) {
+        stats.speculation = {
+          exit: specSetup.exit,
+          draft: specSetup.draft,
+          meanDraft: counters.rounds > 0 ? counters.drafted / counters.rounds : 0,
+          rounds: counters.rounds,
+          drafted: counters.drafted,
+          accepted: counters.accepted,
+          acceptance: counters.drafted > 0 ? counters.accepted / counters.drafted : 0,
+          tokensPerRound: counters.rounds > 0 ? counters.produced / counters.rounds : 0,
+          draftMs: counters.draftMs,
+          verifyMs: counters.verifyMs,
+          ...(specSetup.calibration ? { calibration: specSetup.calibration } : {}),
+        };
+      }
       yield { type: 'done', tokens, text, stats };
     } catch (err) {
       throw asWhittleError(err);

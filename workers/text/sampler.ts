@@ -97,11 +97,64 @@ export function drawFrom(probs: Float64Array, u: number): number {
   return last; // rounding: u landed past the final cumulative sum
 }
 
-/** Picks the next token from `logits` [vocab]. `history` is what the repetition penalty looks at. */
-export function sample(logits: Float32Array, options: SamplingOptions, history: Iterable<number>, rng: Rng): number {
+/**
+ * The distribution `sample` draws from [vocab]: repetition penalty, temperature, top-k, top-p
+ * applied; one-hot at the argmax when greedy. Speculative sampling needs it for both the draft
+ * and the verifier, with the same settings, so the acceptance ratio compares like with like.
+ */
+export function tokenDistribution(logits: Float32Array, options: SamplingOptions, history: Iterable<number>): Float64Array {
   const penalized = options.repetitionPenalty && options.repetitionPenalty !== 1 ? applyRepetitionPenalty(logits, history, options.repetitionPenalty) : logits;
   const temperature = options.temperature ?? 1;
-  if (options.greedy || temperature <= 0) return argmax(penalized);
-  const probs = filterTopKTopP(softmax(penalized, temperature), options.topK ?? 0, options.topP ?? 1);
-  return drawFrom(probs, rng());
+  if (options.greedy || temperature <= 0) {
+    const p = new Float64Array(logits.length);
+    p[argmax(penalized)] = 1;
+    return p;
+  }
+  return filterTopKTopP(softmax(penalized, temperature), options.topK ?? 0, options.topP ?? 1);
+}
+
+/** Whether `options` mean greedy decoding (no randomness). */
+export function isGreedy(options: SamplingOptions): boolean {
+  return options.greedy === true || (options.temperature ?? 1) <= 0;
+}
+
+/** Picks the next token from `logits` [vocab]. `history` is what the repetition penalty looks at. */
+export function sample(logits: Float32Array, options: SamplingOptions, history: Iterable<number>, rng: Rng): number {
+  if (isGreedy(options)) {
+    const penalized = options.repetitionPenalty && options.repetitionPenalty !== 1 ? applyRepetitionPenalty(logits, history, options.repetitionPenalty) : logits;
+    return argmax(penalized);
+  }
+  return drawFrom(tokenDistribution(logits, options, history), rng());
+}
+
+/**
+ * Speculative sampling's acceptance test (Leviathan et al. 2023, Chen et al. 2023) for a token
+ * `x` drawn from the draft distribution `q`: accept with probability min(1, p(x) / q(x)), where
+ * `p` is the verifier's distribution, using the uniform number `u`. With `residual` below for
+ * rejections, the accepted-or-replaced token is distributed exactly as p.
+ */
+export function acceptDraft(p: Float64Array, q: Float64Array, x: number, u: number): boolean {
+  const qx = q[x]!;
+  if (qx <= 0) return false; // x cannot have come from q; never accept what p alone would not justify
+  return u < Math.min(1, p[x]! / qx);
+}
+
+/**
+ * Where a rejected draft's replacement is drawn from: norm(max(0, p - q)) [vocab]. When p <= q
+ * everywhere (only possible when p == q, where rejection has probability 0 but rounding can
+ * still land there) it falls back to p itself.
+ */
+export function residualDistribution(p: Float64Array, q: Float64Array): Float64Array {
+  const r = new Float64Array(p.length);
+  let sum = 0;
+  for (let i = 0; i < p.length; i++) {
+    const v = p[i]! - q[i]!;
+    if (v > 0) {
+      r[i] = v;
+      sum += v;
+    }
+  }
+  if (!(sum > 1e-12)) return p.slice();
+  for (let i = 0; i < r.length; i++) r[i] = r[i]! / sum;
+  return r;
 }

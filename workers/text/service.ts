@@ -11,7 +11,8 @@ import type { LlamaPlan } from '../../models/llama/types.ts';
 import type { AttentionKind } from '../../models/llama/graph.ts';
 import { loadOrt, runtimeInfo, type OrtModule, type RuntimeConfig, type RuntimeInfo } from '../ort/runtime.ts';
 import { TextEngine, type GenerateOptions, type TextEvent } from './engine.ts';
-import { textModelFromHf, textModelFromLlama2c, type TextModel } from './model.ts';
+import { textModelFromHf, textModelFromLlama2c } from './model.ts';
+import type { ExitChoice, ExitProfile } from './exit-calibration.ts';
 import { choosePrunePlan, maxRemovable, scoreBlocks, type BlockScores, type PruneCriterion } from '../../models/llama/scoring.ts';
 import { DEFAULT_CALIBRATION_TEXT } from './calibration.ts';
 
@@ -32,6 +33,16 @@ export interface TextModelInfo {
 }
 
 export type StreamOptions = Omit<GenerateOptions, 'signal'>;
+
+export interface CalibrateExitsOptions {
+  /** Profile for greedy decoding (top-1 agreement) or sampling at `temperature`. Default greedy. */
+  greedy?: boolean;
+  temperature?: number;
+  /** Rank exits for this fixed draft length instead of the best per exit. */
+  draft?: number;
+  /** Calibration text (BOS prepended) or token ids; default: the built-in text. First 128 tokens are used. */
+  calibration?: string | number[];
+}
 
 export interface PruneOptions {
   /** How many blocks to drop. */
@@ -70,8 +81,6 @@ export class TextService {
   private ort: OrtModule | null = null;
   private runtime: RuntimeConfig | null = null;
   private engine: TextEngine | null = null;
-  /** Config + weights as loaded (the engine keeps only its prepared copy): what `prune` scores. */
-  private model: TextModel | null = null;
   private streams = new Map<number, Stream>();
   private nextId = 1;
 
@@ -86,9 +95,7 @@ export class TextService {
     const model = source.format === 'llama2c' ? textModelFromLlama2c(source.checkpoint, source.tokenizer, source.name) : textModelFromHf(source.files);
     await this.engine?.dispose();
     this.engine = null;
-    this.model = null;
     this.engine = await TextEngine.create(this.ort, this.runtime.backend, model, options);
-    this.model = model;
     return this.info();
   }
 
@@ -106,9 +113,7 @@ export class TextService {
    */
   async prune(options: PruneOptions): Promise<PruneResult> {
     const engine = this.requireEngine();
-    const model = this.model;
-    if (!model) throw new WhittleError('INVALID_ARGUMENT', 'no text model loaded');
-    const c = model.config;
+    const c = engine.config;
     const calibration = options.calibration ?? DEFAULT_CALIBRATION_TEXT;
     const tokens = typeof calibration === 'string' ? [c.bosTokenId, ...engine.tokenizer.encode(calibration)] : [...calibration];
     // Refuse a bad count before the (slow) scoring; choosePrunePlan checks it again.
@@ -117,10 +122,18 @@ export class TextService {
       throw new WhittleError('INVALID_ARGUMENT', `cannot remove ${options.remove} of ${c.nLayers} blocks (at most ${allowed})`, { remove: options.remove, nLayers: c.nLayers, allowed });
     }
     const criterion = options.criterion ?? 'perplexity';
-    const scores = scoreBlocks(c, model.weights, tokens, { perplexity: true });
+    const scores = scoreBlocks(c, engine.weights, tokens, { perplexity: true });
     const { plan, removed } = choosePrunePlan(scores, { remove: options.remove, criterion, keepFirstLast: options.keepFirstLast });
     await engine.setPlan(plan);
     return { plan: engine.plan, removed, scores, info: this.info() };
+  }
+
+  /**
+   * Per-exit agreement/acceptance of the current plan's layers on calibration text and the exit
+   * and draft length with the best expected speed-up (what `speculate: { exit: 'auto' }` uses).
+   */
+  calibrateExits(options: CalibrateExitsOptions = {}): { profile: ExitProfile; choice: ExitChoice } {
+    return this.requireEngine().calibrateExits(options);
   }
 
   /** Logits [vocab] after a fresh prefill of `tokens` (scoring, tests). */
@@ -203,7 +216,6 @@ export class TextService {
     for (const id of this.streams.keys()) this.cancel(id);
     await this.engine?.dispose();
     this.engine = null;
-    this.model = null;
   }
 
   private info(): TextModelInfo {
