@@ -149,6 +149,14 @@ export class TextModel {
     return this.client.call((r) => r.calibrateExits(options));
   }
 
+  /**
+   * Teacher-forced perplexity of `text` (BOS prepended) or token ids under the current plan: what
+   * a pruned plan costs in quality, measured on your own held-out text.
+   */
+  perplexity(text: string | number[]): Promise<{ perplexity: number; predictions: number }> {
+    return this.client.call((r) => r.perplexity(text));
+  }
+
   /** Logits [vocab] after a fresh prefill of `tokens` (through the exit when `exit`). */
   logits(tokens: number[], exit = false): Promise<Float32Array> {
     return this.client.call((r) => r.logits(tokens, exit));

@@ -363,6 +363,36 @@ export class TextEngine {
   }
 
   /**
+   * Teacher-forced perplexity of `text` (BOS prepended) or token ids under the compiled plan (its
+   * full path, not the exit): exp(mean -log p(token[t+1] | tokens[..t])), fed one token per step so
+   * it runs the same graphs generation does. What a pruned plan costs in quality.
+   */
+  async perplexity(text: string | readonly number[], options: { signal?: AbortSignal } = {}): Promise<{ perplexity: number; predictions: number }> {
+    const runner = this.requireRunner();
+    const ids = typeof text === 'string' ? [this.config.bosTokenId, ...this.tokenizer.encode(text)] : [...text];
+    if (ids.length < 2) throw new WhittleError('INVALID_ARGUMENT', 'perplexity needs at least 2 tokens');
+    if (ids.length > this.config.maxSeqLen) throw new WhittleError('INVALID_ARGUMENT', `${ids.length} tokens exceed the model's context of ${this.config.maxSeqLen}`);
+    this.claim();
+    try {
+      runner.reset();
+      let nll = 0;
+      for (let t = 0; t + 1 < ids.length; t++) {
+        throwIfAborted(options.signal);
+        const logits = await runner.step([ids[t]!]);
+        let max = -Infinity;
+        for (const v of logits) max = Math.max(max, v);
+        let sum = 0;
+        for (const v of logits) sum += Math.exp(v - max);
+        nll -= logits[ids[t + 1]!]! - max - Math.log(sum);
+      }
+      return { perplexity: Math.exp(nll / (ids.length - 1)), predictions: ids.length - 1 };
+    } finally {
+      runner.reset();
+      this.busy = false;
+    }
+  }
+
+  /**
    * Profiles every possible early exit of the current plan's layers on a short calibration text
    * (default: the first 128 tokens of DEFAULT_CALIBRATION_TEXT) and picks the exit and draft
    * length with the best expected speed-up. Cached per plan layers and sampling temperature.

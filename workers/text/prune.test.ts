@@ -3,6 +3,7 @@ import { WhittleError } from '../../sdk/errors.ts';
 import { readLlama2cCheckpoint } from '../../models/import/llama2c/checkpoint.ts';
 import { readLocalModelFile } from '../../models/local.ts';
 import { LlamaReference, referenceGreedy } from '../../models/reference/llama-ref.ts';
+import { planPerplexity } from '../../models/llama/scoring.ts';
 import { DEFAULT_CALIBRATION_TEXT } from './calibration.ts';
 import { TextService } from './service.ts';
 
@@ -53,6 +54,22 @@ describe('TextService.prune on stories260K', async () => {
     expect(r.plan.layers).toHaveLength(3);
     const done = await service.complete([1], { maxTokens: 8, greedy: true, stopTokens: [] });
     expect(done.tokens).toHaveLength(8);
+  });
+
+  it('perplexity under a pruned plan matches the reference, and re-pruning reuses the scores', async () => {
+    const text = 'The little dog ran to the park. He saw a ball and played with it all day.';
+    const ids = [1, ...service.encode(text)];
+    const first = await service.prune({ remove: 1 });
+    const again = await service.prune({ remove: 2 });
+    expect(again.scores).toBe(first.scores); // same calibration: no second scoring pass
+    const { config, weights } = readLlama2cCheckpoint(checkpoint());
+    const want = planPerplexity(config, weights, again.plan, [ids]);
+    const got = await service.perplexity(text);
+    expect(got.predictions).toBe(want.predictions);
+    expect(Math.abs(got.perplexity - want.perplexity) / want.perplexity).toBeLessThan(1e-4);
+    const full = await service.setPlan({ layers: [0, 1, 2, 3, 4] });
+    expect(full.plan.layers).toHaveLength(5);
+    expect((await service.perplexity(ids)).perplexity).toBeLessThan(got.perplexity);
   });
 
   it('refuses to remove more blocks than allowed, and leaves the plan alone', async () => {

@@ -82,6 +82,8 @@ export class TextService {
   private runtime: RuntimeConfig | null = null;
   private engine: TextEngine | null = null;
   private streams = new Map<number, Stream>();
+  /** Block scores of the last calibration, by its token ids: scores come from the full-depth model, so re-pruning with another k reuses them. */
+  private lastScores: { key: string; scores: BlockScores } | null = null;
   private nextId = 1;
 
   async init(runtime: RuntimeConfig): Promise<RuntimeInfo> {
@@ -95,6 +97,7 @@ export class TextService {
     const model = source.format === 'llama2c' ? textModelFromLlama2c(source.checkpoint, source.tokenizer, source.name) : textModelFromHf(source.files);
     await this.engine?.dispose();
     this.engine = null;
+    this.lastScores = null;
     this.engine = await TextEngine.create(this.ort, this.runtime.backend, model, options);
     return this.info();
   }
@@ -122,7 +125,9 @@ export class TextService {
       throw new WhittleError('INVALID_ARGUMENT', `cannot remove ${options.remove} of ${c.nLayers} blocks (at most ${allowed})`, { remove: options.remove, nLayers: c.nLayers, allowed });
     }
     const criterion = options.criterion ?? 'perplexity';
-    const scores = scoreBlocks(c, engine.weights, tokens, { perplexity: true });
+    const key = tokens.join(',');
+    if (this.lastScores?.key !== key) this.lastScores = { key, scores: scoreBlocks(c, engine.weights, tokens, { perplexity: true }) };
+    const scores = this.lastScores.scores;
     const { plan, removed } = choosePrunePlan(scores, { remove: options.remove, criterion, keepFirstLast: options.keepFirstLast });
     await engine.setPlan(plan);
     return { plan: engine.plan, removed, scores, info: this.info() };
@@ -134,6 +139,11 @@ export class TextService {
    */
   calibrateExits(options: CalibrateExitsOptions = {}): { profile: ExitProfile; choice: ExitChoice } {
     return this.requireEngine().calibrateExits(options);
+  }
+
+  /** Teacher-forced perplexity of `text` (BOS prepended) or ids under the compiled plan. */
+  perplexity(text: string | number[]): Promise<{ perplexity: number; predictions: number }> {
+    return this.requireEngine().perplexity(text);
   }
 
   /** Logits [vocab] after a fresh prefill of `tokens` (scoring, tests). */
