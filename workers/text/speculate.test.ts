@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../../sdk/cli/load.ts';
 import { loadOrt } from '../ort/runtime.ts';
-import { TextEngine, type TextEvent } from './engine.ts';
+import { TextEngine, type GenerateOptions, type TextEvent } from './engine.ts';
 import { tokenDistribution, type SamplingOptions } from './sampler.ts';
 
 const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
@@ -38,7 +38,7 @@ async function run(engine: TextEngine, prompt: string | number[], options: Param
 describe.each(['stories-layerskip', 'stories-baseline'])('%s: greedy speculation is token-identical to full depth', async (id) => {
   const full = await TextEngine.create(ort, 'wasm', loadModel(id));
   const spec = await TextEngine.create(ort, 'wasm', loadModel(id), { plan: { layers: ALL, exit: 2 } });
-  const greedy = { maxTokens: 48, greedy: true, stopTokens: [] } as const;
+  const greedy: GenerateOptions = { maxTokens: 48, greedy: true, stopTokens: [] };
 
   it.each([
     { exit: 2, draft: 3 },
