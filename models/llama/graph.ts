@@ -116,9 +116,17 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
     const lw = w.layers[layer]!;
     const xn = normWithResidual(lw.attnNorm, `attn_norm.${layer}`);
     const qkv = g.op('MatMul', [xn, g.constant(`qkv.${layer}`, 'float32', [c.dim, (H + 2 * K) * hs], lw.qkv)]); // [1, S, (H+2K)*hs]
-    const [q0, k0, v] = g.opN('Split', [qkv, g.ints([H * hs, K * hs, K * hs])], 3, { axis: 2 });
+    // The runner also reads this step's own K (after RoPE) and V, `new_key.L`/`new_value.L`
+    // [1, S, K*hs]: on WASM it keeps the cache on the host and never fetches present_* (see
+    // workers/text/runner.ts). Named where produced, so no Identity nodes.
+    const own = optimum ? {} : { outputNames: [`q_pre.${layer}`, `k_pre.${layer}`, `new_value.${layer}`] };
+    const [q0, k0, v] = g.opN('Split', [qkv, g.ints([H * hs, K * hs, K * hs])], 3, { axis: 2 }, own);
     const q = g.op('RotaryEmbedding', [q0!, position, cos, sin], { interleaved: 1, num_heads: H }, { domain: 'com.microsoft' }); // [1, S, H*hs]
-    const k = g.op('RotaryEmbedding', [k0!, position, cos, sin], { interleaved: 1, num_heads: K }, { domain: 'com.microsoft' }); // [1, S, K*hs]
+    const k = g.op('RotaryEmbedding', [k0!, position, cos, sin], { interleaved: 1, num_heads: K }, { domain: 'com.microsoft', ...(optimum ? {} : { outputName: `new_key.${layer}` }) }); // [1, S, K*hs]
+    if (!optimum) {
+      g.output(k, 'float32', [1, 'S', K * hs], `new_key.${layer}`);
+      g.output(v!, 'float32', [1, 'S', K * hs], `new_value.${layer}`);
+    }
     const slot = segment.layers.indexOf(layer);
     const pastK = optimum
       ? g.input(`past_key_values.${slot}.key`, 'float32', [B, K, 'P', hs])

@@ -2,11 +2,17 @@
  * A compiled plan: one onnxruntime session per segment plus the per-layer KV caches, and the
  * step function that feeds tokens through them. No sampling, no text: tokens in, logits out.
  *
- * KV design: each step's graph takes `past_*` and returns `present_*` = past ++ new (Concat, or
- * GroupQueryAttention's own concat), and the host swaps present into past. onnxruntime-web's
- * WASM EP copies every input into and every output out of the WASM heap per run anyway, so a
- * preallocated max-length buffer would cost a full-context copy each step instead of a
- * current-length copy; concat is the cheaper and simpler choice there (see models/llama/README.md).
+ * KV design (see models/llama/README.md): each step's graph takes `past_*` [1, K, P, hs] and
+ * computes `present_*` = past ++ new inside the attention op; it also outputs the step's own
+ * `new_key`/`new_value` [1, S, K*hs].
+ * - WASM: the cache lives on the host (`HostKv`, grown by doubling, reused across steps) and the
+ *   runner fetches only logits and new_*; present_* is never copied out. onnxruntime-web
+ *   allocates a fresh typed array for every output it returns, and in Chromium allocating and
+ *   dropping arrays of a few KB per step costs tens of microseconds each (the pages go back to
+ *   the OS and fault in again): fetching the whole cache every step made a decode step ~5x
+ *   slower in a Chromium worker than in Node. Truncation (rejected drafts) is just a length.
+ * - WebGPU: present_* stay in GPU buffers (`preferredOutputLocation`) and are fed back as the
+ *   next past, so the cache never leaves the GPU.
  */
 import { WhittleError, throwIfAborted } from '../../sdk/errors.ts';
 import { attentionMaskShape, buildSegment, kvCacheShape, type AttentionKind } from '../../models/llama/graph.ts';
@@ -26,6 +32,75 @@ interface CompiledSegment {
 /** Large negative instead of -Infinity: masked scores stay finite, so no inf - inf = NaN anywhere. */
 const MASKED = -3.0e38;
 
+/**
+ * One layer's K and V on the host, laid out for the graph's past inputs: [K, capacity, hs] per
+ * tensor, except 'plain' keys, which are kept transposed [K, hs, capacity]. `past()` packs the
+ * first `length` positions contiguously into reusable feed buffers.
+ */
+class HostKv {
+  length = 0;
+  private capacity = 0;
+  private key = new Float32Array(0);
+  private value = new Float32Array(0);
+  private keyFeed = new Float32Array(0);
+  private valueFeed = new Float32Array(0);
+
+  constructor(
+    private readonly K: number,
+    private readonly hs: number,
+    private readonly keyTransposed: boolean,
+  ) {}
+
+  /** Appends S positions from new_key/new_value [S, K*hs] at `length`. */
+  append(newKey: Float32Array, newValue: Float32Array, S: number): void {
+    const { K, hs } = this;
+    this.reserve(this.length + S);
+    const cap = this.capacity;
+    for (let s = 0; s < S; s++) {
+      const t = this.length + s;
+      for (let h = 0; h < K; h++) {
+        const src = (s * K + h) * hs;
+        this.value.set(newValue.subarray(src, src + hs), (h * cap + t) * hs);
+        if (this.keyTransposed) for (let d = 0; d < hs; d++) this.key[(h * hs + d) * cap + t] = newKey[src + d]!;
+        else this.key.set(newKey.subarray(src, src + hs), (h * cap + t) * hs);
+      }
+    }
+    this.length += S;
+  }
+
+  /** The cached positions as contiguous past tensors' data: key [K, L, hs] (or [K, hs, L]), value [K, L, hs]. Valid until the next call. */
+  past(): { key: Float32Array; value: Float32Array } {
+    const { K, hs, capacity: cap, length: L } = this;
+    const n = K * L * hs;
+    for (let h = 0; h < K; h++) this.valueFeed.set(this.value.subarray(h * cap * hs, (h * cap + L) * hs), h * L * hs);
+    if (this.keyTransposed) {
+      for (let r = 0; r < K * hs; r++) this.keyFeed.set(this.key.subarray(r * cap, r * cap + L), r * L);
+    } else {
+      for (let h = 0; h < K; h++) this.keyFeed.set(this.key.subarray(h * cap * hs, (h * cap + L) * hs), h * L * hs);
+    }
+    return { key: this.keyFeed.subarray(0, n), value: this.valueFeed.subarray(0, n) };
+  }
+
+  private reserve(positions: number): void {
+    if (positions <= this.capacity) return;
+    const { K, hs } = this;
+    const cap = Math.max(positions, this.capacity * 2, 16);
+    const grow = (old: Float32Array, rows: number, oldRow: number, transposedRows: boolean): Float32Array<ArrayBuffer> => {
+      // rows of `oldRow` floats become rows of the new row length (positions, or positions*hs)
+      const rowLen = transposedRows ? cap : cap * hs;
+      const out = new Float32Array(rows * rowLen);
+      for (let r = 0; r < rows; r++) out.set(old.subarray(r * oldRow, r * oldRow + (transposedRows ? this.length : this.length * hs)), r * rowLen);
+      return out;
+    };
+    const oldCap = this.capacity;
+    this.key = this.keyTransposed ? grow(this.key, K * hs, oldCap, true) : grow(this.key, K, oldCap * hs, false);
+    this.value = grow(this.value, K, oldCap * hs, false);
+    this.keyFeed = new Float32Array(K * cap * hs);
+    this.valueFeed = new Float32Array(K * cap * hs);
+    this.capacity = cap;
+  }
+}
+
 export interface StepOptions {
   /** Stop at the plan's early exit (draft path) instead of running every kept layer. */
   exit?: boolean;
@@ -33,17 +108,28 @@ export interface StepOptions {
 }
 
 export class PlanRunner {
+  /** WebGPU: per-layer present tensors (GPU buffers) fed back as past. */
   private caches = new Map<number, { key: Ort.Tensor; value: Ort.Tensor; length: number }>();
+  /** WASM: per-layer host caches. */
+  private readonly host = new Map<number, HostKv>();
+  /** Per segment, what `run` fetches on WASM: everything but present_*. */
+  private readonly fetches: string[][];
   /** Positions fed so far (the next token's position). */
   position = 0;
 
   private constructor(
     private readonly ort: OrtModule,
+    private readonly backend: Backend,
     private readonly weights: PreparedWeights,
     readonly plan: LlamaPlan,
     readonly attention: AttentionKind,
     private readonly segments: CompiledSegment[],
   ) {
+    const { nKvHeads, dim, nHeads } = weights.config;
+    if (backend === 'wasm') {
+      for (const seg of segments) for (const l of seg.layers) this.host.set(l, new HostKv(nKvHeads, dim / nHeads, attention === 'plain'));
+    }
+    this.fetches = segments.map((seg) => seg.session.outputNames.filter((n) => !n.startsWith('present_')));
     this.reset();
   }
 
@@ -68,7 +154,7 @@ export class PlanRunner {
       await Promise.all(segments.map((s) => s.session.release()));
       throw err;
     }
-    const runner = new PlanRunner(ort, weights, plan, attention, segments);
+    const runner = new PlanRunner(ort, backend, weights, plan, attention, segments);
     // One throwaway step so onnxruntime's first-run allocations (and, on WebGPU, shader
     // compilation) happen at load time instead of inflating the first token's latency.
     try {
@@ -93,6 +179,9 @@ export class PlanRunner {
       c.value.dispose();
     }
     this.caches.clear();
+    this.position = 0;
+    for (const kv of this.host.values()) kv.length = 0;
+    if (this.backend === 'wasm') return;
     for (const seg of this.segments) {
       for (const l of seg.layers) {
         this.caches.set(l, {
@@ -127,7 +216,11 @@ export class PlanRunner {
   /** How many positions the layers after the exit have cached (they lag behind while drafting). */
   get latePosition(): number {
     const seg = this.segments[this.exitSegment + 1];
-    return seg ? this.caches.get(seg.layers[0]!)!.length : this.position;
+    return seg ? this.cachedLength(seg.layers[0]!) : this.position;
+  }
+
+  private cachedLength(layer: number): number {
+    return this.backend === 'wasm' ? this.host.get(layer)!.length : this.caches.get(layer)!.length;
   }
 
   /**
@@ -159,10 +252,15 @@ export class PlanRunner {
 
   /**
    * Forgets every cached position at or after `length` (rejected drafts); `position` follows.
-   * Reads the caches back to the CPU (`getData`), so on WebGPU a truncation is a download and the
-   * next run's upload; fine for occasional rejections, a GPU-side slice would be the next step.
+   * WASM: a length change. WebGPU: reads the caches back to the CPU (`getData`), so a truncation
+   * is a download and the next run's upload; a GPU-side slice would be the next step.
    */
   async truncate(length: number): Promise<void> {
+    if (this.backend === 'wasm') {
+      for (const kv of this.host.values()) kv.length = Math.min(kv.length, length);
+      this.position = Math.min(this.position, length);
+      return;
+    }
     const { nKvHeads, dim, nHeads } = this.weights.config;
     const hs = dim / nHeads;
     for (const [layer, cache] of this.caches) {
@@ -224,26 +322,44 @@ export class PlanRunner {
 
     let logits: Float32Array | null = null;
     let hidden: Float32Array | undefined;
+    const wasm = this.backend === 'wasm';
+    const hs = c.dim / c.nHeads;
     for (let i = first; i <= last; i++) {
       throwIfAborted(signal);
       const seg = this.segments[i]!;
       for (const l of seg.layers) {
-        const cache = this.caches.get(l)!;
-        if (cache.length !== P) {
-          throw new WhittleError('INVALID_ARGUMENT', `layer ${l} caches ${cache.length} positions but this step starts at ${P} (early-exit steps do not fill later layers; reset first)`);
+        const length = this.cachedLength(l);
+        if (length !== P) {
+          throw new WhittleError('INVALID_ARGUMENT', `layer ${l} caches ${length} positions but this step starts at ${P} (early-exit steps do not fill later layers; reset first)`);
         }
-        feeds[`past_key.${l}`] = cache.key;
-        feeds[`past_value.${l}`] = cache.value;
+        if (wasm) {
+          const past = this.host.get(l)!.past();
+          feeds[`past_key.${l}`] = new this.ort.Tensor('float32', past.key, kvCacheShape(this.attention, 'key', c.nKvHeads, hs, P));
+          feeds[`past_value.${l}`] = new this.ort.Tensor('float32', past.value, kvCacheShape(this.attention, 'value', c.nKvHeads, hs, P));
+        } else {
+          const cache = this.caches.get(l)!;
+          feeds[`past_key.${l}`] = cache.key;
+          feeds[`past_value.${l}`] = cache.value;
+        }
       }
       const inputs: Record<string, Ort.Tensor> = {};
       for (const name of seg.session.inputNames) inputs[name] = feeds[name]!;
-      const out = await seg.session.run(inputs);
+      // WASM: fetch only what the host needs (not present_*, the whole cache); WebGPU: everything
+      // (present_* stay GPU buffers).
+      const out = wasm ? await seg.session.run(inputs, this.fetches[i]!) : await seg.session.run(inputs);
       if (i > first) feeds.hidden_in?.dispose(); // the previous segment's hidden_out, now consumed
       for (const l of seg.layers) {
-        const cache = this.caches.get(l)!;
-        cache.key.dispose();
-        cache.value.dispose();
-        this.caches.set(l, { key: out[`present_key.${l}`]!, value: out[`present_value.${l}`]!, length: T });
+        const newKey = out[`new_key.${l}`];
+        const newValue = out[`new_value.${l}`];
+        if (wasm) this.host.get(l)!.append(newKey!.data as Float32Array, newValue!.data as Float32Array, S);
+        else {
+          const cache = this.caches.get(l)!;
+          cache.key.dispose();
+          cache.value.dispose();
+          this.caches.set(l, { key: out[`present_key.${l}`]!, value: out[`present_value.${l}`]!, length: T });
+        }
+        newKey?.dispose();
+        newValue?.dispose();
       }
       if (out.hidden_out) {
         if (i < last) feeds.hidden_in = out.hidden_out;
@@ -265,6 +381,7 @@ export class PlanRunner {
       c.value.dispose();
     }
     this.caches.clear();
+    this.host.clear();
     await Promise.all(this.segments.map((s) => s.session.release()));
   }
 }
