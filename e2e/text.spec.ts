@@ -139,3 +139,54 @@ test('depth pruning on the device: score blocks from calibration text, drop one,
   expect(r.influence).toHaveLength(5);
   expect(r.tokens).toBe(12);
 });
+
+test('self-speculative greedy decoding is token-identical to full depth (LayerSkip and baseline models)', async ({ harness, backendName }) => {
+  test.setTimeout(backendName === 'webgpu' ? 240_000 : 120_000);
+  // SwiftShader emulates the GPU on the CPU: one prompt, a few tokens per model there (the
+  // baseline's shallow exit makes sure rejections, hence GPU cache truncation, happen).
+  const gpu = backendName === 'webgpu';
+  const cases = gpu
+    ? ['stories-layerskip', 'stories-baseline'].map((model) => ({ model, prompts: ['Once upon a time'], maxTokens: 8, configs: [{ exit: 2, draft: 3 }] }))
+    : ['stories-layerskip', 'stories-baseline'].map((model) => ({
+        model,
+        prompts: ['Once upon a time', 'Tom had a red ball.', 'One day, a little bird', 'The sun was hot and', 'Lucy wanted to bake a cake'],
+        maxTokens: 40,
+        configs: [{ exit: 2, draft: 3 }, { exit: 5, draft: 'auto' as const }, {}],
+      }));
+  const r = await harness.evaluate(
+    async ({ backend, cases }) => {
+      const { whittle } = window.harness;
+      const w = await whittle.Whittle.create({ backend, storeName: `text-spec-${backend}` });
+      const out = [];
+      for (const c of cases) {
+        const lm = await w.text(c.model);
+        for (const prompt of c.prompts) {
+          const full = await lm.complete(prompt, { maxTokens: c.maxTokens, greedy: true, stopTokens: [] });
+          for (const speculate of c.configs) {
+            const events: { origin?: string; rejected?: unknown }[] = [];
+            let done = null as null | { tokens: number[]; stats: { speculation?: { exit: number; drafted: number; accepted: number; tokensPerRound: number } } };
+            for await (const ev of lm.generate(prompt, { maxTokens: c.maxTokens, greedy: true, stopTokens: [], speculate })) {
+              if (ev.type === 'token') events.push({ origin: ev.origin, rejected: ev.rejected });
+              else done = ev;
+            }
+            out.push({ model: c.model, prompt, speculate, full: full.tokens, spec: done!.tokens, stats: done!.stats.speculation!, origins: events.map((e) => e.origin), rejections: events.filter((e) => e.rejected).length });
+          }
+        }
+        lm.dispose();
+      }
+      return out;
+    },
+    { backend: backendName, cases },
+  );
+  let drafted = 0;
+  let accepted = 0;
+  for (const row of r) {
+    expect(row.spec, `${row.model} "${row.prompt}" ${JSON.stringify(row.speculate)}`).toEqual(row.full);
+    expect(row.origins.every((o) => o === 'draft' || o === 'verifier')).toBe(true);
+    expect(row.stats.tokensPerRound).toBeGreaterThanOrEqual(1);
+    drafted += row.stats.drafted;
+    accepted += row.stats.accepted;
+  }
+  expect(accepted).toBeGreaterThan(0);
+  expect(accepted).toBeLessThan(drafted);
+});
