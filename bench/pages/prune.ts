@@ -1,0 +1,109 @@
+/**
+ * Depth-pruning benchmark in headless Chromium: for each model and k = 0..L-2 blocks removed
+ * (one-shot, by the on-device perplexity criterion on the built-in calibration text, first and
+ * last block kept), the held-out perplexity of the pruned plan and its greedy decode speed
+ * against the full-depth model. The full model decodes in its own warmed worker, interleaved with
+ * the pruned one, so speed-ups are ratios measured in the same minute. One WASM thread.
+ */
+import { Whittle } from '../../sdk/index.ts';
+import type { TextModel } from '../../sdk/text-model.ts';
+
+const params = new URLSearchParams(location.search);
+const quick = params.has('quick');
+const models = (params.get('models') ?? 'stories260K,stories-layerskip,stories-baseline').split(',');
+const log = (s: string) => {
+  console.log(s);
+  document.getElementById('log')!.textContent += `${s}\n`;
+};
+
+/** Held-out text: not in the calibration text (workers/text/calibration.ts), TinyStories-like. */
+const HELD_OUT = [
+  'Ben had a little red car. He liked to push it across the floor and make it go fast. One day the car rolled under the bed. Ben looked and looked, but it was dark. His sister came with a lamp, and they found the car next to an old sock. Ben laughed and gave his sister a big hug.',
+  'Mia and her dad went to the lake. The water was cold and blue. They saw a duck with three baby ducks. The babies swam in a line behind their mom. Mia threw some bread, and the ducks ate it all. "Thank you," said Mia\'s dad, "for being so kind to them."',
+];
+const PROMPTS = ['Once upon a time', 'The little boat', 'Sam and Mia went to the beach.'];
+
+async function decodeTokS(lm: TextModel, maxTokens: number): Promise<number> {
+  let tokens = 0;
+  let ms = 0;
+  for (const p of PROMPTS) {
+    const d = await lm.complete(p, { maxTokens, greedy: true, stopTokens: [] });
+    tokens += d.tokens.length - 1;
+    ms += d.stats.decodeMs;
+  }
+  return Math.round((tokens / ms) * 1000 * 10) / 10;
+}
+
+async function heldOutPerplexity(lm: TextModel): Promise<number> {
+  // Token-weighted mean NLL over the paragraphs -> one perplexity.
+  let nll = 0;
+  let n = 0;
+  for (const text of HELD_OUT) {
+    const r = await lm.perplexity(text);
+    nll += Math.log(r.perplexity) * r.predictions;
+    n += r.predictions;
+  }
+  return Math.round(Math.exp(nll / n) * 1000) / 1000;
+}
+
+async function warm(lm: TextModel, steps: number): Promise<void> {
+  for (let done = 0; done < steps; done += 64) await lm.complete(PROMPTS[0]!, { maxTokens: 64, greedy: true, stopTokens: [] });
+}
+
+async function runModel(model: string) {
+  const w = await Whittle.create({ backend: 'wasm', maxThreads: 1, storeName: 'bench-prune' });
+  const full = await w.text(model);
+  const pruned = await w.text(model);
+  const L = full.info.nLayers;
+  const maxTokens = quick ? 48 : 128;
+  const reps = quick ? 1 : 3;
+  await warm(full, quick ? 256 : 1024);
+  const fullPpl = await heldOutPerplexity(full);
+  const rows = [];
+  for (let k = 0; k <= L - 2; k++) {
+    const t0 = performance.now();
+    const result = await pruned.prune({ remove: k, criterion: 'perplexity' });
+    const pruneMs = Math.round(performance.now() - t0);
+    await warm(pruned, quick ? 128 : 512);
+    const speedups: number[] = [];
+    let best = { full: 0, pruned: 0 };
+    for (let r = 0; r < reps; r++) {
+      const f = await decodeTokS(full, maxTokens);
+      const p = await decodeTokS(pruned, maxTokens);
+      speedups.push(Math.round((p / f) * 100) / 100);
+      if (p / f >= best.pruned / (best.full || 1)) best = { full: f, pruned: p };
+    }
+    const ppl = await heldOutPerplexity(pruned);
+    const row = {
+      model,
+      k,
+      removed: result.removed,
+      layers: result.plan.layers,
+      perplexity: ppl,
+      perplexity_ratio: Math.round((ppl / fullPpl) * 1000) / 1000,
+      decode_tok_s: best.pruned,
+      full_decode_tok_s: best.full,
+      speedup: [...speedups].sort((a, b) => a - b)[Math.floor(speedups.length / 2)]!,
+      speedup_per_rep: speedups,
+      prune_ms: pruneMs,
+    };
+    log(JSON.stringify(row));
+    rows.push(row);
+  }
+  full.dispose();
+  pruned.dispose();
+  const quarter = rows.find((r) => r.k === Math.round(L / 4))!;
+  return { model, blocks: L, full_perplexity: fullPpl, at_25_percent: { k: quarter.k, speedup: quarter.speedup, perplexity_ratio: quarter.perplexity_ratio }, rows };
+}
+
+async function main() {
+  const perModel = [];
+  for (const model of models) perModel.push(await runModel(model));
+  const first = perModel[0]!;
+  return { benchmark: 'prune', backend: 'wasm', criterion: 'perplexity', model: first.model, at_25_percent: first.at_25_percent, models: perModel };
+}
+
+main().then(
+  (result) => ((window as unknown as { benchDone: unknown }).benchDone = { result }),
+  (err: unknown) => ((window as unknown as { benchDone: unknown }).benchDone = { error: err instanceof Error ? `${err.message}\n${err.stack}` : String(err) }),
+);
