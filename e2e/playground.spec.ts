@@ -23,10 +23,45 @@ test('playground: generate a story in a worker, prune a block, stop mid-stream',
   await page.screenshot({ path: `test-results/playground-${backendName}.png`, fullPage: true });
   if (backendName !== 'wasm') return; // pruning and stopping: once is enough (WebGPU on SwiftShader is slow)
 
-  // Prune block 2: the plan shown in the stats follows, with no reload.
+  // Prune block 2 by hand: the plan shown in the stats follows, with no reload.
   await page.locator('#blocks input[value="2"]').uncheck();
   await page.click('#generate');
   await expect(page.locator('#story-stats')).toContainText('blocks [0,1,3,4]');
+  await page.locator('#blocks input[value="2"]').check();
+
+  // Self-speculative decoding on the LayerSkip model: same text as full depth, drafts coloured,
+  // the exit profile plotted.
+  await page.selectOption('#model', 'stories-layerskip');
+  await page.fill('#max-tokens', '40');
+  await page.click('#generate');
+  await expect(page.locator('#story-stats')).toContainText('40 tokens', { timeout: 60_000 });
+  const fullText = await page.locator('#story-out').textContent();
+  await page.check('#speculate');
+  await expect(page.locator('#exit-value')).toHaveText('auto');
+  await page.locator('#exit').fill('2');
+  await expect(page.locator('#exit-value')).toHaveText('2');
+  await page.click('#generate');
+  await expect(page.locator('#story-stats')).toContainText('speculating: exit 2', { timeout: 60_000 });
+  await expect(page.locator('#story-stats')).toContainText('drafts accepted');
+  expect(await page.locator('#story-out').evaluate((el) => [...el.childNodes].filter((n) => n.nodeName !== 'S').map((n) => n.textContent).join(''))).toBe(fullText);
+  expect(await page.locator('#story-out .tok.draft').count()).toBeGreaterThan(0);
+  await expect(page.locator('#live-rate')).toContainText('tok/s');
+  await expect(page.locator('#scores-title')).toContainText('Agreement');
+  await expect(page.locator('#scores-plot rect')).toHaveCount(7);
+  await page.screenshot({ path: 'test-results/playground-speculate.png', fullPage: true });
+
+  // "Prune k blocks": the worker scores the blocks, the checkboxes and the plot follow.
+  await page.uncheck('#speculate');
+  await page.locator('#exit').fill('0');
+  await page.fill('#prune-k', '2');
+  await page.click('#prune');
+  await expect(page.locator('#story-stats')).toContainText('pruned blocks', { timeout: 120_000 });
+  await expect(page.locator('#blocks input:checked')).toHaveCount(6);
+  await expect(page.locator('#scores-plot rect.removed')).toHaveCount(2);
+  await expect(page.locator('#scores-plot rect')).toHaveCount(8);
+  await page.click('#generate');
+  await expect(page.locator('#story-stats')).toContainText('40 tokens');
+  await page.selectOption('#model', 'stories260K');
   // A long generation stopped by the user ends quietly with ABORTED.
   await page.fill('#max-tokens', '400');
   await page.fill('#temperature', '0'); // greedy loops without EOS for 400 tokens: the stop always lands mid-stream

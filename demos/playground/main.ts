@@ -1,5 +1,5 @@
-/** Whittle playground: capabilities, the verified model cache, and a story model in a worker. */
-import { Whittle, WhittleError, type BackendPreference, type LlamaPlan, type ModelManifest, type StoreEvent, type TextModel } from '../../sdk/index.ts';
+/** Whittle playground: capabilities, the verified model cache, and a story model in a worker (pruning, early exit, self-speculative decoding). */
+import { Whittle, WhittleError, type BackendPreference, type GenerateOptions, type LlamaPlan, type ModelManifest, type PruneCriterion, type StoreEvent, type TextEvent, type TextModel } from '../../sdk/index.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const fmtBytes = (n: number) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
@@ -72,73 +72,158 @@ async function renderModels(): Promise<void> {
   );
 }
 
-/** Block checkboxes and exit choices for the loaded model. */
-function renderPlanControls(nLayers: number): void {
+/** Block checkboxes and the exit slider for the loaded model's plan. */
+function renderPlanControls(nLayers: number, plan: LlamaPlan): void {
   $('blocks').replaceChildren(
     ...Array.from({ length: nLayers }, (_, i) => {
       const label = document.createElement('label');
-      const box = Object.assign(document.createElement('input'), { type: 'checkbox', checked: true, value: String(i) });
+      const box = Object.assign(document.createElement('input'), { type: 'checkbox', checked: plan.layers.includes(i), value: String(i) });
       label.append(box, String(i));
       return label;
     }),
   );
-  const exit = $<HTMLSelectElement>('exit');
-  exit.replaceChildren(
-    Object.assign(document.createElement('option'), { value: '', textContent: 'none (full depth)' }),
-    ...Array.from({ length: nLayers - 1 }, (_, i) => Object.assign(document.createElement('option'), { value: String(i + 1), textContent: String(i + 1) })),
-  );
+  const exit = $<HTMLInputElement>('exit');
+  exit.max = String(nLayers - 1);
+  if (Number(exit.value) > nLayers - 1) exit.value = '0';
+  showExit();
+  $<HTMLInputElement>('prune-k').max = String(Math.max(0, nLayers - 2));
+  $<HTMLButtonElement>('prune').disabled = false;
 }
 
-function planFromControls(): { plan: LlamaPlan; useExit: boolean } {
-  const layers = [...$('blocks').querySelectorAll('input')].filter((b) => (b as HTMLInputElement).checked).map((b) => Number((b as HTMLInputElement).value));
-  const exitValue = $<HTMLSelectElement>('exit').value;
-  if (exitValue === '') return { plan: { layers }, useExit: false };
-  // Exit after the first `exit` kept blocks.
-  return { plan: { layers, exit: Math.min(Number(exitValue), layers.length) }, useExit: true };
+/** The slider's value in words: 0 is "none" without speculation and "auto" (calibrated) with it. */
+function showExit(): void {
+  const v = Number($<HTMLInputElement>('exit').value);
+  $('exit-value').textContent = v > 0 ? String(v) : $<HTMLInputElement>('speculate').checked ? 'auto' : 'none';
+}
+
+function keptLayers(): number[] {
+  return [...$('blocks').querySelectorAll('input')].filter((b) => (b as HTMLInputElement).checked).map((b) => Number((b as HTMLInputElement).value));
+}
+
+/** Bars of one value per block/exit, the `highlight` ones in red; labels under each bar. */
+function plotBars(title: string, values: number[], labels: string[], highlight: number[] = []): void {
+  const svg = $('scores-plot') as unknown as SVGSVGElement;
+  const ns = 'http://www.w3.org/2000/svg';
+  const w = 560;
+  const h = 130;
+  const max = Math.max(...values.filter(Number.isFinite), 1e-9);
+  const bw = w / values.length;
+  svg.setAttribute('viewBox', `0 0 ${w} ${h}`);
+  svg.replaceChildren(
+    ...values.flatMap((v, i) => {
+      const bh = Number.isFinite(v) ? (v / max) * (h - 34) : 0;
+      const rect = document.createElementNS(ns, 'rect');
+      Object.entries({ x: i * bw + 4, y: h - 18 - bh, width: bw - 8, height: bh }).forEach(([k, val]) => rect.setAttribute(k, String(val)));
+      if (highlight.includes(i)) rect.setAttribute('class', 'removed');
+      const value = document.createElementNS(ns, 'text');
+      value.setAttribute('x', String(i * bw + bw / 2));
+      value.setAttribute('y', String(h - 22 - bh));
+      value.setAttribute('text-anchor', 'middle');
+      value.textContent = Number.isFinite(v) ? (v >= 10 ? v.toFixed(0) : v.toFixed(2)) : '–';
+      const label = document.createElementNS(ns, 'text');
+      label.setAttribute('x', String(i * bw + bw / 2));
+      label.setAttribute('y', String(h - 4));
+      label.setAttribute('text-anchor', 'middle');
+      label.textContent = labels[i]!;
+      return [rect, value, label];
+    }),
+  );
+  $('scores-title').textContent = title;
+  $('scores').hidden = false;
+}
+
+async function loadModel(id: string, signal: AbortSignal): Promise<TextModel> {
+  if (lm && lm.id === id) return lm.model;
+  lm?.model.dispose();
+  lm = null;
+  $('story-stats').textContent = `loading ${id} into a worker…`;
+  const model = await whittle.text(id, {
+    signal,
+    onProgress: (e) => {
+      if (e.type === 'progress') $('story-stats').textContent = `downloading ${e.file}: ${fmtBytes(e.overallLoaded)} / ${fmtBytes(e.overallTotal)}`;
+    },
+  });
+  lm = { id, model };
+  renderPlanControls(model.info.nLayers, model.info.plan);
+  await renderModels();
+  return model;
+}
+
+/** Token spans: accepted drafts green, the verifier's tokens plain, rejected drafts struck out before the token that replaced them. */
+function appendToken(out: HTMLElement, ev: Extract<TextEvent, { type: 'token' }>): void {
+  if (ev.rejected && ev.rejected.text) out.append(Object.assign(document.createElement('s'), { className: 'rejected', textContent: ev.rejected.text }));
+  if (!ev.origin) {
+    out.append(ev.text);
+    return;
+  }
+  out.append(Object.assign(document.createElement('span'), { className: `tok ${ev.origin}`, textContent: ev.text }));
 }
 
 async function generate(): Promise<void> {
   const out = $('story-out');
   const stats = $('story-stats');
+  const rate = $('live-rate');
   const id = $<HTMLSelectElement>('model').value;
   running = new AbortController();
   $<HTMLButtonElement>('generate').disabled = true;
   $<HTMLButtonElement>('stop').disabled = false;
   stats.className = 'muted';
+  rate.textContent = '';
   try {
-    if (!lm || lm.id !== id) {
-      lm?.model.dispose();
-      lm = null;
-      stats.textContent = `loading ${id} into a worker…`;
-      const model = await whittle.text(id, {
-        signal: running.signal,
-        onProgress: (e) => {
-          if (e.type === 'progress') stats.textContent = `downloading ${e.file}: ${fmtBytes(e.overallLoaded)} / ${fmtBytes(e.overallTotal)}`;
-        },
-      });
-      lm = { id, model };
-      renderPlanControls(model.info.nLayers);
-      await renderModels();
-    }
-    const { plan, useExit } = planFromControls();
-    if (JSON.stringify(plan) !== JSON.stringify(lm.model.info.plan)) await lm.model.setPlan(plan);
-    const prompt = $<HTMLInputElement>('prompt').value;
-    out.textContent = prompt;
-    for await (const ev of lm.model.generate(prompt, {
+    const model = await loadModel(id, running.signal);
+    const layers = keptLayers();
+    const exitValue = Number($<HTMLInputElement>('exit').value);
+    const speculating = $<HTMLInputElement>('speculate').checked;
+    const options: GenerateOptions = {
       maxTokens: Number($<HTMLInputElement>('max-tokens').value),
       temperature: Number($<HTMLInputElement>('temperature').value),
       seed: Number($<HTMLInputElement>('seed').value),
-      exit: useExit,
       signal: running.signal,
-    })) {
-      if (ev.type === 'token') out.textContent += ev.text;
-      else {
+    };
+    const current = model.info.plan;
+    if (speculating) {
+      // Exit after `exitValue` kept blocks (at least one block must stay to verify), or calibrated.
+      const exit = exitValue > 0 ? Math.min(exitValue, layers.length - 1) : 'auto';
+      if (current.layers.join() !== layers.join()) await model.setPlan(exit === 'auto' ? { layers } : { layers, exit });
+      options.speculate = { exit, draft: $<HTMLSelectElement>('draft').value === 'auto' ? 'auto' : Number($<HTMLSelectElement>('draft').value) };
+    } else {
+      const plan: LlamaPlan = exitValue > 0 ? { layers, exit: Math.min(exitValue, layers.length) } : { layers };
+      if (JSON.stringify(plan) !== JSON.stringify(current)) await model.setPlan(plan);
+      options.exit = exitValue > 0;
+    }
+    const prompt = $<HTMLInputElement>('prompt').value;
+    out.replaceChildren(prompt);
+    $('legend').hidden = !speculating;
+    let n = 0;
+    let first = 0;
+    for await (const ev of model.generate(prompt, options)) {
+      if (ev.type === 'token') {
+        appendToken(out, ev);
+        if (n++ === 0) first = performance.now();
+        else rate.textContent = `${(((n - 1) / (performance.now() - first)) * 1000).toFixed(0)} tok/s`;
+      } else {
         const s = ev.stats;
-        const info = lm.model.info;
+        const info = model.info;
+        const sp = s.speculation;
+        rate.textContent = `${s.decodeTokensPerSecond.toFixed(0)} tok/s`;
         stats.textContent =
-          `${s.generatedTokens} tokens · ${s.decodeTokensPerSecond.toFixed(0)} tok/s decode · first token ${s.timeToFirstTokenMs.toFixed(0)} ms · ` +
-          `blocks [${s.plan.layers.join(',')}]${useExit ? ` exit after ${s.plan.exit}` : ''} · ${info.runtime.backend}, ${info.runtime.numThreads} thread(s), ` +
-          `${info.nodeCounts.join('+')} ONNX nodes · weights from ${lm.model.source}`;
+          `${s.generatedTokens} tokens · first token ${s.timeToFirstTokenMs.toFixed(0)} ms · ` +
+          `blocks [${s.plan.layers.join(',')}]${options.exit ? ` exit after ${s.plan.exit}` : ''} · ` +
+          (sp
+            ? `speculating: exit ${sp.exit}${sp.calibration ? ' (calibrated)' : ''}, draft ${sp.draft === 'auto' ? `auto (mean ${sp.meanDraft.toFixed(1)})` : sp.draft}, ${sp.accepted}/${sp.drafted} drafts accepted (${(sp.acceptance * 100).toFixed(0)}%), ${sp.tokensPerRound.toFixed(2)} tokens/round · `
+            : '') +
+          `${info.runtime.backend}, ${info.runtime.numThreads} thread(s), ${info.nodeCounts.join('+')} ONNX nodes · weights from ${model.source}`;
+        if (sp) {
+          $<HTMLInputElement>('exit').value = String(sp.exit);
+          showExit();
+          const { profile } = await model.calibrateExits({ greedy: !(options.temperature! > 0), temperature: options.temperature });
+          plotBars(
+            `Agreement of each exit's top token with the full model on the calibration text (exit ${sp.exit} in red)`,
+            profile.agreement.slice(0, -1),
+            profile.agreement.slice(0, -1).map((_, i) => `exit ${i + 1}`),
+            [sp.exit - 1],
+          );
+        }
       }
     }
   } catch (e) {
@@ -151,11 +236,39 @@ async function generate(): Promise<void> {
   }
 }
 
+/** Scores every block in the worker and drops the k least important: the plan changes in place. */
+async function prune(): Promise<void> {
+  if (!lm) return;
+  const button = $<HTMLButtonElement>('prune');
+  const stats = $('story-stats');
+  button.disabled = true;
+  stats.className = 'muted';
+  stats.textContent = 'scoring blocks on the calibration text…';
+  try {
+    const criterion = $<HTMLSelectElement>('prune-criterion').value as PruneCriterion;
+    const result = await lm.model.prune({ remove: Number($<HTMLInputElement>('prune-k').value), criterion });
+    renderPlanControls(result.info.nLayers, result.plan);
+    const s = result.scores;
+    const values = criterion === 'perplexity' ? s.perplexity : criterion === 'influence' ? s.influence : s.angular;
+    const what = criterion === 'perplexity' ? `calibration perplexity without each block (full model: ${s.fullPerplexity.toFixed(2)})` : criterion === 'influence' ? 'block influence (1 - cosine of input and output)' : 'angular distance of input and output';
+    plotBars(`Block scores: ${what}; removed in red`, values, values.map((_, i) => `block ${i}`), result.removed);
+    stats.textContent = `pruned blocks [${result.removed.join(',')}] in ${(s.timing.similarityMs + s.timing.perplexityMs).toFixed(0)} ms of scoring: now blocks [${result.plan.layers.join(',')}]`;
+  } catch (e) {
+    stats.textContent = describe(e);
+    stats.className = 'error';
+  } finally {
+    button.disabled = false;
+  }
+}
+
 $('story-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   void generate();
 });
 $('stop').addEventListener('click', () => running?.abort());
+$('prune').addEventListener('click', () => void prune());
+$('exit').addEventListener('input', showExit);
+$('speculate').addEventListener('change', showExit);
 $('backend').addEventListener('change', () => {
   lm?.model.dispose();
   lm = null;
