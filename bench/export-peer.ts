@@ -3,7 +3,7 @@
  * folder (config.json, generation_config.json, tokenizer.json, tokenizer_config.json,
  * onnx/model.onnx) under bench/out/transformersjs/<id>/, served by the dev server.
  *
- *   tsx bench/export-peer.ts [--model stories260K]
+ *   tsx bench/export-peer.ts [--model stories260K --model stories-layerskip] (default: both)
  */
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import { llama2cTokenizerToHf, readLlama2cTokenizer } from '../models/import/lla
 import { readHfModel } from '../models/import/hf/model.ts';
 import { exportOptimumDecoder } from '../models/export/optimum.ts';
 
-const { values } = parseArgs({ options: { model: { type: 'string', multiple: true, default: ['stories260K'] } } });
+const { values } = parseArgs({ options: { model: { type: 'string', multiple: true, default: ['stories260K', 'stories-layerskip'] } } });
 
 for (const id of values.model ?? []) {
   let config, weights, tokenizer: unknown;

@@ -3,7 +3,7 @@
  * Debian Chromium (playwright-core), relays the page's progress to stderr and prints the
  * page's result as ONE JSON object on the last line of stdout.
  *
- *   tsx bench/run.ts <name> [--json] [--quick] [--port N]
+ *   tsx bench/run.ts <name> [--json] [--quick] [--port N] [--models a,b]
  *
  * Pages set `window.benchDone = { result }` or `{ error }`. Ratios against the peer measured
  * in the same run are what to compare across machines, not absolute times.
@@ -14,7 +14,7 @@ import { createServer } from 'vite';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, port: { type: 'string', default: '5181' }, timeout: { type: 'string', default: '1500' } },
+  options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, port: { type: 'string', default: '5181' }, timeout: { type: 'string', default: '1500' }, models: { type: 'string' } },
 });
 const name = positionals[0];
 if (!name || !/^[\w-]+$/.test(name)) {
@@ -38,7 +38,10 @@ try {
     if (!/not assigned to the preferred execution providers|VerifyEachNodeIsAssignedToAnEp/.test(text)) console.error(`[${name}] ${text}`);
   });
   page.on('pageerror', (err) => console.error(`[${name}] page error: ${err.message}`));
-  const query = values.quick ? '?quick=1' : '';
+  const params = new URLSearchParams();
+  if (values.quick) params.set('quick', '1');
+  if (values.models) params.set('models', values.models);
+  const query = params.size > 0 ? `?${params}` : '';
   await page.goto(`http://127.0.0.1:${values.port}/bench/pages/${name}.html${query}`);
   await page.waitForFunction(() => (window as unknown as { benchDone?: unknown }).benchDone !== undefined, undefined, { timeout: Number(values.timeout) * 1000, polling: 500 });
   const done = (await page.evaluate(() => (window as unknown as { benchDone: { result?: unknown; error?: string } }).benchDone)) as { result?: unknown; error?: string };

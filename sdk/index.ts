@@ -7,7 +7,7 @@
  */
 export { Whittle, type WhittleOptions, type ModelLoadOptions } from './whittle.ts';
 export { HeadModel } from './head-model.ts';
-export { TextModel, type TextEvent, type GenerateOptions, type TextModelInfo, type LlamaPlan, type TextLoadOptions, type PruneOptions, type PruneResult, type CalibrateExitsOptions, type ExitChoice, type ExitProfile, type SpeculateOptions, type SpeculationStats } from './text-model.ts';
+export { TextModel, type TextEvent, type GenerateOptions, type TextModelInfo, type LlamaPlan, type TextLoadOptions, type PruneOptions, type PruneResult, type CalibrateExitsOptions, type ExitChoice, type ExitProfile, type SpeculateOptions, type SpeculationStats, type Prompt, type ChatMessage } from './text-model.ts';
 export type { PruneCriterion } from '../models/llama/scoring.ts';
 export { WhittleError, type WhittleErrorCode, type ErrorDetails } from './errors.ts';
 export { probeCapabilities, chooseBackend, type Capabilities, type BackendChoice, type BackendPreference } from './probe.ts';

@@ -17,13 +17,14 @@ import type { GenerateOptions, TextEvent } from '../workers/text/engine.ts';
 import type { TextModelInfo, TextModelSource, TextService } from '../workers/text/service.ts';
 import type { CalibrateExitsOptions, PruneOptions, PruneResult } from '../workers/text/service.ts';
 import type { ExitChoice, ExitProfile } from '../workers/text/exit-calibration.ts';
-import type { SpeculateOptions, SpeculationStats } from '../workers/text/engine.ts';
+import type { Prompt, SpeculateOptions, SpeculationStats } from '../workers/text/engine.ts';
+import type { ChatMessage } from '../workers/text/chat.ts';
 import type { RuntimeConfig } from '../workers/ort/runtime.ts';
 import { WhittleError, throwIfAborted } from './errors.ts';
 import { WorkerClient, type SpawnWorker } from './client/worker-client.ts';
 
 export type { TextEvent, GenerateOptions, TextModelInfo, LlamaPlan };
-export type { PruneOptions, PruneResult, CalibrateExitsOptions, ExitChoice, ExitProfile, SpeculateOptions, SpeculationStats };
+export type { Prompt, ChatMessage, PruneOptions, PruneResult, CalibrateExitsOptions, ExitChoice, ExitProfile, SpeculateOptions, SpeculationStats };
 
 export interface TextLoadOptions {
   plan?: LlamaPlan;
@@ -70,7 +71,7 @@ export class TextModel {
   }
 
   /** Streams `{ type: 'token' }` events, then one `{ type: 'done', stats }`. */
-  async *generate(prompt: string | number[], options: GenerateOptions = {}): AsyncGenerator<TextEvent, void, undefined> {
+  async *generate(prompt: Prompt, options: GenerateOptions = {}): AsyncGenerator<TextEvent, void, undefined> {
     const { signal, ...rest } = options;
     throwIfAborted(signal);
     const id = await this.client.call((r) => r.start(prompt, rest));
@@ -98,7 +99,7 @@ export class TextModel {
    * Runs a generation to the end inside the worker and returns its `done` event (one round
    * trip; with a signal it streams instead, so an abort still stops it within a step).
    */
-  async complete(prompt: string | number[], options: GenerateOptions = {}): Promise<Extract<TextEvent, { type: 'done' }>> {
+  async complete(prompt: Prompt, options: GenerateOptions = {}): Promise<Extract<TextEvent, { type: 'done' }>> {
     if (!options.signal) {
       const { signal: _unused, ...rest } = options;
       const done = await this.client.call((r) => r.complete(prompt, rest));

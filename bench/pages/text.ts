@@ -11,7 +11,7 @@ import type { PeerRun } from './peer.worker.ts';
 
 const params = new URLSearchParams(location.search);
 const quick = params.has('quick');
-const models = (params.get('models') ?? 'stories260K').split(',');
+const models = (params.get('models') ?? 'stories260K,stories-layerskip').split(',');
 const log = (s: string) => {
   console.log(s);
   document.getElementById('log')!.textContent += `${s}\n`;

@@ -27,6 +27,7 @@ import { AdaptiveDraft } from './draft-length.ts';
 import { chooseExit, profileExits, type ExitChoice, type ExitProfile } from './exit-calibration.ts';
 import { DEFAULT_CALIBRATION_TEXT } from './calibration.ts';
 import type { LlamaWeights } from '../../models/llama/types.ts';
+import type { ChatMessage, ChatTemplate } from './chat.ts';
 
 export interface TextEngineOptions {
   /** Plan to compile first; default: every layer, no exit. */
@@ -249,6 +250,9 @@ async function* speculativeTokens(
   }
 }
 
+/** Text (BOS is prepended), token ids (used as given), or a conversation for the model's chat template. */
+export type Prompt = string | readonly number[] | readonly ChatMessage[];
+
 export type TextEvent =
   | {
       type: 'token';
@@ -288,6 +292,8 @@ export class TextEngine {
    * depth-pruning scores and exit calibration read (plain TypeScript over typed arrays).
    */
   readonly weights: LlamaWeights;
+  /** The model's chat template, when it has one: `generate` then accepts a list of messages. */
+  readonly chatTemplate: ChatTemplate | undefined;
   readonly attention: AttentionKind;
   readonly config: LlamaConfig;
   readonly tokenizer: TextTokenizer;
@@ -307,6 +313,7 @@ export class TextEngine {
     this.config = model.config;
     this.tokenizer = model.tokenizer;
     this.weights = model.weights;
+    this.chatTemplate = model.chatTemplate;
     this.prepared = prepareWeights(model.config, model.weights);
     const wanted = options.attention ?? 'auto';
     const hs = this.prepared.headSize;
@@ -419,15 +426,14 @@ export class TextEngine {
    * a multi-byte character or a possible stop string is incomplete), then one `done` event with
    * the whole text and timing stats. One generation at a time per engine.
    */
-  async *generate(prompt: string | readonly number[], options: GenerateOptions = {}): AsyncGenerator<TextEvent, void, undefined> {
+  async *generate(prompt: Prompt, options: GenerateOptions = {}): AsyncGenerator<TextEvent, void, undefined> {
     const t0 = performance.now();
     let runner = this.requireRunner();
     const c = this.config;
     this.checkExit(options.exit);
     const maxTokens = options.maxTokens ?? 128;
     if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new WhittleError('INVALID_ARGUMENT', `maxTokens must be a non-negative integer, got ${maxTokens}`);
-    const body = typeof prompt === 'string' ? this.tokenizer.encode(prompt) : [...prompt];
-    const promptIds = (options.addBos ?? true) && (typeof prompt === 'string' || body[0] !== c.bosTokenId) ? [c.bosTokenId, ...body] : body;
+    const promptIds = this.promptIds(prompt, options.addBos ?? true);
     if (promptIds.length === 0) throw new WhittleError('INVALID_ARGUMENT', 'empty prompt (and no BOS)');
     if (promptIds.length > c.maxSeqLen) {
       throw new WhittleError('INVALID_ARGUMENT', `the prompt is ${promptIds.length} tokens; the model's context is ${c.maxSeqLen}`, { promptTokens: promptIds.length, maxSeqLen: c.maxSeqLen });
@@ -578,7 +584,7 @@ export class TextEngine {
    * // in the worker: Comlink.expose(engine); on the main thread:
    * const done = await remote.generateEach('Once', { maxTokens: 32 }, Comlink.proxy((ev) => render(ev)));
    */
-  async generateEach(prompt: string | readonly number[], options: Omit<GenerateOptions, 'signal'>, onEvent: (event: TextEvent) => void | Promise<void>): Promise<Extract<TextEvent, { type: 'done' }>> {
+  async generateEach(prompt: Prompt, options: Omit<GenerateOptions, 'signal'>, onEvent: (event: TextEvent) => void | Promise<void>): Promise<Extract<TextEvent, { type: 'done' }>> {
     for await (const ev of this.generate(prompt, options)) {
       await onEvent(ev);
       if (ev.type === 'done') return ev;
@@ -596,6 +602,22 @@ export class TextEngine {
     const r = this.runner;
     this.runner = null;
     await r?.release();
+  }
+
+  /**
+   * Prompt ids: text is encoded and gets BOS (when `addBos`); ids are used as given (BOS added
+   * unless already first); a conversation goes through the model's chat template, which writes
+   * its own special tokens, then is encoded as is (transformers' `apply_chat_template`).
+   */
+  private promptIds(prompt: Prompt, addBos: boolean): number[] {
+    const c = this.config;
+    if (typeof prompt === 'string') return addBos ? [c.bosTokenId, ...this.tokenizer.encode(prompt)] : this.tokenizer.encode(prompt);
+    if (prompt.length > 0 && typeof prompt[0] === 'object') {
+      if (!this.chatTemplate) throw new WhittleError('UNSUPPORTED', "this model has no chat template (no chat_template in its tokenizer_config.json); pass text or token ids instead");
+      return this.tokenizer.encode(this.chatTemplate.render(prompt as readonly ChatMessage[]));
+    }
+    const ids = [...(prompt as readonly number[])];
+    return addBos && ids[0] !== c.bosTokenId ? [c.bosTokenId, ...ids] : ids;
   }
 
   private requireRunner(): PlanRunner {

@@ -13,11 +13,28 @@ import { llama2cTokenizerToHf, readLlama2cTokenizer } from '../../models/import/
 import { readHfModel, type HfModelFiles } from '../../models/import/hf/model.ts';
 import type { LlamaConfig, LlamaWeights } from '../../models/llama/types.ts';
 import { TextTokenizer } from './tokenizer.ts';
+import { ChatTemplate } from './chat.ts';
 
 export interface TextModel {
   config: LlamaConfig;
   weights: LlamaWeights;
   tokenizer: TextTokenizer;
+  /** From tokenizer_config.json's `chat_template`, when the model has one. */
+  chatTemplate?: ChatTemplate;
+}
+
+/** tokenizer_config.json's chat template, if the folder has that file and it has one. */
+function chatTemplateOf(files: HfModelFiles): ChatTemplate | undefined {
+  const bytes = files['tokenizer_config.json'];
+  if (!bytes) return undefined;
+  let config: unknown;
+  try {
+    config = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (err) {
+    throw new WhittleError('BAD_MODEL', 'tokenizer_config.json is not JSON', { file: 'tokenizer_config.json' }, { cause: err });
+  }
+  if (typeof config !== 'object' || config === null) throw new WhittleError('BAD_MODEL', 'tokenizer_config.json is not an object', { file: 'tokenizer_config.json' });
+  return ChatTemplate.fromTokenizerConfig(config as Record<string, unknown>);
 }
 
 /**
@@ -40,10 +57,12 @@ export function textModelFromLlama2c(checkpoint: ArrayBuffer, tokenizer: ArrayBu
  */
 export function textModelFromHf(files: HfModelFiles): TextModel {
   const { config, weights, tokenizerJson } = readHfModel(files);
-  if (tokenizerJson !== undefined) return { config, weights, tokenizer: TextTokenizer.fromJson(tokenizerJson) };
+  const chatTemplate = chatTemplateOf(files);
+  const chat = chatTemplate ? { chatTemplate } : {};
+  if (tokenizerJson !== undefined) return { config, weights, tokenizer: TextTokenizer.fromJson(tokenizerJson), ...chat };
   const tokBin = Object.keys(files).find((n) => n === 'tokenizer.bin' || /^tok.*\.bin$/.test(n));
   if (tokBin === undefined) {
     throw new WhittleError('BAD_MODEL', 'the model folder has no tokenizer.json (nor a llama2.c tokenizer.bin)', { file: 'tokenizer.json' });
   }
-  return { config, weights, tokenizer: TextTokenizer.fromJson(llama2cTokenizerToHf(readLlama2cTokenizer(files[tokBin]!, config.vocabSize, tokBin))) };
+  return { config, weights, tokenizer: TextTokenizer.fromJson(llama2cTokenizerToHf(readLlama2cTokenizer(files[tokBin]!, config.vocabSize, tokBin))), ...chat };
 }

@@ -10,7 +10,7 @@ import { WhittleError, asWhittleError, toWire, fromWire, type WireError } from '
 import type { LlamaPlan } from '../../models/llama/types.ts';
 import type { AttentionKind } from '../../models/llama/graph.ts';
 import { loadOrt, runtimeInfo, type OrtModule, type RuntimeConfig, type RuntimeInfo } from '../ort/runtime.ts';
-import { TextEngine, type GenerateOptions, type TextEvent } from './engine.ts';
+import { TextEngine, type GenerateOptions, type Prompt, type TextEvent } from './engine.ts';
 import { textModelFromHf, textModelFromLlama2c } from './model.ts';
 import type { ExitChoice, ExitProfile } from './exit-calibration.ts';
 import { choosePrunePlan, maxRemovable, scoreBlocks, type BlockScores, type PruneCriterion } from '../../models/llama/scoring.ts';
@@ -159,13 +159,13 @@ export class TextService {
    * Runs a whole generation inside the worker and returns its `done` event: no per-token
    * round trips, for callers that want the result, not the stream.
    */
-  async complete(prompt: string | number[], options: StreamOptions = {}): Promise<Extract<TextEvent, { type: 'done' }>> {
+  async complete(prompt: Prompt, options: StreamOptions = {}): Promise<Extract<TextEvent, { type: 'done' }>> {
     for await (const ev of this.requireEngine().generate(prompt, options)) if (ev.type === 'done') return ev;
     throw new WhittleError('INTERNAL', 'generation ended without a done event');
   }
 
   /** Starts a generation; returns its stream id. */
-  start(prompt: string | number[], options: StreamOptions = {}): number {
+  start(prompt: Prompt, options: StreamOptions = {}): number {
     const engine = this.requireEngine();
     const id = this.nextId++;
     const stream: Stream = { queue: [], space: null, error: null, finished: false, wake: null, controller: new AbortController() };

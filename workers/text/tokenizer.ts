@@ -4,8 +4,8 @@
  * Why that package and not `@huggingface/transformers`: it is the same tokenizer code
  * transformers.js uses, without transformers.js's model runtime and its own copy of
  * onnxruntime-web (~8 kB gzip, zero dependencies, no DOM), and it takes the parsed JSON we
- * already hold instead of fetching from the Hub. `@huggingface/jinja` is not needed until chat
- * templates are.
+ * already hold instead of fetching from the Hub. Chat templates are rendered by its sibling
+ * `@huggingface/jinja` (chat.ts).
  *
  * @example
  * const tok = TextTokenizer.fromJson(JSON.parse(text));
