@@ -16,7 +16,7 @@ import type { AttentionKind } from '../models/llama/graph.ts';
 import type { GenerateOptions, TextEvent } from '../workers/text/engine.ts';
 import type { TextModelInfo, TextModelSource, TextService } from '../workers/text/service.ts';
 import type { CalibrateExitsOptions, PruneOptions, PruneResult } from '../workers/text/service.ts';
-import type { ExitChoice, ExitProfile } from '../workers/text/exit-calibration.ts';
+import type { ExitChoice, ExitProfile, StepCost } from '../workers/text/exit-calibration.ts';
 import type { Prompt, SpeculateOptions, SpeculationStats } from '../workers/text/engine.ts';
 import type { ChatMessage } from '../workers/text/chat.ts';
 import type { RuntimeConfig } from '../workers/ort/runtime.ts';
@@ -146,7 +146,7 @@ export class TextModel {
    * const { profile, choice } = await lm.calibrateExits();
    * console.log(profile.agreement, choice.exit, choice.speedup);
    */
-  calibrateExits(options: CalibrateExitsOptions = {}): Promise<{ profile: ExitProfile; choice: ExitChoice }> {
+  calibrateExits(options: CalibrateExitsOptions = {}): Promise<{ profile: ExitProfile; choice: ExitChoice; stepCost: StepCost }> {
     return this.client.call((r) => r.calibrateExits(options));
   }
 

@@ -24,7 +24,7 @@ import { PlanRunner } from './runner.ts';
 import { acceptDraft, argmax, applyRepetitionPenalty, createRng, drawFrom, isGreedy, residualDistribution, sample, tokenDistribution, type Rng, type SamplingOptions } from './sampler.ts';
 import type { TextTokenizer } from './tokenizer.ts';
 import { AdaptiveDraft } from './draft-length.ts';
-import { chooseExit, profileExits, type ExitChoice, type ExitProfile } from './exit-calibration.ts';
+import { chooseExit, profileExits, type ExitChoice, type ExitProfile, type StepCost } from './exit-calibration.ts';
 import { DEFAULT_CALIBRATION_TEXT } from './calibration.ts';
 import type { LlamaWeights } from '../../models/llama/types.ts';
 import type { ChatMessage, ChatTemplate } from './chat.ts';
@@ -287,6 +287,8 @@ export class TextEngine {
   private readonly prepared: PreparedWeights;
   /** Exit calibrations, per kept-layer list and sampling mode (they only depend on the weights). */
   private readonly exitProfiles = new Map<string, ExitProfile>();
+  /** Measured run costs, per plan (measureStepCost). */
+  private readonly stepCosts = new Map<string, StepCost>();
   /**
    * The weights as loaded (row-major, untransposed), besides the engine's prepared copy: what
    * depth-pruning scores and exit calibration read (plain TypeScript over typed arrays).
@@ -401,10 +403,12 @@ export class TextEngine {
 
   /**
    * Profiles every possible early exit of the current plan's layers on a short calibration text
-   * (default: the first 128 tokens of DEFAULT_CALIBRATION_TEXT) and picks the exit and draft
-   * length with the best expected speed-up. Cached per plan layers and sampling temperature.
+   * (default: the first 128 tokens of DEFAULT_CALIBRATION_TEXT), measures what a run costs on
+   * this backend, and picks the exit and draft length with the best expected speed-up (which
+   * may be below 1: then speculation is not expected to pay off here). Cached per plan layers
+   * and sampling temperature.
    */
-  calibrateExits(options: { greedy?: boolean; temperature?: number; draft?: number; calibration?: string | readonly number[] } = {}): { profile: ExitProfile; choice: ExitChoice } {
+  async calibrateExits(options: { greedy?: boolean; temperature?: number; draft?: number; calibration?: string | readonly number[] } = {}): Promise<{ profile: ExitProfile; choice: ExitChoice; stepCost: StepCost }> {
     const layers = this.requireRunner().plan.layers;
     const greedy = options.greedy ?? true;
     const temperature = greedy ? 1 : (options.temperature ?? 1);
@@ -416,8 +420,44 @@ export class TextEngine {
       profile = profileExits(this.config, this.weights, layers, tokens.slice(0, 128), { temperature });
       this.exitProfiles.set(key, profile);
     }
-    const choice = chooseExit(profile, { greedy, draft: options.draft, verifyGrowth: this.backend === 'webgpu' ? 0.1 : 0.4 });
-    return { profile, choice };
+    const stepCost = await this.measureStepCost();
+    const choice = chooseExit(profile, { greedy, draft: options.draft, stepCost });
+    return { profile, choice, stepCost };
+  }
+
+  /**
+   * Fixed and per-position cost of one run of the compiled plan's full path, from the best of a
+   * few one- and five-position steps: t(S) = fixed + perPosition * S, with `fixed` per
+   * session.run (a plan split at an exit runs two per step). Cached per plan.
+   */
+  private async measureStepCost(): Promise<StepCost> {
+    const runner = this.requireRunner();
+    const key = JSON.stringify(runner.plan);
+    const cached = this.stepCosts.get(key);
+    if (cached) return cached;
+    this.claim();
+    try {
+      const ids = [this.config.bosTokenId, ...Array.from({ length: 4 }, (_, i) => (this.config.bosTokenId + 3 + i) % this.config.vocabSize)];
+      let one = Infinity;
+      let five = Infinity;
+      for (let i = 0; i < 5; i++) {
+        runner.reset();
+        let t = performance.now();
+        await runner.step(ids.slice(0, 1));
+        one = Math.min(one, performance.now() - t);
+        runner.reset();
+        t = performance.now();
+        await runner.step(ids);
+        five = Math.min(five, performance.now() - t);
+      }
+      const perPosition = Math.max(1e-6, (five - one) / 4);
+      const cost = { fixed: Math.max(0, one - perPosition) / runner.runsPerStep, perPosition };
+      this.stepCosts.set(key, cost);
+      return cost;
+    } finally {
+      runner.reset();
+      this.busy = false;
+    }
   }
 
   /**
@@ -448,7 +488,7 @@ export class TextEngine {
       let calibration: SpeculationStats['calibration'];
       if (exit === 'auto') {
         if (p.layers.length < 2) throw new WhittleError('INVALID_ARGUMENT', 'speculative decoding needs a plan with at least two layers');
-        const { profile, choice } = this.calibrateExits({ greedy: isGreedy(options), temperature: options.temperature, draft: draft === 'auto' ? undefined : draft });
+        const { profile, choice } = await this.calibrateExits({ greedy: isGreedy(options), temperature: options.temperature, draft: draft === 'auto' ? undefined : draft });
         exit = choice.exit;
         calibration = { predictedSpeedup: choice.speedup, ms: profile.ms };
       }

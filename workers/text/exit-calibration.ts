@@ -9,10 +9,12 @@
  * - acceptance[e]: mean of sum_x min(p_e(x), p_L(x)) at the sampling temperature (the expected
  *   acceptance of one sampled draft under speculative sampling's rule).
  * Then `chooseExit` takes the exit (and draft length) with the best expected speed-up under a
- * cost model: a draft step costs the FLOPs of e blocks + the head relative to all blocks + the
- * head, and verifying S positions through the remaining blocks costs their share of a full step
- * times (1 + verifyGrowth * (S - 1)): on a CPU extra positions are not free (measured on WASM:
- * ~0.4 of a step each for the 2.4M-parameter recipe model), on a GPU they nearly are.
+ * cost model with a fixed part F per run (onnxruntime's run, feeds, embedding) and a part P per
+ * position that scales with the FLOPs a run covers: a full step costs F + P, a draft step
+ * F + P * draftCost[e] (e blocks + head over all blocks + head), verifying S positions
+ * F + P * S * verifyCost[e] (the blocks after e + head). The engine measures F and P on the
+ * compiled plan (one- and five-position steps) before choosing, so the prediction reflects this
+ * backend: on a CPU extra positions cost nearly as much as the first, on a GPU almost nothing.
  *
  * @example
  * const profile = profileExits(config, weights, plan.layers, calibrationTokens);
@@ -32,8 +34,10 @@ export interface ExitProfile {
   agreement: number[];
   /** [layers.length] mean sum_x min(p_e(x), p_L(x)) at `temperature`. */
   acceptance: number[];
-  /** [layers.length] cost of a step through the first e kept blocks + head, relative to all + head. */
+  /** [layers.length] FLOPs of a step through the first e kept blocks + head, relative to all + head. */
   draftCost: number[];
+  /** [layers.length] FLOPs of one position through the blocks after e + head, relative to all + head. */
+  verifyCost: number[];
   temperature: number;
   ms: number;
 }
@@ -101,6 +105,7 @@ export function profileExits(config: LlamaConfig, weights: LlamaWeights, layers:
     agreement: Array.from(agree, (s) => s / window.length),
     acceptance: Array.from(accept, (s) => s / window.length),
     draftCost: Array.from({ length: n }, (_, i) => ((i + 1) * block + head) / (n * block + head)),
+    verifyCost: Array.from({ length: n }, (_, i) => ((n - i - 1) * block + head) / (n * block + head)),
     temperature,
     ms: performance.now() - t0,
   };
@@ -123,23 +128,34 @@ export interface ExitChoiceOptions {
   /** A fixed draft length; default: the best of 1..maxDraft per exit. */
   draft?: number;
   maxDraft?: number;
-  /** Extra cost of each verified position beyond the first, as a share of one. Default 0.4 (WASM). */
-  verifyGrowth?: number;
+  /**
+   * Measured cost of a run: fixed per run and per position of a full-depth step (ms, or any unit:
+   * only their ratio matters). Default { fixed: 1.2, perPosition: 1 }, what WASM measured for the
+   * 2.4M-parameter recipe model in Node.
+   */
+  stepCost?: StepCost;
+}
+
+export interface StepCost {
+  fixed: number;
+  perPosition: number;
 }
 
 export function chooseExit(profile: ExitProfile, options: ExitChoiceOptions = {}): ExitChoice {
   const n = profile.layers.length;
   const rates = (options.greedy ?? true) ? profile.agreement : profile.acceptance;
-  const growth = options.verifyGrowth ?? 0.4;
+  const { fixed: F, perPosition: P } = options.stepCost ?? { fixed: 1.2, perPosition: 1 };
+  const full = F + P;
   const drafts = options.draft !== undefined ? [options.draft] : Array.from({ length: options.maxDraft ?? 8 }, (_, i) => i + 1);
   let best: Omit<ExitChoice, 'speedups'> = { exit: 1, draft: drafts[0]!, speedup: -Infinity };
   const speedups: number[] = [];
   for (let e = 1; e < n; e++) {
     const a = Math.min(rates[e - 1]!, 0.999);
-    const c = profile.draftCost[e - 1]!;
+    const draftStep = (F + P * profile.draftCost[e - 1]!) / full;
+    const v = profile.verifyCost[e - 1]!;
     let bestHere = -Infinity;
     for (const d of drafts) {
-      const s = expectedSpeedup(a, d, c, (S) => (1 - c) * (1 + growth * (S - 1)));
+      const s = expectedSpeedup(a, d, draftStep, (S) => (F + P * S * v) / full);
       if (s > bestHere) bestHere = s;
       if (s > best.speedup) best = { exit: e, draft: d, speedup: s };
     }

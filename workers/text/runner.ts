@@ -165,6 +165,11 @@ export class PlanRunner {
     return runner;
   }
 
+  /** session.run calls of one full-path step (segments in the plan). */
+  get runsPerStep(): number {
+    return this.segments.length;
+  }
+
   /** Graph nodes per segment (what onnxruntime-web pays per step, before its own fusions). */
   get nodeCounts(): number[] {
     return this.segments.map((s) => s.nodeCount);

@@ -12,7 +12,7 @@ import type { AttentionKind } from '../../models/llama/graph.ts';
 import { loadOrt, runtimeInfo, type OrtModule, type RuntimeConfig, type RuntimeInfo } from '../ort/runtime.ts';
 import { TextEngine, type GenerateOptions, type Prompt, type TextEvent } from './engine.ts';
 import { textModelFromHf, textModelFromLlama2c } from './model.ts';
-import type { ExitChoice, ExitProfile } from './exit-calibration.ts';
+import type { ExitChoice, ExitProfile, StepCost } from './exit-calibration.ts';
 import { choosePrunePlan, maxRemovable, scoreBlocks, type BlockScores, type PruneCriterion } from '../../models/llama/scoring.ts';
 import { DEFAULT_CALIBRATION_TEXT } from './calibration.ts';
 
@@ -137,7 +137,7 @@ export class TextService {
    * Per-exit agreement/acceptance of the current plan's layers on calibration text and the exit
    * and draft length with the best expected speed-up (what `speculate: { exit: 'auto' }` uses).
    */
-  calibrateExits(options: CalibrateExitsOptions = {}): { profile: ExitProfile; choice: ExitChoice } {
+  calibrateExits(options: CalibrateExitsOptions = {}): Promise<{ profile: ExitProfile; choice: ExitChoice; stepCost: StepCost }> {
     return this.requireEngine().calibrateExits(options);
   }
 

@@ -163,18 +163,24 @@ describe('automatic exit', async () => {
     expect(s.draft).toBe('auto');
     expect(s.calibration!.predictedSpeedup).toBeGreaterThan(0);
     expect(engine.plan.exit).toBe(s.exit);
-    const { profile, choice } = engine.calibrateExits();
+    const { profile, choice, stepCost } = await engine.calibrateExits();
     expect(choice.exit).toBe(s.exit);
+    expect(stepCost.perPosition).toBeGreaterThan(0);
+    expect(choice.speedups).toHaveLength(7);
     // The LayerSkip model's exits agree with the final layer more the deeper they are (REPORT.md).
     expect(profile.agreement[0]!).toBeLessThan(profile.agreement[5]!);
     expect(profile.agreement[7]).toBe(1);
     expect(profile.draftCost.every((c, i) => i === 0 || c > profile.draftCost[i - 1]!)).toBe(true);
+    // the exit path and the verify path always add up to the whole model plus one extra head
+    const whole = profile.draftCost[0]! + profile.verifyCost[0]!;
+    expect(whole).toBeGreaterThan(1);
+    expect(profile.verifyCost.every((v, i) => Math.abs(v + profile.draftCost[i]! - whole) < 1e-12)).toBe(true);
   });
 
   it('calibrated agreement separates the LayerSkip model from the baseline', async () => {
     const baseline = await TextEngine.create(ort, 'wasm', loadModel('stories-baseline'));
-    const a = engine.calibrateExits().profile.agreement;
-    const b = baseline.calibrateExits().profile.agreement;
+    const a = (await engine.calibrateExits()).profile.agreement;
+    const b = (await baseline.calibrateExits()).profile.agreement;
     for (const e of [0, 1, 2, 3]) expect(a[e]!).toBeGreaterThan(b[e]!);
     await baseline.dispose();
   });
