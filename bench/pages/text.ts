@@ -34,7 +34,7 @@ const median = (xs: Figures[]): Figures => {
 };
 
 async function runBackend(model: string, backend: 'wasm' | 'webgpu') {
-  const n = backend === 'webgpu' ? 24 : quick ? 64 : 256;
+  let n = backend === 'webgpu' ? 24 : quick ? 64 : 256;
   const warmSteps = backend === 'webgpu' ? 0 : quick ? 256 : 1024;
   const measured = backend === 'webgpu' ? 1 : 5;
 
@@ -42,6 +42,8 @@ async function runBackend(model: string, backend: 'wasm' | 'webgpu') {
   let t0 = performance.now();
   const lm = await w.text(model);
   const whittleLoadMs = performance.now() - t0;
+  // Stay inside the context (stories-layerskip: 256 positions): Whittle stops there, the peer would go on.
+  n = Math.min(n, lm.info.maxSeqLen - PROMPT.length);
   const runWhittle = async () => {
     const done = await lm.complete(PROMPT, { maxTokens: n, temperature: 0, stopTokens: [], addBos: false });
     return { tokens: done.tokens, f: figures(done.stats.prefillMs, done.stats.timeToFirstTokenMs, done.stats.decodeMs, done.tokens.length) };
