@@ -49,10 +49,18 @@ test('playground: generate a story in a worker, prune a block, stop mid-stream',
   await expect(page.locator('#scores-title')).toContainText('Agreement');
   await expect(page.locator('#scores-plot rect')).toHaveCount(7);
   await page.screenshot({ path: 'test-results/playground-speculate.png', fullPage: true });
+  // Exit 'auto': calibrated in the worker, the label says which exit ran, the slider stays on auto.
+  await page.locator('#exit').fill('0');
+  await expect(page.locator('#exit-value')).toHaveText('auto');
+  await page.click('#generate');
+  await expect(page.locator('#story-stats')).toContainText('(calibrated)', { timeout: 60_000 });
+  await expect(page.locator('#exit-value')).toHaveText(/^auto → \d$/);
+  await expect(page.locator('#exit')).toHaveValue('0');
 
   // "Prune k blocks": the worker scores the blocks, the checkboxes and the plot follow.
   await page.uncheck('#speculate');
   await page.locator('#exit').fill('0');
+  await expect(page.locator('#exit-value')).toHaveText('none');
   await page.fill('#prune-k', '2');
   await page.click('#prune');
   await expect(page.locator('#story-stats')).toContainText('pruned blocks', { timeout: 120_000 });

@@ -85,13 +85,13 @@ export class TextModel {
         for (const e of events) {
           // Events already computed when the signal fired are dropped, like fetch's body after abort.
           throwIfAborted(signal);
-          if (e.type === 'done') this.notePlan(e.stats.plan);
           yield e;
         }
       }
     } finally {
       signal?.removeEventListener('abort', cancel);
       if (!finished) cancel(); // the consumer stopped early (break/return) or an error: stop the worker too
+      if (rest.speculate) await this.refreshInfo();
     }
   }
 
@@ -102,18 +102,27 @@ export class TextModel {
   async complete(prompt: Prompt, options: GenerateOptions = {}): Promise<Extract<TextEvent, { type: 'done' }>> {
     if (!options.signal) {
       const { signal: _unused, ...rest } = options;
-      const done = await this.client.call((r) => r.complete(prompt, rest));
-      this.notePlan(done.stats.plan);
-      return done;
+      try {
+        return await this.client.call((r) => r.complete(prompt, rest));
+      } finally {
+        if (rest.speculate) await this.refreshInfo();
+      }
     }
     for await (const ev of this.generate(prompt, options)) if (ev.type === 'done') return ev;
     throw new WhittleError('INTERNAL', 'generation ended without a done event');
   }
 
-  /** `speculate: { exit }` may recompile the worker's plan with another exit: keep info (and a respawn's replay) in step. */
-  private notePlan(plan: LlamaPlan): void {
-    this.plan = plan;
-    this.info = { ...this.info, plan };
+  /**
+   * `speculate` may have recompiled the worker's plan with another exit (even if the generation
+   * then failed or was cut short): re-read info so `info` and a respawn's replay stay in step.
+   */
+  private async refreshInfo(): Promise<void> {
+    try {
+      this.info = await this.client.call((r) => r.describe());
+      this.plan = this.info.plan;
+    } catch {
+      // The worker died or was disposed: the next call respawns it with the last known plan.
+    }
   }
 
   /** Recompiles the plan from the weights already in the worker. */

@@ -12,12 +12,9 @@ import { parseWav } from '../../workers/codec/wav.ts';
 import { swapSubgraphs } from '../../models/import/tflite/oracle/swap.ts';
 import { TfliteReference } from './tflite-reference.ts';
 import { bestLag, opusRoundTrip } from '../../demos/shared/opus.ts';
+import { log, report } from './page.ts';
 
 const quick = new URLSearchParams(location.search).has('quick');
-const log = (s: string) => {
-  console.log(s);
-  document.getElementById('log')!.textContent += `${s}\n`;
-};
 const RATES = [3.2, 6, 9.2];
 const FRAME = 320;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -173,7 +170,4 @@ async function main() {
   };
 }
 
-main().then(
-  (result) => ((window as unknown as { benchDone: unknown }).benchDone = { result }),
-  (err: unknown) => ((window as unknown as { benchDone: unknown }).benchDone = { error: err instanceof Error ? `${err.message}\n${err.stack}` : String(err) }),
-);
+report(main);

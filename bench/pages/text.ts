@@ -8,14 +8,11 @@
 import * as Comlink from 'comlink';
 import { Whittle } from '../../sdk/index.ts';
 import type { PeerRun } from './peer.worker.ts';
+import { log, report } from './page.ts';
 
 const params = new URLSearchParams(location.search);
 const quick = params.has('quick');
 const models = (params.get('models') ?? 'stories260K,stories-layerskip').split(',');
-const log = (s: string) => {
-  console.log(s);
-  document.getElementById('log')!.textContent += `${s}\n`;
-};
 const PROMPT = [1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426];
 
 interface Figures {
@@ -102,7 +99,4 @@ async function main() {
   return { benchmark: 'text', model: first.model, backend: first.backend, whittle: first.whittle, transformersjs: first.transformersjs, ratio_decode: first.ratio_decode, runs };
 }
 
-main().then(
-  (result) => ((window as unknown as { benchDone: unknown }).benchDone = { result }),
-  (err: unknown) => ((window as unknown as { benchDone: unknown }).benchDone = { error: err instanceof Error ? `${err.message}\n${err.stack}` : String(err) }),
-);
+report(main);

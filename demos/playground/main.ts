@@ -214,8 +214,8 @@ async function generate(): Promise<void> {
             : '') +
           `${info.runtime.backend}, ${info.runtime.numThreads} thread(s), ${info.nodeCounts.join('+')} ONNX nodes · weights from ${model.source}`;
         if (sp) {
-          $<HTMLInputElement>('exit').value = String(sp.exit);
-          showExit();
+          // The slider keeps what the user chose ('auto' stays auto); the label says what ran.
+          if (sp.calibration) $('exit-value').textContent = `auto → ${sp.exit}`;
           const { profile } = await model.calibrateExits({ greedy: !(options.temperature! > 0), temperature: options.temperature });
           plotBars(
             `Agreement of each exit's top token with the full model on the calibration text (exit ${sp.exit} in red)`,

@@ -21,7 +21,7 @@ import { fullPlan, type LlamaConfig, type LlamaPlan } from '../../models/llama/t
 import type { Backend, OrtModule } from '../ort/runtime.ts';
 import type { TextModel } from './model.ts';
 import { PlanRunner } from './runner.ts';
-import { acceptDraft, argmax, applyRepetitionPenalty, createRng, drawFrom, isGreedy, residualDistribution, sample, tokenDistribution, type Rng, type SamplingOptions } from './sampler.ts';
+import { acceptDraft, argmax, penalized, createRng, drawFrom, isGreedy, residualDistribution, sample, tokenDistribution, type Rng, type SamplingOptions } from './sampler.ts';
 import type { TextTokenizer } from './tokenizer.ts';
 import { AdaptiveDraft } from './draft-length.ts';
 import { chooseExit, profileExits, type ExitChoice, type ExitProfile, type StepCost } from './exit-calibration.ts';
@@ -179,8 +179,7 @@ async function* speculativeTokens(
   onPrefill: () => void,
 ): AsyncGenerator<Produced, void, undefined> {
   const greedy = isGreedy(sampling);
-  const penalty = sampling.repetitionPenalty ?? 1;
-  const greedyPick = (logits: Float32Array, hist: readonly number[]) => argmax(penalty !== 1 ? applyRepetitionPenalty(logits, hist, penalty) : logits);
+  const greedyPick = (logits: Float32Array, hist: readonly number[]) => argmax(penalized(logits, sampling, hist));
   const logits = await runner.step(prompt, { signal });
   onPrefill();
   const vocab = logits.length;
@@ -380,7 +379,8 @@ export class TextEngine {
     const runner = this.requireRunner();
     const ids = typeof text === 'string' ? [this.config.bosTokenId, ...this.tokenizer.encode(text)] : [...text];
     if (ids.length < 2) throw new WhittleError('INVALID_ARGUMENT', 'perplexity needs at least 2 tokens');
-    if (ids.length > this.config.maxSeqLen) throw new WhittleError('INVALID_ARGUMENT', `${ids.length} tokens exceed the model's context of ${this.config.maxSeqLen}`);
+    // The last token is only predicted, never fed: ids.length - 1 positions run.
+    if (ids.length - 1 > this.config.maxSeqLen) throw new WhittleError('INVALID_ARGUMENT', `${ids.length} tokens exceed the model's context of ${this.config.maxSeqLen} (+1)`);
     this.claim();
     try {
       runner.reset();
@@ -410,6 +410,8 @@ export class TextEngine {
    */
   async calibrateExits(options: { greedy?: boolean; temperature?: number; draft?: number; calibration?: string | readonly number[] } = {}): Promise<{ profile: ExitProfile; choice: ExitChoice; stepCost: StepCost }> {
     const layers = this.requireRunner().plan.layers;
+    // Profiling is synchronous work in this thread: never start it under a running generation.
+    if (this.busy) throw new WhittleError('INVALID_ARGUMENT', 'the engine is busy (generating or compiling); calibrate when idle');
     const greedy = options.greedy ?? true;
     const temperature = greedy ? 1 : (options.temperature ?? 1);
     const key = `${layers.join(',')}|${temperature}|${options.calibration === undefined ? 'default' : JSON.stringify(options.calibration)}`;
@@ -471,6 +473,8 @@ export class TextEngine {
     let runner = this.requireRunner();
     const c = this.config;
     this.checkExit(options.exit);
+    const rp = options.repetitionPenalty;
+    if (rp !== undefined && !(Number.isFinite(rp) && rp > 0)) throw new WhittleError('INVALID_ARGUMENT', `repetitionPenalty must be a positive number, got ${rp}`);
     const maxTokens = options.maxTokens ?? 128;
     if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new WhittleError('INVALID_ARGUMENT', `maxTokens must be a non-negative integer, got ${maxTokens}`);
     const promptIds = this.promptIds(prompt, options.addBos ?? true);
@@ -497,7 +501,10 @@ export class TextEngine {
       }
       specSetup = { exit, draft, calibration };
     }
+    // Calibration awaited: another call (setPlan, prune) may have swapped the plan meanwhile.
+    runner = this.requireRunner();
     if (specSetup && runner.plan.exit !== specSetup.exit) {
+      if (specSetup.exit >= runner.plan.layers.length) throw new WhittleError('INVALID_ARGUMENT', `speculate.exit ${specSetup.exit} leaves no layer to verify with in plan ${JSON.stringify(runner.plan)}`);
       await this.setPlan({ layers: [...runner.plan.layers], exit: specSetup.exit });
       runner = this.requireRunner();
     }

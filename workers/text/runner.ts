@@ -112,7 +112,11 @@ export class PlanRunner {
   private caches = new Map<number, { key: Ort.Tensor; value: Ort.Tensor; length: number }>();
   /** WASM: per-layer host caches. */
   private readonly host = new Map<number, HostKv>();
-  /** Per segment, what `run` fetches on WASM: everything but present_*. */
+  /**
+   * Per segment, what `run` fetches: on WASM everything but present_* (the host keeps the cache
+   * from new_*); on WebGPU everything but new_* (present_* stay in GPU buffers, and fetching
+   * new_* would read them back to the CPU every step for nothing).
+   */
   private readonly fetches: string[][];
   /** Positions fed so far (the next token's position). */
   position = 0;
@@ -129,7 +133,8 @@ export class PlanRunner {
     if (backend === 'wasm') {
       for (const seg of segments) for (const l of seg.layers) this.host.set(l, new HostKv(nKvHeads, dim / nHeads, attention === 'plain'));
     }
-    this.fetches = segments.map((seg) => seg.session.outputNames.filter((n) => !n.startsWith('present_')));
+    const skip = backend === 'wasm' ? 'present_' : 'new_';
+    this.fetches = segments.map((seg) => seg.session.outputNames.filter((n) => !n.startsWith(skip)));
     this.reset();
   }
 
@@ -349,9 +354,7 @@ export class PlanRunner {
       }
       const inputs: Record<string, Ort.Tensor> = {};
       for (const name of seg.session.inputNames) inputs[name] = feeds[name]!;
-      // WASM: fetch only what the host needs (not present_*, the whole cache); WebGPU: everything
-      // (present_* stay GPU buffers).
-      const out = wasm ? await seg.session.run(inputs, this.fetches[i]!) : await seg.session.run(inputs);
+      const out = await seg.session.run(inputs, this.fetches[i]!);
       if (i > first) feeds.hidden_in?.dispose(); // the previous segment's hidden_out, now consumed
       for (const l of seg.layers) {
         const newKey = out[`new_key.${l}`];

@@ -97,20 +97,24 @@ export function drawFrom(probs: Float64Array, u: number): number {
   return last; // rounding: u landed past the final cumulative sum
 }
 
+/** `logits` with the repetition penalty applied when one is set (a copy), else `logits` itself. */
+export function penalized(logits: Float32Array, options: SamplingOptions, history: Iterable<number>): Float32Array {
+  return options.repetitionPenalty && options.repetitionPenalty !== 1 ? applyRepetitionPenalty(logits, history, options.repetitionPenalty) : logits;
+}
+
 /**
  * The distribution `sample` draws from [vocab]: repetition penalty, temperature, top-k, top-p
  * applied; one-hot at the argmax when greedy. Speculative sampling needs it for both the draft
  * and the verifier, with the same settings, so the acceptance ratio compares like with like.
  */
 export function tokenDistribution(logits: Float32Array, options: SamplingOptions, history: Iterable<number>): Float64Array {
-  const penalized = options.repetitionPenalty && options.repetitionPenalty !== 1 ? applyRepetitionPenalty(logits, history, options.repetitionPenalty) : logits;
-  const temperature = options.temperature ?? 1;
-  if (options.greedy || temperature <= 0) {
+  const x = penalized(logits, options, history);
+  if (isGreedy(options)) {
     const p = new Float64Array(logits.length);
-    p[argmax(penalized)] = 1;
+    p[argmax(x)] = 1;
     return p;
   }
-  return filterTopKTopP(softmax(penalized, temperature), options.topK ?? 0, options.topP ?? 1);
+  return filterTopKTopP(softmax(x, options.temperature ?? 1), options.topK ?? 0, options.topP ?? 1);
 }
 
 /** Whether `options` mean greedy decoding (no randomness). */
@@ -120,10 +124,7 @@ export function isGreedy(options: SamplingOptions): boolean {
 
 /** Picks the next token from `logits` [vocab]. `history` is what the repetition penalty looks at. */
 export function sample(logits: Float32Array, options: SamplingOptions, history: Iterable<number>, rng: Rng): number {
-  if (isGreedy(options)) {
-    const penalized = options.repetitionPenalty && options.repetitionPenalty !== 1 ? applyRepetitionPenalty(logits, history, options.repetitionPenalty) : logits;
-    return argmax(penalized);
-  }
+  if (isGreedy(options)) return argmax(penalized(logits, options, history));
   return drawFrom(tokenDistribution(logits, options, history), rng());
 }
 

@@ -228,6 +228,11 @@ export class TextService {
     this.engine = null;
   }
 
+  /** The loaded model and its compiled plan now. */
+  describe(): TextModelInfo {
+    return this.info();
+  }
+
   private info(): TextModelInfo {
     const engine = this.requireEngine();
     const c = engine.config;

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../../sdk/cli/load.ts';
+import { HELD_OUT_PROMPTS } from '../../models/llama/testing/held-out-prompts.ts';
 import { loadOrt } from '../ort/runtime.ts';
 import { TextEngine, type GenerateOptions, type TextEvent } from './engine.ts';
 import { tokenDistribution, type SamplingOptions } from './sampler.ts';
@@ -12,21 +13,7 @@ import { tokenDistribution, type SamplingOptions } from './sampler.ts';
 const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
 const ALL = [0, 1, 2, 3, 4, 5, 6, 7];
 
-/** Story openings that are not in the calibration text (workers/text/calibration.ts). */
-const PROMPTS = [
-  'Once upon a time',
-  'Tom had a red ball.',
-  'One day, a little bird',
-  'The sun was hot and',
-  'Sam and Mia went to the beach.',
-  'There was a big dog named Spot. He',
-  'Mom said, "Come here!"',
-  'The cat saw a mouse',
-  'Lucy wanted to bake a cake',
-  'In the forest, there lived a bear who',
-  'Ben was sad because',
-  'The little boat',
-];
+const PROMPTS = HELD_OUT_PROMPTS;
 
 async function run(engine: TextEngine, prompt: string | number[], options: Parameters<TextEngine['generate']>[1]): Promise<Extract<TextEvent, { type: 'done' }>> {
   let last: TextEvent | undefined;
@@ -61,6 +48,18 @@ describe.each(['stories-layerskip', 'stories-baseline'])('%s: greedy speculation
     expect(spec.plan).toEqual({ layers: ALL, exit });
     expect(accepted).toBeLessThan(drafted); // rejections happened, so the replacement path ran
     expect(accepted).toBeGreaterThan(0);
+  });
+
+  it('with a repetition penalty too (applied per draft position), on 4 prompts', async () => {
+    const options: GenerateOptions = { ...greedy, repetitionPenalty: 1.3 };
+    for (const prompt of PROMPTS.slice(0, 4)) {
+      const want = await run(full, prompt, options);
+      const got = await run(spec, prompt, { ...options, speculate: { exit: 3, draft: 3 } });
+      expect(got.tokens, prompt).toEqual(want.tokens);
+    }
+    for (const bad of [0, -1, Number.NaN]) {
+      await expect(run(spec, PROMPTS[0]!, { ...greedy, repetitionPenalty: bad, speculate: { exit: 3 } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    }
   });
 
   it('token events mark accepted drafts and carry the rejected ones', async () => {
