@@ -112,6 +112,8 @@ export class PlanRunner {
   private caches = new Map<number, { key: Ort.Tensor; value: Ort.Tensor; length: number }>();
   /** WASM: per-layer host caches. */
   private readonly host = new Map<number, HostKv>();
+  /** The attention mask's data, reused across steps (grown as the context grows). */
+  private maskBuffer = new Float32Array(0);
   /**
    * Per segment, what `run` fetches: on WASM everything but present_* (the host keeps the cache
    * from new_*); on WebGPU everything but new_* (present_* stay in GPU buffers, and fetching
@@ -215,7 +217,7 @@ export class PlanRunner {
     const { logits } = await this.runRange(0, last, { tokens }, this.position, tokens.length, options.signal, false);
     this.position += tokens.length;
     const vocab = this.weights.config.vocabSize;
-    return logits.slice(logits.length - vocab); // the last position (segments with allLogits return every one)
+    return logits.subarray(logits.length - vocab); // the last position (segments with allLogits return every one)
   }
 
   /** Index of the exit segment, or -1 when the plan has none. */
@@ -322,7 +324,11 @@ export class PlanRunner {
     if (maskShape) {
       // Row r is query s = floor(r / rowsPerQuery) ('plain' repeats each query once per head in its group).
       const rowsPerQuery = maskShape[0] / S;
-      const mask = new Float32Array(maskShape[0] * T);
+      // A reused buffer: fresh typed arrays of a few KB per step are what made Chromium slow (HostKv).
+      const n = maskShape[0] * T;
+      if (this.maskBuffer.length < n) this.maskBuffer = new Float32Array(Math.max(n, this.maskBuffer.length * 2));
+      const mask = this.maskBuffer.subarray(0, n);
+      mask.fill(0);
       for (let r = 0; r < maskShape[0]; r++) mask.fill(MASKED, r * T + P + Math.floor(r / rowsPerQuery) + 1, (r + 1) * T);
       feeds.attention_mask = new this.ort.Tensor('float32', mask, maskShape);
     } else {
@@ -376,7 +382,8 @@ export class PlanRunner {
           out.hidden_out.dispose(); // an early-exit step: no later segment reads it
         }
       }
-      if (i === last) logits = (out.logits!.data as Float32Array).slice();
+      // onnxruntime-web hands every CPU output back in a typed array of its own: no copy needed.
+      if (i === last) logits = out.logits!.data as Float32Array;
       else out.logits?.dispose();
     }
     return { logits: logits!, hidden };
