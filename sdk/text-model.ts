@@ -40,6 +40,8 @@ function transferablesOf(source: TextModelSource): ArrayBuffer[] {
 
 export class TextModel {
   private plan: LlamaPlan | undefined;
+  /** The last generation speculated (see planMayChange). */
+  private speculated = false;
 
   private constructor(
     private readonly client: WorkerClient<TextService>,
@@ -74,6 +76,7 @@ export class TextModel {
   async *generate(prompt: Prompt, options: GenerateOptions = {}): AsyncGenerator<TextEvent, void, undefined> {
     const { signal, ...rest } = options;
     throwIfAborted(signal);
+    const refresh = this.planMayChange(rest);
     const id = await this.client.call((r) => r.start(prompt, rest));
     let finished = false;
     const cancel = () => void this.client.call((r) => r.cancel(id)).catch(() => undefined);
@@ -91,7 +94,7 @@ export class TextModel {
     } finally {
       signal?.removeEventListener('abort', cancel);
       if (!finished) cancel(); // the consumer stopped early (break/return) or an error: stop the worker too
-      if (rest.speculate) await this.refreshInfo();
+      if (refresh) await this.refreshInfo();
     }
   }
 
@@ -102,10 +105,11 @@ export class TextModel {
   async complete(prompt: Prompt, options: GenerateOptions = {}): Promise<Extract<TextEvent, { type: 'done' }>> {
     if (!options.signal) {
       const { signal: _unused, ...rest } = options;
+      const refresh = this.planMayChange(rest);
       try {
         return await this.client.call((r) => r.complete(prompt, rest));
       } finally {
-        if (rest.speculate) await this.refreshInfo();
+        if (refresh) await this.refreshInfo();
       }
     }
     for await (const ev of this.generate(prompt, options)) if (ev.type === 'done') return ev;
@@ -113,8 +117,18 @@ export class TextModel {
   }
 
   /**
-   * `speculate` may have recompiled the worker's plan with another exit (even if the generation
-   * then failed or was cut short): re-read info so `info` and a respawn's replay stay in step.
+   * Whether this generation may recompile the worker's plan: a speculative one (to its exit), or
+   * the first plain one after it (back to the caller's plan).
+   */
+  private planMayChange(options: Omit<GenerateOptions, 'signal'>): boolean {
+    const may = options.speculate !== undefined || this.speculated;
+    this.speculated = options.speculate !== undefined;
+    return may;
+  }
+
+  /**
+   * The worker may have recompiled its plan (even if the generation then failed or was cut
+   * short): re-read info so `info` and a respawn's replay stay in step.
    */
   private async refreshInfo(): Promise<void> {
     try {

@@ -286,6 +286,8 @@ export class TextEngine {
   private readonly prepared: PreparedWeights;
   /** Exit calibrations, per kept-layer list and sampling mode (they only depend on the weights). */
   private readonly exitProfiles = new Map<string, ExitProfile>();
+  /** When `generate` recompiled the plan with another exit to speculate: the caller's plan, restored for the next plain generation. */
+  private planBeforeSpeculation: LlamaPlan | null = null;
   /** Measured run costs, per plan (measureStepCost). */
   private readonly stepCosts = new Map<string, StepCost>();
   /**
@@ -342,6 +344,7 @@ export class TextEngine {
   /** Compiles `plan` (default: full depth) from the weights already in memory and swaps it in. */
   async setPlan(plan: LlamaPlan = fullPlan(this.config)): Promise<void> {
     if (this.busy) throw new WhittleError('INVALID_ARGUMENT', 'cannot change the plan while generating');
+    this.planBeforeSpeculation = null; // a plan the caller chose (generate sets it after its own switch)
     validatePlan(plan, this.config.nLayers);
     this.busy = true;
     try {
@@ -505,7 +508,14 @@ export class TextEngine {
     runner = this.requireRunner();
     if (specSetup && runner.plan.exit !== specSetup.exit) {
       if (specSetup.exit >= runner.plan.layers.length) throw new WhittleError('INVALID_ARGUMENT', `speculate.exit ${specSetup.exit} leaves no layer to verify with in plan ${JSON.stringify(runner.plan)}`);
+      const before = this.planBeforeSpeculation ?? runner.plan;
       await this.setPlan({ layers: [...runner.plan.layers], exit: specSetup.exit });
+      this.planBeforeSpeculation = before;
+      runner = this.requireRunner();
+    } else if (!specSetup && this.planBeforeSpeculation) {
+      // The exit was compiled only to speculate: go back to the caller's plan (for a plain one,
+      // one run per token instead of two on the split plan).
+      await this.setPlan(this.planBeforeSpeculation);
       runner = this.requireRunner();
     }
     const stopTokens = new Set(options.stopTokens ?? [c.eosTokenId]);

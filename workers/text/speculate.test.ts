@@ -162,6 +162,12 @@ describe('automatic exit', async () => {
     expect(s.draft).toBe('auto');
     expect(s.calibration!.predictedSpeedup).toBeGreaterThan(0);
     expect(engine.plan.exit).toBe(s.exit);
+    // The exit was compiled for speculation only: the next plain generation is back on the
+    // caller's (unsplit) plan, and still the same tokens.
+    const again = await run(engine, 'Once upon a time', { maxTokens: 32, greedy: true, stopTokens: [] });
+    expect(again.tokens).toEqual(full.tokens);
+    expect(engine.plan).toEqual({ layers: [0, 1, 2, 3, 4, 5, 6, 7] });
+    expect(engine.nodeCounts).toHaveLength(1);
     const { profile, choice, stepCost } = await engine.calibrateExits();
     expect(choice.exit).toBe(s.exit);
     expect(stepCost.perPosition).toBeGreaterThan(0);
