@@ -18,8 +18,7 @@ import { BITRATES, BITS_PER_QUANTIZER, FRAMES_PER_SECOND, quantizersForKbps } fr
 import type { LyraModelBytes } from '../models/import/tflite/lyra.ts';
 import type { CodecInfo, CodecService, EncodedFrames } from '../workers/codec/service.ts';
 import type { RuntimeConfig } from '../workers/ort/runtime.ts';
-import { WhittleError } from './errors.ts';
-import { WorkerClient, type SpawnWorker } from './client/worker-client.ts';
+import { startLoaded, type SpawnWorker, type WorkerClient } from './client/worker-client.ts';
 
 export type { CodecInfo, EncodedFrames };
 
@@ -56,19 +55,16 @@ export class Codec {
 
   /** @internal use Whittle.codec() */
   static async start(spawn: SpawnWorker, runtime: RuntimeConfig, models: () => Promise<LyraModelBytes>, label: string): Promise<Codec> {
-    let info: CodecInfo | null = null;
-    const client = new WorkerClient<CodecService>({
+    const { client, info } = await startLoaded<CodecService, CodecInfo>({
       spawn,
       label: `codec:${label}`,
-      onSpawn: async (remote) => {
+      load: async (remote) => {
         await remote.init(runtime);
         const m = await models();
         const buffers = [m.encoder, m.quantizer, m.decoder].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
-        info = await remote.load(Comlink.transfer(m, buffers)); // the engine picks float32 requant on WebGPU (no float64 there)
+        return remote.load(Comlink.transfer(m, buffers)); // the engine picks float32 requant on WebGPU (no float64 there)
       },
     });
-    await client.call(async () => undefined);
-    if (!info) throw new WhittleError('INTERNAL', 'codec did not load');
     return new Codec(client, info);
   }
 

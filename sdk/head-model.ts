@@ -5,8 +5,7 @@
 import * as Comlink from 'comlink';
 import type { HeadEngine, HeadModelInfo } from '../workers/head/engine.ts';
 import type { RuntimeConfig } from '../workers/ort/runtime.ts';
-import { WhittleError } from './errors.ts';
-import { WorkerClient, type SpawnWorker } from './client/worker-client.ts';
+import { startLoaded, type SpawnWorker, type WorkerClient } from './client/worker-client.ts';
 
 export class HeadModel {
   private constructor(
@@ -19,19 +18,16 @@ export class HeadModel {
 
   /** @internal use Whittle.headModel() */
   static async start(spawn: SpawnWorker, runtime: RuntimeConfig, checkpoint: Blob, name: string, source: 'cache' | 'network'): Promise<HeadModel> {
-    let info: HeadModelInfo | null = null;
-    const client = new WorkerClient<HeadEngine>({
+    // `load` runs again on every fresh worker, so a worker death costs a reload, not the model.
+    const { client, info } = await startLoaded<HeadEngine, HeadModelInfo>({
       spawn,
       label: `head:${name}`,
-      // Runs again on every fresh worker, so a worker death costs a reload, not the model.
-      onSpawn: async (remote) => {
+      load: async (remote) => {
         await remote.init(runtime);
         const bytes = await checkpoint.arrayBuffer();
-        info = await remote.load(Comlink.transfer(bytes, [bytes]), name);
+        return remote.load(Comlink.transfer(bytes, [bytes]), name);
       },
     });
-    await client.call(async () => undefined);
-    if (!info) throw new WhittleError('INTERNAL', 'model did not load');
     return new HeadModel(client, info, source);
   }
 

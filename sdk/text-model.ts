@@ -21,7 +21,7 @@ import type { Prompt, SpeculateOptions, SpeculationStats } from '../workers/text
 import type { ChatMessage } from '../workers/text/chat.ts';
 import type { RuntimeConfig } from '../workers/ort/runtime.ts';
 import { WhittleError, throwIfAborted } from './errors.ts';
-import { WorkerClient, type SpawnWorker } from './client/worker-client.ts';
+import { startLoaded, type SpawnWorker, type WorkerClient } from './client/worker-client.ts';
 
 export type { TextEvent, GenerateOptions, TextModelInfo, LlamaPlan };
 export type { Prompt, ChatMessage, PruneOptions, PruneResult, CalibrateExitsOptions, ExitChoice, ExitProfile, SpeculateOptions, SpeculationStats };
@@ -53,21 +53,20 @@ export class TextModel {
 
   /** @internal use Whittle.text() */
   static async start(spawn: SpawnWorker, runtime: RuntimeConfig, files: SourceFactory, options: TextLoadOptions, label: string, source: 'cache' | 'network'): Promise<TextModel> {
-    let info: TextModelInfo | null = null;
     let self: TextModel | null = null;
-    const client = new WorkerClient<TextService>({
+    // Replayed on a fresh worker after a death, with the plan in force at that time.
+    const { client, info } = await startLoaded<TextService, TextModelInfo>({
       spawn,
       label: `text:${label}`,
-      // Replayed on a fresh worker after a death, with the plan in force at that time.
-      onSpawn: async (remote) => {
+      load: async (remote) => {
         await remote.init(runtime);
         const src = await files();
-        info = await remote.load(Comlink.transfer(src, transferablesOf(src)), { ...options, plan: self?.plan ?? options.plan });
-        if (self) self.info = info;
+        return remote.load(Comlink.transfer(src, transferablesOf(src)), { ...options, plan: self?.plan ?? options.plan });
+      },
+      onReload: (reloaded) => {
+        if (self) self.info = reloaded;
       },
     });
-    await client.call(async () => undefined);
-    if (!info) throw new WhittleError('INTERNAL', 'text model did not load');
     self = new TextModel(client, info, source);
     return self;
   }

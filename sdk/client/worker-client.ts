@@ -145,3 +145,27 @@ export class WorkerClient<Api> {
     return gen;
   }
 }
+
+/**
+ * A client whose every fresh worker runs `load` (init + model transfer) before any call, started
+ * and loaded once: resolves with the first load's result. After a worker death the next call
+ * spawns a new worker and `load` runs again; its result goes to `onReload`.
+ *
+ * @example
+ * const { client, info } = await startLoaded<CodecService, CodecInfo>({ spawn, label: 'codec:lyra', load: async (r) => { await r.init(rt); return r.load(bytes()); } });
+ */
+export async function startLoaded<Api, Info>(options: { spawn: SpawnWorker; label: string; load: (remote: Comlink.Remote<Api>) => Promise<Info>; onReload?: (info: Info) => void }): Promise<{ client: WorkerClient<Api>; info: Info }> {
+  let first: { info: Info } | null = null;
+  const client = new WorkerClient<Api>({
+    spawn: options.spawn,
+    label: options.label,
+    onSpawn: async (remote) => {
+      const info = await options.load(remote);
+      if (first) options.onReload?.(info);
+      else first = { info };
+    },
+  });
+  await client.call(async () => undefined);
+  if (!first) throw new WhittleError('INTERNAL', `${options.label} did not load`);
+  return { client, info: (first as { info: Info }).info };
+}
