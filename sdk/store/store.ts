@@ -125,8 +125,8 @@ export class ModelStore {
     const key = entryKey(manifest);
     throwIfAborted(signal);
 
-    const cached = await this.fromCache(manifest, opts);
-    if (cached) return cached;
+    const cache = await this.fromCache(manifest, opts);
+    if ('loaded' in cache) return cache.loaded;
 
     // Which files still need bytes, and how many.
     const present = new Map<string, Blob>();
@@ -134,7 +134,8 @@ export class ModelStore {
     let neededBytes = 0;
     for (const f of manifest.files) {
       const blob = await this.blobs.get(f.sha256);
-      if (blob && blob.size === f.size && (await sha256OfBlob(blob, signal)) === f.sha256) {
+      // Blobs fromCache already hashed (before another file failed) are not hashed twice.
+      if (blob && blob.size === f.size && (cache.verified.has(f.sha256) || (await sha256OfBlob(blob, signal)) === f.sha256)) {
         present.set(f.name, blob);
         cachedBytes += f.size;
       } else {
@@ -191,16 +192,21 @@ export class ModelStore {
   }
 
   /** A complete entry whose files are all present and (optionally) re-verified; otherwise null. */
-  private async fromCache(manifest: ModelManifest, opts: LoadOptions): Promise<LoadedModel | null> {
+  /**
+   * The model from cache when its entry is complete and every blob verifies; otherwise (entry
+   * dropped) the sha256s that did verify, so the download path does not hash them again.
+   */
+  private async fromCache(manifest: ModelManifest, opts: LoadOptions): Promise<{ loaded: LoadedModel } | { verified: Set<string> }> {
+    const verified = new Set<string>();
     const entry = await this.meta.get(entryKey(manifest));
-    if (!entry) return null;
+    if (!entry) return { verified };
     const sameFiles =
       entry.files.length === manifest.files.length &&
       manifest.files.every((f) => entry.files.some((e) => e.name === f.name && e.sha256 === f.sha256 && e.size === f.size));
     if (!sameFiles) {
       // Same id@revision but different files: the manifest changed under us; trust the new one.
       await this.removeEntry(entry);
-      return null;
+      return { verified };
     }
     const files = new Map<string, Blob>();
     for (const f of manifest.files) {
@@ -211,19 +217,20 @@ export class ModelStore {
       else if (this.options.verifyOnLoad !== false) {
         const digest = await sha256OfBlob(blob, opts.signal);
         if (digest !== f.sha256) reason = `sha256 ${digest} != ${f.sha256}`;
+        else verified.add(f.sha256);
       }
       if (reason !== null || !blob) {
         opts.onProgress?.({ type: 'discarded', modelId: manifest.id, file: f.name, reason: reason ?? 'missing' });
         await this.meta.delete(entry.key);
         await this.blobs.delete(f.sha256);
-        return null;
+        return { verified };
       }
       files.set(f.name, blob);
       opts.onProgress?.({ type: 'file-done', modelId: manifest.id, file: f.name, source: 'cache' });
     }
     await this.meta.put({ ...entry, lastUsed: Date.now() });
     opts.onProgress?.({ type: 'done', modelId: manifest.id, source: 'cache', bytes: entry.bytes });
-    return { manifest, files, source: 'cache' };
+    return { loaded: { manifest, files, source: 'cache' } };
   }
 
   /** Throws QUOTA before anything is written if the download cannot fit; evicts LRU entries to the budget. */
