@@ -21,7 +21,7 @@ import { fullPlan, type LlamaConfig, type LlamaPlan } from '../../models/llama/t
 import type { Backend, OrtModule } from '../ort/runtime.ts';
 import type { TextModel } from './model.ts';
 import { PlanRunner } from './runner.ts';
-import { acceptDraft, argmax, penalized, createRng, drawFrom, isGreedy, residualDistribution, sample, tokenDistribution, type Rng, type SamplingOptions } from './sampler.ts';
+import { acceptDraft, createRng, drawFrom, isGreedy, residualDistribution, sample, tokenDistribution, type Rng, type SamplingOptions } from './sampler.ts';
 import type { TextTokenizer } from './tokenizer.ts';
 import { AdaptiveDraft } from './draft-length.ts';
 import { chooseExit, profileExits, type ExitChoice, type ExitProfile, type StepCost } from './exit-calibration.ts';
@@ -179,11 +179,13 @@ async function* speculativeTokens(
   onPrefill: () => void,
 ): AsyncGenerator<Produced, void, undefined> {
   const greedy = isGreedy(sampling);
-  const greedyPick = (logits: Float32Array, hist: readonly number[]) => argmax(penalized(logits, sampling, hist));
+  // Where a token comes from one distribution (greedy drafts and checks, the first token, the
+  // bonus token) it is exactly what plain decoding does: sample() (greedy consumes no rng).
+  const pick = (logits: Float32Array, hist: readonly number[]) => sample(logits, sampling, hist, rng);
   const logits = await runner.step(prompt, { signal });
   onPrefill();
   const vocab = logits.length;
-  let t0 = greedy ? greedyPick(logits, history) : drawFrom(tokenDistribution(logits, sampling, history), rng());
+  let t0 = pick(logits, history);
   yield { token: t0, origin: 'verifier' };
   for (;;) {
     const P = runner.position;
@@ -200,7 +202,7 @@ async function* speculativeTokens(
       hiddens.set(out.hidden, i * out.hidden.length);
       if (i < d) {
         const hist = [...history, ...drafts];
-        if (greedy) tok = greedyPick(out.logits, hist);
+        if (greedy) tok = pick(out.logits, hist);
         else {
           q.push(tokenDistribution(out.logits, sampling, hist));
           tok = drawFrom(q[i]!, rng());
@@ -216,7 +218,7 @@ async function* speculativeTokens(
       const row = rowLogits(full, accepted, vocab);
       const hist = [...history, ...drafts.slice(0, accepted)];
       if (greedy) {
-        const choice = greedyPick(row, hist);
+        const choice = pick(row, hist);
         if (choice !== drafts[accepted]) {
           next = choice;
           break;
@@ -232,7 +234,7 @@ async function* speculativeTokens(
     if (next < 0) {
       const row = rowLogits(full, d, vocab);
       const hist = [...history, ...drafts];
-      next = greedy ? greedyPick(row, hist) : drawFrom(tokenDistribution(row, sampling, hist), rng());
+      next = pick(row, hist);
     }
     await runner.truncate(P + accepted + 1);
     const round = { drafted: d, accepted, draftMs: tVerify - tDraft, verifyMs: performance.now() - tVerify };
@@ -362,15 +364,13 @@ export class TextEngine {
    * For tests and scoring; generation uses `generate`.
    */
   async logits(tokens: readonly number[], options: { exit?: boolean } = {}): Promise<Float32Array> {
-    const runner = this.requireRunner();
     this.checkExit(options.exit);
-    this.claim();
-    try {
-      runner.reset();
-      return await runner.step(tokens, options);
-    } finally {
-      this.busy = false;
-    }
+    return this.withRunner((runner) => runner.step(tokens, options));
+  }
+
+  /** Calibration/scoring input: text gets BOS and is encoded; token ids are used as given. */
+  tokenIds(text: string | readonly number[]): number[] {
+    return typeof text === 'string' ? [this.config.bosTokenId, ...this.tokenizer.encode(text)] : [...text];
   }
 
   /**
@@ -379,14 +379,11 @@ export class TextEngine {
    * it runs the same graphs generation does. What a pruned plan costs in quality.
    */
   async perplexity(text: string | readonly number[], options: { signal?: AbortSignal } = {}): Promise<{ perplexity: number; predictions: number }> {
-    const runner = this.requireRunner();
-    const ids = typeof text === 'string' ? [this.config.bosTokenId, ...this.tokenizer.encode(text)] : [...text];
+    const ids = this.tokenIds(text);
     if (ids.length < 2) throw new WhittleError('INVALID_ARGUMENT', 'perplexity needs at least 2 tokens');
     // The last token is only predicted, never fed: ids.length - 1 positions run.
     if (ids.length - 1 > this.config.maxSeqLen) throw new WhittleError('INVALID_ARGUMENT', `${ids.length} tokens exceed the model's context of ${this.config.maxSeqLen} (+1)`);
-    this.claim();
-    try {
-      runner.reset();
+    return this.withRunner(async (runner) => {
       let nll = 0;
       for (let t = 0; t + 1 < ids.length; t++) {
         throwIfAborted(options.signal);
@@ -398,10 +395,7 @@ export class TextEngine {
         nll -= logits[ids[t + 1]!]! - max - Math.log(sum);
       }
       return { perplexity: Math.exp(nll / (ids.length - 1)), predictions: ids.length - 1 };
-    } finally {
-      runner.reset();
-      this.busy = false;
-    }
+    });
   }
 
   /**
@@ -420,8 +414,7 @@ export class TextEngine {
     const key = `${layers.join(',')}|${temperature}|${options.calibration === undefined ? 'default' : JSON.stringify(options.calibration)}`;
     let profile = this.exitProfiles.get(key);
     if (!profile) {
-      const text = options.calibration ?? DEFAULT_CALIBRATION_TEXT;
-      const tokens = typeof text === 'string' ? [this.config.bosTokenId, ...this.tokenizer.encode(text)] : [...text];
+      const tokens = this.tokenIds(options.calibration ?? DEFAULT_CALIBRATION_TEXT);
       profile = profileExits(this.config, this.weights, layers, tokens.slice(0, 128), { temperature });
       this.exitProfiles.set(key, profile);
     }
@@ -436,12 +429,10 @@ export class TextEngine {
    * session.run (a plan split at an exit runs two per step). Cached per plan.
    */
   private async measureStepCost(): Promise<StepCost> {
-    const runner = this.requireRunner();
-    const key = JSON.stringify(runner.plan);
+    const key = JSON.stringify(this.requireRunner().plan);
     const cached = this.stepCosts.get(key);
     if (cached) return cached;
-    this.claim();
-    try {
+    return this.withRunner(async (runner) => {
       const ids = [this.config.bosTokenId, ...Array.from({ length: 4 }, (_, i) => (this.config.bosTokenId + 3 + i) % this.config.vocabSize)];
       let one = Infinity;
       let five = Infinity;
@@ -459,10 +450,7 @@ export class TextEngine {
       const cost = { fixed: Math.max(0, one - perPosition) / runner.runsPerStep, perPosition };
       this.stepCosts.set(key, cost);
       return cost;
-    } finally {
-      runner.reset();
-      this.busy = false;
-    }
+    });
   }
 
   /**
@@ -684,6 +672,19 @@ export class TextEngine {
 
   private checkExit(exit: boolean | undefined): void {
     if (exit && this.requireRunner().plan.exit === undefined) throw new WhittleError('INVALID_ARGUMENT', 'exit requested but the plan has no exit');
+  }
+
+  /** Runs `fn` with the engine claimed (one user at a time) and the caches empty before and after. */
+  private async withRunner<T>(fn: (runner: PlanRunner) => Promise<T>): Promise<T> {
+    const runner = this.requireRunner();
+    this.claim();
+    try {
+      runner.reset();
+      return await fn(runner);
+    } finally {
+      runner.reset();
+      this.busy = false;
+    }
   }
 
   private claim(): void {

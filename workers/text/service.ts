@@ -99,12 +99,12 @@ export class TextService {
     this.engine = null;
     this.lastScores = null;
     this.engine = await TextEngine.create(this.ort, this.runtime.backend, model, options);
-    return this.info();
+    return this.describe();
   }
 
   async setPlan(plan: LlamaPlan): Promise<TextModelInfo> {
     await this.requireEngine().setPlan(plan);
-    return this.info();
+    return this.describe();
   }
 
   /**
@@ -118,7 +118,7 @@ export class TextService {
     const engine = this.requireEngine();
     const c = engine.config;
     const calibration = options.calibration ?? DEFAULT_CALIBRATION_TEXT;
-    const tokens = typeof calibration === 'string' ? [c.bosTokenId, ...engine.tokenizer.encode(calibration)] : [...calibration];
+    const tokens = engine.tokenIds(calibration);
     // Refuse a bad count before the (slow) scoring; choosePrunePlan checks it again.
     const allowed = maxRemovable(c.nLayers, options.keepFirstLast ?? true);
     if (!Number.isInteger(options.remove) || options.remove < 0 || options.remove > allowed) {
@@ -130,7 +130,7 @@ export class TextService {
     const scores = this.lastScores.scores;
     const { plan, removed } = choosePrunePlan(scores, { remove: options.remove, criterion, keepFirstLast: options.keepFirstLast });
     await engine.setPlan(plan);
-    return { plan: engine.plan, removed, scores, info: this.info() };
+    return { plan: engine.plan, removed, scores, info: this.describe() };
   }
 
   /**
@@ -230,10 +230,6 @@ export class TextService {
 
   /** The loaded model and its compiled plan now. */
   describe(): TextModelInfo {
-    return this.info();
-  }
-
-  private info(): TextModelInfo {
     const engine = this.requireEngine();
     const c = engine.config;
     return {
