@@ -30,6 +30,19 @@ export function expectedSpeedup(a: number, d: number, draftCost: number, verifyC
   return expectedTokensPerRound(a, d) / ((d + 1) * draftCost + verifyCost(d + 1));
 }
 
+/**
+ * The draft length among `drafts` with the best `expectedSpeedup` (the shorter one when two are
+ * equal within rounding), and that speed-up.
+ */
+export function bestDraft(a: number, drafts: readonly number[], draftCost: number, verifyCost: (positions: number) => number): { draft: number; speedup: number } {
+  let best = { draft: drafts[0]!, speedup: -Infinity };
+  for (const d of drafts) {
+    const speedup = expectedSpeedup(a, d, draftCost, verifyCost);
+    if (speedup > best.speedup + 1e-12) best = { draft: d, speedup };
+  }
+  return best;
+}
+
 export interface RoundObservation {
   drafted: number;
   accepted: number;
@@ -118,17 +131,10 @@ export class AdaptiveDraft {
 
   private best(): number {
     const a = Math.min(this.acceptance, 0.999);
-    const draftStep = this.draftMs / this.draftSteps;
     const { fixed, perPosition } = this.verifyModel();
-    let best = this.min;
-    let bestRate = -Infinity;
-    for (let d = this.min; d <= this.max; d++) {
-      const rate = expectedTokensPerRound(a, d) / ((d + 1) * draftStep + fixed + perPosition * (d + 1));
-      if (rate > bestRate + 1e-12) {
-        best = d;
-        bestRate = rate;
-      }
-    }
+    const lengths = Array.from({ length: this.max - this.min + 1 }, (_, i) => this.min + i);
+    // Costs in ms: the rate is tokens per ms, maximized like a speed-up.
+    const best = bestDraft(a, lengths, this.draftMs / this.draftSteps, (S) => fixed + perPosition * S).draft;
     // Move one step at a time: the verify fit is only trustworthy near the lengths observed.
     return Math.max(this.d - 1, Math.min(this.d + 1, best));
   }

@@ -22,7 +22,8 @@
  */
 import { WhittleError } from '../../sdk/errors.ts';
 import { matvec, rmsnorm } from '../../models/reference/llama-ref.ts';
-import { expectedSpeedup } from './draft-length.ts';
+import { bestDraft } from './draft-length.ts';
+import { argmax, softmax } from './sampler.ts';
 import { applyBlock } from '../../models/llama/scoring.ts';
 import type { LlamaConfig, LlamaWeights } from '../../models/llama/types.ts';
 
@@ -49,22 +50,6 @@ function costs(c: LlamaConfig): { block: number; head: number } {
   return { block, head: c.dim * c.vocabSize };
 }
 
-function softmax64(logits: Float32Array, temperature: number): Float64Array {
-  const p = new Float64Array(logits.length);
-  let max = -Infinity;
-  for (const v of logits) max = Math.max(max, v);
-  let sum = 0;
-  for (let i = 0; i < p.length; i++) sum += p[i] = Math.exp((logits[i]! - max) / temperature);
-  for (let i = 0; i < p.length; i++) p[i] = p[i]! / sum;
-  return p;
-}
-
-function argmax(x: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;
-  return best;
-}
-
 /** Per-exit agreement and acceptance on `tokens` (one window, cut to the context). */
 export function profileExits(config: LlamaConfig, weights: LlamaWeights, layers: readonly number[], tokens: readonly number[], options: { temperature?: number } = {}): ExitProfile {
   const t0 = performance.now();
@@ -89,10 +74,10 @@ export function profileExits(config: LlamaConfig, weights: LlamaWeights, layers:
       logits[i] = matvec(weights.lmHead, rmsnorm(x, weights.finalNorm, c.normEps), c.vocabSize); // [vocab]
     }
     const finalTop = argmax(logits[n - 1]!);
-    const pFinal = softmax64(logits[n - 1]!, temperature);
+    const pFinal = softmax(logits[n - 1]!, temperature);
     for (let i = 0; i < n; i++) {
       if (argmax(logits[i]!) === finalTop) agree[i]!++;
-      const p = softmax64(logits[i]!, temperature);
+      const p = softmax(logits[i]!, temperature);
       let overlap = 0;
       for (let v = 0; v < p.length; v++) overlap += Math.min(p[v]!, pFinal[v]!);
       accept[i] = accept[i]! + overlap;
@@ -153,13 +138,9 @@ export function chooseExit(profile: ExitProfile, options: ExitChoiceOptions = {}
     const a = Math.min(rates[e - 1]!, 0.999);
     const draftStep = (F + P * profile.draftCost[e - 1]!) / full;
     const v = profile.verifyCost[e - 1]!;
-    let bestHere = -Infinity;
-    for (const d of drafts) {
-      const s = expectedSpeedup(a, d, draftStep, (S) => (F + P * S * v) / full);
-      if (s > bestHere) bestHere = s;
-      if (s > best.speedup) best = { exit: e, draft: d, speedup: s };
-    }
-    speedups.push(bestHere);
+    const here = bestDraft(a, drafts, draftStep, (S) => (F + P * S * v) / full);
+    if (here.speedup > best.speedup) best = { exit: e, ...here };
+    speedups.push(here.speedup);
   }
   return { ...best, speedups };
 }
