@@ -33,6 +33,25 @@ interface CompiledSegment {
 const MASKED = -3.0e38;
 
 /**
+ * A K or V tensor as rows: [K, T, hs] is K rows of T positions of `hs` values (`unit` = hs); a
+ * transposed 'plain' key [K, hs, T] is K*hs rows of T single values (`unit` = 1).
+ */
+interface KvRows {
+  rows: number;
+  unit: number;
+}
+
+function kvRows(K: number, hs: number, transposed: boolean): KvRows {
+  return transposed ? { rows: K * hs, unit: 1 } : { rows: K, unit: hs };
+}
+
+/** Copies the first `length` positions of every row from a tensor of `fromT` positions into one of `toT`. */
+function copyPositions(layout: KvRows, from: Float32Array, fromT: number, to: Float32Array, toT: number, length: number): void {
+  const { rows, unit } = layout;
+  for (let r = 0; r < rows; r++) to.set(from.subarray(r * fromT * unit, (r * fromT + length) * unit), r * toT * unit);
+}
+
+/**
  * One layer's K and V on the host, laid out for the graph's past inputs: [K, capacity, hs] per
  * tensor, except 'plain' keys, which are kept transposed [K, hs, capacity]. `past()` packs the
  * first `length` positions contiguously into reusable feed buffers.
@@ -45,11 +64,17 @@ class HostKv {
   private keyFeed = new Float32Array(0);
   private valueFeed = new Float32Array(0);
 
+  private readonly keyRows: KvRows;
+  private readonly valueRows: KvRows;
+
   constructor(
     private readonly K: number,
     private readonly hs: number,
     private readonly keyTransposed: boolean,
-  ) {}
+  ) {
+    this.keyRows = kvRows(K, hs, keyTransposed);
+    this.valueRows = kvRows(K, hs, false);
+  }
 
   /** Appends S positions from new_key/new_value [S, K*hs] at `length`. */
   append(newKey: Float32Array, newValue: Float32Array, S: number): void {
@@ -70,14 +95,10 @@ class HostKv {
 
   /** The cached positions as contiguous past tensors' data: key [K, L, hs] (or [K, hs, L]), value [K, L, hs]. Valid until the next call. */
   past(): { key: Float32Array; value: Float32Array } {
-    const { K, hs, capacity: cap, length: L } = this;
-    const n = K * L * hs;
-    for (let h = 0; h < K; h++) this.valueFeed.set(this.value.subarray(h * cap * hs, (h * cap + L) * hs), h * L * hs);
-    if (this.keyTransposed) {
-      for (let r = 0; r < K * hs; r++) this.keyFeed.set(this.key.subarray(r * cap, r * cap + L), r * L);
-    } else {
-      for (let h = 0; h < K; h++) this.keyFeed.set(this.key.subarray(h * cap * hs, (h * cap + L) * hs), h * L * hs);
-    }
+    const { capacity: cap, length: L } = this;
+    copyPositions(this.valueRows, this.value, cap, this.valueFeed, L, L);
+    copyPositions(this.keyRows, this.key, cap, this.keyFeed, L, L);
+    const n = this.K * L * this.hs;
     return { key: this.keyFeed.subarray(0, n), value: this.valueFeed.subarray(0, n) };
   }
 
@@ -85,16 +106,12 @@ class HostKv {
     if (positions <= this.capacity) return;
     const { K, hs } = this;
     const cap = Math.max(positions, this.capacity * 2, 16);
-    const grow = (old: Float32Array, rows: number, oldRow: number, transposedRows: boolean): Float32Array<ArrayBuffer> => {
-      // rows of `oldRow` floats become rows of the new row length (positions, or positions*hs)
-      const rowLen = transposedRows ? cap : cap * hs;
-      const out = new Float32Array(rows * rowLen);
-      for (let r = 0; r < rows; r++) out.set(old.subarray(r * oldRow, r * oldRow + (transposedRows ? this.length : this.length * hs)), r * rowLen);
-      return out;
-    };
-    const oldCap = this.capacity;
-    this.key = this.keyTransposed ? grow(this.key, K * hs, oldCap, true) : grow(this.key, K, oldCap * hs, false);
-    this.value = grow(this.value, K, oldCap * hs, false);
+    const key = new Float32Array(K * cap * hs);
+    const value = new Float32Array(K * cap * hs);
+    copyPositions(this.keyRows, this.key, this.capacity, key, cap, this.length);
+    copyPositions(this.valueRows, this.value, this.capacity, value, cap, this.length);
+    this.key = key;
+    this.value = value;
     this.keyFeed = new Float32Array(K * cap * hs);
     this.valueFeed = new Float32Array(K * cap * hs);
     this.capacity = cap;
@@ -281,13 +298,7 @@ export class PlanRunner {
         const data = (await t.getData()) as Float32Array;
         const shape = kvCacheShape(this.attention, which, nKvHeads, hs, length);
         const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
-        if (this.attention === 'plain' && which === 'key') {
-          // [1, K, hs, T]: keep the first `length` columns of every row
-          for (let r = 0; r < nKvHeads * hs; r++) out.set(data.subarray(r * cache.length, r * cache.length + length), r * length);
-        } else {
-          // [1, K, T, hs]: keep the first `length` rows of every head
-          for (let h = 0; h < nKvHeads; h++) out.set(data.subarray(h * cache.length * hs, (h * cache.length + length) * hs), h * length * hs);
-        }
+        copyPositions(kvRows(nKvHeads, hs, this.attention === 'plain' && which === 'key'), data, cache.length, out, length, length);
         t.dispose();
         return new this.ort.Tensor('float32', out, shape);
       };
