@@ -9,7 +9,7 @@
  */
 import { Whittle } from '../../sdk/index.ts';
 import type { TextModel } from '../../sdk/text-model.ts';
-import { log, report } from './page.ts';
+import { log, medianBy, report, warmUp } from './page.ts';
 
 const params = new URLSearchParams(location.search);
 const quick = params.has('quick');
@@ -45,10 +45,6 @@ async function heldOutPerplexity(lm: TextModel): Promise<number> {
   return Math.round(Math.exp(nll / n) * 1000) / 1000;
 }
 
-async function warm(lm: TextModel, steps: number): Promise<void> {
-  for (let done = 0; done < steps; done += 64) await lm.complete(PROMPTS[0]!, { maxTokens: 64, greedy: true, stopTokens: [] });
-}
-
 async function runModel(model: string) {
   const w = await Whittle.create({ backend: 'wasm', maxThreads: 1, storeName: 'bench-prune' });
   const full = await w.text(model);
@@ -56,14 +52,14 @@ async function runModel(model: string) {
   const L = full.info.nLayers;
   const maxTokens = quick ? 48 : 128;
   const reps = quick ? 1 : 5;
-  await warm(full, quick ? 256 : 1024);
+  await warmUp(full, quick ? 256 : 1024, PROMPTS.slice(0, 1));
   const fullPpl = await heldOutPerplexity(full);
   const rows = [];
   for (let k = 0; k <= L - 2; k++) {
     const t0 = performance.now();
     const result = await pruned.prune({ remove: k, criterion: 'perplexity' });
     const pruneMs = Math.round(performance.now() - t0);
-    await warm(pruned, quick ? 256 : 1024);
+    await warmUp(pruned, quick ? 256 : 1024, PROMPTS.slice(0, 1));
     const pairs: { full: number; pruned: number; speedup: number }[] = [];
     for (let r = 0; r < reps; r++) {
       // Alternate which worker goes first, so neither always runs right after the other's burst.
@@ -79,7 +75,7 @@ async function runModel(model: string) {
       pairs.push({ full: f, pruned: p, speedup: Math.round((p / f) * 100) / 100 });
     }
     // The median rep's pair: its speeds and its ratio belong together.
-    const median = [...pairs].sort((a, b) => a.speedup - b.speedup)[Math.floor((pairs.length - 1) / 2)]!;
+    const median = medianBy(pairs, (x) => x.speedup);
     const ppl = await heldOutPerplexity(pruned);
     const row = {
       model,

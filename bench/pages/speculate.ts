@@ -12,7 +12,7 @@
 import { Whittle } from '../../sdk/index.ts';
 import type { TextModel } from '../../sdk/text-model.ts';
 import type { SpeculateOptions, SpeculationStats } from '../../workers/text/engine.ts';
-import { log, report } from './page.ts';
+import { log, medianBy, report, warmUp } from './page.ts';
 import { HELD_OUT_PROMPTS } from '../../models/llama/testing/held-out-prompts.ts';
 
 const params = new URLSearchParams(location.search);
@@ -67,11 +67,6 @@ async function pass(lm: TextModel, maxTokens: number, prompts: string[], specula
 
 const same = (a: number[][], b: number[][]) => JSON.stringify(a) === JSON.stringify(b);
 
-/** Greedy passes until `steps` tokens went through `lm`'s current plan (ORT's and V8's first runs are slow). */
-async function warm(lm: TextModel, steps: number, speculate?: SpeculateOptions): Promise<void> {
-  for (let done = 0; done < steps; done += 64) await lm.complete(PROMPTS[done % PROMPTS.length]!, { maxTokens: 64, greedy: true, stopTokens: [], ...(speculate ? { speculate } : {}) });
-}
-
 type Row = Awaited<ReturnType<typeof measure>>;
 
 /**
@@ -80,7 +75,7 @@ type Row = Awaited<ReturnType<typeof measure>>;
  * sessions before anything is timed.
  */
 async function measure(model: string, backend: 'wasm' | 'webgpu', full: TextModel, spec: TextModel, config: SpeculateOptions, maxTokens: number, prompts: string[], reps: number, warmSteps: number) {
-  await warm(spec, warmSteps, config); // compiles the plan with this exit on the first call
+  await warmUp(spec, warmSteps, PROMPTS, { speculate: config }); // compiles the plan with this exit on the first call
   const pairs: { full: Pass; spec: Pass; speedup: number }[] = [];
   let identical = true;
   for (let r = 0; r < reps; r++) {
@@ -92,7 +87,7 @@ async function measure(model: string, backend: 'wasm' | 'webgpu', full: TextMode
     pairs.push({ full: f, spec: s, speedup: Math.round((s.decodeTokS / f.decodeTokS) * 100) / 100 });
   }
   // Report the median rep's pair: its speeds and its ratio belong together.
-  const median = [...pairs].sort((a, b) => a.speedup - b.speedup)[Math.floor((pairs.length - 1) / 2)]!;
+  const median = medianBy(pairs, (p) => p.speedup);
   const sp = median.spec.spec!;
   return {
     model,
@@ -126,7 +121,7 @@ async function runModel(model: string, backend: 'wasm' | 'webgpu'): Promise<Row[
   const warmSteps = gpu ? 0 : quick ? 128 : 512;
   const exits = gpu ? [] : quick ? [2] : [1, 2, 4, 6];
   const configs: SpeculateOptions[] = gpu ? [{ exit: 4, draft: 2 }] : [{ exit: 'auto', draft: 'auto' }, ...exits.flatMap((exit) => [{ exit, draft: 2 }, { exit, draft: 'auto' as const }])];
-  await warm(full, gpu ? 0 : quick ? 256 : 1024);
+  await warmUp(full, gpu ? 0 : quick ? 256 : 1024, PROMPTS);
   const rows: Row[] = [];
   for (const config of configs) {
     const row = await measure(model, backend, full, spec, config, maxTokens, prompts, reps, warmSteps);
