@@ -37,6 +37,13 @@ export default tseslint.config(
     },
   },
   {
+    // core/ is the ground floor: every layer may import it, it imports no layer.
+    files: ['core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/sdk/**', '**/workers/**', '**/models/**', 'onnxruntime-web', 'onnxruntime-web/*'], message: 'core/ is the ground floor and imports no other layer.' }] }],
+    },
+  },
+  {
     files: ['workers/**/*.ts', 'models/**/*.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [

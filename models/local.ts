@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WhittleError } from '../sdk/errors.ts';
+import { WhittleError } from '../core/errors.ts';
 import { SERVED_DIR, type Registry } from './registry.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { chooseBackend, type Capabilities } from './probe.ts';
-import { WhittleError } from './errors.ts';
+import { WhittleError } from '../core/errors.ts';
 
 const caps = (webgpu: boolean, isolated: boolean, cores = 8): Capabilities => ({
   webgpu: { available: webgpu, features: [], shaderF16: false },

@@ -5,7 +5,7 @@
  * const caps = await probeCapabilities();
  * const choice = chooseBackend(caps, 'auto'); // { backend: 'webgpu' | 'wasm', numThreads }
  */
-import { WhittleError } from './errors.ts';
+import { WhittleError } from '../core/errors.ts';
 
 export type BackendPreference = 'auto' | 'webgpu' | 'wasm';
 

@@ -20,7 +20,7 @@ import type { ExitChoice, ExitProfile, StepCost } from '../workers/text/exit-cal
 import type { Prompt, SpeculateOptions, SpeculationStats } from '../workers/text/engine.ts';
 import type { ChatMessage } from '../workers/text/chat.ts';
 import type { RuntimeConfig } from '../workers/ort/runtime.ts';
-import { WhittleError, throwIfAborted } from './errors.ts';
+import { WhittleError, throwIfAborted } from '../core/errors.ts';
 import { startLoaded, type SpawnWorker, type WorkerClient } from './client/worker-client.ts';
 
 export type { TextEvent, GenerateOptions, TextModelInfo, LlamaPlan };

@@ -6,7 +6,7 @@
  * const head = await w.headModel('stories260K', { onProgress: console.log });
  * const logits = await head.logits([1, 403]);
  */
-import { WhittleError } from './errors.ts';
+import { WhittleError } from '../core/errors.ts';
 import { chooseBackend, probeCapabilities, type BackendChoice, type BackendPreference, type Capabilities } from './probe.ts';
 import { spawnCodecWorker, spawnHeadWorker, spawnTextWorker } from './client/spawn.ts';
 import { Codec } from './codec.ts';

@@ -1,7 +1,7 @@
 /**
  * Worker-side half of Whittle's RPC: every `*.worker.ts` calls `exposeEngine(new Engine())`.
  *
- * - errors keep their `WhittleError` code across the boundary (sdk/rpc-errors.ts);
+ * - errors keep their `WhittleError` code across the boundary (core/rpc-errors.ts);
  * - typed arrays an engine returns are *transferred*, not copied (engines hand over the
  *   buffers they return and must not keep using them);
  * - the worker holds a Web Lock named after itself for its whole life. The client asks for
@@ -9,7 +9,7 @@
  *   closed), which is how pending calls learn they will never be answered.
  */
 import * as Comlink from 'comlink';
-import { installErrorTransfer } from '../sdk/rpc-errors.ts';
+import { installErrorTransfer } from '../core/rpc-errors.ts';
 
 export const READY_MESSAGE = 'whittle:ready';
 

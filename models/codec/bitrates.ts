@@ -3,7 +3,7 @@
  * so a frame with n quantizers costs 4n bits and n * 0.2 kbps. The quantizer supports every
  * n in 1..46; Lyra's reference rates are 3.2, 6 and 9.2 kbps (16, 30 and 46 quantizers).
  */
-import { WhittleError } from '../../sdk/errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 import { LYRA_V2 } from './lyra-v2.ts';
 
 export const SAMPLE_RATE = LYRA_V2.sampleRate; // 16000

@@ -17,7 +17,7 @@
  * SkipSimplifiedLayerNormalization, gate|up MatMul + Split + SiLU (Sigmoid, Mul) + Mul + down MatMul.
  * 'gqa' replaces the 16 attention nodes by one com.microsoft GroupQueryAttention.
  */
-import { WhittleError } from '../../sdk/errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 import { GraphBuilder, float, type BuiltModel, type Dim, type Value } from '../onnx/builder.ts';
 import type { Segment } from './plan.ts';
 import type { PreparedWeights } from './prepare.ts';

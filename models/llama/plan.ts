@@ -15,7 +15,7 @@
  * // -> [{ layers: [0,1], embed: true, head: 'exit', hiddenOut: true },
 //     { layers: [3,4], embed: false, head: 'final', hiddenOut: false, allLogits: true }]
  */
-import { WhittleError } from '../../sdk/errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 import type { LlamaPlan } from './types.ts';
 
 export interface Segment {

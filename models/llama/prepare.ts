@@ -13,7 +13,7 @@
  *   convention: pair i of a head moves from dims (i, i + hs/2) to (2i, 2i + 1). Q.K dot products
  *   are unchanged because both sides get the same permutation.
  */
-import { WhittleError } from '../../sdk/errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 import type { LlamaConfig, LlamaWeights } from './types.ts';
 
 export interface PreparedLayer {

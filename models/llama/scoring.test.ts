@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { WhittleError } from '../../sdk/errors.ts';
-import { createRng } from '../../sdk/random.ts';
+import { WhittleError } from '../../core/errors.ts';
+import { createRng } from '../../core/random.ts';
 import { readLlama2cCheckpoint } from '../import/llama2c/checkpoint.ts';
 import { llama2cTokenizerToHf, readLlama2cTokenizer } from '../import/llama2c/tokenizer.ts';
 import { readLocalModelFile } from '../local.ts';

@@ -22,7 +22,7 @@
  * const { plan, removed } = choosePrunePlan(scores, { remove: 2, criterion: 'perplexity' });
  * await engine.setPlan(plan);
  */
-import { WhittleError } from '../../sdk/errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 import { LlamaReference, matvec, rmsnorm, rope, softmaxInPlace } from '../reference/llama-ref.ts';
 import { fullPlan, type LlamaConfig, type LlamaLayerWeights, type LlamaPlan, type LlamaWeights } from './types.ts';
 

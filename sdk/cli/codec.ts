@@ -15,7 +15,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { WhittleError, asWhittleError } from '../errors.ts';
+import { WhittleError, asWhittleError } from '../../core/errors.ts';
 import { localModelFile } from '../../models/local.ts';
 import { LYRA_V2 } from '../../models/codec/lyra-v2.ts';
 import { loadOrt } from '../../workers/ort/runtime.ts';

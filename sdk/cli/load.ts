@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { WhittleError } from '../errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 import { REPO_ROOT, readRegistry } from '../../models/local.ts';
 import { SERVED_DIR, type RegistryModel } from '../../models/registry.ts';
 import { textModelFromHf, textModelFromLlama2c, type TextModel } from '../../workers/text/model.ts';

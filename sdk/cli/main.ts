@@ -9,7 +9,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { WhittleError, asWhittleError } from '../errors.ts';
+import { WhittleError, asWhittleError } from '../../core/errors.ts';
 import { readRegistry } from '../../models/local.ts';
 import { fullPlan, type LlamaPlan } from '../../models/llama/types.ts';
 import { exportForTransformersJs } from '../../models/llama/export/transformersjs.ts';

@@ -9,8 +9,8 @@
  * `onSpawn` (e.g. re-sending the model) before running.
  */
 import * as Comlink from 'comlink';
-import { WhittleError } from '../errors.ts';
-import { installErrorTransfer } from '../rpc-errors.ts';
+import { WhittleError } from '../../core/errors.ts';
+import { installErrorTransfer } from '../../core/rpc-errors.ts';
 
 const READY_MESSAGE = 'whittle:ready'; // same literal as workers/rpc.ts (no runtime import from workers/)
 

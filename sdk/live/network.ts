@@ -6,7 +6,7 @@
  *
  * Times are in milliseconds on the caller's clock; nothing here reads a real clock.
  */
-import { createRng as rng } from '../random.ts';
+import { createRng as rng } from '../../core/random.ts';
 
 export interface LinkConfig {
   /** Bottleneck bandwidth, kbit/s. */

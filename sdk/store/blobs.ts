@@ -7,7 +7,7 @@
  * and `<sha>` once verified. Only `commit()` makes a file visible, and it is a rename, so
  * an abort or a crash at any point leaves either nothing or a resumable partial.
  */
-import { WhittleError } from '../errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 
 export interface PartialWriter {
   /** Appends bytes. */

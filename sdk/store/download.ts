@@ -4,7 +4,7 @@
  * byte where they stopped (the partial is kept); integrity failures delete the partial.
  */
 import { createSHA256, type IHasher } from 'hash-wasm';
-import { WhittleError, throwIfAborted } from '../errors.ts';
+import { WhittleError, throwIfAborted } from '../../core/errors.ts';
 import type { BlobStore, PartialWriter } from './blobs.ts';
 import type { ManifestFile } from './manifest.ts';
 import { planResponse, rangeHeaderFor } from './resume.ts';

@@ -4,7 +4,7 @@
  * @example
  * const manifest = validateManifest(await (await fetch('/models/manifests.json')).json().models[0]);
  */
-import { WhittleError } from '../errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 
 export interface ManifestFile {
   /** File name inside the model (unique; may contain '/' for subfolders, never '..'). */

@@ -3,7 +3,7 @@
  * A resumed request asks for `bytes=<have>-`; the server may honour it (206 with a
  * matching Content-Range), ignore it (200: start over) or say we already have it all (416).
  */
-import { WhittleError } from '../errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 
 export function rangeHeaderFor(have: number): string | null {
   return have > 0 ? `bytes=${have}-` : null;

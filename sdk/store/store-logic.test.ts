@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { WhittleError } from '../errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 import { validateManifest, entryKey, manifestBytes } from './manifest.ts';
 import { parseContentRange, planResponse, rangeHeaderFor } from './resume.ts';
 import { pickEvictions } from './lru.ts';

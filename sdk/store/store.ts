@@ -15,7 +15,7 @@
  * const model = await store.load(manifest, { onProgress: (e) => e.type === 'progress' && bar(e.overallLoaded / e.overallTotal) });
  * const bytes = await model.files.get('stories260K.bin')!.arrayBuffer();
  */
-import { WhittleError, throwIfAborted } from '../errors.ts';
+import { WhittleError, throwIfAborted } from '../../core/errors.ts';
 import { openBlobStore, type BlobBackend, type BlobStore } from './blobs.ts';
 import { downloadFile, sha256OfBlob } from './download.ts';
 import type { StoreEvent } from './events.ts';

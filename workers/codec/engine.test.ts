@@ -7,7 +7,7 @@ import { parseWav } from './wav.ts';
 import { logSpectralDistance, rms } from './metrics.ts';
 import { packPacket, unpackPacket } from './packet.ts';
 import { FRAME_SAMPLES, REFERENCE_QUANTIZERS } from '../../models/codec/bitrates.ts';
-import { WhittleError } from '../../sdk/errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 
 let engine: LyraCodecEngine;
 

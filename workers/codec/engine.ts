@@ -14,7 +14,7 @@
  * const pcm = await codec.decode(codes);        // -> 320 samples in [-1, 1]
  */
 import type * as Ort from 'onnxruntime-web';
-import { WhittleError } from '../../sdk/errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 import type { ConvertedGraph } from '../../models/import/tflite/convert.ts';
 import { importLyra, type LyraModelBytes } from '../../models/import/tflite/lyra.ts';
 import type { RequantMode } from '../../models/import/tflite/requant.ts';

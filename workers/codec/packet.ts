@@ -7,7 +7,7 @@
  *   bytes 1-2   frame index mod 65536, big-endian (detects loss and reordering)
  *   bytes 3..   payload, ceil(4n / 8) bytes
  */
-import { WhittleError } from '../../sdk/errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 import { BITS_PER_QUANTIZER, MAX_QUANTIZERS, checkQuantizers } from '../../models/codec/bitrates.ts';
 
 export const HEADER_BYTES = 3;

@@ -1,7 +1,7 @@
 /** Pure functions of the codec: WAV, packets, bitrates, resampling, the distance. */
 import { describe, expect, it } from 'vitest';
 import { readLocalModelFile } from '../../models/local.ts';
-import { WhittleError } from '../../sdk/errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 import { BITRATES, quantizersForKbps } from '../../models/codec/bitrates.ts';
 import { logSpectralDistance } from './metrics.ts';
 import { HEADER_BYTES, packCodes, packPacket, unpackCodes, unpackPacket, unpackStream } from './packet.ts';

@@ -3,7 +3,7 @@
  * Used to bring 8..48 kHz input to Lyra's 16 kHz and back. Downsampling lowers the filter
  * cutoff to the new Nyquist so nothing aliases.
  */
-import { WhittleError } from '../../sdk/errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 
 /** Zero crossings of the sinc on each side: ~70 dB stopband with Blackman, cheap enough per sample. */
 const HALF_TAPS = 24;

@@ -2,7 +2,7 @@
  * What the codec worker exposes: the Lyra engine plus packetization, batched so that a whole
  * clip (or a burst of live frames) is one round trip. Plain class: testable in Node.
  */
-import { WhittleError } from '../../sdk/errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 import type { LyraModelBytes } from '../../models/import/tflite/lyra.ts';
 import { loadOrt, runtimeInfo, type OrtModule, type RuntimeConfig, type RuntimeInfo } from '../ort/runtime.ts';
 import { FRAME_SAMPLES, checkQuantizers } from '../../models/codec/bitrates.ts';

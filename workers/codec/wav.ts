@@ -3,7 +3,7 @@
  * `WhittleError('INVALID_ARGUMENT')` with a `reason` detail: 'not-wav', 'truncated',
  * 'unsupported-format', 'stereo', 'wrong-rate', 'nan'.
  */
-import { WhittleError } from '../../sdk/errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 
 export interface PcmAudio {
   sampleRate: number;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readLocalModelFile } from '../../models/local.ts';
 import { maxRelativeError, referenceHeadLogits } from '../../models/head/reference.ts';
-import { WhittleError } from '../../sdk/errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 import { HeadEngine } from './engine.ts';
 
 const tokens = [1, 403, 407, 261, 378, 432, 383, 286, 2, 0, 511];

@@ -4,7 +4,7 @@
  * to it, and Node tests construct it directly.
  */
 import type * as Ort from 'onnxruntime-web';
-import { WhittleError } from '../../sdk/errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 import { buildHeadGraph } from '../../models/head/graph.ts';
 import { readLlama2cCheckpoint } from '../../models/import/llama2c/checkpoint.ts';
 import { createSession, loadOrt, runtimeInfo, type OrtModule, type RuntimeConfig, type RuntimeInfo } from '../ort/runtime.ts';

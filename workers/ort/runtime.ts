@@ -6,7 +6,7 @@
  * the package's `node` export is used; it runs the same WASM kernels.
  */
 import type * as Ort from 'onnxruntime-web';
-import { WhittleError } from '../../sdk/errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 import type { BuiltModel } from '../../models/onnx/builder.ts';
 
 export type OrtModule = typeof Ort;

@@ -10,7 +10,7 @@
  * const text = chat?.render([{ role: 'user', content: 'Tell me a story' }]);
  */
 import { Template } from '@huggingface/jinja';
-import { WhittleError } from '../../sdk/errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 
 export interface ChatMessage {
   role: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRng } from '../../sdk/random.ts';
+import { createRng } from '../../core/random.ts';
 import { AdaptiveDraft, expectedSpeedup, expectedTokensPerRound } from './draft-length.ts';
 
 /** Rounds of a simulated drafter: draft steps cost `draftMs`, verify costs fixed + perPos * S, each draft accepted with probability `a` until the first rejection. */

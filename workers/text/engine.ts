@@ -13,7 +13,7 @@
  * }
  * await engine.setPlan({ layers: [0, 1, 3, 4] }); // drop block 2, same weights
  */
-import { WhittleError, asWhittleError, throwIfAborted } from '../../sdk/errors.ts';
+import { WhittleError, asWhittleError, throwIfAborted } from '../../core/errors.ts';
 import { gqaSupported, type AttentionKind } from '../../models/llama/graph.ts';
 import { validatePlan } from '../../models/llama/plan.ts';
 import { prepareWeights, type PreparedWeights } from '../../models/llama/prepare.ts';

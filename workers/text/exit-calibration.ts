@@ -20,7 +20,7 @@
  * const profile = profileExits(config, weights, plan.layers, calibrationTokens);
  * const { exit, draft, speedup } = chooseExit(profile);
  */
-import { WhittleError } from '../../sdk/errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 import { matvec, rmsnorm } from '../../models/reference/llama-ref.ts';
 import { bestDraft } from './draft-length.ts';
 import { argmax, softmax } from './sampler.ts';

@@ -7,7 +7,7 @@
  * const model = textModelFromLlama2c(checkpointBytes, tokenizerBinBytes);
  * const engine = await TextEngine.create(ort, 'wasm', model);
  */
-import { WhittleError } from '../../sdk/errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 import { readLlama2cCheckpoint } from '../../models/import/llama2c/checkpoint.ts';
 import { llama2cTokenizerToHf, readLlama2cTokenizer } from '../../models/import/llama2c/tokenizer.ts';
 import { readHfModel, type HfModelFiles } from '../../models/import/hf/model.ts';

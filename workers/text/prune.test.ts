@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { WhittleError } from '../../sdk/errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 import { readLlama2cCheckpoint } from '../../models/import/llama2c/checkpoint.ts';
 import { readLocalModelFile } from '../../models/local.ts';
 import { LlamaReference, referenceGreedy } from '../../models/reference/llama-ref.ts';

@@ -14,7 +14,7 @@
  * - WebGPU: present_* stay in GPU buffers (`preferredOutputLocation`) and are fed back as the
  *   next past, so the cache never leaves the GPU.
  */
-import { WhittleError, throwIfAborted } from '../../sdk/errors.ts';
+import { WhittleError, throwIfAborted } from '../../core/errors.ts';
 import { attentionMaskShape, buildSegment, kvCacheShape, type AttentionKind } from '../../models/llama/graph.ts';
 import { planSegments } from '../../models/llama/plan.ts';
 import type { PreparedWeights } from '../../models/llama/prepare.ts';

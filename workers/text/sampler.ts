@@ -24,8 +24,8 @@ export interface SamplingOptions {
 }
 
 /** Seeded uniform [0, 1) generator (mulberry32), shared with the rest of Whittle. */
-import type { Rng } from '../../sdk/random.ts';
-export { createRng, type Rng } from '../../sdk/random.ts';
+import type { Rng } from '../../core/random.ts';
+export { createRng, type Rng } from '../../core/random.ts';
 
 /** Index of the largest value; the lowest index wins ties (matches run.c). */
 export function argmax(x: ArrayLike<number>): number {

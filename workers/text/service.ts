@@ -6,7 +6,7 @@
  * while the previous one is in flight to the page), `next()` drains whatever is queued (or
  * waits for the next event), `cancel()` aborts it within one step. Plain class: testable in Node.
  */
-import { WhittleError, asWhittleError, toWire, fromWire, type WireError } from '../../sdk/errors.ts';
+import { WhittleError, asWhittleError, toWire, fromWire, type WireError } from '../../core/errors.ts';
 import type { LlamaPlan } from '../../models/llama/types.ts';
 import type { AttentionKind } from '../../models/llama/graph.ts';
 import { loadOrt, runtimeInfo, type OrtModule, type RuntimeConfig, type RuntimeInfo } from '../ort/runtime.ts';

@@ -13,7 +13,7 @@
  * const stream = tok.streamDecoder(); stream.push(ids[0]!); // -> text as it becomes printable
  */
 import { Tokenizer } from '@huggingface/tokenizers';
-import { WhittleError } from '../../sdk/errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 
 export class TextTokenizer {
   private constructor(

@@ -10,7 +10,7 @@
  * @example
  * const { config, weights, tokenizerJson } = readHfModel({ 'config.json': c, 'model.safetensors': w, 'tokenizer.json': t });
  */
-import { WhittleError } from '../../../sdk/errors.ts';
+import { WhittleError } from '../../../core/errors.ts';
 import type { LlamaConfig, LlamaLayerWeights, LlamaWeights } from '../../llama/types.ts';
 import { readSafetensors, tensorAsFloat32, type SafetensorsFile } from './safetensors.ts';
 

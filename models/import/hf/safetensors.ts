@@ -5,7 +5,7 @@
  * graphs run float32), everything else is UNSUPPORTED. Offsets are checked, so a truncated file
  * is a BAD_MODEL error rather than an out-of-range view.
  */
-import { WhittleError } from '../../../sdk/errors.ts';
+import { WhittleError } from '../../../core/errors.ts';
 
 export interface SafetensorsEntry {
   dtype: string;

@@ -7,7 +7,7 @@
  * Weights are views on the input buffer (no copy). Every size is checked against the header so a
  * truncated or lying file is a BAD_MODEL error, never an out-of-bounds read.
  */
-import { WhittleError } from '../../../sdk/errors.ts';
+import { WhittleError } from '../../../core/errors.ts';
 import type { LlamaConfig, LlamaLayerWeights, LlamaWeights } from '../../llama/types.ts';
 
 const MAGIC_V1 = 0x616b3432; // "ak42" read as little-endian int32

@@ -11,7 +11,7 @@
  * is every (left, right) split of every piece, ranked by the merged piece's score — the same
  * conversion `transformers` uses for SentencePiece BPE models (LlamaConverter).
  */
-import { WhittleError } from '../../../sdk/errors.ts';
+import { WhittleError } from '../../../core/errors.ts';
 
 export interface Llama2cTokenizer {
   maxTokenLength: number;

@@ -9,7 +9,7 @@
  * (up to its fixed-point rounding of M). The zero point only shows up in the clip bounds.
  */
 import { GraphBuilder, type DType, type TensorData, type Value } from '../../onnx/builder.ts';
-import { WhittleError } from '../../../sdk/errors.ts';
+import { WhittleError } from '../../../core/errors.ts';
 import type { RequantMode } from './requant.ts';
 import { TfType, opName, type TfModel, type TfOperator, type TfSubgraph, type TfTensor } from './schema.ts';
 

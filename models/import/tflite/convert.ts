@@ -8,7 +8,7 @@
  * one call as state_in of the next: that is the streaming conv history.
  */
 import type { BuiltModel, DType } from '../../onnx/builder.ts';
-import { WhittleError } from '../../../sdk/errors.ts';
+import { WhittleError } from '../../../core/errors.ts';
 import { Ctx, f32, onnxType } from './context.ts';
 import * as B from './ops-basic.ts';
 import { conv2d, transposeConv } from './ops-conv.ts';

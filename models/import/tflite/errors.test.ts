@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readLocalModelFile } from '../../local.ts';
-import { WhittleError } from '../../../sdk/errors.ts';
+import { WhittleError } from '../../../core/errors.ts';
 import { convertSubgraph } from './convert.ts';
 import { importLyra } from './lyra.ts';
 import { readTflite } from './schema.ts';

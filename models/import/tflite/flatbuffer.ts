@@ -5,7 +5,7 @@
  * would pull in thousands of lines. Every read is checked against the buffer end so a
  * truncated or foreign file fails with BAD_MODEL instead of a RangeError or garbage.
  */
-import { WhittleError } from '../../../sdk/errors.ts';
+import { WhittleError } from '../../../core/errors.ts';
 
 export class FbError extends Error {}
 

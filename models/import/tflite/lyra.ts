@@ -7,7 +7,7 @@
  * const lyra = importLyra({ encoder, quantizer, decoder }); // ArrayBuffers of the .tflite files
  * const session = await createSession(ort, lyra.encoder.built, 'wasm');
  */
-import { WhittleError } from '../../../sdk/errors.ts';
+import { WhittleError } from '../../../core/errors.ts';
 import { convertSubgraph, type ConvertedGraph } from './convert.ts';
 import type { RequantMode } from './requant.ts';
 import { readTflite, type TfModel } from './schema.ts';

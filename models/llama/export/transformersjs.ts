@@ -11,7 +11,7 @@
  * const files = exportForTransformersJs(config, weights, tokenizerJson, { layers: [0, 1, 3, 4] });
  * for (const [name, bytes] of Object.entries(files)) writeFileSync(join(dir, name), bytes);
  */
-import { WhittleError } from '../../../sdk/errors.ts';
+import { WhittleError } from '../../../core/errors.ts';
 import { buildSegment } from '../graph.ts';
 import { validatePlan } from '../plan.ts';
 import { prepareWeights } from '../prepare.ts';

@@ -1,6 +1,6 @@
 /** Test support: a small random LLaMA of any shape (seeded), for shape-generic graph tests. */
 import type { LlamaConfig, LlamaWeights } from '../types.ts';
-import { createRng as prng } from '../../../sdk/random.ts';
+import { createRng as prng } from '../../../core/random.ts';
 
 
 export function randomLlama(overrides: Partial<LlamaConfig> = {}, seed = 1): { config: LlamaConfig; weights: LlamaWeights } {
