@@ -20,6 +20,8 @@ const chromiumArgs = [
 export default defineConfig({
   testDir: 'e2e',
   testMatch: '*.spec.ts',
+  // The consumer apps have their own config (e2e/consumers/playwright.config.ts): they test the packed tarball.
+  testIgnore: ['consumers/**'],
   timeout: 120_000,
   expect: { timeout: 30_000 },
   fullyParallel: false,
@@ -33,7 +35,7 @@ export default defineConfig({
   },
   projects: [
     { name: 'wasm', use: { backendName: 'wasm' } as never },
-    { name: 'webgpu', use: { backendName: 'webgpu' } as never, testIgnore: ['store.spec.ts', 'worker.spec.ts'] },
+    { name: 'webgpu', use: { backendName: 'webgpu' } as never, testIgnore: ['store.spec.ts', 'worker.spec.ts', 'consumers/**'] },
   ],
   webServer: {
     command: `WHITTLE_E2E=1 npx vite --port ${PORT} --strictPort --host 127.0.0.1`,

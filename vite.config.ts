@@ -3,19 +3,20 @@
  *
  * - COOP/COEP on every response: pages are cross-origin isolated, so onnxruntime-web can
  *   use WASM threads (SharedArrayBuffer).
- * - onnxruntime-web's .mjs/.wasm are served from a fixed path, /ort/, in dev and in builds,
- *   and the non-bundled ORT entry is used (the `onnxruntime-web-use-extern-wasm` condition):
- *   ORT's pthread workers then load ORT's own glue, never the app's chunk (which would hang).
+ * - the repo dogfoods `whittle/vite` (sdk/vite.ts) and imports 'whittle' as an app would, from
+ *   source; onnxruntime-web's runtime files are found by workers/ort/files.ts (`new URL` into
+ *   node_modules, which this server serves), and the non-bundled ORT entry is used (the
+ *   `onnxruntime-web-use-extern-wasm` condition): ORT's pthread workers then load ORT's own
+ *   glue, never an app chunk (which would hang). The package build makes the same choice.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultClientConditions, defineConfig, type Plugin, type ViteDevServer } from 'vite';
 import { e2eFixtures } from './e2e/fixture-server.ts';
+import whittle from './sdk/vite.ts';
 
 const root = dirname(fileURLToPath(import.meta.url));
-const ortDist = join(root, 'node_modules/onnxruntime-web/dist');
-const ortFiles = readdirSync(ortDist).filter((f) => /^ort-wasm.*\.(mjs|wasm)$/.test(f));
 /** Dev-only static folders for benchmarks: the peers' own runtimes, never app code. */
 const benchDirs: Record<string, string> = {
   '/tflite/': join(root, 'node_modules/@tensorflow/tfjs-tflite/wasm'),
@@ -39,18 +40,13 @@ function serveRuntimeFiles(server: ViteDevServer, prefix: string, dir: string, a
   });
 }
 
-function ortAssets(): Plugin {
+/** Dev-only: the benchmark peers' runtimes (transformers.js's own onnxruntime, the TFLite oracle). */
+function benchRuntimes(): Plugin {
   return {
-    name: 'whittle-ort-assets',
+    name: 'whittle-bench-runtimes',
     configureServer(server) {
-      serveRuntimeFiles(server, '/ort/', ortDist, (name) => ortFiles.includes(name));
       for (const [prefix, dir] of Object.entries(benchDirs)) {
         serveRuntimeFiles(server, prefix, dir, (name) => /^[\w.-]+\.(m?js|wasm)$/.test(name) && existsSync(join(dir, name)));
-      }
-    },
-    generateBundle() {
-      for (const name of ortFiles) {
-        this.emitFile({ type: 'asset', fileName: `ort/${name}`, source: readFileSync(join(ortDist, name)) });
       }
     },
   };
@@ -60,8 +56,12 @@ const pages = ['index.html', 'demos/playground/index.html', 'demos/codec/index.h
 
 export default defineConfig({
   root,
-  plugins: [ortAssets(), ...(process.env.WHITTLE_E2E ? [e2eFixtures(join(root, 'public/models'))] : [])],
-  resolve: { conditions: ['onnxruntime-web-use-extern-wasm', ...defaultClientConditions] },
+  plugins: [whittle({ crossOriginIsolation: true }), benchRuntimes(), ...(process.env.WHITTLE_E2E ? [e2eFixtures(join(root, 'public/models'))] : [])],
+  resolve: {
+    // Demos, e2e pages and benchmarks import 'whittle' like an app does; here it is the source entry.
+    alias: [{ find: /^whittle$/, replacement: join(root, 'sdk/index.ts') }],
+    conditions: ['onnxruntime-web-use-extern-wasm', ...defaultClientConditions],
+  },
   optimizeDeps: { exclude: ['onnxruntime-web'] },
   worker: { format: 'es' },
   server: {

@@ -9,23 +9,13 @@
  * bad copy or an interrupted download never looks fetched. Also writes
  * public/models/manifests.json: the manifests the browser store downloads from.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { REPO_ROOT, readRegistry } from './local.ts';
+import { REPO_ROOT, readRegistry, sha256File } from './local.ts';
 import { SERVED_DIR, SERVED_URL_PREFIX, type RegistryFile, type RegistryModel } from './registry.ts';
 
-function sha256File(path: string): Promise<string> {
-  return new Promise((ok, fail) => {
-    const h = createHash('sha256');
-    createReadStream(path)
-      .on('data', (c) => h.update(c))
-      .on('end', () => ok(h.digest('hex')))
-      .on('error', fail);
-  });
-}
 
 async function download(url: string, dest: string): Promise<void> {
   const res = await fetch(url, { redirect: 'follow' });

@@ -1,14 +1,17 @@
 /** Node-only: locate files that `npm run models` fetched (tests, CLI, benchmarks use this). */
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WhittleError } from '../core/errors.ts';
 import { SERVED_DIR, type Registry } from './registry.ts';
+import registry from './registry.json' with { type: 'json' };
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
+/** The registry, bundled into whoever imports this (the built CLI carries it; no file lookup). */
 export function readRegistry(): Registry {
-  return JSON.parse(readFileSync(join(REPO_ROOT, 'models', 'registry.json'), 'utf8')) as Registry;
+  return registry as Registry;
 }
 
 /** Absolute path of a fetched model file; a clear error when the models step has not run. */
@@ -28,4 +31,15 @@ export function localModelFile(modelId: string, fileName: string): string {
 export function readLocalModelFile(modelId: string, fileName: string): ArrayBuffer {
   const buf = readFileSync(localModelFile(modelId, fileName));
   return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
+}
+
+/** The sha256 of a file, streamed (model files can be larger than a Buffer should be). */
+export function sha256File(path: string): Promise<string> {
+  return new Promise((ok, fail) => {
+    const hash = createHash('sha256');
+    createReadStream(path)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('end', () => ok(hash.digest('hex')))
+      .on('error', fail);
+  });
 }

@@ -16,15 +16,16 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { WhittleError, asWhittleError } from '../../core/errors.ts';
-import { localModelFile } from '../../models/local.ts';
+import { readRegistry } from '../../models/local.ts';
+import { ensureRegistryModel } from './registry-files.ts';
 import { LYRA_V2 } from '../../models/codec/lyra-v2.ts';
 import { loadOrt } from '../../workers/ort/runtime.ts';
 import { LyraCodecEngine } from '../../workers/codec/engine.ts';
 import { BITRATES, FRAME_SAMPLES, SAMPLE_RATE, checkQuantizers, quantizersForKbps } from '../../models/codec/bitrates.ts';
 import { packPacket, unpackStream } from '../../workers/codec/packet.ts';
-import { parseWav, writeWav } from '../../workers/codec/wav.ts';
+import { parseWav, writeWav } from '../../core/wav.ts';
 import { resample } from '../../workers/codec/resample.ts';
-import { logSpectralDistance } from '../../workers/codec/metrics.ts';
+import { logSpectralDistance } from '../../core/audio-metrics.ts';
 
 export const CODEC_USAGE = `usage:
   whittle codec encode [--model lyra-v2] <in.wav> <out.wlc> [--kbps K | --quantizers N] [--models DIR] [--threads N]
@@ -75,7 +76,11 @@ function toArrayBuffer(b: Buffer): ArrayBuffer {
 
 async function createEngine(modelsDir: string | undefined, threads: number | undefined, modelId: string = LYRA_V2.id): Promise<LyraCodecEngine> {
   if (modelId !== LYRA_V2.id) usage(`unknown codec model '${modelId}' (known: ${LYRA_V2.id})`);
-  const file = (name: string) => toArrayBuffer(readFileSync(modelsDir ? join(modelsDir, name) : localModelFile(modelId, name)));
+  const registered = readRegistry().models.find((m) => m.id === modelId);
+  if (!modelsDir && !registered) usage(`${modelId} is not in the registry`);
+  // In the repository: what `npm run models` fetched; from an installed package: the user cache.
+  const dir = modelsDir ?? (await ensureRegistryModel(registered!));
+  const file = (name: string) => toArrayBuffer(readFileSync(join(dir, name)));
   const ort = await loadOrt({ backend: 'wasm', numThreads: threads ?? 1 });
   const { encoder, quantizer, decoder } = LYRA_V2.files;
   return LyraCodecEngine.create(ort, 'wasm', { encoder: file(encoder), quantizer: file(quantizer), decoder: file(decoder) });

@@ -12,8 +12,22 @@ import * as Comlink from 'comlink';
 import { WhittleError } from '../../core/errors.ts';
 import { installErrorTransfer } from '../../core/rpc-errors.ts';
 
+/**
+ * The usual reason a worker script does not load: Vite's dev server pre-bundled the package into
+ * node_modules/.vite/deps/, where the worker's relative URL points at nothing.
+ */
+const STARTUP_HINT = " (with Vite's dev server, add the `whittle/vite` plugin, or `optimizeDeps: { exclude: ['whittle'] }`, so the worker files keep their place next to the package)";
+
 const READY_MESSAGE = 'whittle:ready'; // same literal as workers/rpc.ts (no runtime import from workers/)
 
+/**
+ * Starts a model's worker; override it (`ModelLoadOptions.spawn`) for bundlers that cannot see
+ * `new Worker(new URL(...))`, or to host the worker file yourself.
+ *
+ * @example
+ * const spawn: SpawnWorker = (name) => new Worker('/assets/whittle/text.worker.js', { type: 'module', name });
+ * const lm = await w.text('stories260K', { spawn });
+ */
 export type SpawnWorker = (name: string) => Worker;
 
 interface Generation<Api> {
@@ -121,15 +135,18 @@ export class WorkerClient<Api> {
         if (data?.type !== READY_MESSAGE) return;
         clearTimeout(timeout);
         worker.removeEventListener('message', onMessage);
+        // After start-up an error event is an uncaught error in a live worker, not a failed start.
+        worker.removeEventListener('error', onStartError);
         resolve(data.lock === true);
       };
-      worker.addEventListener('message', onMessage);
-      worker.addEventListener('error', (ev) => {
+      const onStartError = (ev: Event) => {
         clearTimeout(timeout);
-        const message = ev instanceof ErrorEvent && ev.message ? ev.message : 'script failed to load';
+        const message = ev instanceof ErrorEvent && ev.message ? ev.message : `script failed to load${STARTUP_HINT}`;
         reject(new WhittleError('WORKER_DIED', `the ${this.label} worker failed to start: ${message}`));
         died(message);
-      }, { once: true });
+      };
+      worker.addEventListener('message', onMessage);
+      worker.addEventListener('error', onStartError, { once: true });
     });
     if (lockHeld) {
       // Granted only when the worker releases it, i.e. when it is gone.

@@ -8,19 +8,34 @@
 import type * as Ort from 'onnxruntime-web';
 import { WhittleError } from '../../core/errors.ts';
 import type { BuiltModel } from '../../models/onnx/builder.ts';
+import { defaultRuntimeFiles, type RuntimeFiles } from './files.ts';
 
 export type OrtModule = typeof Ort;
+/**
+ * The backend a model runs on (onnxruntime-web's execution provider).
+ *
+ * @example
+ * const backend: Backend = lm.info.runtime.backend; // 'webgpu' | 'wasm'
+ */
 export type Backend = 'webgpu' | 'wasm';
 
 export interface RuntimeConfig {
   backend: Backend;
   /** WASM threads; 1 = no pthread workers. Only honoured when the context is cross-origin isolated. */
   numThreads: number;
-  /** URL prefix serving onnxruntime-web's .mjs/.wasm files (so pthread workers never load app code). */
-  wasmPaths?: string;
+  /**
+   * Where onnxruntime-web's .mjs/.wasm files are served: a URL prefix ending in `/`, or the two
+   * files' URLs. Default: the copies shipped next to the worker (files.ts), which bundlers copy.
+   */
+  wasmPaths?: string | RuntimeFiles;
 }
 
-/** What the runtime actually ended up with, reported back to the SDK. */
+/**
+ * What the runtime actually ended up with in the worker (threads fall back to 1 without isolation).
+ *
+ * @example
+ * const { backend, numThreads, crossOriginIsolated } = lm.info.runtime;
+ */
 export interface RuntimeInfo {
   backend: Backend;
   numThreads: number;
@@ -51,7 +66,7 @@ export function loadOrt(config: RuntimeConfig): Promise<OrtModule> {
   const ort = importBuild(config.backend).then((ort) => {
     ort.env.logLevel = 'error';
     ort.env.wasm.numThreads = config.numThreads;
-    if (config.wasmPaths) ort.env.wasm.wasmPaths = config.wasmPaths;
+    if (!isNode) ort.env.wasm.wasmPaths = config.wasmPaths ?? defaultRuntimeFiles(config.backend);
     return ort;
   });
   loaded = { config, ort };
@@ -61,7 +76,9 @@ export function loadOrt(config: RuntimeConfig): Promise<OrtModule> {
 async function importBuild(backend: Backend): Promise<OrtModule> {
   if (isNode) {
     if (backend === 'webgpu') throw new WhittleError('UNSUPPORTED', 'WebGPU is not available in Node; use the wasm backend');
-    return (await import('onnxruntime-web')) as OrtModule;
+    // A specifier in a variable: bundlers leave it alone, so browser builds do not carry the Node build.
+    const nodeEntry = 'onnxruntime-web';
+    return (await import(/* @vite-ignore */ /* webpackIgnore: true */ nodeEntry)) as OrtModule;
   }
   if (backend === 'webgpu') {
     if (!('gpu' in navigator)) throw new WhittleError('UNSUPPORTED', 'WebGPU is not available in this context (no navigator.gpu)');

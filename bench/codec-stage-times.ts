@@ -4,16 +4,16 @@
  * (tfjs-tflite WASM, one thread), over sample1_16kHz.wav. The contenders run interleaved frame by frame so that load from other
  * processes hits them alike; the second of two passes is reported.
  *
- *   npx tsx models/import/tflite/oracle/measure-times.ts
+ *   npx tsx bench/codec-stage-times.ts
  */
-import { importLyra } from '../lyra.ts';
-import type { ConvertedGraph } from '../convert.ts';
-import type { RequantMode } from '../requant.ts';
-import { OracleModel, swapSubgraphs } from './tflite-oracle.ts';
-import { readLocalModelFile } from '../../../local.ts';
-import { parseWav } from '../../../../workers/codec/wav.ts';
-import { rvqDecode, rvqEncode } from '../../../../workers/codec/rvq.ts';
-import { loadOrt, type OrtModule } from '../../../../workers/ort/runtime.ts';
+import { importLyra } from '../models/import/tflite/lyra.ts';
+import type { ConvertedGraph } from '../models/import/tflite/convert.ts';
+import type { RequantMode } from '../models/import/tflite/requant.ts';
+import { OracleModel, swapSubgraphs } from '../models/import/tflite/oracle/tflite-oracle.ts';
+import { readLocalModelFile } from '../models/local.ts';
+import { parseWav } from '../core/wav.ts';
+import { rvqDecode, rvqEncode } from '../workers/codec/rvq.ts';
+import { loadOrt, type OrtModule } from '../workers/ort/runtime.ts';
 
 // onnxruntime-web comes through workers/ort/runtime.ts (the only module that imports it).
 const ort: OrtModule = await loadOrt({ backend: 'wasm', numThreads: 1 });

@@ -1,0 +1,4 @@
+import { defineConfig } from 'vite';
+import whittle from 'whittle/vite';
+
+export default defineConfig({ plugins: [whittle({ crossOriginIsolation: true })] });

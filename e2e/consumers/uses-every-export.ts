@@ -1,0 +1,205 @@
+/**
+ * A consumer of the public entry that uses every export, as an app would. Never run: it is
+ * compiled under `--strict` (with `noUnusedLocals`, so an import it stops using is an error)
+ * against the source entry by sdk/public-api.test.ts (which also checks that it imports every
+ * export of sdk/index.ts), and against the packed tarball's declarations by
+ * e2e/consumers/apps.spec.ts.
+ */
+import {
+  BitrateController,
+  CODEC_BITRATES_KBPS,
+  JitterBuffer,
+  LiveSession,
+  ModelStore,
+  SimulatedLink,
+  Whittle,
+  WhittleError,
+  chooseBackend,
+  logSpectralDistance,
+  parseWav,
+  probeCapabilities,
+  quantizersFor,
+  softwareAdapterReason,
+  validateManifest,
+  writeWav,
+  type AdapterFacts,
+  type AttentionKind,
+  type Backend,
+  type BackendChoice,
+  type BackendPreference,
+  type BlobBackend,
+  type BlockScores,
+  type CacheEntry,
+  type CalibrateExitsOptions,
+  type Capabilities,
+  type ChatMessage,
+  type Codec,
+  type CodecInfo,
+  type ControllerOptions,
+  type Decision,
+  type Delivery,
+  type EncodedFrames,
+  type ErrorDetails,
+  type ExitChoice,
+  type ExitProfile,
+  type Feedback,
+  type GenerateOptions,
+  type GenerateStats,
+  type LinkConfig,
+  type LiveOptions,
+  type LiveStats,
+  type LlamaPlan,
+  type LoadOptions,
+  type LoadedModel,
+  type LsdOptions,
+  type ManifestFile,
+  type ModelLoadOptions,
+  type ModelManifest,
+  type ModelSource,
+  type PcmAudio,
+  type Playout,
+  type Prompt,
+  type PruneCriterion,
+  type PruneOptions,
+  type PruneResult,
+  type RuntimeInfo,
+  type RuntimeOptions,
+  type SamplingOptions,
+  type SpawnWorker,
+  type SpeculateOptions,
+  type SpeculationStats,
+  type StepCost,
+  type StoreEvent,
+  type StoreOptions,
+  type StreamDecoder,
+  type StreamEncoder,
+  type TextEvent,
+  type TextLoadOptions,
+  type TextModel,
+  type TextModelInfo,
+  type UrlModelSource,
+  type FolderManifest,
+  type WhittleErrorCode,
+  type WhittleOptions,
+} from 'whittle';
+
+/** Start-up: probe, choose, open; report what was chosen and why. */
+export async function start(preference: BackendPreference = 'auto'): Promise<Whittle> {
+  const caps: Capabilities = await probeCapabilities();
+  const facts: AdapterFacts = { vendor: caps.webgpu.vendor ?? '', architecture: caps.webgpu.architecture ?? '' };
+  const software: string | null = softwareAdapterReason(facts);
+  const choice: BackendChoice = chooseBackend(caps, preference, 4);
+  const backend: Backend = choice.backend;
+  console.log(backend, choice.reason, software);
+  const runtime: RuntimeOptions = {};
+  const cache: BlobBackend = 'auto';
+  const options: WhittleOptions = { backend: preference, cache, runtime, budgetBytes: 1e9 };
+  return Whittle.create(options);
+}
+
+/** Downloads with progress and cancellation; errors by code. */
+export async function download(w: Whittle, manifest: unknown, signal: AbortSignal): Promise<LoadedModel | null> {
+  const onProgress = (e: StoreEvent): void => {
+    if (e.type === 'progress') console.log(e.overallLoaded / e.overallTotal);
+  };
+  const load: LoadOptions = { signal, onProgress };
+  const valid: ModelManifest = validateManifest(manifest);
+  const first: ManifestFile | undefined = valid.files[0];
+  console.log(first?.sha256);
+  try {
+    return await w.store.load(valid, load);
+  } catch (e) {
+    if (!(e instanceof WhittleError)) throw e;
+    const code: WhittleErrorCode = e.code;
+    const details: ErrorDetails = e.details;
+    console.log(code, details);
+    return null;
+  }
+}
+
+/** A store of one's own, and what it holds. */
+export async function ownStore(): Promise<CacheEntry[]> {
+  const options: StoreOptions = { backend: 'opfs', name: 'consumer', budgetBytes: 5e8 };
+  const store: ModelStore = await ModelStore.open(options);
+  return store.list();
+}
+
+/** Text: load, generate, plan, prune, speculate, calibrate. */
+export async function text(w: Whittle, spawn?: SpawnWorker): Promise<string> {
+  const plan: LlamaPlan = { layers: [0, 1, 3, 4] };
+  const attention: AttentionKind = 'gqa';
+  const loadOptions: ModelLoadOptions & TextLoadOptions = { plan, attention, backend: 'wasm', ...(spawn ? { spawn } : {}) };
+  const folder: UrlModelSource = { url: 'https://example.com/models/smol/', integrity: 'none' };
+  const published: FolderManifest = { revision: 'r1', files: [{ name: 'config.json', size: 1, sha256: '0'.repeat(64) }] };
+  console.log(published.files.length);
+  const source: ModelSource = Math.random() > 0.5 ? 'stories260K' : folder;
+  const lm: TextModel = await w.text(source, loadOptions);
+  const info: TextModelInfo = lm.info;
+  const runtime: RuntimeInfo = info.runtime;
+  console.log(runtime.numThreads);
+  const sampling: SamplingOptions = { temperature: 0.8, topP: 0.9, seed: 1 };
+  const speculate: SpeculateOptions = { exit: 'auto', draft: 'auto' };
+  const options: GenerateOptions = { ...sampling, maxTokens: 32, speculate };
+  const chat: ChatMessage[] = [{ role: 'user', content: 'Hi' }];
+  const prompt: Prompt = Math.random() > 0.5 ? 'Once upon a time' : chat;
+  let out = '';
+  for await (const ev of lm.generate(prompt, options)) {
+    const event: TextEvent = ev;
+    if (event.type === 'token') out += event.text;
+    else {
+      const stats: GenerateStats = event.stats;
+      const spec: SpeculationStats | undefined = stats.speculation;
+      console.log(stats.decodeTokensPerSecond, spec?.acceptance);
+    }
+  }
+  const criterion: PruneCriterion = 'perplexity';
+  const pruneOptions: PruneOptions = { remove: 1, criterion };
+  const pruned: PruneResult = await lm.prune(pruneOptions);
+  const scores: BlockScores = pruned.scores;
+  const calibrate: CalibrateExitsOptions = { greedy: true };
+  const calibrated: { profile: ExitProfile; choice: ExitChoice; stepCost: StepCost } = await lm.calibrateExits(calibrate);
+  console.log(scores.fullPerplexity, calibrated.choice.exit, calibrated.profile.layers, calibrated.stepCost.fixed);
+  lm.dispose();
+  return out;
+}
+
+/** Codec: a WAV file round trip, its distance, and a stream with a bitrate switch. */
+export async function codecRoundTrip(w: Whittle, wav: ArrayBuffer): Promise<ArrayBuffer> {
+  const codec: Codec = await w.codec('lyra-v2');
+  const info: CodecInfo = codec.info;
+  console.log(info.runtime.backend, CODEC_BITRATES_KBPS.length, quantizersFor(3.2));
+  const audio: PcmAudio = parseWav(wav, { mono: true, sampleRate: 16000 });
+  const decoded = await codec.decode(await codec.encode(audio.samples, { kbps: 3.2 }));
+  const lsd: LsdOptions = { frameSize: 512, hop: 256 };
+  console.log(logSpectralDistance(audio.samples, decoded, lsd));
+  const enc: StreamEncoder = codec.encoder({ kbps: 6 });
+  const dec: StreamDecoder = codec.decoder();
+  const frame: EncodedFrames = await enc.encode(audio.samples.subarray(0, 320));
+  enc.setBitrate(3.2);
+  const { pcm } = await dec.decode(frame.packets);
+  codec.dispose();
+  return writeWav(pcm, 16000);
+}
+
+/** The live pipeline, whole and in parts. */
+export async function live(context: AudioContext, codec: Codec, source: AudioNode): Promise<LiveStats> {
+  const link: LinkConfig = { kbps: 8, delayMs: 40, jitterMs: 10, loss: 0.05, burstiness: 0.5, seed: 1 };
+  const options: LiveOptions = { link, jitterFrames: 3, kbps: 6, auto: true };
+  const session: LiveSession = await LiveSession.create(context, codec, options);
+  source.connect(session.input);
+  session.output.connect(context.destination);
+
+  const controllerOptions: ControllerOptions = { startKbps: 6 };
+  const controller = new BitrateController(controllerOptions);
+  const report: Feedback = { now: 250, receivedKbps: 7.2, loss: 0, queueDelayMs: 90 };
+  const decision: Decision = controller.update(report);
+  const simulated = new SimulatedLink<Uint8Array>(link);
+  simulated.send(new Uint8Array([16, 0, 0]), 0);
+  const arrived: Delivery<Uint8Array>[] = simulated.receive(100);
+  const jitter = new JitterBuffer<Uint8Array>(2);
+  for (const d of arrived) jitter.push((d.packet[1]! << 8) | d.packet[2]!, d.packet);
+  const slot: Playout<Uint8Array> | null = jitter.pop();
+  console.log(decision.kbps, slot?.frame);
+  await session.finished();
+  return session.stats;
+}
