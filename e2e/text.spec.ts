@@ -29,6 +29,55 @@ test('stories260K greedy from BOS gives run.c\'s 20 tokens, streamed token by to
   expect(r.done!.stats.decodeTokensPerSecond).toBeGreaterThan(0);
 });
 
+test('streamed text is exact: the first token keeps its leading space', async ({ harness, backendName }) => {
+  test.skip(backendName !== 'wasm', 'text assembly is backend-independent; WebGPU golden above');
+  const r = await harness.evaluate(async () => {
+    const { whittle } = window.harness;
+    const w = await whittle.Whittle.create({ backend: 'wasm', storeName: 'text-exact' });
+    const lm = await w.text('stories260K');
+    let streamed = '';
+    let done: { text: string; tail: string } | null = null;
+    for await (const ev of lm.generate('Once upon a time, there was a little', { maxTokens: 8, temperature: 0 })) {
+      if (ev.type === 'token') streamed += ev.text;
+      else done = ev;
+    }
+    lm.dispose();
+    return { streamed, done };
+  });
+  expect(r.streamed).toMatch(/^ girl named Lily/);
+  expect(r.streamed + r.done!.tail).toBe(r.done!.text);
+});
+
+test('an aborted perplexity call rejects with ABORTED within a step; the model keeps working', async ({ harness, backendName }) => {
+  test.skip(backendName !== 'wasm', 'cancellation crosses the worker boundary the same way on every backend');
+  const r = await harness.evaluate(async () => {
+    const { whittle } = window.harness;
+    const w = await whittle.Whittle.create({ backend: 'wasm', storeName: 'text-abort-ppl' });
+    const lm = await w.text('stories260K');
+    const text = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. '.repeat(4);
+    let t = performance.now();
+    const full = await lm.perplexity(text);
+    const fullMs = performance.now() - t;
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), fullMs / 10);
+    t = performance.now();
+    const code = await lm.perplexity(text, { signal: controller.signal }).then(
+      () => 'finished',
+      (e: { code?: string }) => e.code ?? 'unknown',
+    );
+    const abortedMs = performance.now() - t;
+    const again = await lm.perplexity(text);
+    const tokens = (await lm.complete([1], { maxTokens: 5, temperature: 0 })).tokens;
+    lm.dispose();
+    return { code, fullMs, abortedMs, full: full.perplexity, again: again.perplexity, tokens, predictions: full.predictions };
+  });
+  expect(r.predictions).toBeGreaterThan(100);
+  expect(r.code).toBe('ABORTED');
+  expect(r.abortedMs).toBeLessThan(r.fullMs);
+  expect(r.again).toBe(r.full);
+  expect(r.tokens).toEqual(GOLDEN.slice(0, 5));
+});
+
 test('plans recompile from weights in the worker (no download), abort stops a stream, long prompts are refused', async ({ harness, backendName }) => {
   test.skip(backendName !== 'wasm', 'plan mechanics are backend-independent; WebGPU golden above');
   const r = await harness.evaluate(async () => {
@@ -82,7 +131,7 @@ test('a plan saved with the cached model is restored on the next load', async ({
     const w = await whittle.Whittle.create({ backend: 'wasm', storeName: 'text-saved-plan' });
     const first = await w.text('stories260K');
     const pruned = await first.setPlan({ layers: [0, 1, 3, 4] });
-    await w.savePlan('stories260K', pruned.plan);
+    await first.savePlan(pruned.plan); // on the handle; Whittle.savePlan clears it below
     first.dispose();
     const again = await w.text('stories260K');
     const restored = again.info.plan;
@@ -121,16 +170,17 @@ test('the LayerSkip-trained HF model generates in the browser exactly as the ref
 });
 
 test('depth pruning on the device: score blocks from calibration text, drop one, keep generating', async ({ harness, backendName }) => {
-  test.skip(backendName !== 'wasm', 'scoring runs on the CPU in the worker; backend-independent');
-  const r = await harness.evaluate(async () => {
+  // Scoring runs the compiled block graphs on the model's backend, so WebGPU runs it too.
+  const r = await harness.evaluate(async (backend) => {
     const { whittle } = window.harness;
-    const w = await whittle.Whittle.create({ backend: 'wasm', storeName: 'text-prune' });
+    const w = await whittle.Whittle.create({ backend, storeName: `text-prune-${backend}` });
     const lm = await w.text('stories260K');
     const result = await lm.prune({ remove: 1, criterion: 'influence' });
     const done = await lm.complete([1], { maxTokens: 12, temperature: 0 });
     lm.dispose();
-    return { plan: result.plan, removed: result.removed, infoPlan: lm.info.plan, tokens: done.tokens.length, influence: result.scores.influence };
-  });
+    return { plan: result.plan, removed: result.removed, infoPlan: lm.info.plan, tokens: done.tokens.length, influence: result.scores.influence, backend: lm.info.runtime.backend };
+  }, backendName);
+  expect(r.backend).toBe(backendName);
   expect(r.plan.layers).toHaveLength(4);
   expect(r.removed).toHaveLength(1);
   expect(r.removed[0]).not.toBe(0); // first and last blocks are kept by default

@@ -6,19 +6,17 @@
  * const lm = await w.text('stories260K');
  * for await (const ev of lm.generate('Once upon a time', { maxTokens: 64, signal })) {
  *   if (ev.type === 'token') out.textContent += ev.text;
- *   else console.log(ev.stats.decodeTokensPerSecond);
+ *   else { out.textContent += ev.tail; console.log(ev.stats.decodeTokensPerSecond); } // tail: text held back to the end
  * }
  * await lm.setPlan({ layers: [0, 1, 3, 4] }); // drop block 2: no download, no re-read
  */
 import * as Comlink from 'comlink';
 import type { LlamaPlan } from '../models/llama/types.ts';
 import type { AttentionKind } from '../models/llama/graph.ts';
-import type { GenerateOptions, TextEvent } from '../workers/text/engine.ts';
+import type { ChatMessage, GenerateOptions, Prompt, SpeculateOptions, SpeculationStats, TextEvent } from '../core/text-types.ts';
 import type { TextModelInfo, TextModelSource, TextService } from '../workers/text/service.ts';
 import type { CalibrateExitsOptions, PruneOptions, PruneResult } from '../workers/text/service.ts';
 import type { ExitChoice, ExitProfile, StepCost } from '../workers/text/exit-calibration.ts';
-import type { Prompt, SpeculateOptions, SpeculationStats } from '../workers/text/engine.ts';
-import type { ChatMessage } from '../workers/text/chat.ts';
 import type { RuntimeConfig } from '../workers/ort/runtime.ts';
 import { WhittleError, throwIfAborted } from '../core/errors.ts';
 import { startLoaded, type SpawnWorker, type WorkerClient } from './client/worker-client.ts';
@@ -26,6 +24,13 @@ import { startLoaded, type SpawnWorker, type WorkerClient } from './client/worke
 export type { TextEvent, GenerateOptions, TextModelInfo, LlamaPlan };
 export type { Prompt, ChatMessage, PruneOptions, PruneResult, CalibrateExitsOptions, ExitChoice, ExitProfile, SpeculateOptions, SpeculationStats };
 
+/**
+ * What to compile first when a text model loads: a plan (pruned blocks, early exit) and the
+ * attention implementation. A plan saved with the cached model is used when none is given.
+ *
+ * @example
+ * const lm = await w.text('stories-layerskip', { plan: { layers: [0, 1, 2, 3, 5, 6, 7], exit: 3 }, attention: 'auto' });
+ */
 export interface TextLoadOptions {
   plan?: LlamaPlan;
   attention?: AttentionKind | 'auto';
@@ -34,25 +39,41 @@ export interface TextLoadOptions {
 /** Transferable copies of the model's files: a fresh set per worker (transfers detach them). */
 export type SourceFactory = () => Promise<TextModelSource>;
 
+/** Saves a plan with the cached model (null clears it): how the handle reaches the store it came from. */
+export type SavePlan = (plan: LlamaPlan | null) => Promise<void>;
+
 function transferablesOf(source: TextModelSource): ArrayBuffer[] {
   return source.format === 'llama2c' ? [source.checkpoint, source.tokenizer] : Object.values(source.files);
 }
 
+/**
+ * A language model in its own worker (get one from `Whittle.text()`): streaming generation,
+ * plans recompiled from the weights already in the worker, pruning, perplexity, speculation.
+ *
+ * @example
+ * const lm = await w.text('stories-layerskip');
+ * const { text, stats } = await lm.complete('Once upon a time', { maxTokens: 48, speculate: {} });
+ * await lm.prune({ remove: 2 });
+ * lm.dispose();
+ */
 export class TextModel {
   private plan: LlamaPlan | undefined;
   /** The last generation speculated (see planMayChange). */
   private speculated = false;
+  /** Ids for cancellable calls (TextService's JobOptions); unique per handle, the worker is this handle's alone. */
+  private nextJob = 1;
 
   private constructor(
     private readonly client: WorkerClient<TextService>,
     public info: TextModelInfo,
     readonly source: 'cache' | 'network',
+    private readonly save: SavePlan | undefined,
   ) {
     this.plan = info.plan;
   }
 
   /** @internal use Whittle.text() */
-  static async start(spawn: SpawnWorker, runtime: RuntimeConfig, files: SourceFactory, options: TextLoadOptions, label: string, source: 'cache' | 'network'): Promise<TextModel> {
+  static async start(spawn: SpawnWorker, runtime: RuntimeConfig, files: SourceFactory, options: TextLoadOptions, label: string, source: 'cache' | 'network', savePlan?: SavePlan): Promise<TextModel> {
     let self: TextModel | null = null;
     // Replayed on a fresh worker after a death, with the plan in force at that time.
     const { client, info } = await startLoaded<TextService, TextModelInfo>({
@@ -67,7 +88,7 @@ export class TextModel {
         if (self) self.info = reloaded;
       },
     });
-    self = new TextModel(client, info, source);
+    self = new TextModel(client, info, source, savePlan);
     return self;
   }
 
@@ -153,10 +174,24 @@ export class TextModel {
    * const { removed, scores } = await lm.prune({ remove: 1, criterion: 'influence' });
    */
   async prune(options: PruneOptions): Promise<PruneResult> {
-    const result = await this.client.call((r) => r.prune(options));
+    const { signal, ...rest } = options;
+    const result = await this.cancellable(signal, (r, job) => r.prune({ ...rest, job }));
     this.info = result.info;
     this.plan = result.info.plan;
     return result;
+  }
+
+  /**
+   * Saves `plan` (e.g. the one `prune` compiled) with the cached model, so the next
+   * `w.text(id)` starts with it: no download, no re-scoring. `null` forgets it.
+   *
+   * @example
+   * const { plan } = await lm.prune({ remove: 2 });
+   * await lm.savePlan(plan);
+   */
+  async savePlan(plan: LlamaPlan | null): Promise<void> {
+    if (!this.save) throw new WhittleError('UNSUPPORTED', 'this model was not loaded from the model store; it has nowhere to save a plan');
+    await this.save(plan);
   }
 
   /**
@@ -169,20 +204,39 @@ export class TextModel {
    * console.log(profile.agreement, choice.exit, choice.speedup);
    */
   calibrateExits(options: CalibrateExitsOptions = {}): Promise<{ profile: ExitProfile; choice: ExitChoice; stepCost: StepCost }> {
-    return this.client.call((r) => r.calibrateExits(options));
+    const { signal, ...rest } = options;
+    return this.cancellable(signal, (r, job) => r.calibrateExits({ ...rest, job }));
   }
 
   /**
    * Teacher-forced perplexity of `text` (BOS prepended) or token ids under the current plan: what
    * a pruned plan costs in quality, measured on your own held-out text.
    */
-  perplexity(text: string | number[]): Promise<{ perplexity: number; predictions: number }> {
-    return this.client.call((r) => r.perplexity(text));
+  perplexity(text: string | number[], options: { signal?: AbortSignal } = {}): Promise<{ perplexity: number; predictions: number }> {
+    return this.cancellable(options.signal, (r, job) => r.perplexity(text, { job }));
   }
 
   /** Logits [vocab] after a fresh prefill of `tokens` (through the exit when `exit`). */
-  logits(tokens: number[], exit = false): Promise<Float32Array> {
-    return this.client.call((r) => r.logits(tokens, exit));
+  logits(tokens: number[], options: { exit?: boolean } = {}): Promise<Float32Array> {
+    return this.client.call((r) => r.logits(tokens, options));
+  }
+
+  /**
+   * A worker call that `signal` can cancel, as generate() cancels a stream: the call carries a
+   * job id and an abort sends `cancelJob(id)`, which stops it within one step or forward pass
+   * (it then rejects with ABORTED, after the worker is idle again, so the next call finds it free).
+   */
+  private async cancellable<T>(signal: AbortSignal | undefined, fn: (remote: Comlink.Remote<TextService>, job: number | undefined) => Promise<T>): Promise<T> {
+    throwIfAborted(signal);
+    if (!signal) return this.client.call((r) => fn(r, undefined));
+    const job = this.nextJob++;
+    const cancel = () => void this.client.call((r) => r.cancelJob(job)).catch(() => undefined);
+    signal.addEventListener('abort', cancel, { once: true });
+    try {
+      return await this.client.call((r) => fn(r, job));
+    } finally {
+      signal.removeEventListener('abort', cancel);
+    }
   }
 
   encode(text: string): Promise<number[]> {

@@ -1,5 +1,5 @@
 /** Whittle playground: capabilities, the verified model cache, and a story model in a worker (pruning, early exit, self-speculative decoding). */
-import { Whittle, WhittleError, type BackendPreference, type GenerateOptions, type LlamaPlan, type ModelManifest, type PruneCriterion, type StoreEvent, type TextEvent, type TextModel } from '../../sdk/index.ts';
+import { Whittle, WhittleError, type BackendPreference, type GenerateOptions, type LlamaPlan, type ModelManifest, type PruneCriterion, type StoreEvent, type TextEvent, type TextModel } from 'whittle';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const fmtBytes = (n: number) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
@@ -202,6 +202,7 @@ async function generate(): Promise<void> {
         if (n++ === 0) first = performance.now();
         else rate.textContent = `${(((n - 1) / (performance.now() - first)) * 1000).toFixed(0)} tok/s`;
       } else {
+        out.append(ev.tail); // text held back to the end (an unfinished stop string or character)
         const s = ev.stats;
         const info = model.info;
         const sp = s.speculation;

@@ -6,7 +6,8 @@ import { llama2cTokenizerToHf, readLlama2cTokenizer } from '../import/llama2c/to
 import { readLocalModelFile } from '../local.ts';
 import { LlamaReference } from '../reference/llama-ref.ts';
 import { TextTokenizer } from '../../workers/text/tokenizer.ts';
-import { applyBlock, calibrationWindows, choosePrunePlan, planPerplexity, scoreBlocks } from './scoring.ts';
+import { applyBlock, planPerplexity, scoreBlocks } from '../reference/scoring-ref.ts';
+import { addBlockSimilarity, calibrationWindows, choosePrunePlan, nllSum, rowCosine, similarityScores, similaritySums } from './scoring.ts';
 import { randomLlama } from './testing/random-model.ts';
 import type { LlamaWeights } from './types.ts';
 
@@ -166,5 +167,30 @@ describe('block scores on stories260K', () => {
     const choice = choosePrunePlan(s, { remove: 1, criterion: 'perplexity' });
     expect(choice.plan.layers).toHaveLength(4);
     expect(choice.removed[0]).toBe([1, 2, 3].reduce((a, b) => (s.perplexity[b]! < s.perplexity[a]! ? b : a)));
+  });
+});
+
+describe('the pure arithmetic the ONNX scoring path uses', () => {
+  it('rowCosine: per row, zero rows defined, clamped', () => {
+    const a = Float32Array.of(1, 0, 0, 0, 3, 4);
+    const b = Float32Array.of(2, 0, 0, 0, -3, -4);
+    expect(rowCosine(a, b, 0, 2)).toBe(1); // [1, 0] vs [2, 0]
+    expect(rowCosine(a, b, 1, 2)).toBe(1); // both zero: an unchanged zero vector
+    expect(rowCosine(a, b, 2, 2)).toBe(-1);
+    expect(rowCosine(Float32Array.of(1, 1), Float32Array.of(0, 0), 0, 2)).toBe(0);
+  });
+
+  it('addBlockSimilarity + similarityScores: 1 - mean cos and mean arccos / pi over positions', () => {
+    const sums = similaritySums(2);
+    addBlockSimilarity(sums, 1, Float32Array.of(1, 0, 0, 1), Float32Array.of(1, 0, 1, 0), 2); // cos 1 and 0
+    const { influence, angular } = similarityScores(sums, 2);
+    expect(influence).toEqual([1, 0.5]);
+    expect(angular[0]).toBe(0);
+    expect(angular[1]).toBeCloseTo(0.25, 12); // (0 + pi/2) / pi / 2
+  });
+
+  it('nllSum is -log softmax at the targets, stable for large logits', () => {
+    const logits = Float32Array.of(0, 2, 1000, 1002); // the same row shifted by 1000 (exp(1000) overflows)
+    expect(nllSum(logits, 2, [1, 0])).toBeCloseTo(Math.log(1 + Math.exp(-2)) + Math.log(1 + Math.exp(2)), 12);
   });
 });

@@ -1,33 +1,45 @@
 /**
- * On-device depth pruning: which blocks can go? Pure TypeScript over typed arrays (no DOM, Node
- * or onnxruntime), built on the reference forward pass (models/reference/llama-ref.ts).
+ * On-device depth pruning: which blocks can go? The scores' definitions and the pure arithmetic
+ * over hidden states and logits (typed arrays, no DOM, Node or onnxruntime); the forward passes
+ * that produce those run through the compiled ONNX probe segments (workers/text/block-scoring.ts).
  *
  * Three per-block scores from calibration token ids:
  * - block influence (ShortGPT): BI_l = 1 - mean_t cos(h_in[t], h_out[t]), the hidden state
  *   before and after block l at every position t, from ONE forward pass;
  * - angular distance (Gromov et al., "The Unreasonable Ineffectiveness of the Deeper Layers"):
  *   mean_t arccos(cos(h_in[t], h_out[t])) / pi, from the same pass;
- * - perplexity with block l removed (Shortened LLaMA's PPL criterion): one teacher-forced pass
- *   per block through `LlamaReference` with a plan that skips it, plus the full-depth perplexity.
+ * - perplexity with block l removed (Shortened LLaMA's PPL criterion): a teacher-forced pass
+ *   through every block but l, plus the full-depth perplexity.
  * Low scores mean "this block changes little": `choosePrunePlan` drops the lowest ones (one shot,
  * not iteratively re-scored), keeping the first and last block by default as Shortened LLaMA does.
  *
- * Cost: plain loops with float64 sums, about (nLayers + 2) forward passes over the calibration
- * tokens. Fine for models of a few million parameters (stories260K: ~1 s; the 2.4M-parameter
- * LayerSkip recipe shape: tens of seconds, see bench/PRUNING.md); larger models want the same
- * scores computed through the ONNX segments (the engine) instead.
+ * The independent oracle for all of it (plain loops over the reference forward pass) is test
+ * code: models/reference/scoring-ref.ts.
  *
  * @example
- * const scores = scoreBlocks(config, weights, [config.bosTokenId, ...tokenizer.encode(text)]);
+ * const scores = await engine.scoreBlocks([config.bosTokenId, ...tokenizer.encode(text)]);
  * const { plan, removed } = choosePrunePlan(scores, { remove: 2, criterion: 'perplexity' });
  * await engine.setPlan(plan);
  */
 import { WhittleError } from '../../core/errors.ts';
-import { LlamaReference, matvec, rmsnorm, rope, softmaxInPlace } from '../reference/llama-ref.ts';
-import { fullPlan, type LlamaConfig, type LlamaLayerWeights, type LlamaPlan, type LlamaWeights } from './types.ts';
+import type { LlamaConfig, LlamaPlan } from './types.ts';
 
+/**
+ * How blocks are ranked for depth pruning: ShortGPT block influence, angular distance, or the
+ * calibration perplexity with each block removed.
+ *
+ * @example
+ * await lm.prune({ remove: 2, criterion: 'perplexity' satisfies PruneCriterion });
+ */
 export type PruneCriterion = 'influence' | 'angular' | 'perplexity';
 
+/**
+ * Each block's importance under every criterion, from one calibration pass.
+ *
+ * @example
+ * const { scores } = await lm.prune({ remove: 2 });
+ * console.log(scores.influence.map((s, i) => `${i}: ${s.toFixed(3)}`));
+ */
 export interface BlockScores {
   nLayers: number;
   /** Calibration positions the similarity scores average over (all tokens of all windows). */
@@ -52,7 +64,7 @@ export interface ScoreOptions {
 }
 
 /**
- * Token ids -> windows of at most `maxSeqLen` tokens (the reference's cache length), each run
+ * Token ids -> windows of at most `maxSeqLen` tokens (the model's context), each run
  * from position 0. Windows shorter than 2 tokens predict nothing and are dropped, except that a
  * single short sequence is kept for the similarity scores.
  */
@@ -63,7 +75,8 @@ export function calibrationWindows(tokens: readonly number[], maxSeqLen: number)
   return useful.length > 0 ? useful : windows;
 }
 
-function checkTokens(config: LlamaConfig, tokens: readonly number[]): void {
+/** INVALID_ARGUMENT unless `tokens` is a non-empty list of ids inside the vocabulary. */
+export function checkCalibrationTokens(config: LlamaConfig, tokens: readonly number[]): void {
   if (tokens.length === 0) throw new WhittleError('INVALID_ARGUMENT', 'no calibration tokens');
   for (const t of tokens) {
     if (!Number.isInteger(t) || t < 0 || t >= config.vocabSize) {
@@ -72,62 +85,25 @@ function checkTokens(config: LlamaConfig, tokens: readonly number[]): void {
   }
 }
 
-/**
- * One transformer block at position `pos`, in place on the residual stream `x` [dim], writing
- * this position's K/V into `keyCache`/`valueCache` [maxSeqLen, kvDim]. The same arithmetic as
- * `LlamaReference.forward`'s loop body, exposed per block so the hidden state between blocks can
- * be observed (the reference only returns logits).
- */
-export function applyBlock(config: LlamaConfig, lw: LlamaLayerWeights, x: Float32Array, pos: number, keyCache: Float32Array, valueCache: Float32Array): void {
-  const c = config;
-  const hs = c.dim / c.nHeads;
-  const kvDim = c.nKvHeads * hs;
-  const groups = c.nHeads / c.nKvHeads;
-  // Attention
-  const xb = rmsnorm(x, lw.attnNorm, c.normEps); // [dim]
-  const q = matvec(lw.wq, xb, c.nHeads * hs); // [nHeads*hs]
-  const k = matvec(lw.wk, xb, kvDim); // [kvDim]
-  const v = matvec(lw.wv, xb, kvDim); // [kvDim]
-  rope(q, c.nHeads, hs, pos, c.ropeTheta, c.ropeLayout);
-  rope(k, c.nKvHeads, hs, pos, c.ropeTheta, c.ropeLayout);
-  keyCache.set(k, pos * kvDim);
-  valueCache.set(v, pos * kvDim);
-  const att = new Float64Array(pos + 1); // [pos+1] scores of one head
-  const heads = new Float32Array(c.nHeads * hs); // [nHeads*hs] attention output, heads concatenated
-  for (let h = 0; h < c.nHeads; h++) {
-    const kvh = Math.floor(h / groups);
-    for (let t = 0; t <= pos; t++) {
-      let score = 0;
-      for (let i = 0; i < hs; i++) score += q[h * hs + i]! * keyCache[t * kvDim + kvh * hs + i]!;
-      att[t] = score / Math.sqrt(hs);
-    }
-    softmaxInPlace(att);
-    for (let i = 0; i < hs; i++) {
-      let acc = 0;
-      for (let t = 0; t <= pos; t++) acc += att[t]! * valueCache[t * kvDim + kvh * hs + i]!;
-      heads[h * hs + i] = acc;
-    }
-  }
-  const attnOut = matvec(lw.wo, heads, c.dim); // [dim]
-  for (let i = 0; i < c.dim; i++) x[i] = x[i]! + attnOut[i]!;
-  // SwiGLU MLP: w2( silu(w1 x) * w3 x )
-  const xf = rmsnorm(x, lw.ffnNorm, c.normEps); // [dim]
-  const gate = matvec(lw.w1, xf, c.hiddenDim); // [hidden]
-  const up = matvec(lw.w3, xf, c.hiddenDim); // [hidden]
-  for (let i = 0; i < c.hiddenDim; i++) {
-    const g = gate[i]!;
-    gate[i] = (g / (1 + Math.exp(-g))) * up[i]!;
-  }
-  const down = matvec(lw.w2, gate, c.dim); // [dim]
-  for (let i = 0; i < c.dim; i++) x[i] = x[i]! + down[i]!;
+/** Per-block sums over positions, filled window by window: cos[l] of cos(h_in, h_out), angle[l] of arccos(cos) / pi. */
+export interface SimilaritySums {
+  cos: Float64Array; // [nLayers]
+  angle: Float64Array; // [nLayers]
 }
 
-/** cos(a, b) in float64; 1 when both are zero (an unchanged zero vector), 0 when only one is. */
-function cosine(a: Float32Array, b: Float32Array): number {
+export function similaritySums(nLayers: number): SimilaritySums {
+  return { cos: new Float64Array(nLayers), angle: new Float64Array(nLayers) };
+}
+
+/**
+ * cos(a[row], b[row]) of two [rows, dim] arrays, in float64; 1 when both rows are zero (an
+ * unchanged zero vector), 0 when only one is, clamped to [-1, 1] so arccos stays defined.
+ */
+export function rowCosine(a: Float32Array, b: Float32Array, row: number, dim: number): number {
   let dot = 0;
   let na = 0;
   let nb = 0;
-  for (let i = 0; i < a.length; i++) {
+  for (let i = row * dim; i < (row + 1) * dim; i++) {
     dot += a[i]! * b[i]!;
     na += a[i]! * a[i]!;
     nb += b[i]! * b[i]!;
@@ -137,85 +113,40 @@ function cosine(a: Float32Array, b: Float32Array): number {
   return Math.max(-1, Math.min(1, dot / Math.sqrt(na * nb)));
 }
 
-/**
- * One full-depth forward pass over each window that records, for every block l and position t,
- * cos(h_in[t], h_out[t]) of the residual stream around the block; returns the per-block means of
- * 1 - cos (influence) and arccos(cos) / pi (angular distance).
- */
-export function blockSimilarities(config: LlamaConfig, weights: LlamaWeights, windows: readonly (readonly number[])[]): { influence: number[]; angular: number[]; positions: number } {
-  const L = config.nLayers;
-  const kvDim = (config.nKvHeads * config.dim) / config.nHeads;
-  const cosSum = new Float64Array(L); // [L]
-  const angleSum = new Float64Array(L); // [L]
-  let positions = 0;
-  for (const window of windows) {
-    if (window.length > config.maxSeqLen) throw new WhittleError('INVALID_ARGUMENT', `window of ${window.length} tokens exceeds the context (${config.maxSeqLen})`);
-    const keyCache = Array.from({ length: L }, () => new Float32Array(window.length * kvDim)); // L x [T, kvDim]
-    const valueCache = Array.from({ length: L }, () => new Float32Array(window.length * kvDim));
-    for (let pos = 0; pos < window.length; pos++) {
-      const token = window[pos]!;
-      const x = weights.tokenEmbedding.slice(token * config.dim, (token + 1) * config.dim); // [dim]
-      for (let l = 0; l < L; l++) {
-        const hIn = x.slice(); // [dim]
-        applyBlock(config, weights.layers[l]!, x, pos, keyCache[l]!, valueCache[l]!);
-        const cos = cosine(hIn, x);
-        cosSum[l] = cosSum[l]! + cos;
-        angleSum[l] = angleSum[l]! + Math.acos(cos) / Math.PI;
-      }
-      positions++;
-    }
+/** Adds block `layer`'s similarity at every position of one window: hIn, hOut [S, dim], the residual stream before and after it. */
+export function addBlockSimilarity(sums: SimilaritySums, layer: number, hIn: Float32Array, hOut: Float32Array, dim: number): void {
+  if (hIn.length !== hOut.length || hIn.length % dim !== 0) throw new WhittleError('INTERNAL', `hidden states of ${hIn.length} and ${hOut.length} values are not the same [S, ${dim}]`);
+  for (let t = 0; t < hIn.length / dim; t++) {
+    const cos = rowCosine(hIn, hOut, t, dim);
+    sums.cos[layer] = sums.cos[layer]! + cos;
+    sums.angle[layer] = sums.angle[layer]! + Math.acos(cos) / Math.PI;
   }
+}
+
+/** The per-block means: influence 1 - mean cos, angular mean arccos(cos) / pi, over `positions`. */
+export function similarityScores(sums: SimilaritySums, positions: number): { influence: number[]; angular: number[] } {
   return {
-    influence: Array.from(cosSum, (s) => 1 - s / positions),
-    angular: Array.from(angleSum, (s) => s / positions),
-    positions,
+    influence: Array.from(sums.cos, (s) => 1 - s / positions),
+    angular: Array.from(sums.angle, (s) => s / positions),
   };
 }
 
 /**
- * Teacher-forced perplexity of `windows` under `plan`: exp of the mean of -log p(w[t+1] | w[..t])
- * over every window (each from position 0, the first token of a window is not predicted).
+ * Sum over rows r of -log softmax(logits[r])[targets[r]] (float64 log-sum-exp): the
+ * teacher-forced negative log-likelihood of `targets` [count] under `logits` [count, vocab].
  */
-export function planPerplexity(config: LlamaConfig, weights: LlamaWeights, plan: LlamaPlan, windows: readonly (readonly number[])[]): { perplexity: number; predictions: number } {
+export function nllSum(logits: Float32Array, vocab: number, targets: ArrayLike<number>): number {
+  if (logits.length !== targets.length * vocab) throw new WhittleError('INTERNAL', `${logits.length} logits are not ${targets.length} rows of ${vocab}`);
   let nll = 0;
-  let predictions = 0;
-  const probs = new Float64Array(config.vocabSize); // [vocab]
-  for (const window of windows) {
-    if (window.length > config.maxSeqLen) throw new WhittleError('INVALID_ARGUMENT', `window of ${window.length} tokens exceeds the context (${config.maxSeqLen})`);
-    const ref = new LlamaReference(config, weights, plan);
-    for (let pos = 0; pos + 1 < window.length; pos++) {
-      const logits = ref.forward(window[pos]!, pos); // [vocab]
-      probs.set(logits);
-      softmaxInPlace(probs);
-      nll -= Math.log(probs[window[pos + 1]!]!);
-      predictions++;
-    }
+  for (let r = 0; r < targets.length; r++) {
+    const base = r * vocab;
+    let max = -Infinity;
+    for (let v = base; v < base + vocab; v++) max = Math.max(max, logits[v]!);
+    let sum = 0;
+    for (let v = base; v < base + vocab; v++) sum += Math.exp(logits[v]! - max);
+    nll -= logits[base + targets[r]!]! - max - Math.log(sum);
   }
-  if (predictions === 0) throw new WhittleError('INVALID_ARGUMENT', 'perplexity needs at least 2 tokens in a window');
-  return { perplexity: Math.exp(nll / predictions), predictions };
-}
-
-/**
- * All three scores for every block from calibration token ids (include BOS yourself; longer than
- * the context is split into windows of `maxSeqLen`).
- */
-export function scoreBlocks(config: LlamaConfig, weights: LlamaWeights, tokens: readonly number[], options: ScoreOptions = {}): BlockScores {
-  checkTokens(config, tokens);
-  if (weights.layers.length !== config.nLayers) throw new WhittleError('BAD_MODEL', `weights have ${weights.layers.length} layers, the config ${config.nLayers}`);
-  const windows = calibrationWindows(tokens, config.maxSeqLen);
-  let t = performance.now();
-  const { influence, angular, positions } = blockSimilarities(config, weights, windows);
-  const similarityMs = performance.now() - t;
-  t = performance.now();
-  let perplexity: number[] = [];
-  let fullPerplexity = NaN;
-  let predictions = windows.reduce((n, w) => n + Math.max(0, w.length - 1), 0);
-  if (options.perplexity ?? true) {
-    const all = fullPlan(config).layers;
-    if (config.nLayers > 1) perplexity = all.map((l) => planPerplexity(config, weights, { layers: all.filter((k) => k !== l) }, windows).perplexity);
-    ({ perplexity: fullPerplexity, predictions } = planPerplexity(config, weights, { layers: all }, windows));
-  }
-  return { nLayers: config.nLayers, positions, predictions, influence, angular, perplexity, fullPerplexity, timing: { similarityMs, perplexityMs: performance.now() - t } };
+  return nll;
 }
 
 export interface PruneChoiceOptions {

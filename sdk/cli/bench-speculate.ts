@@ -6,7 +6,8 @@
  *   npx tsx sdk/cli/bench-speculate.ts <model> [maxTokens=200] [drafts=2,4] [reps=3]
  */
 import { loadOrt } from '../../workers/ort/runtime.ts';
-import { TextEngine, type GenerateOptions, type TextEvent } from '../../workers/text/engine.ts';
+import type { GenerateOptions, TextEvent } from '../../core/text-types.ts';
+import { TextEngine } from '../../workers/text/engine.ts';
 import { loadModel } from './load.ts';
 
 const [id = 'stories260K', maxTokensArg = '200', draftsArg = '2,4', repsArg = '3'] = process.argv.slice(2);

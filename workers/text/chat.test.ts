@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { readLocalModelFile } from '../../models/local.ts';
 import { loadOrt } from '../ort/runtime.ts';
 import { ChatTemplate } from './chat.ts';
-import { TextEngine, type TextEvent } from './engine.ts';
+import type { TextEvent } from '../../core/text-types.ts';
+import { TextEngine } from './engine.ts';
 import { textModelFromHf } from './model.ts';
 
 /** A question/answer template in the style of Zephyr's, written for the TinyStories vocabulary. */

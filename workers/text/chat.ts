@@ -11,11 +11,10 @@
  */
 import { Template } from '@huggingface/jinja';
 import { WhittleError } from '../../core/errors.ts';
+import type { ChatMessage } from '../../core/text-types.ts';
 
-export interface ChatMessage {
-  role: string;
-  content: string;
-}
+/** A public type (core/text-types.ts), re-exported for the engine's modules. */
+export type { ChatMessage } from '../../core/text-types.ts';
 
 /** tokenizer_config.json writes special tokens as strings or as `{ content }` objects. */
 function tokenText(value: unknown): string | undefined {

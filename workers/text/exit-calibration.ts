@@ -1,10 +1,8 @@
 /**
- * Choosing the early exit for self-speculative decoding from a short calibration pass. Pure
- * TypeScript over the loaded weights (the reference block from scoring.ts), no onnxruntime.
- *
- * One forward pass over the calibration tokens through the plan's kept layers; after every kept
- * block e the shared final norm + LM head give the exit's distribution, compared with the last
- * block's at the same position:
+ * Choosing the early exit for self-speculative decoding from a short calibration pass through
+ * the compiled ONNX probe segments (probe-runner.ts): the plan's kept blocks one graph each, and
+ * after every kept block e the shared final norm + LM head (one head graph: LayerSkip exits share
+ * it) give the exit's distribution, compared with the last block's at the same position:
  * - agreement[e]: how often the exit's argmax equals the full model's (greedy acceptance rate);
  * - acceptance[e]: mean of sum_x min(p_e(x), p_L(x)) at the sampling temperature (the expected
  *   acceptance of one sampled draft under speculative sampling's rule).
@@ -15,17 +13,17 @@
  * F + P * S * verifyCost[e] (the blocks after e + head). The engine measures F and P on the
  * compiled plan (one- and five-position steps) before choosing, so the prediction reflects this
  * backend: on a CPU extra positions cost nearly as much as the first, on a GPU almost nothing.
+ * The independent oracle for the rates is models/reference/scoring-ref.ts `exitRates` (tests).
  *
  * @example
- * const profile = profileExits(config, weights, plan.layers, calibrationTokens);
+ * const profile = await profileExits(new ProbeRunner(source, signal), config, plan.layers, calibrationTokens);
  * const { exit, draft, speedup } = chooseExit(profile);
  */
 import { WhittleError } from '../../core/errors.ts';
-import { matvec, rmsnorm } from '../../models/reference/llama-ref.ts';
 import { bestDraft } from './draft-length.ts';
+import type { ProbeRunner } from './probe-runner.ts';
 import { argmax, softmax } from './sampler.ts';
-import { applyBlock } from '../../models/llama/scoring.ts';
-import type { LlamaConfig, LlamaWeights } from '../../models/llama/types.ts';
+import { headSizeOf, type LlamaConfig } from '../../models/llama/types.ts';
 
 export interface ExitProfile {
   /** Kept layers the profile was taken over (the plan's `layers`); exits index into them. */
@@ -45,13 +43,49 @@ export interface ExitProfile {
 
 /** Multiply-adds of one block and of the head, per position (attention over the context ignored). */
 function costs(c: LlamaConfig): { block: number; head: number } {
-  const hs = c.dim / c.nHeads;
+  const hs = headSizeOf(c);
   const block = c.dim * (c.nHeads + 2 * c.nKvHeads) * hs + c.nHeads * hs * c.dim + 3 * c.dim * c.hiddenDim;
   return { block, head: c.dim * c.vocabSize };
 }
 
-/** Per-exit agreement and acceptance on `tokens` (one window, cut to the context). */
-export function profileExits(config: LlamaConfig, weights: LlamaWeights, layers: readonly number[], tokens: readonly number[], options: { temperature?: number } = {}): ExitProfile {
+/** The full model's side of the comparison for `count` positions: argmax and distribution at `temperature` per row. */
+interface FinalRows {
+  top: number[]; // [count]
+  probs: Float64Array[]; // count x [vocab]
+}
+
+function finalRows(logits: Float32Array, vocab: number, temperature: number): FinalRows {
+  const top: number[] = [];
+  const probs: Float64Array[] = [];
+  for (let r = 0; r < logits.length / vocab; r++) {
+    const row = logits.subarray(r * vocab, (r + 1) * vocab);
+    top.push(argmax(row));
+    probs.push(softmax(row, temperature));
+  }
+  return { top, probs };
+}
+
+/** Adds exit i's agreement and acceptance over the rows of `logits` [count, vocab] into the per-exit sums. */
+function addExitRates(sums: { agree: Float64Array; accept: Float64Array }, i: number, logits: Float32Array, final: FinalRows, vocab: number, temperature: number): void {
+  final.top.forEach((top, r) => {
+    const row = logits.subarray(r * vocab, (r + 1) * vocab);
+    if (argmax(row) === top) sums.agree[i]!++;
+    const p = softmax(row, temperature);
+    const pFinal = final.probs[r]!;
+    let overlap = 0;
+    for (let v = 0; v < vocab; v++) overlap += Math.min(p[v]!, pFinal[v]!);
+    sums.accept[i] = sums.accept[i]! + overlap;
+  });
+}
+
+/**
+ * Per-exit agreement and acceptance of the kept `layers` on `tokens` (one window, cut to the
+ * context): one prefill through each kept block's probe graph (hidden states kept on the host,
+ * [n, S, dim]), then the head graph over the last block's positions and every exit's, a chunk of
+ * positions at a time so at most two chunks of logits are alive. Stops at the probe's
+ * checkpoints (before every compile and run) when its signal fires.
+ */
+export async function profileExits(probe: ProbeRunner, config: LlamaConfig, layers: readonly number[], tokens: readonly number[], options: { temperature?: number } = {}): Promise<ExitProfile> {
   const t0 = performance.now();
   const c = config;
   const n = layers.length;
@@ -59,36 +93,30 @@ export function profileExits(config: LlamaConfig, weights: LlamaWeights, layers:
   if (tokens.length === 0) throw new WhittleError('INVALID_ARGUMENT', 'no calibration tokens');
   const temperature = options.temperature && options.temperature > 0 ? options.temperature : 1;
   const window = tokens.slice(0, c.maxSeqLen);
-  const kvDim = (c.nKvHeads * c.dim) / c.nHeads;
-  const keyCache = layers.map(() => new Float32Array(window.length * kvDim)); // n x [T, kvDim]
-  const valueCache = layers.map(() => new Float32Array(window.length * kvDim));
-  const agree = new Float64Array(n); // [n]
-  const accept = new Float64Array(n); // [n]
-  const logits: Float32Array[] = new Array<Float32Array>(n);
-  for (let pos = 0; pos < window.length; pos++) {
-    const token = window[pos]!;
-    if (!Number.isInteger(token) || token < 0 || token >= c.vocabSize) throw new WhittleError('INVALID_ARGUMENT', `calibration token ${token} is outside the vocabulary (${c.vocabSize})`);
-    const x = weights.tokenEmbedding.slice(token * c.dim, (token + 1) * c.dim); // [dim]
-    for (let i = 0; i < n; i++) {
-      applyBlock(c, weights.layers[layers[i]!]!, x, pos, keyCache[i]!, valueCache[i]!);
-      logits[i] = matvec(weights.lmHead, rmsnorm(x, weights.finalNorm, c.normEps), c.vocabSize); // [vocab]
-    }
-    const finalTop = argmax(logits[n - 1]!);
-    const pFinal = softmax(logits[n - 1]!, temperature);
-    for (let i = 0; i < n; i++) {
-      if (argmax(logits[i]!) === finalTop) agree[i]!++;
-      const p = softmax(logits[i]!, temperature);
-      let overlap = 0;
-      for (let v = 0; v < p.length; v++) overlap += Math.min(p[v]!, pFinal[v]!);
-      accept[i] = accept[i]! + overlap;
-    }
+  const S = window.length;
+  const hidden: Float32Array[] = []; // n x [S, dim]: the residual stream after kept block i
+  let h = probe.embed(window);
+  for (const layer of layers) {
+    const input = h;
+    h = await probe.block(layer, (run) => run(input));
+    hidden.push(h);
   }
+  const sums = { agree: new Float64Array(n), accept: new Float64Array(n) }; // [n] each
+  await probe.head(async (run) => {
+    for (let from = 0; from < S; from += probe.headPositions) {
+      const count = Math.min(probe.headPositions, S - from);
+      const finalLogits = await run(hidden[n - 1]!, from, count); // [count, vocab]
+      const final = finalRows(finalLogits, c.vocabSize, temperature);
+      // The last exit is the final head itself (agreement 1, acceptance 1 up to rounding): compared like the others.
+      for (let i = 0; i < n; i++) addExitRates(sums, i, i === n - 1 ? finalLogits : await run(hidden[i]!, from, count), final, c.vocabSize, temperature);
+    }
+  });
   const { block, head } = costs(c);
   return {
     layers: [...layers],
-    positions: window.length,
-    agreement: Array.from(agree, (s) => s / window.length),
-    acceptance: Array.from(accept, (s) => s / window.length),
+    positions: S,
+    agreement: Array.from(sums.agree, (s) => s / S),
+    acceptance: Array.from(sums.accept, (s) => s / S),
     draftCost: Array.from({ length: n }, (_, i) => ((i + 1) * block + head) / (n * block + head)),
     verifyCost: Array.from({ length: n }, (_, i) => ((n - i - 1) * block + head) / (n * block + head)),
     temperature,

@@ -8,7 +8,9 @@
  * const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
  * const engine = await TextEngine.create(ort, 'wasm', textModelFromLlama2c(binBytes, tokBytes));
  */
-export { TextEngine, type GenerateOptions, type GenerateStats, type TextEngineOptions, type TextEvent } from './engine.ts';
+export { TextEngine, type TextEngineOptions, type PerplexityOptions } from './engine.ts';
+export type { GenerateOptions, GenerateStats, TextEvent, Prompt, SpeculateOptions, SpeculationStats } from '../../core/text-types.ts';
+export { TextStreamer } from './streamer.ts';
 export { textModelFromHf, textModelFromLlama2c, type TextModel } from './model.ts';
 export { TextTokenizer } from './tokenizer.ts';
 export type { SamplingOptions } from './sampler.ts';

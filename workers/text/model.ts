@@ -47,7 +47,8 @@ export function textModelFromLlama2c(checkpoint: ArrayBuffer, tokenizer: ArrayBu
     throw new WhittleError('BAD_MODEL', `${name}: no tokenizer; a llama2.c model needs its tokenizer.bin (or a tokenizer.json)`, { name });
   }
   const json = tokenizer instanceof ArrayBuffer ? llama2cTokenizerToHf(readLlama2cTokenizer(tokenizer, config.vocabSize)) : tokenizer;
-  return { config, weights, tokenizer: TextTokenizer.fromJson(json) };
+  // llama2.c checkpoints are trained on BOS-prefixed text, whatever tokenizer file comes with them.
+  return { config, weights, tokenizer: TextTokenizer.fromJson(json, {}, { prependsBos: true }) };
 }
 
 /**
@@ -64,5 +65,5 @@ export function textModelFromHf(files: HfModelFiles): TextModel {
   if (tokBin === undefined) {
     throw new WhittleError('BAD_MODEL', 'the model folder has no tokenizer.json (nor a llama2.c tokenizer.bin)', { file: 'tokenizer.json' });
   }
-  return { config, weights, tokenizer: TextTokenizer.fromJson(llama2cTokenizerToHf(readLlama2cTokenizer(files[tokBin]!, config.vocabSize, tokBin))), ...chat };
+  return { config, weights, tokenizer: TextTokenizer.fromJson(llama2cTokenizerToHf(readLlama2cTokenizer(files[tokBin]!, config.vocabSize, tokBin)), {}, { prependsBos: true }), ...chat };
 }

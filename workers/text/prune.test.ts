@@ -3,7 +3,7 @@ import { WhittleError } from '../../core/errors.ts';
 import { readLlama2cCheckpoint } from '../../models/import/llama2c/checkpoint.ts';
 import { readLocalModelFile } from '../../models/local.ts';
 import { LlamaReference, referenceGreedy } from '../../models/reference/llama-ref.ts';
-import { planPerplexity } from '../../models/llama/scoring.ts';
+import { planPerplexity } from '../../models/reference/scoring-ref.ts';
 import { DEFAULT_CALIBRATION_TEXT } from './calibration.ts';
 import { TextService } from './service.ts';
 

@@ -33,6 +33,47 @@ interface CompiledSegment {
 const MASKED = -3.0e38;
 
 /**
+ * The inputs every segment of one step shares, for S new positions after P cached ones:
+ * `position` and the causal attention mask ('plain'/'onnx') or GroupQueryAttention's sequence
+ * lengths ('gqa'). Shared by the plan runner and the probe runner (probe-runner.ts), so both feed
+ * the graphs the same way. The mask's data is one buffer reused across steps: fresh typed arrays
+ * of a few KB per step are what made Chromium slow (see HostKv).
+ */
+export class StepInputs {
+  private maskBuffer = new Float32Array(0);
+
+  constructor(
+    private readonly ort: OrtModule,
+    private readonly attention: AttentionKind,
+    /** Query heads per KV head. */
+    private readonly groups: number,
+  ) {}
+
+  /** Feeds for a step; the mask tensor views the reused buffer, valid until the next call. */
+  feeds(P: number, S: number): Record<string, Ort.Tensor> {
+    const T = P + S;
+    const feeds: Record<string, Ort.Tensor> = {
+      position: new this.ort.Tensor('int64', BigInt64Array.of(BigInt(P)), [1]),
+    };
+    const maskShape = attentionMaskShape(this.attention, this.groups, S, T);
+    if (maskShape) {
+      // Row r is query s = floor(r / rowsPerQuery) ('plain' repeats each query once per head in its group).
+      const rowsPerQuery = maskShape[0] / S;
+      const n = maskShape[0] * T;
+      if (this.maskBuffer.length < n) this.maskBuffer = new Float32Array(Math.max(n, this.maskBuffer.length * 2));
+      const mask = this.maskBuffer.subarray(0, n);
+      mask.fill(0);
+      for (let r = 0; r < maskShape[0]; r++) mask.fill(MASKED, r * T + P + Math.floor(r / rowsPerQuery) + 1, (r + 1) * T);
+      feeds.attention_mask = new this.ort.Tensor('float32', mask, maskShape);
+    } else {
+      feeds.seqlens_k = new this.ort.Tensor('int32', Int32Array.of(T - 1), [1]);
+      feeds.total_seq_len = new this.ort.Tensor('int32', Int32Array.of(T), []);
+    }
+    return feeds;
+  }
+}
+
+/**
  * A K or V tensor as rows: [K, T, hs] is K rows of T positions of `hs` values (`unit` = hs); a
  * transposed 'plain' key [K, hs, T] is K*hs rows of T single values (`unit` = 1).
  */
@@ -129,8 +170,8 @@ export class PlanRunner {
   private caches = new Map<number, { key: Ort.Tensor; value: Ort.Tensor; length: number }>();
   /** WASM: per-layer host caches. */
   private readonly host = new Map<number, HostKv>();
-  /** The attention mask's data, reused across steps (grown as the context grows). */
-  private maskBuffer = new Float32Array(0);
+  /** Position and mask feeds (the mask's buffer reused across steps). */
+  private readonly inputs: StepInputs;
   /**
    * Per segment, what `run` fetches: on WASM everything but present_* (the host keeps the cache
    * from new_*); on WebGPU everything but new_* (present_* stay in GPU buffers, and fetching
@@ -148,9 +189,10 @@ export class PlanRunner {
     readonly attention: AttentionKind,
     private readonly segments: CompiledSegment[],
   ) {
-    const { nKvHeads, dim, nHeads } = weights.config;
+    const { nKvHeads, nHeads } = weights.config;
+    this.inputs = new StepInputs(ort, attention, nHeads / nKvHeads);
     if (backend === 'wasm') {
-      for (const seg of segments) for (const l of seg.layers) this.host.set(l, new HostKv(nKvHeads, dim / nHeads, attention === 'plain'));
+      for (const seg of segments) for (const l of seg.layers) this.host.set(l, new HostKv(nKvHeads, weights.headSize, attention === 'plain'));
     }
     const skip = backend === 'wasm' ? 'present_' : 'new_';
     this.fetches = segments.map((seg) => seg.session.outputNames.filter((n) => !n.startsWith(skip)));
@@ -201,8 +243,8 @@ export class PlanRunner {
 
   /** Empties every KV cache (disposing the old tensors); the next step is position 0. */
   reset(): void {
-    const { nKvHeads, dim, nHeads } = this.weights.config;
-    const hs = dim / nHeads;
+    const { nKvHeads } = this.weights.config;
+    const hs = this.weights.headSize;
     for (const c of this.caches.values()) {
       c.key.dispose();
       c.value.dispose();
@@ -290,8 +332,8 @@ export class PlanRunner {
       this.position = Math.min(this.position, length);
       return;
     }
-    const { nKvHeads, dim, nHeads } = this.weights.config;
-    const hs = dim / nHeads;
+    const { nKvHeads } = this.weights.config;
+    const hs = this.weights.headSize;
     for (const [layer, cache] of this.caches) {
       if (cache.length <= length) continue;
       const cut = async (t: Ort.Tensor, which: 'key' | 'value') => {
@@ -326,31 +368,14 @@ export class PlanRunner {
     if (T > c.maxSeqLen) {
       throw new WhittleError('INVALID_ARGUMENT', `${T} positions exceed the model's context of ${c.maxSeqLen}`, { positions: T, maxSeqLen: c.maxSeqLen });
     }
-    const feeds: Record<string, Ort.Tensor> = {
-      position: new this.ort.Tensor('int64', BigInt64Array.of(BigInt(P)), [1]),
-    };
+    const feeds = this.inputs.feeds(P, S);
     if (input.tokens) feeds.input_ids = new this.ort.Tensor('int64', BigInt64Array.from(input.tokens, (t) => BigInt(t)), [1, S]);
     if (input.hidden) feeds.hidden_in = input.hidden;
-    const maskShape = attentionMaskShape(this.attention, c.nHeads / c.nKvHeads, S, T);
-    if (maskShape) {
-      // Row r is query s = floor(r / rowsPerQuery) ('plain' repeats each query once per head in its group).
-      const rowsPerQuery = maskShape[0] / S;
-      // A reused buffer: fresh typed arrays of a few KB per step are what made Chromium slow (HostKv).
-      const n = maskShape[0] * T;
-      if (this.maskBuffer.length < n) this.maskBuffer = new Float32Array(Math.max(n, this.maskBuffer.length * 2));
-      const mask = this.maskBuffer.subarray(0, n);
-      mask.fill(0);
-      for (let r = 0; r < maskShape[0]; r++) mask.fill(MASKED, r * T + P + Math.floor(r / rowsPerQuery) + 1, (r + 1) * T);
-      feeds.attention_mask = new this.ort.Tensor('float32', mask, maskShape);
-    } else {
-      feeds.seqlens_k = new this.ort.Tensor('int32', Int32Array.of(T - 1), [1]);
-      feeds.total_seq_len = new this.ort.Tensor('int32', Int32Array.of(T), []);
-    }
 
     let logits: Float32Array | null = null;
     let hidden: Float32Array | undefined;
     const wasm = this.backend === 'wasm';
-    const hs = c.dim / c.nHeads;
+    const hs = this.weights.headSize;
     for (let i = first; i <= last; i++) {
       throwIfAborted(signal);
       const seg = this.segments[i]!;

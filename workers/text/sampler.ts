@@ -7,24 +7,12 @@
  * const rng = createRng(42);
  * const next = sample(logits, { temperature: 0.8, topK: 40, topP: 0.95, repetitionPenalty: 1.1 }, history, rng);
  */
-
-export interface SamplingOptions {
-  /** Always take the most likely token (same as temperature 0). */
-  greedy?: boolean;
-  /** Softmax temperature; 0 means greedy. Default 1. */
-  temperature?: number;
-  /** Keep only the k most likely tokens (0 or absent: all). */
-  topK?: number;
-  /** Keep the smallest set of most likely tokens whose probability reaches p (1 or absent: all). */
-  topP?: number;
-  /** > 1 discourages tokens already in the history (CTRL paper rule: divide positive logits, multiply negative). */
-  repetitionPenalty?: number;
-  /** Seed for the PRNG; same seed, same logits -> same tokens. */
-  seed?: number;
-}
-
-/** Seeded uniform [0, 1) generator (mulberry32), shared with the rest of Whittle. */
 import type { Rng } from '../../core/random.ts';
+import type { SamplingOptions } from '../../core/text-types.ts';
+
+/** The options are a public type (core/text-types.ts); re-exported for the engine's modules. */
+export type { SamplingOptions } from '../../core/text-types.ts';
+/** Seeded uniform [0, 1) generator (mulberry32), shared with the rest of Whittle. */
 export { createRng, type Rng } from '../../core/random.ts';
 
 /** Index of the largest value; the lowest index wins ties (matches run.c). */

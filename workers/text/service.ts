@@ -6,15 +6,18 @@
  * while the previous one is in flight to the page), `next()` drains whatever is queued (or
  * waits for the next event), `cancel()` aborts it within one step. Plain class: testable in Node.
  */
-import { WhittleError, asWhittleError, toWire, fromWire, type WireError } from '../../core/errors.ts';
+import { WhittleError, asWhittleError, throwIfAborted, toWire, fromWire, type WireError } from '../../core/errors.ts';
 import type { LlamaPlan } from '../../models/llama/types.ts';
 import type { AttentionKind } from '../../models/llama/graph.ts';
 import { loadOrt, runtimeInfo, type OrtModule, type RuntimeConfig, type RuntimeInfo } from '../ort/runtime.ts';
-import { TextEngine, type GenerateOptions, type Prompt, type TextEvent } from './engine.ts';
+import type { GenerateOptions, Prompt, TextEvent } from '../../core/text-types.ts';
+import { TextEngine, type PerplexityOptions } from './engine.ts';
 import { textModelFromHf, textModelFromLlama2c } from './model.ts';
-import type { ExitChoice, ExitProfile, StepCost } from './exit-calibration.ts';
-import { choosePrunePlan, maxRemovable, scoreBlocks, type BlockScores, type PruneCriterion } from '../../models/llama/scoring.ts';
+import type { CalibrateExitsOptions, ExitCalibration } from './exit-calibrator.ts';
+import { choosePrunePlan, maxRemovable, type BlockScores, type PruneCriterion } from '../../models/llama/scoring.ts';
 import { DEFAULT_CALIBRATION_TEXT } from './calibration.ts';
+
+export type { CalibrateExitsOptions, ExitCalibration, PerplexityOptions };
 
 /** Model files as the worker receives them (transferred ArrayBuffers). */
 export type TextModelSource =
@@ -34,15 +37,18 @@ export interface TextModelInfo {
 
 export type StreamOptions = Omit<GenerateOptions, 'signal'>;
 
-export interface CalibrateExitsOptions {
-  /** Profile for greedy decoding (top-1 agreement) or sampling at `temperature`. Default greedy. */
-  greedy?: boolean;
-  temperature?: number;
-  /** Rank exits for this fixed draft length instead of the best per exit. */
-  draft?: number;
-  /** Calibration text (BOS prepended) or token ids; default: the built-in text. First 128 tokens are used. */
-  calibration?: string | number[];
+/**
+ * AbortSignals cannot cross a worker boundary: a cancellable call (prune, perplexity,
+ * calibrateExits) is named by a `job` id the caller picks (unique per caller), and
+ * `cancelJob(job)` aborts it, as `cancel(id)` does a stream. Comlink delivers calls in order and
+ * a call registers its id before its first await, so a cancel never overtakes its call.
+ */
+export interface JobOptions {
+  job?: number;
 }
+
+/** A call's options as they cross the boundary: the signal replaced by a job id. */
+export type OverWire<T extends { signal?: AbortSignal }> = Omit<T, 'signal'> & JobOptions;
 
 export interface PruneOptions {
   /** How many blocks to drop. */
@@ -53,6 +59,8 @@ export interface PruneOptions {
   calibration?: string | number[];
   /** Never drop the first and last block. Default true. */
   keepFirstLast?: boolean;
+  /** Stops within one forward pass of the scoring; the call then rejects with WhittleError('ABORTED'). */
+  signal?: AbortSignal;
 }
 
 export interface PruneResult {
@@ -82,6 +90,8 @@ export class TextService {
   private runtime: RuntimeConfig | null = null;
   private engine: TextEngine | null = null;
   private streams = new Map<number, Stream>();
+  /** Cancellable calls in flight, by the caller's job id. */
+  private jobs = new Map<number, AbortController>();
   /** Block scores of the last calibration, by its token ids: scores come from the full-depth model, so re-pruning with another k reuses them. */
   private lastScores: { key: string; scores: BlockScores } | null = null;
   private nextId = 1;
@@ -109,12 +119,16 @@ export class TextService {
 
   /**
    * On-device depth pruning: scores every block on the calibration text (block influence, angular
-   * distance, perplexity without the block; plain TypeScript over the loaded weights, see
-   * models/llama/scoring.ts), drops the `remove` lowest by `criterion` and compiles that plan
-   * from the weights in memory. Scores always come from the full-depth model, whatever plan is
+   * distance, perplexity without the block; through probe graphs compiled from the prepared
+   * weights for the call, see workers/text/block-scoring.ts), drops the `remove` lowest by
+   * `criterion` and compiles that plan from the weights in memory. Scores always come from the full-depth model, whatever plan is
    * compiled now; the new plan has no early exit.
    */
-  async prune(options: PruneOptions): Promise<PruneResult> {
+  async prune(options: OverWire<PruneOptions>): Promise<PruneResult> {
+    return this.job(options.job, (signal) => this.pruneWith(options, signal));
+  }
+
+  private async pruneWith(options: OverWire<PruneOptions>, signal: AbortSignal | undefined): Promise<PruneResult> {
     const engine = this.requireEngine();
     const c = engine.config;
     const calibration = options.calibration ?? DEFAULT_CALIBRATION_TEXT;
@@ -126,9 +140,10 @@ export class TextService {
     }
     const criterion = options.criterion ?? 'perplexity';
     const key = tokens.join(',');
-    if (this.lastScores?.key !== key) this.lastScores = { key, scores: scoreBlocks(c, engine.weights, tokens, { perplexity: true }) };
+    if (this.lastScores?.key !== key) this.lastScores = { key, scores: await engine.scoreBlocks(tokens, { signal }) };
     const scores = this.lastScores.scores;
     const { plan, removed } = choosePrunePlan(scores, { remove: options.remove, criterion, keepFirstLast: options.keepFirstLast });
+    throwIfAborted(signal);
     await engine.setPlan(plan);
     return { plan: engine.plan, removed, scores, info: this.describe() };
   }
@@ -137,18 +152,24 @@ export class TextService {
    * Per-exit agreement/acceptance of the current plan's layers on calibration text and the exit
    * and draft length with the best expected speed-up (what `speculate: { exit: 'auto' }` uses).
    */
-  calibrateExits(options: CalibrateExitsOptions = {}): Promise<{ profile: ExitProfile; choice: ExitChoice; stepCost: StepCost }> {
-    return this.requireEngine().calibrateExits(options);
+  calibrateExits(options: OverWire<CalibrateExitsOptions> = {}): Promise<ExitCalibration> {
+    const { job, ...rest } = options;
+    return this.job(job, (signal) => this.requireEngine().calibrateExits({ ...rest, signal }));
   }
 
   /** Teacher-forced perplexity of `text` (BOS prepended) or ids under the compiled plan. */
-  perplexity(text: string | number[]): Promise<{ perplexity: number; predictions: number }> {
-    return this.requireEngine().perplexity(text);
+  perplexity(text: string | number[], options: OverWire<PerplexityOptions> = {}): Promise<{ perplexity: number; predictions: number }> {
+    return this.job(options.job, (signal) => this.requireEngine().perplexity(text, { signal }));
+  }
+
+  /** Aborts the cancellable call named `job` within one step or pass; it rejects with ABORTED. No-op once it ended. */
+  cancelJob(job: number): void {
+    this.jobs.get(job)?.abort();
   }
 
   /** Logits [vocab] after a fresh prefill of `tokens` (scoring, tests). */
-  logits(tokens: number[], exit = false): Promise<Float32Array> {
-    return this.requireEngine().logits(tokens, { exit });
+  logits(tokens: number[], options: { exit?: boolean } = {}): Promise<Float32Array> {
+    return this.requireEngine().logits(tokens, options);
   }
 
   encode(text: string): number[] {
@@ -224,6 +245,7 @@ export class TextService {
 
   async dispose(): Promise<void> {
     for (const id of this.streams.keys()) this.cancel(id);
+    for (const job of this.jobs.keys()) this.cancelJob(job);
     await this.engine?.dispose();
     this.engine = null;
   }
@@ -242,6 +264,19 @@ export class TextService {
       nodeCounts: engine.nodeCounts,
       runtime: runtimeInfo(this.runtime!, this.ort!),
     };
+  }
+
+  /** Runs `fn` under job id `job` (cancelJob aborts its signal); without an id, with no signal. */
+  private async job<T>(job: number | undefined, fn: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+    if (job === undefined) return fn(undefined);
+    if (this.jobs.has(job)) throw new WhittleError('INVALID_ARGUMENT', `job ${job} is already running`);
+    const controller = new AbortController();
+    this.jobs.set(job, controller);
+    try {
+      return await fn(controller.signal);
+    } finally {
+      this.jobs.delete(job);
+    }
   }
 
   private requireEngine(): TextEngine {

