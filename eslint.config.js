@@ -37,6 +37,29 @@ export default tseslint.config(
     },
   },
   {
+    // Demos, e2e pages and benchmark pages consume Whittle as an app does: through 'whittle' only.
+    files: ['demos/**/*.ts', 'e2e/pages/**/*.ts', 'bench/pages/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/sdk/**', '**/workers/**', '**/core/**'], message: "import the package's public entry: from 'whittle'." }] }],
+    },
+  },
+  {
+    // models/reference/ holds plain-TypeScript forward passes that tests use as independent
+    // oracles: production code in core/, sdk/, workers/ and models/ never imports them (static,
+    // dynamic or re-export). Tests, the oracles themselves and test support (**/testing/) may.
+    // (no-restricted-syntax rather than no-restricted-imports: the latter is already configured
+    // per layer below, and a second config of the same rule would replace it, not add to it.
+    // \u002F is '/', which esquery's regex literals cannot contain.)
+    files: ['core/**/*.ts', 'sdk/**/*.ts', 'workers/**/*.ts', 'models/**/*.ts'],
+    ignores: ['**/*.test.ts', 'models/reference/**', '**/testing/**'],
+    rules: {
+      'no-restricted-syntax': ['error', {
+        selector: ':matches(ImportDeclaration, ImportExpression, ExportNamedDeclaration, ExportAllDeclaration)[source.value=/(^|\\u002F)reference\\u002F/]',
+        message: 'models/reference/ is the test oracle: production code must not import it.',
+      }],
+    },
+  },
+  {
     // core/ is the ground floor: every layer may import it, it imports no layer.
     files: ['core/**/*.ts'],
     rules: {
@@ -60,7 +83,15 @@ export default tseslint.config(
     files: ['models/**/*.ts'],
     ignores: ['models/**/*.test.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['onnxruntime-web', 'onnxruntime-web/*'], message: 'models/ builds graphs; only workers/ort runs them.' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['onnxruntime-web', 'onnxruntime-web/*'], message: 'models/ builds graphs; only workers/ort runs them.' },
+            { group: ['**/sdk/**', '**/workers/**'], message: 'models/ is below workers/ and sdk/: it imports only core/ and itself.' },
+          ],
+        },
+      ],
     },
   },
 );

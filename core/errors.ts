@@ -42,9 +42,27 @@ export const WHITTLE_ERROR_CODES: readonly WhittleErrorCode[] = [
   'INTERNAL',
 ];
 
-/** JSON-safe extra facts (file name, expected/actual hash, bytes needed...). */
+/**
+ * JSON-safe extra facts (file name, expected/actual hash, bytes needed...).
+ *
+ * @example
+ * catch (e) { if (e instanceof WhittleError && e.code === 'QUOTA') console.log(e.details.neededBytes); }
+ */
 export type ErrorDetails = Record<string, string | number | boolean | null>;
 
+/**
+ * Every error Whittle throws or rejects with: a stable `code`, a message for people and JSON-safe
+ * `details`. It crosses the worker boundary intact (core/rpc-errors.ts), so `instanceof` and
+ * `code` work on errors raised inside a worker.
+ *
+ * @example
+ * try {
+ *   await w.text('https://host/models/m/');
+ * } catch (e) {
+ *   if (e instanceof WhittleError && e.code === 'INTEGRITY') showRetry(e.message);
+ *   else throw e;
+ * }
+ */
 export class WhittleError extends Error {
   override readonly name = 'WhittleError';
   constructor(

@@ -37,7 +37,8 @@ test('webgpu and wasm produce matching logits in the same page', async ({ harnes
   test.skip(backendName !== 'webgpu', 'needs the WebGPU adapter');
   const diff = await harness.evaluate(async (tokens) => {
     const { whittle, maxRelativeError } = window.harness;
-    const w = await whittle.Whittle.create({ storeName: 'cross-backend' });
+    // Forced: `auto` would (rightly) skip SwiftShader's software adapter.
+    const w = await whittle.Whittle.create({ backend: 'webgpu', storeName: 'cross-backend' });
     const gpu = await w.headModel('stories260K', { backend: 'webgpu' });
     const cpu = await w.headModel('stories260K', { backend: 'wasm' });
     const [a, b] = await Promise.all([gpu.logits(tokens), cpu.logits(tokens)]);

@@ -22,12 +22,32 @@ import { startLoaded, type SpawnWorker, type WorkerClient } from './client/worke
 
 export type { CodecInfo, EncodedFrames };
 
-/** Every rate the quantizer supports: n quantizers = n * 0.2 kbps, n = 1..46. */
+/**
+ * Every rate the quantizer supports: n quantizers = n * 0.2 kbps, n = 1..46.
+ *
+ * @example
+ * select.append(...CODEC_BITRATES_KBPS.map((k) => new Option(`${k.toFixed(1)} kbps`, String(k))));
+ */
 export const CODEC_BITRATES_KBPS: readonly number[] = BITRATES.map((b) => b.kbps);
 
-/** Quantizer count for `kbps` (a multiple of 0.2 in 0.2..9.2); INVALID_ARGUMENT otherwise. */
+/**
+ * Quantizer count for `kbps` (a multiple of 0.2 in 0.2..9.2); INVALID_ARGUMENT otherwise.
+ *
+ * @example
+ * quantizersFor(3.2); // 16
+ * quantizersFor(3.3); // throws WhittleError('INVALID_ARGUMENT')
+ */
 export const quantizersFor = quantizersForKbps;
 
+/**
+ * A streaming encoder (from `codec.encoder()`): 20 ms frames in, packets out, the bitrate
+ * switchable on any frame.
+ *
+ * @example
+ * const enc: StreamEncoder = codec.encoder({ kbps: 6 });
+ * const { packets } = await enc.encode(frame320); // 320 samples at 16 kHz
+ * enc.setBitrate(3.2);                            // the next packet's header says 16 quantizers
+ */
 export interface StreamEncoder {
   /** Encodes whole 320-sample frames at 16 kHz; returns concatenated packets. */
   encode(frames: Float32Array): Promise<EncodedFrames>;
@@ -39,6 +59,14 @@ export interface StreamEncoder {
   reset(): Promise<void>;
 }
 
+/**
+ * A streaming decoder (from `codec.decoder()`): packets in, 16 kHz audio out; `conceal()` fills
+ * in for a lost packet.
+ *
+ * @example
+ * const dec: StreamDecoder = codec.decoder();
+ * const pcm = packet ? (await dec.decode(packet)).pcm : await dec.conceal();
+ */
 export interface StreamDecoder {
   /** Decodes concatenated packets (any mix of bitrates: each header says its own). */
   decode(packets: Uint8Array): Promise<{ pcm: Float32Array; frames: number; quantizers: Int32Array; engineMs: number }>;
@@ -47,6 +75,15 @@ export interface StreamDecoder {
   reset(): Promise<void>;
 }
 
+/**
+ * Lyra v2 in its own worker (from `Whittle.codec()`): whole clips or streams, 16 kHz mono.
+ *
+ * @example
+ * const codec = await w.codec('lyra-v2');
+ * const packets = await codec.encodeWav(await file.arrayBuffer(), { kbps: 3.2 });
+ * const speech = await codec.decode(packets); // Float32Array at 16 kHz
+ * codec.dispose();
+ */
 export class Codec {
   private constructor(
     private readonly client: WorkerClient<CodecService>,
@@ -90,6 +127,7 @@ export class Codec {
     return (await this.client.call((r) => r.decodePackets(Comlink.transfer(copy, [copy.buffer])))).pcm;
   }
 
+  /** A streaming encoder at `kbps` (default 6); one per Codec (it owns the encoder state). */
   encoder(options: { kbps?: number } = {}): StreamEncoder {
     let n = quantizersFor(options.kbps ?? 6);
     let frameIndex = 0;
@@ -122,6 +160,7 @@ export class Codec {
     };
   }
 
+  /** A streaming decoder; one per Codec (it owns the decoder state). */
   decoder(): StreamDecoder {
     let started = false;
     const call = this.client;
@@ -147,10 +186,12 @@ export class Codec {
     };
   }
 
+  /** The current worker (tests use it to kill the worker; devtools to find it). */
   worker(): Promise<Worker> {
     return this.client.worker();
   }
 
+  /** Ends the worker; the Codec cannot be used afterwards. */
   dispose(): void {
     this.client.dispose();
   }

@@ -7,6 +7,10 @@ import type { HeadEngine, HeadModelInfo } from '../workers/head/engine.ts';
 import type { RuntimeConfig } from '../workers/ort/runtime.ts';
 import { startLoaded, type SpawnWorker, type WorkerClient } from './client/worker-client.ts';
 
+/**
+ * @internal Not exported from the entry: `Whittle.headModel()` starts one for the project's
+ * own tests (worker death, backend parity), the smallest path through store, worker and runtime.
+ */
 export class HeadModel {
   private constructor(
     private readonly client: WorkerClient<HeadEngine>,

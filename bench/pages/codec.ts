@@ -6,9 +6,7 @@
  * Speed as real-time factors (seconds of audio per second of compute, higher is better);
  * quality as log-spectral distance to the input (dB, lower is better; workers/codec/metrics.ts).
  */
-import { Whittle } from '../../sdk/index.ts';
-import { logSpectralDistance } from '../../workers/codec/metrics.ts';
-import { parseWav } from '../../workers/codec/wav.ts';
+import { Whittle, logSpectralDistance, parseWav } from 'whittle';
 import { swapSubgraphs } from '../../models/import/tflite/oracle/swap.ts';
 import { TfliteReference } from './tflite-reference.ts';
 import { bestLag, opusRoundTrip } from '../../demos/shared/opus.ts';

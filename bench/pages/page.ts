@@ -1,4 +1,4 @@
-import type { GenerateOptions, TextModel } from '../../sdk/index.ts';
+import type { GenerateOptions, TextModel } from 'whittle';
 
 /**
  * What every benchmark page shares with bench/run.ts: progress lines (console, which the runner

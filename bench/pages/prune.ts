@@ -7,8 +7,7 @@
  * minute; k = 0 is the control (the same plan in both workers), so its ratio shows the
  * measurement's own bias. One WASM thread.
  */
-import { Whittle } from '../../sdk/index.ts';
-import type { TextModel } from '../../sdk/text-model.ts';
+import { Whittle, type TextModel } from 'whittle';
 import { log, medianBy, report, warmUp } from './page.ts';
 
 const params = new URLSearchParams(location.search);

@@ -9,9 +9,7 @@
  * a sweep over exits with fixed and adaptive drafts shows where the time goes. WebGPU
  * (SwiftShader here: a CPU emulation) gets one short configuration.
  */
-import { Whittle } from '../../sdk/index.ts';
-import type { TextModel } from '../../sdk/text-model.ts';
-import type { SpeculateOptions, SpeculationStats } from '../../workers/text/engine.ts';
+import { Whittle, type SpeculateOptions, type SpeculationStats, type TextModel } from 'whittle';
 import { log, medianBy, report, warmUp } from './page.ts';
 import { HELD_OUT_PROMPTS } from '../../models/llama/testing/held-out-prompts.ts';
 

@@ -6,7 +6,7 @@
  * a short run. The peer's tokens must equal Whittle's: it checks the export too.
  */
 import * as Comlink from 'comlink';
-import { Whittle } from '../../sdk/index.ts';
+import { Whittle } from 'whittle';
 import type { PeerRun } from './peer.worker.ts';
 import { log, report } from './page.ts';
 

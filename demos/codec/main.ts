@@ -1,6 +1,5 @@
 /** Live codec demo: clip or microphone through Whittle's Lyra v2 over a simulated network. */
-import { Whittle, WhittleError, type Codec } from '../../sdk/index.ts';
-import { LiveSession, type LiveStats } from '../../sdk/live/session.ts';
+import { LiveSession, Whittle, WhittleError, type BackendPreference, type Codec, type LiveStats } from 'whittle';
 import { opusRoundTrip, bestLag } from '../shared/opus.ts';
 import { drawSpectrogram, drawWaves } from './draw.ts';
 
@@ -59,7 +58,7 @@ async function start(): Promise<void> {
   $<HTMLButtonElement>('start').disabled = true;
   $('state').textContent = 'loading the codec into a worker…';
   try {
-    codec ??= await (await Whittle.create({ backend: (new URLSearchParams(location.search).get('backend') as 'wasm' | 'webgpu' | null) ?? 'wasm' })).codec('lyra-v2');
+    codec ??= await (await Whittle.create({ backend: (new URLSearchParams(location.search).get('backend') as BackendPreference | null) ?? 'wasm' })).codec('lyra-v2');
     context ??= new AudioContext({ sampleRate: 16000 });
     await context.resume();
     const source = $<HTMLSelectElement>('source').value;

@@ -16,6 +16,14 @@
  * The memory is what keeps a steady link from a sawtooth: the rate settles under the ceiling.
  * Rates are on-the-wire (packet headers included) and map to Lyra's 0.2 kbps ladder.
  */
+
+/**
+ * One receiver report: what arrived during the last feedback interval.
+ *
+ * @example
+ * const report: Feedback = { now: 5000, receivedKbps: 7.4, loss: 0.01, queueDelayMs: 12 };
+ * controller.update(report);
+ */
 export interface Feedback {
   /** Time of the report, ms. */
   now: number;
@@ -27,6 +35,13 @@ export interface Feedback {
   queueDelayMs: number;
 }
 
+/**
+ * Limits and thresholds of the {@link BitrateController} (rates in kbps, times in ms); the
+ * defaults suit Lyra v2 (1.6..9.2 kbps, starting at 3.2).
+ *
+ * @example
+ * const controller = new BitrateController({ minKbps: 3.2, maxKbps: 6, startKbps: 6 } satisfies ControllerOptions);
+ */
 export interface ControllerOptions {
   minKbps?: number;
   maxKbps?: number;
@@ -43,6 +58,13 @@ export interface ControllerOptions {
   drainMs?: number;
 }
 
+/**
+ * The rate the controller chose for the next interval, and why.
+ *
+ * @example
+ * const d: Decision = controller.update(report);
+ * if (d.reason === 'decrease') console.log(`congestion: down to ${d.kbps} kbps`);
+ */
 export interface Decision {
   kbps: number;
   reason: 'start' | 'increase' | 'hold' | 'warn' | 'decrease' | 'random-loss';
@@ -50,6 +72,15 @@ export interface Decision {
 
 const LADDER_STEP = 0.2;
 
+/**
+ * Delay-based AIMD bitrate control with a memory of where congestion happened (the rules are
+ * at the top of this file). Pure: time comes from the reports, so it runs on recorded traces.
+ *
+ * @example
+ * const controller = new BitrateController({ startKbps: 6 });
+ * const { kbps, reason } = controller.update({ now: 250, receivedKbps: 7.2, loss: 0, queueDelayMs: 90 });
+ * encoder.setBitrate(kbps); // 'decrease': the queue is building up
+ */
 export class BitrateController {
   private readonly o: Required<ControllerOptions>;
   private kbps: number;
@@ -58,6 +89,7 @@ export class BitrateController {
   private lastCongestion = -Infinity;
   private prevDelay = 0;
   private drainUntil = -Infinity;
+  /** Every decision so far, with the report time it answered. */
   readonly history: (Decision & { now: number })[] = [];
 
   constructor(options: ControllerOptions = {}) {
@@ -88,6 +120,7 @@ export class BitrateController {
     return Math.round(Math.floor(clamped / LADDER_STEP + 1e-9) * LADDER_STEP * 10) / 10;
   }
 
+  /** Takes one receiver report and returns the rate for the next interval. */
   update(fb: Feedback): Decision {
     const rising = fb.queueDelayMs > this.prevDelay + 5;
     this.prevDelay = fb.queueDelayMs;

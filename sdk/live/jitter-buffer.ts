@@ -4,17 +4,37 @@
  * its turn comes is reported missing (the decoder conceals it); one that arrives after its turn
  * is counted late and discarded. Frame indices are the 16-bit ones from the packet header.
  */
+
+/**
+ * One playout tick of a {@link JitterBuffer}: the frame's packet, or `null` with why it is
+ * missing (the decoder conceals it).
+ *
+ * @example
+ * const slot: Playout<Uint8Array> | null = jitter.pop();
+ * const pcm = slot?.packet ? (await decoder.decode(slot.packet)).pcm : await decoder.conceal();
+ */
 export type Playout<T> = { frame: number; packet: T } | { frame: number; packet: null; reason: 'lost' | 'late' };
 
+/**
+ * Reorders packets by frame index and releases one per tick, `targetFrames` behind the newest.
+ *
+ * @example
+ * const jitter = new JitterBuffer<Uint8Array>(3);
+ * for (const d of link.receive(now)) jitter.push((d.packet[1]! << 8) | d.packet[2]!, d.packet); // header frame index
+ * const slot = jitter.pop(); // every 20 ms
+ */
 export class JitterBuffer<T> {
   private readonly packets = new Map<number, T>();
   private next: number | null = null; // next frame index (unwrapped) to play
   private newest = -1;
+  /** Packets that arrived after their turn (discarded). */
   late = 0;
+  /** Ticks that had no packet to play. */
   concealed = 0;
 
   constructor(private targetFrames = 3) {}
 
+  /** Changes the playout delay, in frames (at least 1). */
   setTarget(frames: number): void {
     this.targetFrames = Math.max(1, Math.round(frames));
   }
@@ -29,6 +49,7 @@ export class JitterBuffer<T> {
     return candidate;
   }
 
+  /** Adds a packet under its 16-bit header frame index; a packet whose turn has passed counts as late. */
   push(frameIndex16: number, packet: T): void {
     const frame = this.unwrap(frameIndex16);
     if (this.next !== null && frame < this.next) {
@@ -38,7 +59,6 @@ export class JitterBuffer<T> {
     this.packets.set(frame, packet);
     this.newest = Math.max(this.newest, frame);
   }
-
 
   /** One playout tick: the next frame's packet, or null with the reason. Null before playout starts. */
   pop(): Playout<T> | null {

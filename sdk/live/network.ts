@@ -8,6 +8,12 @@
  */
 import { createRng as rng } from '../../core/random.ts';
 
+/**
+ * A simulated link's bandwidth, delay, jitter and loss.
+ *
+ * @example
+ * const link = new SimulatedLink<Uint8Array>({ kbps: 8, delayMs: 40, jitterMs: 10, loss: 0.05, burstiness: 0.7, seed: 1 } satisfies LinkConfig);
+ */
 export interface LinkConfig {
   /** Bottleneck bandwidth, kbit/s. */
   kbps: number;
@@ -21,16 +27,31 @@ export interface LinkConfig {
   burstiness?: number;
   /** Packets queued beyond this many ms of link time are dropped (tail drop). */
   queueMs?: number;
+  /** Seed of the link's random loss and jitter (default 1): the same seed, the same losses. */
   seed?: number;
 }
 
+/**
+ * A packet that crossed the link, with when it was sent and when it arrived (ms).
+ *
+ * @example
+ * const arrived: Delivery<Uint8Array>[] = link.receive(now);
+ * for (const d of arrived) console.log(d.arrivesAt - d.sentAt, 'ms one way');
+ */
 export interface Delivery<T> {
   packet: T;
   sentAt: number;
   arrivesAt: number;
 }
 
-
+/**
+ * The network between the live session's encoder and decoder (see the top of this file).
+ *
+ * @example
+ * const link = new SimulatedLink<Uint8Array>({ kbps: 8, delayMs: 40, jitterMs: 10, loss: 0.05 });
+ * link.send(packet, 0);              // false when the link dropped it
+ * const arrived = link.receive(100); // what has arrived 100 ms later
+ */
 export class SimulatedLink<T extends { byteLength: number }> {
   private config: Required<LinkConfig>;
   private readonly random: () => number;
@@ -38,7 +59,9 @@ export class SimulatedLink<T extends { byteLength: number }> {
   private busyUntil = 0;
   private inFlight: Delivery<T>[] = [];
   private bad = false;
+  /** Packets offered to the link so far. */
   sent = 0;
+  /** Packets lost (random loss or a full queue) so far. */
   dropped = 0;
 
   constructor(config: LinkConfig) {

@@ -14,6 +14,7 @@
  */
 import captureUrl from './capture.worklet.ts?worker&url';
 import playbackUrl from './playback.worklet.ts?worker&url';
+import { WhittleError } from '../../core/errors.ts';
 import type { Codec, StreamDecoder, StreamEncoder } from '../codec.ts';
 import { BitrateController, type Decision } from './controller.ts';
 import { JitterBuffer } from './jitter-buffer.ts';
@@ -22,16 +23,32 @@ import { SimulatedLink, type LinkConfig } from './network.ts';
 const FRAME_MS = 20;
 const FEEDBACK_MS = 250;
 
+/**
+ * How a live session starts: the simulated link, the playout delay and the bitrate.
+ *
+ * @example
+ * const options: LiveOptions = { link: { kbps: 8, delayMs: 40, jitterMs: 10, loss: 0.05 }, jitterFrames: 3, kbps: 6, auto: true };
+ * const live = await LiveSession.create(ctx, codec, options);
+ */
 export interface LiveOptions {
+  /** The simulated network between encoder and decoder (change it later with `setLink`). */
   link: LinkConfig;
   /** Playout delay in frames (jitter buffer target). */
   jitterFrames?: number;
+  /** Starting codec bitrate, kbps (a multiple of 0.2 in 0.2..9.2; default 6). */
   kbps?: number;
+  /** Let the bitrate controller set the rate from receiver feedback (default false). */
   auto?: boolean;
   /** Stop capturing after this many frames (a clip's length); undefined = until stop(). */
   maxFrames?: number;
 }
 
+/**
+ * A live session's counters, updated after every frame (`onStats`) and readable any time.
+ *
+ * @example
+ * live.onStats = (s: LiveStats) => console.log(`${s.kbps} kbps, ${s.packetsDropped} lost, ${s.concealed} concealed`);
+ */
 export interface LiveStats {
   framesCaptured: number;
   packetsSent: number;
@@ -54,8 +71,24 @@ export interface LiveStats {
   done: boolean;
 }
 
+/**
+ * The live pipeline in one object: feed `input` from any AudioNode at 16 kHz, connect `output`
+ * to the speakers; frames are encoded, sent over a {@link SimulatedLink}, reordered by a
+ * {@link JitterBuffer}, decoded or concealed, and played. The rate is set by hand
+ * (`setBitrate`) or by a {@link BitrateController} (`setAuto(true)`).
+ *
+ * @example
+ * const ctx = new AudioContext({ sampleRate: 16000 });
+ * const codec = await (await Whittle.create()).codec('lyra-v2');
+ * const live = await LiveSession.create(ctx, codec, { link: { kbps: 8, delayMs: 40, jitterMs: 10, loss: 0 } });
+ * ctx.createMediaStreamSource(await navigator.mediaDevices.getUserMedia({ audio: true })).connect(live.input);
+ * live.output.connect(ctx.destination);
+ * live.setLink({ loss: 0.1 }); // the decoder conceals what the link drops
+ */
 export class LiveSession {
+  /** Connect your source here (a microphone, a clip): mono, 16 kHz. */
   readonly input: AudioWorkletNode;
+  /** Connect this to the speakers: the decoded stream, after the jitter buffer. */
   readonly output: AudioWorkletNode;
   private readonly link: SimulatedLink<Uint8Array>;
   private readonly jitter: JitterBuffer<Uint8Array>;
@@ -74,7 +107,9 @@ export class LiveSession {
   readonly decoded: Float32Array[] = [];
   /** Quantizer count of each played frame (0 = concealed). */
   readonly playedQuantizers: number[] = [];
+  /** Counters, updated in place after every frame. */
   readonly stats: LiveStats;
+  /** Called after every frame and once when a clip's last frame has played. */
   onStats: ((s: LiveStats) => void) | null = null;
 
   private constructor(
@@ -122,28 +157,39 @@ export class LiveSession {
     };
   }
 
+  /**
+   * Loads the capture and playback worklets into `context` and wires a session to `codec`
+   * (which it uses for one encoder and one decoder: give each session its own Codec).
+   * `context` must run at 16 kHz: INVALID_ARGUMENT otherwise.
+   */
   static async create(context: AudioContext, codec: Codec, options: LiveOptions): Promise<LiveSession> {
-    if (context.sampleRate !== 16000) throw new Error('LiveSession needs an AudioContext at 16 kHz (Lyra v2 runs at 16 kHz; the browser resamples the microphone)');
+    if (context.sampleRate !== 16000) {
+      throw new WhittleError('INVALID_ARGUMENT', 'LiveSession needs an AudioContext at 16 kHz (Lyra v2 runs at 16 kHz; the browser resamples the microphone)', { sampleRate: context.sampleRate });
+    }
     await context.audioWorklet.addModule(captureUrl);
     await context.audioWorklet.addModule(playbackUrl);
     return new LiveSession(context, codec, options);
   }
 
+  /** Sets the codec rate from the next frame (kbps, a multiple of 0.2 in 0.2..9.2). */
   setBitrate(kbps: number): void {
     this.encoder.setBitrate(kbps);
     this.recordSwitch(this.encoder.kbps, 'manual');
   }
 
+  /** Hands the rate to the bitrate controller (true) or keeps it where it is (false). */
   setAuto(auto: boolean): void {
     this.auto = auto;
     this.stats.auto = auto;
   }
 
+  /** Changes the simulated network mid-stream. */
   setLink(config: Partial<LinkConfig>): void {
     this.link.set(config);
     this.updateConfigured();
   }
 
+  /** Changes the playout delay (jitter buffer target), in 20 ms frames. */
   setJitterFrames(frames: number): void {
     this.jitterFrames = frames;
     this.jitter.setTarget(frames);
@@ -155,6 +201,7 @@ export class LiveSession {
     await this.chain;
   }
 
+  /** Stops capturing; frames already sent still play out. */
   stop(): void {
     this.stopped = true;
     this.input.port.onmessage = null;

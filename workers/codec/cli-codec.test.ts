@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { runCodecCommand } from '../../sdk/cli/codec.ts';
 import { localModelFile } from '../../models/local.ts';
-import { parseWav, writeWav } from './wav.ts';
+import { parseWav, writeWav } from '../../core/wav.ts';
 
 describe('whittle codec CLI', () => {
   const dir = mkdtempSync(join(tmpdir(), 'whittle-codec-'));

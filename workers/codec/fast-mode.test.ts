@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadOrt } from '../ort/runtime.ts';
 import { readLocalModelFile } from '../../models/local.ts';
 import { LyraCodecEngine } from './engine.ts';
-import { parseWav } from './wav.ts';
-import { logSpectralDistance } from './metrics.ts';
+import { parseWav } from '../../core/wav.ts';
+import { logSpectralDistance } from '../../core/audio-metrics.ts';
 import { FRAME_SAMPLES, REFERENCE_QUANTIZERS } from '../../models/codec/bitrates.ts';
 
 let exact: LyraCodecEngine;

@@ -22,9 +22,9 @@ export {
   type Bitrate,
 } from '../../models/codec/bitrates.ts';
 export { HEADER_BYTES, packCodes, packPacket, payloadBytes, unpackCodes, unpackPacket, unpackStream, type CodecPacket } from './packet.ts';
-export { parseWav, writeWav, type PcmAudio } from './wav.ts';
+export { parseWav, writeWav, type PcmAudio } from '../../core/wav.ts';
 export { resample } from './resample.ts';
-export { logSpectralDistance, powerSpectrum, rms } from './metrics.ts';
+export { logSpectralDistance, powerSpectrum, rms } from '../../core/audio-metrics.ts';
 export { rvqDecode, rvqEncode, type Codebooks } from './rvq.ts';
 export { Framer } from './framer.ts';
 export { LYRA_V2 } from '../../models/codec/lyra-v2.ts';

@@ -3,10 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { readLocalModelFile } from '../../models/local.ts';
 import { WhittleError } from '../../core/errors.ts';
 import { BITRATES, quantizersForKbps } from '../../models/codec/bitrates.ts';
-import { logSpectralDistance } from './metrics.ts';
+import { logSpectralDistance } from '../../core/audio-metrics.ts';
 import { HEADER_BYTES, packCodes, packPacket, unpackCodes, unpackPacket, unpackStream } from './packet.ts';
 import { resample } from './resample.ts';
-import { parseWav, writeWav } from './wav.ts';
+import { parseWav, writeWav } from '../../core/wav.ts';
 import { Framer } from './framer.ts';
 
 function errorOf(fn: () => unknown): WhittleError {

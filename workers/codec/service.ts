@@ -9,13 +9,27 @@ import { FRAME_SAMPLES, checkQuantizers } from '../../models/codec/bitrates.ts';
 import { LyraCodecEngine, type CodecEngineOptions } from './engine.ts';
 import { packPacket, unpackPacket } from './packet.ts';
 import { resample } from './resample.ts';
-import { parseWav } from './wav.ts';
+import { parseWav } from '../../core/wav.ts';
 
+/**
+ * What a codec worker runs on, and the size of its graphs.
+ *
+ * @example
+ * const codec = await w.codec();
+ * console.log(codec.info.runtime.backend, codec.info.nodeCounts);
+ */
 export interface CodecInfo {
   runtime: RuntimeInfo;
   nodeCounts: LyraCodecEngine['nodeCounts'];
 }
 
+/**
+ * Packets a streaming encoder produced for the frames it was given.
+ *
+ * @example
+ * const { packets, offsets } = await enc.encode(frame320);
+ * for (let i = 0; i + 1 < offsets.length; i++) send(packets.subarray(offsets[i], offsets[i + 1]));
+ */
 export interface EncodedFrames {
   /** Concatenated Whittle packets (header + Lyra payload each). */
   packets: Uint8Array;

@@ -7,7 +7,7 @@ import * as ort from 'onnxruntime-web';
 import { importLyra, type LyraGraphs } from './lyra.ts';
 import { OracleModel, swapSubgraphs } from './oracle/tflite-oracle.ts';
 import { readLocalModelFile } from '../../local.ts';
-import { parseWav } from '../../../workers/codec/wav.ts';
+import { parseWav } from '../../../core/wav.ts';
 import { rvqDecode, rvqEncode } from '../../../workers/codec/rvq.ts';
 import type { ConvertedGraph } from './convert.ts';
 
