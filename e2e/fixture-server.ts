@@ -7,24 +7,67 @@
  *     corrupt: flips the bits of byte <corrupt> in every response
  *     delay:   waits <delay> ms between 64 KiB chunks (to abort mid-download)
  *     noRange: ignores Range headers (answers 200 with the whole file)
+ *   GET|HEAD /__e2e/hf/<flags>/<id>/<name>
+ *     public/models/<id>/ as a Hugging Face folder at a URL (what `w.text(url)` loads). The flags
+ *     are a path segment (file names are appended to the folder URL, so they cannot be a query):
+ *     '-' for none, else comma-separated:
+ *     manifest:     serve a whittle.json listing every file with its size and sha256
+ *     manifestlie:  the same, claiming the largest file is 10 bytes bigger than it is
+ *     headlie:      HEAD claims every .safetensors file is 10 bytes bigger than it is
+ *     bf16x3:       the folder's model.safetensors rewritten as BF16 in 3 shards + index
+ *     cut=<byte>,t=<token>: the first GET with this token of a file longer than <byte> is cut there
  *   GET /__e2e/log           -> JSON list of model requests so far
  *   GET /__e2e/log?clear=1   -> clears it
  */
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Plugin } from 'vite';
+import { reshardHfFolder } from '../models/import/hf/testing/folder.ts';
 
 export interface LoggedRequest {
   url: string;
+  method?: string;
   range: string | null;
   status: number;
   at: number;
 }
 
+/** The files of public/models/<id>/ as served under /__e2e/hf/ (rewritten for bf16x3), memoized. */
+function hfFolder(publicModelsDir: string, id: string, bf16x3: boolean, memo: Map<string, Map<string, Buffer>>): Map<string, Buffer> | null {
+  const key = `${id}:${bf16x3}`;
+  const hit = memo.get(key);
+  if (hit) return hit;
+  const dir = join(publicModelsDir, id);
+  if (id.includes('..') || !existsSync(dir)) return null;
+  let files = new Map(readdirSync(dir).filter((n) => statSync(join(dir, n)).isFile()).map((n) => [n, readFileSync(join(dir, n))] as const));
+  if (bf16x3) {
+    const asBuffers = Object.fromEntries([...files].map(([n, b]) => [n, b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer]));
+    files = new Map(Object.entries(reshardHfFolder(asBuffers, { dtype: 'BF16', shards: 3 })).map(([n, b]) => [n, Buffer.from(b)] as const));
+  }
+  memo.set(key, files);
+  return files;
+}
+
+/** whittle.json for a folder (folder-manifest.ts's format), optionally lying about its largest file. */
+function folderManifest(files: Map<string, Buffer>, lie: boolean): Buffer {
+  const largest = [...files].sort((a, b) => b[1].length - a[1].length)[0]?.[0];
+  const list = [...files].map(([name, b]) => ({ name, size: b.length + (lie && name === largest ? 10 : 0), sha256: createHash('sha256').update(b).digest('hex') }));
+  return Buffer.from(JSON.stringify({ whittle: 1, revision: 'e2e', files: list }));
+}
+
 export function e2eFixtures(publicModelsDir: string): Plugin {
   const log: LoggedRequest[] = [];
   const cutDone = new Set<string>();
+
+  const memo = new Map<string, Map<string, Buffer>>();
+
+  const notFound = (req: IncomingMessage, res: ServerResponse) => {
+    res.statusCode = 404;
+    res.end();
+    log.push({ url: req.url ?? '', method: req.method ?? 'GET', range: null, status: 404, at: Date.now() });
+  };
 
   const serveFile = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
     const rel = decodeURIComponent(url.pathname.slice('/__e2e/file/'.length));
@@ -37,12 +80,41 @@ export function e2eFixtures(publicModelsDir: string): Plugin {
     try {
       data = Buffer.from(readFileSync(join(publicModelsDir, rel)));
     } catch {
-      res.statusCode = 404;
-      res.end();
-      log.push({ url: req.url ?? '', range: null, status: 404, at: Date.now() });
+      notFound(req, res);
       return;
     }
-    const q = url.searchParams;
+    await sendBytes(req, res, data, url.searchParams);
+  };
+
+  /** /__e2e/hf/<flags>/<id>/<name>: a model folder at a URL, with the faults its flags name. */
+  const serveHf = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
+    const [flagSegment = '-', id = '', ...rest] = decodeURIComponent(url.pathname.slice('/__e2e/hf/'.length)).split('/');
+    const name = rest.join('/');
+    const flags = new Set(flagSegment === '-' ? [] : flagSegment.split(','));
+    const param = (k: string) => [...flags].find((f) => f.startsWith(`${k}=`))?.slice(k.length + 1) ?? null;
+    const files = name.split('/').includes('..') ? null : hfFolder(publicModelsDir, id, flags.has('bf16x3'), memo);
+    let data = files?.get(name);
+    if (files && name === 'whittle.json' && (flags.has('manifest') || flags.has('manifestlie'))) data = folderManifest(files, flags.has('manifestlie'));
+    if (!data) return notFound(req, res);
+    if (req.method === 'HEAD') {
+      const size = data.length + (flags.has('headlie') && name.endsWith('.safetensors') ? 10 : 0);
+      log.push({ url: req.url ?? '', method: 'HEAD', range: null, status: 200, at: Date.now() });
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size, 'accept-ranges': 'bytes', etag: `"${createHash('sha256').update(data).digest('hex').slice(0, 16)}"`, 'cache-control': 'no-store' });
+      res.end();
+      return;
+    }
+    const q = new URLSearchParams();
+    const cut = param('cut');
+    if (cut !== null && data.length > Number(cut)) {
+      q.set('cut', cut);
+      q.set('t', param('t') ?? '');
+    }
+    await sendBytes(req, res, data, q);
+  };
+
+  /** Answers a GET with `data`: Range, and the faults in `q` (see the top of this file). */
+  const sendBytes = async (req: IncomingMessage, res: ServerResponse, input: Buffer, q: URLSearchParams) => {
+    const data = Buffer.from(input); // corrupt= flips a byte of this copy, never of a memoized file
     const corrupt = q.get('corrupt');
     if (corrupt !== null) data[Number(corrupt)]! ^= 0xff;
     const range = q.get('noRange') ? null : (req.headers.range ?? null);
@@ -55,14 +127,14 @@ export function e2eFixtures(publicModelsDir: string): Plugin {
       if (start >= data.length) {
         res.writeHead(416, { 'content-range': `bytes */${data.length}` });
         res.end();
-        log.push({ url: req.url ?? '', range, status: 416, at: Date.now() });
+        log.push({ url: req.url ?? '', method: req.method ?? 'GET', range, status: 416, at: Date.now() });
         return;
       }
       status = 206;
       headers['content-range'] = `bytes ${start}-${data.length - 1}/${data.length}`;
     }
     headers['content-length'] = data.length - start;
-    log.push({ url: req.url ?? '', range, status, at: Date.now() });
+    log.push({ url: req.url ?? '', method: req.method ?? 'GET', range, status, at: Date.now() });
     res.writeHead(status, headers);
 
     const token = q.get('t') ?? '';
@@ -98,8 +170,8 @@ export function e2eFixtures(publicModelsDir: string): Plugin {
           res.end(JSON.stringify(log));
           return;
         }
-        if (url.pathname.startsWith('/__e2e/file/')) {
-          serveFile(req, res, url).catch((err: unknown) => {
+        if (url.pathname.startsWith('/__e2e/file/') || url.pathname.startsWith('/__e2e/hf/')) {
+          (url.pathname.startsWith('/__e2e/hf/') ? serveHf : serveFile)(req, res, url).catch((err: unknown) => {
             res.statusCode = 500;
             res.end(String(err));
           });

@@ -17,6 +17,8 @@ interface Scenario {
   store?: Record<string, unknown>;
   abortAfterBytes?: number;
   id?: string;
+  /** A manifest with integrity: 'none' and no sha256 (what a URL folder without hashes becomes). */
+  unverified?: boolean;
 }
 
 /** Loads a one-file manifest through ModelStore.load in the page; returns events, outcome and state. */
@@ -28,12 +30,13 @@ async function load(page: Page, s: Scenario = {}) {
       const manifest = {
         id: s.id ?? MODEL,
         revision: 'test',
+        ...(s.unverified ? { integrity: 'none' as const } : {}),
         files: [
           {
             name: FILE,
             url: `/__e2e/file/${MODEL}/${FILE}?t=${token}&${s.query ?? ''}`,
             size: s.size ?? real.size,
-            sha256: s.sha256 ?? real.sha256,
+            ...(s.unverified ? {} : { sha256: s.sha256 ?? real.sha256 }),
           },
         ],
       };
@@ -58,7 +61,7 @@ async function load(page: Page, s: Scenario = {}) {
         const err = e as { code?: string; message?: string };
         error = { code: err.code ?? 'not-a-WhittleError', message: err.message ?? String(e) };
       }
-      return { events, error, source, sha, has: await store.has(manifest.id, 'test'), list: (await store.list()).map((e) => e.key), backend: store.backend };
+      return { events, error, source, sha, has: await store.has(manifest.id, 'test'), list: (await store.list()).map((e) => e.key), backend: store.backend, entry: (await store.entry(manifest.id, 'test')) ?? null };
     },
     { s, real, MODEL, FILE },
   );
@@ -221,6 +224,45 @@ test('Cache Storage backend works as the fallback, including reload from cache',
   expect(first.backend).toBe('cache');
   await serverLog(harness, true);
   const second = await load(harness, { store: { backend: 'cache' } });
+  expect(second.source).toBe('cache');
+  expect(second.sha).toBe(real.sha256);
+  expect((await serverLog(harness)).filter((l) => l.url.includes('/__e2e/file/'))).toEqual([]);
+});
+
+test('a manifest with integrity: none is size-checked, resumes across a reload, records the digest and catches damage', async ({ harness }) => {
+  const lie = await load(harness, { unverified: true, size: real.size + 10 });
+  expect(lie.error?.code).toBe('INTEGRITY');
+  expect(lie.has).toBe(false);
+
+  const aborted = await load(harness, { unverified: true, query: 'delay=40', abortAfterBytes: 200_000 });
+  expect(aborted.error?.code).toBe('ABORTED');
+  await harness.reload();
+  await expect(harness.locator('#status')).toHaveText('ready');
+  await serverLog(harness, true);
+  const resumed = await load(harness, { unverified: true });
+  expect(resumed.error).toBeNull();
+  expect(resumed.sha).toBe(real.sha256);
+  expect((await serverLog(harness)).filter((l) => l.url.includes('/__e2e/file/'))[0]!.range).toMatch(/^bytes=\d+-$/);
+  // Stored under the digest computed on the way, which later loads verify the cached copy with.
+  expect(resumed.entry).toMatchObject({ integrity: 'none', files: [{ name: FILE, size: real.size, sha256: real.sha256 }] });
+  await harness.evaluate(async (sha) => {
+    const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('whittle');
+    const w = await (await dir.getFileHandle(sha)).createWritable({ keepExistingData: true });
+    await w.write({ type: 'write', position: 100, data: new Uint8Array([1, 2, 3, 4]) });
+    await w.close();
+  }, real.sha256);
+  const damaged = await load(harness, { unverified: true });
+  expect(damaged.error).toBeNull();
+  expect(damaged.events.some((e) => e.type === 'discarded')).toBe(true);
+  expect(damaged.sha).toBe(real.sha256);
+});
+
+test('Cache Storage commits an unverified download under its computed digest', async ({ harness }) => {
+  const first = await load(harness, { unverified: true, store: { backend: 'cache' } });
+  expect(first.error).toBeNull();
+  expect(first.entry?.files[0]?.sha256).toBe(real.sha256);
+  await serverLog(harness, true);
+  const second = await load(harness, { unverified: true, store: { backend: 'cache' } });
   expect(second.source).toBe('cache');
   expect(second.sha).toBe(real.sha256);
   expect((await serverLog(harness)).filter((l) => l.url.includes('/__e2e/file/'))).toEqual([]);

@@ -3,8 +3,8 @@
  *
  * @example
  * const w = await Whittle.create({ backend: 'auto' });
- * const head = await w.headModel('stories260K', { onProgress: console.log });
- * const logits = await head.logits([1, 403]);
+ * const lm = await w.text('stories260K', { onProgress: console.log });
+ * const { text } = await lm.complete('Once upon a time', { maxTokens: 32 });
  */
 import { WhittleError } from '../core/errors.ts';
 import { chooseBackend, probeCapabilities, type BackendChoice, type BackendPreference, type Capabilities } from './probe.ts';
@@ -17,9 +17,28 @@ import { HeadModel } from './head-model.ts';
 import type { BlobBackend } from './store/blobs.ts';
 import { validateManifest, type ModelManifest } from './store/manifest.ts';
 import { ModelStore, type LoadOptions } from './store/store.ts';
+import { isModelUrl, resolveUrlFolder, type UrlModelSource } from './store/url-folder.ts';
 
+/**
+ * What `w.text()` loads: a registry id (`'stories260K'`), a Hugging Face-style folder by URL
+ * (`'https://host/models/smol/'`, `'/models/smol/'`, or `{ url, sha256?, integrity?, files?, revision? }`),
+ * or a manifest.
+ *
+ * @example
+ * await w.text('stories-layerskip');
+ * await w.text('https://host/models/smol/');                      // verified by the folder's whittle.json
+ * await w.text({ url: './models/smol/', integrity: 'none' });     // no hashes published: sizes only, said explicitly
+ */
+export type ModelSource = string | UrlModelSource | ModelManifest;
+
+/**
+ * Options of `Whittle.create()`: backend, cache, budget, threads, network.
+ *
+ * @example
+ * const w = await Whittle.create({ backend: 'auto', cache: 'opfs', budgetBytes: 1e9, maxThreads: 4 } satisfies WhittleOptions);
+ */
 export interface WhittleOptions {
-  /** 'auto' picks WebGPU when an adapter exists, else WASM. */
+  /** 'auto' picks WebGPU on a hardware adapter, else WASM (a software adapter such as SwiftShader counts as none). */
   backend?: BackendPreference;
   /** Blob storage: OPFS, Cache Storage, or 'auto' (OPFS with Cache Storage fallback). */
   cache?: BlobBackend;
@@ -27,8 +46,13 @@ export interface WhittleOptions {
   budgetBytes?: number;
   /** Where the model manifests are served (written by `npm run models`). */
   manifestsUrl?: string;
-  /** Where onnxruntime-web's .mjs/.wasm files are served (same origin; see vite.config.ts). */
-  ortBaseUrl?: string;
+  /**
+   * Where onnxruntime-web's runtime files come from. By default the package's own copies,
+   * which your bundler emits next to the worker (same origin, nothing to configure). Give
+   * `wasmPaths` to serve them elsewhere: a URL prefix ending in `/` that holds
+   * `ort-wasm-simd-threaded{,.asyncify}.{mjs,wasm}`, or the two files of the backend in use.
+   */
+  runtime?: RuntimeOptions;
   /** Storage namespace. */
   storeName?: string;
   /** Most WASM threads to use when cross-origin isolated. */
@@ -39,6 +63,28 @@ export interface WhittleOptions {
   estimate?: () => Promise<StorageEstimate>;
 }
 
+/**
+ * Where onnxruntime-web's runtime files are served; see `WhittleOptions.runtime`.
+ *
+ * @example
+ * const w = await Whittle.create({ runtime: { wasmPaths: 'https://cdn.example.com/ort/1.30.0/' } });
+ */
+export interface RuntimeOptions {
+  wasmPaths?: string | { mjs: string; wasm: string };
+}
+
+/** Workers resolve URLs against their own location, so relative paths are fixed to the page's here. */
+function absoluteWasmPaths(paths: string | { mjs: string; wasm: string }): string | { mjs: string; wasm: string } {
+  const abs = (u: string) => new URL(u, location.href).href;
+  return typeof paths === 'string' ? abs(paths) : { mjs: abs(paths.mjs), wasm: abs(paths.wasm) };
+}
+
+/**
+ * Options of every model load: cancellation, progress, and a backend for this model only.
+ *
+ * @example
+ * const codec = await w.codec('lyra-v2', { backend: 'wasm', signal, onProgress } satisfies ModelLoadOptions);
+ */
 export interface ModelLoadOptions extends LoadOptions {
   /** Override the backend for this model. */
   backend?: BackendPreference;
@@ -46,6 +92,16 @@ export interface ModelLoadOptions extends LoadOptions {
   spawn?: SpawnWorker;
 }
 
+/**
+ * Whittle in a page: the capability probe and backend choice, the model store, and models
+ * started in workers (`text`, `codec`).
+ *
+ * @example
+ * const w = await Whittle.create({ backend: 'auto' });
+ * console.log(w.choice.backend, w.choice.reason); // e.g. 'wasm', "the WebGPU adapter is SwiftShader (…)…"
+ * const lm = await w.text('stories260K');
+ * const codec = await w.codec('lyra-v2');
+ */
 export class Whittle {
   private manifests: Promise<Map<string, ModelManifest>> | null = null;
 
@@ -73,7 +129,9 @@ export class Whittle {
   async manifest(id: string): Promise<ModelManifest> {
     this.manifests ??= this.fetchManifests();
     const found = (await this.manifests).get(id);
-    if (!found) throw new WhittleError('INVALID_ARGUMENT', `unknown model '${id}'`, { id });
+    if (!found) {
+      throw new WhittleError('INVALID_ARGUMENT', `unknown model '${id}': not a registry id; a folder URL starts with http(s)://, /, ./ or ../, or ends with /`, { id });
+    }
     return found;
   }
 
@@ -94,9 +152,21 @@ export class Whittle {
     return new Map(models.map((m) => validateManifest(m)).map((m) => [m.id, m]));
   }
 
-  /** A model id (looked up in the served manifests) or a manifest given directly (validated). */
-  private async resolve(model: string | ModelManifest): Promise<ModelManifest> {
-    return typeof model === 'string' ? this.manifest(model) : validateManifest(model);
+  /**
+   * A model id (looked up in the served manifests), a folder URL (relative ones resolve against
+   * the page; a cached folder resolves with no request) or a manifest given directly (validated).
+   */
+  private async resolve(model: ModelSource, signal?: AbortSignal): Promise<ModelManifest> {
+    if (typeof model === 'string' && !isModelUrl(model)) return this.manifest(model);
+    if (typeof model === 'string' || 'url' in model) {
+      return resolveUrlFolder(model, {
+        ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
+        ...(signal ? { signal } : {}),
+        base: location.href,
+        cached: (id, revision) => this.store.entry(id, revision),
+      });
+    }
+    return validateManifest(model);
   }
 
   private runtimeFor(preference?: BackendPreference) {
@@ -104,12 +174,13 @@ export class Whittle {
     return {
       backend: choice.backend,
       numThreads: choice.numThreads,
-      wasmPaths: new URL(this.options.ortBaseUrl ?? '/ort/', location.href).href,
+      ...(this.options.runtime?.wasmPaths ? { wasmPaths: absoluteWasmPaths(this.options.runtime.wasmPaths) } : {}),
     };
   }
 
   /**
-   * Loads a llama2.c model's zero-block plan (embedding -> norm -> head) into a worker.
+   * @internal Loads a llama2.c model's zero-block plan (embedding -> norm -> head) into a
+   * worker: the smallest real model path, kept for the project's own tests; not public API.
    * `model` is an id from the manifests file, or a manifest; `file` defaults to the first `.bin`.
    */
   async headModel(model: string | ModelManifest, opts: ModelLoadOptions & { file?: string } = {}): Promise<HeadModel> {
@@ -123,10 +194,11 @@ export class Whittle {
 
   /**
    * Loads a language model into a worker: llama2.c (`.bin` + `tok*.bin`) or Hugging Face
-   * (`config.json`, `*.safetensors`, `tokenizer.json`) files, by id or manifest.
+   * (`config.json`, `*.safetensors` or sharded with `model.safetensors.index.json`, `tokenizer.json`)
+   * files, by id, folder URL or manifest (see {@link ModelSource}).
    */
-  async text(model: string | ModelManifest, opts: ModelLoadOptions & TextLoadOptions = {}): Promise<TextModel> {
-    const manifest = await this.resolve(model);
+  async text(model: ModelSource, opts: ModelLoadOptions & TextLoadOptions = {}): Promise<TextModel> {
+    const manifest = await this.resolve(model, opts.signal);
     const loaded = await this.store.load(manifest, opts);
     const names = [...loaded.files.keys()];
     const read = async (name: string) => loaded.files.get(name)!.arrayBuffer();
@@ -144,14 +216,16 @@ export class Whittle {
     // A plan saved with the cached model (savePlan) is restored unless the caller gives one.
     const saved = (await this.store.entry(manifest.id, manifest.revision))?.extra?.plan as TextLoadOptions['plan'];
     const plan = opts.plan ?? saved;
-    return TextModel.start(opts.spawn ?? spawnTextWorker, this.runtimeFor(opts.backend), files, { ...(plan ? { plan } : {}), ...(attention ? { attention } : {}) }, manifest.id, loaded.source);
+    // The handle's savePlan() writes through this store, to this manifest's cache entry.
+    const savePlan = (p: TextLoadOptions['plan'] | null) => this.savePlan(manifest, p);
+    return TextModel.start(opts.spawn ?? spawnTextWorker, this.runtimeFor(opts.backend), files, { ...(plan ? { plan } : {}), ...(attention ? { attention } : {}) }, manifest.id, loaded.source, savePlan);
   }
 
   /**
    * Saves a plan (e.g. the result of pruning) with the cached model, so the next `text(id)`
    * starts with it: no download, no re-scoring.
    */
-  async savePlan(model: string | ModelManifest, plan: TextLoadOptions['plan'] | null): Promise<void> {
+  async savePlan(model: ModelSource, plan: TextLoadOptions['plan'] | null): Promise<void> {
     const manifest = await this.resolve(model);
     const entry = await this.store.entry(manifest.id, manifest.revision);
     if (!entry) throw new WhittleError('INVALID_ARGUMENT', `${manifest.id} is not cached; load it first`);

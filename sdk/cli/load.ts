@@ -1,44 +1,85 @@
 /**
  * Node-side model lookup for the CLI: a registry id (files fetched under public/models/<id>/, or
- * a local model's `path`) or a folder path -> TextModel, through the same loaders a worker uses.
+ * a local model's `path`), a folder path or an http(s) folder URL -> TextModel, through the same
+ * loaders a worker uses.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { WhittleError } from '../../core/errors.ts';
-import { REPO_ROOT, readRegistry } from '../../models/local.ts';
-import { SERVED_DIR, type RegistryModel } from '../../models/registry.ts';
+import { readRegistry } from '../../models/local.ts';
+import type { RegistryModel } from '../../models/registry.ts';
+import { ensureRegistryModel, presentDir } from './registry-files.ts';
 import { textModelFromHf, textModelFromLlama2c, type TextModel } from '../../workers/text/model.ts';
+import type { ManifestFile } from '../store/manifest.ts';
+import { resolveUrlFolder } from '../store/url-folder.ts';
 
 const bytes = (path: string): ArrayBuffer => {
   const b = readFileSync(path);
   return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 };
 
-/** The folder holding a registry model's files on this machine. */
-export function modelDir(m: RegistryModel): string {
-  return m.path ? resolve(REPO_ROOT, m.path) : join(REPO_ROOT, SERVED_DIR, m.id);
+/** The folder holding a registry model's files on this machine (the repo's, or the user cache's), or null. */
+export function modelDir(m: RegistryModel): string | null {
+  return presentDir(m);
 }
 
 /** Whether every file the registry lists for `m` is on disk. */
 export function isPresent(m: RegistryModel): boolean {
-  const dir = modelDir(m);
-  return m.files.length > 0 ? m.files.every((f) => existsSync(join(dir, f.name))) : existsSync(join(dir, 'config.json'));
+  return presentDir(m) !== null;
 }
 
-/** Reads a model folder: HF layout if it has config.json, else llama2.c (.bin checkpoint + tokenizer). */
-export function loadFolder(dir: string): TextModel {
-  const names = readdirSync(dir);
-  if (names.includes('config.json')) {
-    const files: Record<string, ArrayBuffer> = {};
-    for (const n of names) if (/\.(json|safetensors)$/.test(n) || /^tok.*\.bin$|^tokenizer\.bin$/.test(n)) files[n] = bytes(join(dir, n));
-    return textModelFromHf(files);
-  }
-  const isTokenizer = (n: string) => /^tok.*\.bin$/.test(n) || n === 'tokenizer.bin';
+const isTokenizer = (n: string) => /^tok.*\.bin$/.test(n) || n === 'tokenizer.bin';
+
+/** A model from its files: HF layout if there is a config.json, else llama2.c (.bin checkpoint + tokenizer). */
+function textModelFromFiles(files: Record<string, ArrayBuffer>, where: string): TextModel {
+  const names = Object.keys(files);
+  if (names.includes('config.json')) return textModelFromHf(files);
   const checkpoint = names.find((n) => n.endsWith('.bin') && !isTokenizer(n));
-  if (!checkpoint) throw new WhittleError('BAD_MODEL', `${dir} has neither config.json nor a llama2.c .bin checkpoint`, { dir });
-  const tokJson = names.includes('tokenizer.json') ? (JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')) as object) : null;
+  if (!checkpoint) throw new WhittleError('BAD_MODEL', `${where} has neither config.json nor a llama2.c .bin checkpoint`, { dir: where });
+  const tokJson = files['tokenizer.json'] ? (JSON.parse(new TextDecoder().decode(files['tokenizer.json'])) as object) : null;
   const tokBin = names.find(isTokenizer);
-  return textModelFromLlama2c(bytes(join(dir, checkpoint)), tokJson ?? (tokBin ? bytes(join(dir, tokBin)) : null), checkpoint);
+  return textModelFromLlama2c(files[checkpoint]!, tokJson ?? (tokBin ? files[tokBin]! : null), checkpoint);
+}
+
+/** Reads a model folder: HF layout (one safetensors file or shards + index) or llama2.c. */
+export function loadFolder(dir: string): TextModel {
+  const names = readdirSync(dir).filter((n) => statSync(join(dir, n)).isFile());
+  const hf = names.includes('config.json');
+  // Only what the loader reads: an HF folder may also hold pytorch_model.bin or ONNX exports.
+  const wanted = names.filter((n) => (hf ? /\.(json|safetensors)$/.test(n) || isTokenizer(n) : n.endsWith('.bin') || n === 'tokenizer.json'));
+  return textModelFromFiles(Object.fromEntries(wanted.map((n) => [n, bytes(join(dir, n))])), dir);
+}
+
+/** One file of a URL folder, held to the manifest's size and (when it has one) sha256. */
+async function download(f: ManifestFile): Promise<ArrayBuffer> {
+  let res: Response;
+  try {
+    res = await fetch(f.url);
+  } catch (err) {
+    throw new WhittleError('NETWORK', `${f.url}: ${err instanceof Error ? err.message : String(err)}`, { file: f.name }, { cause: err });
+  }
+  if (!res.ok) throw new WhittleError('NETWORK', `${f.url}: HTTP ${res.status}`, { file: f.name, status: res.status });
+  const body = await res.arrayBuffer();
+  if (body.byteLength !== f.size) {
+    throw new WhittleError('INTEGRITY', `${f.name}: the server sent ${body.byteLength} bytes, expected ${f.size}`, { file: f.name, expected: f.size, actual: body.byteLength });
+  }
+  const digest = createHash('sha256').update(new Uint8Array(body)).digest('hex');
+  if (f.sha256 !== undefined && digest !== f.sha256) {
+    throw new WhittleError('INTEGRITY', `${f.name}: sha256 ${digest} does not match ${f.sha256}`, { file: f.name, expected: f.sha256, actual: digest });
+  }
+  return body;
+}
+
+/**
+ * An http(s) model folder, resolved as the browser does (whittle.json, or discovery with
+ * `integrity: 'none'`), downloaded into memory (the CLI keeps no cache) and verified.
+ */
+export async function loadUrlFolder(url: string, opts: { integrity?: 'sha256' | 'none' } = {}): Promise<TextModel> {
+  const manifest = await resolveUrlFolder({ url, ...(opts.integrity ? { integrity: opts.integrity } : {}) });
+  const files: Record<string, ArrayBuffer> = {};
+  for (const f of manifest.files) files[f.name] = await download(f);
+  return textModelFromFiles(files, manifest.id);
 }
 
 /** `--model` value: a registry id or a path to a model folder. */
@@ -46,10 +87,20 @@ export function loadModel(idOrPath: string): TextModel {
   const entry = readRegistry().models.find((m) => m.id === idOrPath);
   if (entry) {
     if (entry.kind !== 'text') throw new WhittleError('INVALID_ARGUMENT', `${idOrPath} is a ${entry.kind} model, not a text model`);
-    if (!isPresent(entry)) throw new WhittleError('BAD_MODEL', `${idOrPath} is not on this machine; run \`npm run models\``, { modelId: idOrPath });
-    return loadFolder(modelDir(entry));
+    const dir = presentDir(entry);
+    if (!dir) throw new WhittleError('BAD_MODEL', `${idOrPath} is not on this machine; run \`npm run models\` (in the repository) or load it through loadModelArg, which downloads it`, { modelId: idOrPath });
+    return loadFolder(dir);
   }
   const dir = isAbsolute(idOrPath) ? idOrPath : resolve(process.cwd(), idOrPath);
   if (existsSync(dir) && statSync(dir).isDirectory()) return loadFolder(dir);
-  throw new WhittleError('INVALID_ARGUMENT', `unknown model '${idOrPath}': not a registry id (see \`whittle models\`) nor a folder`);
+  throw new WhittleError('INVALID_ARGUMENT', `unknown model '${idOrPath}': not a registry id (see \`whittle models\`), a folder nor an http(s) URL`);
+}
+
+/** `--model` value: a registry id, a folder path or an http(s) folder URL. */
+export async function loadModelArg(arg: string, opts: { integrity?: 'sha256' | 'none' } = {}): Promise<TextModel> {
+  if (/^https?:\/\//i.test(arg)) return loadUrlFolder(arg, opts);
+  const entry = readRegistry().models.find((m) => m.id === arg);
+  // A registry model not on this machine (an installed CLI) is downloaded, verified, into the cache.
+  if (entry?.kind === 'text' && !isPresent(entry)) return loadFolder(await ensureRegistryModel(entry));
+  return loadModel(arg);
 }

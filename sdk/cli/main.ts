@@ -14,12 +14,14 @@ import { readRegistry } from '../../models/local.ts';
 import { fullPlan, type LlamaPlan } from '../../models/llama/types.ts';
 import { exportForTransformersJs } from '../../models/llama/export/transformersjs.ts';
 import { loadOrt } from '../../workers/ort/runtime.ts';
-import { TextEngine, type GenerateOptions } from '../../workers/text/engine.ts';
-import { isPresent, loadModel, modelDir } from './load.ts';
+import type { GenerateOptions } from '../../core/text-types.ts';
+import { TextEngine } from '../../workers/text/engine.ts';
+import { isPresent, loadModelArg, modelDir } from './load.ts';
 import { runCodecCommand } from './codec.ts';
+import { writeFolderManifest } from './write-manifest.ts';
 
 const USAGE = `usage:
-  whittle generate --model <id|folder> [--prompt TEXT] [--max-tokens N] [--greedy]
+  whittle generate --model <id|folder|url> [--integrity none] [--prompt TEXT] [--max-tokens N] [--greedy]
                    [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
                    [--layers 0,1,3] [--exit E] [--speculate [--exit E|auto] [--draft D|auto]]
                    [--attention auto|gqa|onnx|plain] [--threads N] [--json]
@@ -27,8 +29,12 @@ const USAGE = `usage:
                    exit drafts (D tokens a round, or adapted every round with 'auto', the default) and
                    the whole plan verifies them; greedy output is identical to full depth, sampled
                    output has its distribution. Without --exit (or with 'auto') a calibration picks it.
-  whittle export --model <id|folder> --out DIR [--layers 0,1,3]   (transformers.js / optimum folder)
+  whittle export --model <id|folder|url> [--integrity none] --out DIR [--layers 0,1,3]   (transformers.js / optimum folder)
+  --model takes a registry id, a local model folder (Hugging Face layout, sharded or not, or
+  llama2.c) or an http(s) folder URL; a URL folder without a whittle.json (sha256s) loads only
+  with --integrity none (sizes checked, nothing verified).
   whittle models [--json]
+  whittle manifest <folder> [--revision R] [--license L]   (writes the folder's whittle.json: sizes + sha256)
   whittle codec encode|decode|roundtrip|rates ...   (Lyra v2; 'whittle codec' for its options)`;
 
 function usage(message: string): never {
@@ -54,6 +60,7 @@ async function generate(args: string[]): Promise<void> {
     strict: true,
     options: {
       model: { type: 'string' },
+      integrity: { type: 'string' },
       prompt: { type: 'string', default: '' },
       'max-tokens': { type: 'string' },
       greedy: { type: 'boolean', default: false },
@@ -74,7 +81,7 @@ async function generate(args: string[]): Promise<void> {
   if (!v.model) usage('--model is required');
   const attention = v.attention;
   if (attention !== 'auto' && attention !== 'gqa' && attention !== 'onnx' && attention !== 'plain') usage(`--attention must be auto, gqa, onnx or plain`);
-  const model = loadModel(v.model);
+  const model = await loadModelArg(v.model, integrityOf(v.integrity));
   const plan: LlamaPlan = v.layers !== undefined
     ? { layers: parseLayers(v.layers) }
     : fullPlan(model.config);
@@ -107,7 +114,7 @@ async function generate(args: string[]): Promise<void> {
       console.log(JSON.stringify({ tokens: ev.tokens, text: ev.text, stats: { ...ev.stats, nodeCounts: engine.nodeCounts } }));
     } else {
       const s = ev.stats;
-      process.stdout.write('\n');
+      process.stdout.write(`${ev.tail}\n`); // text held back to the end (TextEvent)
       const sp = s.speculation;
       if (sp) {
         console.error(
@@ -128,10 +135,17 @@ function parseLayers(value: string): number[] {
   return value.split(',').filter((s) => s.trim() !== '').map((s) => num(s.trim(), 'layers', true)!);
 }
 
-function exportModel(args: string[]): void {
-  const { values: v } = parseArgs({ args, strict: true, options: { model: { type: 'string' }, out: { type: 'string' }, layers: { type: 'string' } } });
+/** `--integrity none|sha256`: what a URL folder without published sha256s needs. */
+function integrityOf(value: string | undefined): { integrity?: 'sha256' | 'none' } {
+  if (value === undefined) return {};
+  if (value !== 'none' && value !== 'sha256') usage(`--integrity must be none or sha256, got '${value}'`);
+  return { integrity: value };
+}
+
+async function exportModel(args: string[]): Promise<void> {
+  const { values: v } = parseArgs({ args, strict: true, options: { model: { type: 'string' }, integrity: { type: 'string' }, out: { type: 'string' }, layers: { type: 'string' } } });
   if (!v.model || !v.out) usage('export needs --model and --out');
-  const model = loadModel(v.model);
+  const model = await loadModelArg(v.model, integrityOf(v.integrity));
   const plan: LlamaPlan = v.layers !== undefined ? { layers: parseLayers(v.layers) } : fullPlan(model.config);
   const files = exportForTransformersJs(model.config, model.weights, model.tokenizer.json, plan);
   const out = resolve(process.cwd(), v.out);
@@ -151,7 +165,12 @@ export async function main(argv: string[]): Promise<number> {
     } else if (command === 'generate') {
       await generate(rest);
     } else if (command === 'export') {
-      exportModel(rest);
+      await exportModel(rest);
+    } else if (command === 'manifest') {
+      const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { revision: { type: 'string' }, license: { type: 'string' } } });
+      if (positionals.length !== 1) usage('manifest takes one folder');
+      const written = await writeFolderManifest(positionals[0]!, { ...(values.revision ? { revision: values.revision } : {}), ...(values.license ? { license: values.license } : {}) });
+      console.error(`wrote ${join(positionals[0]!, 'whittle.json')}: ${written.files.length} files`);
     } else if (command === 'codec') {
       return await runCodecCommand(rest);
     } else if (command === undefined || command === 'help' || command === '--help') {

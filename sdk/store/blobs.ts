@@ -26,8 +26,12 @@ export interface BlobStore {
   partial(sha256: string): Promise<Blob | null>;
   /** Opens the partial for appending; `fresh` truncates it first. */
   openPartial(sha256: string, fresh: boolean): Promise<PartialWriter>;
-  /** Atomically turns the partial into the committed file. */
-  commit(sha256: string): Promise<void>;
+  /**
+   * Atomically turns the partial into the committed file. `as` names the committed file when it
+   * differs from the partial's: a file downloaded without a known sha256 is written under a
+   * name derived from its URL and committed under the digest computed while it arrived.
+   */
+  commit(partial: string, as?: string): Promise<void>;
   /** Removes the committed file and any partial. */
   delete(sha256: string): Promise<void>;
   /** Removes everything this store holds. */
@@ -117,21 +121,21 @@ export class OpfsBlobStore implements BlobStore {
     };
   }
 
-  async commit(sha256: string): Promise<void> {
-    const part = await this.file(`${sha256}.part`);
-    if (!part) throw new WhittleError('STORAGE', `nothing to commit for ${sha256}`);
-    await this.dir.removeEntry(sha256).catch(() => undefined);
+  async commit(partial: string, as = partial): Promise<void> {
+    const part = await this.file(`${partial}.part`);
+    if (!part) throw new WhittleError('STORAGE', `nothing to commit for ${partial}`);
+    await this.dir.removeEntry(as).catch(() => undefined);
     const movable = part as FileSystemFileHandle & { move?: (name: string) => Promise<void> };
     if (typeof movable.move === 'function') {
-      await movable.move(sha256);
+      await movable.move(as);
       return;
     }
     // No FileSystemHandle.move(): copy, then drop the partial.
-    const target = await this.dir.getFileHandle(sha256, { create: true });
+    const target = await this.dir.getFileHandle(as, { create: true });
     const w = await target.createWritable();
     await w.write(await part.getFile());
     await w.close();
-    await this.dir.removeEntry(`${sha256}.part`);
+    await this.dir.removeEntry(`${partial}.part`);
   }
 
   async delete(sha256: string): Promise<void> {
@@ -205,11 +209,11 @@ export class CacheBlobStore implements BlobStore {
     };
   }
 
-  async commit(sha256: string): Promise<void> {
-    const part = await this.partial(sha256);
-    if (!part) throw new WhittleError('STORAGE', `nothing to commit for ${sha256}`);
-    await this.put(sha256, part);
-    await this.cache.delete(this.url(`${sha256}.part`));
+  async commit(partial: string, as = partial): Promise<void> {
+    const part = await this.partial(partial);
+    if (!part) throw new WhittleError('STORAGE', `nothing to commit for ${partial}`);
+    await this.put(as, part);
+    await this.cache.delete(this.url(`${partial}.part`));
   }
 
   async delete(sha256: string): Promise<void> {
@@ -224,6 +228,13 @@ export class CacheBlobStore implements BlobStore {
   }
 }
 
+/**
+ * Where model files are stored: the Origin Private File System, Cache Storage, or 'auto'
+ * (OPFS, falling back to Cache Storage).
+ *
+ * @example
+ * const w = await Whittle.create({ cache: 'cache' satisfies BlobBackend });
+ */
 export type BlobBackend = 'opfs' | 'cache' | 'auto';
 
 /** OPFS when the browser has it, Cache Storage otherwise. */

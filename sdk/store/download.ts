@@ -2,6 +2,8 @@
  * Downloads one file into a BlobStore partial with Range resume, hashing as it goes, and
  * commits it only if size and sha256 match. Network failures mid-file are retried from the
  * byte where they stopped (the partial is kept); integrity failures delete the partial.
+ * A file without a known sha256 (a manifest with `integrity: 'none'`) is size-checked only and
+ * committed under the digest computed on the way.
  */
 import { createSHA256, type IHasher } from 'hash-wasm';
 import { WhittleError, throwIfAborted } from '../../core/errors.ts';
@@ -19,6 +21,8 @@ export interface DownloadOptions {
   maxRetries?: number;
   /** Base delay between retries; doubles each time. */
   retryDelayMs?: number;
+  /** Name of the partial when the file has no sha256 (stable across sessions, so it resumes). */
+  partial?: string;
 }
 
 /** Feeds a Blob into the hasher in slices (resuming needs the hash of bytes already on disk). */
@@ -54,8 +58,11 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 class NetworkCut extends Error {}
 
-export async function downloadFile(store: BlobStore, file: ManifestFile, opts: DownloadOptions = {}): Promise<void> {
+/** Returns the file's sha256 (the manifest's, or the one computed when it had none). */
+export async function downloadFile(store: BlobStore, file: ManifestFile, opts: DownloadOptions = {}): Promise<string> {
   const { signal } = opts;
+  const name = file.sha256 ?? opts.partial;
+  if (name === undefined) throw new WhittleError('INTERNAL', `${file.name}: neither a sha256 nor a partial name to download it under`);
   const doFetch = opts.fetch ?? globalThis.fetch.bind(globalThis);
   const maxRetries = opts.maxRetries ?? 4;
   throwIfAborted(signal);
@@ -63,7 +70,7 @@ export async function downloadFile(store: BlobStore, file: ManifestFile, opts: D
   const hasher = await createSHA256();
   hasher.init();
   let have = 0;
-  const existing = await store.partial(file.sha256);
+  const existing = await store.partial(name);
   if (existing && existing.size <= file.size) {
     await hashBlob(hasher, existing, signal);
     have = existing.size;
@@ -71,7 +78,7 @@ export async function downloadFile(store: BlobStore, file: ManifestFile, opts: D
   let writer: PartialWriter | null = null;
   const openWriter = async (fresh: boolean) => {
     await writer?.close();
-    writer = await store.openPartial(file.sha256, fresh);
+    writer = await store.openPartial(name, fresh);
   };
   await openWriter(existing !== null && existing.size > file.size);
   opts.onBytes?.(have);
@@ -144,19 +151,20 @@ export async function downloadFile(store: BlobStore, file: ManifestFile, opts: D
     await writer!.close();
     writer = null;
     const digest = hasher.digest('hex');
-    if (digest !== file.sha256) {
-      await store.delete(file.sha256);
+    if (file.sha256 !== undefined && digest !== file.sha256) {
+      await store.delete(name);
       throw new WhittleError('INTEGRITY', `${file.name}: sha256 ${digest} does not match the manifest's ${file.sha256}`, {
         file: file.name,
         expected: file.sha256,
         actual: digest,
       });
     }
-    await store.commit(file.sha256);
+    await store.commit(name, digest);
+    return digest;
   } catch (err) {
     // Keep a partial for resume after an abort or network failure; an integrity failure already deleted it.
     await (writer as PartialWriter | null)?.close().catch(() => undefined);
-    if (err instanceof WhittleError && err.code === 'INTEGRITY') await store.delete(file.sha256).catch(() => undefined);
+    if (err instanceof WhittleError && err.code === 'INTEGRITY') await store.delete(name).catch(() => undefined);
     throw err;
   }
 }

@@ -1,4 +1,12 @@
-/** Progress of a model load, as a union keyed by `type` (switch on it). */
+/**
+ * Progress of a model load, as a union keyed by `type` (switch on it).
+ *
+ * @example
+ * const onProgress = (e: StoreEvent) => {
+ *   if (e.type === 'progress') bar.value = e.overallLoaded / e.overallTotal;
+ *   else if (e.type === 'done') console.log(`${e.modelId} from the ${e.source}`);
+ * };
+ */
 export type StoreEvent =
   | { type: 'start'; modelId: string; files: number; totalBytes: number; cachedBytes: number }
   | {

@@ -3,14 +3,25 @@
  * file was verified and committed; that is what makes `has()` trustworthy.
  */
 import { createStore, del, entries, get, set, clear, type UseStore } from 'idb-keyval';
-import type { ManifestFile } from './manifest.ts';
 
+/**
+ * A cached model, as `store.list()` and `store.entry()` report it.
+ *
+ * @example
+ * for (const e of await w.store.list()) console.log(e.id, e.revision, e.bytes, new Date(e.lastUsed));
+ */
 export interface CacheEntry {
   key: string;
   id: string;
   revision: string;
   license?: string;
-  files: Pick<ManifestFile, 'name' | 'size' | 'sha256'>[];
+  /**
+   * Every file's sha256: the manifest's when it gave one, else the digest computed while the
+   * file downloaded (so a damaged cached copy is still caught on load).
+   */
+  files: { name: string; size: number; sha256: string }[];
+  /** 'none' when some file had no sha256 from its publisher or caller (only its size was checked). */
+  integrity?: 'none';
   bytes: number;
   createdAt: number;
   lastUsed: number;

@@ -15,14 +15,21 @@
  * const model = await store.load(manifest, { onProgress: (e) => e.type === 'progress' && bar(e.overallLoaded / e.overallTotal) });
  * const bytes = await model.files.get('stories260K.bin')!.arrayBuffer();
  */
+import { sha256 as sha256Hex } from 'hash-wasm';
 import { WhittleError, throwIfAborted } from '../../core/errors.ts';
 import { openBlobStore, type BlobBackend, type BlobStore } from './blobs.ts';
 import { downloadFile, sha256OfBlob } from './download.ts';
 import type { StoreEvent } from './events.ts';
 import { pickEvictions } from './lru.ts';
-import { entryKey, manifestBytes, validateManifest, type ModelManifest } from './manifest.ts';
+import { entryKey, fullyVerified, manifestBytes, validateManifest, type ManifestFile, type ModelManifest } from './manifest.ts';
 import { MetaStore, type CacheEntry } from './meta.ts';
 
+/**
+ * How a {@link ModelStore} stores, budgets and fetches.
+ *
+ * @example
+ * const store = await ModelStore.open({ backend: 'auto', budgetBytes: 500e6, name: 'my-app' } satisfies StoreOptions);
+ */
 export interface StoreOptions {
   /** Where blobs go; 'auto' = OPFS, falling back to Cache Storage. */
   backend?: BlobBackend;
@@ -41,11 +48,24 @@ export interface StoreOptions {
   retryDelayMs?: number;
 }
 
+/**
+ * Cancellation and progress for a load.
+ *
+ * @example
+ * const lm = await w.text('stories260K', { signal: AbortSignal.timeout(60_000), onProgress: (e) => console.log(e.type) } satisfies LoadOptions);
+ */
 export interface LoadOptions {
   signal?: AbortSignal;
   onProgress?: (event: StoreEvent) => void;
 }
 
+/**
+ * A model whose every file is verified and in the store.
+ *
+ * @example
+ * const { files, source }: LoadedModel = await store.load(manifest);
+ * console.log(source, await files.get('config.json')!.text());
+ */
 export interface LoadedModel {
   manifest: ModelManifest;
   /** File name -> bytes (lazy Blobs backed by OPFS/Cache Storage). */
@@ -53,6 +73,15 @@ export interface LoadedModel {
   source: 'cache' | 'network';
 }
 
+/**
+ * The verified, resumable, quota-aware model cache (see the top of this file); `Whittle.store`
+ * is one, and `ModelStore.open()` makes another.
+ *
+ * @example
+ * const store = await ModelStore.open({ budgetBytes: 1e9 });
+ * const model = await store.load(manifest, { onProgress: (e) => e.type === 'progress' && bar(e.overallLoaded / e.overallTotal) });
+ * console.log(await store.list()); // CacheEntry[]
+ */
 export class ModelStore {
   private constructor(
     private readonly blobs: BlobStore,
@@ -84,10 +113,10 @@ export class ModelStore {
     return [...seen.values()].reduce((a, b) => a + b, 0);
   }
 
-  /** The complete cache entry of a model at `revision` (any cached revision when none is given). */
+  /** The complete cache entry of a model at `revision` (the most recently used revision when none is given). */
   async entry(id: string, revision?: string): Promise<CacheEntry | undefined> {
     if (revision !== undefined) return this.meta.get(entryKey({ id, revision }));
-    return (await this.meta.all()).find((e) => e.id === id);
+    return (await this.meta.all()).filter((e) => e.id === id).sort((a, b) => b.lastUsed - a.lastUsed)[0];
   }
 
   /** Deletes a model's entry and the blobs no other entry uses. */
@@ -132,15 +161,22 @@ export class ModelStore {
     const present = new Map<string, Blob>();
     let cachedBytes = 0;
     let neededBytes = 0;
+    // A file without a sha256 downloads under a name of its own (see partialName) and is
+    // content-addressed only once its digest is known.
+    const partials = new Map<string, string>();
+    const digests = new Map<string, string>();
     for (const f of manifest.files) {
-      const blob = await this.blobs.get(f.sha256);
+      const blob = f.sha256 === undefined ? null : await this.blobs.get(f.sha256);
       // Blobs fromCache already hashed (before another file failed) are not hashed twice.
-      if (blob && blob.size === f.size && (cache.verified.has(f.sha256) || (await sha256OfBlob(blob, signal)) === f.sha256)) {
+      if (blob && f.sha256 && blob.size === f.size && (cache.verified.has(f.sha256) || (await sha256OfBlob(blob, signal)) === f.sha256)) {
         present.set(f.name, blob);
+        digests.set(f.name, f.sha256);
         cachedBytes += f.size;
       } else {
-        if (blob) await this.blobs.delete(f.sha256);
-        const partial = await this.blobs.partial(f.sha256);
+        if (blob && f.sha256) await this.blobs.delete(f.sha256);
+        const name = f.sha256 ?? (await partialName(manifest, f));
+        if (f.sha256 === undefined) partials.set(f.name, name);
+        const partial = await this.blobs.partial(name);
         neededBytes += f.size - (partial && partial.size <= f.size ? partial.size : 0);
       }
     }
@@ -158,7 +194,8 @@ export class ModelStore {
         emit({ type: 'file-done', modelId: manifest.id, file: f.name, source: 'cache' });
         continue;
       }
-      await downloadFile(this.blobs, f, {
+      const digest = await downloadFile(this.blobs, f, {
+        partial: partials.get(f.name),
         signal,
         fetch: this.options.fetch,
         maxRetries: this.options.maxRetries,
@@ -170,9 +207,10 @@ export class ModelStore {
         onRetry: (attempt, resumeFrom, reason) =>
           emit({ type: 'retry', modelId: manifest.id, file: f.name, attempt, resumeFrom, reason }),
       });
-      const blob = await this.blobs.get(f.sha256);
+      const blob = await this.blobs.get(digest);
       if (!blob) throw new WhittleError('STORAGE', `${f.name} vanished right after it was committed`);
       present.set(f.name, blob);
+      digests.set(f.name, digest);
       emit({ type: 'file-done', modelId: manifest.id, file: f.name, source: 'network' });
     }
     throwIfAborted(signal);
@@ -182,7 +220,8 @@ export class ModelStore {
       id: manifest.id,
       revision: manifest.revision,
       ...(manifest.license ? { license: manifest.license } : {}),
-      files: manifest.files.map(({ name, size, sha256 }) => ({ name, size, sha256 })),
+      ...(fullyVerified(manifest) ? {} : { integrity: 'none' as const }),
+      files: manifest.files.map(({ name, size }) => ({ name, size, sha256: digests.get(name)! })),
       bytes: total,
       createdAt: now,
       lastUsed: now,
@@ -200,16 +239,19 @@ export class ModelStore {
     const verified = new Set<string>();
     const entry = await this.meta.get(entryKey(manifest));
     if (!entry) return { verified };
+    // A file the manifest has no sha256 for matches by name and size; the entry's recorded digest
+    // (computed when it downloaded) then verifies the cached copy.
     const sameFiles =
       entry.files.length === manifest.files.length &&
-      manifest.files.every((f) => entry.files.some((e) => e.name === f.name && e.sha256 === f.sha256 && e.size === f.size));
+      manifest.files.every((f) => entry.files.some((e) => e.name === f.name && (f.sha256 === undefined || e.sha256 === f.sha256) && e.size === f.size));
     if (!sameFiles) {
       // Same id@revision but different files: the manifest changed under us; trust the new one.
       await this.removeEntry(entry);
       return { verified };
     }
     const files = new Map<string, Blob>();
-    for (const f of manifest.files) {
+    for (const mf of manifest.files) {
+      const f = entry.files.find((e) => e.name === mf.name)!;
       const blob = await this.blobs.get(f.sha256);
       let reason: string | null = null;
       if (!blob) reason = 'missing from storage';
@@ -272,4 +314,14 @@ export class ModelStore {
       );
     }
   }
+}
+
+/**
+ * Where a file without a sha256 downloads: a name derived from the entry key, file name and size
+ * (not the URL, whose query may be a rotating token), so an interrupted download resumes in a
+ * later session but never mixes bytes of another revision (a URL model's revision includes the
+ * server's ETags when it sends them).
+ */
+async function partialName(manifest: ModelManifest, f: Pick<ManifestFile, 'name' | 'size'>): Promise<string> {
+  return `url-${await sha256Hex(`${entryKey(manifest)}\n${f.name}\n${f.size}`)}`;
 }

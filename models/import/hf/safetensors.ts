@@ -2,8 +2,12 @@
  * safetensors reader: u64 little-endian header length, a JSON header
  * `{ name: { dtype, shape, data_offsets: [begin, end] }, __metadata__?: {...} }`, then the data.
  * F32 tensors are zero-copy views when 4-byte aligned; F16/BF16 are widened to float32 (the
- * graphs run float32), everything else is UNSUPPORTED. Offsets are checked, so a truncated file
- * is a BAD_MODEL error rather than an out-of-range view.
+ * graphs run float32), everything else is UNSUPPORTED.
+ *
+ * Model files come from arbitrary URLs, so the header is treated as hostile: every claim it makes
+ * (header length, offsets, shape x dtype) is checked against the bytes actually present before
+ * anything is allocated from it. A header claiming terabytes is a BAD_MODEL error, not an
+ * out-of-memory crash or an out-of-range view.
  */
 import { WhittleError } from '../../../core/errors.ts';
 
@@ -20,36 +24,64 @@ export interface SafetensorsFile {
   buffer: ArrayBuffer;
 }
 
+/** The format's own limit (the Rust reader refuses larger headers): a bigger one is hostile, not a model. */
+const MAX_HEADER_BYTES = 100_000_000;
+
+/** Bytes per element of every dtype the format defines; unknown dtypes are only bounds-checked. */
+const DTYPE_BYTES: Readonly<Record<string, number>> = {
+  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1,
+};
+
+const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
 export function readSafetensors(buffer: ArrayBuffer, name = 'model.safetensors'): SafetensorsFile {
-  if (buffer.byteLength < 8) throw new WhittleError('BAD_MODEL', `${name}: too short for a safetensors header`, { file: name });
-  const view = new DataView(buffer);
-  const headerLen = Number(view.getBigUint64(0, true));
-  if (8 + headerLen > buffer.byteLength) throw new WhittleError('BAD_MODEL', `${name}: header of ${headerLen} bytes runs past the end of the file`, { file: name });
-  let header: Record<string, unknown>;
+  const bad = (message: string, tensor?: string) => new WhittleError('BAD_MODEL', `${name}: ${message}`, { file: name, ...(tensor !== undefined ? { tensor } : {}) });
+  if (buffer.byteLength < 8) throw bad('too short for a safetensors header');
+  // Compared as a BigInt: a u64 past 2^53 must not round into something that looks plausible.
+  const claimed = new DataView(buffer).getBigUint64(0, true);
+  if (claimed > BigInt(buffer.byteLength - 8)) throw bad(`header of ${claimed} bytes runs past the end of the file (${buffer.byteLength} bytes)`);
+  const headerLen = Number(claimed);
+  if (headerLen > MAX_HEADER_BYTES) throw bad(`header of ${headerLen} bytes is over the format's ${MAX_HEADER_BYTES}-byte limit`);
+  let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 8, headerLen))) as Record<string, unknown>;
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array(buffer, 8, headerLen)));
   } catch (err) {
-    throw new WhittleError('BAD_MODEL', `${name}: header is not JSON`, { file: name }, { cause: err });
+    throw new WhittleError('BAD_MODEL', `${name}: header is not UTF-8 JSON`, { file: name }, { cause: err });
   }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('header is not a JSON object');
   const dataStart = 8 + headerLen;
+  const dataBytes = buffer.byteLength - dataStart;
   const tensors = new Map<string, SafetensorsEntry>();
-  for (const [key, value] of Object.entries(header)) {
+  for (const [key, value] of Object.entries(header as Record<string, unknown>)) {
     if (key === '__metadata__') continue;
-    const v = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    const offsets = v.data_offsets as [number, number] | undefined;
-    if (typeof v.dtype !== 'string' || !Array.isArray(v.shape) || !Array.isArray(offsets) || offsets.length !== 2) {
-      throw new WhittleError('BAD_MODEL', `${name}: malformed header entry for ${key}`, { file: name, tensor: key });
+    const v = (typeof value === 'object' && value !== null ? value : {}) as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    const { dtype, shape, data_offsets: offsets } = v;
+    if (typeof dtype !== 'string' || !Array.isArray(shape) || !Array.isArray(offsets) || offsets.length !== 2) throw bad(`malformed header entry for ${key}`, key);
+    if (!shape.every(isIndex)) throw bad(`${key} has a shape that is not a list of non-negative integers`, key);
+    const [b, e] = offsets as unknown[];
+    if (!isIndex(b) || !isIndex(e) || b > e) throw bad(`${key} has invalid data_offsets ${JSON.stringify(offsets)}`, key);
+    if (e > dataBytes) throw bad(`truncated or lying header: ${key} ends at data byte ${e}, the file holds ${dataBytes}`, key);
+    const width = DTYPE_BYTES[dtype];
+    if (width !== undefined) {
+      // Element count, refusing overflow: a shape that multiplies past 2^53 cannot match any real byte range.
+      let count = 1;
+      for (const d of shape as number[]) {
+        count *= d;
+        if (!Number.isSafeInteger(count)) throw bad(`${key} claims a shape [${shape.join(', ')}] too large for any file`, key);
+      }
+      if (count * width !== e - b) throw bad(`${key} is ${dtype}[${shape.join(', ')}] (${count * width} bytes) but its data range holds ${e - b}`, key);
     }
-    const entry = { dtype: v.dtype, shape: v.shape as number[], begin: dataStart + offsets[0], end: dataStart + offsets[1] };
-    if (entry.end > buffer.byteLength || entry.begin > entry.end) {
-      throw new WhittleError('BAD_MODEL', `${name}: truncated: ${key} ends at byte ${entry.end}, file has ${buffer.byteLength}`, { file: name, tensor: key });
-    }
-    tensors.set(key, entry);
+    tensors.set(key, { dtype, shape: shape as number[], begin: dataStart + b, end: dataStart + e });
+  }
+  // Overlapping tensors are never written by a real exporter; refusing them keeps one byte from meaning two things.
+  const ranges = [...tensors.entries()].filter(([, t]) => t.end > t.begin).sort((x, y) => x[1].begin - y[1].begin);
+  for (let i = 1; i < ranges.length; i++) {
+    if (ranges[i]![1].begin < ranges[i - 1]![1].end) throw bad(`${ranges[i]![0]} overlaps ${ranges[i - 1]![0]}`, ranges[i]![0]);
   }
   return { name, tensors, buffer };
 }
 
-/** bfloat16 is the top half of a float32. */
+/** bfloat16 is the top half of a float32, so widening is exact. */
 function bf16ToF32(bits: Uint16Array): Float32Array {
   const out = new Uint32Array(bits.length);
   for (let i = 0; i < bits.length; i++) out[i] = bits[i]! << 16;
@@ -80,6 +112,7 @@ export function tensorAsFloat32(file: SafetensorsFile, key: string, shape?: read
   const count = e.shape.reduce((a, b) => a * b, 1);
   const width = e.dtype === 'F32' ? 4 : e.dtype === 'F16' || e.dtype === 'BF16' ? 2 : 0;
   if (width === 0) throw new WhittleError('UNSUPPORTED', `${file.name}: ${key} is ${e.dtype}; only F32, F16 and BF16 are supported`, { file: file.name, tensor: key });
+  // readSafetensors already matched shape x dtype to the byte range; kept as the guard before allocating.
   if (e.end - e.begin !== count * width) throw new WhittleError('BAD_MODEL', `${file.name}: ${key} holds ${e.end - e.begin} bytes for ${count} ${e.dtype} values`, { file: file.name, tensor: key });
   if (e.dtype === 'F32') {
     return e.begin % 4 === 0 ? new Float32Array(file.buffer, e.begin, count) : new Float32Array(file.buffer.slice(e.begin, e.end));
