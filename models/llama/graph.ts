@@ -13,20 +13,26 @@
  *   hidden_out     float32 [1, S, dim]         residual stream after the segment's last block
  *
  * Node budget per block ('plain'): 1 SkipSimplifiedLayerNormalization (residual add + norm fused),
- * QKV MatMul + Split, 2 RotaryEmbedding, attention in 16 plain nodes, O MatMul, 1 more
- * SkipSimplifiedLayerNormalization, gate|up MatMul + Split + SiLU (Sigmoid, Mul) + Mul + down MatMul.
- * 'gqa' replaces the 16 attention nodes by one com.microsoft GroupQueryAttention.
+ * QKV MatMul (+ 1 bias Add for Qwen2) + Split, 2 RotaryEmbedding, attention in 16 plain nodes,
+ * O MatMul, 1 more SkipSimplifiedLayerNormalization, gate|up MatMul + Split + SiLU (Sigmoid, Mul)
+ * + Mul + down MatMul. 'gqa' replaces the 16 attention nodes by one com.microsoft GroupQueryAttention.
+ * Head size is `w.headSize` (an explicit HF `head_dim` may differ from dim / heads); any
+ * `rope_scaling` lives in the cos/sin tables (rope.ts), so it costs no node.
  */
 import { WhittleError } from '../../core/errors.ts';
+import { emitLinear } from '../compress/linear.ts';
 import { GraphBuilder, float, type BuiltModel, type Dim, type Value } from '../onnx/builder.ts';
 import type { Segment } from './plan.ts';
-import type { PreparedWeights } from './prepare.ts';
+import { checkSupported, type PreparedWeights } from './prepare.ts';
 
 /**
  * 'plain': opset-21 ONNX ops (MatMul/Softmax/Concat), any head size, explicit mask input.
  * 'gqa': com.microsoft GroupQueryAttention (one node; onnxruntime's CPU kernel needs headSize % 8 == 0).
  * 'onnx': the opset-23 ONNX `Attention` op (one node, any head size, explicit mask); the graph is
  *   stamped opset 23, which onnxruntime's CPU/WASM kernels implement.
+ *
+ * @example
+ * const lm = await w.text('stories260K', { attention: 'gqa' satisfies AttentionKind });
  */
 export type AttentionKind = 'plain' | 'gqa' | 'onnx';
 
@@ -70,6 +76,7 @@ export type SegmentIo = 'runner' | 'optimum';
 
 export function buildSegment(w: PreparedWeights, segment: Segment, attention: AttentionKind = 'plain', io: SegmentIo = 'runner'): SegmentGraph {
   const c = w.config;
+  checkSupported(c);
   const optimum = io === 'optimum';
   if (optimum && (attention !== 'onnx' || !segment.embed || segment.head !== 'final')) {
     throw new WhittleError('UNSUPPORTED', "the optimum interface is built for one whole-plan segment with 'onnx' attention");
@@ -115,7 +122,10 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
   for (const layer of segment.layers) {
     const lw = w.layers[layer]!;
     const xn = normWithResidual(lw.attnNorm, `attn_norm.${layer}`);
-    const qkv = g.op('MatMul', [xn, g.constant(`qkv.${layer}`, 'float32', [c.dim, (H + 2 * K) * hs], lw.qkv)]); // [1, S, (H+2K)*hs]
+    // Each linear is a MatMul, DynamicQuantizeMatMul or MatMulNBits as its prepared form says (models/compress/linear.ts).
+    let qkv = emitLinear(g, xn, `qkv.${layer}`, lw.qkv, c.dim, (H + 2 * K) * hs); // [1, S, (H+2K)*hs]
+    // Qwen2's Q/K/V biases, fused and permuted like the weight columns (prepare.ts): one Add.
+    if (lw.qkvBias) qkv = g.op('Add', [qkv, g.constant(`qkv_bias.${layer}`, 'float32', [(H + 2 * K) * hs], lw.qkvBias)]);
     // The runner also reads this step's own K (after RoPE) and V, `new_key.L`/`new_value.L`
     // [1, S, K*hs]: on WASM it keeps the cache on the host and never fetches present_* (see
     // workers/text/runner.ts). Named where produced, so no Identity nodes.
@@ -173,13 +183,13 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
       g.output(presentK, 'float32', kvCacheShape(attention, 'key', K, hs, 0).map((d, i) => (i === (attention === 'plain' ? 3 : 2) ? 'T' : d)), `present_key.${layer}`);
       g.output(presentV, 'float32', [1, K, 'T', hs], `present_value.${layer}`);
     }
-    pending = g.op('MatMul', [attnOut, g.constant(`wo.${layer}`, 'float32', [H * hs, c.dim], lw.wo)]); // [1, S, dim]
+    pending = emitLinear(g, attnOut, `wo.${layer}`, lw.wo, H * hs, c.dim); // [1, S, dim]
 
     const xf = normWithResidual(lw.ffnNorm, `ffn_norm.${layer}`);
-    const gu = g.op('MatMul', [xf, g.constant(`gate_up.${layer}`, 'float32', [c.dim, 2 * c.hiddenDim], lw.gateUp)]); // [1, S, 2*hidden]
+    const gu = emitLinear(g, xf, `gate_up.${layer}`, lw.gateUp, c.dim, 2 * c.hiddenDim); // [1, S, 2*hidden]
     const [gate, up] = g.opN('Split', [gu, g.ints([c.hiddenDim, c.hiddenDim])], 2, { axis: 2 });
     const act = g.op('Mul', [g.op('Mul', [gate!, g.op('Sigmoid', [gate!])]), up!]); // silu(gate) * up
-    pending = g.op('MatMul', [act, g.constant(`down.${layer}`, 'float32', [c.hiddenDim, c.dim], lw.down)]); // [1, S, dim]
+    pending = emitLinear(g, act, `down.${layer}`, lw.down, c.hiddenDim, c.dim); // [1, S, dim]
   }
 
   if (segment.hiddenOut) {
@@ -198,7 +208,7 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
       if (pending) pending = last(pending);
     }
     const normed = normWithResidual(w.finalNorm, 'final_norm');
-    const logits = g.op('MatMul', [normed, g.constant('lm_head', 'float32', [c.dim, c.vocabSize], w.head)], {}, { outputName: 'logits' });
+    const logits = emitLinear(g, normed, 'lm_head', w.head, c.dim, c.vocabSize, 'logits');
     g.output(logits, 'float32', optimum ? [B, 'S', c.vocabSize] : [1, segment.allLogits ? 'S' : 1, c.vocabSize], 'logits');
   }
   return { built: g.build({ opset: attention === 'onnx' ? 23 : 21 }), nodeCount: g.nodeCount, segment, attention };

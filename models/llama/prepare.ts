@@ -12,17 +12,26 @@
  * - 'half' (HF) RoPE layouts are permuted to 'interleaved' on Q and K rows, so the graph has one
  *   convention: pair i of a head moves from dims (i, i + hs/2) to (2i, 2i + 1). Q.K dot products
  *   are unchanged because both sides get the same permutation.
+ * - Q/K/V biases (Qwen2) get the same treatment as their weight rows (fused, permuted, Q scaled),
+ *   so the graph adds one [(H + 2K) * hs] vector after the fused MatMul.
+ * - RoPE cos/sin tables carry any `rope_scaling` (rope.ts), so the graph is the same for every variant.
  */
 import { WhittleError } from '../../core/errors.ts';
-import type { LlamaConfig, LlamaWeights } from './types.ts';
+import { compressPrepared } from '../compress/compress-prepared.ts';
+import type { KernelBackend } from '../compress/kernel-choice.ts';
+import type { LinearWeight } from '../compress/linear.ts';
+import { ropeInverseFrequencies, ropeTables } from './rope.ts';
+import { headSizeOf, type LlamaConfig, type LlamaWeights, type WeightsSetting } from './types.ts';
 
+/** Linear weights are fp32 [in, out] as prepared here, or quantized by `options.weights` (models/compress/linear.ts). */
 export interface PreparedLayer {
   attnNorm: Float32Array; // [dim]
-  qkv: Float32Array; // [dim, (nHeads + 2 * nKvHeads) * headSize], columns: q | k | v
-  wo: Float32Array; // [nHeads * headSize, dim]
+  qkv: LinearWeight; // [dim, (nHeads + 2 * nKvHeads) * headSize], columns: q | k | v
+  qkvBias?: Float32Array; // [(nHeads + 2 * nKvHeads) * headSize], q | k | v (config.qkvBias only)
+  wo: LinearWeight; // [nHeads * headSize, dim]
   ffnNorm: Float32Array; // [dim]
-  gateUp: Float32Array; // [dim, 2 * hidden], columns: gate | up
-  down: Float32Array; // [hidden, dim]
+  gateUp: LinearWeight; // [dim, 2 * hidden], columns: gate | up
+  down: LinearWeight; // [hidden, dim]
 }
 
 export interface PreparedWeights {
@@ -31,7 +40,7 @@ export interface PreparedWeights {
   embedding: Float32Array; // [vocab, dim] (row gather; not transposed)
   layers: PreparedLayer[];
   finalNorm: Float32Array; // [dim]
-  head: Float32Array; // [dim, vocab]
+  head: LinearWeight; // [dim, vocab]
   ropeCos: Float32Array; // [maxSeqLen, headSize / 2]
   ropeSin: Float32Array; // [maxSeqLen, headSize / 2]
 }
@@ -45,13 +54,29 @@ function transposeInto(src: Float32Array, rows: number, cols: number, out: Float
   }
 }
 
+/**
+ * Configs the graphs cannot run correctly: UNSUPPORTED rather than output that silently differs
+ * from the model's own. A sliding window shorter than the context would need a banded mask the
+ * graphs do not build (Mistral 7B v0.1: 4096 over 32768); load such a model with a context of at
+ * most its window instead.
+ */
+export function checkSupported(config: LlamaConfig): void {
+  if (config.slidingWindow !== undefined && config.slidingWindow < config.maxSeqLen) {
+    throw new WhittleError(
+      'UNSUPPORTED',
+      `sliding-window attention (window ${config.slidingWindow}) is not implemented; it only matches full attention for a context of at most the window, and this one is ${config.maxSeqLen}`,
+      { slidingWindow: config.slidingWindow, maxSeqLen: config.maxSeqLen },
+    );
+  }
+}
+
 /** Checks every array against the config; a mismatch is a BAD_MODEL error naming the tensor. */
 export function checkWeightShapes(config: LlamaConfig, weights: LlamaWeights): void {
   const c = config;
-  if (c.dim % c.nHeads !== 0 || c.nHeads % c.nKvHeads !== 0 || (c.dim / c.nHeads) % 2 !== 0) {
-    throw new WhittleError('BAD_MODEL', `config: dim ${c.dim}, ${c.nHeads} heads, ${c.nKvHeads} KV heads do not make even, grouped heads`);
+  const hs = headSizeOf(c);
+  if ((c.headDim === undefined && c.dim % c.nHeads !== 0) || !Number.isInteger(hs) || hs % 2 !== 0 || c.nHeads % c.nKvHeads !== 0) {
+    throw new WhittleError('BAD_MODEL', `config: dim ${c.dim}, ${c.nHeads} heads of ${hs}, ${c.nKvHeads} KV heads do not make even, grouped heads`);
   }
-  const hs = c.dim / c.nHeads;
   const expect = (name: string, arr: Float32Array | undefined, n: number) => {
     if (!arr || arr.length !== n) {
       throw new WhittleError('BAD_MODEL', `weights: ${name} has ${arr?.length ?? 0} values, the config implies ${n}`, { tensor: name, expected: n, actual: arr?.length ?? 0 });
@@ -73,13 +98,26 @@ export function checkWeightShapes(config: LlamaConfig, weights: LlamaWeights): v
     expect(`layers.${i}.w1`, l.w1, c.hiddenDim * c.dim);
     expect(`layers.${i}.w2`, l.w2, c.dim * c.hiddenDim);
     expect(`layers.${i}.w3`, l.w3, c.hiddenDim * c.dim);
+    if (c.qkvBias) {
+      expect(`layers.${i}.bq`, l.bq, c.nHeads * hs);
+      expect(`layers.${i}.bk`, l.bk, c.nKvHeads * hs);
+      expect(`layers.${i}.bv`, l.bv, c.nKvHeads * hs);
+    } else if (l.bq || l.bk || l.bv) {
+      // Dropping them would run a different model.
+      throw new WhittleError('BAD_MODEL', `weights: layers.${i} has Q/K/V biases but the config says it has none`, { layer: i });
+    }
   });
 }
 
-export function prepareWeights(config: LlamaConfig, weights: LlamaWeights): PreparedWeights {
+/**
+ * `options.weights` compresses the linear layers (models/compress/) for `options.backend`
+ * (default 'wasm'), choosing each weight's kernel as kernel-choice.ts says; absent = fp32.
+ */
+export function prepareWeights(config: LlamaConfig, weights: LlamaWeights, options: { weights?: WeightsSetting; backend?: KernelBackend } = {}): PreparedWeights {
+  checkSupported(config);
   checkWeightShapes(config, weights);
   const { dim, nHeads, nKvHeads, hiddenDim, vocabSize, maxSeqLen } = config;
-  const hs = dim / nHeads;
+  const hs = headSizeOf(config);
   const half = hs / 2;
   const qkvCols = (nHeads + 2 * nKvHeads) * hs;
   // Row r of a 'half'-layout head h holds pair i = r % half at (i, i + half); interleaved wants (2i, 2i+1).
@@ -89,12 +127,21 @@ export function prepareWeights(config: LlamaConfig, weights: LlamaWeights): Prep
     const src = j % 2 === 0 ? j / 2 : half + (j - 1) / 2;
     return h * hs + src;
   } : undefined;
+  const qScale = 1 / Math.sqrt(hs);
 
   const layers = weights.layers.map((l): PreparedLayer => {
     const qkv = new Float32Array(dim * qkvCols);
-    transposeInto(l.wq, nHeads * hs, dim, qkv, qkvCols, 0, 1 / Math.sqrt(hs), toInterleaved);
+    transposeInto(l.wq, nHeads * hs, dim, qkv, qkvCols, 0, qScale, toInterleaved);
     transposeInto(l.wk, nKvHeads * hs, dim, qkv, qkvCols, nHeads * hs, 1, toInterleaved);
     transposeInto(l.wv, nKvHeads * hs, dim, qkv, qkvCols, (nHeads + nKvHeads) * hs);
+    let qkvBias: Float32Array | undefined;
+    if (config.qkvBias) {
+      // A bias is a [rows, 1] matrix: transposed, it lands at the same columns as its weight rows.
+      qkvBias = new Float32Array(qkvCols);
+      transposeInto(l.bq!, nHeads * hs, 1, qkvBias, qkvCols, 0, qScale, toInterleaved);
+      transposeInto(l.bk!, nKvHeads * hs, 1, qkvBias, qkvCols, nHeads * hs, 1, toInterleaved);
+      transposeInto(l.bv!, nKvHeads * hs, 1, qkvBias, qkvCols, (nHeads + nKvHeads) * hs);
+    }
     const wo = new Float32Array(nHeads * hs * dim);
     transposeInto(l.wo, dim, nHeads * hs, wo, dim, 0);
     const gateUp = new Float32Array(dim * 2 * hiddenDim);
@@ -102,21 +149,14 @@ export function prepareWeights(config: LlamaConfig, weights: LlamaWeights): Prep
     transposeInto(l.w3, hiddenDim, dim, gateUp, 2 * hiddenDim, hiddenDim);
     const down = new Float32Array(hiddenDim * dim);
     transposeInto(l.w2, dim, hiddenDim, down, dim, 0);
-    return { attnNorm: l.attnNorm.slice(), qkv, wo, ffnNorm: l.ffnNorm.slice(), gateUp, down };
+    return { attnNorm: l.attnNorm.slice(), qkv, ...(qkvBias ? { qkvBias } : {}), wo, ffnNorm: l.ffnNorm.slice(), gateUp, down };
   });
   const head = new Float32Array(dim * vocabSize);
   transposeInto(weights.lmHead, vocabSize, dim, head, vocabSize, 0);
 
-  const ropeCos = new Float32Array(maxSeqLen * half);
-  const ropeSin = new Float32Array(maxSeqLen * half);
-  for (let p = 0; p < maxSeqLen; p++) {
-    for (let i = 0; i < half; i++) {
-      const angle = p / Math.pow(config.ropeTheta, (2 * i) / hs);
-      ropeCos[p * half + i] = Math.cos(angle);
-      ropeSin[p * half + i] = Math.sin(angle);
-    }
-  }
+  const rope = ropeTables(ropeInverseFrequencies(hs, config.ropeTheta, config.ropeScaling), maxSeqLen);
   // Everything is a copy (the few views are sliced too), so the checkpoint's buffer can be
   // garbage-collected once the caller drops it: memory stays at one copy of the weights.
-  return { config, headSize: hs, embedding: weights.tokenEmbedding.slice(), layers, finalNorm: weights.finalNorm.slice(), head, ropeCos, ropeSin };
+  const prepared: PreparedWeights = { config, headSize: hs, embedding: weights.tokenEmbedding.slice(), layers, finalNorm: weights.finalNorm.slice(), head, ropeCos: rope.cos, ropeSin: rope.sin };
+  return options.weights ? compressPrepared(prepared, options.weights, options.backend ?? 'wasm') : prepared;
 }

@@ -1,4 +1,25 @@
-/** The shape of a LLaMA-family model, whatever file it came from. */
+/**
+ * How RoPE frequencies are rescaled for contexts longer than the model was pre-trained on
+ * (Hugging Face `rope_scaling`); see models/llama/rope.ts for the formulas.
+ * - 'linear': every inverse frequency divided by `factor` (position interpolation).
+ * - 'llama3': Llama 3.1+'s per-frequency rule: wavelengths shorter than
+ *   `originalMaxPositionEmbeddings / highFreqFactor` are kept, longer than
+ *   `originalMaxPositionEmbeddings / lowFreqFactor` are divided by `factor`, and the band between
+ *   is blended smoothly.
+ *
+ * @example
+ * const scaling: RopeScaling = { type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 };
+ */
+export type RopeScaling =
+  | { type: 'linear'; factor: number }
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number };
+
+/**
+ * The shape of a LLaMA-family model (LLaMA, Mistral, Qwen2), whatever file it came from.
+ *
+ * @example
+ * const hs = headSizeOf(config); // config.headDim ?? config.dim / config.nHeads
+ */
 export interface LlamaConfig {
   dim: number;
   hiddenDim: number;
@@ -17,6 +38,26 @@ export interface LlamaConfig {
   ropeLayout: 'interleaved' | 'half';
   bosTokenId: number;
   eosTokenId: number;
+  /**
+   * Per-head size when the checkpoint states it (HF `head_dim`); absent means dim / nHeads.
+   * Q/K/V widths are nHeads*headDim and nKvHeads*headDim, which need not equal dim.
+   */
+  headDim?: number;
+  /** RoPE frequency rescaling (HF `rope_scaling`); absent = plain theta^(-2i/hs). */
+  ropeScaling?: RopeScaling;
+  /** Q, K and V projections carry biases (Qwen2); the output projection never does here. */
+  qkvBias?: boolean;
+  /**
+   * Mistral-style sliding window: a query attends only to the last `slidingWindow` positions
+   * (itself included). The graphs implement full causal attention, so they only accept models
+   * whose window covers the whole context (`slidingWindow >= maxSeqLen`); absent = no window.
+   */
+  slidingWindow?: number;
+}
+
+/** Per-head size of Q, K and V: the explicit `headDim`, else dim / nHeads. */
+export function headSizeOf(config: Pick<LlamaConfig, 'dim' | 'nHeads' | 'headDim'>): number {
+  return config.headDim ?? config.dim / config.nHeads;
 }
 
 /** Row-major weights; linear layers are [out, in] like torch.nn.Linear and llama2.c. */
@@ -30,6 +71,10 @@ export interface LlamaLayerWeights {
   w1: Float32Array; // gate [hidden, dim]
   w2: Float32Array; // down [dim, hidden]
   w3: Float32Array; // up   [hidden, dim]
+  /** Present exactly when `config.qkvBias` (Qwen2). */
+  bq?: Float32Array; // [nHeads*headSize]
+  bk?: Float32Array; // [nKvHeads*headSize]
+  bv?: Float32Array; // [nKvHeads*headSize]
 }
 
 export interface LlamaWeights {
@@ -50,6 +95,32 @@ export interface LlamaWeights {
 export interface LlamaPlan {
   layers: number[];
   exit?: number;
+}
+
+/**
+ * Weight compression for a plan's graphs (models/compress/), given to `prepareWeights` beside the
+ * plan (not yet a `LlamaPlan` field: core/text-types.ts mirrors that type): round-to-nearest, asymmetric per group for
+ * 4 and 8 bits, symmetric per output channel for the int8 kernel.
+ * - `linear`: the blocks' Q/K/V, O, gate|up and down weights.
+ * - `group`: block size along the input features (MatMulNBits `block_size`; default 32).
+ * - `kernel`: 'int8' = DynamicQuantizeMatMul, per-channel int8 weights (q8 only); 'nbits' =
+ *   MatMulNBits; 'dequantized' = the quantized grid dequantized once to fp32 MatMul (the quality
+ *   of the bits at fp32 speed); 'auto' (default) = the fastest measured on the backend
+ *   (models/compress/kernel-choice.ts).
+ * - `head`: the LM head, 'f32' or 'q8' (never below 8 bits); default per backend. The embedding
+ *   stays fp32.
+ * - `accuracyLevel`: MatMulNBits `accuracy_level`, always written: 1 (default) = fp32
+ *   activations, 4 = int8 activations (faster on GPUs with int8 dot products, less exact).
+ *
+ * @example
+ * const prepared = prepareWeights(config, weights, { weights: { linear: 'q4', group: 32 } satisfies WeightsSetting });
+ */
+export interface WeightsSetting {
+  linear: 'f32' | 'q8' | 'q4';
+  group?: 32 | 64 | 128;
+  kernel?: 'auto' | 'int8' | 'nbits' | 'dequantized';
+  head?: 'f32' | 'q8';
+  accuracyLevel?: 1 | 4;
 }
 
 /** The plan that runs every block once, in order, with no early exit. */

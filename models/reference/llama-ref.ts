@@ -1,16 +1,20 @@
 /**
- * An independent LLaMA forward pass in plain loops: llama2.c's `run.c` transcribed to
- * TypeScript, one token at a time, with a KV cache per kept layer. It is the test oracle
- * for the ONNX graphs, so it shares no code with them and favours "obviously right" over fast:
- * float64 accumulation, no fusion, no weight permutation (it applies RoPE in whichever layout
- * the config says instead of converting the weights).
+ * An independent LLaMA-family forward pass in plain loops: llama2.c's `run.c` transcribed to
+ * TypeScript, one token at a time, with a KV cache per kept layer, extended to what Hugging Face
+ * runs as LlamaForCausalLM (rope_scaling 'linear' / 'llama3', explicit head_dim),
+ * MistralForCausalLM (sliding window) and Qwen2ForCausalLM (Q/K/V biases). It is the test
+ * oracle for the ONNX graphs, so it shares no code with them (its RoPE frequencies are written
+ * here from the published formulas, not taken from models/llama/rope.ts) and favours "obviously
+ * right" over fast: float64 accumulation, no fusion, no weight permutation (it applies RoPE in
+ * whichever layout the config says instead of converting the weights), biases added where the
+ * model adds them, and the sliding window applied as a window rather than rejected.
  *
  * @example
  * const ref = new LlamaReference(config, weights, { layers: [0, 1, 3], exit: 2 });
  * const logits = ref.forward(1, 0);              // final norm + head after blocks 0,1,3
  * const draft = ref.forward(1, 0, { exit: true }); // (a fresh reference) ... after blocks 0,1
  */
-import type { LlamaConfig, LlamaPlan, LlamaWeights } from '../llama/types.ts';
+import type { LlamaConfig, LlamaPlan, LlamaWeights, RopeScaling } from '../llama/types.ts';
 
 /** out[i] = weight[i] * x[i] / sqrt(mean(x^2) + eps) */
 export function rmsnorm(x: Float32Array, weight: Float32Array, eps: number): Float32Array {
@@ -48,16 +52,35 @@ export function softmaxInPlace(x: Float64Array | Float32Array, length = x.length
 }
 
 /**
+ * The rotation frequency of pair i (of headSize / 2) in radians per position.
+ * Unscaled: theta^(-2i/headSize). 'linear' divides it by `factor` (transformers'
+ * `_compute_linear_scaling_rope_parameters`). 'llama3' is Meta's `apply_scaling` from the Llama 3.1
+ * release (transformers' `_compute_llama3_parameters` is the same rule): keep frequencies whose
+ * wavelength is under original/high_freq_factor, divide those over original/low_freq_factor by
+ * `factor`, and interpolate linearly in original/wavelength between the two.
+ */
+export function ropeFrequency(i: number, headSize: number, theta: number, scaling?: RopeScaling): number {
+  const freq = 1 / Math.pow(theta, (2 * i) / headSize);
+  if (scaling === undefined) return freq;
+  if (scaling.type === 'linear') return freq / scaling.factor;
+  const wavelen = (2 * Math.PI) / freq;
+  const old = scaling.originalMaxPositionEmbeddings;
+  if (wavelen < old / scaling.highFreqFactor) return freq;
+  if (wavelen > old / scaling.lowFreqFactor) return freq / scaling.factor;
+  const smooth = (old / wavelen - scaling.lowFreqFactor) / (scaling.highFreqFactor - scaling.lowFreqFactor);
+  return (1 - smooth) * (freq / scaling.factor) + smooth * freq;
+}
+
+/**
  * Rotates each head of `vec` (nHeads heads of headSize) for position `pos`, in place.
  * 'interleaved' pairs dims (2i, 2i+1) (llama2.c); 'half' pairs (i, i + headSize/2) (HF rotate_half).
- * Both use frequency theta^(-2i/headSize) for pair i.
+ * Pair i turns by pos * ropeFrequency(i, ...).
  */
-export function rope(vec: Float32Array, nHeads: number, headSize: number, pos: number, theta: number, layout: 'interleaved' | 'half'): void {
+export function rope(vec: Float32Array, nHeads: number, headSize: number, pos: number, theta: number, layout: 'interleaved' | 'half', scaling?: RopeScaling): void {
   const half = headSize / 2;
   for (let h = 0; h < nHeads; h++) {
     for (let i = 0; i < half; i++) {
-      const freq = 1 / Math.pow(theta, (2 * i) / headSize);
-      const angle = pos * freq;
+      const angle = pos * ropeFrequency(i, headSize, theta, scaling);
       const c = Math.cos(angle);
       const s = Math.sin(angle);
       const a = layout === 'interleaved' ? h * headSize + 2 * i : h * headSize + i;
@@ -70,6 +93,11 @@ export function rope(vec: Float32Array, nHeads: number, headSize: number, pos: n
   }
 }
 
+/** vec += bias, when the model has one. */
+function addBias(vec: Float32Array, bias: Float32Array | undefined): void {
+  if (bias) for (let i = 0; i < vec.length; i++) vec[i] = vec[i]! + bias[i]!;
+}
+
 export interface ForwardOptions {
   /** Leave through the final norm + head after `plan.exit` kept blocks instead of after all of them. */
   exit?: boolean;
@@ -79,9 +107,11 @@ export class LlamaReference {
   readonly plan: LlamaPlan;
   private readonly headSize: number;
   private readonly kvDim: number;
-  // Per kept layer (index into plan.layers): [maxSeqLen, kvDim]
-  private readonly keyCache: Float32Array[];
-  private readonly valueCache: Float32Array[];
+  // Per kept layer (index into plan.layers): [capacity, kvDim], grown as positions arrive (a
+  // 131072-position context must not cost its whole cache up front).
+  private keyCache: Float32Array[];
+  private valueCache: Float32Array[];
+  private capacity = 0;
 
   constructor(
     readonly config: LlamaConfig,
@@ -89,10 +119,23 @@ export class LlamaReference {
     plan?: LlamaPlan,
   ) {
     this.plan = plan ?? { layers: Array.from({ length: config.nLayers }, (_, i) => i) };
-    this.headSize = config.dim / config.nHeads;
+    this.headSize = config.headDim ?? config.dim / config.nHeads;
     this.kvDim = config.nKvHeads * this.headSize;
-    this.keyCache = this.plan.layers.map(() => new Float32Array(config.maxSeqLen * this.kvDim));
-    this.valueCache = this.plan.layers.map(() => new Float32Array(config.maxSeqLen * this.kvDim));
+    this.keyCache = this.plan.layers.map(() => new Float32Array(0));
+    this.valueCache = this.plan.layers.map(() => new Float32Array(0));
+  }
+
+  private reserve(positions: number): void {
+    if (positions <= this.capacity) return;
+    const cap = Math.min(Math.max(positions, 2 * this.capacity, 16), Math.max(positions, this.config.maxSeqLen));
+    const grow = (old: Float32Array) => {
+      const next = new Float32Array(cap * this.kvDim);
+      next.set(old);
+      return next;
+    };
+    this.keyCache = this.keyCache.map(grow);
+    this.valueCache = this.valueCache.map(grow);
+    this.capacity = cap;
   }
 
   /**
@@ -105,6 +148,9 @@ export class LlamaReference {
     const hs = this.headSize;
     const kvDim = this.kvDim;
     const groups = c.nHeads / c.nKvHeads;
+    // Mistral: query `pos` sees keys pos - window + 1 .. pos (HF's sliding-window mask); others see 0 .. pos.
+    const first = c.slidingWindow === undefined ? 0 : Math.max(0, pos - c.slidingWindow + 1);
+    this.reserve(pos + 1);
     const x = w.tokenEmbedding.slice(token * c.dim, (token + 1) * c.dim);
     const depth = options.exit ? (this.plan.exit ?? this.plan.layers.length) : this.plan.layers.length;
 
@@ -115,26 +161,29 @@ export class LlamaReference {
       const q = matvec(lw.wq, xb, c.nHeads * hs);
       const k = matvec(lw.wk, xb, kvDim);
       const v = matvec(lw.wv, xb, kvDim);
-      rope(q, c.nHeads, hs, pos, c.ropeTheta, c.ropeLayout);
-      rope(k, c.nKvHeads, hs, pos, c.ropeTheta, c.ropeLayout);
+      addBias(q, lw.bq);
+      addBias(k, lw.bk);
+      addBias(v, lw.bv);
+      rope(q, c.nHeads, hs, pos, c.ropeTheta, c.ropeLayout, c.ropeScaling);
+      rope(k, c.nKvHeads, hs, pos, c.ropeTheta, c.ropeLayout, c.ropeScaling);
       const kc = this.keyCache[slot]!;
       const vc = this.valueCache[slot]!;
       kc.set(k, pos * kvDim);
       vc.set(v, pos * kvDim);
 
-      const att = new Float64Array(pos + 1);
+      const att = new Float64Array(pos + 1 - first);
       const out = new Float32Array(c.nHeads * hs);
       for (let h = 0; h < c.nHeads; h++) {
         const kvh = Math.floor(h / groups); // query head h reads KV head h / (nHeads / nKvHeads)
-        for (let t = 0; t <= pos; t++) {
+        for (let t = first; t <= pos; t++) {
           let score = 0;
           for (let i = 0; i < hs; i++) score += q[h * hs + i]! * kc[t * kvDim + kvh * hs + i]!;
-          att[t] = score / Math.sqrt(hs);
+          att[t - first] = score / Math.sqrt(hs);
         }
         softmaxInPlace(att);
         for (let i = 0; i < hs; i++) {
           let acc = 0;
-          for (let t = 0; t <= pos; t++) acc += att[t]! * vc[t * kvDim + kvh * hs + i]!;
+          for (let t = first; t <= pos; t++) acc += att[t - first]! * vc[t * kvDim + kvh * hs + i]!;
           out[h * hs + i] = acc;
         }
       }

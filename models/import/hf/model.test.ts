@@ -3,64 +3,14 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT, readLocalModelFile } from '../../local.ts';
 import { randomLlama } from '../../llama/testing/random-model.ts';
-import type { LlamaConfig, LlamaWeights } from '../../llama/types.ts';
+import type { LlamaConfig } from '../../llama/types.ts';
 import { LlamaReference, referenceGreedy } from '../../reference/llama-ref.ts';
 import { loadOrt } from '../../../workers/ort/runtime.ts';
 import { TextEngine } from '../../../workers/text/engine.ts';
 import { textModelFromHf } from '../../../workers/text/model.ts';
 import { llama2cTokenizerToHf, readLlama2cTokenizer } from '../llama2c/tokenizer.ts';
 import { readHfModel, type HfModelFiles } from './model.ts';
-
-/** Test-side safetensors writer (F32 or BF16 by truncation), independent of the reader. */
-function writeSafetensors(tensors: Record<string, { shape: number[]; data: Float32Array; dtype?: 'F32' | 'BF16' }>): ArrayBuffer {
-  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
-  const blobs: Uint8Array[] = [];
-  let offset = 0;
-  for (const [name, t] of Object.entries(tensors)) {
-    let bytes: Uint8Array;
-    if (t.dtype === 'BF16') {
-      const u32 = new Uint32Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength));
-      bytes = new Uint8Array(Uint16Array.from(u32, (x) => x >>> 16).buffer);
-    } else bytes = new Uint8Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength));
-    header[name] = { dtype: t.dtype ?? 'F32', shape: t.shape, data_offsets: [offset, offset + bytes.length] };
-    blobs.push(bytes);
-    offset += bytes.length;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - ((json.length + 8) % 8)) % 8); // keep the data 8-byte aligned, like the Rust writer
-  const head = new TextEncoder().encode(json);
-  const out = new Uint8Array(8 + head.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
-  out.set(head, 8);
-  let p = 8 + head.length;
-  for (const b of blobs) {
-    out.set(b, p);
-    p += b.length;
-  }
-  return out.buffer;
-}
-
-function hfTensors(c: LlamaConfig, w: LlamaWeights, dtype: 'F32' | 'BF16' = 'F32') {
-  const hs = c.dim / c.nHeads;
-  const t: Record<string, { shape: number[]; data: Float32Array; dtype: 'F32' | 'BF16' }> = {
-    'model.embed_tokens.weight': { shape: [c.vocabSize, c.dim], data: w.tokenEmbedding, dtype },
-    'model.norm.weight': { shape: [c.dim], data: w.finalNorm, dtype },
-  };
-  if (!c.tiedEmbeddings) t['lm_head.weight'] = { shape: [c.vocabSize, c.dim], data: w.lmHead, dtype };
-  w.layers.forEach((l, i) => {
-    const p = `model.layers.${i}.`;
-    t[`${p}input_layernorm.weight`] = { shape: [c.dim], data: l.attnNorm, dtype };
-    t[`${p}self_attn.q_proj.weight`] = { shape: [c.nHeads * hs, c.dim], data: l.wq, dtype };
-    t[`${p}self_attn.k_proj.weight`] = { shape: [c.nKvHeads * hs, c.dim], data: l.wk, dtype };
-    t[`${p}self_attn.v_proj.weight`] = { shape: [c.nKvHeads * hs, c.dim], data: l.wv, dtype };
-    t[`${p}self_attn.o_proj.weight`] = { shape: [c.dim, c.nHeads * hs], data: l.wo, dtype };
-    t[`${p}post_attention_layernorm.weight`] = { shape: [c.dim], data: l.ffnNorm, dtype };
-    t[`${p}mlp.gate_proj.weight`] = { shape: [c.hiddenDim, c.dim], data: l.w1, dtype };
-    t[`${p}mlp.up_proj.weight`] = { shape: [c.hiddenDim, c.dim], data: l.w3, dtype };
-    t[`${p}mlp.down_proj.weight`] = { shape: [c.dim, c.hiddenDim], data: l.w2, dtype };
-  });
-  return t;
-}
+import { hfTensors, roundThrough, writeSafetensors } from './testing/folder.ts';
 
 const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v)).buffer as ArrayBuffer;
 function hfConfig(c: LlamaConfig, extra: Record<string, unknown> = {}) {
@@ -132,14 +82,13 @@ describe('HF LlamaForCausalLM importer', () => {
     }
     sharded['model.safetensors.index.json'] = json({ metadata: {}, weight_map: weightMap });
     const { weights } = readHfModel(sharded);
-    // BF16 keeps the top 16 bits: equal to the float32 value truncated the same way
-    const trunc = (x: number) => new Float32Array(new Uint32Array([new Uint32Array(new Float32Array([x]).buffer)[0]! & 0xffff0000]).buffer)[0]!;
-    expect(weights.layers[2]!.w3[5]).toBe(trunc(tiny.weights.layers[2]!.w3[5]!));
-    expect(weights.lmHead[77]).toBe(trunc(tiny.weights.lmHead[77]!));
+    // BF16 keeps the top 16 bits of the float32 rounded to nearest even; widening back is exact.
+    expect(weights.layers[2]!.w3).toEqual(roundThrough(tiny.weights.layers[2]!.w3, 'BF16'));
+    expect(weights.lmHead).toEqual(roundThrough(tiny.weights.lmHead, 'BF16'));
   });
 
   it('rejects other architectures with UNSUPPORTED', () => {
-    const bad = { ...files, 'config.json': json(hfConfig(tiny.config, { architectures: ['MistralForCausalLM'] })) };
+    const bad = { ...files, 'config.json': json(hfConfig(tiny.config, { architectures: ['GPT2LMHeadModel'] })) };
     expect(() => readHfModel(bad)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED' }));
   });
 

@@ -15,7 +15,7 @@ import { WhittleError } from '../../../core/errors.ts';
 import { buildSegment } from '../graph.ts';
 import { validatePlan } from '../plan.ts';
 import { prepareWeights } from '../prepare.ts';
-import { fullPlan, type LlamaConfig, type LlamaPlan, type LlamaWeights } from '../types.ts';
+import { fullPlan, headSizeOf, type LlamaConfig, type LlamaPlan, type LlamaWeights } from '../types.ts';
 import { inlineExternalData } from './inline-weights.ts';
 
 const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v, null, 2));
@@ -35,7 +35,8 @@ export function exportForTransformersJs(config: LlamaConfig, weights: LlamaWeigh
     num_hidden_layers: plan.layers.length,
     num_attention_heads: config.nHeads,
     num_key_value_heads: config.nKvHeads,
-    head_dim: config.dim / config.nHeads,
+    // RoPE scaling and Q/K/V biases are baked into the graph; transformers.js reads only the cache shape from here.
+    head_dim: headSizeOf(config),
     vocab_size: config.vocabSize,
     max_position_embeddings: config.maxSeqLen,
     rope_theta: config.ropeTheta,

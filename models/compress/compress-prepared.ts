@@ -1,0 +1,52 @@
+/**
+ * Prepared weights (models/llama/prepare.ts) -> the same weights with every linear layer in the
+ * form a `WeightsSetting` resolves to (kernel-choice.ts). Norms, RoPE tables and the embedding
+ * (a Gather: kept fp32, i.e. never below 8 bits) are shared with the input, not copied.
+ *
+ * @example
+ * const q4 = compressPrepared(prepareWeights(config, weights), { linear: 'q4', group: 32 }, 'wasm');
+ * buildSegment(q4, segment, 'onnx'); // same graph shape, quantized weights
+ */
+import { WhittleError } from '../../core/errors.ts';
+import { quantizeBlockwise, dequantizeBlockwise } from './blockwise.ts';
+import { resolveForms, type KernelBackend, type WeightForm } from './kernel-choice.ts';
+import type { LinearWeight } from './linear.ts';
+import { quantizePerChannelInt8 } from './per-channel.ts';
+import type { PreparedLayer, PreparedWeights } from '../llama/prepare.ts';
+import type { WeightsSetting } from '../llama/types.ts';
+
+/** The fp32 [K, N] matrix behind a linear weight: only fp32 inputs can be (re)quantized. */
+function fp32Of(w: LinearWeight, name: string): Float32Array {
+  if (w instanceof Float32Array) return w;
+  // Quantizing already-quantized weights again would compound two roundings silently.
+  throw new WhittleError('INVALID_ARGUMENT', `compressPrepared: ${name} is already quantized; compress from the fp32 prepared weights`, { tensor: name });
+}
+
+/** One weight W [K, N] in `form`. */
+export function compressLinear(w: Float32Array, K: number, N: number, form: WeightForm): LinearWeight {
+  switch (form.form) {
+    case 'f32':
+      return w;
+    case 'int8':
+      return { kind: 'int8', weight: quantizePerChannelInt8(w, K, N) };
+    case 'nbits':
+      return { kind: 'nbits', weight: quantizeBlockwise(w, K, N, form.bits, form.blockSize), accuracyLevel: form.accuracyLevel };
+    case 'dequantized':
+      return dequantizeBlockwise(quantizeBlockwise(w, K, N, form.bits, form.blockSize));
+  }
+}
+
+export function compressPrepared(prepared: PreparedWeights, setting: WeightsSetting, backend: KernelBackend): PreparedWeights {
+  const { block, head } = resolveForms(setting, backend);
+  const c = prepared.config;
+  const hs = prepared.headSize;
+  const qkvCols = (c.nHeads + 2 * c.nKvHeads) * hs;
+  const layers = prepared.layers.map((l, i): PreparedLayer => ({
+    ...l,
+    qkv: compressLinear(fp32Of(l.qkv, `qkv.${i}`), c.dim, qkvCols, block),
+    wo: compressLinear(fp32Of(l.wo, `wo.${i}`), c.nHeads * hs, c.dim, block),
+    gateUp: compressLinear(fp32Of(l.gateUp, `gate_up.${i}`), c.dim, 2 * c.hiddenDim, block),
+    down: compressLinear(fp32Of(l.down, `down.${i}`), c.hiddenDim, c.dim, block),
+  }));
+  return { ...prepared, layers, head: compressLinear(fp32Of(prepared.head, 'lm_head'), c.dim, c.vocabSize, head) };
+}

@@ -1,0 +1,65 @@
+/**
+ * Settings -> weight forms -> graph nodes: 'auto' follows the measured table per backend, the
+ * head never goes below 8 bits, bad settings are INVALID_ARGUMENT, and buildSegment emits the
+ * node each form needs with its attributes (accuracy_level always written).
+ */
+import { describe, expect, it } from 'vitest';
+import { buildSegment } from '../llama/graph.ts';
+import { prepareWeights } from '../llama/prepare.ts';
+import { randomLlama } from '../llama/testing/random-model.ts';
+import { fullPlan, type WeightsSetting } from '../llama/types.ts';
+import { resolveForms } from './kernel-choice.ts';
+
+describe('resolveForms', () => {
+  it("'auto' on WASM: q8 -> int8 DynamicQuantizeMatMul, q4 -> dequantized fp32, head fp32", () => {
+    expect(resolveForms({ linear: 'q8' }, 'wasm')).toEqual({ block: { form: 'int8' }, head: { form: 'f32' } });
+    expect(resolveForms({ linear: 'q4', group: 64 }, 'wasm')).toEqual({ block: { form: 'dequantized', bits: 4, blockSize: 64 }, head: { form: 'f32' } });
+    expect(resolveForms({ linear: 'q4', head: 'q8' }, 'wasm').head).toEqual({ form: 'int8' });
+  });
+
+  it("'auto' on WebGPU: MatMulNBits with accuracy_level 1 unless asked, 8-bit head", () => {
+    expect(resolveForms({ linear: 'q4' }, 'webgpu')).toEqual({
+      block: { form: 'nbits', bits: 4, blockSize: 32, accuracyLevel: 1 },
+      head: { form: 'nbits', bits: 8, blockSize: 32, accuracyLevel: 1 },
+    });
+    expect(resolveForms({ linear: 'q8', group: 128, accuracyLevel: 4 }, 'webgpu').block).toEqual({ form: 'nbits', bits: 8, blockSize: 128, accuracyLevel: 4 });
+  });
+
+  it('the head follows an explicit kernel at 8 bits, never 4', () => {
+    expect(resolveForms({ linear: 'q4', kernel: 'nbits', head: 'q8' }, 'wasm').head).toEqual({ form: 'nbits', bits: 8, blockSize: 32, accuracyLevel: 1 });
+    expect(resolveForms({ linear: 'q4', kernel: 'dequantized', head: 'q8' }, 'wasm').head).toEqual({ form: 'dequantized', bits: 8, blockSize: 32 });
+  });
+
+  it.each([
+    { linear: 'q3' }, { linear: 'q4', group: 16 }, { linear: 'q4', kernel: 'int8' }, { linear: 'q8', head: 'q4' }, { linear: 'q8', kernel: 'fast' }, { linear: 'q4', accuracyLevel: 0 },
+  ])('rejects %j with INVALID_ARGUMENT', (s) => {
+    expect(() => resolveForms(s as unknown as WeightsSetting, 'wasm')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+});
+
+describe('buildSegment with compressed prepared weights', () => {
+  const { config, weights } = randomLlama({ dim: 64, hiddenDim: 96, nHeads: 4, nKvHeads: 2 }, 3);
+  const segment = { layers: fullPlan(config).layers, embed: true, head: 'final' as const, hiddenOut: false };
+  /** The built ModelProto as text, to find op types in (node names are `<op>_<index>`, op types are bare). */
+  const text = (s: WeightsSetting | undefined) => new TextDecoder('latin1').decode(buildSegment(prepareWeights(config, weights, s ? { weights: s } : {}), segment, 'onnx').built.model);
+
+  const ops = (t: string, op: string) => t.match(new RegExp(`${op}(?!_)`, 'g'))?.length ?? 0;
+
+  it('emits one node per linear whatever the form (same node count as fp32)', () => {
+    const count = (s?: WeightsSetting) => buildSegment(prepareWeights(config, weights, s ? { weights: s } : {}), segment, 'onnx').nodeCount;
+    const base = count();
+    for (const s of [{ linear: 'q8' }, { linear: 'q4', kernel: 'nbits' }, { linear: 'q4' }] as WeightsSetting[]) expect(count(s)).toBe(base);
+  });
+
+  it('q8 auto on WASM: DynamicQuantizeMatMul for the blocks, MatMul for the head', () => {
+    const t = text({ linear: 'q8' });
+    expect(ops(t, 'DynamicQuantizeMatMul')).toBe(4 * config.nLayers);
+    expect(t).not.toContain('MatMulNBits');
+  });
+
+  it('q4 nbits: MatMulNBits with K, N, bits, block_size and accuracy_level written out', () => {
+    const t = text({ linear: 'q4', kernel: 'nbits', group: 64, head: 'q8' });
+    expect(ops(t, 'MatMulNBits')).toBe(4 * config.nLayers + 1);
+    for (const attr of ['accuracy_level', 'block_size', 'bits']) expect(t).toContain(attr);
+  });
+});

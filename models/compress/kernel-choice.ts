@@ -1,0 +1,59 @@
+/**
+ * Which form a weight takes for a `WeightsSetting` on a backend, resolving 'auto' from the
+ * measurements in README.md (`npx tsx models/compress/bench-kernels.ts`, WASM, 1 thread):
+ * - WASM, q8: `DynamicQuantizeMatMul` (int8 per channel): 2.0–2.7x fp32 at S = 64, 1.1x for the
+ *   FFN shapes at S = 1 (0.56–0.86x for the small attention projections, which cost less), a
+ *   quarter of the memory. MatMulNBits is 2–30x slower than fp32 here (it dequantizes the whole
+ *   weight on every call, with accuracy_level 1 or 4 alike), so it is never chosen on WASM.
+ * - WASM, q4: dequantized once to fp32 (`MatMul`): no kernel runs 4-bit weights faster than fp32
+ *   MatMul on WASM; the gain is in bytes downloaded and cached, the quality is the 4-bit grid's.
+ * - WASM head: fp32 by default: at S = 1 the int8 kernel is 0.47x fp32 for 576 x 49152.
+ * - WebGPU: `MatMulNBits` for both widths and an 8-bit head (onnxruntime's WebGPU kernels read
+ *   the packed weights directly; not measured here: no GPU in this environment).
+ *
+ * @example
+ * resolveForms({ linear: 'q4', group: 64 }, 'wasm'); // { block: { form: 'dequantized', bits: 4, ... }, head: { form: 'f32' } }
+ */
+import { WhittleError } from '../../core/errors.ts';
+import type { WeightsSetting } from '../llama/types.ts';
+import type { BlockSize, NBits } from './blockwise.ts';
+import type { AccuracyLevel } from './linear.ts';
+
+export type KernelBackend = 'wasm' | 'webgpu';
+
+/** One resolved weight form: what compressLinear() builds. */
+export type WeightForm =
+  | { form: 'f32' }
+  | { form: 'int8' }
+  | { form: 'nbits'; bits: NBits; blockSize: BlockSize; accuracyLevel: AccuracyLevel }
+  | { form: 'dequantized'; bits: NBits; blockSize: BlockSize };
+
+/** Throws INVALID_ARGUMENT for a setting no kernel implements. */
+export function validateWeights(s: WeightsSetting): void {
+  const bad = (msg: string) => new WhittleError('INVALID_ARGUMENT', `weights: ${msg}`, { weights: JSON.stringify(s) });
+  if (!['f32', 'q8', 'q4'].includes(s.linear)) throw bad(`linear must be 'f32', 'q8' or 'q4', not ${String(s.linear)}`);
+  if (s.group !== undefined && ![32, 64, 128].includes(s.group)) throw bad(`group must be 32, 64 or 128, not ${s.group}`);
+  if (s.kernel !== undefined && !['auto', 'int8', 'nbits', 'dequantized'].includes(s.kernel)) throw bad(`unknown kernel ${String(s.kernel)}`);
+  if (s.head !== undefined && !['f32', 'q8'].includes(s.head)) throw bad(`head must be 'f32' or 'q8' (never below 8 bits), not ${String(s.head)}`);
+  if (s.accuracyLevel !== undefined && s.accuracyLevel !== 1 && s.accuracyLevel !== 4) throw bad(`accuracyLevel must be 1 or 4, not ${String(s.accuracyLevel)}`);
+  if (s.kernel === 'int8' && s.linear === 'q4') throw bad("the 'int8' kernel holds 8-bit weights; q4 needs 'nbits' or 'dequantized'");
+}
+
+function formFor(bits: NBits, kernel: Exclude<WeightsSetting['kernel'], undefined | 'auto'>, s: WeightsSetting): WeightForm {
+  const blockSize = s.group ?? 32;
+  if (kernel === 'int8') return { form: 'int8' };
+  if (kernel === 'dequantized') return { form: 'dequantized', bits, blockSize };
+  return { form: 'nbits', bits, blockSize, accuracyLevel: s.accuracyLevel ?? 1 };
+}
+
+/** The forms of the block linears (Q/K/V, O, gate|up, down) and of the LM head. */
+export function resolveForms(s: WeightsSetting, backend: KernelBackend): { block: WeightForm; head: WeightForm } {
+  validateWeights(s);
+  const autoKernel = (bits: NBits) => (backend === 'webgpu' ? 'nbits' : bits === 8 ? 'int8' : 'dequantized');
+  const block: WeightForm = s.linear === 'f32' ? { form: 'f32' } : formFor(s.linear === 'q8' ? 8 : 4, s.kernel === undefined || s.kernel === 'auto' ? autoKernel(s.linear === 'q8' ? 8 : 4) : s.kernel, s);
+  const headWidth = s.head ?? (backend === 'webgpu' && s.linear !== 'f32' ? 'q8' : 'f32');
+  // The head follows the block kernel when that one holds 8 bits; a 4-bit block kernel gives the head its 8-bit version.
+  const headKernel = s.kernel === undefined || s.kernel === 'auto' ? autoKernel(8) : s.kernel;
+  const head: WeightForm = headWidth === 'f32' ? { form: 'f32' } : formFor(8, headKernel, s);
+  return { block, head };
+}
