@@ -240,3 +240,29 @@ test('self-speculative greedy decoding is token-identical to full depth (LayerSk
   expect(accepted).toBeGreaterThan(0);
   expect(accepted).toBeLessThan(drafted);
 });
+
+test('on-device compression: q8 (WASM int8 kernel) or q4 (WebGPU MatMulNBits) loads, generates close to fp32, and perplexity stays near', async ({ harness, backendName }) => {
+  test.setTimeout(backendName === 'webgpu' ? 240_000 : 120_000);
+  const r = await harness.evaluate(async (backend) => {
+    const { whittle } = window.harness;
+    const w = await whittle.Whittle.create({ backend, storeName: `text-compress-${backend}` });
+    const prompt = [1, 403, 407, 261, 378];
+    const text = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends.';
+    const fp32 = await w.text('stories-layerskip');
+    const base = await fp32.complete(prompt, { maxTokens: 12, temperature: 0, stopTokens: [], addBos: false });
+    const basePpl = (await fp32.perplexity(text)).perplexity;
+    // WASM: q8 runs DynamicQuantizeMatMul; WebGPU: q4 runs MatMulNBits (accuracy_level 1).
+    const setting = backend === 'wasm' ? ({ linear: 'q8' } as const) : ({ linear: 'q4', group: 32 } as const);
+    await fp32.compress(setting);
+    const done = await fp32.complete(prompt, { maxTokens: 12, temperature: 0, stopTokens: [], addBos: false });
+    const ppl = (await fp32.perplexity(text)).perplexity;
+    const info = fp32.info;
+    fp32.dispose();
+    return { base: base.tokens, tokens: done.tokens, basePpl, ppl, weights: info.weights, backend: info.runtime.backend };
+  }, backendName);
+  expect(r.backend).toBe(backendName);
+  expect(r.weights).toMatchObject({ linear: backendName === 'wasm' ? 'q8' : 'q4' });
+  expect(r.tokens).toHaveLength(12);
+  expect(r.tokens.slice(0, 4)).toEqual(r.base.slice(0, 4));
+  expect(Math.abs(r.ppl / r.basePpl - 1)).toBeLessThan(backendName === 'wasm' ? 0.01 : 0.1);
+});

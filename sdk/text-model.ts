@@ -11,7 +11,7 @@
  * await lm.setPlan({ layers: [0, 1, 3, 4] }); // drop block 2: no download, no re-read
  */
 import * as Comlink from 'comlink';
-import type { LlamaPlan } from '../models/llama/types.ts';
+import type { LlamaPlan, WeightsSetting } from '../models/llama/types.ts';
 import type { AttentionKind } from '../models/llama/graph.ts';
 import type { ChatMessage, GenerateOptions, Prompt, SpeculateOptions, SpeculationStats, TextEvent } from '../core/text-types.ts';
 import type { TextModelInfo, TextModelSource, TextService } from '../workers/text/service.ts';
@@ -34,6 +34,8 @@ export type { Prompt, ChatMessage, PruneOptions, PruneResult, CalibrateExitsOpti
 export interface TextLoadOptions {
   plan?: LlamaPlan;
   attention?: AttentionKind | 'auto';
+  /** Compress the linear weights as the model loads (int8 / int4, see `TextModel.compress`). */
+  compress?: WeightsSetting;
 }
 
 /** Transferable copies of the model's files: a fresh set per worker (transfers detach them). */
@@ -82,7 +84,9 @@ export class TextModel {
       load: async (remote) => {
         await remote.init(runtime);
         const src = await files();
-        return remote.load(Comlink.transfer(src, transferablesOf(src)), { ...options, plan: self?.plan ?? options.plan });
+        // A replay after a worker death restores what the handle had: its plan and compression.
+        const compress = self?.info.weights ?? options.compress;
+        return remote.load(Comlink.transfer(src, transferablesOf(src)), { ...options, plan: self?.plan ?? options.plan, ...(compress ? { compress } : {}) });
       },
       onReload: (reloaded) => {
         if (self) self.info = reloaded;
@@ -163,6 +167,22 @@ export class TextModel {
   async setPlan(plan: LlamaPlan): Promise<TextModelInfo> {
     this.info = await this.client.call((r) => r.setPlan(plan));
     this.plan = this.info.plan;
+    return this.info;
+  }
+
+  /**
+   * Compresses the linear weights on the device, int8 or int4 (models/compress/), and recompiles
+   * the current plan: no download. One way: the worker drops the fp32 weights so that memory
+   * holds one copy; load the model again to change the setting. On WASM 'q8' runs onnxruntime's
+   * int8 kernel (DynamicQuantizeMatMul) and 'q4' is dequantized once (int4 quality at fp32 speed,
+   * because WASM has no fast 4-bit kernel); on WebGPU both run MatMulNBits.
+   *
+   * @example
+   * await lm.compress({ linear: 'q8' });
+   * console.log(lm.info.weights, await lm.perplexity('Held-out text.'));
+   */
+  async compress(setting: WeightsSetting, options: { signal?: AbortSignal } = {}): Promise<TextModelInfo> {
+    this.info = await this.cancellable(options.signal, (r, job) => r.compress(setting, { job }));
     return this.info;
   }
 

@@ -16,6 +16,7 @@ import type { SpawnWorker } from './client/worker-client.ts';
 import { HeadModel } from './head-model.ts';
 import type { BlobBackend } from './store/blobs.ts';
 import { validateManifest, type ModelManifest } from './store/manifest.ts';
+import { holdWhileAlive } from './store/lease.ts';
 import { ModelStore, type LoadOptions } from './store/store.ts';
 import { isModelUrl, resolveUrlFolder, type UrlModelSource } from './store/url-folder.ts';
 
@@ -185,11 +186,18 @@ export class Whittle {
    */
   async headModel(model: string | ModelManifest, opts: ModelLoadOptions & { file?: string } = {}): Promise<HeadModel> {
     const manifest = await this.resolve(model);
-    const loaded = await this.store.load(manifest, opts);
-    const fileName = opts.file ?? manifest.files.find((f) => f.name.endsWith('.bin'))?.name;
-    const blob = fileName ? loaded.files.get(fileName) : undefined;
-    if (!blob || !fileName) throw new WhittleError('BAD_MODEL', `${manifest.id} has no llama2.c checkpoint file`);
-    return HeadModel.start(opts.spawn ?? spawnHeadWorker, this.runtimeFor(opts.backend), blob, fileName, loaded.source);
+    // Pinned until the handle is disposed: its worker re-reads these files when it respawns.
+    const lease = await this.store.lease(manifest);
+    try {
+      const loaded = await this.store.load(manifest, opts);
+      const fileName = opts.file ?? manifest.files.find((f) => f.name.endsWith('.bin'))?.name;
+      const blob = fileName ? loaded.files.get(fileName) : undefined;
+      if (!blob || !fileName) throw new WhittleError('BAD_MODEL', `${manifest.id} has no llama2.c checkpoint file`);
+      return holdWhileAlive(await HeadModel.start(opts.spawn ?? spawnHeadWorker, this.runtimeFor(opts.backend), blob, fileName, loaded.source), lease);
+    } catch (err) {
+      lease.release();
+      throw err;
+    }
   }
 
   /**
@@ -199,26 +207,33 @@ export class Whittle {
    */
   async text(model: ModelSource, opts: ModelLoadOptions & TextLoadOptions = {}): Promise<TextModel> {
     const manifest = await this.resolve(model, opts.signal);
-    const loaded = await this.store.load(manifest, opts);
-    const names = [...loaded.files.keys()];
-    const read = async (name: string) => loaded.files.get(name)!.arrayBuffer();
-    const isHf = names.includes('config.json');
-    const checkpoint = names.find((n) => n.endsWith('.bin') && !/^tok/.test(n) && n !== 'tokenizer.bin');
-    const tokenizer = names.find((n) => /^tok.*\.bin$/.test(n) || n === 'tokenizer.bin' || n === 'tokenizer.json');
-    if (!isHf && (!checkpoint || !tokenizer)) {
-      throw new WhittleError('BAD_MODEL', `${manifest.id}: expected a llama2.c checkpoint + tokenizer or a Hugging Face folder`, { files: names.join(',') });
+    // Pinned until the handle is disposed: its worker re-reads these files when it respawns.
+    const lease = await this.store.lease(manifest);
+    try {
+      const loaded = await this.store.load(manifest, opts);
+      const names = [...loaded.files.keys()];
+      const read = async (name: string) => loaded.files.get(name)!.arrayBuffer();
+      const isHf = names.includes('config.json');
+      const checkpoint = names.find((n) => n.endsWith('.bin') && !/^tok/.test(n) && n !== 'tokenizer.bin');
+      const tokenizer = names.find((n) => /^tok.*\.bin$/.test(n) || n === 'tokenizer.bin' || n === 'tokenizer.json');
+      if (!isHf && (!checkpoint || !tokenizer)) {
+        throw new WhittleError('BAD_MODEL', `${manifest.id}: expected a llama2.c checkpoint + tokenizer or a Hugging Face folder`, { files: names.join(',') });
+      }
+      const files = async () =>
+        isHf
+          ? { format: 'hf' as const, files: Object.fromEntries(await Promise.all(names.map(async (n) => [n, await read(n)] as const))) }
+          : { format: 'llama2c' as const, checkpoint: await read(checkpoint!), tokenizer: await read(tokenizer!), name: checkpoint! };
+      const { attention, compress } = opts;
+      // A plan saved with the cached model (savePlan) is restored unless the caller gives one.
+      const saved = (await this.store.entry(manifest.id, manifest.revision))?.extra?.plan as TextLoadOptions['plan'];
+      const plan = opts.plan ?? saved;
+      // The handle's savePlan() writes through this store, to this manifest's cache entry.
+      const savePlan = (p: TextLoadOptions['plan'] | null) => this.savePlan(manifest, p);
+      return holdWhileAlive(await TextModel.start(opts.spawn ?? spawnTextWorker, this.runtimeFor(opts.backend), files, { ...(plan ? { plan } : {}), ...(attention ? { attention } : {}), ...(compress ? { compress } : {}) }, manifest.id, loaded.source, savePlan), lease);
+    } catch (err) {
+      lease.release();
+      throw err;
     }
-    const files = async () =>
-      isHf
-        ? { format: 'hf' as const, files: Object.fromEntries(await Promise.all(names.map(async (n) => [n, await read(n)] as const))) }
-        : { format: 'llama2c' as const, checkpoint: await read(checkpoint!), tokenizer: await read(tokenizer!), name: checkpoint! };
-    const { attention } = opts;
-    // A plan saved with the cached model (savePlan) is restored unless the caller gives one.
-    const saved = (await this.store.entry(manifest.id, manifest.revision))?.extra?.plan as TextLoadOptions['plan'];
-    const plan = opts.plan ?? saved;
-    // The handle's savePlan() writes through this store, to this manifest's cache entry.
-    const savePlan = (p: TextLoadOptions['plan'] | null) => this.savePlan(manifest, p);
-    return TextModel.start(opts.spawn ?? spawnTextWorker, this.runtimeFor(opts.backend), files, { ...(plan ? { plan } : {}), ...(attention ? { attention } : {}) }, manifest.id, loaded.source, savePlan);
   }
 
   /**
@@ -236,13 +251,20 @@ export class Whittle {
   /** Loads the Lyra v2 codec (SoundStream) into a worker. */
   async codec(model: string | ModelManifest = LYRA_V2.id, opts: ModelLoadOptions = {}): Promise<Codec> {
     const manifest = await this.resolve(model);
-    const loaded = await this.store.load(manifest, opts);
-    const read = async (name: string) => {
-      const blob = loaded.files.get(name);
-      if (!blob) throw new WhittleError('BAD_MODEL', `${manifest.id} has no ${name}`, { file: name });
-      return blob.arrayBuffer();
-    };
-    const models = async () => ({ encoder: await read(LYRA_V2.files.encoder), quantizer: await read(LYRA_V2.files.quantizer), decoder: await read(LYRA_V2.files.decoder) });
-    return Codec.start(opts.spawn ?? spawnCodecWorker, this.runtimeFor(opts.backend), models, manifest.id);
+    // Pinned until the handle is disposed: its worker re-reads these files when it respawns.
+    const lease = await this.store.lease(manifest);
+    try {
+      const loaded = await this.store.load(manifest, opts);
+      const read = async (name: string) => {
+        const blob = loaded.files.get(name);
+        if (!blob) throw new WhittleError('BAD_MODEL', `${manifest.id} has no ${name}`, { file: name });
+        return blob.arrayBuffer();
+      };
+      const models = async () => ({ encoder: await read(LYRA_V2.files.encoder), quantizer: await read(LYRA_V2.files.quantizer), decoder: await read(LYRA_V2.files.decoder) });
+      return holdWhileAlive(await Codec.start(opts.spawn ?? spawnCodecWorker, this.runtimeFor(opts.backend), models, manifest.id), lease);
+    } catch (err) {
+      lease.release();
+      throw err;
+    }
   }
 }

@@ -75,6 +75,7 @@ import {
   type StreamEncoder,
   type TextEvent,
   type TextLoadOptions,
+  type WeightsSetting,
   type TextModel,
   type TextModelInfo,
   type UrlModelSource,
@@ -128,7 +129,8 @@ export async function ownStore(): Promise<CacheEntry[]> {
 export async function text(w: Whittle, spawn?: SpawnWorker): Promise<string> {
   const plan: LlamaPlan = { layers: [0, 1, 3, 4] };
   const attention: AttentionKind = 'gqa';
-  const loadOptions: ModelLoadOptions & TextLoadOptions = { plan, attention, backend: 'wasm', ...(spawn ? { spawn } : {}) };
+  const q8: WeightsSetting = { linear: 'q8' };
+  const loadOptions: ModelLoadOptions & TextLoadOptions = { plan, attention, compress: q8, backend: 'wasm', ...(spawn ? { spawn } : {}) };
   const folder: UrlModelSource = { url: 'https://example.com/models/smol/', integrity: 'none' };
   const published: FolderManifest = { revision: 'r1', files: [{ name: 'config.json', size: 1, sha256: '0'.repeat(64) }] };
   console.log(published.files.length);

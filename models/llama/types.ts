@@ -113,7 +113,8 @@ export interface LlamaPlan {
  *   activations, 4 = int8 activations (faster on GPUs with int8 dot products, less exact).
  *
  * @example
- * const prepared = prepareWeights(config, weights, { weights: { linear: 'q4', group: 32 } satisfies WeightsSetting });
+ * const lm = await w.text('stories-layerskip', { compress: { linear: 'q8' } satisfies WeightsSetting });
+ * await other.compress({ linear: 'q4', group: 32 });
  */
 export interface WeightsSetting {
   linear: 'f32' | 'q8' | 'q4';

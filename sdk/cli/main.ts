@@ -11,7 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { WhittleError, asWhittleError } from '../../core/errors.ts';
 import { readRegistry } from '../../models/local.ts';
-import { fullPlan, type LlamaPlan } from '../../models/llama/types.ts';
+import { fullPlan, type LlamaPlan, type WeightsSetting } from '../../models/llama/types.ts';
 import { exportForTransformersJs } from '../../models/llama/export/transformersjs.ts';
 import { loadOrt } from '../../workers/ort/runtime.ts';
 import type { GenerateOptions } from '../../core/text-types.ts';
@@ -24,7 +24,7 @@ const USAGE = `usage:
   whittle generate --model <id|folder|url> [--integrity none] [--prompt TEXT] [--max-tokens N] [--greedy]
                    [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
                    [--layers 0,1,3] [--exit E] [--speculate [--exit E|auto] [--draft D|auto]]
-                   [--attention auto|gqa|onnx|plain] [--threads N] [--json]
+                   [--attention auto|gqa|onnx|plain] [--weights f32|q8|q4 [--group 32|64|128]] [--threads N] [--json]
                    --exit E alone decodes through the exit after E kept layers; with --speculate the
                    exit drafts (D tokens a round, or adapted every round with 'auto', the default) and
                    the whole plan verifies them; greedy output is identical to full depth, sampled
@@ -74,11 +74,17 @@ async function generate(args: string[]): Promise<void> {
       speculate: { type: 'boolean', default: false },
       draft: { type: 'string' },
       attention: { type: 'string', default: 'auto' },
+      weights: { type: 'string', default: 'f32' },
+      group: { type: 'string' },
       threads: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
   if (!v.model) usage('--model is required');
+  if (v.weights !== 'f32' && v.weights !== 'q8' && v.weights !== 'q4') usage('--weights must be f32, q8 or q4');
+  const group = num(v.group, 'group', true);
+  if (group !== undefined && group !== 32 && group !== 64 && group !== 128) usage('--group must be 32, 64 or 128');
+  const compress: WeightsSetting | undefined = v.weights === 'f32' ? undefined : { linear: v.weights, ...(group ? { group } : {}) };
   const attention = v.attention;
   if (attention !== 'auto' && attention !== 'gqa' && attention !== 'onnx' && attention !== 'plain') usage(`--attention must be auto, gqa, onnx or plain`);
   const model = await loadModelArg(v.model, integrityOf(v.integrity));
@@ -92,7 +98,7 @@ async function generate(args: string[]): Promise<void> {
   if (v.draft !== undefined && !v.speculate) usage('--draft needs --speculate');
 
   const ort = await loadOrt({ backend: 'wasm', numThreads: num(v.threads, 'threads', true) ?? 1 });
-  const engine = await TextEngine.create(ort, 'wasm', model, { plan, attention });
+  const engine = await TextEngine.create(ort, 'wasm', model, { plan, attention, ...(compress ? { compress } : {}) });
   const options: GenerateOptions = {
     maxTokens: num(v['max-tokens'], 'max-tokens', true) ?? 128,
     greedy: v.greedy,

@@ -23,8 +23,9 @@ import type { ChatMessage, GenerateOptions, GenerateStats, Prompt, TextEvent } f
 import { gqaSupported, type AttentionKind } from '../../models/llama/graph.ts';
 import { validatePlan } from '../../models/llama/plan.ts';
 import { prepareWeights, type PreparedWeights } from '../../models/llama/prepare.ts';
+import { compressPrepared } from '../../models/compress/compress-prepared.ts';
 import type { BlockScores } from '../../models/llama/scoring.ts';
-import { fullPlan, type LlamaConfig, type LlamaPlan } from '../../models/llama/types.ts';
+import { fullPlan, type LlamaConfig, type LlamaPlan, type WeightsSetting } from '../../models/llama/types.ts';
 import type { Backend, OrtModule } from '../ort/runtime.ts';
 import { scoreBlocksOnnx } from './block-scoring.ts';
 import { DEFAULT_CALIBRATION_TEXT } from './calibration.ts';
@@ -52,6 +53,11 @@ export interface TextEngineOptions {
    * multiple of 8, else 'plain' opset-21 ops, since the opset-23 op is not known to have one there.
    */
   attention?: AttentionKind | 'auto';
+  /**
+   * Compress the linear weights when the model loads (models/compress/): the fp32 copy is never
+   * kept, so memory and cache hold the compressed form only. See `TextEngine.compress`.
+   */
+  compress?: WeightsSetting;
 }
 
 export interface PerplexityOptions {
@@ -71,11 +77,13 @@ export class TextEngine {
   private busy = false;
   /** Aborts the generation in flight (`abort()`); linked to the caller's signal. */
   private current: AbortController | null = null;
-  private readonly prepared: PreparedWeights;
+  private prepared: PreparedWeights;
   /** What scoring and exit calibration compile their probe graphs from. */
-  private readonly probeSource: ProbeSource;
+  private probeSource: ProbeSource;
   /** Exit profiles and step costs for speculation (cached across calls). */
-  private readonly calibrator: ExitCalibrator;
+  private calibrator: ExitCalibrator;
+  /** How the linear weights are held: undefined = fp32; else the setting they were compressed with. */
+  private compression: WeightsSetting | undefined;
   /** When `generate` recompiled the plan with another exit to speculate: the caller's plan, restored for the next plain generation. */
   private planBeforeSpeculation: LlamaPlan | null = null;
   /** The model's chat template, when it has one: `generate` then accepts a list of messages. */
@@ -93,12 +101,14 @@ export class TextEngine {
     private readonly ort: OrtModule,
     private readonly backend: Backend,
     model: TextModel,
-    options: Pick<TextEngineOptions, 'attention'> = {},
+    options: Pick<TextEngineOptions, 'attention' | 'compress'> = {},
   ) {
     this.config = model.config;
     this.tokenizer = model.tokenizer;
     this.chatTemplate = model.chatTemplate;
-    this.prepared = prepareWeights(model.config, model.weights);
+    // With `compress`, each layer is quantized as it is prepared: no full fp32 prepared copy exists.
+    this.prepared = prepareWeights(model.config, model.weights, options.compress ? { weights: options.compress, backend } : {});
+    this.compression = options.compress;
     const wanted = options.attention ?? 'auto';
     const hs = this.prepared.headSize;
     if (wanted === 'gqa' && !gqaSupported(hs)) throw new WhittleError('UNSUPPORTED', `GroupQueryAttention needs a head size divisible by 8 (this model: ${hs})`);
@@ -122,6 +132,38 @@ export class TextEngine {
   /** Graph nodes per compiled segment. */
   get nodeCounts(): number[] {
     return this.requireRunner().nodeCounts;
+  }
+
+  /** The setting the linear weights were compressed with; undefined while they are fp32. */
+  get weights(): WeightsSetting | undefined {
+    return this.compression;
+  }
+
+  /**
+   * Compresses the linear weights in place (int8 or int4, models/compress/) and recompiles the
+   * current plan from them. One way: the fp32 weights are dropped, so that memory holds one copy;
+   * load the model again to change the setting. Scoring and calibration then run the compressed
+   * weights too, i.e. measure the model as it will run.
+   */
+  async compress(setting: WeightsSetting, options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.compression) {
+      throw new WhittleError('INVALID_ARGUMENT', `the weights are already compressed (${JSON.stringify(this.compression)}); load the model again to compress it differently`);
+    }
+    throwIfAborted(options.signal);
+    await this.claimed(async () => {
+      const compressed = compressPrepared(this.prepared, setting, this.backend);
+      throwIfAborted(options.signal);
+      const plan = this.requireRunner().plan;
+      const next = await PlanRunner.compile(this.ort, this.backend, compressed, { layers: [...plan.layers], exit: plan.exit }, this.attention);
+      const old = this.runner;
+      this.runner = next;
+      this.prepared = compressed;
+      this.compression = setting;
+      this.probeSource = { ...this.probeSource, weights: compressed };
+      // Exit profiles and step costs were measured on the fp32 graphs.
+      this.calibrator = new ExitCalibrator(this.probeSource);
+      await old?.release();
+    });
   }
 
   /** Compiles `plan` (default: full depth) from the weights already in memory and swaps it in. */

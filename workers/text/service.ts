@@ -7,7 +7,7 @@
  * waits for the next event), `cancel()` aborts it within one step. Plain class: testable in Node.
  */
 import { WhittleError, asWhittleError, throwIfAborted, toWire, fromWire, type WireError } from '../../core/errors.ts';
-import type { LlamaPlan } from '../../models/llama/types.ts';
+import type { LlamaPlan, WeightsSetting } from '../../models/llama/types.ts';
 import type { AttentionKind } from '../../models/llama/graph.ts';
 import { loadOrt, runtimeInfo, type OrtModule, type RuntimeConfig, type RuntimeInfo } from '../ort/runtime.ts';
 import type { GenerateOptions, Prompt, TextEvent } from '../../core/text-types.ts';
@@ -33,6 +33,8 @@ export interface TextModelInfo {
   attention: AttentionKind;
   nodeCounts: number[];
   runtime: RuntimeInfo;
+  /** How the linear weights are held: absent while fp32, else the compression setting (TextModel.compress). */
+  weights?: WeightsSetting;
 }
 
 export type StreamOptions = Omit<GenerateOptions, 'signal'>;
@@ -102,7 +104,7 @@ export class TextService {
     return runtimeInfo(runtime);
   }
 
-  async load(source: TextModelSource, options: { plan?: LlamaPlan; attention?: AttentionKind | 'auto' } = {}): Promise<TextModelInfo> {
+  async load(source: TextModelSource, options: { plan?: LlamaPlan; attention?: AttentionKind | 'auto'; compress?: WeightsSetting } = {}): Promise<TextModelInfo> {
     if (!this.ort || !this.runtime) throw new WhittleError('INVALID_ARGUMENT', 'init() must run before load()');
     const model = source.format === 'llama2c' ? textModelFromLlama2c(source.checkpoint, source.tokenizer, source.name) : textModelFromHf(source.files);
     await this.engine?.dispose();
@@ -114,6 +116,13 @@ export class TextService {
 
   async setPlan(plan: LlamaPlan): Promise<TextModelInfo> {
     await this.requireEngine().setPlan(plan);
+    return this.describe();
+  }
+
+  /** Compresses the linear weights (one way) and recompiles the plan; see TextEngine.compress. */
+  async compress(setting: WeightsSetting, options: JobOptions = {}): Promise<TextModelInfo> {
+    await this.job(options.job, (signal) => this.requireEngine().compress(setting, { signal }));
+    this.lastScores = null; // block scores were measured on the fp32 weights
     return this.describe();
   }
 
@@ -263,6 +272,7 @@ export class TextService {
       attention: engine.attention,
       nodeCounts: engine.nodeCounts,
       runtime: runtimeInfo(this.runtime!, this.ort!),
+      ...(engine.weights ? { weights: engine.weights } : {}),
     };
   }
 
