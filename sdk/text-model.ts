@@ -19,7 +19,7 @@ import type { CalibrateExitsOptions, PruneOptions, PruneResult } from '../worker
 import type { ExitChoice, ExitProfile, StepCost } from '../workers/text/exit-calibration.ts';
 import type { RuntimeConfig } from '../workers/ort/runtime.ts';
 import { WhittleError, throwIfAborted } from '../core/errors.ts';
-import { startLoaded, type SpawnWorker, type WorkerClient } from './client/worker-client.ts';
+import { startLoaded, type PinnedWorker, type SpawnWorker, type WorkerClient } from './client/worker-client.ts';
 
 export type { TextEvent, GenerateOptions, TextModelInfo, LlamaPlan };
 export type { Prompt, ChatMessage, PruneOptions, PruneResult, CalibrateExitsOptions, ExitChoice, ExitProfile, SpeculateOptions, SpeculationStats };
@@ -101,13 +101,19 @@ export class TextModel {
     const { signal, ...rest } = options;
     throwIfAborted(signal);
     const refresh = this.planMayChange(rest);
-    const id = await this.client.call((r) => r.start(prompt, rest));
+    // The stream lives in one worker: reading and cancelling it go to that worker only. After
+    // its death they reject with WORKER_DIED instead of respawning a worker (and reloading the
+    // model) for a stream the new one never had.
+    const worker = await this.client.pin();
+    const id = await worker.call((r) => r.start(prompt, rest));
     let finished = false;
-    const cancel = () => void this.client.call((r) => r.cancel(id)).catch(() => undefined);
+    const cancel = () => void worker.call((r) => r.cancel(id)).catch(() => undefined);
     signal?.addEventListener('abort', cancel, { once: true });
     try {
       while (!finished) {
-        const { events, done } = await this.client.call((r) => r.next(id));
+        // The abort already cancelled the stream, and the worker forgot it: do not ask for more.
+        throwIfAborted(signal);
+        const { events, done } = await worker.call((r) => r.next(id));
         finished = done;
         for (const e of events) {
           // Events already computed when the signal fired are dropped, like fetch's body after abort.
@@ -117,8 +123,8 @@ export class TextModel {
       }
     } finally {
       signal?.removeEventListener('abort', cancel);
-      if (!finished) cancel(); // the consumer stopped early (break/return) or an error: stop the worker too
-      if (refresh) await this.refreshInfo();
+      if (!finished && worker.alive) cancel(); // the consumer stopped early (break/return) or an error: stop the worker too
+      if (refresh) await this.refreshInfo(worker);
     }
   }
 
@@ -130,10 +136,11 @@ export class TextModel {
     if (!options.signal) {
       const { signal: _unused, ...rest } = options;
       const refresh = this.planMayChange(rest);
+      const worker = await this.client.pin();
       try {
-        return await this.client.call((r) => r.complete(prompt, rest));
+        return await worker.call((r) => r.complete(prompt, rest));
       } finally {
-        if (refresh) await this.refreshInfo();
+        if (refresh) await this.refreshInfo(worker);
       }
     }
     for await (const ev of this.generate(prompt, options)) if (ev.type === 'done') return ev;
@@ -151,15 +158,17 @@ export class TextModel {
   }
 
   /**
-   * The worker may have recompiled its plan (even if the generation then failed or was cut
-   * short): re-read info so `info` and a respawn's replay stay in step.
+   * The worker that ran a generation may have recompiled its plan (even if the generation then
+   * failed or was cut short): re-read info so `info` and a respawn's replay stay in step. Asked
+   * of that worker only: if it died, the next real call respawns one with the last known plan
+   * (and onReload refreshes info), so starting one here would only reload the model early.
    */
-  private async refreshInfo(): Promise<void> {
+  private async refreshInfo(worker: PinnedWorker<TextService>): Promise<void> {
     try {
-      this.info = await this.client.call((r) => r.describe());
+      this.info = await worker.call((r) => r.describe());
       this.plan = this.info.plan;
     } catch {
-      // The worker died or was disposed: the next call respawns it with the last known plan.
+      // That worker died or was disposed.
     }
   }
 
@@ -250,10 +259,12 @@ export class TextModel {
     throwIfAborted(signal);
     if (!signal) return this.client.call((r) => fn(r, undefined));
     const job = this.nextJob++;
-    const cancel = () => void this.client.call((r) => r.cancelJob(job)).catch(() => undefined);
+    // The job runs in one worker; an abort after its death must not start another to cancel it.
+    const worker = await this.client.pin();
+    const cancel = () => void worker.call((r) => r.cancelJob(job)).catch(() => undefined);
     signal.addEventListener('abort', cancel, { once: true });
     try {
-      return await this.client.call((r) => fn(r, job));
+      return await worker.call((r) => fn(r, job));
     } finally {
       signal.removeEventListener('abort', cancel);
     }

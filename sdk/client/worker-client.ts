@@ -34,9 +34,25 @@ interface Generation<Api> {
   id: number;
   worker: Worker;
   remote: Comlink.Remote<Api>;
-  /** Rejects with WORKER_DIED when the worker is gone. */
+  /** Rejects with WORKER_DIED when the worker is gone (or INVALID_ARGUMENT when the client retired it). */
   dead: Promise<never>;
   alive: boolean;
+  /** Rejects `dead` (once; later reasons are ignored). */
+  markDead: (err: WhittleError) => void;
+}
+
+/**
+ * One worker generation's calls (WorkerClient.pin): they never start a fresh worker. Once that
+ * worker is gone they reject with WORKER_DIED, for calls that only mean something to the worker
+ * that began the work, such as the next chunk or the cancel of a stream it holds: a respawned
+ * worker never had that stream, and starting one to say so would reload the whole model.
+ */
+export interface PinnedWorker<Api> {
+  /** Which start of this client's worker (WorkerClient.spawnCount at the time). */
+  readonly generation: number;
+  /** False once that worker died or was retired: calls then reject without reaching any worker. */
+  readonly alive: boolean;
+  call<R>(fn: (remote: Comlink.Remote<Api>) => Promise<R>): Promise<R>;
 }
 
 export interface WorkerClientOptions<Api> {
@@ -71,6 +87,23 @@ export class WorkerClient<Api> {
     return Promise.race([fn(gen.remote), gen.dead]);
   }
 
+  /**
+   * The live worker (started if none is), as a handle whose calls reach that worker only; see
+   * PinnedWorker.
+   */
+  async pin(): Promise<PinnedWorker<Api>> {
+    if (this.disposed) throw new WhittleError('INVALID_ARGUMENT', `${this.label} was disposed`);
+    const gen = await this.generation();
+    return {
+      generation: gen.id,
+      get alive() {
+        return gen.alive;
+      },
+      // A dead generation's `dead` has already rejected with why it died.
+      call: <R>(fn: (remote: Comlink.Remote<Api>) => Promise<R>): Promise<R> => (gen.alive ? Promise.race([fn(gen.remote), gen.dead]) : gen.dead),
+    };
+  }
+
   /** The underlying Worker of the current generation (for tests and devtools). */
   async worker(): Promise<Worker> {
     return (await this.generation()).worker;
@@ -80,7 +113,7 @@ export class WorkerClient<Api> {
     this.disposed = true;
     const current = this.current;
     this.current = null;
-    void current?.then((g) => this.retire(g)).catch(() => undefined);
+    void current?.then((g) => this.retire(g, new WhittleError('INVALID_ARGUMENT', `${this.label} was disposed`))).catch(() => undefined);
   }
 
   private get label(): string {
@@ -101,8 +134,11 @@ export class WorkerClient<Api> {
     return starting;
   }
 
-  private retire(gen: Generation<Api>): void {
+  /** Ends a generation on purpose: its pending calls reject with `why` instead of waiting forever. */
+  private retire(gen: Generation<Api>, why: WhittleError): void {
+    if (!gen.alive) return;
     gen.alive = false;
+    gen.markDead(why);
     gen.remote[Comlink.releaseProxy]();
     gen.worker.terminate();
   }
@@ -116,7 +152,7 @@ export class WorkerClient<Api> {
       markDead = reject;
     });
     dead.catch(() => undefined); // observed by race() in calls; never an unhandled rejection
-    const gen: Generation<Api> = { id, worker, remote: Comlink.wrap<Api>(worker), dead, alive: true };
+    const gen: Generation<Api> = { id, worker, remote: Comlink.wrap<Api>(worker), dead, alive: true, markDead };
 
     const died = (why: string) => {
       if (!gen.alive) return;
@@ -157,7 +193,14 @@ export class WorkerClient<Api> {
       console.warn(`[whittle] uncaught error in the ${this.label} worker:`, ev instanceof ErrorEvent ? ev.message : ev);
     });
     if (this.options.onSpawn) {
-      await Promise.race([this.options.onSpawn(gen.remote), dead]);
+      try {
+        await Promise.race([this.options.onSpawn(gen.remote), dead]);
+      } catch (err) {
+        // A worker whose load failed (a model it rejects, say) still holds onnxruntime and
+        // whatever it read: nobody will call it, so end it now.
+        this.retire(gen, err instanceof WhittleError ? err : new WhittleError('INTERNAL', `the ${this.label} worker failed to load`));
+        throw err;
+      }
     }
     return gen;
   }
@@ -182,7 +225,12 @@ export async function startLoaded<Api, Info>(options: { spawn: SpawnWorker; labe
       else first = { info };
     },
   });
-  await client.call(async () => undefined);
-  if (!first) throw new WhittleError('INTERNAL', `${options.label} did not load`);
+  try {
+    await client.call(async () => undefined);
+    if (!first) throw new WhittleError('INTERNAL', `${options.label} did not load`);
+  } catch (err) {
+    client.dispose(); // the caller gets no handle to dispose: a failed load must leave nothing running
+    throw err;
+  }
   return { client, info: (first as { info: Info }).info };
 }

@@ -85,6 +85,8 @@ interface Stream {
   finished: boolean;
   wake: (() => void) | null;
   controller: AbortController;
+  /** The pump: settles (never rejects) once the engine let go of this generation. */
+  pumped: Promise<void>;
 }
 
 export class TextService {
@@ -92,6 +94,10 @@ export class TextService {
   private runtime: RuntimeConfig | null = null;
   private engine: TextEngine | null = null;
   private streams = new Map<number, Stream>();
+  /** Pumps still generating, cancelled ones included (they stop within one step). */
+  private running = 0;
+  /** Pumps of cancelled streams that have not stopped yet (see cancelledSettled). */
+  private stopping = new Set<Promise<void>>();
   /** Cancellable calls in flight, by the caller's job id. */
   private jobs = new Map<number, AbortController>();
   /** Block scores of the last calibration, by its token ids: scores come from the full-depth model, so re-pruning with another k reuses them. */
@@ -115,6 +121,7 @@ export class TextService {
   }
 
   async setPlan(plan: LlamaPlan): Promise<TextModelInfo> {
+    await this.cancelledSettled();
     await this.requireEngine().setPlan(plan);
     return this.describe();
   }
@@ -177,7 +184,8 @@ export class TextService {
   }
 
   /** Logits [vocab] after a fresh prefill of `tokens` (scoring, tests). */
-  logits(tokens: number[], options: { exit?: boolean } = {}): Promise<Float32Array> {
+  async logits(tokens: number[], options: { exit?: boolean } = {}): Promise<Float32Array> {
+    await this.cancelledSettled();
     return this.requireEngine().logits(tokens, options);
   }
 
@@ -190,6 +198,7 @@ export class TextService {
    * round trips, for callers that want the result, not the stream.
    */
   async complete(prompt: Prompt, options: StreamOptions = {}): Promise<Extract<TextEvent, { type: 'done' }>> {
+    await this.cancelledSettled();
     for await (const ev of this.requireEngine().generate(prompt, options)) if (ev.type === 'done') return ev;
     throw new WhittleError('INTERNAL', 'generation ended without a done event');
   }
@@ -198,11 +207,15 @@ export class TextService {
   start(prompt: Prompt, options: StreamOptions = {}): number {
     const engine = this.requireEngine();
     const id = this.nextId++;
-    const stream: Stream = { queue: [], space: null, error: null, finished: false, wake: null, controller: new AbortController() };
+    const stream: Stream = { queue: [], space: null, error: null, finished: false, wake: null, controller: new AbortController(), pumped: Promise.resolve() };
     this.streams.set(id, stream);
     const iterator = engine.generate(prompt, { ...options, signal: stream.controller.signal });
     const pump = async () => {
+      this.running++;
+      // Taken now, before this stream could be cancelled itself: never waits on its own pump.
+      const settled = this.cancelledSettled();
       try {
+        await settled;
         for await (const event of iterator) {
           stream.queue.push(event);
           stream.wake?.();
@@ -214,11 +227,12 @@ export class TextService {
       } catch (err) {
         stream.error = toWire(asWhittleError(err));
       } finally {
+        this.running--;
         stream.finished = true;
         stream.wake?.();
       }
     };
-    void pump();
+    stream.pumped = pump();
     return id;
   }
 
@@ -232,24 +246,46 @@ export class TextService {
     }
     const events = stream.queue.splice(0);
     stream.space?.();
-    if (stream.finished && stream.queue.length === 0) {
-      this.streams.delete(id);
-      if (stream.error && events.length === 0) throw fromWire(stream.error);
-      if (stream.error) {
-        // Deliver the events first; the error surfaces on the following call.
-        this.streams.set(id, { ...stream, queue: [] });
-        return { events, done: false };
-      }
-      return { events, done: true };
-    }
-    return { events, done: false };
+    if (!stream.finished) return { events, done: false };
+    // Deliver the events first; the error surfaces on the following call (unless it was cancelled meanwhile).
+    if (stream.error && events.length > 0 && this.streams.get(id) === stream) return { events, done: false };
+    this.streams.delete(id); // drained to its end: nothing of it stays
+    if (stream.error) throw fromWire(stream.error);
+    return { events, done: true };
   }
 
-  /** Aborts stream `id` within one step; its next `next()` rejects with ABORTED. */
+  /**
+   * Aborts stream `id` within one step and forgets it: a `next()` already waiting rejects with
+   * ABORTED, a later one with INVALID_ARGUMENT (the caller that cancels has stopped reading).
+   * No-op for a stream that ended.
+   */
   cancel(id: number): void {
     const stream = this.streams.get(id);
-    stream?.controller.abort();
-    stream?.space?.(); // a paused pump must wake up to see the abort
+    if (!stream) return;
+    this.streams.delete(id);
+    stream.controller.abort();
+    stream.space?.(); // a paused pump must wake up to see the abort
+    if (!stream.finished) {
+      this.stopping.add(stream.pumped);
+      void stream.pumped.then(() => this.stopping.delete(stream.pumped));
+    }
+  }
+
+  /**
+   * Settles once the cancelled streams' pumps have stopped. The engine runs one call at a time
+   * and a cancelled generation still finishes the step it is in, so a call that arrives right
+   * after a cancel (the next generate after a `break`) waits for it instead of failing as busy.
+   */
+  private cancelledSettled(): Promise<unknown> {
+    return this.stopping.size === 0 ? Promise.resolve() : Promise.all([...this.stopping]);
+  }
+
+  /**
+   * Generation streams this service holds (`held`: started and not yet drained or cancelled) and
+   * how many are still generating (`running`): what a consumer that stopped reading must not leave.
+   */
+  streamStats(): { held: number; running: number } {
+    return { held: this.streams.size, running: this.running };
   }
 
   async dispose(): Promise<void> {
@@ -278,11 +314,15 @@ export class TextService {
 
   /** Runs `fn` under job id `job` (cancelJob aborts its signal); without an id, with no signal. */
   private async job<T>(job: number | undefined, fn: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
-    if (job === undefined) return fn(undefined);
+    if (job === undefined) {
+      await this.cancelledSettled();
+      return fn(undefined);
+    }
     if (this.jobs.has(job)) throw new WhittleError('INVALID_ARGUMENT', `job ${job} is already running`);
     const controller = new AbortController();
     this.jobs.set(job, controller);
     try {
+      await this.cancelledSettled(); // after registering: a cancelJob sent meanwhile still finds it
       return await fn(controller.signal);
     } finally {
       this.jobs.delete(job);
