@@ -7,6 +7,15 @@
  *     corrupt: flips the bits of byte <corrupt> in every response
  *     delay:   waits <delay> ms between 64 KiB chunks (to abort mid-download)
  *     noRange: ignores Range headers (answers 200 with the whole file)
+ *     lie416:  answers every Range request with 416 and an HTML error page (as nginx does) although
+ *              the range is satisfiable
+ *     badRange=<n>: answers a Range request for bytes=N- with a 206 of bytes N-n.. (its Content-Range
+ *              says so truthfully: a range the client did not ask for)
+ *     badRangeAll=<b>: answers every GET, ranged or not, with a 206 of the bytes from <b>
+ *     gzip:    serves the body gzip-encoded (Content-Encoding: gzip, Content-Length of the compressed
+ *              body, Range ignored), as a compressing static host or CDN does
+ *   GET /__e2e/synth/<size>.bin?<faults as above>
+ *     <size> deterministic pseudo-random bytes (synthBytes), for files bigger than the models
  *   GET|HEAD /__e2e/hf/<flags>/<id>/<name>
  *     public/models/<id>/ as a Hugging Face folder at a URL (what `w.text(url)` loads). The flags
  *     are a path segment (file names are appended to the folder URL, so they cannot be a query):
@@ -16,12 +25,14 @@
  *     headlie:      HEAD claims every .safetensors file is 10 bytes bigger than it is
  *     bf16x3:       the folder's model.safetensors rewritten as BF16 in 3 shards + index
  *     cut=<byte>,t=<token>: the first GET with this token of a file longer than <byte> is cut there
+ *     gzip:         every file (HEAD and GET) is served gzip-encoded, Content-Length compressed
  *   GET /__e2e/log           -> JSON list of model requests so far
  *   GET /__e2e/log?clear=1   -> clears it
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Plugin } from 'vite';
 import { reshardHfFolder } from '../models/import/hf/testing/folder.ts';
@@ -32,6 +43,22 @@ export interface LoggedRequest {
   range: string | null;
   status: number;
   at: number;
+}
+
+/**
+ * `size` deterministic bytes (xorshift32 from a fixed seed): a file as big as a test needs, whose
+ * sha256 the spec computes with the same function. Incompressible, like weights.
+ */
+export function synthBytes(size: number): Buffer {
+  const out = Buffer.alloc(size);
+  let x = 0x9e3779b9;
+  for (let i = 0; i + 4 <= size; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out.writeUInt32LE(x >>> 0, i);
+  }
+  return out;
 }
 
 /** The files of public/models/<id>/ as served under /__e2e/hf/ (rewritten for bf16x3), memoized. */
@@ -69,6 +96,15 @@ export function e2eFixtures(publicModelsDir: string): Plugin {
     log.push({ url: req.url ?? '', method: req.method ?? 'GET', range: null, status: 404, at: Date.now() });
   };
 
+  const synth = new Map<number, Buffer>();
+  /** /__e2e/synth/<size>.bin: synthBytes(size), with the faults in the query. */
+  const serveSynth = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
+    const size = Number(/^\/__e2e\/synth\/(\d+)\.bin$/.exec(url.pathname)?.[1] ?? NaN);
+    if (!Number.isSafeInteger(size) || size > 256 << 20) return notFound(req, res);
+    if (!synth.has(size)) synth.set(size, synthBytes(size));
+    await sendBytes(req, res, synth.get(size)!, url.searchParams);
+  };
+
   const serveFile = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
     const rel = decodeURIComponent(url.pathname.slice('/__e2e/file/'.length));
     if (rel.split('/').includes('..')) {
@@ -97,13 +133,15 @@ export function e2eFixtures(publicModelsDir: string): Plugin {
     if (files && name === 'whittle.json' && (flags.has('manifest') || flags.has('manifestlie'))) data = folderManifest(files, flags.has('manifestlie'));
     if (!data) return notFound(req, res);
     if (req.method === 'HEAD') {
-      const size = data.length + (flags.has('headlie') && name.endsWith('.safetensors') ? 10 : 0);
+      const gzip = flags.has('gzip');
+      const size = (gzip ? gzipSync(data).length : data.length) + (flags.has('headlie') && name.endsWith('.safetensors') ? 10 : 0);
       log.push({ url: req.url ?? '', method: 'HEAD', range: null, status: 200, at: Date.now() });
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size, 'accept-ranges': 'bytes', etag: `"${createHash('sha256').update(data).digest('hex').slice(0, 16)}"`, 'cache-control': 'no-store' });
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size, 'accept-ranges': 'bytes', etag: `"${createHash('sha256').update(data).digest('hex').slice(0, 16)}"`, 'cache-control': 'no-store', ...(gzip ? { 'content-encoding': 'gzip' } : {}) });
       res.end();
       return;
     }
     const q = new URLSearchParams();
+    if (flags.has('gzip')) q.set('gzip', '1');
     const cut = param('cut');
     if (cut !== null && data.length > Number(cut)) {
       q.set('cut', cut);
@@ -117,24 +155,41 @@ export function e2eFixtures(publicModelsDir: string): Plugin {
     const data = Buffer.from(input); // corrupt= flips a byte of this copy, never of a memoized file
     const corrupt = q.get('corrupt');
     if (corrupt !== null) data[Number(corrupt)]! ^= 0xff;
-    const range = q.get('noRange') ? null : (req.headers.range ?? null);
+    const range = q.get('noRange') || q.get('gzip') ? null : (req.headers.range ?? null);
+    const logged = (status: number) => log.push({ url: req.url ?? '', method: req.method ?? 'GET', range, status, at: Date.now() });
+    if (q.get('gzip')) {
+      // A compressing host: the whole file, encoded; Content-Length counts compressed bytes.
+      const body = gzipSync(data);
+      logged(200);
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-encoding': 'gzip', 'content-length': body.length, 'cache-control': 'no-store' });
+      res.end(body);
+      return;
+    }
     let start = 0;
     let status = 200;
     const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream', 'accept-ranges': 'bytes', 'cache-control': 'no-store' };
     const m = range ? /^bytes=(\d+)-$/.exec(range) : null;
-    if (m) {
-      start = Number(m[1]);
+    if (m && q.get('lie416')) {
+      const page = Buffer.from('<html><body><h1>416 Requested Range Not Satisfiable</h1></body></html>');
+      logged(416);
+      res.writeHead(416, { 'content-type': 'text/html', 'content-length': page.length, 'content-range': `bytes */${data.length}` });
+      res.end(page);
+      return;
+    }
+    const badRangeAll = q.get('badRangeAll');
+    if (m || badRangeAll !== null) {
+      start = badRangeAll !== null ? Number(badRangeAll) : Math.max(0, Number(m![1]) - Number(q.get('badRange') ?? 0));
       if (start >= data.length) {
         res.writeHead(416, { 'content-range': `bytes */${data.length}` });
         res.end();
-        log.push({ url: req.url ?? '', method: req.method ?? 'GET', range, status: 416, at: Date.now() });
+        logged(416);
         return;
       }
       status = 206;
       headers['content-range'] = `bytes ${start}-${data.length - 1}/${data.length}`;
     }
     headers['content-length'] = data.length - start;
-    log.push({ url: req.url ?? '', method: req.method ?? 'GET', range, status, at: Date.now() });
+    logged(status);
     res.writeHead(status, headers);
 
     const token = q.get('t') ?? '';
@@ -170,8 +225,8 @@ export function e2eFixtures(publicModelsDir: string): Plugin {
           res.end(JSON.stringify(log));
           return;
         }
-        if (url.pathname.startsWith('/__e2e/file/') || url.pathname.startsWith('/__e2e/hf/')) {
-          (url.pathname.startsWith('/__e2e/hf/') ? serveHf : serveFile)(req, res, url).catch((err: unknown) => {
+        if (url.pathname.startsWith('/__e2e/file/') || url.pathname.startsWith('/__e2e/hf/') || url.pathname.startsWith('/__e2e/synth/')) {
+          (url.pathname.startsWith('/__e2e/hf/') ? serveHf : url.pathname.startsWith('/__e2e/synth/') ? serveSynth : serveFile)(req, res, url).catch((err: unknown) => {
             res.statusCode = 500;
             res.end(String(err));
           });

@@ -167,7 +167,7 @@ test('after a reload the model loads from cache with zero network requests', asy
   expect(seen.filter((u) => u.includes('/__e2e/file') || u.includes('/models/'))).toEqual([]);
 });
 
-test('a cached file that fails verification on load is discarded and fetched again', async ({ harness }) => {
+test('with verifyOnLoad, a cached file that fails verification on load is discarded and fetched again', async ({ harness }) => {
   await load(harness);
   // Damage the committed OPFS blob behind the store's back.
   await harness.evaluate(async (sha) => {
@@ -177,7 +177,7 @@ test('a cached file that fails verification on load is discarded and fetched aga
     await w.close();
   }, real.sha256);
   await serverLog(harness, true);
-  const r = await load(harness);
+  const r = await load(harness, { store: { verifyOnLoad: true } });
   expect(r.error).toBeNull();
   expect(r.events.some((e) => e.type === 'discarded')).toBe(true);
   expect(r.source).toBe('network');
@@ -251,7 +251,7 @@ test('a manifest with integrity: none is size-checked, resumes across a reload, 
     await w.write({ type: 'write', position: 100, data: new Uint8Array([1, 2, 3, 4]) });
     await w.close();
   }, real.sha256);
-  const damaged = await load(harness, { unverified: true });
+  const damaged = await load(harness, { unverified: true, store: { verifyOnLoad: true } });
   expect(damaged.error).toBeNull();
   expect(damaged.events.some((e) => e.type === 'discarded')).toBe(true);
   expect(damaged.sha).toBe(real.sha256);

@@ -4,8 +4,8 @@
  * a partial download is tied to the exact bytes it is supposed to become.
  *
  * Each file has two names: `<sha>.part` while downloading (never visible as a cached file)
- * and `<sha>` once verified. Only `commit()` makes a file visible, and it is a rename, so
- * an abort or a crash at any point leaves either nothing or a resumable partial.
+ * and `<sha>` once verified. Only `commit()` makes a file visible, and it is a rename (or one
+ * atomic write), so an abort or a crash at any point leaves either nothing or a resumable partial.
  */
 import { WhittleError } from '../../core/errors.ts';
 
@@ -51,8 +51,25 @@ export function storageError(err: unknown, what: string): WhittleError {
 // ---------------------------------------------------------------------------------------
 // OPFS
 
-/** Flush the OPFS writable (close + reopen) every this many bytes, so resume survives a reload. */
-const OPFS_FLUSH_BYTES = 4 << 20;
+/**
+ * A checkpoint every this many bytes: the OPFS partial is kept as segment files, and a checkpoint
+ * closes the current segment (its bytes become durable: a reload resumes from here) and starts
+ * the next one at the next write.
+ *
+ * Why segments: createWritable() writes into a swap file that replaces the real one on close(),
+ * and `keepExistingData: true` first copies the whole existing file into the swap. Checkpointing
+ * one growing file by close + reopen therefore copied everything written so far at every
+ * checkpoint: quadratic I/O (a 4 GB file at 4 MB checkpoints copied about 2 TB). A fresh segment
+ * starts empty, so each byte is written once while downloading and once more when commit() joins
+ * the segments (none when there is only one: a rename): linear. A sync access handle would write
+ * in place, but only inside a worker, and the store runs on the page.
+ */
+const CHECKPOINT_BYTES = 8 << 20;
+
+/** `<name>.part`, `<name>.part.1`, `<name>.part.2`, ...: the segments of a partial, in order. */
+function segmentName(name: string, index: number): string {
+  return index === 0 ? `${name}.part` : `${name}.part.${index}`;
+}
 
 export class OpfsBlobStore implements BlobStore {
   readonly kind = 'opfs';
@@ -72,75 +89,104 @@ export class OpfsBlobStore implements BlobStore {
     }
   }
 
+  /** The segment files of a partial, in order (a gap ends the list: later ones are stale). */
+  private async segments(name: string): Promise<{ handle: FileSystemFileHandle; file: File }[]> {
+    const out: { handle: FileSystemFileHandle; file: File }[] = [];
+    for (let i = 0; ; i++) {
+      const handle = await this.file(segmentName(name, i));
+      if (!handle) return out;
+      out.push({ handle, file: await handle.getFile() });
+    }
+  }
+
+  private async removeSegments(name: string): Promise<void> {
+    // Probe past a gap too: a crash may have left segments after one that was removed.
+    for (let i = 0, misses = 0; misses < 2; i++) {
+      const removed = await this.dir.removeEntry(segmentName(name, i)).then(
+        () => true,
+        () => false,
+      );
+      misses = removed ? 0 : misses + 1;
+    }
+  }
+
   async get(sha256: string): Promise<Blob | null> {
     return (await (await this.file(sha256))?.getFile()) ?? null;
   }
 
   async partial(sha256: string): Promise<Blob | null> {
-    return (await (await this.file(`${sha256}.part`))?.getFile()) ?? null;
+    const segments = await this.segments(sha256);
+    // A Blob over the segment files: no bytes are copied to read the partial as one.
+    return segments.length === 0 ? null : new Blob(segments.map((s) => s.file));
   }
 
   async openPartial(sha256: string, fresh: boolean): Promise<PartialWriter> {
-    const handle = await this.dir.getFileHandle(`${sha256}.part`, { create: true });
-    const size = fresh ? 0 : (await handle.getFile()).size;
-    // createWritable writes to a swap file that replaces the real one on close(): a
-    // crash mid-write keeps the last flushed state, never a torn one.
-    const openAt = async (position: number) => {
-      const w = await handle.createWritable({ keepExistingData: !fresh || position > 0 });
-      if (fresh && position === 0) await w.truncate(0);
-      await w.seek(position);
-      return w;
-    };
-    let writable = await openAt(size);
-    let position = size;
+    if (fresh) await this.removeSegments(sha256);
+    let next = (await this.segments(sha256)).length;
+    let writable: FileSystemWritableFileStream | null = null;
     let unflushed = 0;
-    const flush = async () => {
-      await writable.close();
-      writable = await openAt(position);
-      unflushed = 0;
+    const start = async () => {
+      try {
+        const handle = await this.dir.getFileHandle(segmentName(sha256, next++), { create: true });
+        writable = await handle.createWritable({ keepExistingData: false });
+      } catch (err) {
+        throw storageError(err, `opening a segment of ${sha256}`);
+      }
     };
+    const flush = async () => {
+      if (!writable) return;
+      const w: FileSystemWritableFileStream = writable;
+      writable = null;
+      unflushed = 0;
+      try {
+        await w.close();
+      } catch (err) {
+        throw storageError(err, `closing ${sha256}`);
+      }
+    };
+    // The first segment exists from the start, so an empty file commits like any other.
+    if (next === 0) await start();
     return {
       write: async (chunk) => {
+        if (!writable) await start();
         try {
-          await writable.write(chunk as Uint8Array<ArrayBuffer>);
+          await writable!.write(chunk as Uint8Array<ArrayBuffer>);
         } catch (err) {
           throw storageError(err, `writing ${sha256}`);
         }
-        position += chunk.byteLength;
         unflushed += chunk.byteLength;
-        if (unflushed >= OPFS_FLUSH_BYTES) await flush();
+        if (unflushed >= CHECKPOINT_BYTES) await flush();
       },
       flush,
-      close: async () => {
-        try {
-          await writable.close();
-        } catch (err) {
-          throw storageError(err, `closing ${sha256}`);
-        }
-      },
+      close: flush,
     };
   }
 
   async commit(partial: string, as = partial): Promise<void> {
-    const part = await this.file(`${partial}.part`);
-    if (!part) throw new WhittleError('STORAGE', `nothing to commit for ${partial}`);
-    await this.dir.removeEntry(as).catch(() => undefined);
-    const movable = part as FileSystemFileHandle & { move?: (name: string) => Promise<void> };
-    if (typeof movable.move === 'function') {
-      await movable.move(as);
-      return;
+    const segments = await this.segments(partial);
+    if (segments.length === 0) throw new WhittleError('STORAGE', `nothing to commit for ${partial}`);
+    try {
+      await this.dir.removeEntry(as).catch(() => undefined);
+      const movable = segments[0]!.handle as FileSystemFileHandle & { move?: (name: string) => Promise<void> };
+      if (segments.length === 1 && typeof movable.move === 'function') {
+        await movable.move(as);
+        return;
+      }
+      // Several segments (or no FileSystemHandle.move()): one pass writing them into the target,
+      // which appears only when close() swaps it in, then drop the segments.
+      const target = await this.dir.getFileHandle(as, { create: true });
+      const w = await target.createWritable({ keepExistingData: false });
+      for (const { file } of segments) await w.write(file);
+      await w.close();
+      await this.removeSegments(partial);
+    } catch (err) {
+      throw storageError(err, `committing ${as}`);
     }
-    // No FileSystemHandle.move(): copy, then drop the partial.
-    const target = await this.dir.getFileHandle(as, { create: true });
-    const w = await target.createWritable();
-    await w.write(await part.getFile());
-    await w.close();
-    await this.dir.removeEntry(`${partial}.part`);
   }
 
   async delete(sha256: string): Promise<void> {
     await this.dir.removeEntry(sha256).catch(() => undefined);
-    await this.dir.removeEntry(`${sha256}.part`).catch(() => undefined);
+    await this.removeSegments(sha256);
   }
 
   async clear(): Promise<void> {

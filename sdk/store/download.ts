@@ -82,6 +82,8 @@ export async function downloadFile(store: BlobStore, file: ManifestFile, opts: D
   };
   await openWriter(existing !== null && existing.size > file.size);
   opts.onBytes?.(have);
+  // Set once a response was not the bytes asked for and the download started over from byte 0.
+  let discarded = false;
 
   try {
     for (let attempt = 0; ; attempt++) {
@@ -101,8 +103,24 @@ export async function downloadFile(store: BlobStore, file: ManifestFile, opts: D
         const plan = planResponse(file, have, res.status, {
           contentRange: res.headers.get('content-range'),
           contentLength: res.headers.get('content-length'),
+          contentEncoding: res.headers.get('content-encoding'),
         });
         if (plan.kind === 'complete') break;
+        if (plan.kind === 'discard') {
+          await res.body?.cancel().catch(() => undefined);
+          // Once: the partial may be what the server disagrees with (another upload, a size it no
+          // longer has). A server that answers a plain GET with the wrong bytes too is broken.
+          if (discarded) {
+            throw new WhittleError('NETWORK', `${file.name}: ${plan.reason}, again after starting over from byte 0`, { file: file.name, status: res.status });
+          }
+          discarded = true;
+          hasher.init();
+          have = 0;
+          await openWriter(true);
+          opts.onBytes?.(0);
+          opts.onRetry?.(attempt + 1, 0, `${plan.reason}; starting over from byte 0`);
+          continue;
+        }
         if (plan.kind === 'restart' && have > 0) {
           hasher.init();
           have = 0;

@@ -21,5 +21,6 @@ export type StoreEvent =
   | { type: 'retry'; modelId: string; file: string; attempt: number; resumeFrom: number; reason: string }
   | { type: 'file-done'; modelId: string; file: string; source: 'network' | 'cache' }
   | { type: 'discarded'; modelId: string; file: string; reason: string }
-  | { type: 'evicted'; modelId: string; evicted: string[] }
+  /** `pinned`: entries in use (a live model handle holds a lease), which eviction skipped. */
+  | { type: 'evicted'; modelId: string; evicted: string[]; pinned: string[] }
   | { type: 'done'; modelId: string; source: 'network' | 'cache'; bytes: number };

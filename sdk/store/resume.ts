@@ -2,6 +2,9 @@
  * HTTP Range bookkeeping for resumable downloads, as pure functions.
  * A resumed request asks for `bytes=<have>-`; the server may honour it (206 with a
  * matching Content-Range), ignore it (200: start over) or say we already have it all (416).
+ * Anything else that claims to be partial content (a 416 while bytes are missing, a 206 for
+ * another range, a 206 of a compressed representation) is never written: the caller throws its
+ * partial away and asks for the whole file once more.
  */
 import { WhittleError } from '../../core/errors.ts';
 
@@ -33,7 +36,17 @@ export type ResumePlan =
   /** Throw away what we have; the body is the whole file. */
   | { kind: 'restart' }
   /** We already have every byte. */
-  | { kind: 'complete' };
+  | { kind: 'complete' }
+  /**
+   * The body is not the bytes we asked for (a 416 before the end, a 206 for another range):
+   * write none of it, drop the partial and request the whole file again.
+   */
+  | { kind: 'discard'; reason: string };
+
+/** Whether a response body was transformed by a Content-Encoding (fetch hands over the decoded bytes). */
+export function isEncoded(contentEncoding: string | null): boolean {
+  return contentEncoding !== null && contentEncoding.trim() !== '' && contentEncoding.trim().toLowerCase() !== 'identity';
+}
 
 /**
  * Decides what to do with a response to a (possibly ranged) request, and catches a
@@ -43,8 +56,12 @@ export function planResponse(
   file: { name: string; size: number },
   have: number,
   status: number,
-  headers: { contentRange: string | null; contentLength: string | null },
+  headers: { contentRange: string | null; contentLength: string | null; contentEncoding?: string | null },
 ): ResumePlan {
+  // With a Content-Encoding, Content-Length and Content-Range count the compressed bytes while
+  // fetch() hands over decoded ones: no header says how big the body is, and the manifest's size
+  // plus the sha256 of the decoded bytes are what check it.
+  const encoded = isEncoded(headers.contentEncoding ?? null);
   const sizeLie = (serverSize: number) =>
     new WhittleError(
       'INTEGRITY',
@@ -53,19 +70,21 @@ export function planResponse(
     );
   if (status === 416) {
     if (have === file.size) return { kind: 'complete' };
-    return { kind: 'restart' };
+    // Its body is an error page (nginx sends HTML), never file bytes.
+    return { kind: 'discard', reason: `HTTP 416 for bytes=${have}- of a ${file.size}-byte file` };
   }
   if (status === 206) {
+    // Ranges of a compressed representation cannot be decoded on their own.
+    if (encoded) return { kind: 'discard', reason: `a 206 with Content-Encoding ${headers.contentEncoding}` };
     const range = parseContentRange(headers.contentRange);
     if (!range || range.start !== have) {
-      // A 206 for some other range is useless to us; start over with a plain request.
-      return { kind: 'restart' };
+      return { kind: 'discard', reason: `asked for bytes from ${have}, got Content-Range ${headers.contentRange ?? '(none)'}` };
     }
     if (range.total !== null && range.total !== file.size) throw sizeLie(range.total);
     return { kind: 'append' };
   }
   if (status === 200) {
-    const length = headers.contentLength === null ? null : Number(headers.contentLength);
+    const length = headers.contentLength === null || encoded ? null : Number(headers.contentLength);
     if (length !== null && Number.isFinite(length) && length !== file.size) throw sizeLie(length);
     return { kind: 'restart' };
   }

@@ -52,11 +52,21 @@ describe('range / resume bookkeeping', () => {
     expect(parseContentRange('bytes 40-100/100')).toBeNull();
     expect(parseContentRange(null)).toBeNull();
   });
-  it('appends a matching 206, restarts on 200 or a mismatched range', () => {
+  it('appends a matching 206, restarts on 200, discards a mismatched range or a 416 before the end', () => {
     expect(planResponse(file, 40, 206, { contentRange: 'bytes 40-99/100', contentLength: '60' })).toEqual({ kind: 'append' });
-    expect(planResponse(file, 40, 206, { contentRange: 'bytes 0-99/100', contentLength: '100' })).toEqual({ kind: 'restart' });
+    expect(planResponse(file, 40, 206, { contentRange: 'bytes 0-99/100', contentLength: '100' }).kind).toBe('discard');
+    expect(planResponse(file, 40, 206, { contentRange: 'bytes 30-99/100', contentLength: '70' }).kind).toBe('discard');
+    expect(planResponse(file, 40, 206, { contentRange: null, contentLength: '60' }).kind).toBe('discard');
+    expect(planResponse(file, 0, 206, { contentRange: 'bytes 10-99/100', contentLength: '90' }).kind).toBe('discard');
     expect(planResponse(file, 40, 200, { contentRange: null, contentLength: '100' })).toEqual({ kind: 'restart' });
     expect(planResponse(file, 100, 416, { contentRange: null, contentLength: null })).toEqual({ kind: 'complete' });
+    expect(planResponse(file, 40, 416, { contentRange: 'bytes */100', contentLength: '180' }).kind).toBe('discard');
+  });
+  it('checks Content-Length only for an unencoded body (fetch decodes gzip; the header counts compressed bytes)', () => {
+    expect(planResponse(file, 0, 200, { contentRange: null, contentLength: '37', contentEncoding: 'gzip' })).toEqual({ kind: 'restart' });
+    expect(planResponse(file, 0, 200, { contentRange: null, contentLength: '100', contentEncoding: 'identity' })).toEqual({ kind: 'restart' });
+    expect(codeOf(() => planResponse(file, 0, 200, { contentRange: null, contentLength: '37', contentEncoding: 'identity' }))).toBe('INTEGRITY');
+    expect(planResponse(file, 40, 206, { contentRange: 'bytes 40-99/100', contentLength: '20', contentEncoding: 'br' }).kind).toBe('discard');
   });
   it('catches a server that disagrees with the manifest about the size', () => {
     expect(codeOf(() => planResponse(file, 0, 200, { contentRange: null, contentLength: '120' }))).toBe('INTEGRITY');

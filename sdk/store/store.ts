@@ -5,8 +5,13 @@
  * Guarantees:
  * - an entry is visible (`has`, `list`, `load` from cache) only after every file was hashed
  *   and committed;
- * - a cached model loads with zero network requests; a cached file that fails its sha256 on
- *   load is discarded and downloaded again;
+ * - a cached model loads with zero network requests and without reading its bytes (the entry
+ *   is the verified marker); with `verifyOnLoad: true` a cached file that fails its sha256 is
+ *   discarded and downloaded again;
+ * - one download per blob at a time, across tabs: a Web Lock per blob covers its download and
+ *   commit, and whoever waited for it finds the committed blob;
+ * - models in use are pinned (`lease()`, held by the SDK while a model handle is alive): LRU
+ *   eviction skips them and says so, or fails with QUOTA when only they could make room;
  * - quota is checked before the first byte is written (`QUOTA`), never discovered halfway;
  * - every operation takes an AbortSignal; an abort keeps only an invisible, resumable partial.
  *
@@ -20,6 +25,7 @@ import { WhittleError, throwIfAborted } from '../../core/errors.ts';
 import { openBlobStore, type BlobBackend, type BlobStore } from './blobs.ts';
 import { downloadFile, sha256OfBlob } from './download.ts';
 import type { StoreEvent } from './events.ts';
+import { holdShared, heldNames, withExclusiveLock } from './locks.ts';
 import { pickEvictions } from './lru.ts';
 import { entryKey, fullyVerified, manifestBytes, validateManifest, type ManifestFile, type ModelManifest } from './manifest.ts';
 import { MetaStore, type CacheEntry } from './meta.ts';
@@ -41,7 +47,16 @@ export interface StoreOptions {
   fetch?: typeof fetch;
   /** Storage estimate; defaults to navigator.storage.estimate(). */
   estimate?: () => Promise<StorageEstimate>;
-  /** Re-hash cached files on every load (default true; cheap next to model init). */
+  /**
+   * Re-hash every cached file on every load (default false). A cache entry is the verified
+   * marker: it is written only after each file's sha256 matched, and blobs are named by their
+   * sha256 and never written after commit, so a load checks entry, presence and size and reads
+   * none of the bytes on the main thread (re-hashing cost about 1 s per GB there, every load).
+   * What that cannot catch is a cached file damaged later (a disk error, another script of this
+   * origin writing into OPFS): ask for `true` where that matters; a mismatch is then discarded
+   * and downloaded again. (A cheaper stamp does not work: Chromium's OPFS keeps a file's
+   * lastModified across createWritable() writes.)
+   */
   verifyOnLoad?: boolean;
   /** Retry policy for network failures mid-file. */
   maxRetries?: number;
@@ -74,6 +89,19 @@ export interface LoadedModel {
 }
 
 /**
+ * A pin on a model's cache entry: while held (in this or another tab), eviction leaves the
+ * entry's files alone. `release()` is idempotent.
+ *
+ * @example
+ * const lease = await store.lease(manifest);
+ * try { await use(await store.load(manifest)); } finally { lease.release(); }
+ */
+export interface StoreLease {
+  readonly key: string;
+  release(): void;
+}
+
+/**
  * The verified, resumable, quota-aware model cache (see the top of this file); `Whittle.store`
  * is one, and `ModelStore.open()` makes another.
  *
@@ -87,11 +115,37 @@ export class ModelStore {
     private readonly blobs: BlobStore,
     private readonly meta: MetaStore,
     private readonly options: StoreOptions,
+    private readonly name: string,
   ) {}
 
   static async open(options: StoreOptions = {}): Promise<ModelStore> {
     const name = options.name ?? 'whittle';
-    return new ModelStore(await openBlobStore(options.backend ?? 'auto', name), new MetaStore(name), options);
+    return new ModelStore(await openBlobStore(options.backend ?? 'auto', name), new MetaStore(name), options, name);
+  }
+
+  /** Lock names are per origin; the store's name keeps namespaces (separate folders) apart. */
+  private blobLock(blob: string): string {
+    return `whittle-blob:${this.name}:${blob}`;
+  }
+
+  private get pinPrefix(): string {
+    return `whittle-pin:${this.name}:`;
+  }
+
+  /**
+   * Pins a model's entry (id@revision) against eviction until `release()`; cross-tab (a shared
+   * Web Lock, dropped by the browser if the tab dies). Take it before `load()` so that no other
+   * load evicts the files between the load and the worker reading them.
+   */
+  async lease(model: Pick<ModelManifest, 'id' | 'revision'>): Promise<StoreLease> {
+    const key = entryKey(model);
+    return { key, release: await holdShared(this.pinPrefix + key) };
+  }
+
+  /** Keys of the entries pinned right now, by any tab. */
+  async pinned(): Promise<Set<string>> {
+    const prefix = this.pinPrefix;
+    return new Set([...(await heldNames(prefix))].map((n) => n.slice(prefix.length)));
   }
 
   get backend(): BlobStore['kind'] {
@@ -173,7 +227,7 @@ export class ModelStore {
         digests.set(f.name, f.sha256);
         cachedBytes += f.size;
       } else {
-        if (blob && f.sha256) await this.blobs.delete(f.sha256);
+        // A bad committed blob is deleted under its lock, below: another tab may be downloading it.
         const name = f.sha256 ?? (await partialName(manifest, f));
         if (f.sha256 === undefined) partials.set(f.name, name);
         const partial = await this.blobs.partial(name);
@@ -194,24 +248,17 @@ export class ModelStore {
         emit({ type: 'file-done', modelId: manifest.id, file: f.name, source: 'cache' });
         continue;
       }
-      const digest = await downloadFile(this.blobs, f, {
-        partial: partials.get(f.name),
+      // One writer per blob, across tabs: the partial is appended to and renamed at commit, so two
+      // writers would interleave bytes or commit each other's half. Whoever waited finds the blob.
+      const lockName = this.blobLock(f.sha256 ?? partials.get(f.name)!);
+      const fetched = await withExclusiveLock(
+        lockName,
+        () => this.fetchBlob(f, partials.get(f.name), { signal, emit, manifest, loadedPerFile, overall, total }),
         signal,
-        fetch: this.options.fetch,
-        maxRetries: this.options.maxRetries,
-        retryDelayMs: this.options.retryDelayMs,
-        onBytes: (loaded) => {
-          loadedPerFile.set(f.name, loaded);
-          emit({ type: 'progress', modelId: manifest.id, file: f.name, loaded, total: f.size, overallLoaded: overall(), overallTotal: total });
-        },
-        onRetry: (attempt, resumeFrom, reason) =>
-          emit({ type: 'retry', modelId: manifest.id, file: f.name, attempt, resumeFrom, reason }),
-      });
-      const blob = await this.blobs.get(digest);
-      if (!blob) throw new WhittleError('STORAGE', `${f.name} vanished right after it was committed`);
-      present.set(f.name, blob);
-      digests.set(f.name, digest);
-      emit({ type: 'file-done', modelId: manifest.id, file: f.name, source: 'network' });
+      );
+      present.set(f.name, fetched.blob);
+      digests.set(f.name, fetched.digest);
+      emit({ type: 'file-done', modelId: manifest.id, file: f.name, source: fetched.source });
     }
     throwIfAborted(signal);
     const now = Date.now();
@@ -230,6 +277,56 @@ export class ModelStore {
     return { manifest, files: present, source: 'network' };
   }
 
+  /**
+   * One file's blob, under its lock: the committed one when another load (maybe in another tab)
+   * finished it while we waited, else downloaded and committed here.
+   */
+  private async fetchBlob(
+    f: ManifestFile,
+    partial: string | undefined,
+    ctx: {
+      signal: AbortSignal | undefined;
+      emit: (e: StoreEvent) => void;
+      manifest: ModelManifest;
+      loadedPerFile: Map<string, number>;
+      overall: () => number;
+      total: number;
+    },
+  ): Promise<{ blob: Blob; digest: string; source: 'cache' | 'network' }> {
+    const { signal, emit, manifest, loadedPerFile, overall, total } = ctx;
+    if (f.sha256 !== undefined) {
+      const committed = await this.blobs.get(f.sha256);
+      if (committed && committed.size === f.size && (await sha256OfBlob(committed, signal)) === f.sha256) {
+        loadedPerFile.set(f.name, f.size);
+        return { blob: committed, digest: f.sha256, source: 'cache' };
+      }
+      if (committed) await this.blobs.delete(f.sha256);
+    }
+    const digest = await downloadFile(this.blobs, f, {
+      partial,
+      signal,
+      fetch: this.options.fetch,
+      maxRetries: this.options.maxRetries,
+      retryDelayMs: this.options.retryDelayMs,
+      onBytes: (loaded) => {
+        loadedPerFile.set(f.name, loaded);
+        emit({
+          type: 'progress',
+          modelId: manifest.id,
+          file: f.name,
+          loaded,
+          total: f.size,
+          overallLoaded: overall(),
+          overallTotal: total,
+        });
+      },
+      onRetry: (attempt, resumeFrom, reason) => emit({ type: 'retry', modelId: manifest.id, file: f.name, attempt, resumeFrom, reason }),
+    });
+    const blob = await this.blobs.get(digest);
+    if (!blob) throw new WhittleError('STORAGE', `${f.name} vanished right after it was committed`);
+    return { blob, digest, source: 'network' };
+  }
+
   /** A complete entry whose files are all present and (optionally) re-verified; otherwise null. */
   /**
    * The model from cache when its entry is complete and every blob verifies; otherwise (entry
@@ -243,7 +340,9 @@ export class ModelStore {
     // (computed when it downloaded) then verifies the cached copy.
     const sameFiles =
       entry.files.length === manifest.files.length &&
-      manifest.files.every((f) => entry.files.some((e) => e.name === f.name && (f.sha256 === undefined || e.sha256 === f.sha256) && e.size === f.size));
+      manifest.files.every((f) =>
+        entry.files.some((e) => e.name === f.name && (f.sha256 === undefined || e.sha256 === f.sha256) && e.size === f.size),
+      );
     if (!sameFiles) {
       // Same id@revision but different files: the manifest changed under us; trust the new one.
       await this.removeEntry(entry);
@@ -256,7 +355,7 @@ export class ModelStore {
       let reason: string | null = null;
       if (!blob) reason = 'missing from storage';
       else if (blob.size !== f.size) reason = `size ${blob.size} != ${f.size}`;
-      else if (this.options.verifyOnLoad !== false) {
+      else if (this.options.verifyOnLoad === true) {
         const digest = await sha256OfBlob(blob, opts.signal);
         if (digest !== f.sha256) reason = `sha256 ${digest} != ${f.sha256}`;
         else verified.add(f.sha256);
@@ -292,26 +391,33 @@ export class ModelStore {
         });
       }
       const entries = (await this.meta.all()).map((e) => ({ key: e.key, bytes: e.bytes, lastUsed: e.lastUsed }));
-      const evict = pickEvictions(entries, budget, modelBytes, new Set([key]));
+      // Models in use (a live handle in this or another tab) keep their files: their workers
+      // re-read them when they respawn.
+      const pinned = [...(await this.pinned())].filter((k) => k !== key && entries.some((e) => e.key === k));
+      const evict = pickEvictions(entries, budget, modelBytes, new Set([key, ...pinned]));
       if (evict === null) {
-        throw new WhittleError('QUOTA', `cannot make room for ${modelId} (${modelBytes} bytes) within ${budget}`, { needed: modelBytes, budget });
+        const inUse = pinned.length > 0 ? `; in use, so not evicted: ${pinned.join(', ')}` : '';
+        throw new WhittleError('QUOTA', `cannot make room for ${modelId} (${modelBytes} bytes) within ${budget}${inUse}`, {
+          needed: modelBytes,
+          budget,
+          pinned: pinned.join(','),
+        });
       }
       if (evict.length > 0) {
         for (const k of evict) {
           const e = await this.meta.get(k);
           if (e) await this.removeEntry(e);
         }
-        emit({ type: 'evicted', modelId, evicted: evict });
+        emit({ type: 'evicted', modelId, evicted: evict, pinned });
       }
     }
     const estimate = this.options.estimate ?? (() => navigator.storage?.estimate?.() ?? Promise.resolve({}));
     const { quota, usage } = await estimate();
     if (quota !== undefined && usage !== undefined && quota - usage < neededBytes) {
-      throw new WhittleError(
-        'QUOTA',
-        `${modelId} needs ${neededBytes} more bytes but only ${quota - usage} are available to this origin`,
-        { needed: neededBytes, available: quota - usage },
-      );
+      throw new WhittleError('QUOTA', `${modelId} needs ${neededBytes} more bytes but only ${quota - usage} are available to this origin`, {
+        needed: neededBytes,
+        available: quota - usage,
+      });
     }
   }
 }

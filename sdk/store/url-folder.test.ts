@@ -133,4 +133,14 @@ describe('model folders by URL', () => {
     await resolveUrlFolder({ url: plain.url, integrity: 'none', revision: 'v2' }, { cached });
     expect(plain.requests.length).toBeGreaterThan(0);
   });
+
+  it('discovers the decoded sizes of a folder served gzip-encoded (Content-Length counts compressed bytes)', async () => {
+    const gz = await serveFolder(original, { gzip: true });
+    try {
+      const m = await resolveUrlFolder({ url: gz.url, integrity: 'none' });
+      expect(Object.fromEntries(m.files.map((f) => [f.name, f.size]))).toEqual(Object.fromEntries(Object.entries(original).map(([n, b]) => [n, b.byteLength])));
+    } finally {
+      await gz.close();
+    }
+  });
 });

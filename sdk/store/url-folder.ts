@@ -27,7 +27,7 @@ import { readWeightMap } from '../../models/import/hf/model.ts';
 import { FOLDER_FILE_NAME, FOLDER_MANIFEST, parseFolderManifest, type FolderManifest } from './folder-manifest.ts';
 import { validateManifest, type ModelManifest } from './manifest.ts';
 import type { CacheEntry } from './meta.ts';
-import { parseContentRange } from './resume.ts';
+import { isEncoded, parseContentRange } from './resume.ts';
 
 /**
  * A model folder served over HTTP, with what the caller knows about its files.
@@ -253,6 +253,26 @@ class Http {
     }
   }
 
+  /** How many bytes a GET of `url` hands over once decoded (read and dropped, never kept). */
+  private async decodedSize(url: string, name: string): Promise<number> {
+    const res = await this.request(url, name, {});
+    if (!res.ok || !res.body) throw new WhittleError('NETWORK', `${name}: HTTP ${res.status} from ${url}`, { file: name, url, status: res.status });
+    const reader = res.body.getReader();
+    let size = 0;
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return size;
+        size += value.byteLength;
+        throwIfAborted(this.signal);
+      }
+    } catch (err) {
+      throwIfAborted(this.signal);
+      if (err instanceof WhittleError) throw err;
+      throw new WhittleError('NETWORK', `${name}: ${err instanceof Error ? err.message : String(err)}`, { file: name, url }, { cause: err });
+    }
+  }
+
   /** A file's size without its body: HEAD, or a one-byte range where HEAD is not allowed. */
   async probe(url: string, name: string, required: boolean): Promise<Found | null> {
     let res = await this.request(url, name, { method: 'HEAD' });
@@ -261,10 +281,11 @@ class Http {
       await res.body?.cancel().catch(() => undefined);
     }
     if (this.missing(res, url, name, required)) return null;
-    const encoding = res.headers.get('content-encoding');
-    if (encoding !== null && encoding !== 'identity') {
-      // The body fetch() hands over is decoded, so no header says its size.
-      throw new WhittleError('UNSUPPORTED', `${name} is served with Content-Encoding ${encoding}, so no header gives the size of what arrives; serve model files uncompressed`, { file: name, url });
+    if (isEncoded(res.headers.get('content-encoding'))) {
+      // fetch() hands over the decoded body and no header counts it (Content-Length counts the
+      // compressed bytes), so the size is learned by reading the body once. That costs a download
+      // during discovery; a whittle.json (which gives sizes) avoids it.
+      return { name, size: await this.decodedSize(url, name), tag: tagOf(res) };
     }
     const size = res.status === 206 ? (parseContentRange(res.headers.get('content-range'))?.total ?? null) : numberOrNull(res.headers.get('content-length'));
     if (size === null) {

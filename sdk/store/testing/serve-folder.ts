@@ -1,7 +1,8 @@
 /**
  * Test support (Node): a real HTTP server for a model folder held in memory, the way a static
  * host serves one: GET and HEAD with Content-Length and a strong ETag, `Range: bytes=N-`, 404 for
- * what is not there; every request logged. Options reproduce hosts that refuse HEAD.
+ * what is not there; every request logged. Options reproduce hosts that refuse HEAD or gzip
+ * every response.
  *
  * @example
  * const server = await serveFolder({ 'config.json': bytes });
@@ -11,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 
 export interface ServedFolder {
   /** The folder's URL, ending in '/'. */
@@ -20,7 +22,7 @@ export interface ServedFolder {
   close(): Promise<void>;
 }
 
-export async function serveFolder(files: Record<string, ArrayBuffer>, opts: { headAllowed?: boolean; prefix?: string } = {}): Promise<ServedFolder> {
+export async function serveFolder(files: Record<string, ArrayBuffer>, opts: { headAllowed?: boolean; prefix?: string; gzip?: boolean } = {}): Promise<ServedFolder> {
   const prefix = opts.prefix ?? '/models/folder/';
   const requests: ServedFolder['requests'] = [];
   const handle = (req: IncomingMessage, res: ServerResponse) => {
@@ -35,6 +37,11 @@ export async function serveFolder(files: Record<string, ArrayBuffer>, opts: { he
     if (req.method === 'HEAD' && opts.headAllowed === false) return answer(405);
     if (!body) return answer(404);
     const bytes = new Uint8Array(body);
+    if (opts.gzip) {
+      // A compressing host: every response gzip-encoded, Content-Length compressed, Range ignored.
+      const z = gzipSync(bytes);
+      return answer(200, { 'content-length': z.length, 'content-encoding': 'gzip' }, z);
+    }
     const etag = `"${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}"`;
     const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
     if (m) {
