@@ -8,6 +8,7 @@
  * rotate_half, KV concatenation, repeat_kv by Expand, an explicit causal + padding mask.
  * It exists so the text benchmark's peer runs the *same weights* in the form it normally gets.
  */
+import { WhittleError } from '../../core/errors.ts';
 import { GraphBuilder, type BuiltModel, type Value } from '../onnx/builder.ts';
 import type { LlamaConfig, LlamaWeights } from '../llama/types.ts';
 
@@ -39,6 +40,10 @@ export interface OptimumExport {
 }
 
 export function exportOptimumDecoder(c: LlamaConfig, w: LlamaWeights): OptimumExport {
+  // This export mirrors a plain LlamaForCausalLM trace; refuse what it would silently drop.
+  if (c.qkvBias || c.ropeScaling || (c.headDim !== undefined && c.headDim !== c.dim / c.nHeads)) {
+    throw new WhittleError('UNSUPPORTED', 'the optimum-style export covers plain Llama configs only (no q/k/v biases, rope_scaling or a head_dim other than hidden_size / heads)');
+  }
   const hd = c.dim / c.nHeads;
   const kvDim = c.nKvHeads * hd;
   const g = new GraphBuilder('llama_optimum');

@@ -189,9 +189,14 @@ describe('explicit head_dim different from hidden_size / heads', () => {
     expect(relError(await prefillLogits(m.config, m.weights, PROMPT), want)).toBeLessThan(1e-4);
   });
 
-  it('the importer refuses it with UNSUPPORTED until the text engine sizes its caches by head_dim', () => {
-    const folder = hfFolder('Qwen2ForCausalLM', m.config, m.weights);
-    expect(() => readHfModel(folder)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED' }));
+  it('the importer takes it, and the runner (KV caches sized by head_dim) decodes like the reference', async () => {
+    const imported = readHfModel(hfFolder('Qwen2ForCausalLM', m.config, m.weights));
+    expect(imported.config.headDim).toBe(12);
+    const want = referenceSteps(m.config, m.weights);
+    for (const attention of ['onnx', 'plain'] as const) {
+      const got = await graphSteps(imported.config, imported.weights, attention);
+      got.forEach((g, i) => expect(relError(g, want[i]!)).toBeLessThan(1e-4));
+    }
   });
 });
 

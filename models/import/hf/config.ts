@@ -111,11 +111,9 @@ export function llamaConfigFromHf(raw: unknown, options: HfConfigOptions = {}): 
   const headDim = isSet(c.head_dim) ? int('head_dim') : undefined;
   if (headDim === undefined && dim % nHeads !== 0) bad(`hidden_size ${dim} is not a multiple of num_attention_heads ${nHeads} and no head_dim is given`, 'hidden_size');
   if (nHeads % nKvHeads !== 0) bad(`num_attention_heads ${nHeads} is not a multiple of num_key_value_heads ${nKvHeads}`, 'num_key_value_heads');
-  if (headDim !== undefined && headDim !== dim / nHeads) {
-    // The graphs and the reference take any head size, but the text engine (workers/text/runner.ts)
-    // still sizes its KV caches as hidden_size / heads: refuse rather than run it wrong.
-    unsupported(`head_dim ${headDim} != hidden_size / num_attention_heads (${dim / nHeads}) is not supported by the text engine yet`, { headDim });
-  }
+  // An explicit head_dim may differ from hidden_size / heads (Mistral-Nemo, Qwen3): the graphs,
+  // the KV caches (workers/text/runner.ts) and the probe graphs all size heads by it.
+  if (headDim !== undefined && headDim % 2 !== 0) bad(`head_dim ${headDim} must be even (RoPE rotates pairs)`, 'head_dim');
 
   const maxPositions = int('max_position_embeddings');
   if (options.maxContext !== undefined && (!Number.isInteger(options.maxContext) || options.maxContext <= 0)) {

@@ -107,7 +107,7 @@ export function writeSafetensors(tensors: Record<string, TensorSpec>): ArrayBuff
 
 /** HF tensor names and shapes of a LLaMA's weights (lm_head only when untied). */
 export function hfTensors(c: LlamaConfig, w: LlamaWeights, dtype: HfDtype = 'F32'): Record<string, TensorSpec> {
-  const hs = c.dim / c.nHeads;
+  const hs = c.headDim ?? c.dim / c.nHeads; // written out here, not taken from the code under test
   const t: Record<string, TensorSpec> = {
     'model.embed_tokens.weight': { shape: [c.vocabSize, c.dim], data: w.tokenEmbedding, dtype },
     'model.norm.weight': { shape: [c.dim], data: w.finalNorm, dtype },
