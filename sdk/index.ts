@@ -22,7 +22,7 @@ export type { RuntimeInfo, Backend } from '../workers/ort/runtime.ts';
 export type { SpawnWorker } from './client/worker-client.ts';
 export { WhittleError, type WhittleErrorCode, type ErrorDetails } from '../core/errors.ts';
 export { probeCapabilities, chooseBackend, softwareAdapterReason, type Capabilities, type AdapterFacts, type BackendChoice, type BackendPreference } from './probe.ts';
-export { ModelStore, type StoreOptions, type LoadOptions, type LoadedModel } from './store/store.ts';
+export { ModelStore, type StoreOptions, type LoadOptions, type LoadedModel, type StoreLease } from './store/store.ts';
 export type { StoreEvent } from './store/events.ts';
 export { validateManifest, type ModelManifest, type ManifestFile } from './store/manifest.ts';
 export type { CacheEntry } from './store/meta.ts';

@@ -71,6 +71,7 @@ import {
   type StepCost,
   type StoreEvent,
   type StoreOptions,
+  type StoreLease,
   type StreamDecoder,
   type StreamEncoder,
   type TextEvent,
@@ -107,6 +108,8 @@ export async function download(w: Whittle, manifest: unknown, signal: AbortSigna
   const valid: ModelManifest = validateManifest(manifest);
   const first: ManifestFile | undefined = valid.files[0];
   console.log(first?.sha256);
+  // Pinned against eviction while in use.
+  const lease: StoreLease = await w.store.lease(valid);
   try {
     return await w.store.load(valid, load);
   } catch (e) {
@@ -115,6 +118,8 @@ export async function download(w: Whittle, manifest: unknown, signal: AbortSigna
     const details: ErrorDetails = e.details;
     console.log(code, details);
     return null;
+  } finally {
+    lease.release();
   }
 }
 
