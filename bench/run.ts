@@ -4,6 +4,7 @@
  * page's result as ONE JSON object on the last line of stdout.
  *
  *   tsx bench/run.ts <name> [--json] [--quick] [--port N] [--models a,b]
+ *   tsx bench/run.ts scale [--json] [--quick] [--shapes smollm2-135m,smollm2-360m] [--rounds 3]   (bench/scale.ts)
  *
  * Pages set `window.benchDone = { result }` or `{ error }`. Ratios against the peer measured
  * in the same run are what to compare across machines, not absolute times.
@@ -14,7 +15,7 @@ import { createServer } from 'vite';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, port: { type: 'string', default: '5181' }, timeout: { type: 'string', default: '1500' }, models: { type: 'string' } },
+  options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, port: { type: 'string', default: '5181' }, timeout: { type: 'string', default: '1500' }, models: { type: 'string' }, shapes: { type: 'string' }, rounds: { type: 'string' } },
 });
 const name = positionals[0];
 if (!name || !/^[\w-]+$/.test(name)) {
@@ -23,7 +24,8 @@ if (!name || !/^[\w-]+$/.test(name)) {
 }
 
 process.env.WHITTLE_BENCH = '1';
-const server = await createServer({ configFile: 'vite.config.ts', server: { port: Number(values.port), strictPort: true, host: '127.0.0.1' }, logLevel: 'warn' });
+// scale loads folders by URL: Vite's SPA fallback would answer the optional whittle.json with index.html (200), which the SDK rejects as a bad manifest; 'mpa' answers 404.
+const server = await createServer({ configFile: 'vite.config.ts', ...(name === 'scale' ? { appType: 'mpa' as const } : {}), server: { port: Number(values.port), strictPort: true, host: '127.0.0.1' }, logLevel: 'warn' });
 await server.listen();
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
@@ -32,24 +34,31 @@ const browser = await chromium.launch({
 });
 let exitCode = 0;
 try {
-  const page = await browser.newPage();
-  page.on('console', (msg) => {
-    const text = msg.text();
-    if (!/not assigned to the preferred execution providers|VerifyEachNodeIsAssignedToAnEp/.test(text)) console.error(`[${name}] ${text}`);
-  });
-  page.on('pageerror', (err) => console.error(`[${name}] page error: ${err.message}`));
-  const params = new URLSearchParams();
-  if (values.quick) params.set('quick', '1');
-  if (values.models) params.set('models', values.models);
-  const query = params.size > 0 ? `?${params}` : '';
-  await page.goto(`http://127.0.0.1:${values.port}/bench/pages/${name}.html${query}`);
-  await page.waitForFunction(() => (window as unknown as { benchDone?: unknown }).benchDone !== undefined, undefined, { timeout: Number(values.timeout) * 1000, polling: 500 });
-  const done = (await page.evaluate(() => (window as unknown as { benchDone: { result?: unknown; error?: string } }).benchDone)) as { result?: unknown; error?: string };
-  if (done.error) {
-    console.error(`[${name}] failed: ${done.error}`);
-    exitCode = 1;
+  if (name === 'scale') {
+    // One page per contender and round, each in its own browser context, plus /proc memory reads: bench/scale.ts drives them.
+    const { runScale } = await import('./scale.ts');
+    const result = await runScale(browser, { origin: `http://127.0.0.1:${values.port}`, shapes: values.shapes, rounds: values.rounds ? Number(values.rounds) : undefined, quick: values.quick, log: (line) => console.error(`[scale] ${line}`) });
+    console.log(values.json ? JSON.stringify(result) : JSON.stringify(result, null, 2));
   } else {
-    console.log(values.json ? JSON.stringify(done.result) : JSON.stringify(done.result, null, 2));
+    const page = await browser.newPage();
+    page.on('console', (msg) => {
+      const text = msg.text();
+      if (!/not assigned to the preferred execution providers|VerifyEachNodeIsAssignedToAnEp/.test(text)) console.error(`[${name}] ${text}`);
+    });
+    page.on('pageerror', (err) => console.error(`[${name}] page error: ${err.message}`));
+    const params = new URLSearchParams();
+    if (values.quick) params.set('quick', '1');
+    if (values.models) params.set('models', values.models);
+    const query = params.size > 0 ? `?${params}` : '';
+    await page.goto(`http://127.0.0.1:${values.port}/bench/pages/${name}.html${query}`);
+    await page.waitForFunction(() => (window as unknown as { benchDone?: unknown }).benchDone !== undefined, undefined, { timeout: Number(values.timeout) * 1000, polling: 500 });
+    const done = (await page.evaluate(() => (window as unknown as { benchDone: { result?: unknown; error?: string } }).benchDone)) as { result?: unknown; error?: string };
+    if (done.error) {
+      console.error(`[${name}] failed: ${done.error}`);
+      exitCode = 1;
+    } else {
+      console.log(values.json ? JSON.stringify(done.result) : JSON.stringify(done.result, null, 2));
+    }
   }
 } finally {
   await browser.close();

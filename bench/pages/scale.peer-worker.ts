@@ -1,0 +1,92 @@
+/**
+ * The scale benchmark's peer: transformers.js 4.x (its own onnxruntime-web build) on the
+ * optimum-style export of the same synthetic weights (bench/out/transformersjs/<id>/), with a
+ * given WASM thread count, timed inside this worker as Whittle times itself inside its worker.
+ * One worker per load, so a second worker's load is transformers.js's own load from its Cache
+ * Storage. Benchmark-only code.
+ */
+import * as Comlink from 'comlink';
+import { AutoModelForCausalLM, Tensor, env } from '@huggingface/transformers';
+
+export interface ScalePeerLoad {
+  ms: number;
+  /** Bytes this load fetched over the network (resource timing of this worker; 0 when all came from Cache Storage). */
+  networkBytes: number;
+  /** Bytes in transformers.js's Cache Storage after the load (the body sizes of its cached responses). */
+  cachedBytes: number;
+}
+
+export interface ScalePeerRun {
+  tokens: number[];
+  /** From the generate() call to the first generated token: the prompt pass plus the first sampling. */
+  ttftMs: number;
+  /** From the first generated token to the last. */
+  decodeMs: number;
+}
+
+type Model = Awaited<ReturnType<typeof AutoModelForCausalLM.from_pretrained>>;
+
+class ScalePeer {
+  private model: Model | null = null;
+
+  async load(id: string, threads: number): Promise<ScalePeerLoad> {
+    const t0 = performance.now();
+    env.allowRemoteModels = false;
+    env.allowLocalModels = true;
+    env.localModelPath = '/bench/out/transformersjs/';
+    const onnx = env.backends.onnx as { wasm?: { wasmPaths?: string; numThreads?: number } };
+    onnx.wasm!.wasmPaths = `${location.origin}/ort-peer/`;
+    onnx.wasm!.numThreads = threads;
+    this.model = await AutoModelForCausalLM.from_pretrained(id, { dtype: 'fp32', device: 'wasm' });
+    const ms = performance.now() - t0;
+    // Only model files count: the runtime's own .wasm/.mjs are not the model's download.
+    const networkBytes = (performance.getEntriesByType('resource') as PerformanceResourceTiming[])
+      .filter((e) => e.name.includes(`/bench/out/transformersjs/${id}/`))
+      .reduce((n, e) => n + e.encodedBodySize, 0);
+    return { ms, networkBytes, cachedBytes: await this.cachedBytes(id) };
+  }
+
+  private async cachedBytes(id: string): Promise<number> {
+    const cache = await caches.open(env.cacheKey);
+    let bytes = 0;
+    for (const request of await cache.keys()) {
+      if (!request.url.includes(`/bench/out/transformersjs/${id}/`)) continue;
+      const response = await cache.match(request);
+      if (response) bytes += (await response.blob()).size;
+    }
+    return bytes;
+  }
+
+  async generate(prompt: number[], newTokens: number): Promise<ScalePeerRun> {
+    const model = this.model!;
+    const inputIds = new Tensor('int64', BigInt64Array.from(prompt.map(BigInt)), [1, prompt.length]);
+    const attentionMask = new Tensor('int64', new BigInt64Array(prompt.length).fill(1n), [1, prompt.length]);
+    const stamps: number[] = [];
+    const tokens: number[] = [];
+    let calls = 0;
+    const streamer = {
+      put(value: bigint[][]) {
+        // The first call is the prompt; each later one is one generated token.
+        if (calls++ === 0) return;
+        stamps.push(performance.now());
+        tokens.push(Number(value[0]![0]));
+      },
+      end() {},
+    };
+    const t0 = performance.now();
+    // min_new_tokens forces the length (EOS suppressed), as Whittle's stopTokens: [] does.
+    await model.generate({
+      input_ids: inputIds,
+      attention_mask: attentionMask,
+      max_new_tokens: newTokens,
+      min_new_tokens: newTokens,
+      do_sample: false,
+      streamer,
+    } as never);
+    const end = performance.now();
+    const first = stamps[0] ?? end;
+    return { tokens, ttftMs: first - t0, decodeMs: end - first };
+  }
+}
+
+Comlink.expose(new ScalePeer());
