@@ -143,4 +143,17 @@ describe('model folders by URL', () => {
       await gz.close();
     }
   });
+
+  it('on a single-page-app host (unknown paths answer index.html with a 200) absent optional files are absent, a missing required one is named', async () => {
+    const spa = await serveFolder(sharded, { spaFallback: true });
+    const withoutConfig = await serveFolder(Object.fromEntries(Object.entries(sharded).filter(([n]) => n !== 'config.json')), { spaFallback: true });
+    try {
+      const m = await resolveUrlFolder({ url: spa.url, integrity: 'none' });
+      expect(m.files.map((f) => f.name).sort()).toEqual(Object.keys(sharded).sort());
+      await rejects(resolveUrlFolder({ url: withoutConfig.url, integrity: 'none' }), 'BAD_MODEL', /config\.json is missing.*HTML page/);
+    } finally {
+      await spa.close();
+      await withoutConfig.close();
+    }
+  });
 });

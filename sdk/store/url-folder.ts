@@ -241,10 +241,21 @@ class Http {
     throw new WhittleError('NETWORK', `${name}: HTTP ${res.status} from ${url}`, { file: name, url, status: res.status });
   }
 
+  /**
+   * Single-page-app hosts (Vite's dev server, SPA rewrites) answer a missing file with their
+   * index.html and a 200. No model file is HTML, so for an optional file that means absent
+   * (true), for a required one it is a clear error rather than "not JSON" or a wrong size.
+   */
+  private spaFallback(res: Response, url: string, name: string, required: boolean): boolean {
+    if (!/^text\/html\b/i.test(res.headers.get('content-type') ?? '')) return false;
+    if (!required) return true;
+    throw new WhittleError('BAD_MODEL', `${name} is missing: ${url} answered with an HTML page (a single-page-app fallback?)`, { file: name, url });
+  }
+
   /** A JSON file's parsed body, decoded size and version tag; null when optional and absent. */
   async json(url: string, name: string, required: boolean): Promise<{ json: unknown; size: number; tag: string | null } | null> {
     const res = await this.request(url, name, {});
-    if (this.missing(res, url, name, required)) return null;
+    if (this.missing(res, url, name, required) || this.spaFallback(res, url, name, required)) return null;
     const bytes = new Uint8Array(await res.arrayBuffer());
     try {
       return { json: JSON.parse(new TextDecoder().decode(bytes)), size: bytes.byteLength, tag: tagOf(res) };
@@ -280,7 +291,7 @@ class Http {
       res = await this.request(url, name, { headers: { Range: 'bytes=0-0' } });
       await res.body?.cancel().catch(() => undefined);
     }
-    if (this.missing(res, url, name, required)) return null;
+    if (this.missing(res, url, name, required) || this.spaFallback(res, url, name, required)) return null;
     if (isEncoded(res.headers.get('content-encoding'))) {
       // fetch() hands over the decoded body and no header counts it (Content-Length counts the
       // compressed bytes), so the size is learned by reading the body once. That costs a download

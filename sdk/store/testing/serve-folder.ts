@@ -22,7 +22,7 @@ export interface ServedFolder {
   close(): Promise<void>;
 }
 
-export async function serveFolder(files: Record<string, ArrayBuffer>, opts: { headAllowed?: boolean; prefix?: string; gzip?: boolean } = {}): Promise<ServedFolder> {
+export async function serveFolder(files: Record<string, ArrayBuffer>, opts: { headAllowed?: boolean; prefix?: string; gzip?: boolean; spaFallback?: boolean } = {}): Promise<ServedFolder> {
   const prefix = opts.prefix ?? '/models/folder/';
   const requests: ServedFolder['requests'] = [];
   const handle = (req: IncomingMessage, res: ServerResponse) => {
@@ -35,6 +35,8 @@ export async function serveFolder(files: Record<string, ArrayBuffer>, opts: { he
       res.end(req.method === 'HEAD' ? undefined : data);
     };
     if (req.method === 'HEAD' && opts.headAllowed === false) return answer(405);
+    // A single-page-app host (Vite's dev server, Netlify/Vercel rewrites) answers every unknown path with its index.html.
+    if (!body && opts.spaFallback) return answer(200, { 'content-type': 'text/html; charset=utf-8' }, new TextEncoder().encode('<!doctype html><html><body>app</body></html>'));
     if (!body) return answer(404);
     const bytes = new Uint8Array(body);
     if (opts.gzip) {
