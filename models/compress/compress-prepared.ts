@@ -13,7 +13,7 @@ import { resolveForms, type KernelBackend, type WeightForm } from './kernel-choi
 import type { LinearWeight } from './linear.ts';
 import { quantizePerChannelInt8 } from './per-channel.ts';
 import type { PreparedLayer, PreparedWeights } from '../llama/prepare.ts';
-import type { WeightsSetting } from '../llama/types.ts';
+import type { LlamaConfig, WeightsSetting } from '../llama/types.ts';
 
 /** The fp32 [K, N] matrix behind a linear weight: only fp32 inputs can be (re)quantized. */
 function fp32Of(w: LinearWeight, name: string): Float32Array {
@@ -36,17 +36,29 @@ export function compressLinear(w: Float32Array, K: number, N: number, form: Weig
   }
 }
 
+/**
+ * One prepared layer with its four linears in `form`. prepareWeights calls it right after
+ * preparing each layer, so a load with compression never holds every layer in fp32 at once.
+ */
+export function compressLayer(l: PreparedLayer, i: number, c: LlamaConfig, hs: number, form: WeightForm): PreparedLayer {
+  const qkvCols = (c.nHeads + 2 * c.nKvHeads) * hs;
+  return {
+    ...l,
+    qkv: compressLinear(fp32Of(l.qkv, `qkv.${i}`), c.dim, qkvCols, form),
+    wo: compressLinear(fp32Of(l.wo, `wo.${i}`), c.nHeads * hs, c.dim, form),
+    gateUp: compressLinear(fp32Of(l.gateUp, `gate_up.${i}`), c.dim, 2 * c.hiddenDim, form),
+    down: compressLinear(fp32Of(l.down, `down.${i}`), c.hiddenDim, c.dim, form),
+  };
+}
+
+/** The LM head W [dim, vocab] in `form`. */
+export function compressHead(head: LinearWeight, c: LlamaConfig, form: WeightForm): LinearWeight {
+  return compressLinear(fp32Of(head, 'lm_head'), c.dim, c.vocabSize, form);
+}
+
 export function compressPrepared(prepared: PreparedWeights, setting: WeightsSetting, backend: KernelBackend): PreparedWeights {
   const { block, head } = resolveForms(setting, backend);
   const c = prepared.config;
-  const hs = prepared.headSize;
-  const qkvCols = (c.nHeads + 2 * c.nKvHeads) * hs;
-  const layers = prepared.layers.map((l, i): PreparedLayer => ({
-    ...l,
-    qkv: compressLinear(fp32Of(l.qkv, `qkv.${i}`), c.dim, qkvCols, block),
-    wo: compressLinear(fp32Of(l.wo, `wo.${i}`), c.nHeads * hs, c.dim, block),
-    gateUp: compressLinear(fp32Of(l.gateUp, `gate_up.${i}`), c.dim, 2 * c.hiddenDim, block),
-    down: compressLinear(fp32Of(l.down, `down.${i}`), c.hiddenDim, c.dim, block),
-  }));
-  return { ...prepared, layers, head: compressLinear(fp32Of(prepared.head, 'lm_head'), c.dim, c.vocabSize, head) };
+  const layers = prepared.layers.map((l, i) => compressLayer(l, i, c, prepared.headSize, block));
+  return { ...prepared, layers, head: compressHead(prepared.head, c, head) };
 }

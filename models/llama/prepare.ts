@@ -17,7 +17,8 @@
  * - RoPE cos/sin tables carry any `rope_scaling` (rope.ts), so the graph is the same for every variant.
  */
 import { WhittleError } from '../../core/errors.ts';
-import { compressPrepared } from '../compress/compress-prepared.ts';
+import { compressHead, compressLayer } from '../compress/compress-prepared.ts';
+import { resolveForms } from '../compress/kernel-choice.ts';
 import type { KernelBackend } from '../compress/kernel-choice.ts';
 import type { LinearWeight } from '../compress/linear.ts';
 import { ropeInverseFrequencies, ropeTables } from './rope.ts';
@@ -129,7 +130,8 @@ export function prepareWeights(config: LlamaConfig, weights: LlamaWeights, optio
   } : undefined;
   const qScale = 1 / Math.sqrt(hs);
 
-  const layers = weights.layers.map((l): PreparedLayer => {
+  const forms = options.weights ? resolveForms(options.weights, options.backend ?? 'wasm') : null;
+  const layers = weights.layers.map((l, i): PreparedLayer => {
     const qkv = new Float32Array(dim * qkvCols);
     transposeInto(l.wq, nHeads * hs, dim, qkv, qkvCols, 0, qScale, toInterleaved);
     transposeInto(l.wk, nKvHeads * hs, dim, qkv, qkvCols, nHeads * hs, 1, toInterleaved);
@@ -149,14 +151,17 @@ export function prepareWeights(config: LlamaConfig, weights: LlamaWeights, optio
     transposeInto(l.w3, hiddenDim, dim, gateUp, 2 * hiddenDim, hiddenDim);
     const down = new Float32Array(hiddenDim * dim);
     transposeInto(l.w2, dim, hiddenDim, down, dim, 0);
-    return { attnNorm: l.attnNorm.slice(), qkv, ...(qkvBias ? { qkvBias } : {}), wo, ffnNorm: l.ffnNorm.slice(), gateUp, down };
+    const layer: PreparedLayer = { attnNorm: l.attnNorm.slice(), qkv, ...(qkvBias ? { qkvBias } : {}), wo, ffnNorm: l.ffnNorm.slice(), gateUp, down };
+    // Compressed as soon as it is prepared: its fp32 arrays are garbage before the next layer's exist.
+    return forms ? compressLayer(layer, i, config, hs, forms.block) : layer;
   });
-  const head = new Float32Array(dim * vocabSize);
-  transposeInto(weights.lmHead, vocabSize, dim, head, vocabSize, 0);
+  const fp32Head = new Float32Array(dim * vocabSize);
+  transposeInto(weights.lmHead, vocabSize, dim, fp32Head, vocabSize, 0);
+  const head = forms ? compressHead(fp32Head, config, forms.head) : fp32Head;
 
   const rope = ropeTables(ropeInverseFrequencies(hs, config.ropeTheta, config.ropeScaling), maxSeqLen);
   // Everything is a copy (the few views are sliced too), so the checkpoint's buffer can be
   // garbage-collected once the caller drops it: memory stays at one copy of the weights.
   const prepared: PreparedWeights = { config, headSize: hs, embedding: weights.tokenEmbedding.slice(), layers, finalNorm: weights.finalNorm.slice(), head, ropeCos: rope.cos, ropeSin: rope.sin };
-  return options.weights ? compressPrepared(prepared, options.weights, options.backend ?? 'wasm') : prepared;
+  return prepared;
 }

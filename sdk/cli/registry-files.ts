@@ -6,7 +6,7 @@
  * against the registry's size and sha256 before it is renamed into place — the same rule as
  * `npm run models`: nothing half-downloaded or unverified ever looks present.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -40,7 +40,8 @@ export function presentDir(m: RegistryModel): string | null {
 async function downloadVerified(m: RegistryModel, file: RegistryFile, dest: string, log: (line: string) => void): Promise<void> {
   if (!file.url) throw new WhittleError('UNSUPPORTED', `${m.id} is one of this project's own models and is not published; load its folder by path instead`, { modelId: m.id });
   log(`downloading ${m.id}/${file.name} (${(file.size / 1e6).toFixed(1)} MB) from ${file.url}`);
-  const part = `${dest}.part`;
+  // A part name of its own: two CLI runs downloading one file never write into each other's.
+  const part = `${dest}.${process.pid}.${randomUUID()}.part`;
   let res: Response;
   try {
     res = await fetch(file.url, { redirect: 'follow' });

@@ -35,3 +35,14 @@ describe('BOS follows the tokenizer', () => {
     expect(model.tokenizer.prependsBos).toBe(true);
   });
 });
+
+describe('BOS detection with a template that also appends EOS', () => {
+  it('"<s> $A </s>" still counts as prepending BOS', () => {
+    const json = text(readLocalModelFile('stories-layerskip', 'tokenizer.json')) as { post_processor: { single: unknown[]; special_tokens?: Record<string, unknown> } };
+    const withEos = structuredClone(json);
+    withEos.post_processor.single = [...json.post_processor.single, { SpecialToken: { id: '</s>', type_id: 0 } }];
+    withEos.post_processor.special_tokens = { ...json.post_processor.special_tokens, '</s>': { id: '</s>', ids: [2], tokens: ['</s>'] } };
+    const tok = TextTokenizer.fromJson(withEos);
+    expect(tok.prependsBos).toBe(true);
+  });
+});

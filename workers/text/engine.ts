@@ -154,15 +154,24 @@ export class TextEngine {
       const compressed = compressPrepared(this.prepared, setting, this.backend);
       throwIfAborted(options.signal);
       const plan = this.requireRunner().plan;
-      const next = await PlanRunner.compile(this.ort, this.backend, compressed, { layers: [...plan.layers], exit: plan.exit }, this.attention);
-      const old = this.runner;
+      const fresh = { layers: [...plan.layers], exit: plan.exit };
+      // The fp32 sessions go first, so the fp32 and compressed sessions never coexist; a failed
+      // compile restores the fp32 plan.
+      await this.runner?.release();
+      this.runner = null;
+      let next: PlanRunner;
+      try {
+        next = await PlanRunner.compile(this.ort, this.backend, compressed, fresh, this.attention);
+      } catch (err) {
+        this.runner = await PlanRunner.compile(this.ort, this.backend, this.prepared, fresh, this.attention);
+        throw err;
+      }
       this.runner = next;
       this.prepared = compressed;
       this.compression = setting;
       this.probeSource = { ...this.probeSource, weights: compressed };
       // Exit profiles and step costs were measured on the fp32 graphs.
       this.calibrator = new ExitCalibrator(this.probeSource);
-      await old?.release();
     });
   }
 

@@ -68,10 +68,15 @@ export class TextTokenizer {
   }
 }
 
-/** Whether encoding with special tokens puts tokens in front of the text's own tokens. */
+/**
+ * Whether encoding with special tokens puts tokens in front of the text's own tokens (some
+ * templates also append EOS: `<s> $A </s>`, so the text is looked for at every offset).
+ */
 function addsLeadingSpecialToken(tok: Tokenizer): boolean {
   const plain = tok.encode('a', { add_special_tokens: false }).ids;
   const special = tok.encode('a', { add_special_tokens: true }).ids;
-  const extra = special.length - plain.length;
-  return extra > 0 && plain.every((id, i) => special[extra + i] === id);
+  for (let offset = 1; offset + plain.length <= special.length; offset++) {
+    if (plain.every((id, i) => special[offset + i] === id)) return true;
+  }
+  return false;
 }
