@@ -156,4 +156,21 @@ describe('model folders by URL', () => {
       await withoutConfig.close();
     }
   });
+
+  it('a whole-folder load is not answered by an entry cached from a files subset', async () => {
+    const subset: CacheEntry = {
+      key: `${plain.url}@http-x`, id: plain.url, revision: 'http-x', integrity: 'none', bytes: 1, createdAt: 0, lastUsed: 0,
+      files: [{ name: 'tokenizer.json', size: sharded['tokenizer.json']!.byteLength, sha256: sha(sharded['tokenizer.json']!) }],
+    };
+    const cached = async (id: string) => (id === subset.id ? subset : undefined);
+    plain.requests.length = 0;
+    const m = await resolveUrlFolder({ url: plain.url, integrity: 'none' }, { cached });
+    expect(m.files.map((f) => f.name).sort()).toEqual(Object.keys(sharded).sort());
+    expect(plain.requests.length).toBeGreaterThan(0);
+    // The same subset asked for again is served from the entry, with no request.
+    plain.requests.length = 0;
+    const again = await resolveUrlFolder({ url: plain.url, files: ['tokenizer.json'], integrity: 'none' }, { cached });
+    expect(again.files.map((f) => f.name)).toEqual(['tokenizer.json']);
+    expect(plain.requests).toEqual([]);
+  });
 });

@@ -161,7 +161,11 @@ export async function resolveUrlFolder(input: string | UrlModelSource, opts: Res
  */
 function manifestFromEntry(entry: CacheEntry, source: UrlModelSource, fileUrl: (name: string) => string): ModelManifest | null {
   const given = source.sha256 ?? {};
-  if (source.files && !source.files.every((n) => entry.files.some((f) => f.name === n))) return null;
+  const has = (n: string) => entry.files.some((f) => f.name === n);
+  if (source.files && !source.files.every(has)) return null;
+  // A whole-folder load must not be answered by an entry cached from a `files` subset (say a
+  // llama2.c pair): reuse only an entry that is a model folder in its own right.
+  if (!source.files && !(REQUIRED.every(has) && entry.files.some((f) => f.name.endsWith('.safetensors')))) return null;
   if (!Object.entries(given).every(([n, sha]) => entry.files.some((f) => f.name === n && f.sha256 === sha))) return null;
   const verified = entry.integrity !== 'none' || entry.files.every((f) => given[f.name] !== undefined);
   if (!verified && source.integrity !== 'none') {
