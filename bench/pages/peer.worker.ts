@@ -4,7 +4,8 @@
  * Whittle times itself inside its worker. Benchmark-only code.
  */
 import * as Comlink from 'comlink';
-import { AutoModelForCausalLM, Tensor, env } from '@huggingface/transformers';
+import { AutoModelForCausalLM, env } from '@huggingface/transformers';
+import { timedGreedy } from './peer-generate.ts';
 
 export interface PeerRun {
   tokens: number[];
@@ -31,27 +32,10 @@ class Peer {
   }
 
   async generate(prompt: number[], newTokens: number): Promise<PeerRun> {
-    const model = this.model!;
-    const inputIds = new Tensor('int64', BigInt64Array.from(prompt.map(BigInt)), [1, prompt.length]);
-    const attentionMask = new Tensor('int64', new BigInt64Array(prompt.length).fill(1n), [1, prompt.length]);
-    const stamps: number[] = [];
-    const tokens: number[] = [];
-    let calls = 0;
-    const streamer = {
-      put(value: bigint[][]) {
-        // The first call is the prompt; each later one is one generated token.
-        if (calls++ === 0) return;
-        stamps.push(performance.now());
-        tokens.push(Number(value[0]![0]));
-      },
-      end() {},
-    };
-    const t0 = performance.now();
-    await model.generate({ input_ids: inputIds, attention_mask: attentionMask, max_new_tokens: newTokens, min_new_tokens: newTokens, do_sample: false, streamer } as never);
-    const end = performance.now();
-    const first = stamps[0] ?? end;
-    return { tokens, prefillMs: first - t0, ttftMs: first - t0, decodeMs: end - first };
+    const run = await timedGreedy(this.model!, prompt, newTokens);
+    return { ...run, prefillMs: run.ttftMs };
   }
+
 }
 
 Comlink.expose(new Peer());

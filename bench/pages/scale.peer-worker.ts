@@ -6,7 +6,8 @@
  * Storage. Benchmark-only code.
  */
 import * as Comlink from 'comlink';
-import { AutoModelForCausalLM, Tensor, env } from '@huggingface/transformers';
+import { AutoModelForCausalLM, env } from '@huggingface/transformers';
+import { timedGreedy, type TimedGeneration } from './peer-generate.ts';
 
 export interface ScalePeerLoad {
   ms: number;
@@ -16,13 +17,8 @@ export interface ScalePeerLoad {
   cachedBytes: number;
 }
 
-export interface ScalePeerRun {
-  tokens: number[];
-  /** From the generate() call to the first generated token: the prompt pass plus the first sampling. */
-  ttftMs: number;
-  /** From the first generated token to the last. */
-  decodeMs: number;
-}
+/** One timed generation (peer-generate.ts). */
+export type ScalePeerRun = TimedGeneration;
 
 type Model = Awaited<ReturnType<typeof AutoModelForCausalLM.from_pretrained>>;
 
@@ -57,36 +53,10 @@ class ScalePeer {
     return bytes;
   }
 
-  async generate(prompt: number[], newTokens: number): Promise<ScalePeerRun> {
-    const model = this.model!;
-    const inputIds = new Tensor('int64', BigInt64Array.from(prompt.map(BigInt)), [1, prompt.length]);
-    const attentionMask = new Tensor('int64', new BigInt64Array(prompt.length).fill(1n), [1, prompt.length]);
-    const stamps: number[] = [];
-    const tokens: number[] = [];
-    let calls = 0;
-    const streamer = {
-      put(value: bigint[][]) {
-        // The first call is the prompt; each later one is one generated token.
-        if (calls++ === 0) return;
-        stamps.push(performance.now());
-        tokens.push(Number(value[0]![0]));
-      },
-      end() {},
-    };
-    const t0 = performance.now();
-    // min_new_tokens forces the length (EOS suppressed), as Whittle's stopTokens: [] does.
-    await model.generate({
-      input_ids: inputIds,
-      attention_mask: attentionMask,
-      max_new_tokens: newTokens,
-      min_new_tokens: newTokens,
-      do_sample: false,
-      streamer,
-    } as never);
-    const end = performance.now();
-    const first = stamps[0] ?? end;
-    return { tokens, ttftMs: first - t0, decodeMs: end - first };
+  generate(prompt: number[], newTokens: number): Promise<ScalePeerRun> {
+    return timedGreedy(this.model!, prompt, newTokens);
   }
+
 }
 
 Comlink.expose(new ScalePeer());
