@@ -12,6 +12,7 @@
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import { createServer } from 'vite';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../e2e/chromium.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -24,13 +25,13 @@ if (!name || !/^[\w-]+$/.test(name)) {
 }
 
 process.env.WHITTLE_BENCH = '1';
-// scale loads folders by URL: Vite's SPA fallback would answer the optional whittle.json with index.html (200), which the SDK rejects as a bad manifest; 'mpa' answers 404.
-const server = await createServer({ configFile: 'vite.config.ts', ...(name === 'scale' ? { appType: 'mpa' as const } : {}), server: { port: Number(values.port), strictPort: true, host: '127.0.0.1' }, logLevel: 'warn' });
+// scale loads folders by URL; Vite's SPA fallback answers the missing whittle.json with index.html, which the SDK reads as absent (url-folder.ts).
+const server = await createServer({ configFile: 'vite.config.ts', server: { port: Number(values.port), strictPort: true, host: '127.0.0.1' }, logLevel: 'warn' });
 await server.listen();
 const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+  executablePath: CHROMIUM_PATH,
   headless: true,
-  args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-unsafe-webgpu'],
+  args: [...CHROMIUM_ARGS],
 });
 let exitCode = 0;
 try {

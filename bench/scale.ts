@@ -24,6 +24,7 @@ import { REPO_ROOT } from '../models/local.ts';
 import { writeSyntheticFolder } from '../models/synthetic/folder.ts';
 import { SHAPES, isShapeId, publishedShape } from '../models/synthetic/shapes.ts';
 import type { ProcessMemory } from './pages/scale.ts';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../e2e/chromium.ts';
 
 export interface ScaleOptions {
   origin: string;
@@ -172,17 +173,9 @@ function resetPeak(pid: number): void {
 async function launchFresh(): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'whittle-scale-'));
   const context = await chromium.launchPersistentContext(dir, {
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    executablePath: CHROMIUM_PATH,
     headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--enable-unsafe-webgpu',
-    ],
+    args: [...CHROMIUM_ARGS],
   });
   return {
     context,
