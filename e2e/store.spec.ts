@@ -21,6 +21,16 @@ interface Scenario {
   unverified?: boolean;
 }
 
+/** Overwrites 4 bytes of a committed OPFS blob behind the store's back. */
+async function damageCachedBlob(page: Page, sha: string): Promise<void> {
+  await page.evaluate(async (sha) => {
+    const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('whittle');
+    const w = await (await dir.getFileHandle(sha)).createWritable({ keepExistingData: true });
+    await w.write({ type: 'write', position: 100, data: new Uint8Array([1, 2, 3, 4]) });
+    await w.close();
+  }, sha);
+}
+
 /** Loads a one-file manifest through ModelStore.load in the page; returns events, outcome and state. */
 async function load(page: Page, s: Scenario = {}) {
   return page.evaluate(
@@ -169,13 +179,7 @@ test('after a reload the model loads from cache with zero network requests', asy
 
 test('with verifyOnLoad, a cached file that fails verification on load is discarded and fetched again', async ({ harness }) => {
   await load(harness);
-  // Damage the committed OPFS blob behind the store's back.
-  await harness.evaluate(async (sha) => {
-    const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('whittle');
-    const w = await (await dir.getFileHandle(sha)).createWritable({ keepExistingData: true });
-    await w.write({ type: 'write', position: 100, data: new Uint8Array([1, 2, 3, 4]) });
-    await w.close();
-  }, real.sha256);
+  await damageCachedBlob(harness, real.sha256);
   await serverLog(harness, true);
   const r = await load(harness, { store: { verifyOnLoad: true } });
   expect(r.error).toBeNull();
@@ -245,12 +249,7 @@ test('a manifest with integrity: none is size-checked, resumes across a reload, 
   expect((await serverLog(harness)).filter((l) => l.url.includes('/__e2e/file/'))[0]!.range).toMatch(/^bytes=\d+-$/);
   // Stored under the digest computed on the way, which later loads verify the cached copy with.
   expect(resumed.entry).toMatchObject({ integrity: 'none', files: [{ name: FILE, size: real.size, sha256: real.sha256 }] });
-  await harness.evaluate(async (sha) => {
-    const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('whittle');
-    const w = await (await dir.getFileHandle(sha)).createWritable({ keepExistingData: true });
-    await w.write({ type: 'write', position: 100, data: new Uint8Array([1, 2, 3, 4]) });
-    await w.close();
-  }, real.sha256);
+  await damageCachedBlob(harness, real.sha256);
   const damaged = await load(harness, { unverified: true, store: { verifyOnLoad: true } });
   expect(damaged.error).toBeNull();
   expect(damaged.events.some((e) => e.type === 'discarded')).toBe(true);
