@@ -8,7 +8,6 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { WhittleError } from '../../core/errors.ts';
 import { readRegistry } from '../../models/local.ts';
-import type { RegistryModel } from '../../models/registry.ts';
 import { ensureRegistryModel, presentDir } from './registry-files.ts';
 import { textModelFromHf, textModelFromLlama2c, type TextModel } from '../../workers/text/model.ts';
 import type { ManifestFile } from '../store/manifest.ts';
@@ -18,16 +17,6 @@ const bytes = (path: string): ArrayBuffer => {
   const b = readFileSync(path);
   return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 };
-
-/** The folder holding a registry model's files on this machine (the repo's, or the user cache's), or null. */
-export function modelDir(m: RegistryModel): string | null {
-  return presentDir(m);
-}
-
-/** Whether every file the registry lists for `m` is on disk. */
-export function isPresent(m: RegistryModel): boolean {
-  return presentDir(m) !== null;
-}
 
 const isTokenizer = (n: string) => /^tok.*\.bin$/.test(n) || n === 'tokenizer.bin';
 
@@ -101,6 +90,6 @@ export async function loadModelArg(arg: string, opts: { integrity?: 'sha256' | '
   if (/^https?:\/\//i.test(arg)) return loadUrlFolder(arg, opts);
   const entry = readRegistry().models.find((m) => m.id === arg);
   // A registry model not on this machine (an installed CLI) is downloaded, verified, into the cache.
-  if (entry?.kind === 'text' && !isPresent(entry)) return loadFolder(await ensureRegistryModel(entry));
+  if (entry?.kind === 'text' && !presentDir(entry)) return loadFolder(await ensureRegistryModel(entry));
   return loadModel(arg);
 }

@@ -16,7 +16,8 @@ import { exportForTransformersJs } from '../../models/llama/export/transformersj
 import { loadOrt } from '../../workers/ort/runtime.ts';
 import type { GenerateOptions } from '../../core/text-types.ts';
 import { TextEngine } from '../../workers/text/engine.ts';
-import { isPresent, loadModelArg, modelDir } from './load.ts';
+import { loadModelArg } from './load.ts';
+import { presentDir } from './registry-files.ts';
 import { runCodecCommand } from './codec.ts';
 import { writeFolderManifest } from './write-manifest.ts';
 
@@ -49,7 +50,10 @@ function num(value: string | undefined, name: string, integer = false): number |
 }
 
 function models(json: boolean): void {
-  const list = readRegistry().models.map((m) => ({ id: m.id, kind: m.kind, format: m.format, description: m.description, present: isPresent(m), path: modelDir(m) }));
+  const list = readRegistry().models.map((m) => {
+    const path = presentDir(m);
+    return { id: m.id, kind: m.kind, format: m.format, description: m.description, present: path !== null, path };
+  });
   if (json) console.log(JSON.stringify(list));
   else for (const m of list) console.log(`${m.present ? '✓' : ' '} ${m.id.padEnd(20)} ${m.kind.padEnd(6)} ${m.format.padEnd(8)} ${m.description}`);
 }
