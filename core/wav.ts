@@ -49,7 +49,12 @@ export function parseWav(buffer: ArrayBuffer | Uint8Array, expect: { mono?: bool
         rate: v.getUint32(body + 4, true),
         bits: v.getUint16(body + 14, true),
       };
-      if (fmt.format === 0xfffe && size >= 40) fmt.format = v.getUint16(body + 24, true); // WAVE_FORMAT_EXTENSIBLE subformat
+      if (fmt.format === 0xfffe && size >= 40) {
+        // WAVE_FORMAT_EXTENSIBLE: the real format is the subformat GUID's first two bytes, at 24 of the 40-byte body,
+        // which the file must still hold (the check above covers 16).
+        if (body + 26 > bytes.byteLength) throw bad('truncated', 'extensible fmt chunk is truncated');
+        fmt.format = v.getUint16(body + 24, true);
+      }
     } else if (id === 'data') {
       if (!fmt) throw bad('not-wav', 'data chunk before fmt chunk');
       if (body + size > bytes.byteLength) throw bad('truncated', `data chunk says ${size} bytes, file has ${bytes.byteLength - body}`);
@@ -68,6 +73,8 @@ function decode(
   expect: { mono?: boolean; sampleRate?: number },
 ): PcmAudio {
   if (fmt.channels < 1) throw bad('unsupported-format', 'zero channels');
+  // A rate of 0 would reach resampling as a division by zero.
+  if (fmt.rate < 1) throw bad('unsupported-format', 'sample rate 0');
   if (expect.mono && fmt.channels !== 1) throw bad('stereo', `expected mono audio, got ${fmt.channels} channels`);
   if (expect.sampleRate !== undefined && fmt.rate !== expect.sampleRate)
     throw bad('wrong-rate', `expected ${expect.sampleRate} Hz, got ${fmt.rate} Hz (resample first)`);

@@ -52,7 +52,9 @@ export function parseFolderManifest(input: unknown): FolderManifest {
   const bad = (why: string) => new WhittleError('BAD_MODEL', `${FOLDER_MANIFEST}: ${why}`, { file: FOLDER_MANIFEST });
   if (typeof input !== 'object' || input === null || Array.isArray(input)) throw bad('not a JSON object');
   const m = input as Record<string, unknown>;
-  if (m.whittle !== 1) throw bad(`"whittle" must be 1 (the format version), got ${JSON.stringify(m.whittle)}`);
+  // The value is shown only when it is a plain one: JSON.stringify of a value nested 100,000
+  // deep (the file comes from any host) overflows the stack and would replace this typed error.
+  if (m.whittle !== 1) throw bad(`"whittle" must be 1 (the format version), got ${typeof m.whittle === 'object' && m.whittle !== null ? 'an object' : String(m.whittle)}`);
   if (m.revision !== undefined && (typeof m.revision !== 'string' || m.revision.length === 0 || m.revision.length > 200)) {
     throw bad('"revision" must be a non-empty string of at most 200 characters');
   }

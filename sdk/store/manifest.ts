@@ -88,6 +88,8 @@ export function validateManifest(input: unknown): ModelManifest {
     }
     return { name, url, size, sha256: sha256.toLowerCase() };
   });
+  // Quota and budget checks add the sizes up: past 2^53 the sum is no longer exact (each size alone may be).
+  if (!Number.isSafeInteger(files.reduce((sum, f) => sum + f.size, 0))) throw bad(`${m.id}: the files add up to more than 2^53 bytes`);
   return {
     id: m.id,
     revision: m.revision,

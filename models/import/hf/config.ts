@@ -13,6 +13,7 @@
  * const config = llamaConfigFromHf(JSON.parse(configText), { maxContext: 4096 });
  */
 import { WhittleError } from '../../../core/errors.ts';
+import { showValue } from '../../../core/show-value.ts';
 import { checkSupported } from '../../llama/prepare.ts';
 import type { LlamaConfig, RopeScaling } from '../../llama/types.ts';
 
@@ -48,6 +49,13 @@ const bad = (why: string, key: string): never => {
 };
 const isSet = (v: unknown) => v !== undefined && v !== null;
 
+const positiveFinite = (v: unknown, key: string): number =>
+  typeof v === 'number' && v > 0 && Number.isFinite(v) ? v : bad(`${key} must be a positive finite number, got ${showValue(v)}`, key);
+
+/** Largest dim (int32) and the most elements one tensor may have (the longest typed array). */
+const MAX_DIM = 2 ** 31 - 1;
+const MAX_ELEMENTS = 2 ** 32;
+
 /** `rope_scaling` (transformers <= 4.x) or `rope_parameters` (5.x) -> RopeScaling | undefined. */
 function ropeScalingFrom(raw: unknown, key: string): RopeScaling | undefined {
   if (!isSet(raw)) return undefined;
@@ -55,11 +63,7 @@ function ropeScalingFrom(raw: unknown, key: string): RopeScaling | undefined {
   const r = raw as Record<string, unknown>;
   // Older configs say "type", newer "rope_type"; transformers accepts both.
   const type = r.rope_type ?? r.type ?? 'default';
-  const positive = (name: string): number => {
-    const v = r[name];
-    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) return bad(`${key}.${name} must be a positive number, got ${JSON.stringify(v)}`, `${key}.${name}`);
-    return v;
-  };
+  const positive = (name: string): number => positiveFinite(r[name], `${key}.${name}`);
   if (type === 'default') return undefined;
   if (type === 'linear') return { type: 'linear', factor: positive('factor') };
   if (type === 'llama3') {
@@ -74,7 +78,7 @@ function ropeScalingFrom(raw: unknown, key: string): RopeScaling | undefined {
     if (scaling.highFreqFactor <= scaling.lowFreqFactor) bad(`${key}: high_freq_factor must exceed low_freq_factor`, key);
     return scaling;
   }
-  return unsupported(`${key} type ${JSON.stringify(type)} is not supported (only linear and llama3)`, { ropeType: String(type) });
+  return unsupported(`${key} type ${showValue(type)} is not supported (only linear and llama3)`, { ropeType: showValue(type) });
 }
 
 /** HF config.json -> LlamaConfig; UNSUPPORTED for other architectures and for settings the graphs do not implement. */
@@ -83,26 +87,27 @@ export function llamaConfigFromHf(raw: unknown, options: HfConfigOptions = {}): 
   const archs = Array.isArray(c.architectures) ? (c.architectures as unknown[]) : [];
   const arch = archs.find((a): a is string => typeof a === 'string' && a in FAMILIES);
   if (arch === undefined || archs.length !== 1) {
-    return unsupported(`architecture ${JSON.stringify(archs)} is not supported (one of ${Object.keys(FAMILIES).join(', ')})`, { architectures: archs.join(',') });
+    return unsupported(`architecture [${archs.map(showValue).join(', ')}] is not supported (one of ${Object.keys(FAMILIES).join(', ')})`, { architectures: archs.map(showValue).join(',') });
   }
   const family = FAMILIES[arch]!;
+  // Sizes are int32 in every runtime the graphs run on: a dim of 2^31 or more is no model's.
   const int = (key: string, fallback?: number): number => {
     const v = c[key] ?? fallback;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) return bad(`${key} must be a positive integer, got ${JSON.stringify(v)}`, key);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > MAX_DIM) return bad(`${key} must be a positive integer below 2^31, got ${showValue(v)}`, key);
     return v;
   };
   const num = (key: string, fallback: number): number => {
     const v = c[key] ?? fallback;
-    if (typeof v !== 'number' || !(v > 0)) return bad(`${key} must be a positive number`, key);
+    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) return bad(`${key} must be a positive finite number, got ${showValue(v)}`, key);
     return v;
   };
 
   // transformers maps both names to SiLU (ACT2FN).
-  if (isSet(c.hidden_act) && c.hidden_act !== 'silu' && c.hidden_act !== 'swish') unsupported(`hidden_act ${String(c.hidden_act)} (only silu)`);
+  if (isSet(c.hidden_act) && c.hidden_act !== 'silu' && c.hidden_act !== 'swish') unsupported(`hidden_act ${showValue(c.hidden_act)} (only silu)`);
   // LlamaConfig.attention_bias puts a bias on o_proj too; Qwen2 has Q/K/V biases by architecture, never o_proj.
   if (!family.qkvBias && c.attention_bias === true) unsupported('attention_bias (biases on q/k/v/o projections) is not supported');
   if (c.mlp_bias === true) unsupported('mlp_bias is not supported');
-  if (isSet(c.partial_rotary_factor) && c.partial_rotary_factor !== 1) unsupported(`partial_rotary_factor ${String(c.partial_rotary_factor)} (RoPE on part of a head) is not supported`);
+  if (isSet(c.partial_rotary_factor) && c.partial_rotary_factor !== 1) unsupported(`partial_rotary_factor ${showValue(c.partial_rotary_factor)} (RoPE on part of a head) is not supported`);
   if (c.use_mrope === true) unsupported('use_mrope (multimodal RoPE) is not supported');
 
   const dim = int('hidden_size');
@@ -124,10 +129,17 @@ export function llamaConfigFromHf(raw: unknown, options: HfConfigOptions = {}): 
   // transformers 5 folds rope_theta and rope_scaling into one rope_parameters object.
   const ropeParameters = isSet(c.rope_parameters) ? (c.rope_parameters as Record<string, unknown>) : undefined;
   const ropeScaling = ropeParameters ? ropeScalingFrom(ropeParameters, 'rope_parameters') : ropeScalingFrom(c.rope_scaling, 'rope_scaling');
-  const ropeTheta = ropeParameters && typeof ropeParameters.rope_theta === 'number' ? ropeParameters.rope_theta : num('rope_theta', 10000);
+  const ropeTheta = ropeParameters && isSet(ropeParameters.rope_theta) ? positiveFinite(ropeParameters.rope_theta, 'rope_parameters.rope_theta') : num('rope_theta', 10000);
 
   const slidingWindow = slidingWindowOf(c, arch, family);
-  const firstId = (v: unknown, fallback: number) => (Array.isArray(v) ? (v[0] as number) : typeof v === 'number' ? v : fallback);
+  // A token id, or the first of a list (eos_token_id may list several); absent or null: the default.
+  const firstId = (key: string, fallback: number): number => {
+    const raw = c[key];
+    const v = Array.isArray(raw) ? raw[0] : raw;
+    if (v === undefined || v === null || (typeof v !== 'number' && !Array.isArray(raw))) return fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_DIM) return bad(`${key} must be a token id (a non-negative integer), got ${showValue(raw)}`, key);
+    return v;
+  };
   const config: LlamaConfig = {
     dim,
     hiddenDim: int('intermediate_size'),
@@ -140,15 +152,29 @@ export function llamaConfigFromHf(raw: unknown, options: HfConfigOptions = {}): 
     normEps: num('rms_norm_eps', 1e-6),
     tiedEmbeddings: c.tie_word_embeddings === true,
     ropeLayout: 'half',
-    bosTokenId: firstId(c.bos_token_id, 1),
-    eosTokenId: firstId(c.eos_token_id, 2),
+    bosTokenId: firstId('bos_token_id', 1),
+    eosTokenId: firstId('eos_token_id', 2),
     ...(headDim !== undefined ? { headDim } : {}),
     ...(ropeScaling ? { ropeScaling } : {}),
     ...(family.qkvBias ? { qkvBias: true } : {}),
     ...(slidingWindow !== undefined ? { slidingWindow } : {}),
   };
+  checkAddressable(config);
   checkSupported(config);
   return config;
+}
+
+/**
+ * Every weight and the RoPE tables must fit one typed array (at most 2^32 elements): a config
+ * whose dims multiply past that describes no loadable file, and the tables are allocated from
+ * the config alone, so they are refused here, before anything is allocated.
+ */
+function checkAddressable(c: LlamaConfig): void {
+  const hs = c.headDim ?? c.dim / c.nHeads;
+  const largest = Math.max(c.vocabSize * c.dim, c.hiddenDim * c.dim, c.nHeads * hs * c.dim, c.maxSeqLen * hs);
+  if (largest > MAX_ELEMENTS) {
+    unsupported(`a tensor of ${largest} elements (more than a typed array holds); for a long context pass a smaller maxContext`, { elements: largest });
+  }
 }
 
 /**
@@ -162,7 +188,7 @@ function slidingWindowOf(c: Record<string, unknown>, arch: string, family: Famil
   const windowValue = (): number | undefined => {
     const v = c.sliding_window === undefined ? family.slidingDefault : c.sliding_window;
     if (v === null) return undefined;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) return bad(`sliding_window must be a positive integer or null, got ${JSON.stringify(v)}`, 'sliding_window');
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) return bad(`sliding_window must be a positive integer or null, got ${showValue(v)}`, 'sliding_window');
     return v;
   };
   if (arch === 'MistralForCausalLM') return windowValue();

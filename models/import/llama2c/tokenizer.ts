@@ -19,7 +19,17 @@ export interface Llama2cTokenizer {
   scores: Float32Array; // [vocab]
 }
 
+/** Bytes of the smallest token record: float32 score + int32 length (an empty piece). */
+const MIN_RECORD_BYTES = 8;
+
 export function readLlama2cTokenizer(buffer: ArrayBuffer, vocabSize: number, name = 'tokenizer.bin'): Llama2cTokenizer {
+  if (!Number.isSafeInteger(vocabSize) || vocabSize < 0) {
+    throw new WhittleError('INVALID_ARGUMENT', `vocabSize must be a non-negative integer, got ${vocabSize}`, { vocabSize: String(vocabSize) });
+  }
+  // vocabSize sizes the scores array: refuse a count the file cannot hold before allocating it.
+  if (4 + vocabSize * MIN_RECORD_BYTES > buffer.byteLength) {
+    throw new WhittleError('BAD_MODEL', `${name}: ${buffer.byteLength} bytes cannot hold ${vocabSize} tokens`, { name, vocabSize });
+  }
   const view = new DataView(buffer);
   const bytes = new Uint8Array(buffer);
   const decoder = new TextDecoder('utf-8', { fatal: false });
@@ -70,6 +80,37 @@ export interface HfTokenizerJson {
 
 const SPACE = '\u2581'; // SentencePiece's '▁'
 
+/** A trie over code points; `end` marks a complete piece. */
+interface Trie {
+  next: Map<string, Trie>;
+  end: boolean;
+}
+
+function buildTrie(words: readonly string[][]): Trie {
+  const root: Trie = { next: new Map(), end: false };
+  for (const word of words) {
+    let node = root;
+    for (const c of word) {
+      let child = node.next.get(c);
+      if (!child) node.next.set(c, (child = { next: new Map(), end: false }));
+      node = child;
+    }
+    node.end = true;
+  }
+  return root;
+}
+
+/** The lengths n (ascending) for which chars[0..n) is a word of the trie. */
+function matchEnds(trie: Trie, chars: readonly string[]): number[] {
+  const ends: number[] = [];
+  let node: Trie | undefined = trie;
+  for (let i = 0; i < chars.length && node; i++) {
+    node = node.next.get(chars[i]!);
+    if (node?.end) ends.push(i + 1);
+  }
+  return ends;
+}
+
 /** Builds a Llama-style (SentencePiece BPE, byte fallback) tokenizer.json from a llama2.c vocabulary. */
 export function llama2cTokenizerToHf(tok: Llama2cTokenizer, special = { unk: 0, bos: 1, eos: 2 }): HfTokenizerJson {
   const specialNames = new Map<number, string>([
@@ -77,24 +118,34 @@ export function llama2cTokenizerToHf(tok: Llama2cTokenizer, special = { unk: 0, 
     [special.bos, '<s>'],
     [special.eos, '</s>'],
   ]);
-  const vocab: Record<string, number> = {};
+  // No prototype: pieces are arbitrary strings, and 'constructor' or '__proto__' must be keys
+  // like any other (on a plain object the first reads as present and the second is dropped).
+  const vocab: Record<string, number> = Object.create(null) as Record<string, number>;
   const pieceOf: string[] = [];
   tok.pieces.forEach((p, id) => {
     const piece = specialNames.get(id) ?? p.replaceAll(' ', SPACE);
     pieceOf.push(piece);
-    if (!(piece in vocab)) vocab[piece] = id;
+    if (!Object.hasOwn(vocab, piece)) vocab[piece] = id;
   });
   const isByte = (p: string) => /^<0x[0-9A-F]{2}>$/.test(p);
-  const mergeable = (p: string) => vocab[p] !== undefined && !isByte(p) && ![...specialNames.values()].includes(p);
+  const specials = new Set(specialNames.values());
+  const mergeable = (p: string) => Object.hasOwn(vocab, p) && !isByte(p) && !specials.has(p);
 
+  // Which splits of a piece have both halves in the vocabulary: looking each prefix and suffix up
+  // as a string costs O(length^2) per piece, which a file of a few long pieces turns into minutes;
+  // walking tries of the pieces (forwards, and reversed for suffixes) finds them in O(length).
+  const mergeablePieces = Object.keys(vocab).filter(mergeable).map((p) => [...p]);
+  const prefixes = buildTrie(mergeablePieces);
+  const suffixes = buildTrie(mergeablePieces.map((chars) => chars.slice().reverse()));
   const merges: { left: string; right: string; score: number; id: number }[] = [];
   pieceOf.forEach((piece, id) => {
     if (!mergeable(piece)) return;
     const chars = [...piece]; // split on code points, as BPE starts from characters
-    for (let i = 1; i < chars.length; i++) {
-      const left = chars.slice(0, i).join('');
-      const right = chars.slice(i).join('');
-      if (mergeable(left) && mergeable(right)) merges.push({ left, right, score: tok.scores[id]!, id });
+    const leftEnds = matchEnds(prefixes, chars);
+    const rightStarts = matchEnds(suffixes, chars.slice().reverse()).map((n) => chars.length - n);
+    const isRightStart = new Set(rightStarts);
+    for (const i of leftEnds) {
+      if (i > 0 && i < chars.length && isRightStart.has(i)) merges.push({ left: chars.slice(0, i).join(''), right: chars.slice(i).join(''), score: tok.scores[id]!, id });
     }
   });
   merges.sort((a, b) => b.score - a.score || a.id - b.id);

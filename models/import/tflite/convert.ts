@@ -126,7 +126,7 @@ export function convertSubgraph(
   if (!sg) throw new WhittleError('BAD_MODEL', `${model.name}: no subgraph ${index}`, { model: model.name });
   const ctx = new Ctx(model, sg, `${model.name.replace(/\.tflite$/, '')}_${sg.name}`, requant);
   const g = ctx.g;
-  const inputs = (io?.inputs ?? sg.inputs.map((t) => ({ name: sg.tensors[t]!.name, tensor: t }))).map(({ name, tensor }) => {
+  const inputs = (io?.inputs ?? sg.inputs.map((t) => ({ name: ctx.tensor(t).name, tensor: t }))).map(({ name, tensor }) => {
     const t = ctx.tensor(tensor);
     if (t.quant && t.type !== TfType.FLOAT32)
       throw new WhittleError('UNSUPPORTED', `${model.name}: quantized graph input ${t.name}`, { model: model.name });
@@ -183,7 +183,7 @@ export function convertSubgraph(
     }
   }
 
-  const outputs = (io?.outputs ?? sg.outputs.map((t) => ({ name: sg.tensors[t]!.name, tensor: t }))).map(({ name, tensor }) => {
+  const outputs = (io?.outputs ?? sg.outputs.map((t) => ({ name: ctx.tensor(t).name, tensor: t }))).map(({ name, tensor }) => {
     const tv = ctx.get(tensor);
     if (tv.q) throw new WhittleError('UNSUPPORTED', `${model.name}: quantized graph output ${name}`, { model: model.name });
     // Outputs that are inputs or constants need their own node to carry the output name.

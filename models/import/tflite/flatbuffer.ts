@@ -11,8 +11,23 @@ export class FbError extends Error {}
 
 export class Fb {
   readonly view: DataView;
+  /**
+   * Vector elements and string bytes left to materialize. Offsets may point anywhere, so a hostile file can make
+   * one vector's elements all name the same large table (or vector) and multiply its size with
+   * every level: a few KB that reads as billions of elements. A real file stores each element
+   * once, at 4 bytes or more, so reading more elements than the file has bytes means sharing no
+   * writer produces; the budget turns it into a FbError long before memory runs out.
+   */
+  private budget: number;
   constructor(readonly bytes: Uint8Array) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.budget = bytes.byteLength;
+  }
+  /** Charges `n` elements against the budget (see `budget`). */
+  charge(n: number): void {
+    this.budget -= n;
+    if (this.budget < 0)
+      throw new FbError(`flatbuffer reads more elements than its ${this.bytes.byteLength} bytes can hold (shared or cyclic offsets)`);
   }
   check(pos: number, size: number): void {
     if (pos < 0 || pos + size > this.bytes.byteLength || !Number.isFinite(pos)) {
@@ -111,6 +126,7 @@ export class Table {
     if (!p) return null;
     const len = this.fb.u32(p);
     this.fb.check(p + 4, len);
+    this.fb.charge(len);
     return new TextDecoder().decode(this.fb.bytes.subarray(p + 4, p + 4 + len));
   }
   /** [start, length] of a vector field (start = first element). */
@@ -122,21 +138,25 @@ export class Table {
   tables(i: number): Table[] {
     const [s, n] = this.vec(i);
     this.fb.check(s, n * 4);
+    this.fb.charge(n);
     return Array.from({ length: n }, (_, k) => new Table(this.fb, s + 4 * k + this.fb.u32(s + 4 * k)));
   }
   i32s(i: number): number[] {
     const [s, n] = this.vec(i);
     this.fb.check(s, n * 4);
+    this.fb.charge(n);
     return Array.from({ length: n }, (_, k) => this.fb.i32(s + 4 * k));
   }
   f32s(i: number): number[] {
     const [s, n] = this.vec(i);
     this.fb.check(s, n * 4);
+    this.fb.charge(n);
     return Array.from({ length: n }, (_, k) => this.fb.f32(s + 4 * k));
   }
   i64s(i: number): number[] {
     const [s, n] = this.vec(i);
     this.fb.check(s, n * 8);
+    this.fb.charge(n);
     return Array.from({ length: n }, (_, k) => this.fb.i64(s + 8 * k));
   }
   /** A byte vector as a view (no copy). */

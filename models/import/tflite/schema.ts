@@ -96,7 +96,7 @@ function parse(fb: Fb, name: string): TfModel {
       const buf = buffers[t.u32(2)];
       const q = t.table(4);
       const scale = q?.f32s(2) ?? [];
-      return {
+      const tensor: TfTensor = {
         index: ti,
         name: t.string(3) ?? `t${ti}`,
         shape: t.i32s(0),
@@ -104,6 +104,8 @@ function parse(fb: Fb, name: string): TfModel {
         data: buf && buf.byteLength > 0 ? buf : null,
         quant: q && scale.length > 0 ? { scale, zeroPoint: q.i64s(3), axis: q.i32(6) } : null,
       };
+      checkTensor(tensor, fb.bytes.byteLength);
+      return tensor;
     });
     const operators = sg.tables(3).map((op): TfOperator => {
       const oc = codes[op.u32(0)];
@@ -125,6 +127,43 @@ function parse(fb: Fb, name: string): TfModel {
     outputs: s.tables(1).map((m) => ({ name: m.string(0) ?? '', tensor: m.u32(1) })),
   }));
   return { name, subgraphs, signatures };
+}
+
+/** Bytes per element of the types with constant data the importer reads. */
+const TYPE_BYTES: Readonly<Record<number, number>> = { 0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 9: 1 };
+
+/**
+ * What a tensor claims, checked before the importer allocates from it: dims are non-negative;
+ * the element count is at most the file's byte count (at least 64 Ki): a constant holds one byte
+ * or more per element, and an activation or a streaming state (zero-initialized at import) of a
+ * real model is far smaller than its weights; constant data is exactly shape x element size; and
+ * quantization scales are positive and finite, with one zero point each and, per channel, one
+ * scale per entry of the quantized axis.
+ */
+function checkTensor(t: TfTensor, fileBytes: number): void {
+  const maxElements = Math.max(fileBytes, 1 << 16);
+  let count = 1;
+  for (const d of t.shape) {
+    if (d < 0) throw new FbError(`tensor ${t.name} has shape [${t.shape.join(', ')}]`);
+    count *= d;
+  }
+  if (count > maxElements) throw new FbError(`tensor ${t.name} claims ${count} elements, more than the file could justify`);
+  const width = TYPE_BYTES[t.type];
+  if (t.data && width !== undefined && t.data.byteLength !== count * width) {
+    throw new FbError(`tensor ${t.name} of shape [${t.shape.join(', ')}] has ${t.data.byteLength} bytes of data, not ${count * width}`);
+  }
+  if (t.quant) {
+    const { scale, zeroPoint, axis } = t.quant;
+    if (!scale.every((s) => s > 0 && Number.isFinite(s)))
+      throw new FbError(`tensor ${t.name} has quantization scales that are not positive and finite`);
+    if (zeroPoint.length > 1 && zeroPoint.length !== scale.length)
+      throw new FbError(`tensor ${t.name} has ${scale.length} scales but ${zeroPoint.length} zero points`);
+    if (!zeroPoint.every((z) => Number.isSafeInteger(z) && Math.abs(z) <= 2 ** 31))
+      throw new FbError(`tensor ${t.name} has a zero point out of range`);
+    if (scale.length > 1 && !(axis >= 0 && axis < t.shape.length && t.shape[axis] === scale.length)) {
+      throw new FbError(`tensor ${t.name} has ${scale.length} per-channel scales along axis ${axis} of shape [${t.shape.join(', ')}]`);
+    }
+  }
 }
 
 /** BuiltinOperator names for the codes we meet (errors name the op). */
