@@ -1,10 +1,11 @@
 /**
  * `npm run bench:scale -- --json` (bench/run.ts's 'scale' mode calls runScale): Whittle at real
- * model sizes, on synthetic weights in published shapes, against transformers.js on the same
- * weights, in headless Chromium.
+ * model sizes, on synthetic weights in published shapes, against transformers.js and wllama
+ * (llama.cpp in WASM) on the same weights, in headless Chromium.
  *
  * For each shape (default SmolLM2-135M; `--shapes smollm2-360m,qwen2.5-0.5b,llama-3.2-1b` for
- * more) x weights {f32, q8, q4} x WASM threads {1, 2}, plus transformers.js f32 at 1 and 2 threads:
+ * more) x weights {f32, q8, q4} x WASM threads {1, 2}, plus transformers.js f32 and wllama on GGUF
+ * F32 / Q8_0 / Q4_0 at 1 and 2 threads:
  * one page per contender per round (bench/pages/scale.ts), each in a fresh Chromium with a fresh
  * profile (launchFresh) so the first load finds empty storage and the page has its own renderer
  * process, whose memory this file reads from /proc. (bench/run.ts's browser only gives the version.) The contenders' order is reversed every other round, and each figure is
@@ -12,8 +13,9 @@
  * then their median. Nothing here is a result: every number comes from the pages.
  *
  * Preparation (skipped when already done): the synthetic Hugging Face folder is generated into
- * public/models/synthetic-<shape>/ (gitignored, served by the dev server) and the peer's
- * optimum-style ONNX is exported from it into bench/out/transformersjs/synthetic-<shape>/.
+ * public/models/synthetic-<shape>/ (gitignored, served by the dev server), the transformers.js
+ * peer's optimum-style ONNX is exported from it into bench/out/transformersjs/synthetic-<shape>/
+ * and its GGUF files into bench/out/gguf/synthetic-<shape>/ (bench/export-gguf.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -25,6 +27,7 @@ import { writeSyntheticFolder } from '../models/synthetic/folder.ts';
 import { SHAPES, isShapeId, publishedShape } from '../models/synthetic/shapes.ts';
 import type { ProcessMemory } from './pages/scale.ts';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../e2e/chromium.ts';
+import { ensureGguf } from './export-gguf.ts';
 
 export interface ScaleOptions {
   origin: string;
@@ -40,7 +43,7 @@ export interface ScaleOptions {
 
 type Weights = 'f32' | 'q8' | 'q4';
 interface Contender {
-  contender: 'whittle' | 'transformersjs';
+  contender: 'whittle' | 'transformersjs' | 'wllama';
   shape: string;
   weights: Weights;
   threads: number;
@@ -65,12 +68,37 @@ interface PageResult {
     ua_specific_mb: number | null;
   };
   tokens: number[];
+  /** wllama: llama.cpp's own timings and the page-side ones of the same call. */
+  timing_detail?: Record<string, number | null>;
   round: number;
   load_avg_1m: number;
 }
 
 const WEIGHTS: Weights[] = ['f32', 'q8', 'q4'];
-const WLLAMA_WHY = 'no GGUF exporter in the project yet (issue #13 asks for one); wllama is not run';
+/** The GGUF block format wllama runs for each of Whittle's weight settings (same bits, llama.cpp's layout). */
+const GGUF_OF: Record<Weights, 'F32' | 'Q8_0' | 'Q4_0'> = { f32: 'F32', q8: 'Q8_0', q4: 'Q4_0' };
+const PROMPT_TOKENS = 128;
+
+/**
+ * wllama's prompt: its completion API takes text, so the same number of tokens as the other
+ * contenders' 128 ids, as text: words that each are one token of the vocabulary with their
+ * leading space (byte-level 'Ġword'), which every byte-level pre-tokenizer here keeps as one
+ * piece; one fewer when the tokenizer adds BOS itself. The page checks llama.cpp's count.
+ */
+function wllamaPromptText(folder: string): string {
+  const tok = JSON.parse(readFileSync(join(folder, 'tokenizer.json'), 'utf8')) as {
+    model: { vocab: Record<string, number> };
+    post_processor?: { single?: { SpecialToken?: unknown }[] } | null;
+  };
+  const addsBos = tok.post_processor?.single?.[0]?.SpecialToken !== undefined;
+  const words = Object.entries(tok.model.vocab)
+    .filter(([t]) => /^\u0120[a-z]{3,10}$/.test(t))
+    .sort((a, b) => a[1] - b[1])
+    .map(([t]) => t.slice(1));
+  if (words.length < PROMPT_TOKENS) throw new Error(`${folder}: only ${words.length} one-token words for wllama's prompt`);
+  const n = PROMPT_TOKENS - (addsBos ? 1 : 0);
+  return Array.from({ length: n }, (_, i) => ` ${words[(i * 7919 + 104729) % words.length]}`).join('');
+}
 
 /** public/models/synthetic-<shape>/: generated once (deterministic: seed 0, bf16, the generator's default shards). */
 function ensureSyntheticFolder(shape: string, log: (l: string) => void): string {
@@ -191,6 +219,7 @@ async function runPage(
   vocab: number,
   newTokens: number,
   opts: ScaleOptions,
+  promptText: string,
 ): Promise<Omit<PageResult, 'round' | 'load_avg_1m'>> {
   const before = rendererPids();
   const { context, close } = await launchFresh();
@@ -219,6 +248,7 @@ async function runPage(
       prompt: '128',
       new: String(newTokens),
       vocab: String(vocab),
+      ...(c.contender === 'wllama' ? { text: promptText } : {}),
     });
     await page.goto(`${opts.origin}/bench/pages/scale.html?${q}`);
     await page.waitForFunction(() => (window as unknown as { benchDone?: unknown }).benchDone !== undefined, undefined, {
@@ -283,14 +313,25 @@ export async function runScale(browser: Browser, opts: ScaleOptions) {
   const loadStart = loadavg();
 
   const peerWhy = new Map<string, string | null>();
+  const wllamaWhy = new Map<string, string | null>();
+  const promptTextOf = new Map<string, string>();
   const vocabOf = new Map<string, number>();
   for (const shape of shapes) {
     const id = ensureSyntheticFolder(shape, opts.log);
-    const config = JSON.parse(readFileSync(join(REPO_ROOT, 'public/models', id, 'config.json'), 'utf8')) as Record<string, unknown>;
+    const folder = join(REPO_ROOT, 'public/models', id);
+    const config = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')) as Record<string, unknown>;
     vocabOf.set(shape, config.vocab_size as number);
     const why = peerUnsupported(config);
     peerWhy.set(shape, why);
     if (!why) ensurePeerExport(id, opts.log);
+    try {
+      ensureGguf(id, Object.values(GGUF_OF), opts.log);
+      promptTextOf.set(shape, wllamaPromptText(folder));
+      wllamaWhy.set(shape, null);
+    } catch (err) {
+      // The exporter refuses what llama.cpp would compute differently (e.g. an unknown pre-tokenizer): no wllama rows then.
+      wllamaWhy.set(shape, `GGUF export: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   const contenders: Contender[] = [];
@@ -298,6 +339,7 @@ export async function runScale(browser: Browser, opts: ScaleOptions) {
     for (const threads of threadCounts) {
       for (const weights of WEIGHTS) contenders.push({ contender: 'whittle', shape, weights, threads });
       if (!peerWhy.get(shape)) contenders.push({ contender: 'transformersjs', shape, weights: 'f32', threads });
+      if (!wllamaWhy.get(shape)) for (const weights of WEIGHTS) contenders.push({ contender: 'wllama', shape, weights, threads });
     }
   }
 
@@ -308,8 +350,16 @@ export async function runScale(browser: Browser, opts: ScaleOptions) {
     for (const c of order) {
       const load = loadavg()[0]!;
       opts.log(`round ${round + 1}/${rounds}: ${c.shape} ${c.contender} ${c.weights} ${c.threads}t (load average ${load.toFixed(2)})`);
-      const r = await runPage(c, vocabOf.get(c.shape)!, newTokens, opts);
-      results.push({ ...r, shape: c.shape, round, load_avg_1m: r2(load) });
+      try {
+        const r = await runPage(c, vocabOf.get(c.shape)!, newTokens, opts, promptTextOf.get(c.shape) ?? '');
+        results.push({ ...r, shape: c.shape, round, load_avg_1m: r2(load) });
+      } catch (err) {
+        // A peer that fails on a shape (wllama on an untested one) costs its rows, not the benchmark.
+        if (c.contender !== 'wllama') throw err;
+        const why = `wllama ${c.weights} ${c.threads}t, round ${round + 1}: ${err instanceof Error ? err.message : String(err)}`;
+        opts.log(why);
+        wllamaWhy.set(c.shape, why);
+      }
     }
   }
 
@@ -324,13 +374,20 @@ export async function runScale(browser: Browser, opts: ScaleOptions) {
         const mine = of('whittle', weights);
         const s = summarize(mine);
         // Per-round ratios: both pages of a round ran minutes apart under the same machine state.
-        const ratio = (key: 'decode_tok_s' | 'prefill_tok_s' | 'load_ms' | 'load_cached_ms', invert = false) =>
-          spread(
-            mine.map((m) => {
-              const p = peerPages.find((x) => x.round === m.round)!;
-              return invert ? p[key] / m[key] : m[key] / p[key];
-            }),
-          );
+        const ratioTo =
+          (pages: PageResult[]) =>
+          (key: 'decode_tok_s' | 'prefill_tok_s' | 'load_ms' | 'load_cached_ms', invert = false) =>
+            spread(
+              mine.map((m) => {
+                const p = pages.find((x) => x.round === m.round)!;
+                return invert ? p[key] / m[key] : m[key] / p[key];
+              }),
+            );
+        const ratio = ratioTo(peerPages);
+        // wllama on the GGUF of the same bits; its pages only count when every round has one.
+        const wllamaPages = wllamaWhy.get(shape) ? [] : of('wllama', weights);
+        const wl = wllamaPages.length === rounds ? summarize(wllamaPages) : null;
+        const wlRatio = ratioTo(wllamaPages);
         runs.push({
           model: shape,
           synthetic: true,
@@ -369,8 +426,28 @@ export async function runScale(browser: Browser, opts: ScaleOptions) {
                 }
               : null,
             ...(peer ? {} : { transformersjs_why: peerWhy.get(shape) }),
-            wllama: null,
-            why: WLLAMA_WHY,
+            wllama: wl
+              ? {
+                  version: '3.13.0 (llama.cpp in WASM)',
+                  weights: GGUF_OF[weights],
+                  // Same bits per weight; the same format only for f32 (Q8_0/Q4_0: symmetric blocks of 32, fp16 scales, Q8 activations; Whittle: per-channel / asymmetric groups).
+                  same_quantization: weights === 'f32',
+                  bytes: wl.bytes.downloaded,
+                  bytes_cached: wl.bytes.cached,
+                  load_ms: wl.load_ms.median,
+                  load_cached_ms: wl.load_cached_ms.median,
+                  peak_mb: wl.peak_mb.median,
+                  decode_tok_s: wl.decode_tok_s.median,
+                  prefill_tok_s: wl.prefill_tok_s.median,
+                  detail: { ...wl, timing: wllamaPages.map((p) => p.timing_detail ?? null) },
+                  // Whittle / wllama for speed; wllama / Whittle for load times (above 1 = Whittle faster).
+                  ratio_decode: wlRatio('decode_tok_s'),
+                  ratio_prefill: wlRatio('prefill_tok_s'),
+                  ratio_load: wlRatio('load_ms', true),
+                  ratio_load_cached: wlRatio('load_cached_ms', true),
+                }
+              : null,
+            ...(wl ? {} : { wllama_why: wllamaWhy.get(shape) ?? 'wllama did not complete every round' }),
           },
         });
       }
@@ -401,6 +478,8 @@ export async function runScale(browser: Browser, opts: ScaleOptions) {
       ua_specific_memory_mb:
         'performance.measureUserAgentSpecificMemory() after the measured generation (page + workers, as Chromium attributes it), with a 30 s limit; null when it did not answer',
       wasm_heap: 'not read separately: Whittle\u2019s worker exposes no onnxruntime heap size; it is inside peak_mb',
+      wllama:
+        'wllama 3.13 on GGUF files of the same weights (models/export/gguf.ts; f32 -> F32, q8 -> Q8_0, q4 -> Q4_0 with a Q8_0 head): loaded by URL into its own OPFS cache, then by a new instance from it; its prompt is 128 one-token words as text (its API takes text), checked against llama.cpp\u2019s count; prefill and decode from llama.cpp\u2019s own timings inside its worker (prompt_ms; predicted_ms spans the tokens after the first), page-side times in detail.timing',
     },
     goal: {
       text: 'SmolLM2-135M shape, WASM: decode at least 1.5x transformers.js at the same quantization (f32 vs f32 here)',

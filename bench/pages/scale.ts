@@ -10,12 +10,14 @@
  * the peak resident set of this page's renderer process during 1 and during 2–4 (the workers,
  * their WASM heaps and the page's JS heap all live in that process).
  *
- * Query: contender=whittle|transformersjs, model=<folder under /models/>, weights=f32|q8|q4,
- * threads=1|2, prompt=128, new=128.
+ * Query: contender=whittle|transformersjs|wllama, model=<folder under /models/>, weights=f32|q8|q4,
+ * threads=1|2, prompt=128, new=128; for wllama also text=<the prompt as 128 one-token words>
+ * (bench/pages/scale-wllama.ts says why), its GGUF being bench/out/gguf/<model>/<model>-<type>.gguf.
  */
 import * as Comlink from 'comlink';
 import { Whittle, type StoreEvent, type WeightsSetting } from 'whittle';
 import type { ScalePeerLoad, ScalePeerRun } from './scale.peer-worker.ts';
+import { wllamaContender } from './scale-wllama.ts';
 import { log, report } from './page.ts';
 
 /** What the runner's process probe returns at a mark (null where the page runs without the runner). */
@@ -58,9 +60,14 @@ async function userAgentMemoryMb(): Promise<number | null> {
 }
 
 interface Generation {
+  /** Generated ids (empty for wllama, whose prompt ids differ from the others' anyway). */
   tokens: number[];
+  /** How many tokens were generated. */
+  generated: number;
   ttftMs: number;
   decodeMs: number;
+  /** Contender-specific timing detail (wllama: llama.cpp's timings and the page-side ones). */
+  detail?: Record<string, number | null>;
 }
 
 interface Contender {
@@ -98,7 +105,7 @@ async function whittleContender(): Promise<Contender> {
     },
     async generate(prompt, n) {
       const done = await lm!.complete(prompt, { maxTokens: n, temperature: 0, stopTokens: [], addBos: false });
-      return { tokens: done.tokens, ttftMs: done.stats.timeToFirstTokenMs, decodeMs: done.stats.decodeMs };
+      return { tokens: done.tokens, generated: done.tokens.length, ttftMs: done.stats.timeToFirstTokenMs, decodeMs: done.stats.decodeMs };
     },
     describe() {
       return {
@@ -129,7 +136,7 @@ function transformersContender(): Contender {
     },
     async generate(prompt, n) {
       const r = await peer!.generate(prompt, n);
-      return { tokens: r.tokens, ttftMs: r.ttftMs, decodeMs: r.decodeMs };
+      return { tokens: r.tokens, generated: r.tokens.length, ttftMs: r.ttftMs, decodeMs: r.decodeMs };
     },
     describe() {
       return { weights_setting: 'fp32 (dtype: fp32, optimum-style export)' };
@@ -138,11 +145,24 @@ function transformersContender(): Contender {
 }
 
 const round1 = (x: number) => Math.round(x * 10) / 10;
+/** The GGUF weight type standing for each weights setting (llama.cpp's closest block formats). */
+const GGUF_TYPE = { f32: 'F32', q8: 'Q8_0', q4: 'Q4_0' } as const;
 
 async function main() {
-  if (contender !== 'whittle' && contender !== 'transformersjs') throw new Error(`unknown contender ${contender}`);
+  if (contender !== 'whittle' && contender !== 'transformersjs' && contender !== 'wllama')
+    throw new Error(`unknown contender ${contender}`);
   if (contender === 'transformersjs' && weights !== 'f32') throw new Error('the transformers.js peer runs f32 only');
-  const c = contender === 'whittle' ? await whittleContender() : transformersContender();
+  const c =
+    contender === 'whittle'
+      ? await whittleContender()
+      : contender === 'wllama'
+        ? wllamaContender({
+            url: `/bench/out/gguf/${model}/${model}-${GGUF_TYPE[weights]}.gguf`,
+            threads,
+            promptText: params.get('text') ?? '',
+            nCtx: 512, // the 128-token prompt + 128 new tokens, with room
+          })
+        : transformersContender();
   const memStart = await mark('start');
 
   // Both loads are timed from the page: worker start, files, parse, compile (and compression) all count.
@@ -164,14 +184,14 @@ async function main() {
 
   await c.generate(PROMPT, WARM_UP_TOKENS);
   const g = await c.generate(PROMPT, newTokens);
-  if (g.tokens.length !== newTokens) throw new Error(`generated ${g.tokens.length} tokens, asked for ${newTokens}`);
+  if (g.generated !== newTokens) throw new Error(`generated ${g.generated} tokens, asked for ${newTokens}`);
   const memRun = await mark('end');
   const uaMemoryMb = await userAgentMemoryMb();
   const described = c.describe();
   c.drop();
 
   const prefill = round1((PROMPT.length / g.ttftMs) * 1000);
-  const decode = round1(((g.tokens.length - 1) / g.decodeMs) * 1000);
+  const decode = round1(((g.generated - 1) / g.decodeMs) * 1000);
   log(`${contender} ${weights} ${threads}t: prefill ${prefill} tok/s, decode ${decode} tok/s`);
   return {
     contender,
@@ -187,6 +207,7 @@ async function main() {
     ttft_ms: round1(g.ttftMs),
     memory: { start: memStart, first_load: memFirstLoad, cached_load_and_generation: memRun, ua_specific_mb: uaMemoryMb },
     tokens: g.tokens,
+    ...(g.detail ? { timing_detail: g.detail } : {}),
     ...described,
   };
 }
