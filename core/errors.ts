@@ -26,6 +26,18 @@ export type WhittleErrorCode =
   | 'INVALID_ARGUMENT'
   /** A storage backend failed for a reason other than quota. */
   | 'STORAGE'
+  /**
+   * The WebGPU device was lost (driver reset, GPU process crash, another tab's reset, or
+   * `device.destroy()`). Calls in flight reject with it; the next call starts a fresh worker on a
+   * fresh device (or on WASM with `Whittle.create({ deviceLoss: 'wasm' })`).
+   */
+  | 'DEVICE_LOST'
+  /**
+   * onnxruntime ran out of memory: the WASM heap could not grow (4 GiB is its ceiling) or the
+   * GPU refused an allocation. The model or the request is too large for this device; a smaller
+   * plan, shorter context, compressed weights or the other backend may fit.
+   */
+  | 'OUT_OF_MEMORY'
   /** Anything else: a bug in Whittle or in a dependency. */
   | 'INTERNAL';
 
@@ -39,6 +51,8 @@ export const WHITTLE_ERROR_CODES: readonly WhittleErrorCode[] = [
   'WORKER_DIED',
   'INVALID_ARGUMENT',
   'STORAGE',
+  'DEVICE_LOST',
+  'OUT_OF_MEMORY',
   'INTERNAL',
 ];
 

@@ -6,7 +6,9 @@
  * worker holds a Web Lock named after itself (workers/rpc.ts); this client queues a request
  * for the same lock, which the browser grants only once the worker is gone. Then every pending
  * call rejects with `WORKER_DIED`, and the next call spawns a fresh worker and replays
- * `onSpawn` (e.g. re-sending the model) before running.
+ * `onSpawn` (e.g. re-sending the model) before running. A worker that reports its WebGPU
+ * device lost (DEVICE_LOST_MESSAGE) is ended the same way, its pending calls rejecting with
+ * `DEVICE_LOST`.
  */
 import * as Comlink from 'comlink';
 import { WhittleError } from '../../core/errors.ts';
@@ -19,6 +21,8 @@ import { installErrorTransfer } from '../../core/rpc-errors.ts';
 const STARTUP_HINT = " (with Vite's dev server, add the `whittle/vite` plugin, or `optimizeDeps: { exclude: ['whittle'] }`, so the worker files keep their place next to the package)";
 
 const READY_MESSAGE = 'whittle:ready'; // same literal as workers/rpc.ts (no runtime import from workers/)
+/** A worker whose WebGPU device was lost says so (same literal as workers/ort/device-loss.ts). */
+export const DEVICE_LOST_MESSAGE = 'whittle:device-lost';
 
 /**
  * Starts a model's worker; override it (`ModelLoadOptions.spawn`) for bundlers that cannot see
@@ -84,7 +88,7 @@ export class WorkerClient<Api> {
   async call<R>(fn: (remote: Comlink.Remote<Api>) => Promise<R>): Promise<R> {
     if (this.disposed) throw new WhittleError('INVALID_ARGUMENT', `${this.label} was disposed`);
     const gen = await this.generation();
-    return Promise.race([fn(gen.remote), gen.dead]);
+    return this.race(gen, fn);
   }
 
   /**
@@ -100,7 +104,7 @@ export class WorkerClient<Api> {
         return gen.alive;
       },
       // A dead generation's `dead` has already rejected with why it died.
-      call: <R>(fn: (remote: Comlink.Remote<Api>) => Promise<R>): Promise<R> => (gen.alive ? Promise.race([fn(gen.remote), gen.dead]) : gen.dead),
+      call: <R>(fn: (remote: Comlink.Remote<Api>) => Promise<R>): Promise<R> => (gen.alive ? this.race(gen, fn) : gen.dead),
     };
   }
 
@@ -132,6 +136,19 @@ export class WorkerClient<Api> {
       if (this.current === starting) this.current = null;
     });
     return starting;
+  }
+
+  /**
+   * A call on `gen`, rejected by its death. A DEVICE_LOST from the worker itself ends the worker
+   * too: its run may fail on the lost device before the device's `lost` promise has told the
+   * worker's owner (DEVICE_LOST_MESSAGE), and the next call must not reach it.
+   */
+  private race<R>(gen: Generation<Api>, fn: (remote: Comlink.Remote<Api>) => Promise<R>): Promise<R> {
+    const call = fn(gen.remote).catch((err: unknown) => {
+      if (err instanceof WhittleError && err.code === 'DEVICE_LOST') this.retire(gen, err);
+      throw err;
+    });
+    return Promise.race([call, gen.dead]);
   }
 
   /** Ends a generation on purpose: its pending calls reject with `why` instead of waiting forever. */
@@ -188,6 +205,14 @@ export class WorkerClient<Api> {
       // Granted only when the worker releases it, i.e. when it is gone.
       void navigator.locks.request(name, async () => died('it stopped running'));
     }
+    worker.addEventListener('message', (ev: MessageEvent) => {
+      const data = ev.data as { type?: string; message?: string; reason?: string } | null;
+      if (data?.type !== DEVICE_LOST_MESSAGE) return;
+      // Its sessions died with the device and cannot move to another: calls in flight reject
+      // with DEVICE_LOST now (some would never settle), and the next call starts a fresh worker,
+      // whose onnxruntime asks for a fresh device.
+      this.retire(gen, new WhittleError('DEVICE_LOST', `${data.message ?? 'the WebGPU device was lost'} (${this.label})`, { generation: id, reason: data.reason ?? 'unknown' }));
+    });
     worker.addEventListener('error', (ev) => {
       // An uncaught error inside a worker does not stop it; report it, keep going.
       console.warn(`[whittle] uncaught error in the ${this.label} worker:`, ev instanceof ErrorEvent ? ev.message : ev);

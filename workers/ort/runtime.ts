@@ -7,7 +7,9 @@
  */
 import type * as Ort from 'onnxruntime-web';
 import { WhittleError } from '../../core/errors.ts';
-import type { BuiltModel } from '../../models/onnx/builder.ts';
+import { GraphBuilder, type BuiltModel } from '../../models/onnx/builder.ts';
+import { deviceLost, lossAfterFailure, trackWebGpuSession } from './device-loss.ts';
+import { ortError } from './errors.ts';
 import { defaultRuntimeFiles, type RuntimeFiles } from './files.ts';
 
 export type OrtModule = typeof Ort;
@@ -48,9 +50,18 @@ const isNode = typeof process !== 'undefined' && typeof process.versions?.node =
 let loaded: { config: RuntimeConfig; ort: Promise<OrtModule> } | null = null;
 
 /**
- * Loads (once) the onnxruntime-web build for `config.backend` and applies the global env.
- * onnxruntime's env is process-global and frozen after the first session, so asking for a
- * different backend or thread count later is an error rather than a silent no-op.
+ * Loads (once) the onnxruntime-web build for `config.backend`, applies the global env and starts
+ * its WASM runtime (the `.mjs` glue and the `.wasm`), so a runtime that cannot load fails here,
+ * as NETWORK (a file that did not arrive) or UNSUPPORTED (one that arrived and would not run),
+ * instead of as a BAD_MODEL at the first session. onnxruntime's env is process-global and frozen
+ * after the first session, so asking for a different backend or thread count later is an error
+ * rather than a silent no-op.
+ *
+ * A failed load is not cached: the next call tries again. Within one worker that retries only
+ * the import; onnxruntime itself refuses to start again after a failed start (its WASM factory
+ * remembers the failure for the life of the module), so the retry that fetches the runtime
+ * files again is the SDK's next load, which starts a fresh worker (sdk/client/worker-client.ts
+ * ends a worker whose load failed).
  */
 export function loadOrt(config: RuntimeConfig): Promise<OrtModule> {
   if (loaded) {
@@ -63,14 +74,50 @@ export function loadOrt(config: RuntimeConfig): Promise<OrtModule> {
     }
     return loaded.ort;
   }
-  const ort = importBuild(config.backend).then((ort) => {
-    ort.env.logLevel = 'error';
-    ort.env.wasm.numThreads = config.numThreads;
-    if (!isNode) ort.env.wasm.wasmPaths = config.wasmPaths ?? defaultRuntimeFiles(config.backend);
-    return ort;
+  const ort = startOrt(config);
+  const entry = { config, ort };
+  loaded = entry;
+  ort.catch(() => {
+    if (loaded === entry) loaded = null;
   });
-  loaded = { config, ort };
   return ort;
+}
+
+async function startOrt(config: RuntimeConfig): Promise<OrtModule> {
+  let ort: OrtModule;
+  try {
+    ort = await importBuild(config.backend);
+  } catch (err) {
+    throw runtimeLoadError(err, `could not import onnxruntime-web's ${config.backend} build`);
+  }
+  ort.env.logLevel = 'error';
+  ort.env.wasm.numThreads = config.numThreads;
+  if (!isNode) ort.env.wasm.wasmPaths = config.wasmPaths ?? defaultRuntimeFiles(config.backend);
+  try {
+    // The runtime files load on the first session: one of a single Identity node, on the WASM
+    // EP (the WebGPU build has it too, and it does not start a GPU device).
+    const probe = await ort.InferenceSession.create(identityModel(), { executionProviders: ['wasm'] });
+    await probe.release();
+  } catch (err) {
+    const files = typeof ort.env.wasm.wasmPaths === 'string' ? ort.env.wasm.wasmPaths : JSON.stringify(ort.env.wasm.wasmPaths ?? 'the package');
+    throw runtimeLoadError(err, `onnxruntime-web's WASM runtime (from ${files}) did not start`);
+  }
+  return ort;
+}
+
+/** NETWORK when the runtime's files did not arrive (a retry may work); UNSUPPORTED when they arrived and would not run here. */
+function runtimeLoadError(err: unknown, what: string): WhittleError {
+  if (err instanceof WhittleError) return err;
+  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  const network = /fetch|network|dynamically imported module|importing a module script failed|HTTP|404|status code|net::/i.test(text);
+  return new WhittleError(network ? 'NETWORK' : 'UNSUPPORTED', `${what}: ${text}`, {}, { cause: err });
+}
+
+/** The smallest valid model: y = Identity(x). */
+function identityModel(): Uint8Array {
+  const g = new GraphBuilder('whittle-runtime-probe');
+  g.output(g.op('Identity', [g.input('x', 'float32', [1])]), 'float32', [1]);
+  return g.build().model;
 }
 
 async function importBuild(backend: Backend): Promise<OrtModule> {
@@ -102,21 +149,46 @@ export function runtimeInfo(config: RuntimeConfig, ort?: OrtModule): RuntimeInfo
   };
 }
 
-/** Creates a session for a model from the graph builder, on the configured backend. */
+/**
+ * Creates a session for a model from the graph builder, on the configured backend. Its failures,
+ * and those of its `run`s, are WhittleErrors mapped by ortError (workers/ort/errors.ts):
+ * OUT_OF_MEMORY, DEVICE_LOST, else BAD_MODEL for a graph onnxruntime rejects and INTERNAL for a
+ * failed run. Every session Whittle runs comes from here, so this is the one place they are mapped.
+ */
 export async function createSession(
   ort: OrtModule,
   built: BuiltModel,
   backend: Backend,
   extra: Ort.InferenceSession.SessionOptions = {},
 ): Promise<Ort.InferenceSession> {
+  const lost = deviceLost();
+  if (lost) throw lost;
+  let session: Ort.InferenceSession;
   try {
-    return await ort.InferenceSession.create(built.model, {
+    session = await ort.InferenceSession.create(built.model, {
       executionProviders: [backend],
       graphOptimizationLevel: 'all',
       externalData: built.externalData,
       ...extra,
     });
   } catch (err) {
-    throw new WhittleError('BAD_MODEL', `onnxruntime could not create a ${backend} session: ${err instanceof Error ? err.message : String(err)}`, { backend }, { cause: err });
+    const mapped = ortError(err, 'create', backend);
+    throw (backend === 'webgpu' ? await lossAfterFailure(mapped) : null) ?? mapped;
   }
+  if (backend === 'webgpu') await trackWebGpuSession(ort, session);
+  // Wrapped on the instance rather than at each call site: engines call session.run directly.
+  // The class's own run is looked up per call, so a spy on the prototype (tests) still sees it.
+  const proto = Object.getPrototypeOf(session) as { run: (...args: unknown[]) => Promise<Ort.InferenceSession.ReturnType> };
+  const run = async (...args: unknown[]): Promise<Ort.InferenceSession.ReturnType> => {
+    const before = deviceLost();
+    if (before) throw before;
+    try {
+      return await proto.run.apply(session, args);
+    } catch (err) {
+      const mapped = ortError(err, 'run', backend);
+      throw (backend === 'webgpu' ? await lossAfterFailure(mapped) : null) ?? mapped;
+    }
+  };
+  Object.defineProperty(session, 'run', { value: run, configurable: true, writable: true });
+  return session;
 }

@@ -1,0 +1,163 @@
+/**
+ * Device and runtime faults, in Chromium: a lost WebGPU device (device.destroy() inside the
+ * model's worker, e2e/pages/device-tap.worker.ts) rejects the calls in flight with DEVICE_LOST
+ * and the next call recovers on a fresh worker and device, or on WASM when asked; onnxruntime's
+ * runtime files failing to arrive once reject the load with NETWORK and the next load works.
+ */
+import { test, expect } from './fixtures.ts';
+import type { Page } from '@playwright/test';
+
+async function openFaults(page: Page): Promise<void> {
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && !/not assigned to the preferred execution providers|VerifyEachNodeIsAssignedToAnEp/.test(msg.text()))
+      console.log(`[page error] ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => console.log(`[page exception] ${err.stack}`));
+  await page.goto('/e2e/pages/device-faults.html');
+  await expect(page.locator('#status')).toHaveText('ready');
+}
+
+const PROMPT = 'Once upon a time';
+
+test('text: a device lost mid-generation rejects it with DEVICE_LOST; the next generations recover on a fresh device', async ({
+  page,
+  backendName,
+}) => {
+  test.setTimeout(300_000);
+  test.skip(backendName !== 'webgpu', 'WebGPU only: WASM has no device to lose');
+  await openFaults(page);
+  const r = await page.evaluate(async (prompt) => {
+    const { whittle, tapWorker, loseDevice, failure } = window.faults;
+    const w = await whittle.Whittle.create({ backend: 'webgpu', storeName: 'device-faults-text' });
+    let starts = 0;
+    const lm = await w.text('stories260K', { spawn: (name) => (starts++, tapWorker(name)) });
+    const before = (await lm.complete(prompt, { maxTokens: 12 })).tokens;
+
+    // In flight: the device goes after the first token of a long generation.
+    const inFlight = (async () => {
+      let tokens = 0;
+      for await (const ev of lm.generate(prompt, { maxTokens: 400, stopTokens: [] })) {
+        if (ev.type === 'token' && ++tokens === 1) void loseDevice(await lm.worker());
+      }
+      return tokens;
+    })();
+    const midway = await failure(inFlight);
+    const startsAfterLoss = starts;
+    const recovered = (await lm.complete(prompt, { maxTokens: 12 })).tokens;
+    const startsAfterRecovery = starts;
+
+    // Idle: the device goes between calls; the next call starts a fresh worker without failing.
+    const told = await loseDevice(await lm.worker());
+    const idle = (await lm.complete(prompt, { maxTokens: 12 })).tokens;
+    const result = {
+      before,
+      midway,
+      startsAfterLoss,
+      recovered,
+      startsAfterRecovery,
+      told,
+      idle,
+      starts,
+      backend: lm.info.runtime.backend,
+    };
+    lm.dispose();
+    return result;
+  }, PROMPT);
+  expect(r.midway).toMatchObject({ code: 'DEVICE_LOST', isWhittle: true });
+  expect(r.midway?.message).toContain('destroyed');
+  expect(r.startsAfterLoss).toBe(1); // the loss itself starts nothing
+  expect(r.recovered).toEqual(r.before); // greedy: the fresh worker gives the same tokens
+  expect(r.startsAfterRecovery).toBe(2);
+  expect(r.told).toMatchObject({ type: 'whittle:device-lost', reason: 'destroyed' });
+  expect(r.idle).toEqual(r.before);
+  expect(r.starts).toBe(3);
+  expect(r.backend).toBe('webgpu');
+});
+
+test("text: with deviceLoss 'wasm' the model continues on WASM after a loss", async ({ page, backendName }) => {
+  test.setTimeout(300_000);
+  test.skip(backendName !== 'webgpu', 'WebGPU only: WASM has no device to lose');
+  await openFaults(page);
+  const r = await page.evaluate(async (prompt) => {
+    const { whittle, tapWorker, loseDevice } = window.faults;
+    const w = await whittle.Whittle.create({ backend: 'webgpu', deviceLoss: 'wasm', storeName: 'device-faults-fallback' });
+    const lm = await w.text('stories260K', { spawn: tapWorker });
+    const before = { tokens: (await lm.complete(prompt, { maxTokens: 12 })).tokens, backend: lm.info.runtime.backend };
+    await loseDevice(await lm.worker());
+    const after = { tokens: (await lm.complete(prompt, { maxTokens: 12 })).tokens, backend: lm.info.runtime.backend };
+    lm.dispose();
+    return { before, after };
+  }, PROMPT);
+  expect(r.before.backend).toBe('webgpu');
+  expect(r.after.backend).toBe('wasm');
+  expect(r.after.tokens).toEqual(r.before.tokens);
+});
+
+test('codec: a device lost between calls costs nothing but a restart; the next encode gives the same packets', async ({
+  page,
+  backendName,
+}) => {
+  test.setTimeout(300_000);
+  test.skip(backendName !== 'webgpu', 'WebGPU only: WASM has no device to lose');
+  await openFaults(page);
+  const r = await page.evaluate(async () => {
+    const { whittle, tapWorker, loseDevice } = window.faults;
+    const w = await whittle.Whittle.create({ backend: 'webgpu', storeName: 'device-faults-codec' });
+    const codec = await w.codec('lyra-v2', { spawn: tapWorker });
+    const pcm = new Float32Array(16000 / 5).map((_, i) => 0.3 * Math.sin((2 * Math.PI * 220 * i) / 16000)); // 200 ms
+    const before = Array.from(await codec.encode(pcm, { kbps: 6 }));
+    const told = await loseDevice(await codec.worker());
+    const after = Array.from(await codec.encode(pcm, { kbps: 6 }));
+    codec.dispose();
+    return { before, after, told: told.type };
+  });
+  expect(r.told).toBe('whittle:device-lost');
+  expect(r.before.length).toBeGreaterThan(0);
+  expect(r.after).toEqual(r.before);
+});
+
+for (const file of ['wasm', 'mjs'] as const) {
+  test(`onnxruntime's .${file} failing to load rejects the load with NETWORK; the next load fetches it again and works`, async ({
+    page,
+    backendName,
+  }) => {
+    await openFaults(page);
+    // The backend's own pair: the plain build on WASM, the asyncify (WebGPU) build on WebGPU.
+    // Every request fails while `down` (Emscripten itself fetches the .wasm a second time after a
+    // failed streaming compile, so failing one request is not a failed load).
+    const pattern = new RegExp(`/ort-wasm-simd-threaded${backendName === 'webgpu' ? '\\.asyncify' : ''}\\.${file}(\\?|$)`);
+    let down = true;
+    const seen = { failed: 0, served: 0 };
+    await page.context().route(pattern, async (route) => {
+      if (down) {
+        seen.failed++;
+        await route.abort('connectionreset');
+      } else {
+        seen.served++;
+        await route.continue();
+      }
+    });
+    const first = await page.evaluate(async (backend) => {
+      const { whittle, failure } = window.faults;
+      const w = await whittle.Whittle.create({ backend, storeName: 'device-faults-runtime' });
+      return failure(w.text('stories260K'));
+    }, backendName);
+    down = false;
+    const tokens = await page.evaluate(
+      async ({ backend, prompt }) => {
+        const { whittle } = window.faults;
+        const w = await whittle.Whittle.create({ backend, storeName: 'device-faults-runtime' });
+        const lm = await w.text('stories260K');
+        const n = (await lm.complete(prompt, { maxTokens: 4 })).tokens.length;
+        lm.dispose();
+        return n;
+      },
+      { backend: backendName, prompt: PROMPT },
+    );
+    expect(first).toMatchObject({ code: 'NETWORK', isWhittle: true });
+    expect(first?.message).toContain('runtime');
+    expect(seen.failed).toBeGreaterThan(0);
+    expect(seen.served).toBeGreaterThan(0); // fetched again by the next load, not a cached failure
+    expect(tokens).toBeGreaterThan(0);
+  });
+}

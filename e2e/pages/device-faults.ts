@@ -1,0 +1,45 @@
+/**
+ * The page e2e/device-faults.spec.ts drives: the public SDK, and model workers that lose their
+ * WebGPU device when told to (device-tap.worker.ts).
+ */
+import * as whittle from 'whittle';
+
+/** Starts a model's worker from device-tap.worker.ts (a `ModelLoadOptions.spawn`). */
+const tapWorker = (name: string): Worker => new Worker(new URL('./device-tap.worker.ts', import.meta.url), { type: 'module', name });
+
+/**
+ * Destroys the WebGPU devices of `worker` and resolves once it has told its owner the device
+ * is lost (the message the SDK's worker client acts on), so the page knows the SDK has heard.
+ */
+function loseDevice(worker: Worker): Promise<{ type: string; message: string; reason: string }> {
+  const told = new Promise<{ type: string; message: string; reason: string }>((resolve) => {
+    const onMessage = (ev: MessageEvent) => {
+      const data = ev.data as { type?: string; message: string; reason: string } | null;
+      if (data?.type !== 'whittle:device-lost') return;
+      worker.removeEventListener('message', onMessage);
+      resolve(data as { type: string; message: string; reason: string });
+    };
+    worker.addEventListener('message', onMessage);
+  });
+  worker.postMessage({ type: 'e2e:destroy-device' });
+  return told;
+}
+
+/** What a rejected promise carried, as JSON: its code and whether it is a WhittleError. */
+async function failure(promise: Promise<unknown>): Promise<{ code?: string; message?: string; isWhittle: boolean } | null> {
+  try {
+    await promise;
+    return null;
+  } catch (e) {
+    return { code: (e as { code?: string }).code, message: (e as Error).message, isWhittle: e instanceof whittle.WhittleError };
+  }
+}
+
+const faults = { whittle, tapWorker, loseDevice, failure };
+declare global {
+  interface Window {
+    faults: typeof faults;
+  }
+}
+window.faults = faults;
+document.getElementById('status')!.textContent = 'ready';

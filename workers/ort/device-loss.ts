@@ -1,0 +1,86 @@
+/**
+ * Watches the WebGPU device onnxruntime runs on and turns its loss into DEVICE_LOST.
+ *
+ * A GPUDevice can be lost at any time (driver reset, GPU process crash, `device.destroy()`);
+ * every session on it is then dead for good: onnxruntime has no way to move them to a new device.
+ * So once the device a live session uses is lost, this worker's sessions are finished: every
+ * later create/run here rejects with DEVICE_LOST, and the worker tells its owner (one message,
+ * DEVICE_LOST_MESSAGE), whose WorkerClient rejects the calls in flight with DEVICE_LOST and ends
+ * the worker; the next call starts a fresh worker, which gets a fresh device (or runs on WASM,
+ * `Whittle.create({ deviceLoss: 'wasm' })`).
+ *
+ * onnxruntime's WebGPU context is reference-counted by its sessions and may destroy its device
+ * itself once the last one is released; the device's `lost` promise then resolves with reason
+ * 'destroyed', as it does for an outside `destroy()`. Only a loss while sessions still use the
+ * device counts, hence the count per device.
+ */
+import { WhittleError } from '../../core/errors.ts';
+import type { OrtModule } from './runtime.ts';
+
+/** The message a worker posts to its owner when its device is lost (same literal as sdk/client/worker-client.ts). */
+export const DEVICE_LOST_MESSAGE = 'whittle:device-lost';
+
+interface LosableDevice {
+  readonly lost: Promise<{ reason?: string; message?: string }>;
+}
+
+/** Live sessions per device: a loss with none is onnxruntime releasing its own device. */
+const users = new WeakMap<LosableDevice, number>();
+let lostError: WhittleError | null = null;
+
+/** DEVICE_LOST once this worker's device has been lost while in use; null before. */
+export function deviceLost(): WhittleError | null {
+  return lostError;
+}
+
+/**
+ * Counts `session` as a user of onnxruntime's current WebGPU device until it is released,
+ * watching that device's `lost` promise the first time it is seen. Call right after a WebGPU
+ * session is created: onnxruntime sets `env.webgpu.device` when it creates the session.
+ */
+export async function trackWebGpuSession(ort: OrtModule, session: { release(): Promise<void> }): Promise<void> {
+  // A GPUDevice in onnxruntime-web 1.30 (a plain property); typed as a promise of one.
+  const device = (await (ort.env.webgpu as { device?: unknown }).device) as LosableDevice | undefined;
+  if (!device || typeof device !== 'object' || !(device.lost instanceof Promise)) return;
+  if (!users.has(device)) {
+    users.set(device, 0);
+    void device.lost.then((info) => {
+      if ((users.get(device) ?? 0) > 0) markLost(info);
+    });
+  }
+  users.set(device, users.get(device)! + 1);
+  const release = session.release.bind(session);
+  let released = false;
+  session.release = () => {
+    // Counted down before onnxruntime lets go: its own destroy() of an unused device follows.
+    if (!released) users.set(device, users.get(device)! - 1);
+    released = true;
+    return release();
+  };
+}
+
+/**
+ * After a WebGPU create or run failed: DEVICE_LOST if the device is gone. The failure can come
+ * before the device's `lost` promise settles (a mapAsync rejected on the destroyed device), so
+ * this waits one task for it; a failure whose text says the device is lost (`fromText`, see
+ * workers/ort/errors.ts) counts as the loss itself.
+ */
+export async function lossAfterFailure(fromText: WhittleError | null): Promise<WhittleError | null> {
+  if (!lostError) await new Promise((resolve) => setTimeout(resolve, 0));
+  if (!lostError && fromText?.code === 'DEVICE_LOST') markLost({ reason: 'unknown', message: fromText.message });
+  return lostError;
+}
+
+function markLost(info: { reason?: string; message?: string }): void {
+  if (lostError) return;
+  const why = [info.reason, info.message].filter(Boolean).join(': ') || 'no reason given';
+  lostError = new WhittleError('DEVICE_LOST', `the WebGPU device was lost (${why}); the next call starts on a fresh device`, {
+    reason: info.reason ?? 'unknown',
+  });
+  // Tell the worker's owner (a dedicated worker posts to the page that started it). Not in Node
+  // or on a page's main thread, where there is no owner to tell.
+  const scope = globalThis as { WorkerGlobalScope?: unknown; postMessage?: (message: unknown) => void };
+  if (typeof scope.WorkerGlobalScope === 'function' && typeof scope.postMessage === 'function') {
+    scope.postMessage({ type: DEVICE_LOST_MESSAGE, message: lostError.message, reason: info.reason ?? 'unknown' });
+  }
+}
