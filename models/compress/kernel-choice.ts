@@ -24,9 +24,19 @@ export type KernelBackend = 'wasm' | 'webgpu';
 /** One resolved weight form: what compressLinear() builds. */
 export type WeightForm =
   | { form: 'f32' }
-  | { form: 'int8' }
-  | { form: 'nbits'; bits: NBits; blockSize: BlockSize; accuracyLevel: AccuracyLevel }
-  | { form: 'dequantized'; bits: NBits; blockSize: BlockSize };
+  | ({ form: 'int8' } & Refined)
+  | ({ form: 'nbits'; bits: NBits; blockSize: BlockSize; accuracyLevel: AccuracyLevel } & Refined)
+  | ({ form: 'dequantized'; bits: NBits; blockSize: BlockSize } & Refined);
+
+/**
+ * `WeightsSetting.method` when it is not round-to-nearest (absent = 'rtn'), carried on the block
+ * form so every caller that quantizes a layer (prepareWeights, compressPrepared) sees it: 'hqq'
+ * changes how compressLinear picks grids; 'awq' needs calibration statistics, which only
+ * compressPrepared's `stats` can supply (compressLayer refuses it alone).
+ */
+interface Refined {
+  method?: 'hqq' | 'awq';
+}
 
 /** Throws INVALID_ARGUMENT for a setting no kernel implements. */
 export function validateWeights(s: WeightsSetting): void {
@@ -37,7 +47,19 @@ export function validateWeights(s: WeightsSetting): void {
   if (s.head !== undefined && !['f32', 'q8'].includes(s.head)) throw bad(`head must be 'f32' or 'q8' (never below 8 bits), not ${String(s.head)}`);
   if (s.accuracyLevel !== undefined && s.accuracyLevel !== 1 && s.accuracyLevel !== 4) throw bad(`accuracyLevel must be 1 or 4, not ${String(s.accuracyLevel)}`);
   if (s.kernel === 'int8' && s.linear === 'q4') throw bad("the 'int8' kernel holds 8-bit weights; q4 needs 'nbits' or 'dequantized'");
+  if (s.method !== undefined && !['rtn', 'hqq', 'awq'].includes(s.method)) throw bad(`method must be 'rtn', 'hqq' or 'awq', not ${String(s.method)}`);
+  // Asking for a refinement of fp32 weights is a mistake to report, not a no-op to hide.
+  if (s.linear === 'f32' && (s.method ?? 'rtn') !== 'rtn') throw bad(`method '${s.method}' refines quantized weights; linear 'f32' quantizes nothing`);
+  if (s.method === 'hqq' && s.kernel === 'int8') throw bad(HQQ_INT8);
 }
+
+/**
+ * Why 'hqq' and the int8 kernel do not mix: HQQ's variable is the zero point of an asymmetric
+ * group (hqq.ts); DynamicQuantizeMatMul's weights are symmetric per output column (no zero
+ * point, 255 levels over a whole column, already +0.02% perplexity with round-to-nearest), so
+ * there is nothing for it to refine. Refusing is clearer than silently falling back to RTN.
+ */
+const HQQ_INT8 = "method 'hqq' refines the zero points of 4/8-bit groups; the int8 per-channel kernel is symmetric (no zero point). Use kernel 'nbits' or 'dequantized' with 'hqq', or method 'rtn' / 'awq' with int8";
 
 function formFor(bits: NBits, kernel: Exclude<WeightsSetting['kernel'], undefined | 'auto'>, s: WeightsSetting): WeightForm {
   const blockSize = s.group ?? 32;
@@ -55,5 +77,11 @@ export function resolveForms(s: WeightsSetting, backend: KernelBackend): { block
   // The head follows the block kernel when that one holds 8 bits; a 4-bit block kernel gives the head its 8-bit version.
   const headKernel = s.kernel === undefined || s.kernel === 'auto' ? autoKernel(8) : s.kernel;
   const head: WeightForm = headWidth === 'f32' ? { form: 'f32' } : formFor(8, headKernel, s);
+  // 'auto' may resolve q8 to the int8 kernel (WASM): only known here, with the backend.
+  if (s.method === 'hqq' && block.form === 'int8') {
+    throw new WhittleError('INVALID_ARGUMENT', `weights: ${HQQ_INT8} (q8 on ${backend} resolves to the int8 kernel)`, { weights: JSON.stringify(s), backend });
+  }
+  // The head stays round-to-nearest: it is never below 8 bits, and AWQ would need its input's statistics too.
+  if (block.form !== 'f32' && s.method !== undefined && s.method !== 'rtn') return { block: { ...block, method: s.method }, head };
   return { block, head };
 }

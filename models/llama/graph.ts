@@ -74,7 +74,19 @@ export function gqaSupported(headSize: number): boolean {
  */
 export type SegmentIo = 'runner' | 'optimum';
 
-export function buildSegment(w: PreparedWeights, segment: Segment, attention: AttentionKind = 'plain', io: SegmentIo = 'runner'): SegmentGraph {
+export interface SegmentOptions {
+  /**
+   * A tied fp32 head reads the embedding table [vocab, dim] itself through
+   * `com.microsoft.FusedMatMul(transB = 1)` instead of the transposed copy [dim, vocab] in
+   * `w.head`, so a session holds the vocab x dim matrix once (SmolLM2-135M: 113 MB less), at
+   * 1.00-1.06x the decode step time of the MatMul (models/llama/README.md): a memory option,
+   * off by default. Only where that kernel is known to exist: onnxruntime's CPU/WASM EP. Ignored
+   * for untied or compressed heads.
+   */
+  headFromEmbedding?: boolean;
+}
+
+export function buildSegment(w: PreparedWeights, segment: Segment, attention: AttentionKind = 'plain', io: SegmentIo = 'runner', options: SegmentOptions = {}): SegmentGraph {
   const c = w.config;
   checkSupported(c);
   const optimum = io === 'optimum';
@@ -90,10 +102,12 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
 
   // Residual stream entering the first block.
   let resid: Value;
+  // One initializer however many nodes read the table (the Gather and a tied head).
+  let table: Value | null = null;
+  const embeddingTable = (): Value => (table ??= g.constant('embedding', 'float32', [c.vocabSize, c.dim], w.embedding));
   if (segment.embed) {
     const ids = g.input('input_ids', 'int64', [B, 'S']);
-    const table = g.constant('embedding', 'float32', [c.vocabSize, c.dim], w.embedding);
-    resid = g.op('Gather', [table, ids], { axis: 0 }); // [1, S, dim]
+    resid = g.op('Gather', [embeddingTable(), ids], { axis: 0 }); // [1, S, dim]
   } else {
     resid = g.input('hidden_in', 'float32', [1, 'S', c.dim]);
   }
@@ -208,7 +222,10 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
       if (pending) pending = last(pending);
     }
     const normed = normWithResidual(w.finalNorm, 'final_norm');
-    const logits = emitLinear(g, normed, 'lm_head', w.head, c.dim, c.vocabSize, 'logits');
+    const tiedFp32 = options.headFromEmbedding === true && c.tiedEmbeddings && w.head instanceof Float32Array;
+    const logits = tiedFp32
+      ? g.op('FusedMatMul', [normed, embeddingTable()], { transB: 1 }, { domain: 'com.microsoft', outputName: 'logits' }) // normed @ embedding^T
+      : emitLinear(g, normed, 'lm_head', w.head, c.dim, c.vocabSize, 'logits');
     g.output(logits, 'float32', optimum ? [B, 'S', c.vocabSize] : [1, segment.allLogits ? 'S' : 1, c.vocabSize], 'logits');
   }
   return { built: g.build({ opset: attention === 'onnx' ? 23 : 21 }), nodeCount: g.nodeCount, segment, attention };

@@ -16,6 +16,9 @@
  * 0's input on the host anyway (its similarity), a plan without block 0 must start from the
  * embedding too, and a Gather would put another [vocab, dim] table into onnxruntime's memory.
  *
+ * A variant for activation-aware quantization, linear-input-probe.ts, compiles block l's probe
+ * graph with the inputs of its four linears as extra outputs (workers/text/activation-stats.ts).
+ *
  * @example
  * const { blocks, head } = probeSegments(config.nLayers);
  * buildSegment(prepared, blocks[3]!, 'onnx'); // block 3 alone

@@ -111,6 +111,14 @@ export interface LlamaPlan {
  *   stays fp32.
  * - `accuracyLevel`: MatMulNBits `accuracy_level`, always written: 1 (default) = fp32
  *   activations, 4 = int8 activations (faster on GPUs with int8 dot products, less exact).
+ * - `method`: how the block linears' grid values are chosen (never the head's, which is always
+ *   round-to-nearest at 8 bits or more): 'rtn' (default) = round-to-nearest from each group's
+ *   min/max; 'hqq' = the same grid refined per group by half-quadratic optimisation of a robust
+ *   reconstruction error (models/compress/hqq.ts; no calibration data; 4/8-bit groups only, not
+ *   the symmetric int8 per-channel kernel, which has no zero point to refine); 'awq' =
+ *   activation-aware per-input-channel scaling searched on calibration text and folded into the
+ *   preceding norm / V / up weights, then round-to-nearest (models/compress/awq.ts; needs the
+ *   model's activations, so only `TextEngine.compress` applies it, not `prepareWeights`).
  *
  * @example
  * const lm = await w.text('stories-layerskip', { compress: { linear: 'q8' } satisfies WeightsSetting });
@@ -122,6 +130,7 @@ export interface WeightsSetting {
   kernel?: 'auto' | 'int8' | 'nbits' | 'dequantized';
   head?: 'f32' | 'q8';
   accuracyLevel?: 1 | 4;
+  method?: 'rtn' | 'hqq' | 'awq';
 }
 
 /** The plan that runs every block once, in order, with no early exit. */

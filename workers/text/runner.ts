@@ -5,8 +5,9 @@
  * KV design (see models/llama/README.md): each step's graph takes `past_*` [1, K, P, hs] and
  * computes `present_*` = past ++ new inside the attention op; it also outputs the step's own
  * `new_key`/`new_value` [1, S, K*hs].
- * - WASM: the cache lives on the host (`HostKv`, grown by doubling, reused across steps) and the
- *   runner fetches only logits and new_*; present_* is never copied out. onnxruntime-web
+ * - WASM: the cache lives on the host (`HostKv`, grown 64 positions at a time, fed to the graph
+ *   as it is with the unfilled slots masked) and the runner fetches only logits and new_*;
+ *   present_* is never copied out. onnxruntime-web
  *   allocates a fresh typed array for every output it returns, and in Chromium allocating and
  *   dropping arrays of a few KB per step costs tens of microseconds each (the pages go back to
  *   the OS and fault in again): fetching the whole cache every step made a decode step ~5x
@@ -15,7 +16,7 @@
  *   next past, so the cache never leaves the GPU.
  */
 import { WhittleError, throwIfAborted } from '../../core/errors.ts';
-import { attentionMaskShape, buildSegment, kvCacheShape, type AttentionKind } from '../../models/llama/graph.ts';
+import { attentionMaskShape, buildSegment, kvCacheShape, type AttentionKind, type SegmentOptions } from '../../models/llama/graph.ts';
 import { planSegments } from '../../models/llama/plan.ts';
 import type { PreparedWeights } from '../../models/llama/prepare.ts';
 import type { LlamaPlan } from '../../models/llama/types.ts';
@@ -28,6 +29,9 @@ interface CompiledSegment {
   head: 'final' | 'exit' | null;
   nodeCount: number;
 }
+
+/** Default `PlanRunner.prefillChunk` (positions per prefill run), from the measurement in models/llama/README.md. */
+export const PREFILL_CHUNK = 64;
 
 /** Large negative instead of -Infinity: masked scores stay finite, so no inf - inf = NaN anywhere. */
 const MASKED = -3.0e38;
@@ -49,9 +53,14 @@ export class StepInputs {
     private readonly groups: number,
   ) {}
 
-  /** Feeds for a step; the mask tensor views the reused buffer, valid until the next call. */
-  feeds(P: number, S: number): Record<string, Ort.Tensor> {
-    const T = P + S;
+  /**
+   * Feeds for a step; the mask tensor views the reused buffer, valid until the next call.
+   * `pastSlots` (>= P) is how many positions the past tensors hold: the host cache feeds its
+   * whole buffer, of which only the first P are filled, so slots P..pastSlots-1 are masked and
+   * the S new positions follow at pastSlots.. ('gqa' needs no mask: it reads seqlens_k).
+   */
+  feeds(P: number, S: number, pastSlots = P): Record<string, Ort.Tensor> {
+    const T = pastSlots + S;
     const feeds: Record<string, Ort.Tensor> = {
       position: new this.ort.Tensor('int64', BigInt64Array.of(BigInt(P)), [1]),
     };
@@ -63,11 +72,16 @@ export class StepInputs {
       if (this.maskBuffer.length < n) this.maskBuffer = new Float32Array(Math.max(n, this.maskBuffer.length * 2));
       const mask = this.maskBuffer.subarray(0, n);
       mask.fill(0);
-      for (let r = 0; r < maskShape[0]; r++) mask.fill(MASKED, r * T + P + Math.floor(r / rowsPerQuery) + 1, (r + 1) * T);
+      for (let r = 0; r < maskShape[0]; r++) {
+        mask.fill(MASKED, r * T + P, r * T + pastSlots); // unfilled slots of the cache buffer
+        mask.fill(MASKED, r * T + pastSlots + Math.floor(r / rowsPerQuery) + 1, (r + 1) * T); // causal
+      }
       feeds.attention_mask = new this.ort.Tensor('float32', mask, maskShape);
     } else {
-      feeds.seqlens_k = new this.ort.Tensor('int32', Int32Array.of(T - 1), [1]);
-      feeds.total_seq_len = new this.ort.Tensor('int32', Int32Array.of(T), []);
+      // Filled positions only: GroupQueryAttention reads the first seqlens_k + 1 - S of each
+      // head's pastSlots and writes the new ones right after them.
+      feeds.seqlens_k = new this.ort.Tensor('int32', Int32Array.of(P + S - 1), [1]);
+      feeds.total_seq_len = new this.ort.Tensor('int32', Int32Array.of(P + S), []);
     }
     return feeds;
   }
@@ -93,17 +107,26 @@ function copyPositions(layout: KvRows, from: Float32Array, fromT: number, to: Fl
 }
 
 /**
+ * Growth step of a host cache, in positions. The graphs read the whole buffer (unfilled slots
+ * masked, see `HostKv`), so a coarse step would make attention and onnxruntime's input copy
+ * work on up to that many empty slots every step; a fine one regrows (one copy of the cache)
+ * more often: every 64 decode steps is 1/64 of a cache copy per step.
+ */
+const KV_GROWTH = 64;
+
+/**
  * One layer's K and V on the host, laid out for the graph's past inputs: [K, capacity, hs] per
- * tensor, except 'plain' keys, which are kept transposed [K, hs, capacity]. `past()` packs the
- * first `length` positions contiguously into reusable feed buffers.
+ * tensor, except 'plain' keys, which are kept transposed [K, hs, capacity]. The buffers are fed
+ * as they are, capacity slots long (`StepInputs.feeds` masks the slots past `length`; 'gqa'
+ * reads only the first seqlens positions of each head), so a step copies only its own S new
+ * positions in; onnxruntime's copy of every input into its heap is the one per-step copy of the
+ * cache left.
  */
 class HostKv {
   length = 0;
   private capacity = 0;
   private key = new Float32Array(0);
   private value = new Float32Array(0);
-  private keyFeed = new Float32Array(0);
-  private valueFeed = new Float32Array(0);
 
   private readonly keyRows: KvRows;
   private readonly valueRows: KvRows;
@@ -117,10 +140,25 @@ class HostKv {
     this.valueRows = kvRows(K, hs, false);
   }
 
-  /** Appends S positions from new_key/new_value [S, K*hs] at `length`. */
+  /** Makes room for `S` more positions (before a step: the graph reads the buffer as past). */
+  reserve(S: number): void {
+    const positions = this.length + S;
+    if (positions <= this.capacity) return;
+    const { K, hs } = this;
+    const cap = Math.ceil(positions / KV_GROWTH) * KV_GROWTH;
+    const key = new Float32Array(K * cap * hs);
+    const value = new Float32Array(K * cap * hs);
+    copyPositions(this.keyRows, this.key, this.capacity, key, cap, this.length);
+    copyPositions(this.valueRows, this.value, this.capacity, value, cap, this.length);
+    this.key = key;
+    this.value = value;
+    this.capacity = cap;
+  }
+
+  /** Appends S positions from new_key/new_value [S, K*hs] at `length` (room reserved beforehand). */
   append(newKey: Float32Array, newValue: Float32Array, S: number): void {
     const { K, hs } = this;
-    this.reserve(this.length + S);
+    this.reserve(S);
     const cap = this.capacity;
     for (let s = 0; s < S; s++) {
       const t = this.length + s;
@@ -134,28 +172,9 @@ class HostKv {
     this.length += S;
   }
 
-  /** The cached positions as contiguous past tensors' data: key [K, L, hs] (or [K, hs, L]), value [K, L, hs]. Valid until the next call. */
-  past(): { key: Float32Array; value: Float32Array } {
-    const { capacity: cap, length: L } = this;
-    copyPositions(this.valueRows, this.value, cap, this.valueFeed, L, L);
-    copyPositions(this.keyRows, this.key, cap, this.keyFeed, L, L);
-    const n = this.K * L * this.hs;
-    return { key: this.keyFeed.subarray(0, n), value: this.valueFeed.subarray(0, n) };
-  }
-
-  private reserve(positions: number): void {
-    if (positions <= this.capacity) return;
-    const { K, hs } = this;
-    const cap = Math.max(positions, this.capacity * 2, 16);
-    const key = new Float32Array(K * cap * hs);
-    const value = new Float32Array(K * cap * hs);
-    copyPositions(this.keyRows, this.key, this.capacity, key, cap, this.length);
-    copyPositions(this.valueRows, this.value, this.capacity, value, cap, this.length);
-    this.key = key;
-    this.value = value;
-    this.keyFeed = new Float32Array(K * cap * hs);
-    this.valueFeed = new Float32Array(K * cap * hs);
-    this.capacity = cap;
+  /** The whole buffers as past tensors' data, `slots` positions each (the first `length` filled). No copy. */
+  past(): { key: Float32Array; value: Float32Array; slots: number } {
+    return { key: this.key, value: this.value, slots: this.capacity };
   }
 }
 
@@ -164,6 +183,9 @@ export interface StepOptions {
   exit?: boolean;
   signal?: AbortSignal;
 }
+
+/** Bytes of a tied fp32 head above which WASM graphs read the embedding table instead of holding a transposed copy. */
+const HEAD_COPY_LIMIT = 256 * 2 ** 20;
 
 export class PlanRunner {
   /** WebGPU: per-layer present tensors (GPU buffers) fed back as past. */
@@ -180,11 +202,21 @@ export class PlanRunner {
   private readonly fetches: string[][];
   /** Positions fed so far (the next token's position). */
   position = 0;
+  /**
+   * Most positions one `session.run` takes in `step` (a longer prompt runs as consecutive
+   * chunks). Bounds what a run allocates for S positions: attention scores [H, S, T], the mask
+   * [S, T] and every activation [S, hidden] (a 2048-token prompt in one pass at Llama-3.2-1B's
+   * 32 heads: 512 MiB of scores [32, 2048, 2048] plus as much again for their softmax). At
+   * SmolLM2-135M's shape chunks of 32–128 also prefill 1.1x faster than one 512-position run
+   * (models/llama/README.md).
+   */
+  prefillChunk = PREFILL_CHUNK;
 
   private constructor(
     private readonly ort: OrtModule,
     private readonly backend: Backend,
-    private readonly weights: PreparedWeights,
+    // Only its shape: holding the arrays would keep a copy of every weight alive beside the sessions.
+    private readonly weights: Pick<PreparedWeights, 'config' | 'headSize'>,
     readonly plan: LlamaPlan,
     readonly attention: AttentionKind,
     private readonly segments: CompiledSegment[],
@@ -200,11 +232,19 @@ export class PlanRunner {
   }
 
   /** Builds and loads one session per segment of `plan`. */
-  static async compile(ort: OrtModule, backend: Backend, weights: PreparedWeights, plan: LlamaPlan, attention: AttentionKind): Promise<PlanRunner> {
+  static async compile(ort: OrtModule, backend: Backend, weights: PreparedWeights, plan: LlamaPlan, attention: AttentionKind, graphOptions?: SegmentOptions): Promise<PlanRunner> {
+    // Default: the head is a MatMul on its transposed copy. Reading a tied head from the
+    // embedding table (`headFromEmbedding`, WASM only) saves 113 MB at SmolLM2-135M but measured
+    // 1.00-1.06x slower per decode step (models/llama/README.md), so below HEAD_COPY_LIMIT it is
+    // opt-in. Above it the copy costs more than 5% is worth: 545 MB at Qwen2.5-0.5B's vocabulary,
+    // 1.05 GB at Llama-3.2-1B's, a quarter of the 4 GiB a WASM heap can hold.
+    const { config: c } = weights;
+    const bigTiedHead = backend === 'wasm' && c.tiedEmbeddings && weights.head instanceof Float32Array && c.vocabSize * c.dim * 4 > HEAD_COPY_LIMIT;
+    const options = graphOptions ?? (bigTiedHead ? { headFromEmbedding: true } : {});
     const segments: CompiledSegment[] = [];
     try {
       for (const seg of planSegments(plan, weights.config.nLayers)) {
-        const graph = buildSegment(weights, seg, attention);
+        const graph = buildSegment(weights, seg, attention, 'runner', options);
         // On WebGPU the caches and the hidden state between segments stay in GPU buffers: each
         // step feeds the previous step's present_* back without a round trip through JS.
         // (Not exercised by the Node tests, which run WASM.)
@@ -220,7 +260,7 @@ export class PlanRunner {
       await Promise.all(segments.map((s) => s.session.release()));
       throw err;
     }
-    const runner = new PlanRunner(ort, backend, weights, plan, attention, segments);
+    const runner = new PlanRunner(ort, backend, { config: weights.config, headSize: weights.headSize }, plan, attention, segments);
     // One throwaway step so onnxruntime's first-run allocations (and, on WebGPU, shader
     // compilation) happen at load time instead of inflating the first token's latency.
     try {
@@ -267,14 +307,28 @@ export class PlanRunner {
 
   /**
    * Feeds `tokens` at positions `position ..`, appends them to the KV caches and returns the
-   * logits [vocab] of the last one. Prefill is one call with the whole prompt; decode, one token.
+   * logits [vocab] of the last one. Prefill is one call with the whole prompt (run in chunks of
+   * `prefillChunk` positions); decode, one token.
    */
   async step(tokens: readonly number[], options: StepOptions = {}): Promise<Float32Array> {
     this.checkTokens(tokens);
     const exitIndex = options.exit ? this.segments.findIndex((s) => s.head === 'exit') : -1;
     const last = exitIndex >= 0 ? exitIndex : this.segments.length - 1;
-    const { logits } = await this.runRange(0, last, { tokens }, this.position, tokens.length, options.signal, false);
-    this.position += tokens.length;
+    const end = this.position + tokens.length;
+    // Checked before the first chunk runs, so a too-long prompt leaves the caches untouched.
+    if (end > this.weights.config.maxSeqLen) {
+      throw new WhittleError('INVALID_ARGUMENT', `${end} positions exceed the model's context of ${this.weights.config.maxSeqLen}`, { positions: end, maxSeqLen: this.weights.config.maxSeqLen });
+    }
+    const chunk = Math.max(1, Math.floor(this.prefillChunk));
+    let logits: Float32Array = new Float32Array(0);
+    // Each chunk attends to the cache the previous chunks appended (one append of S positions
+    // per layer, no re-copy of what is cached), so the result equals one pass over all tokens;
+    // only the last chunk's logits are kept.
+    for (let start = 0; start < tokens.length; start += chunk) {
+      const part = tokens.slice(start, start + chunk);
+      ({ logits } = await this.runRange(0, last, { tokens: part }, this.position, part.length, options.signal, false));
+      this.position += part.length;
+    }
     const vocab = this.weights.config.vocabSize;
     return logits.subarray(logits.length - vocab); // the last position (segments with allLogits return every one)
   }
@@ -368,7 +422,7 @@ export class PlanRunner {
     if (T > c.maxSeqLen) {
       throw new WhittleError('INVALID_ARGUMENT', `${T} positions exceed the model's context of ${c.maxSeqLen}`, { positions: T, maxSeqLen: c.maxSeqLen });
     }
-    const feeds = this.inputs.feeds(P, S);
+    let feeds = this.inputs.feeds(P, S);
     if (input.tokens) feeds.input_ids = new this.ort.Tensor('int64', BigInt64Array.from(input.tokens, (t) => BigInt(t)), [1, S]);
     if (input.hidden) feeds.hidden_in = input.hidden;
 
@@ -384,11 +438,23 @@ export class PlanRunner {
         if (length !== P) {
           throw new WhittleError('INVALID_ARGUMENT', `layer ${l} caches ${length} positions but this step starts at ${P} (early-exit steps do not fill later layers; reset first)`);
         }
-        if (wasm) {
-          const past = this.host.get(l)!.past();
-          feeds[`past_key.${l}`] = new this.ort.Tensor('float32', past.key, kvCacheShape(this.attention, 'key', c.nKvHeads, hs, P));
-          feeds[`past_value.${l}`] = new this.ort.Tensor('float32', past.value, kvCacheShape(this.attention, 'value', c.nKvHeads, hs, P));
-        } else {
+      }
+      if (wasm) {
+        // The layers of one segment always grow together, so they share a slot count; segments
+        // may not (drafting fills the early ones alone), hence the mask per segment.
+        let slots = -1;
+        for (const l of seg.layers) {
+          const kv = this.host.get(l)!;
+          kv.reserve(S);
+          const past = kv.past();
+          if (slots >= 0 && past.slots !== slots) throw new WhittleError('INTERNAL', `layer ${l} holds ${past.slots} slots, its segment ${slots}`);
+          slots = past.slots;
+          feeds[`past_key.${l}`] = new this.ort.Tensor('float32', past.key, kvCacheShape(this.attention, 'key', c.nKvHeads, hs, slots));
+          feeds[`past_value.${l}`] = new this.ort.Tensor('float32', past.value, kvCacheShape(this.attention, 'value', c.nKvHeads, hs, slots));
+        }
+        if (slots >= 0) feeds = { ...feeds, ...this.inputs.feeds(P, S, slots) };
+      } else {
+        for (const l of seg.layers) {
           const cache = this.caches.get(l)!;
           feeds[`past_key.${l}`] = cache.key;
           feeds[`past_value.${l}`] = cache.value;

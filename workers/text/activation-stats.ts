@@ -1,0 +1,120 @@
+/**
+ * Calibration statistics of every block's four linear inputs, measured on the compiled ONNX
+ * graphs (models/llama/linear-input-probe.ts: each block's probe graph with its linear inputs as
+ * extra outputs), for activation-aware quantization (models/compress/awq.ts):
+ *   meanAbs [K]     mean |x_k| over every calibration position
+ *   rows    [R, K]  R of the positions' inputs, spread evenly over the text (AWQ's error term)
+ *
+ * Layer-major, like block scoring (probe-runner.ts): every window through block l, then block
+ * l + 1, with the host holding the residual stream in between; one block's session exists at a
+ * time. Each layer's statistics go to `onLayer` as soon as they are complete, so a caller can
+ * compress that layer and drop them: memory holds one layer's rows, not the model's.
+ *
+ * The weights measured are the ones in `source` (fp32 for AWQ: its scales are derived from the
+ * unquantized model, whose function the folding preserves).
+ *
+ * @example
+ * await collectLinearInputStats(source, tokens, (layer, stats) => { out[layer] = compressLayerAwq(...); });
+ */
+import { WhittleError } from '../../core/errors.ts';
+import type { BlockInputStats, LinearInputStats } from '../../models/compress/awq.ts';
+import { kvCacheShape } from '../../models/llama/graph.ts';
+import { linearInputProbe, type BlockLinear } from '../../models/llama/linear-input-probe.ts';
+import { calibrationWindows, checkCalibrationTokens } from '../../models/llama/scoring.ts';
+import { createSession } from '../ort/runtime.ts';
+import { Checkpoint } from './checkpoint.ts';
+import { ProbeRunner, type ProbeSource } from './probe-runner.ts';
+import { StepInputs } from './runner.ts';
+import type * as Ort from 'onnxruntime-web';
+
+export interface ActivationStatsOptions {
+  /** Calibration rows kept per linear for the output error (default 256, at most the positions). */
+  rows?: number;
+  /** Checked before every compile and run; rejects with WhittleError('ABORTED'). */
+  signal?: AbortSignal;
+}
+
+/** graph.ts's weight names -> awq.ts's field names. */
+const FIELD: Record<BlockLinear, keyof BlockInputStats> = { qkv: 'qkv', wo: 'wo', gate_up: 'gateUp', down: 'down' };
+
+/**
+ * Runs `tokens` (BOS included if the model wants one) through every block's linear-input probe,
+ * in context-sized windows, and hands each layer's statistics to `onLayer` in layer order.
+ */
+export async function collectLinearInputStats(
+  source: ProbeSource,
+  tokens: readonly number[],
+  onLayer: (layer: number, stats: BlockInputStats) => void | Promise<void>,
+  options: ActivationStatsOptions = {},
+): Promise<void> {
+  const c = source.weights.config;
+  checkCalibrationTokens(c, tokens);
+  const maxRows = options.rows ?? 256;
+  if (!Number.isInteger(maxRows) || maxRows < 1) throw new WhittleError('INVALID_ARGUMENT', `rows must be a whole number >= 1, not ${maxRows}`);
+  const windows = calibrationWindows(tokens, c.maxSeqLen);
+  const positions = windows.reduce((n, w) => n + w.length, 0);
+  const R = Math.min(maxRows, positions);
+  // Position p (counted over all windows) is kept as row r when it is the first with floor(p R / positions) = r.
+  const rowOf = (p: number) => {
+    const r = Math.floor((p * R) / positions);
+    return r !== Math.floor(((p - 1) * R) / positions) ? r : -1;
+  };
+  const checkpoint = new Checkpoint(options.signal);
+  const inputs = new StepInputs(source.ort, source.attention, c.nHeads / c.nKvHeads);
+  const hs = source.weights.headSize;
+  // The residual stream entering each window's next block: embedding rows first, as probes do.
+  const embedder = new ProbeRunner(source, options.signal);
+  let hidden = windows.map((w) => embedder.embed(w)); // per window [S_w, dim]
+
+  for (let layer = 0; layer < c.nLayers; layer++) {
+    await checkpoint.pass();
+    const probe = linearInputProbe(source.weights, layer, source.attention);
+    const acc = probe.outputs.map((o) => ({ ...o, sum: new Float64Array(o.K), rows: new Float32Array(R * o.K) }));
+    const session = await createSession(source.ort, probe.built, source.backend);
+    try {
+      let p0 = 0;
+      const next: Float32Array[] = [];
+      for (const [wi, h] of hidden.entries()) {
+        await checkpoint.pass();
+        const S = windows[wi]!.length;
+        const feeds = inputs.feeds(0, S);
+        feeds.hidden_in = new source.ort.Tensor('float32', h, [1, S, c.dim]);
+        // An empty cache: every probe run is a prefill from position 0.
+        feeds[`past_key.${layer}`] = new source.ort.Tensor('float32', new Float32Array(0), kvCacheShape(source.attention, 'key', c.nKvHeads, hs, 0));
+        feeds[`past_value.${layer}`] = new source.ort.Tensor('float32', new Float32Array(0), kvCacheShape(source.attention, 'value', c.nKvHeads, hs, 0));
+        const out = await run(session, feeds, ['hidden_out', ...acc.map((a) => a.name)]);
+        next.push(out.hidden_out!);
+        for (const a of acc) {
+          const x = out[a.name]!; // [S, K]
+          for (let s = 0; s < S; s++) {
+            const row = x.subarray(s * a.K, (s + 1) * a.K);
+            for (let k = 0; k < a.K; k++) a.sum[k]! += Math.abs(row[k]!);
+            const r = rowOf(p0 + s);
+            if (r >= 0) a.rows.set(row, r * a.K);
+          }
+        }
+        p0 += S;
+      }
+      hidden = next;
+    } finally {
+      await session.release();
+    }
+    const stats = {} as Record<keyof BlockInputStats, LinearInputStats>;
+    for (const a of acc) stats[FIELD[a.linear]] = { meanAbs: Float32Array.from(a.sum, (v) => v / positions), rows: a.rows };
+    await onLayer(layer, stats);
+  }
+}
+
+/** One session.run fetching `names`, each as a fresh Float32Array (getData downloads on WebGPU). */
+async function run(session: Ort.InferenceSession, feeds: Record<string, Ort.Tensor>, names: string[]): Promise<Record<string, Float32Array>> {
+  const picked: Record<string, Ort.Tensor> = {};
+  for (const name of session.inputNames) picked[name] = feeds[name]!;
+  const out = await session.run(picked, names);
+  const result: Record<string, Float32Array> = {};
+  for (const name of names) {
+    const t = out[name]!;
+    result[name] = (await t.getData()) as Float32Array;
+    t.dispose();
+  }
+  return result;
+}
