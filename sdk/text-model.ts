@@ -45,7 +45,8 @@ export type SourceFactory = () => Promise<TextModelSource>;
 export type SavePlan = (plan: LlamaPlan | null) => Promise<void>;
 
 function transferablesOf(source: TextModelSource): ArrayBuffer[] {
-  return source.format === 'llama2c' ? [source.checkpoint, source.tokenizer] : Object.values(source.files);
+  // Blobs are cloned by reference (the bytes stay on disk), only ArrayBuffers are transferred.
+  return source.format === 'llama2c' ? [source.checkpoint, source.tokenizer] : Object.values(source.files).filter((f): f is ArrayBuffer => f instanceof ArrayBuffer);
 }
 
 /**
@@ -75,7 +76,7 @@ export class TextModel {
   }
 
   /** @internal use Whittle.text() */
-  static async start(spawn: SpawnWorker, runtime: RuntimeConfig, files: SourceFactory, options: TextLoadOptions, label: string, source: 'cache' | 'network', savePlan?: SavePlan): Promise<TextModel> {
+  static async start(spawn: SpawnWorker, runtime: RuntimeConfig, files: SourceFactory, options: TextLoadOptions & { keepVariant?: boolean }, label: string, source: 'cache' | 'network', savePlan?: SavePlan): Promise<TextModel> {
     let self: TextModel | null = null;
     // Replayed on a fresh worker after a death, with the plan in force at that time.
     const { client, info } = await startLoaded<TextService, TextModelInfo>({
@@ -86,7 +87,8 @@ export class TextModel {
         const src = await files();
         // A replay after a worker death restores what the handle had: its plan and compression.
         const compress = self?.info.weights ?? options.compress;
-        return remote.load(Comlink.transfer(src, transferablesOf(src)), { ...options, plan: self?.plan ?? options.plan, ...(compress ? { compress } : {}) });
+        // [variant] The stored form is kept for the first load only: a replay has no variant to save.
+        return remote.load(Comlink.transfer(src, transferablesOf(src)), { ...options, plan: self?.plan ?? options.plan, ...(compress ? { compress } : {}), keepVariant: options.keepVariant === true && !self });
       },
       onReload: (reloaded) => {
         if (self) self.info = reloaded;
@@ -94,6 +96,21 @@ export class TextModel {
     });
     self = new TextModel(client, info, source, savePlan);
     return self;
+  }
+
+  /**
+   * The compressed variant this model was loaded from (its store id, e.g.
+   * 'stories-layerskip#q4-g32-rtn'), when a load with `compress` found one; undefined when it
+   * loaded the source weights.
+   */
+  variant: string | undefined;
+
+  /**
+   * @internal [variant] The loaded weights as model.whittle.safetensors parts (after a load with
+   * `keepVariant`); Whittle.text() saves them in the store.
+   */
+  exportVariant(source: { id: string; revision: string; configSha256?: string }): Promise<ArrayBuffer[]> {
+    return this.client.call((r) => r.exportVariant(source));
   }
 
   /** Streams `{ type: 'token' }` events, then one `{ type: 'done', stats }`. */

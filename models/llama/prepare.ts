@@ -16,13 +16,14 @@
  *   so the graph adds one [(H + 2K) * hs] vector after the fused MatMul.
  * - RoPE cos/sin tables carry any `rope_scaling` (rope.ts), so the graph is the same for every variant.
  */
-import { WhittleError } from '../../core/errors.ts';
+import { WhittleError, throwIfAborted } from '../../core/errors.ts';
 import { compressHead, compressLayer } from '../compress/compress-prepared.ts';
 import { resolveForms } from '../compress/kernel-choice.ts';
-import type { KernelBackend } from '../compress/kernel-choice.ts';
-import type { LinearWeight } from '../compress/linear.ts';
+import type { KernelBackend, WeightForm } from '../compress/kernel-choice.ts';
+import { linearBytes, type LinearWeight } from '../compress/linear.ts';
 import { ropeInverseFrequencies, ropeTables } from './rope.ts';
-import { headSizeOf, type LlamaConfig, type LlamaWeights, type WeightsSetting } from './types.ts';
+import { headSizeOf, type LlamaConfig, type LlamaLayerWeights, type LlamaWeights, type WeightsSetting } from './types.ts';
+import type { LlamaWeightReader } from './weight-reader.ts';
 
 /** Linear weights are fp32 [in, out] as prepared here, or quantized by `options.weights` (models/compress/linear.ts). */
 export interface PreparedLayer {
@@ -71,53 +72,65 @@ export function checkSupported(config: LlamaConfig): void {
   }
 }
 
+/** A weight's length against the config: BAD_MODEL naming the tensor. */
+function expectLength(name: string, arr: Float32Array | undefined, n: number): void {
+  if (!arr || arr.length !== n) {
+    throw new WhittleError('BAD_MODEL', `weights: ${name} has ${arr?.length ?? 0} values, the config implies ${n}`, { tensor: name, expected: n, actual: arr?.length ?? 0 });
+  }
+}
+
+/** One layer's arrays against the config. */
+function checkLayerShapes(c: LlamaConfig, l: LlamaLayerWeights, i: number): void {
+  const hs = headSizeOf(c);
+  expectLength(`layers.${i}.attnNorm`, l.attnNorm, c.dim);
+  expectLength(`layers.${i}.wq`, l.wq, c.nHeads * hs * c.dim);
+  expectLength(`layers.${i}.wk`, l.wk, c.nKvHeads * hs * c.dim);
+  expectLength(`layers.${i}.wv`, l.wv, c.nKvHeads * hs * c.dim);
+  expectLength(`layers.${i}.wo`, l.wo, c.dim * c.nHeads * hs);
+  expectLength(`layers.${i}.ffnNorm`, l.ffnNorm, c.dim);
+  expectLength(`layers.${i}.w1`, l.w1, c.hiddenDim * c.dim);
+  expectLength(`layers.${i}.w2`, l.w2, c.dim * c.hiddenDim);
+  expectLength(`layers.${i}.w3`, l.w3, c.hiddenDim * c.dim);
+  if (c.qkvBias) {
+    expectLength(`layers.${i}.bq`, l.bq, c.nHeads * hs);
+    expectLength(`layers.${i}.bk`, l.bk, c.nKvHeads * hs);
+    expectLength(`layers.${i}.bv`, l.bv, c.nKvHeads * hs);
+  } else if (l.bq || l.bk || l.bv) {
+    // Dropping them would run a different model.
+    throw new WhittleError('BAD_MODEL', `weights: layers.${i} has Q/K/V biases but the config says it has none`, { layer: i });
+  }
+}
+
 /** Checks every array against the config; a mismatch is a BAD_MODEL error naming the tensor. */
 export function checkWeightShapes(config: LlamaConfig, weights: LlamaWeights): void {
   const c = config;
+  checkHeads(c);
+  expectLength('tokenEmbedding', weights.tokenEmbedding, c.vocabSize * c.dim);
+  expectLength('finalNorm', weights.finalNorm, c.dim);
+  expectLength('lmHead', weights.lmHead, c.vocabSize * c.dim);
+  if (weights.layers.length !== c.nLayers) {
+    throw new WhittleError('BAD_MODEL', `weights: ${weights.layers.length} layers, the config says ${c.nLayers}`);
+  }
+  weights.layers.forEach((l, i) => checkLayerShapes(c, l, i));
+}
+
+/** Checks the head geometry the graphs need (even head size, whole KV groups). */
+function checkHeads(c: LlamaConfig): void {
   const hs = headSizeOf(c);
   if ((c.headDim === undefined && c.dim % c.nHeads !== 0) || !Number.isInteger(hs) || hs % 2 !== 0 || c.nHeads % c.nKvHeads !== 0) {
     throw new WhittleError('BAD_MODEL', `config: dim ${c.dim}, ${c.nHeads} heads of ${hs}, ${c.nKvHeads} KV heads do not make even, grouped heads`);
   }
-  const expect = (name: string, arr: Float32Array | undefined, n: number) => {
-    if (!arr || arr.length !== n) {
-      throw new WhittleError('BAD_MODEL', `weights: ${name} has ${arr?.length ?? 0} values, the config implies ${n}`, { tensor: name, expected: n, actual: arr?.length ?? 0 });
-    }
-  };
-  expect('tokenEmbedding', weights.tokenEmbedding, c.vocabSize * c.dim);
-  expect('finalNorm', weights.finalNorm, c.dim);
-  expect('lmHead', weights.lmHead, c.vocabSize * c.dim);
-  if (weights.layers.length !== c.nLayers) {
-    throw new WhittleError('BAD_MODEL', `weights: ${weights.layers.length} layers, the config says ${c.nLayers}`);
-  }
-  weights.layers.forEach((l, i) => {
-    expect(`layers.${i}.attnNorm`, l.attnNorm, c.dim);
-    expect(`layers.${i}.wq`, l.wq, c.nHeads * hs * c.dim);
-    expect(`layers.${i}.wk`, l.wk, c.nKvHeads * hs * c.dim);
-    expect(`layers.${i}.wv`, l.wv, c.nKvHeads * hs * c.dim);
-    expect(`layers.${i}.wo`, l.wo, c.dim * c.nHeads * hs);
-    expect(`layers.${i}.ffnNorm`, l.ffnNorm, c.dim);
-    expect(`layers.${i}.w1`, l.w1, c.hiddenDim * c.dim);
-    expect(`layers.${i}.w2`, l.w2, c.dim * c.hiddenDim);
-    expect(`layers.${i}.w3`, l.w3, c.hiddenDim * c.dim);
-    if (c.qkvBias) {
-      expect(`layers.${i}.bq`, l.bq, c.nHeads * hs);
-      expect(`layers.${i}.bk`, l.bk, c.nKvHeads * hs);
-      expect(`layers.${i}.bv`, l.bv, c.nKvHeads * hs);
-    } else if (l.bq || l.bk || l.bv) {
-      // Dropping them would run a different model.
-      throw new WhittleError('BAD_MODEL', `weights: layers.${i} has Q/K/V biases but the config says it has none`, { layer: i });
-    }
-  });
 }
 
-/**
- * `options.weights` compresses the linear layers (models/compress/) for `options.backend`
- * (default 'wasm'), choosing each weight's kernel as kernel-choice.ts says; absent = fp32.
- */
-export function prepareWeights(config: LlamaConfig, weights: LlamaWeights, options: { weights?: WeightsSetting; backend?: KernelBackend } = {}): PreparedWeights {
-  checkSupported(config);
-  checkWeightShapes(config, weights);
-  const { dim, nHeads, nKvHeads, hiddenDim, vocabSize, maxSeqLen } = config;
+export interface PrepareOptions {
+  /** Compress the linear layers (models/compress/) for `backend` (default 'wasm'), each weight's kernel as kernel-choice.ts says; absent = fp32. */
+  weights?: WeightsSetting;
+  backend?: KernelBackend;
+}
+
+/** Layer i in the graphs' layout: transposed, fused, Q pre-scaled, RoPE rows interleaved (see the file's header). */
+function layerPreparer(config: LlamaConfig): (l: LlamaLayerWeights) => PreparedLayer {
+  const { dim, nHeads, nKvHeads, hiddenDim } = config;
   const hs = headSizeOf(config);
   const half = hs / 2;
   const qkvCols = (nHeads + 2 * nKvHeads) * hs;
@@ -129,9 +142,7 @@ export function prepareWeights(config: LlamaConfig, weights: LlamaWeights, optio
     return h * hs + src;
   } : undefined;
   const qScale = 1 / Math.sqrt(hs);
-
-  const forms = options.weights ? resolveForms(options.weights, options.backend ?? 'wasm') : null;
-  const layers = weights.layers.map((l, i): PreparedLayer => {
+  return (l) => {
     const qkv = new Float32Array(dim * qkvCols);
     transposeInto(l.wq, nHeads * hs, dim, qkv, qkvCols, 0, qScale, toInterleaved);
     transposeInto(l.wk, nKvHeads * hs, dim, qkv, qkvCols, nHeads * hs, 1, toInterleaved);
@@ -151,17 +162,80 @@ export function prepareWeights(config: LlamaConfig, weights: LlamaWeights, optio
     transposeInto(l.w3, hiddenDim, dim, gateUp, 2 * hiddenDim, hiddenDim);
     const down = new Float32Array(hiddenDim * dim);
     transposeInto(l.w2, dim, hiddenDim, down, dim, 0);
-    const layer: PreparedLayer = { attnNorm: l.attnNorm.slice(), qkv, ...(qkvBias ? { qkvBias } : {}), wo, ffnNorm: l.ffnNorm.slice(), gateUp, down };
-    // Compressed as soon as it is prepared: its fp32 arrays are garbage before the next layer's exist.
-    return forms ? compressLayer(layer, i, config, hs, forms.block) : layer;
-  });
-  const fp32Head = new Float32Array(dim * vocabSize);
-  transposeInto(weights.lmHead, vocabSize, dim, fp32Head, vocabSize, 0);
-  const head = forms ? compressHead(fp32Head, config, forms.head) : fp32Head;
+    return { attnNorm: l.attnNorm.slice(), qkv, ...(qkvBias ? { qkvBias } : {}), wo, ffnNorm: l.ffnNorm.slice(), gateUp, down };
+  };
+}
 
+/** The parts after the blocks: the head transposed (and compressed), the RoPE tables. */
+function finish(config: LlamaConfig, layers: PreparedLayer[], embedding: Float32Array, lmHead: Float32Array, finalNorm: Float32Array, headForm: WeightForm | null): PreparedWeights {
+  const { dim, vocabSize, maxSeqLen } = config;
+  const hs = headSizeOf(config);
+  const fp32Head = new Float32Array(dim * vocabSize);
+  transposeInto(lmHead, vocabSize, dim, fp32Head, vocabSize, 0);
+  const head = headForm ? compressHead(fp32Head, config, headForm) : fp32Head;
   const rope = ropeTables(ropeInverseFrequencies(hs, config.ropeTheta, config.ropeScaling), maxSeqLen);
+  return { config, headSize: hs, embedding, layers, finalNorm, head, ropeCos: rope.cos, ropeSin: rope.sin };
+}
+
+/** A copy unless `a` already owns its whole buffer: a view kept alive would pin the file it views. */
+const owned = (a: Float32Array): Float32Array => (a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a : a.slice());
+
+/**
+ * `options.weights` compresses the linear layers (models/compress/) for `options.backend`
+ * (default 'wasm'), choosing each weight's kernel as kernel-choice.ts says; absent = fp32.
+ */
+export function prepareWeights(config: LlamaConfig, weights: LlamaWeights, options: PrepareOptions = {}): PreparedWeights {
+  checkSupported(config);
+  checkWeightShapes(config, weights);
+  const hs = headSizeOf(config);
+  const prepareLayer = layerPreparer(config);
+  const forms = options.weights ? resolveForms(options.weights, options.backend ?? 'wasm') : null;
+  // Compressed as soon as it is prepared: its fp32 arrays are garbage before the next layer's exist.
+  const layers = weights.layers.map((l, i): PreparedLayer => (forms ? compressLayer(prepareLayer(l), i, config, hs, forms.block) : prepareLayer(l)));
   // Everything is a copy (the few views are sliced too), so the checkpoint's buffer can be
   // garbage-collected once the caller drops it: memory stays at one copy of the weights.
-  const prepared: PreparedWeights = { config, headSize: hs, embedding: weights.tokenEmbedding.slice(), layers, finalNorm: weights.finalNorm.slice(), head, ropeCos: rope.cos, ropeSin: rope.sin };
-  return prepared;
+  return finish(config, layers, weights.tokenEmbedding.slice(), weights.lmHead, weights.finalNorm.slice(), forms?.head ?? null);
+}
+
+/**
+ * prepareWeights reading one layer at a time from `reader`: the checkpoint is never in memory
+ * whole (in fp32 or at all), so a load holds the prepared weights plus one layer's raw tensors.
+ * `signal` stops it between layers; `onLayer` reports progress (layers done, of nLayers).
+ */
+export async function prepareWeightsFrom(
+  config: LlamaConfig,
+  reader: LlamaWeightReader,
+  options: PrepareOptions & { signal?: AbortSignal; onLayer?: (done: number, total: number) => void } = {},
+): Promise<PreparedWeights> {
+  checkSupported(config);
+  checkHeads(config);
+  const hs = headSizeOf(config);
+  const prepareLayer = layerPreparer(config);
+  const forms = options.weights ? resolveForms(options.weights, options.backend ?? 'wasm') : null;
+  const layers: PreparedLayer[] = [];
+  for (let i = 0; i < config.nLayers; i++) {
+    throwIfAborted(options.signal);
+    const raw = await reader.layer(i);
+    checkLayerShapes(config, raw, i);
+    const layer = prepareLayer(raw);
+    layers.push(forms ? compressLayer(layer, i, config, hs, forms.block) : layer);
+    options.onLayer?.(i + 1, config.nLayers);
+  }
+  throwIfAborted(options.signal);
+  const embedding = owned(await reader.tokenEmbedding());
+  expectLength('tokenEmbedding', embedding, config.vocabSize * config.dim);
+  const lmHead = (await reader.lmHead()) ?? embedding;
+  expectLength('lmHead', lmHead, config.vocabSize * config.dim);
+  const finalNorm = owned(await reader.finalNorm());
+  expectLength('finalNorm', finalNorm, config.dim);
+  return finish(config, layers, embedding, lmHead, finalNorm, forms?.head ?? null);
+}
+
+/** Bytes the prepared weights occupy (what a second copy of them would cost). */
+export function preparedBytes(p: PreparedWeights): number {
+  let n = p.embedding.byteLength + p.finalNorm.byteLength + linearBytes(p.head) + p.ropeCos.byteLength + p.ropeSin.byteLength;
+  for (const l of p.layers) {
+    n += l.attnNorm.byteLength + l.ffnNorm.byteLength + (l.qkvBias?.byteLength ?? 0) + linearBytes(l.qkv) + linearBytes(l.wo) + linearBytes(l.gateUp) + linearBytes(l.down);
+  }
+  return n;
 }

@@ -4,12 +4,12 @@
  * loaders a worker uses.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, openAsBlob, readFileSync, readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { WhittleError } from '../../core/errors.ts';
 import { readRegistry } from '../../models/local.ts';
 import { ensureRegistryModel, presentDir } from './registry-files.ts';
-import { textModelFromHf, textModelFromLlama2c, type TextModel } from '../../workers/text/model.ts';
+import { openTextModelFromHf, textModelFromHf, textModelFromLlama2c, type StreamedTextModel, type TextModel } from '../../workers/text/model.ts';
 import type { ManifestFile } from '../store/manifest.ts';
 import { resolveUrlFolder } from '../store/url-folder.ts';
 
@@ -61,6 +61,18 @@ async function download(f: ManifestFile): Promise<ArrayBuffer> {
 }
 
 /**
+ * loadFolder for running the model: an HF folder's files are opened as disk-backed Blobs
+ * (`fs.openAsBlob`) and the weights stream layer by layer into the engine, so a multi-GB
+ * checkpoint is never read into memory whole. llama2.c folders load as loadFolder does.
+ */
+export async function openFolder(dir: string): Promise<TextModel | StreamedTextModel> {
+  const names = readdirSync(dir).filter((n) => statSync(join(dir, n)).isFile());
+  if (!names.includes('config.json')) return loadFolder(dir);
+  const wanted = names.filter((n) => /\.(json|safetensors)$/.test(n) || isTokenizer(n));
+  return openTextModelFromHf(Object.fromEntries(await Promise.all(wanted.map(async (n) => [n, await openAsBlob(join(dir, n))] as const))));
+}
+
+/**
  * An http(s) model folder, resolved as the browser does (whittle.json, or discovery with
  * `integrity: 'none'`), downloaded into memory (the CLI keeps no cache) and verified.
  */
@@ -92,4 +104,17 @@ export async function loadModelArg(arg: string, opts: { integrity?: 'sha256' | '
   // A registry model not on this machine (an installed CLI) is downloaded, verified, into the cache.
   if (entry?.kind === 'text' && !presentDir(entry)) return loadFolder(await ensureRegistryModel(entry));
   return loadModel(arg);
+}
+
+/** loadModelArg for running the model: local HF folders stream their weights (openFolder). */
+export async function openModelArg(arg: string, opts: { integrity?: 'sha256' | 'none' } = {}): Promise<TextModel | StreamedTextModel> {
+  if (/^https?:\/\//i.test(arg)) return loadUrlFolder(arg, opts);
+  const entry = readRegistry().models.find((m) => m.id === arg);
+  if (entry) {
+    if (entry.kind !== 'text') throw new WhittleError('INVALID_ARGUMENT', `${arg} is a ${entry.kind} model, not a text model`);
+    return openFolder(presentDir(entry) ?? (await ensureRegistryModel(entry)));
+  }
+  const dir = isAbsolute(arg) ? arg : resolve(process.cwd(), arg);
+  if (existsSync(dir) && statSync(dir).isDirectory()) return openFolder(dir);
+  return loadModel(arg); // its error names what the argument is not
 }

@@ -22,8 +22,9 @@ import { WhittleError, asWhittleError, throwIfAborted } from '../../core/errors.
 import type { ChatMessage, GenerateOptions, GenerateStats, Prompt, TextEvent } from '../../core/text-types.ts';
 import { gqaSupported, type AttentionKind } from '../../models/llama/graph.ts';
 import { validatePlan } from '../../models/llama/plan.ts';
-import { prepareWeights, type PreparedWeights } from '../../models/llama/prepare.ts';
+import { preparedBytes, prepareWeights, prepareWeightsFrom, type PreparedWeights } from '../../models/llama/prepare.ts';
 import { compressPrepared } from '../../models/compress/compress-prepared.ts';
+import { compressPreparedAwq } from './awq-compress.ts'; // AWQ (issue #13)
 import type { BlockScores } from '../../models/llama/scoring.ts';
 import { fullPlan, type LlamaConfig, type LlamaPlan, type WeightsSetting } from '../../models/llama/types.ts';
 import type { Backend, OrtModule } from '../ort/runtime.ts';
@@ -34,7 +35,7 @@ import { Checkpoint } from './checkpoint.ts';
 import { AdaptiveDraft } from './draft-length.ts';
 import { chooseExit } from './exit-calibration.ts';
 import { ExitCalibrator, type CalibrateExitsOptions, type ExitCalibration } from './exit-calibrator.ts';
-import type { TextModel } from './model.ts';
+import type { StreamedTextModel, TextModel } from './model.ts';
 import { plainTokens } from './plain-decode.ts';
 import { ProbeRunner, type ProbeSource } from './probe-runner.ts';
 import { PlanRunner } from './runner.ts';
@@ -72,14 +73,24 @@ export interface ScoreBlocksOptions {
   signal?: AbortSignal;
 }
 
+/** A model whose weights come through a reader (functions) rather than as arrays. */
+const isStreamed = (m: TextModel | StreamedTextModel): m is StreamedTextModel => typeof (m.weights as { layer?: unknown }).layer === 'function';
+
 export class TextEngine {
   private runner: PlanRunner | null = null;
   private busy = false;
   /** Aborts the generation in flight (`abort()`); linked to the caller's signal. */
   private current: AbortController | null = null;
-  private prepared: PreparedWeights;
-  /** What scoring and exit calibration compile their probe graphs from. */
-  private probeSource: ProbeSource;
+  /**
+   * The prepared weights while the engine holds them; null once it let an fp32 copy go (a model
+   * streamed from its files): the compiled sessions hold the weights, and calls that compile
+   * (setPlan, compress, scoring, calibration) re-prepare them from the files for their duration
+   * (`withPrepared`). Compressed weights are small and always held.
+   */
+  private prepared: PreparedWeights | null;
+  /** Re-reads and prepares the weights from the model's files; null when the weights only exist in `prepared`. */
+  private reprepare: (() => Promise<PreparedWeights>) | null = null;
+  readonly headSize: number;
   /** Exit profiles and step costs for speculation (cached across calls). */
   private calibrator: ExitCalibrator;
   /** How the linear weights are held: undefined = fp32; else the setting they were compressed with. */
@@ -93,35 +104,75 @@ export class TextEngine {
   readonly tokenizer: TextTokenizer;
 
   /**
-   * Prepares weights (transposes, fuses) synchronously; call `setPlan` (or use `create`) before
-   * generating. The engine keeps only the prepared copy (`model.weights` is not referenced after
-   * this): scoring and exit calibration compile their graphs from it too.
+   * Takes weights already prepared (models/llama/prepare.ts); `create` prepares them from the
+   * model's files. The engine keeps only the prepared copy: scoring and exit calibration compile
+   * their graphs from it too. Call `setPlan` (or use `create`) before generating.
    */
   constructor(
     private readonly ort: OrtModule,
     private readonly backend: Backend,
-    model: TextModel,
+    model: Omit<TextModel, 'weights'>,
+    prepared: PreparedWeights,
     options: Pick<TextEngineOptions, 'attention' | 'compress'> = {},
   ) {
     this.config = model.config;
     this.tokenizer = model.tokenizer;
     this.chatTemplate = model.chatTemplate;
-    // With `compress`, each layer is quantized as it is prepared: no full fp32 prepared copy exists.
-    this.prepared = prepareWeights(model.config, model.weights, options.compress ? { weights: options.compress, backend } : {});
+    this.prepared = prepared;
     this.compression = options.compress;
     const wanted = options.attention ?? 'auto';
-    const hs = this.prepared.headSize;
+    const hs = prepared.headSize;
+    this.headSize = hs;
     if (wanted === 'gqa' && !gqaSupported(hs)) throw new WhittleError('UNSUPPORTED', `GroupQueryAttention needs a head size divisible by 8 (this model: ${hs})`);
     this.attention = wanted !== 'auto' ? wanted : backend === 'wasm' ? 'onnx' : gqaSupported(hs) ? 'gqa' : 'plain';
-    this.probeSource = { ort, backend, weights: this.prepared, attention: this.attention };
-    this.calibrator = new ExitCalibrator(this.probeSource);
+    this.calibrator = new ExitCalibrator(this.config);
   }
 
-  /** Constructor + first `setPlan`. */
-  static async create(ort: OrtModule, backend: Backend, model: TextModel, options: TextEngineOptions = {}): Promise<TextEngine> {
-    const engine = new TextEngine(ort, backend, model, options);
+  /**
+   * Runs `fn` with the prepared weights (and a probe source over them): the held copy, or one
+   * re-prepared from the model's files for this call and dropped after it.
+   */
+  private async withPrepared<T>(fn: (weights: PreparedWeights, probe: ProbeSource) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const weights = this.prepared ?? (await this.requireReprepare(signal));
+    return fn(weights, { ort: this.ort, backend: this.backend, weights, attention: this.attention });
+  }
+
+  private async requireReprepare(signal?: AbortSignal): Promise<PreparedWeights> {
+    if (!this.reprepare) throw new WhittleError('INTERNAL', 'the engine holds no weights and cannot re-read them');
+    throwIfAborted(signal);
+    return this.reprepare();
+  }
+
+  /**
+   * Prepares the model's weights (transposed, fused; with `compress`, each layer quantized as it
+   * is prepared, so no full fp32 prepared copy exists), then compiles the first plan. A streamed
+   * model (openTextModelFromHf) is read layer by layer: the checkpoint is never in memory whole.
+   */
+  static async create(
+    ort: OrtModule,
+    backend: Backend,
+    model: TextModel | StreamedTextModel,
+    options: TextEngineOptions & { signal?: AbortSignal; /** Keep the fp32 prepared copy of a streamed model (faster re-planning, twice the memory). */ holdWeights?: boolean } = {},
+  ): Promise<TextEngine> {
+    const prepareOptions = options.compress ? { weights: options.compress, backend } : {};
+    const prepared = isStreamed(model)
+      ? await prepareWeightsFrom(model.config, model.weights, { ...prepareOptions, ...(options.signal ? { signal: options.signal } : {}) })
+      : prepareWeights(model.config, model.weights, prepareOptions);
+    const engine = new TextEngine(ort, backend, model, prepared, options);
     await engine.setPlan(options.plan);
+    if (isStreamed(model) && !options.compress && options.holdWeights !== true) {
+      // The sessions now hold the weights; a second full-precision copy in JS would double the
+      // model's memory for nothing but faster re-planning. Later compiles re-read the files.
+      const reader = model.weights;
+      engine.reprepare = () => prepareWeightsFrom(model.config, reader, { backend });
+      engine.prepared = null;
+    }
     return engine;
+  }
+
+  /** Bytes of prepared weights the engine holds in JS besides the compiled sessions (0 once it let an fp32 copy go). */
+  get heldWeightBytes(): number {
+    return this.prepared ? preparedBytes(this.prepared) : 0;
   }
 
   /** The compiled plan. */
@@ -150,29 +201,35 @@ export class TextEngine {
       throw new WhittleError('INVALID_ARGUMENT', `the weights are already compressed (${JSON.stringify(this.compression)}); load the model again to compress it differently`);
     }
     throwIfAborted(options.signal);
-    await this.claimed(async () => {
-      const compressed = compressPrepared(this.prepared, setting, this.backend);
-      throwIfAborted(options.signal);
-      const plan = this.requireRunner().plan;
-      const fresh = { layers: [...plan.layers], exit: plan.exit };
-      // The fp32 sessions go first, so the fp32 and compressed sessions never coexist; a failed
-      // compile restores the fp32 plan.
-      await this.runner?.release();
-      this.runner = null;
-      let next: PlanRunner;
-      try {
-        next = await PlanRunner.compile(this.ort, this.backend, compressed, fresh, this.attention);
-      } catch (err) {
-        this.runner = await PlanRunner.compile(this.ort, this.backend, this.prepared, fresh, this.attention);
-        throw err;
-      }
-      this.runner = next;
-      this.prepared = compressed;
-      this.compression = setting;
-      this.probeSource = { ...this.probeSource, weights: compressed };
-      // Exit profiles and step costs were measured on the fp32 graphs.
-      this.calibrator = new ExitCalibrator(this.probeSource);
-    });
+    await this.claimed(() =>
+      this.withPrepared(async (fp32, probe) => {
+        // AWQ (issue #13): measures the fp32 graphs on the calibration text first (awq-compress.ts).
+        const compressed =
+          setting.method === 'awq'
+            ? (await compressPreparedAwq(probe, setting, this.backend, this.tokenIds(DEFAULT_CALIBRATION_TEXT), { signal: options.signal })).weights
+            : compressPrepared(fp32, setting, this.backend);
+        throwIfAborted(options.signal);
+        const plan = this.requireRunner().plan;
+        const fresh = { layers: [...plan.layers], exit: plan.exit };
+        // The fp32 sessions go first, so the fp32 and compressed sessions never coexist; a failed
+        // compile restores the fp32 plan.
+        await this.runner?.release();
+        this.runner = null;
+        let next: PlanRunner;
+        try {
+          next = await PlanRunner.compile(this.ort, this.backend, compressed, fresh, this.attention);
+        } catch (err) {
+          this.runner = await PlanRunner.compile(this.ort, this.backend, fp32, fresh, this.attention);
+          throw err;
+        }
+        this.runner = next;
+        this.prepared = compressed;
+        this.reprepare = null;
+        this.compression = setting;
+        // Exit profiles and step costs were measured on the fp32 graphs.
+        this.calibrator = new ExitCalibrator(this.config);
+      }, options.signal),
+    );
   }
 
   /** Compiles `plan` (default: full depth) from the weights already in memory and swaps it in. */
@@ -182,7 +239,7 @@ export class TextEngine {
     validatePlan(plan, this.config.nLayers);
     this.busy = true;
     try {
-      const next = await PlanRunner.compile(this.ort, this.backend, this.prepared, { layers: [...plan.layers], exit: plan.exit }, this.attention);
+      const next = await this.withPrepared((weights) => PlanRunner.compile(this.ort, this.backend, weights, { layers: [...plan.layers], exit: plan.exit }, this.attention));
       const old = this.runner;
       this.runner = next;
       await old?.release();
@@ -203,7 +260,7 @@ export class TextEngine {
   /** Calibration/scoring input: text gets BOS and is encoded; token ids are used as given. */
   tokenIds(text: string | readonly number[]): number[] {
     if (typeof text !== 'string') return [...text];
-    return this.tokenizer.prependsBos ? [this.config.bosTokenId, ...this.tokenizer.encode(text)] : this.tokenizer.encode(text);
+    return this.tokenizer.prependsBos ? [this.bosId, ...this.tokenizer.encode(text)] : this.tokenizer.encode(text);
   }
 
   /**
@@ -249,7 +306,7 @@ export class TextEngine {
     const temperature = greedy ? 1 : (options.temperature ?? 1);
     const calibration = options.calibration ?? DEFAULT_CALIBRATION_TEXT;
     const textKey = options.calibration === undefined ? 'default' : JSON.stringify(options.calibration);
-    const profile = await this.claimed(() => this.calibrator.profile(layers, this.tokenIds(calibration), temperature, textKey, options.signal));
+    const profile = await this.claimed(async () => this.calibrator.cachedProfile(layers, temperature, textKey) ?? this.withPrepared((_, probe) => this.calibrator.profile(probe, layers, this.tokenIds(calibration), temperature, textKey, options.signal), options.signal));
     const stepCost = this.calibrator.cachedStepCost(this.requireRunner().plan) ?? (await this.withRunner((runner) => this.calibrator.stepCost(runner, options.signal)));
     const choice = chooseExit(profile, { greedy, draft: options.draft, stepCost });
     return { profile, choice, stepCost };
@@ -266,7 +323,7 @@ export class TextEngine {
   async scoreBlocks(calibration: string | readonly number[], options: ScoreBlocksOptions = {}): Promise<BlockScores> {
     throwIfAborted(options.signal);
     const tokens = this.tokenIds(calibration);
-    return this.claimed(() => scoreBlocksOnnx(new ProbeRunner(this.probeSource, options.signal), this.config, tokens, { perplexity: options.perplexity }));
+    return this.claimed(() => this.withPrepared((_, probe) => scoreBlocksOnnx(new ProbeRunner(probe, options.signal), this.config, tokens, { perplexity: options.perplexity }), options.signal));
   }
 
   /**
@@ -457,14 +514,19 @@ export class TextEngine {
    * its own special tokens, then is encoded as is (transformers' `apply_chat_template`).
    */
   private promptIds(prompt: Prompt, addBos: boolean): number[] {
-    const c = this.config;
-    if (typeof prompt === 'string') return addBos ? [c.bosTokenId, ...this.tokenizer.encode(prompt)] : this.tokenizer.encode(prompt);
+    const bos = this.bosId;
+    if (typeof prompt === 'string') return addBos ? [bos, ...this.tokenizer.encode(prompt)] : this.tokenizer.encode(prompt);
     if (prompt.length > 0 && typeof prompt[0] === 'object') {
       if (!this.chatTemplate) throw new WhittleError('UNSUPPORTED', "this model has no chat template (no chat_template in its tokenizer_config.json); pass text or token ids instead");
       return this.tokenizer.encode(this.chatTemplate.render(prompt as readonly ChatMessage[]));
     }
     const ids = [...(prompt as readonly number[])];
-    return addBos && ids[0] !== c.bosTokenId ? [c.bosTokenId, ...ids] : ids;
+    return addBos && ids[0] !== bos ? [bos, ...ids] : ids;
+  }
+
+  /** BOS as the tokenizer writes it (its post-processor's leading token, or tokenizer_config's bos_token), else config.json's. */
+  private get bosId(): number {
+    return this.tokenizer.bosId ?? this.config.bosTokenId;
   }
 
   private requireRunner(): PlanRunner {

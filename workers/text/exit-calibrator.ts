@@ -15,6 +15,7 @@ import { Checkpoint } from './checkpoint.ts';
 import { profileExits, type ExitChoice, type ExitProfile, type StepCost } from './exit-calibration.ts';
 import { ProbeRunner, type ProbeSource } from './probe-runner.ts';
 import type { PlanRunner } from './runner.ts';
+import type { LlamaConfig } from '../../models/llama/types.ts';
 
 export interface CalibrateExitsOptions {
   /** Profile for greedy decoding (top-1 agreement) or sampling at `temperature`. Default greedy. */
@@ -43,19 +44,24 @@ export class ExitCalibrator {
   /** Per compiled plan. */
   private readonly stepCosts = new Map<string, StepCost>();
 
-  constructor(private readonly source: ProbeSource) {}
+  constructor(private readonly config: LlamaConfig) {}
+
+  /** A profile already measured for these layers, temperature and text. */
+  cachedProfile(layers: readonly number[], temperature: number, textKey: string): ExitProfile | undefined {
+    return this.profiles.get(`${layers.join(',')}|${temperature}|${textKey}`);
+  }
 
   /**
    * The exit profile of `layers` over the first PROFILE_TOKENS of `tokens`; `textKey` names the
    * calibration text for the cache. Stops before any compile or run of a probe segment once
    * `signal` fires (ABORTED), releasing what it compiled.
    */
-  async profile(layers: readonly number[], tokens: readonly number[], temperature: number, textKey: string, signal?: AbortSignal): Promise<ExitProfile> {
+  async profile(source: ProbeSource, layers: readonly number[], tokens: readonly number[], temperature: number, textKey: string, signal?: AbortSignal): Promise<ExitProfile> {
     const key = `${layers.join(',')}|${temperature}|${textKey}`;
     const cached = this.profiles.get(key);
     if (cached) return cached;
-    const probe = new ProbeRunner(this.source, signal);
-    const profile = await profileExits(probe, this.source.weights.config, layers, tokens.slice(0, PROFILE_TOKENS), { temperature });
+    const probe = new ProbeRunner(source, signal);
+    const profile = await profileExits(probe, this.config, layers, tokens.slice(0, PROFILE_TOKENS), { temperature });
     this.profiles.set(key, profile);
     return profile;
   }
@@ -75,7 +81,7 @@ export class ExitCalibrator {
     const key = JSON.stringify(runner.plan);
     const cached = this.stepCosts.get(key);
     if (cached) return cached;
-    const c = this.source.weights.config;
+    const c = this.config;
     const checkpoint = new Checkpoint(signal);
     const ids = [c.bosTokenId, ...Array.from({ length: 4 }, (_, i) => (c.bosTokenId + 3 + i) % c.vocabSize)];
     let one = Infinity;

@@ -11,6 +11,7 @@
  * const { config, weights, tokenizerJson } = readHfModel({ 'config.json': c, 'model.safetensors': w, 'tokenizer.json': t });
  */
 import { WhittleError } from '../../../core/errors.ts';
+import { showValue } from '../../../core/show-value.ts';
 import { headSizeOf, type LlamaConfig, type LlamaLayerWeights, type LlamaWeights } from '../../llama/types.ts';
 import { llamaConfigFromHf, type HfConfigOptions } from './config.ts';
 import { readSafetensors, tensorAsFloat32, type SafetensorsFile } from './safetensors.ts';
@@ -24,8 +25,8 @@ export interface HfModel {
   tokenizerJson?: object;
 }
 
-function parseJson(files: HfModelFiles, name: string): unknown {
-  const buf = files[name];
+/** A JSON file's bytes parsed, or undefined when absent; BAD_MODEL naming the file when not JSON. */
+export function parseJsonFile(buf: ArrayBuffer | undefined, name: string): unknown {
   if (!buf) return undefined;
   try {
     return JSON.parse(new TextDecoder().decode(buf));
@@ -33,6 +34,8 @@ function parseJson(files: HfModelFiles, name: string): unknown {
     throw new WhittleError('BAD_MODEL', `${name} is not valid JSON`, { file: name }, { cause: err });
   }
 }
+
+const parseJson = (files: HfModelFiles, name: string): unknown => parseJsonFile(files[name], name);
 
 // Config parsing (architectures, rope_scaling, sliding windows) lives in config.ts.
 export { llamaConfigFromHf, type HfConfigOptions } from './config.ts';
@@ -56,7 +59,7 @@ export function readWeightMap(raw: unknown): Map<string, string> {
   if (typeof map !== 'object' || map === null || Array.isArray(map)) throw bad('no weight_map object');
   const out = new Map<string, string>();
   for (const [tensor, shard] of Object.entries(map as Record<string, unknown>)) {
-    if (typeof shard !== 'string' || !SHARD_NAME.test(shard)) throw bad(`${tensor} maps to ${JSON.stringify(shard)}, not a plain relative file name`);
+    if (typeof shard !== 'string' || !SHARD_NAME.test(shard)) throw bad(`${tensor} maps to ${showValue(shard)}, not a plain relative file name`);
     out.set(tensor, shard);
   }
   if (out.size === 0) throw bad('weight_map is empty');
@@ -92,39 +95,67 @@ function openWeights(files: HfModelFiles): Weights {
   return { has: (key) => file.tensors.has(key), fileOf: () => file };
 }
 
+/** Where each weight lives in an HF checkpoint and the shape the config implies for it. */
+export interface HfTensorSpec {
+  key: string;
+  shape: number[];
+}
+
+/** The tensors of layer `i`, by LlamaLayerWeights field (biases only for qkvBias configs). */
+export function hfLayerTensors(config: LlamaConfig, i: number): Record<keyof LlamaLayerWeights, HfTensorSpec | undefined> {
+  const { dim, hiddenDim, nHeads, nKvHeads } = config;
+  const hs = headSizeOf(config);
+  const p = `model.layers.${i}.`;
+  const t = (key: string, shape: number[]): HfTensorSpec => ({ key: p + key, shape });
+  return {
+    attnNorm: t('input_layernorm.weight', [dim]),
+    wq: t('self_attn.q_proj.weight', [nHeads * hs, dim]),
+    wk: t('self_attn.k_proj.weight', [nKvHeads * hs, dim]),
+    wv: t('self_attn.v_proj.weight', [nKvHeads * hs, dim]),
+    wo: t('self_attn.o_proj.weight', [dim, nHeads * hs]),
+    ffnNorm: t('post_attention_layernorm.weight', [dim]),
+    w1: t('mlp.gate_proj.weight', [hiddenDim, dim]),
+    w2: t('mlp.down_proj.weight', [dim, hiddenDim]),
+    w3: t('mlp.up_proj.weight', [hiddenDim, dim]),
+    // Qwen2: Q/K/V biases (o_proj has none).
+    bq: config.qkvBias ? t('self_attn.q_proj.bias', [nHeads * hs]) : undefined,
+    bk: config.qkvBias ? t('self_attn.k_proj.bias', [nKvHeads * hs]) : undefined,
+    bv: config.qkvBias ? t('self_attn.v_proj.bias', [nKvHeads * hs]) : undefined,
+  };
+}
+
+/** Reads one layer's tensors with `read` (sync or async) into LlamaLayerWeights. */
+export function assembleLayer(specs: Record<keyof LlamaLayerWeights, HfTensorSpec | undefined>, values: Partial<Record<keyof LlamaLayerWeights, Float32Array>>): LlamaLayerWeights {
+  const out = {} as LlamaLayerWeights;
+  for (const field of Object.keys(specs) as (keyof LlamaLayerWeights)[]) {
+    if (specs[field]) out[field] = values[field]!;
+  }
+  return out;
+}
+
+/** An untied config must ship lm_head.weight (some exporters also write it when tied). */
+export function checkHead(config: LlamaConfig, hasHead: boolean): void {
+  if (!config.tiedEmbeddings && !hasHead) throw new WhittleError('BAD_MODEL', 'untied config but no lm_head.weight', { tensor: 'lm_head.weight' });
+}
+
 export function readHfModel(files: HfModelFiles, options: HfConfigOptions = {}): HfModel {
   const rawConfig = parseJson(files, 'config.json');
   if (rawConfig === undefined) throw new WhittleError('BAD_MODEL', 'the model folder has no config.json', { file: 'config.json' });
   const config = llamaConfigFromHf(rawConfig, options);
   const weightFiles = openWeights(files);
-  const t = (key: string, shape: number[]) => tensorAsFloat32(weightFiles.fileOf(key), key, shape);
-  const { dim, hiddenDim, nHeads, nKvHeads, vocabSize } = config;
-  const hs = headSizeOf(config);
+  const t = (spec: HfTensorSpec) => tensorAsFloat32(weightFiles.fileOf(spec.key), spec.key, spec.shape);
+  const { dim, vocabSize } = config;
 
-  const tokenEmbedding = t('model.embed_tokens.weight', [vocabSize, dim]);
-  // Some exporters write lm_head even when tied; an untied config without one is broken.
-  const hasHead = weightFiles.has('lm_head.weight');
-  if (!config.tiedEmbeddings && !hasHead) throw new WhittleError('BAD_MODEL', 'untied config but no lm_head.weight', { tensor: 'lm_head.weight' });
-  const lmHead = config.tiedEmbeddings ? tokenEmbedding : t('lm_head.weight', [vocabSize, dim]);
+  const tokenEmbedding = t({ key: 'model.embed_tokens.weight', shape: [vocabSize, dim] });
+  checkHead(config, weightFiles.has('lm_head.weight'));
+  const lmHead = config.tiedEmbeddings ? tokenEmbedding : t({ key: 'lm_head.weight', shape: [vocabSize, dim] });
   const layers = Array.from({ length: config.nLayers }, (_, i): LlamaLayerWeights => {
-    const p = `model.layers.${i}.`;
-    return {
-      attnNorm: t(`${p}input_layernorm.weight`, [dim]),
-      wq: t(`${p}self_attn.q_proj.weight`, [nHeads * hs, dim]),
-      wk: t(`${p}self_attn.k_proj.weight`, [nKvHeads * hs, dim]),
-      wv: t(`${p}self_attn.v_proj.weight`, [nKvHeads * hs, dim]),
-      wo: t(`${p}self_attn.o_proj.weight`, [dim, nHeads * hs]),
-      ffnNorm: t(`${p}post_attention_layernorm.weight`, [dim]),
-      w1: t(`${p}mlp.gate_proj.weight`, [hiddenDim, dim]),
-      w2: t(`${p}mlp.down_proj.weight`, [dim, hiddenDim]),
-      w3: t(`${p}mlp.up_proj.weight`, [hiddenDim, dim]),
-      // Qwen2: Q/K/V biases (o_proj has none).
-      ...(config.qkvBias
-        ? { bq: t(`${p}self_attn.q_proj.bias`, [nHeads * hs]), bk: t(`${p}self_attn.k_proj.bias`, [nKvHeads * hs]), bv: t(`${p}self_attn.v_proj.bias`, [nKvHeads * hs]) }
-        : {}),
-    };
+    const specs = hfLayerTensors(config, i);
+    const values: Partial<Record<keyof LlamaLayerWeights, Float32Array>> = {};
+    for (const [field, spec] of Object.entries(specs)) if (spec) values[field as keyof LlamaLayerWeights] = t(spec);
+    return assembleLayer(specs, values);
   });
-  const finalNorm = t('model.norm.weight', [dim]);
+  const finalNorm = t({ key: 'model.norm.weight', shape: [dim] });
   const tokenizerJson = parseJson(files, 'tokenizer.json') as object | undefined;
   return { config, weights: { tokenEmbedding, layers, finalNorm, lmHead }, tokenizerJson };
 }

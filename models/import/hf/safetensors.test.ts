@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { WhittleError } from '../../../core/errors.ts';
-import { readHfModel } from './model.ts';
+import { readHfModel, readWeightMap } from './model.ts';
 import { readSafetensors, tensorAsFloat32 } from './safetensors.ts';
 import { writeSafetensors } from './testing/folder.ts';
 
@@ -87,4 +87,16 @@ describe('readSafetensors on hostile headers', () => {
     badModel(() => readHfModel({ 'config.json': config, 'model.safetensors.index.json': json({ weight_map: { x: 'https://evil.example/x.safetensors' } }) }), /not a plain relative file name/);
     badModel(() => readHfModel({ 'config.json': config, 'model.safetensors.index.json': json({ metadata: {} }) }), /no weight_map/);
   });
+
+  it('values nested 5,000 deep in a header or an index are BAD_MODEL, not a stack overflow while writing the message (fuzz finding)', () => {
+    const deep = (n: number) => '['.repeat(n) + '1' + ']'.repeat(n);
+    const header = `{"t":{"dtype":"F32","shape":[1],"data_offsets":[${deep(5000)},4]}}`;
+    const bytes = new TextEncoder().encode(header);
+    const file = new Uint8Array(8 + bytes.length + 4);
+    new DataView(file.buffer).setBigUint64(0, BigInt(bytes.length), true);
+    file.set(bytes, 8);
+    badModel(() => readSafetensors(file.buffer), /invalid data_offsets \[2 items\]/);
+    badModel(() => readWeightMap(JSON.parse(`{"weight_map":{"a":${deep(5000)}}}`)), /maps to \[1 items\]/);
+  });
 });
+

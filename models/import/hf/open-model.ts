@@ -1,0 +1,115 @@
+/**
+ * A Hugging Face folder opened for streaming: config and tokenizer parsed, every shard's header
+ * read and checked, and the weights left where they are (Blobs backed by the browser's storage or
+ * a file) until `prepareWeightsFrom` asks for a layer. Only one layer's tensors are in memory at a
+ * time, widened from bf16/f16 as they are read; readHfModel (model.ts) is the in-memory version
+ * of the same checks for tools and tests.
+ *
+ * @example
+ * const { config, reader, tokenizerJson } = await openHfModel({ 'config.json': c, 'model.safetensors': blob });
+ * const prepared = await prepareWeightsFrom(config, reader, { weights: { linear: 'q8' } });
+ */
+import { WhittleError } from '../../../core/errors.ts';
+import type { LlamaWeightReader } from '../../llama/weight-reader.ts';
+import type { LlamaConfig, LlamaLayerWeights } from '../../llama/types.ts';
+import { byteSource, readWhole, type ByteSource, type FileBytes } from './byte-source.ts';
+import { llamaConfigFromHf, type HfConfigOptions } from './config.ts';
+import { assembleLayer, checkHead, hfLayerTensors, parseJsonFile, readWeightMap, type HfTensorSpec } from './model.ts';
+import { decodeFloatTensor, floatTensorEntry, parseSafetensorsHeader, safetensorsHeaderLength, type SafetensorsEntry } from './safetensors.ts';
+
+export type HfFolderFiles = Record<string, FileBytes>;
+
+export interface OpenedHfModel {
+  config: LlamaConfig;
+  reader: LlamaWeightReader;
+  tokenizerJson?: object;
+  /** tokenizer_config.json parsed, when the folder has it. */
+  tokenizerConfig?: unknown;
+  /** Bytes of the weights as stored (all shards): what the load streams through. */
+  weightBytes: number;
+}
+
+interface OpenShard {
+  source: ByteSource;
+  tensors: Map<string, SafetensorsEntry>;
+}
+
+async function openShard(file: FileBytes, name: string): Promise<OpenShard> {
+  const source = byteSource(file, name);
+  const first = await source.read(0, Math.min(8, source.size));
+  const headerLen = safetensorsHeaderLength(new Uint8Array(first.buffer, first.byteOffset, Math.min(8, source.size)), source.size, name);
+  const header = await source.read(8, 8 + headerLen);
+  return { source, tensors: parseSafetensorsHeader(new Uint8Array(header.buffer, header.byteOffset, headerLen), source.size, name) };
+}
+
+async function readJson(files: HfFolderFiles, name: string): Promise<unknown> {
+  const f = files[name];
+  return f === undefined ? undefined : parseJsonFile(await readWhole(f), name);
+}
+
+export async function openHfModel(files: HfFolderFiles, options: HfConfigOptions = {}): Promise<OpenedHfModel> {
+  const rawConfig = await readJson(files, 'config.json');
+  if (rawConfig === undefined) throw new WhittleError('BAD_MODEL', 'the model folder has no config.json', { file: 'config.json' });
+  const config = llamaConfigFromHf(rawConfig, options);
+
+  // Which shard holds each tensor: the index's weight_map, or every tensor of the one file.
+  const shards = new Map<string, OpenShard>();
+  const shardOf = new Map<string, string>();
+  const rawIndex = await readJson(files, 'model.safetensors.index.json');
+  if (rawIndex !== undefined) {
+    const weightMap = readWeightMap(rawIndex);
+    for (const shard of new Set(weightMap.values())) {
+      const file = files[shard];
+      if (!file) throw new WhittleError('BAD_MODEL', `missing shard ${shard}`, { file: shard });
+      shards.set(shard, await openShard(file, shard));
+    }
+    for (const [tensor, shard] of weightMap) {
+      if (!shards.get(shard)!.tensors.has(tensor)) throw new WhittleError('BAD_MODEL', `${shard} does not hold ${tensor}, which the index maps to it`, { file: shard, tensor });
+      shardOf.set(tensor, shard);
+    }
+  } else {
+    const single = files['model.safetensors'];
+    if (!single) throw new WhittleError('BAD_MODEL', 'the model folder has neither model.safetensors nor model.safetensors.index.json', { file: 'model.safetensors' });
+    const opened = await openShard(single, 'model.safetensors');
+    shards.set('model.safetensors', opened);
+    for (const tensor of opened.tensors.keys()) shardOf.set(tensor, 'model.safetensors');
+  }
+
+  const read = async (spec: HfTensorSpec): Promise<Float32Array> => {
+    const shardName = shardOf.get(spec.key);
+    if (shardName === undefined) throw new WhittleError('BAD_MODEL', `missing tensor ${spec.key}`, { tensor: spec.key });
+    const shard = shards.get(shardName)!;
+    const entry = floatTensorEntry({ name: shardName, tensors: shard.tensors }, spec.key, spec.shape);
+    const bytes = await shard.source.read(entry.begin, entry.end);
+    return decodeFloatTensor(entry, bytes.buffer, bytes.byteOffset);
+  };
+
+  const { dim, vocabSize } = config;
+  checkHead(config, shardOf.has('lm_head.weight'));
+  // Every tensor the config implies is checked to exist with its shape now, before any is read:
+  // a broken folder fails at open, not half-way through a multi-second load.
+  const required: HfTensorSpec[] = [{ key: 'model.embed_tokens.weight', shape: [vocabSize, dim] }, { key: 'model.norm.weight', shape: [dim] }];
+  if (!config.tiedEmbeddings) required.push({ key: 'lm_head.weight', shape: [vocabSize, dim] });
+  for (let i = 0; i < config.nLayers; i++) for (const spec of Object.values(hfLayerTensors(config, i))) if (spec) required.push(spec);
+  for (const spec of required) {
+    const shardName = shardOf.get(spec.key);
+    if (shardName === undefined) throw new WhittleError('BAD_MODEL', `missing tensor ${spec.key}`, { tensor: spec.key });
+    floatTensorEntry({ name: shardName, tensors: shards.get(shardName)!.tensors }, spec.key, spec.shape);
+  }
+
+  const reader: LlamaWeightReader = {
+    tokenEmbedding: () => read({ key: 'model.embed_tokens.weight', shape: [vocabSize, dim] }),
+    lmHead: async () => (config.tiedEmbeddings ? null : read({ key: 'lm_head.weight', shape: [vocabSize, dim] })),
+    finalNorm: () => read({ key: 'model.norm.weight', shape: [dim] }),
+    layer: async (i) => {
+      const specs = hfLayerTensors(config, i);
+      const values: Partial<Record<keyof LlamaLayerWeights, Float32Array>> = {};
+      for (const [field, spec] of Object.entries(specs)) if (spec) values[field as keyof LlamaLayerWeights] = await read(spec);
+      return assembleLayer(specs, values);
+    },
+  };
+  const weightBytes = [...shards.values()].reduce((n, s) => n + s.source.size, 0);
+  const tokenizerJson = (await readJson(files, 'tokenizer.json')) as object | undefined;
+  const tokenizerConfig = await readJson(files, 'tokenizer_config.json');
+  return { config, reader, weightBytes, ...(tokenizerJson !== undefined ? { tokenizerJson } : {}), ...(tokenizerConfig !== undefined ? { tokenizerConfig } : {}) };
+}

@@ -1,0 +1,42 @@
+/**
+ * Weights read one piece at a time. A model of the size people run (SmolLM2 to Llama 3.2 1B) is
+ * 0.27–2.5 GB of bf16, i.e. 0.54–5 GB once widened to fp32: holding every tensor in fp32 before
+ * preparing them (models/llama/prepare.ts) was the largest of the copies a load made. A reader
+ * hands prepare one layer's tensors at a time, read from wherever the file lives (a disk-backed
+ * Blob in a worker, a file in Node), and nothing keeps them once prepared.
+ *
+ * @example
+ * const reader = inMemoryReader(weights);       // tests and llama2.c checkpoints: already in memory
+ * const prepared = await prepareWeightsFrom(config, reader);
+ */
+import type { LlamaLayerWeights, LlamaWeights } from './types.ts';
+
+export interface LlamaWeightReader {
+  tokenEmbedding(): Promise<Float32Array>; // [vocab, dim]
+  /** The untied head [vocab, dim]; null when the model ties it to the embedding. */
+  lmHead(): Promise<Float32Array | null>;
+  finalNorm(): Promise<Float32Array>; // [dim]
+  layer(i: number): Promise<LlamaLayerWeights>;
+}
+
+/** A reader over weights already in memory. */
+export function inMemoryReader(weights: LlamaWeights): LlamaWeightReader {
+  return {
+    tokenEmbedding: async () => weights.tokenEmbedding,
+    lmHead: async () => (weights.lmHead === weights.tokenEmbedding ? null : weights.lmHead),
+    finalNorm: async () => weights.finalNorm,
+    layer: async (i) => {
+      const l = weights.layers[i];
+      if (!l) throw new RangeError(`layer ${i} of ${weights.layers.length}`);
+      return l;
+    },
+  };
+}
+
+/** Every tensor read into memory (for tools that want the whole LlamaWeights). */
+export async function readAllWeights(reader: LlamaWeightReader, nLayers: number): Promise<LlamaWeights> {
+  const tokenEmbedding = await reader.tokenEmbedding();
+  const layers: LlamaLayerWeights[] = [];
+  for (let i = 0; i < nLayers; i++) layers.push(await reader.layer(i));
+  return { tokenEmbedding, layers, finalNorm: await reader.finalNorm(), lmHead: (await reader.lmHead()) ?? tokenEmbedding };
+}
