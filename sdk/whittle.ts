@@ -13,11 +13,14 @@ import { Codec } from './codec.ts';
 import { LYRA_V2 } from '../models/codec/lyra-v2.ts';
 import { TextModel, type TextLoadOptions } from './text-model.ts';
 import type { SpawnWorker } from './client/worker-client.ts';
+import { wasmAfterDeviceLoss } from './client/device-fallback.ts';
+import type { RuntimeConfig } from '../workers/ort/runtime.ts';
 import { HeadModel } from './head-model.ts';
 import type { BlobBackend } from './store/blobs.ts';
 import { validateManifest, type ModelManifest } from './store/manifest.ts';
 import { holdWhileAlive } from './store/lease.ts';
-import { ModelStore, type LoadOptions } from './store/store.ts';
+import { ModelStore, type LoadedModel, type LoadOptions, type StoreLease } from './store/store.ts';
+import { discardVariant, isVariantFolder, openStoredVariant, saveVariant, variantIsBad } from './text-variant.ts';
 import { isModelUrl, resolveUrlFolder, type UrlModelSource } from './store/url-folder.ts';
 
 /**
@@ -62,6 +65,12 @@ export interface WhittleOptions {
   fetch?: typeof fetch;
   /** Storage estimate override (embedding apps with their own accounting; tests). */
   estimate?: () => Promise<StorageEstimate>;
+  /**
+   * What a model does after its WebGPU device is lost (calls in flight reject with
+   * `DEVICE_LOST` either way): `'recreate'` (default) starts its next worker on a fresh GPU
+   * device; `'wasm'` starts it, and every one after, on WASM.
+   */
+  deviceLoss?: 'recreate' | 'wasm';
 }
 
 /**
@@ -170,13 +179,22 @@ export class Whittle {
     return validateManifest(model);
   }
 
-  private runtimeFor(preference?: BackendPreference) {
+  private runtimeFor(preference?: BackendPreference): RuntimeConfig {
     const choice = preference ? chooseBackend(this.capabilities, preference, this.options.maxThreads) : this.choice;
     return {
       backend: choice.backend,
       numThreads: choice.numThreads,
       ...(this.options.runtime?.wasmPaths ? { wasmPaths: absoluteWasmPaths(this.options.runtime.wasmPaths) } : {}),
     };
+  }
+
+  /**
+   * A model's worker factory and runtime config; with `deviceLoss: 'wasm'` the factory switches
+   * that config to WASM when one of its workers loses its WebGPU device (client/device-fallback.ts).
+   */
+  private workerSetup(spawn: SpawnWorker, preference?: BackendPreference): [SpawnWorker, RuntimeConfig] {
+    const runtime = this.runtimeFor(preference);
+    return [this.options.deviceLoss === 'wasm' && runtime.backend === 'webgpu' ? wasmAfterDeviceLoss(spawn, runtime) : spawn, runtime];
   }
 
   /**
@@ -193,7 +211,7 @@ export class Whittle {
       const fileName = opts.file ?? manifest.files.find((f) => f.name.endsWith('.bin'))?.name;
       const blob = fileName ? loaded.files.get(fileName) : undefined;
       if (!blob || !fileName) throw new WhittleError('BAD_MODEL', `${manifest.id} has no llama2.c checkpoint file`);
-      return holdWhileAlive(await HeadModel.start(opts.spawn ?? spawnHeadWorker, this.runtimeFor(opts.backend), blob, fileName, loaded.source), lease);
+      return holdWhileAlive(await HeadModel.start(...this.workerSetup(opts.spawn ?? spawnHeadWorker, opts.backend), blob, fileName, loaded.source), lease);
     } catch (err) {
       lease.release();
       throw err;
@@ -207,29 +225,66 @@ export class Whittle {
    */
   async text(model: ModelSource, opts: ModelLoadOptions & TextLoadOptions = {}): Promise<TextModel> {
     const manifest = await this.resolve(model, opts.signal);
+    const { compress } = opts;
+    // [variant] A variant an earlier load with this setting saved: no source weights read, no
+    // quantization (sdk/text-variant.ts). One that fails verification is dropped, then the source loads.
+    const stored = compress ? await openStoredVariant(this.store, manifest, compress, opts) : null;
+    if (stored) {
+      try {
+        const lm = await this.startText(stored.loaded, stored.lease, manifest, opts, false);
+        lm.variant = stored.manifest.id;
+        return lm;
+      } catch (err) {
+        if (!variantIsBad(err)) throw err;
+        await discardVariant(this.store, manifest, compress!, (err as Error).message, opts.onProgress);
+      }
+    }
     // Pinned until the handle is disposed: its worker re-reads these files when it respawns.
     const lease = await this.store.lease(manifest);
+    let loaded: LoadedModel;
     try {
-      const loaded = await this.store.load(manifest, opts);
+      loaded = await this.store.load(manifest, opts);
+    } catch (err) {
+      lease.release();
+      throw err;
+    }
+    // [variant] A compressed load of a source keeps its packed weights to save them as a variant.
+    const makeVariant = compress !== undefined && !isVariantFolder(loaded.files.keys());
+    const lm = await this.startText(loaded, lease, manifest, opts, makeVariant);
+    if (isVariantFolder(loaded.files.keys())) lm.variant = manifest.id;
+    if (makeVariant) await saveVariant(this.store, lm, manifest, loaded, compress, opts);
+    return lm;
+  }
+
+  /** Starts a text worker on `loaded`'s files (llama2.c, HF or a variant folder); releases `lease` if that fails, else when the handle is disposed. */
+  private async startText(loaded: LoadedModel, lease: StoreLease, manifest: ModelManifest, opts: ModelLoadOptions & TextLoadOptions, keepVariant: boolean): Promise<TextModel> {
+    try {
       const names = [...loaded.files.keys()];
       const read = async (name: string) => loaded.files.get(name)!.arrayBuffer();
+      const blobs = () => Object.fromEntries(names.map((n) => [n, loaded.files.get(n)!] as const));
+      const isVariant = isVariantFolder(names);
       const isHf = names.includes('config.json');
       const checkpoint = names.find((n) => n.endsWith('.bin') && !/^tok/.test(n) && n !== 'tokenizer.bin');
       const tokenizer = names.find((n) => /^tok.*\.bin$/.test(n) || n === 'tokenizer.bin' || n === 'tokenizer.json');
-      if (!isHf && (!checkpoint || !tokenizer)) {
+      if (!isVariant && !isHf && (!checkpoint || !tokenizer)) {
         throw new WhittleError('BAD_MODEL', `${manifest.id}: expected a llama2.c checkpoint + tokenizer or a Hugging Face folder`, { files: names.join(',') });
       }
+      // HF and variant folders go to the worker as the store's Blobs (disk-backed): it reads the shards tensor by
+      // tensor, so neither thread ever holds a multi-GB checkpoint whole.
       const files = async () =>
-        isHf
-          ? { format: 'hf' as const, files: Object.fromEntries(await Promise.all(names.map(async (n) => [n, await read(n)] as const))) }
-          : { format: 'llama2c' as const, checkpoint: await read(checkpoint!), tokenizer: await read(tokenizer!), name: checkpoint! };
+        isVariant
+          ? { format: 'variant' as const, files: blobs() }
+          : isHf
+            ? { format: 'hf' as const, files: blobs() }
+            : { format: 'llama2c' as const, checkpoint: await read(checkpoint!), tokenizer: await read(tokenizer!), name: checkpoint! };
       const { attention, compress } = opts;
       // A plan saved with the cached model (savePlan) is restored unless the caller gives one.
       const saved = (await this.store.entry(manifest.id, manifest.revision))?.extra?.plan as TextLoadOptions['plan'];
       const plan = opts.plan ?? saved;
       // The handle's savePlan() writes through this store, to this manifest's cache entry.
       const savePlan = (p: TextLoadOptions['plan'] | null) => this.savePlan(manifest, p);
-      return holdWhileAlive(await TextModel.start(opts.spawn ?? spawnTextWorker, this.runtimeFor(opts.backend), files, { ...(plan ? { plan } : {}), ...(attention ? { attention } : {}), ...(compress ? { compress } : {}) }, manifest.id, loaded.source, savePlan), lease);
+      const options = { ...(plan ? { plan } : {}), ...(attention ? { attention } : {}), ...(compress ? { compress } : {}), ...(keepVariant ? { keepVariant } : {}) };
+      return holdWhileAlive(await TextModel.start(...this.workerSetup(opts.spawn ?? spawnTextWorker, opts.backend), files, options, manifest.id, loaded.source, savePlan), lease);
     } catch (err) {
       lease.release();
       throw err;
@@ -261,7 +316,7 @@ export class Whittle {
         return blob.arrayBuffer();
       };
       const models = async () => ({ encoder: await read(LYRA_V2.files.encoder), quantizer: await read(LYRA_V2.files.quantizer), decoder: await read(LYRA_V2.files.decoder) });
-      return holdWhileAlive(await Codec.start(opts.spawn ?? spawnCodecWorker, this.runtimeFor(opts.backend), models, manifest.id), lease);
+      return holdWhileAlive(await Codec.start(...this.workerSetup(opts.spawn ?? spawnCodecWorker, opts.backend), models, manifest.id), lease);
     } catch (err) {
       lease.release();
       throw err;

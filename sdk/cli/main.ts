@@ -16,10 +16,11 @@ import { exportForTransformersJs } from '../../models/llama/export/transformersj
 import { loadOrt } from '../../workers/ort/runtime.ts';
 import type { GenerateOptions } from '../../core/text-types.ts';
 import { TextEngine } from '../../workers/text/engine.ts';
-import { loadModelArg } from './load.ts';
+import { loadModelArg, openModelArg } from './load.ts';
 import { presentDir } from './registry-files.ts';
 import { runCodecCommand } from './codec.ts';
 import { writeFolderManifest } from './write-manifest.ts';
+import { compressToFolder, isVariantFolderArg, openVariantFolder } from './compress.ts';
 
 const USAGE = `usage:
   whittle generate --model <id|folder|url> [--integrity none] [--prompt TEXT] [--max-tokens N] [--greedy]
@@ -35,6 +36,9 @@ const USAGE = `usage:
   llama2.c) or an http(s) folder URL; a URL folder without a whittle.json (sha256s) loads only
   with --integrity none (sizes checked, nothing verified).
   whittle models [--json]
+  whittle compress <id|folder|url> --weights q8|q4 [--group 32|64|128] [--head f32|q8] --out DIR [--integrity none]
+                   writes a compressed variant folder (model.whittle.safetensors + config, tokenizer,
+                   whittle.json) that w.text(url) and 'generate --model DIR' load without quantizing
   whittle manifest <folder> [--revision R] [--license L]   (writes the folder's whittle.json: sizes + sha256)
   whittle codec encode|decode|roundtrip|rates ...   (Lyra v2; 'whittle codec' for its options)`;
 
@@ -91,7 +95,11 @@ async function generate(args: string[]): Promise<void> {
   const compress: WeightsSetting | undefined = v.weights === 'f32' ? undefined : { linear: v.weights, ...(group ? { group } : {}) };
   const attention = v.attention;
   if (attention !== 'auto' && attention !== 'gqa' && attention !== 'onnx' && attention !== 'plain') usage(`--attention must be auto, gqa, onnx or plain`);
-  const model = await loadModelArg(v.model, integrityOf(v.integrity));
+  // [variant] A folder `whittle compress` wrote runs its packed weights: nothing to quantize.
+  const variantDir = isVariantFolderArg(v.model);
+  const variant = variantDir ? await openVariantFolder(variantDir) : null;
+  if (variant && compress) usage(`${v.model} is a compressed variant (${JSON.stringify(variant.info.setting)}); leave out --weights`);
+  const model = variant ? variant.model : await openModelArg(v.model, integrityOf(v.integrity));
   const plan: LlamaPlan = v.layers !== undefined
     ? { layers: parseLayers(v.layers) }
     : fullPlan(model.config);
@@ -102,7 +110,11 @@ async function generate(args: string[]): Promise<void> {
   if (v.draft !== undefined && !v.speculate) usage('--draft needs --speculate');
 
   const ort = await loadOrt({ backend: 'wasm', numThreads: num(v.threads, 'threads', true) ?? 1 });
-  const engine = await TextEngine.create(ort, 'wasm', model, { plan, attention, ...(compress ? { compress } : {}) });
+  let engine: TextEngine;
+  if (variant) {
+    engine = new TextEngine(ort, 'wasm', variant.model, variant.prepared, { attention, compress: variant.info.setting });
+    await engine.setPlan(plan);
+  } else engine = await TextEngine.create(ort, 'wasm', model as Parameters<typeof TextEngine.create>[2], { plan, attention, ...(compress ? { compress } : {}) });
   const options: GenerateOptions = {
     maxTokens: num(v['max-tokens'], 'max-tokens', true) ?? 128,
     greedy: v.greedy,
@@ -166,6 +178,25 @@ async function exportModel(args: string[]): Promise<void> {
   console.error(`wrote ${Object.keys(files).join(', ')} to ${out}`);
 }
 
+async function compressCommand(args: string[]): Promise<void> {
+  const { values: v, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: { weights: { type: 'string' }, group: { type: 'string' }, head: { type: 'string' }, out: { type: 'string' }, integrity: { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
+  if (positionals.length !== 1) usage('compress takes one model (registry id, folder or http(s) folder URL)');
+  if (v.weights !== 'q8' && v.weights !== 'q4') usage('compress needs --weights q8 or q4');
+  if (!v.out) usage('compress needs --out DIR');
+  const group = num(v.group, 'group', true);
+  if (group !== undefined && group !== 32 && group !== 64 && group !== 128) usage('--group must be 32, 64 or 128');
+  if (v.head !== undefined && v.head !== 'f32' && v.head !== 'q8') usage('--head must be f32 or q8');
+  const setting: WeightsSetting = { linear: v.weights, ...(group ? { group } : {}), ...(v.head ? { head: v.head } : {}) };
+  const result = await compressToFolder(positionals[0]!, { setting, out: v.out, ...integrityOf(v.integrity), log: (l) => console.error(l) });
+  if (v.json) console.log(JSON.stringify(result));
+  else console.error(`wrote ${result.tag} variant to ${result.dir}: ${result.files.map((f) => `${f.name} (${f.size} B)`).join(', ')}`);
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -176,6 +207,8 @@ export async function main(argv: string[]): Promise<number> {
       await generate(rest);
     } else if (command === 'export') {
       await exportModel(rest);
+    } else if (command === 'compress') {
+      await compressCommand(rest);
     } else if (command === 'manifest') {
       const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { revision: { type: 'string' }, license: { type: 'string' } } });
       if (positionals.length !== 1) usage('manifest takes one folder');

@@ -23,4 +23,11 @@ export type StoreEvent =
   | { type: 'discarded'; modelId: string; file: string; reason: string }
   /** `pinned`: entries in use (a live model handle holds a lease), which eviction skipped. */
   | { type: 'evicted'; modelId: string; evicted: string[]; pinned: string[] }
-  | { type: 'done'; modelId: string; source: 'network' | 'cache'; bytes: number };
+  | { type: 'done'; modelId: string; source: 'network' | 'cache'; bytes: number }
+  /**
+   * A compressed variant (a load with `compress`): `loaded` from the store instead of the source
+   * weights; `saved` after compressing; `skipped` when it could not be saved (e.g. QUOTA: the
+   * model still loads, only the next load compresses again); `discarded` when a stored one failed
+   * verification (the load then falls back to the source). `variant` is the derived entry's id.
+   */
+  | { type: 'variant'; modelId: string; variant: string; action: 'loaded' | 'saved' | 'skipped' | 'discarded'; bytes?: number; reason?: string };

@@ -27,6 +27,12 @@ export interface CacheEntry {
   lastUsed: number;
   /** Free-form state saved with the model (e.g. a pruning plan). */
   extra?: Record<string, unknown>;
+  /**
+   * A derived entry (a compressed variant the SDK wrote after a load with `compress`): the model it
+   * was made from and how (`variant`: the setting's tag, e.g. 'q4-g32-rtn'). Deleting that model
+   * deletes its variants.
+   */
+  derivedFrom?: { id: string; revision: string; variant: string };
 }
 
 export class MetaStore {

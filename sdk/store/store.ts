@@ -173,12 +173,96 @@ export class ModelStore {
     return (await this.meta.all()).filter((e) => e.id === id).sort((a, b) => b.lastUsed - a.lastUsed)[0];
   }
 
-  /** Deletes a model's entry and the blobs no other entry uses. */
+  /** Deletes a model's entry, its derived entries (compressed variants), and the blobs no other entry uses. */
   async delete(id: string, revision?: string): Promise<boolean> {
     const entry = await this.entry(id, revision);
     if (!entry) return false;
     await this.removeEntry(entry);
+    // A variant is only as current as its source: it goes with it (eviction, by contrast, leaves
+    // it, since a variant loads on its own).
+    for (const e of await this.meta.all()) if (e.derivedFrom && entryKey(e.derivedFrom) === entry.key) await this.removeEntry(e);
     return true;
+  }
+
+  /**
+   * A complete entry's files from the cache, or null (never downloads): for derived entries,
+   * which have nowhere to download from. Same checks as a cached `load` (presence, size, sha256
+   * with `verifyOnLoad`); an entry that fails them is dropped and reported as `discarded`.
+   */
+  async loadCached(manifest: ModelManifest, opts: LoadOptions = {}): Promise<LoadedModel | null> {
+    const cache = await this.fromCache(validateManifest(manifest), opts);
+    return 'loaded' in cache ? cache.loaded : null;
+  }
+
+  /**
+   * Writes a derived entry (a compressed variant made on this device): `files` are new bytes
+   * (hashed here and stored content-addressed like downloads) or files of existing blobs named by
+   * sha256 (a variant shares its source's tokenizer and config.json, stored once). Room is made
+   * as for a download (budget, LRU skipping pinned entries, quota) before a byte is written:
+   * QUOTA when it cannot fit. Returns the manifest to load it with `loadCached`.
+   */
+  async putDerived(
+    derived: { id: string; revision: string; derivedFrom: NonNullable<CacheEntry['derivedFrom']>; integrity?: 'none'; license?: string },
+    files: { name: string; blob?: Blob; sha256?: string; size?: number }[],
+    opts: LoadOptions = {},
+  ): Promise<ModelManifest> {
+    const { signal, onProgress } = opts;
+    const emit = (e: StoreEvent) => onProgress?.(e);
+    const key = entryKey(derived);
+    const listed: { name: string; size: number; sha256: string; blob?: Blob }[] = [];
+    for (const f of files) {
+      if (f.blob) listed.push({ name: f.name, size: f.blob.size, sha256: await sha256OfBlob(f.blob, signal), blob: f.blob });
+      else if (f.sha256 !== undefined && f.size !== undefined) listed.push({ name: f.name, size: f.size, sha256: f.sha256 });
+      else throw new WhittleError('INVALID_ARGUMENT', `putDerived: ${f.name} has neither bytes nor a sha256 and size`);
+    }
+    const total = listed.reduce((s, f) => s + f.size, 0);
+    let needed = 0;
+    for (const f of listed) {
+      const have = await this.blobs.get(f.sha256);
+      if (!have || have.size !== f.size) {
+        if (!f.blob) throw new WhittleError('STORAGE', `putDerived: ${f.name} (${f.sha256}) is not in the store`);
+        needed += f.size;
+      }
+    }
+    await this.ensureRoom(key, total, needed, emit, derived.id);
+    for (const f of listed) {
+      if (!f.blob) continue;
+      const blob = f.blob;
+      await withExclusiveLock(
+        this.blobLock(f.sha256),
+        async () => {
+          const have = await this.blobs.get(f.sha256);
+          if (have && have.size === f.size) return; // another tab wrote the same bytes meanwhile
+          const writer = await this.blobs.openPartial(f.sha256, true);
+          try {
+            const CHUNK = 8 << 20;
+            for (let at = 0; at < blob.size; at += CHUNK) {
+              throwIfAborted(signal);
+              await writer.write(new Uint8Array(await blob.slice(at, at + CHUNK).arrayBuffer()));
+            }
+          } finally {
+            await writer.close();
+          }
+          await this.blobs.commit(f.sha256);
+        },
+        signal,
+      );
+    }
+    throwIfAborted(signal);
+    const now = Date.now();
+    await this.meta.put({
+      key,
+      id: derived.id,
+      revision: derived.revision,
+      ...(derived.license ? { license: derived.license } : {}),
+      ...(derived.integrity ? { integrity: derived.integrity } : {}),
+      files: listed.map(({ name, size, sha256 }) => ({ name, size, sha256 })),
+      bytes: total,
+      createdAt: now,
+      lastUsed: now,
+      derivedFrom: derived.derivedFrom,
+    });
+    return derivedManifest({ ...derived, files: listed });
   }
 
   async clear(): Promise<void> {
@@ -420,6 +504,14 @@ export class ModelStore {
       });
     }
   }
+}
+
+/**
+ * The manifest of a derived entry (files named by their sha256; `derived:` URLs, since there is
+ * nothing to download them from: load it with `loadCached`).
+ */
+export function derivedManifest(e: Pick<CacheEntry, 'id' | 'revision' | 'files' | 'license'>): ModelManifest {
+  return { id: e.id, revision: e.revision, ...(e.license ? { license: e.license } : {}), files: e.files.map(({ name, size, sha256 }) => ({ name, size, sha256, url: `derived:${sha256}` })) };
 }
 
 /**

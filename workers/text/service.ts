@@ -9,20 +9,43 @@
 import { WhittleError, asWhittleError, throwIfAborted, toWire, fromWire, type WireError } from '../../core/errors.ts';
 import type { LlamaPlan, WeightsSetting } from '../../models/llama/types.ts';
 import type { AttentionKind } from '../../models/llama/graph.ts';
+import { watchWasmHeap, wasmHeapBytes } from '../ort/heap.ts';
 import { loadOrt, runtimeInfo, type OrtModule, type RuntimeConfig, type RuntimeInfo } from '../ort/runtime.ts';
 import type { GenerateOptions, Prompt, TextEvent } from '../../core/text-types.ts';
 import { TextEngine, type PerplexityOptions } from './engine.ts';
-import { textModelFromHf, textModelFromLlama2c } from './model.ts';
+import { openTextModelFromHf, textModelFromLlama2c } from './model.ts';
 import type { CalibrateExitsOptions, ExitCalibration } from './exit-calibrator.ts';
 import { choosePrunePlan, maxRemovable, type BlockScores, type PruneCriterion } from '../../models/llama/scoring.ts';
 import { DEFAULT_CALIBRATION_TEXT } from './calibration.ts';
+import * as Comlink from 'comlink';
+import type { PreparedWeights } from '../../models/llama/prepare.ts';
+import { writeVariant, type VariantSource } from '../../models/compress/variant.ts';
+import { toKernelForms } from '../../models/compress/variant-forms.ts';
+import type { TextModel } from './model.ts';
+import { prepareForVariant, textVariantFromFiles } from './variant-model.ts';
 
 export type { CalibrateExitsOptions, ExitCalibration, PerplexityOptions };
 
 /** Model files as the worker receives them (transferred ArrayBuffers). */
 export type TextModelSource =
   | { format: 'llama2c'; checkpoint: ArrayBuffer; tokenizer: ArrayBuffer; name?: string }
-  | { format: 'hf'; files: Record<string, ArrayBuffer> };
+  /** Blobs (the store's files) are read tensor by tensor; ArrayBuffers are used in place. */
+  | { format: 'hf'; files: Record<string, ArrayBuffer | Blob> }
+  /** [variant] A compressed variant folder (models/compress/variant.ts): weights already prepared and quantized. */
+  | { format: 'variant'; files: Record<string, ArrayBuffer | Blob> };
+
+/** [variant] Options of `load`. */
+export interface TextLoadWireOptions {
+  plan?: LlamaPlan;
+  attention?: AttentionKind | 'auto';
+  compress?: WeightsSetting;
+  /**
+   * [variant] With `compress`: keep the weights' stored (packed) form so `exportVariant()` can
+   * write them. Costs nothing where the kernel form is the stored one; 1/8 of the fp32 weights
+   * for WASM q4 (run dequantized), until exportVariant() drops it.
+   */
+  keepVariant?: boolean;
+}
 
 export interface TextModelInfo {
   nLayers: number;
@@ -33,6 +56,11 @@ export interface TextModelInfo {
   attention: AttentionKind;
   nodeCounts: number[];
   runtime: RuntimeInfo;
+  /**
+   * Memory after the last load or compile: onnxruntime's WASM heap (it only grows, so this is its
+   * peak; null where it could not be seen) and the prepared weights kept in JS beside the sessions.
+   */
+  memory: { wasmHeapBytes: number | null; heldWeightBytes: number };
   /** How the linear weights are held: absent while fp32, else the compression setting (TextModel.compress). */
   weights?: WeightsSetting;
 }
@@ -103,21 +131,74 @@ export class TextService {
   /** Block scores of the last calibration, by its token ids: scores come from the full-depth model, so re-pruning with another k reuses them. */
   private lastScores: { key: string; scores: BlockScores } | null = null;
   private nextId = 1;
+  /** [variant] The weights' stored form, kept for exportVariant() (load with keepVariant). */
+  private stored: PreparedWeights | null = null;
+  /** [variant] How the loaded model's tokenizer conventions go: recorded in an exported variant. */
+  private variantFormat: VariantSource['format'] = 'hf';
 
   async init(runtime: RuntimeConfig): Promise<RuntimeInfo> {
+    watchWasmHeap(); // before onnxruntime creates its memory
     this.ort = await loadOrt(runtime);
     this.runtime = runtime;
     return runtimeInfo(runtime);
   }
 
-  async load(source: TextModelSource, options: { plan?: LlamaPlan; attention?: AttentionKind | 'auto'; compress?: WeightsSetting } = {}): Promise<TextModelInfo> {
+  async load(source: TextModelSource, options: TextLoadWireOptions = {}): Promise<TextModelInfo> {
     if (!this.ort || !this.runtime) throw new WhittleError('INVALID_ARGUMENT', 'init() must run before load()');
-    const model = source.format === 'llama2c' ? textModelFromLlama2c(source.checkpoint, source.tokenizer, source.name) : textModelFromHf(source.files);
+    this.stored = null;
+    if (source.format === 'variant' || (options.compress && options.keepVariant)) return this.loadPrepared(source, options);
+    const model = source.format === 'llama2c' ? textModelFromLlama2c(source.checkpoint, source.tokenizer, source.name) : await openTextModelFromHf(source.files);
     await this.engine?.dispose();
     this.engine = null;
     this.lastScores = null;
     this.engine = await TextEngine.create(this.ort, this.runtime.backend, model, options);
     return this.describe();
+  }
+
+  /**
+   * [variant] Loads through prepared weights: a variant folder's (read, no quantization), or a
+   * source prepared in stored form and kept for exportVariant(). The engine gets the kernel form.
+   */
+  private async loadPrepared(source: TextModelSource, options: TextLoadWireOptions): Promise<TextModelInfo> {
+    const backend = this.runtime!.backend;
+    let model: Omit<TextModel, 'weights'>;
+    let kernel: PreparedWeights;
+    let setting: WeightsSetting;
+    if (source.format === 'variant') {
+      const variant = await textVariantFromFiles(source.files);
+      model = variant.model;
+      setting = variant.info.setting;
+      kernel = toKernelForms(variant.stored, setting, backend);
+      this.variantFormat = variant.info.source.format;
+    } else {
+      const full = source.format === 'llama2c' ? textModelFromLlama2c(source.checkpoint, source.tokenizer, source.name) : await openTextModelFromHf(source.files);
+      setting = options.compress!;
+      const both = await prepareForVariant(full, setting, backend);
+      model = { config: full.config, tokenizer: full.tokenizer, ...(full.chatTemplate ? { chatTemplate: full.chatTemplate } : {}) };
+      kernel = both.kernel;
+      this.stored = both.stored;
+      this.variantFormat = source.format;
+    }
+    await this.engine?.dispose();
+    this.engine = null;
+    this.lastScores = null;
+    const engine = new TextEngine(this.ort!, backend, model, kernel, { ...(options.attention ? { attention: options.attention } : {}), compress: setting });
+    await engine.setPlan(options.plan);
+    this.engine = engine;
+    return this.describe();
+  }
+
+  /**
+   * [variant] The loaded model's compressed weights as model.whittle.safetensors, in parts whose
+   * concatenation is the file (transferable copies). Only after a `load` with `compress` and
+   * `keepVariant`; the stored form is dropped afterwards (a second call is INVALID_ARGUMENT).
+   */
+  exportVariant(source: Omit<VariantSource, 'format'>): ArrayBuffer[] {
+    const engine = this.requireEngine();
+    if (!this.stored || !engine.weights) throw new WhittleError('INVALID_ARGUMENT', 'no variant to export: load with compress and keepVariant first (and export once)');
+    const parts = writeVariant(this.stored, engine.weights, { ...source, format: this.variantFormat });
+    this.stored = null;
+    return Comlink.transfer(parts, parts);
   }
 
   async setPlan(plan: LlamaPlan): Promise<TextModelInfo> {
@@ -309,6 +390,7 @@ export class TextService {
       nodeCounts: engine.nodeCounts,
       runtime: runtimeInfo(this.runtime!, this.ort!),
       ...(engine.weights ? { weights: engine.weights } : {}),
+      memory: { wasmHeapBytes: wasmHeapBytes(), heldWeightBytes: engine.heldWeightBytes },
     };
   }
 

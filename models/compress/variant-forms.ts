@@ -1,0 +1,105 @@
+/**
+ * The two forms of a compressed variant's linear weights: the *stored* form (what
+ * model.whittle.safetensors holds: packed, backend-independent) and the *kernel* form a backend
+ * compiles (kernel-choice.ts). WASM runs q4 as fp32 dequantized once at compile time, which is
+ * 8x the bytes of the packed grid; storing that would make the variant bigger than the bf16
+ * source. So a variant stores packed weights, and the kernel form is resolved when it loads:
+ *
+ *   stored \ kernel   f32            int8               nbits (bits b)              dequantized
+ *   f32               as is          quantized now (only the head: a WASM-made variant keeps an
+ *                                     fp32 head, WebGPU's default is 8-bit; first rounding, not a second)
+ *   int8 per channel  dequantized    as is              exact: zp 128, scale per    dequantized
+ *                                                        channel repeated per block
+ *   nbits (b bits)    dequantized    dequantized (the   as is when b matches        dequantized
+ *                                     per-channel grid   (accuracy level from the
+ *                                     is not the stored  setting), else dequantized
+ *                                     one: no requantization)
+ * "dequantized" runs the stored grid's exact values through fp32 MatMul: the same numbers the
+ * packed kernel multiplies by, so nothing is rounded twice.
+ *
+ * @example
+ * const plan = storagePlan(setting, 'wasm');
+ * const stored = withStoredHead(prepareWeights(config, weights, { weights: plan.prepare, backend: 'wasm' }), plan);
+ * const runnable = toKernelForms(stored, setting, 'wasm'); // q4: dequantized fp32 for MatMul
+ */
+import type { PreparedLayer, PreparedWeights } from '../llama/prepare.ts';
+import type { WeightsSetting } from '../llama/types.ts';
+import { WhittleError } from '../../core/errors.ts';
+import { blobBytes, blockCount, dequantizeBlockwise, zeroPointBytes, type BlockSize, type BlockwiseWeight } from './blockwise.ts';
+import { resolveForms, type KernelBackend, type WeightForm } from './kernel-choice.ts';
+import { compressLinear } from './compress-prepared.ts';
+import type { LinearWeight } from './linear.ts';
+import { dequantizePerChannelInt8, type PerChannelInt8Weight } from './per-channel.ts';
+
+/**
+ * How to prepare weights so the result is storable: `prepare` is the setting to give
+ * prepareWeights (the caller's, unless a weight would be 'dequantized', fp32 that stands for a
+ * grid; then the same grid packed, 'nbits'), and `head`, when set, the form to quantize the
+ * fp32 head into afterwards (`withStoredHead`): packing the blocks through the setting's `kernel`
+ * would move a per-channel int8 head (WASM's 8-bit head) to blockwise too, another grid.
+ */
+export interface StoragePlan {
+  prepare: WeightsSetting;
+  head: WeightForm | null;
+}
+
+export function storagePlan(setting: WeightsSetting, backend: KernelBackend): StoragePlan {
+  const { block, head } = resolveForms(setting, backend);
+  if (block.form !== 'dequantized' && head.form !== 'dequantized') return { prepare: setting, head: null };
+  if (head.form === 'int8') return { prepare: { ...setting, kernel: 'nbits', head: 'f32' }, head };
+  return { prepare: { ...setting, kernel: 'nbits' }, head: null };
+}
+
+/** Prepared weights (made with `plan.prepare`) with the head in its stored form. */
+export function withStoredHead(p: PreparedWeights, plan: StoragePlan): PreparedWeights {
+  if (!plan.head) return p;
+  if (!(p.head instanceof Float32Array)) throw new WhittleError('INTERNAL', 'withStoredHead: the head was prepared quantized');
+  return { ...p, head: compressLinear(p.head, p.config.dim, p.config.vocabSize, plan.head) };
+}
+
+export { settingTag } from './variant-name.ts';
+
+/** An int8 per-channel weight as MatMulNBits 8-bit blocks: exact (q + 128 with zero point 128, each column's scale in every block). */
+export function int8ToBlockwise(w: PerChannelInt8Weight, blockSize: BlockSize): BlockwiseWeight {
+  const { K, N } = w;
+  const nBlocks = blockCount(K, blockSize);
+  const blob = blobBytes(blockSize, 8);
+  const b = new Uint8Array(N * nBlocks * blob).fill(128); // pad elements take the zero point: 0
+  const scales = new Float32Array(N * nBlocks);
+  const zeroPoints = new Uint8Array(N * zeroPointBytes(nBlocks, 8)).fill(128);
+  for (let n = 0; n < N; n++) {
+    for (let j = 0; j < nBlocks; j++) scales[n * nBlocks + j] = w.scales[n]!;
+    for (let k = 0; k < K; k++) b[n * nBlocks * blob + k] = w.b[k * N + n]! + 128; // block j, element i sit at n*nBlocks*blob + j*blob + i = ... + k
+  }
+  return { K, N, bits: 8, blockSize, b, scales, zeroPoints };
+}
+
+/** One stored linear weight W [K, N] in the kernel form `form`. */
+export function toKernelForm(w: LinearWeight, form: WeightForm, K: number, N: number): LinearWeight {
+  if (w instanceof Float32Array) return compressLinear(w, K, N, form);
+  if (w.kind === 'int8') {
+    if (form.form === 'int8') return w;
+    if (form.form === 'nbits' && form.bits === 8) return { kind: 'nbits', weight: int8ToBlockwise(w.weight, form.blockSize), accuracyLevel: form.accuracyLevel };
+    return dequantizePerChannelInt8(w.weight);
+  }
+  if (form.form === 'nbits' && form.bits === w.weight.bits) return { kind: 'nbits', weight: w.weight, accuracyLevel: form.accuracyLevel };
+  return dequantizeBlockwise(w.weight);
+}
+
+/**
+ * Stored prepared weights -> what `backend` compiles for `setting`, layer by layer (each layer's
+ * fp32 copies, where a form is dequantized, are made one at a time). Norms, embedding, RoPE are shared.
+ */
+export function toKernelForms(stored: PreparedWeights, setting: WeightsSetting, backend: KernelBackend): PreparedWeights {
+  const { block, head } = resolveForms(setting, backend);
+  const c = stored.config;
+  const qkvCols = (c.nHeads + 2 * c.nKvHeads) * stored.headSize;
+  const layers = stored.layers.map((l): PreparedLayer => ({
+    ...l,
+    qkv: toKernelForm(l.qkv, block, c.dim, qkvCols),
+    wo: toKernelForm(l.wo, block, c.nHeads * stored.headSize, c.dim),
+    gateUp: toKernelForm(l.gateUp, block, c.dim, 2 * c.hiddenDim),
+    down: toKernelForm(l.down, block, c.hiddenDim, c.dim),
+  }));
+  return { ...stored, layers, head: toKernelForm(stored.head, head, c.dim, c.vocabSize) };
+}

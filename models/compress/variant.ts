@@ -1,0 +1,427 @@
+/**
+ * A compressed variant: `PreparedWeights` in their stored form (variant-forms.ts) as one
+ * safetensors file, `model.whittle.safetensors`, so a second load skips reading the source
+ * weights, transposing and quantizing, and a server can host the small file instead of bf16.
+ *
+ * Tensors (names per prepared layer; K x N is MatMul's B, as prepare.ts lays it out):
+ *   embedding                    F32|BF16 [vocab, dim]
+ *   final_norm                   F32|BF16 [dim]
+ *   layers.<i>.attn_norm, .ffn_norm   [dim];   layers.<i>.qkv_bias [qkvCols] (config.qkvBias only)
+ *   layers.<i>.{qkv,wo,gate_up,down}  and  head   one linear each, by its stored form:
+ *     f32:   <name>                                  F32|BF16 [K, N]
+ *     int8:  <name>.q I8 [K, N], <name>.scales F32 [N]                 (per-channel.ts)
+ *     nbits: <name>.q U8 [N, nBlocks, blob], <name>.scales F32 [N, nBlocks],
+ *            <name>.zero_points U8 [N, zpBytes]                        (blockwise.ts)
+ *   `head` is absent when it is fp32 and the embeddings are tied: it is then exactly the
+ *   embedding transposed, rebuilt on load (half the bytes of an fp32-head variant).
+ * RoPE tables are not stored: they follow from the config (rope.ts).
+ * Floats are written BF16 where that is lossless (every value's low 16 bits zero, as for weights
+ * that came from a bf16 checkpoint) and F32 otherwise: never a rounding.
+ *
+ * `__metadata__` (safetensors allows string values only; the JSON ones are JSON strings):
+ *   format "whittle-variant", whittle_version "1", setting (WeightsSetting), stored (the stored
+ *   form of the block linears and of the head), kernels (what each backend compiles from them,
+ *   for readers' information), config (the LlamaConfig the weights were prepared for), source
+ *   ({ id, revision, format, config_sha256? }), method (the setting's: rtn / hqq / awq), head
+ *   "tied" | "stored".
+ *
+ * Reading treats the file as hostile (it may come from any URL): the header is bounds-checked by
+ * the safetensors reader before anything is allocated from it, then the metadata is checked
+ * field by field and every tensor's dtype and shape against what the config implies, all before
+ * a tensor is decoded: any mismatch is BAD_MODEL naming the tensor (a newer format version is
+ * UNSUPPORTED).
+ *
+ * @example
+ * const parts = writeVariant(storedPrepared, { linear: 'q4', group: 32 }, { id: 'stories-layerskip', revision: 'r1', format: 'hf' });
+ * const { prepared, info } = readVariant(await new Blob(parts).arrayBuffer());
+ * const runnable = toKernelForms(prepared, info.setting, 'wasm');
+ */
+import { WhittleError } from '../../core/errors.ts';
+import { parseSafetensorsHeader, safetensorsHeaderLength, type SafetensorsEntry } from '../import/hf/safetensors.ts';
+import type { PreparedLayer, PreparedWeights } from '../llama/prepare.ts';
+import { ropeInverseFrequencies, ropeTables } from '../llama/rope.ts';
+import { headSizeOf, type LlamaConfig, type WeightsSetting } from '../llama/types.ts';
+import { blobBytes, blockCount, zeroPointBytes, type BlockSize, type NBits } from './blockwise.ts';
+import { resolveForms, validateWeights, type WeightForm } from './kernel-choice.ts';
+import type { LinearWeight } from './linear.ts';
+
+import { VARIANT_FILE, VARIANT_VERSION } from './variant-name.ts';
+
+export { VARIANT_FILE, VARIANT_VERSION };
+const FORMAT = 'whittle-variant';
+
+/** Where a variant's weights came from: recorded, and compared by whoever loads it against the source it expects. */
+export interface VariantSource {
+  id: string;
+  revision: string;
+  /** 'hf': tokenizer per tokenizer.json; 'llama2c': llama2.c conventions (BOS always prepended). */
+  format: 'hf' | 'llama2c';
+  /** sha256 of the source's config.json, when it had one. */
+  configSha256?: string;
+}
+
+/** How one linear weight is stored. */
+export type StoredForm = { form: 'f32' } | { form: 'int8' } | { form: 'nbits'; bits: NBits; blockSize: BlockSize };
+
+export interface VariantInfo {
+  version: number;
+  setting: WeightsSetting;
+  stored: { block: StoredForm; head: StoredForm };
+  config: LlamaConfig;
+  source: VariantSource;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+interface OutTensor {
+  name: string;
+  dtype: 'F32' | 'BF16' | 'I8' | 'U8';
+  shape: number[];
+  bytes: Uint8Array;
+}
+
+/** fp32 values as BF16 when every one is exactly a bfloat16 (its low 16 bits zero), else F32. */
+function floatTensor(name: string, shape: number[], v: Float32Array): OutTensor {
+  const words = new Uint32Array(v.buffer, v.byteOffset, v.length);
+  let lossless = true;
+  for (let i = 0; i < words.length; i++) {
+    if ((words[i]! & 0xffff) !== 0) {
+      lossless = false;
+      break;
+    }
+  }
+  if (!lossless) return { name, dtype: 'F32', shape, bytes: new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength)) };
+  const half = new Uint16Array(v.length);
+  for (let i = 0; i < words.length; i++) half[i] = words[i]! >>> 16;
+  return { name, dtype: 'BF16', shape, bytes: new Uint8Array(half.buffer) };
+}
+
+const copy = (a: Uint8Array | Int8Array | Float32Array): Uint8Array => new Uint8Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
+
+function storedFormOf(w: LinearWeight): StoredForm {
+  if (w instanceof Float32Array) return { form: 'f32' };
+  if (w.kind === 'int8') return { form: 'int8' };
+  return { form: 'nbits', bits: w.weight.bits, blockSize: w.weight.blockSize };
+}
+
+const sameForm = (a: StoredForm, b: StoredForm) => JSON.stringify(a) === JSON.stringify(b);
+
+function linearTensors(name: string, w: LinearWeight, K: number, N: number): OutTensor[] {
+  if (w instanceof Float32Array) return [floatTensor(name, [K, N], w)];
+  if (w.kind === 'int8') {
+    return [
+      { name: `${name}.q`, dtype: 'I8', shape: [K, N], bytes: copy(w.weight.b) },
+      { name: `${name}.scales`, dtype: 'F32', shape: [N], bytes: copy(w.weight.scales) },
+    ];
+  }
+  const q = w.weight;
+  const nBlocks = blockCount(K, q.blockSize);
+  return [
+    { name: `${name}.q`, dtype: 'U8', shape: [N, nBlocks, blobBytes(q.blockSize, q.bits)], bytes: copy(q.b) },
+    { name: `${name}.scales`, dtype: 'F32', shape: [N, nBlocks], bytes: copy(q.scales) },
+    { name: `${name}.zero_points`, dtype: 'U8', shape: [N, zeroPointBytes(nBlocks, q.bits)], bytes: copy(q.zeroPoints) },
+  ];
+}
+
+/** The head [dim, vocab] equals the embedding [vocab, dim] transposed: then it need not be stored. */
+function headIsEmbeddingT(p: PreparedWeights): boolean {
+  if (!(p.head instanceof Float32Array) || !p.config.tiedEmbeddings) return false;
+  const { dim, vocabSize } = p.config;
+  const h = p.head;
+  for (let v = 0; v < vocabSize; v++) for (let d = 0; d < dim; d++) if (h[d * vocabSize + v] !== p.embedding[v * dim + d]) return false;
+  return true;
+}
+
+/**
+ * The variant file of stored-form prepared weights (variant-forms.ts' `storagePlan`), as
+ * parts whose concatenation is the file: the header, then one copy per tensor (copies, so a
+ * worker can transfer them without detaching the weights it still runs). Throws
+ * INVALID_ARGUMENT for weights holding a 'dequantized' form (fp32 standing for a grid).
+ */
+export function writeVariant(p: PreparedWeights, setting: WeightsSetting, source: VariantSource): ArrayBuffer[] {
+  validateWeights(setting);
+  const c = p.config;
+  const hs = p.headSize;
+  const qkvCols = (c.nHeads + 2 * c.nKvHeads) * hs;
+  const block = p.layers[0] ? storedFormOf(p.layers[0].qkv) : ({ form: 'f32' } as StoredForm);
+  const head = storedFormOf(p.head);
+  const want = expectedForms(setting);
+  // A 'dequantized' weight is a Float32Array: it would be stored as fp32 and read back as a
+  // setting that never made fp32 blocks. Refused here rather than written wrong.
+  if (!want.block.some((f) => sameForm(f, block)) || !want.head.some((f) => sameForm(f, head))) {
+    throw new WhittleError('INVALID_ARGUMENT', `writeVariant: weights held as ${JSON.stringify({ block, head })} are not a stored form of ${JSON.stringify(setting)} (prepare them as storagePlan() says)`);
+  }
+  const tensors: OutTensor[] = [floatTensor('embedding', [c.vocabSize, c.dim], p.embedding), floatTensor('final_norm', [c.dim], p.finalNorm)];
+  p.layers.forEach((l, i) => {
+    const n = `layers.${i}`;
+    for (const [key, w] of [['qkv', l.qkv], ['wo', l.wo], ['gate_up', l.gateUp], ['down', l.down]] as const) {
+      if (!sameForm(storedFormOf(w), block)) throw new WhittleError('INVALID_ARGUMENT', `writeVariant: ${n}.${key} is not stored as ${JSON.stringify(block)}`);
+    }
+    tensors.push(floatTensor(`${n}.attn_norm`, [c.dim], l.attnNorm), floatTensor(`${n}.ffn_norm`, [c.dim], l.ffnNorm));
+    if (l.qkvBias) tensors.push(floatTensor(`${n}.qkv_bias`, [qkvCols], l.qkvBias));
+    tensors.push(...linearTensors(`${n}.qkv`, l.qkv, c.dim, qkvCols), ...linearTensors(`${n}.wo`, l.wo, c.nHeads * hs, c.dim));
+    tensors.push(...linearTensors(`${n}.gate_up`, l.gateUp, c.dim, 2 * c.hiddenDim), ...linearTensors(`${n}.down`, l.down, c.hiddenDim, c.dim));
+  });
+  const tied = headIsEmbeddingT(p);
+  if (!tied) tensors.push(...linearTensors('head', p.head, c.dim, c.vocabSize));
+
+  const metadata: Record<string, string> = {
+    format: FORMAT,
+    whittle_version: String(VARIANT_VERSION),
+    method: setting.method ?? 'rtn',
+    setting: JSON.stringify(setting),
+    stored: JSON.stringify({ block, head }),
+    kernels: JSON.stringify({ wasm: resolveForms(setting, 'wasm'), webgpu: resolveForms(setting, 'webgpu') }),
+    config: JSON.stringify(c),
+    source: JSON.stringify({ id: source.id, revision: source.revision, format: source.format, ...(source.configSha256 ? { config_sha256: source.configSha256 } : {}) }),
+    head: tied ? 'tied' : 'stored',
+  };
+  // F32 first, then BF16, then bytes: every tensor stays aligned to its element size with no gap
+  // between tensors (official safetensors readers refuse gaps), so a reader can view F32 in place.
+  const rank = { F32: 0, BF16: 1, I8: 2, U8: 2 } as const;
+  tensors.sort((a, b) => rank[a.dtype] - rank[b.dtype]);
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let offset = 0;
+  for (const t of tensors) {
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.bytes.byteLength] };
+    offset += t.bytes.byteLength;
+  }
+  let json = new TextEncoder().encode(JSON.stringify(header));
+  // Pad with spaces (valid JSON) so the data starts 8-byte aligned.
+  const padded = Math.ceil(json.byteLength / 8) * 8;
+  if (padded !== json.byteLength) json = new TextEncoder().encode(JSON.stringify(header) + ' '.repeat(padded - json.byteLength));
+  const head8 = new Uint8Array(8 + json.byteLength);
+  new DataView(head8.buffer).setBigUint64(0, BigInt(json.byteLength), true);
+  head8.set(json, 8);
+  return [head8.buffer, ...tensors.map((t) => t.bytes.buffer as ArrayBuffer)];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+/** The stored forms a setting may leave: its forms on either backend, packed (the 'dequantized' kernel form is stored as its grid). */
+function expectedForms(s: WeightsSetting): { block: StoredForm[]; head: StoredForm[] } {
+  const asStored = (f: WeightForm): StoredForm => (f.form === 'f32' || f.form === 'int8' ? { form: f.form } : { form: 'nbits', bits: f.bits, blockSize: f.blockSize });
+  const forms = (['wasm', 'webgpu'] as const).map((b) => resolveForms(s, b));
+  const group = s.group ?? 32;
+  const blockBits: NBits | null = s.linear === 'q8' ? 8 : s.linear === 'q4' ? 4 : null;
+  const block: StoredForm[] = blockBits === null ? [{ form: 'f32' }] : [{ form: 'nbits', bits: blockBits, blockSize: group }, ...(blockBits === 8 ? [{ form: 'int8' } as StoredForm] : [])];
+  // The head: fp32 or 8 bits in either packing, whichever backend made it (kernel-choice.ts).
+  const head: StoredForm[] = [{ form: 'f32' }, { form: 'int8' }, { form: 'nbits', bits: 8, blockSize: group }];
+  for (const f of forms) if (!head.some((h) => sameForm(h, asStored(f.head)))) head.push(asStored(f.head));
+  return { block, head };
+}
+
+const bad = (message: string, details: Record<string, string | number> = {}) => new WhittleError('BAD_MODEL', `${VARIANT_FILE}: ${message}`, { file: VARIANT_FILE, ...details });
+
+function parseJsonField(meta: Record<string, unknown>, key: string): unknown {
+  const raw = meta[key];
+  if (typeof raw !== 'string') throw bad(`__metadata__.${key} is missing or not a string`);
+  try {
+    return JSON.parse(raw);
+  } catch (err) {
+    throw new WhittleError('BAD_MODEL', `${VARIANT_FILE}: __metadata__.${key} is not JSON`, { file: VARIANT_FILE }, { cause: err });
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Limits no LLaMA-family model this SDK runs comes near; beyond them a config is hostile, not a model. */
+const LIMITS = { dim: 1 << 16, hiddenDim: 1 << 18, nLayers: 1024, nHeads: 1024, nKvHeads: 1024, vocabSize: 1 << 22, maxSeqLen: 1 << 20, headDim: 1 << 12 } as const;
+
+/** The metadata's config, field by field: every number the loader sizes an allocation by is a bounded positive integer. */
+function checkConfig(raw: unknown): LlamaConfig {
+  if (!isObject(raw)) throw bad('__metadata__.config is not an object');
+  for (const [key, max] of Object.entries(LIMITS)) {
+    const v = raw[key];
+    if (key === 'headDim' && v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1 || v > max) throw bad(`config.${key} must be an integer in 1..${max}, not ${JSON.stringify(v)}`);
+  }
+  for (const key of ['ropeTheta', 'normEps'] as const) if (typeof raw[key] !== 'number' || !Number.isFinite(raw[key]) || (raw[key] as number) <= 0) throw bad(`config.${key} must be a positive number`);
+  for (const key of ['bosTokenId', 'eosTokenId'] as const) if (typeof raw[key] !== 'number' || !Number.isSafeInteger(raw[key])) throw bad(`config.${key} must be an integer`);
+  if (typeof raw.tiedEmbeddings !== 'boolean') throw bad('config.tiedEmbeddings must be a boolean');
+  if (raw.qkvBias !== undefined && typeof raw.qkvBias !== 'boolean') throw bad('config.qkvBias must be a boolean');
+  if (raw.ropeLayout !== 'interleaved' && raw.ropeLayout !== 'half') throw bad("config.ropeLayout must be 'interleaved' or 'half'");
+  if (raw.slidingWindow !== undefined && (typeof raw.slidingWindow !== 'number' || !Number.isSafeInteger(raw.slidingWindow) || raw.slidingWindow < 1)) throw bad('config.slidingWindow must be a positive integer');
+  const sc = raw.ropeScaling;
+  if (sc !== undefined) {
+    const num = (k: string) => isObject(sc) && typeof sc[k] === 'number' && Number.isFinite(sc[k]) && (sc[k] as number) > 0;
+    const ok = isObject(sc) && ((sc.type === 'linear' && num('factor')) || (sc.type === 'llama3' && ['factor', 'lowFreqFactor', 'highFreqFactor', 'originalMaxPositionEmbeddings'].every(num)));
+    if (!ok) throw bad('config.ropeScaling is not a linear or llama3 scaling');
+  }
+  const c = raw as unknown as LlamaConfig;
+  const hs = headSizeOf(c);
+  if (!Number.isInteger(hs) || hs % 2 !== 0 || c.nHeads % c.nKvHeads !== 0) throw bad(`config: ${c.nHeads} heads of ${hs}, ${c.nKvHeads} KV heads do not make even, grouped heads`);
+  return c;
+}
+
+function checkStoredForm(raw: unknown, what: string): StoredForm {
+  if (!isObject(raw)) throw bad(`__metadata__.stored.${what} is not an object`);
+  if (raw.form === 'f32' || raw.form === 'int8') return { form: raw.form };
+  if (raw.form === 'nbits' && (raw.bits === 4 || raw.bits === 8) && (raw.blockSize === 32 || raw.blockSize === 64 || raw.blockSize === 128)) {
+    return { form: 'nbits', bits: raw.bits, blockSize: raw.blockSize };
+  }
+  throw bad(`__metadata__.stored.${what} is not a stored form: ${JSON.stringify(raw)}`);
+}
+
+function checkSetting(raw: unknown): WeightsSetting {
+  if (!isObject(raw)) throw bad('__metadata__.setting is not an object');
+  try {
+    validateWeights(raw as unknown as WeightsSetting);
+  } catch (err) {
+    throw new WhittleError('BAD_MODEL', `${VARIANT_FILE}: __metadata__.setting: ${(err as Error).message}`, { file: VARIANT_FILE }, { cause: err });
+  }
+  const { linear, group, kernel, head, accuracyLevel, method } = raw as unknown as WeightsSetting;
+  return {
+    linear,
+    ...(group !== undefined ? { group } : {}),
+    ...(kernel !== undefined ? { kernel } : {}),
+    ...(head !== undefined ? { head } : {}),
+    ...(accuracyLevel !== undefined ? { accuracyLevel } : {}),
+    ...(method !== undefined ? { method } : {}),
+  };
+}
+
+function checkSource(raw: unknown): VariantSource {
+  if (!isObject(raw) || typeof raw.id !== 'string' || typeof raw.revision !== 'string' || (raw.format !== 'hf' && raw.format !== 'llama2c')) throw bad('__metadata__.source must be { id, revision, format }');
+  if (raw.config_sha256 !== undefined && (typeof raw.config_sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(raw.config_sha256))) throw bad('__metadata__.source.config_sha256 is not a sha256');
+  return { id: raw.id, revision: raw.revision, format: raw.format, ...(raw.config_sha256 ? { configSha256: raw.config_sha256 as string } : {}) };
+}
+
+/** The metadata only (header bytes): what a variant is, without decoding any tensor. */
+export function readVariantInfo(buffer: ArrayBuffer): { info: VariantInfo; tensors: Map<string, SafetensorsEntry>; tiedHead: boolean } {
+  const headerLen = safetensorsHeaderLength(new Uint8Array(buffer, 0, Math.min(8, buffer.byteLength)), buffer.byteLength, VARIANT_FILE);
+  const headerBytes = new Uint8Array(buffer, 8, headerLen);
+  // Offsets, shapes x dtypes and overlaps checked against the file's bytes first.
+  const tensors = parseSafetensorsHeader(headerBytes, buffer.byteLength, VARIANT_FILE);
+  const meta = (JSON.parse(new TextDecoder().decode(headerBytes)) as Record<string, unknown>).__metadata__;
+  if (!isObject(meta) || meta.format !== FORMAT) throw bad(`not a Whittle variant (__metadata__.format is not '${FORMAT}')`);
+  const version = Number(meta.whittle_version);
+  if (!Number.isInteger(version) || version < 1) throw bad(`__metadata__.whittle_version ${JSON.stringify(meta.whittle_version)} is not a version`);
+  if (version > VARIANT_VERSION) {
+    throw new WhittleError('UNSUPPORTED', `${VARIANT_FILE} is variant format ${version}; this Whittle reads up to ${VARIANT_VERSION}`, { file: VARIANT_FILE, version });
+  }
+  if (meta.head !== 'tied' && meta.head !== 'stored') throw bad("__metadata__.head must be 'tied' or 'stored'");
+  const setting = checkSetting(parseJsonField(meta, 'setting'));
+  if (meta.method !== (setting.method ?? 'rtn')) throw bad(`__metadata__.method ${JSON.stringify(meta.method)} is not the setting's`);
+  const storedRaw = parseJsonField(meta, 'stored');
+  if (!isObject(storedRaw)) throw bad('__metadata__.stored is not an object');
+  const stored = { block: checkStoredForm(storedRaw.block, 'block'), head: checkStoredForm(storedRaw.head, 'head') };
+  const want = expectedForms(setting);
+  if (!want.block.some((f) => sameForm(f, stored.block)) || !want.head.some((f) => sameForm(f, stored.head))) {
+    throw bad(`stored forms ${JSON.stringify(stored)} do not belong to setting ${JSON.stringify(setting)}`);
+  }
+  const config = checkConfig(parseJsonField(meta, 'config'));
+  const tiedHead = meta.head === 'tied';
+  if (tiedHead && (!config.tiedEmbeddings || stored.head.form !== 'f32')) throw bad('a tied head must be fp32 with tied embeddings');
+  return { info: { version, setting, stored, config, source: checkSource(parseJsonField(meta, 'source')) }, tensors, tiedHead };
+}
+
+/** The expected tensors of a variant (name -> allowed dtypes and shape), from the config and forms alone. */
+function expectedTensors(info: VariantInfo, tiedHead: boolean): Map<string, { dtypes: string[]; shape: number[] }> {
+  const c = info.config;
+  const hs = headSizeOf(c);
+  const qkvCols = (c.nHeads + 2 * c.nKvHeads) * hs;
+  const out = new Map<string, { dtypes: string[]; shape: number[] }>();
+  const float = (name: string, shape: number[]) => out.set(name, { dtypes: ['F32', 'BF16'], shape });
+  const linear = (name: string, form: StoredForm, K: number, N: number) => {
+    if (form.form === 'f32') float(name, [K, N]);
+    else if (form.form === 'int8') {
+      out.set(`${name}.q`, { dtypes: ['I8'], shape: [K, N] });
+      out.set(`${name}.scales`, { dtypes: ['F32'], shape: [N] });
+    } else {
+      const nBlocks = blockCount(K, form.blockSize);
+      out.set(`${name}.q`, { dtypes: ['U8'], shape: [N, nBlocks, blobBytes(form.blockSize, form.bits)] });
+      out.set(`${name}.scales`, { dtypes: ['F32'], shape: [N, nBlocks] });
+      out.set(`${name}.zero_points`, { dtypes: ['U8'], shape: [N, zeroPointBytes(nBlocks, form.bits)] });
+    }
+  };
+  float('embedding', [c.vocabSize, c.dim]);
+  float('final_norm', [c.dim]);
+  for (let i = 0; i < c.nLayers; i++) {
+    const n = `layers.${i}`;
+    float(`${n}.attn_norm`, [c.dim]);
+    float(`${n}.ffn_norm`, [c.dim]);
+    if (c.qkvBias) float(`${n}.qkv_bias`, [qkvCols]);
+    linear(`${n}.qkv`, info.stored.block, c.dim, qkvCols);
+    linear(`${n}.wo`, info.stored.block, c.nHeads * hs, c.dim);
+    linear(`${n}.gate_up`, info.stored.block, c.dim, 2 * c.hiddenDim);
+    linear(`${n}.down`, info.stored.block, c.hiddenDim, c.dim);
+  }
+  if (!tiedHead) linear('head', info.stored.head, c.dim, c.vocabSize);
+  return out;
+}
+
+/**
+ * A variant file -> its stored-form PreparedWeights (run them through `toKernelForms` for a
+ * backend) and what it is. Aligned F32, I8 and U8 tensors are views into `buffer` (no copy);
+ * BF16 is widened. Every check runs before the first tensor is decoded.
+ */
+export function readVariant(buffer: ArrayBuffer): { prepared: PreparedWeights; info: VariantInfo } {
+  const { info, tensors, tiedHead } = readVariantInfo(buffer);
+  const expected = expectedTensors(info, tiedHead);
+  for (const [name, e] of tensors) {
+    const want = expected.get(name);
+    if (!want) throw bad(`unexpected tensor ${name} (not part of this config and setting)`, { tensor: name });
+    if (!want.dtypes.includes(e.dtype)) throw bad(`${name} is ${e.dtype}, expected ${want.dtypes.join(' or ')}`, { tensor: name });
+    if (e.shape.length !== want.shape.length || e.shape.some((d, i) => d !== want.shape[i])) {
+      throw bad(`${name} has shape [${e.shape.join(', ')}], the config implies [${want.shape.join(', ')}]`, { tensor: name });
+    }
+  }
+  for (const name of expected.keys()) if (!tensors.has(name)) throw bad(`missing tensor ${name}`, { tensor: name });
+
+  const entry = (name: string) => tensors.get(name)!;
+  const float = (name: string): Float32Array => {
+    const e = entry(name);
+    const n = e.shape.reduce((a, b) => a * b, 1);
+    if (e.dtype === 'F32') return e.begin % 4 === 0 ? new Float32Array(buffer, e.begin, n) : new Float32Array(buffer.slice(e.begin, e.end));
+    const bits = e.begin % 2 === 0 ? new Uint16Array(buffer, e.begin, n) : new Uint16Array(buffer.slice(e.begin, e.end));
+    const out = new Uint32Array(n);
+    for (let i = 0; i < n; i++) out[i] = bits[i]! << 16; // bfloat16 is the top half of a float32: exact
+    return new Float32Array(out.buffer);
+  };
+  const bytes = (name: string) => new Uint8Array(buffer, entry(name).begin, entry(name).end - entry(name).begin);
+  const c = info.config;
+  const hs = headSizeOf(c);
+  const qkvCols = (c.nHeads + 2 * c.nKvHeads) * hs;
+  const linear = (name: string, form: StoredForm, K: number, N: number): LinearWeight => {
+    if (form.form === 'f32') return float(name);
+    if (form.form === 'int8') return { kind: 'int8', weight: { K, N, b: new Int8Array(buffer, entry(`${name}.q`).begin, K * N), scales: float(`${name}.scales`) } };
+    // accuracyLevel is a kernel choice, replaced by toKernelForms; 1 is the weight-only default.
+    return { kind: 'nbits', accuracyLevel: 1, weight: { K, N, bits: form.bits, blockSize: form.blockSize, b: bytes(`${name}.q`), scales: float(`${name}.scales`), zeroPoints: bytes(`${name}.zero_points`) } };
+  };
+  const layers = Array.from({ length: c.nLayers }, (_, i): PreparedLayer => {
+    const n = `layers.${i}`;
+    return {
+      attnNorm: float(`${n}.attn_norm`),
+      qkv: linear(`${n}.qkv`, info.stored.block, c.dim, qkvCols),
+      ...(c.qkvBias ? { qkvBias: float(`${n}.qkv_bias`) } : {}),
+      wo: linear(`${n}.wo`, info.stored.block, c.nHeads * hs, c.dim),
+      ffnNorm: float(`${n}.ffn_norm`),
+      gateUp: linear(`${n}.gate_up`, info.stored.block, c.dim, 2 * c.hiddenDim),
+      down: linear(`${n}.down`, info.stored.block, c.hiddenDim, c.dim),
+    };
+  });
+  const embedding = float('embedding');
+  let head: LinearWeight;
+  if (tiedHead) {
+    const t = new Float32Array(c.dim * c.vocabSize);
+    for (let v = 0; v < c.vocabSize; v++) for (let d = 0; d < c.dim; d++) t[d * c.vocabSize + v] = embedding[v * c.dim + d]!;
+    head = t;
+  } else head = linear('head', info.stored.head, c.dim, c.vocabSize);
+  const rope = ropeTables(ropeInverseFrequencies(hs, c.ropeTheta, c.ropeScaling), c.maxSeqLen);
+  return { info, prepared: { config: c, headSize: hs, embedding, layers, finalNorm: float('final_norm'), head, ropeCos: rope.cos, ropeSin: rope.sin } };
+}
+
+/**
+ * The source's config.json against the variant's config: the shapes must be the same model's
+ * (a variant beside another model's config.json is BAD_MODEL, not a wrong-shaped run).
+ */
+export function checkVariantAgainstConfig(info: VariantInfo, fromConfigJson: LlamaConfig): void {
+  const keys = ['dim', 'hiddenDim', 'nLayers', 'nHeads', 'nKvHeads', 'vocabSize', 'tiedEmbeddings'] as const;
+  for (const k of keys) {
+    if (info.config[k] !== fromConfigJson[k]) throw bad(`config.json says ${k} = ${String(fromConfigJson[k])}, the variant was made for ${String(info.config[k])}`);
+  }
+  if (headSizeOf(info.config) !== headSizeOf(fromConfigJson) || Boolean(info.config.qkvBias) !== Boolean(fromConfigJson.qkvBias)) throw bad('config.json describes other heads or biases than the variant was made for');
+}

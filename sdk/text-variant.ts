@@ -1,0 +1,106 @@
+/**
+ * Compressed variants in the store (the page side of models/compress/variant.ts): after a load
+ * with `compress`, the worker's compressed weights are saved as a derived entry keyed by the
+ * model's id, revision, the setting and the variant format version; the next load with the same
+ * setting reads that entry instead of the source weights (no bf16 read, no quantization).
+ *
+ *   id        `${model id}#${settingTag(setting)}`     e.g. 'stories-layerskip#q4-g32-rtn'
+ *   revision  `${model revision}+variant${VARIANT_VERSION}`
+ *   files     model.whittle.safetensors (new bytes) + the source's config.json and tokenizer
+ *             files (the same blobs: stored once)
+ *
+ * Saving never fails a load: QUOTA (or any storage error) skips it with a `variant` event of
+ * action 'skipped'. A variant that fails verification in the worker is deleted ('discarded') and
+ * the caller falls back to the source.
+ *
+ * @example
+ * const found = await openStoredVariant(store, manifest, { linear: 'q4', group: 32 }, opts);
+ */
+import { WhittleError } from '../core/errors.ts';
+import { settingTag, VARIANT_FILE, VARIANT_VERSION } from '../models/compress/variant-name.ts';
+import type { WeightsSetting } from '../models/llama/types.ts';
+import type { StoreEvent } from './store/events.ts';
+import { entryKey, type ModelManifest } from './store/manifest.ts';
+import { derivedManifest, type LoadedModel, type LoadOptions, type ModelStore, type StoreLease } from './store/store.ts';
+import type { TextModel } from './text-model.ts';
+
+/** Source files a variant folder keeps: everything but the weights (config, tokenizer, generation config). */
+const isWeightFile = (name: string) => /\.safetensors(\.index\.json)?$/.test(name) || (name.endsWith('.bin') && !/^tok.*\.bin$/.test(name) && name !== 'tokenizer.bin');
+
+/** The derived entry's id and revision for `setting` of `source`. */
+export function variantKey(source: Pick<ModelManifest, 'id' | 'revision'>, setting: WeightsSetting): { id: string; revision: string } {
+  return { id: `${source.id}#${settingTag(setting)}`, revision: `${source.revision}+variant${VARIANT_VERSION}` };
+}
+
+/** Whether a loaded folder is a variant (a hosted one by URL, or a derived entry). */
+export const isVariantFolder = (names: Iterable<string>): boolean => [...names].includes(VARIANT_FILE);
+
+/**
+ * The stored variant of `source` for `setting`, pinned, with its files from the cache; null when
+ * there is none (or it failed the store's checks, which drops it).
+ */
+export async function openStoredVariant(
+  store: ModelStore,
+  source: ModelManifest,
+  setting: WeightsSetting,
+  opts: LoadOptions,
+): Promise<{ manifest: ModelManifest; loaded: LoadedModel; lease: StoreLease } | null> {
+  const key = variantKey(source, setting);
+  const entry = await store.entry(key.id, key.revision);
+  if (!entry) return null;
+  // Pinned before reading, so no other load evicts it between here and the worker reading it.
+  const lease = await store.lease(key);
+  try {
+    const manifest = { ...derivedManifest(entry), ...(entry.integrity ? { integrity: entry.integrity } : {}) };
+    const loaded = await store.loadCached(manifest, opts);
+    if (!loaded) {
+      lease.release();
+      return null;
+    }
+    opts.onProgress?.({ type: 'variant', modelId: source.id, variant: key.id, action: 'loaded', bytes: entry.bytes });
+    return { manifest, loaded, lease };
+  } catch (err) {
+    lease.release();
+    throw err;
+  }
+}
+
+/** Whether a failed variant load means the variant is bad (fall back to the source) rather than the load (rethrow). */
+export const variantIsBad = (err: unknown): boolean => err instanceof WhittleError && (err.code === 'BAD_MODEL' || err.code === 'UNSUPPORTED');
+
+/** Deletes a variant that failed verification and says so. */
+export async function discardVariant(store: ModelStore, source: ModelManifest, setting: WeightsSetting, reason: string, onProgress?: (e: StoreEvent) => void): Promise<void> {
+  const key = variantKey(source, setting);
+  await store.delete(key.id, key.revision);
+  onProgress?.({ type: 'variant', modelId: source.id, variant: key.id, action: 'discarded', reason });
+}
+
+/**
+ * Saves the compressed weights `lm` holds (loaded from `loaded` with `compress: setting` and
+ * `keepVariant`) as the derived entry. Never throws: a variant that cannot be saved is reported
+ * (`skipped`, with the reason) and the next load compresses again.
+ */
+export async function saveVariant(store: ModelStore, lm: TextModel, source: ModelManifest, loaded: LoadedModel, setting: WeightsSetting, opts: LoadOptions): Promise<void> {
+  const key = variantKey(source, setting);
+  const emit = (e: StoreEvent) => opts.onProgress?.(e);
+  try {
+    const entry = await store.entry(source.id, source.revision);
+    const configSha256 = entry?.files.find((f) => f.name === 'config.json')?.sha256;
+    // Exported first, whatever happens next: it also frees the packed copy the worker kept for it.
+    const parts = await lm.exportVariant({ id: source.id, revision: source.revision, ...(configSha256 ? { configSha256 } : {}) });
+    if (!entry) throw new WhittleError('STORAGE', `${source.id} has no cache entry to derive a variant from`);
+    const kept = entry.files.filter((f) => !isWeightFile(f.name) && loaded.files.has(f.name));
+    const manifest = await store.putDerived(
+      { ...key, derivedFrom: { id: source.id, revision: source.revision, variant: settingTag(setting) }, ...(entry.integrity ? { integrity: entry.integrity } : {}), ...(entry.license ? { license: entry.license } : {}) },
+      [{ name: VARIANT_FILE, blob: new Blob(parts) }, ...kept.map((f) => ({ name: f.name, sha256: f.sha256, size: f.size }))],
+      opts,
+    );
+    emit({ type: 'variant', modelId: source.id, variant: key.id, action: 'saved', bytes: manifest.files.reduce((s, f) => s + f.size, 0) });
+  } catch (err) {
+    const reason = err instanceof WhittleError ? `${err.code}: ${err.message}` : String(err);
+    emit({ type: 'variant', modelId: source.id, variant: key.id, action: 'skipped', reason });
+  }
+}
+
+/** The entry key of the variant (for tests and listings). */
+export const variantEntryKey = (source: Pick<ModelManifest, 'id' | 'revision'>, setting: WeightsSetting): string => entryKey(variantKey(source, setting));

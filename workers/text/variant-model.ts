@@ -1,0 +1,93 @@
+/**
+ * The worker side of compressed variants (models/compress/variant.ts): a variant folder's files
+ * -> tokenizer + stored weights, and a source model -> its weights in stored and kernel forms
+ * (so the engine runs the kernel form and `exportVariant` writes the stored one).
+ *
+ * @example
+ * const { model, stored, info } = await textVariantFromFiles(files);
+ * const engine = new TextEngine(ort, 'wasm', model, toKernelForms(stored, info.setting, 'wasm'), { compress: info.setting });
+ */
+import { WhittleError } from '../../core/errors.ts';
+import { llamaConfigFromHf } from '../../models/import/hf/config.ts';
+import { llama2cTokenizerToHf, readLlama2cTokenizer } from '../../models/import/llama2c/tokenizer.ts';
+import { checkVariantAgainstConfig, readVariant, VARIANT_FILE, type VariantInfo } from '../../models/compress/variant.ts';
+import { storagePlan, toKernelForms, withStoredHead } from '../../models/compress/variant-forms.ts';
+import type { KernelBackend } from '../../models/compress/kernel-choice.ts';
+import { prepareWeightsFrom, type PreparedWeights } from '../../models/llama/prepare.ts';
+import type { WeightsSetting } from '../../models/llama/types.ts';
+import { inMemoryReader, type LlamaWeightReader } from '../../models/llama/weight-reader.ts';
+import { ChatTemplate } from './chat.ts';
+import type { StreamedTextModel, TextModel } from './model.ts';
+import { TextTokenizer } from './tokenizer.ts';
+
+/** A variant folder's files as the worker gets them (the store's Blobs, or ArrayBuffers). */
+export type VariantFiles = Record<string, ArrayBuffer | Blob>;
+
+const bytesOf = (f: ArrayBuffer | Blob): Promise<ArrayBuffer> => (f instanceof Blob ? f.arrayBuffer() : Promise.resolve(f));
+
+async function jsonOf(files: VariantFiles, name: string): Promise<unknown> {
+  const f = files[name];
+  if (!f) return undefined;
+  try {
+    return JSON.parse(new TextDecoder().decode(await bytesOf(f)));
+  } catch (err) {
+    throw new WhittleError('BAD_MODEL', `${name} is not JSON`, { file: name }, { cause: err });
+  }
+}
+
+/**
+ * Tokenizer and chat template as the source's loader made them: an HF folder's tokenizer.json
+ * decides whether BOS is prepended; llama2.c models always prepend it (workers/text/model.ts).
+ */
+async function tokenizerOf(files: VariantFiles, info: VariantInfo): Promise<Omit<TextModel, 'weights' | 'config'>> {
+  const tokJson = await jsonOf(files, 'tokenizer.json');
+  const tokConfig = await jsonOf(files, 'tokenizer_config.json');
+  if (tokConfig !== undefined && (typeof tokConfig !== 'object' || tokConfig === null)) throw new WhittleError('BAD_MODEL', 'tokenizer_config.json is not an object', { file: 'tokenizer_config.json' });
+  const chatTemplate = tokConfig === undefined ? undefined : ChatTemplate.fromTokenizerConfig(tokConfig as Record<string, unknown>);
+  const chat = chatTemplate ? { chatTemplate } : {};
+  const bos = info.source.format === 'llama2c' ? { prependsBos: true } : {};
+  if (tokJson !== undefined) return { tokenizer: TextTokenizer.fromJson(tokJson, {}, bos), ...chat };
+  const bin = Object.keys(files).find((n) => n === 'tokenizer.bin' || /^tok.*\.bin$/.test(n));
+  if (!bin) throw new WhittleError('BAD_MODEL', 'the variant folder has no tokenizer.json (nor a llama2.c tokenizer.bin)', { file: 'tokenizer.json' });
+  const tok = readLlama2cTokenizer(await bytesOf(files[bin]!), info.config.vocabSize, bin);
+  return { tokenizer: TextTokenizer.fromJson(llama2cTokenizerToHf(tok), {}, { prependsBos: true }), ...chat };
+}
+
+/**
+ * A variant folder (model.whittle.safetensors + tokenizer files, config.json for HF sources) ->
+ * the model's config and tokenizer, its stored-form weights (run `toKernelForms` on them) and
+ * what the variant is. A config.json beside it must describe the same shapes.
+ */
+export async function textVariantFromFiles(files: VariantFiles): Promise<{ model: Omit<TextModel, 'weights'>; stored: PreparedWeights; info: VariantInfo }> {
+  const file = files[VARIANT_FILE];
+  if (!file) throw new WhittleError('BAD_MODEL', `a variant folder needs ${VARIANT_FILE}`, { file: VARIANT_FILE });
+  const { prepared, info } = readVariant(await bytesOf(file));
+  const rawConfig = await jsonOf(files, 'config.json');
+  if (rawConfig !== undefined) checkVariantAgainstConfig(info, llamaConfigFromHf(rawConfig));
+  return { model: { config: info.config, ...(await tokenizerOf(files, info)) }, stored: prepared, info };
+}
+
+const isReader = (w: TextModel['weights'] | LlamaWeightReader): w is LlamaWeightReader => typeof (w as { layer?: unknown }).layer === 'function';
+
+/** A source model's weights prepared for `setting` in their stored form (what a variant holds), layer by layer. */
+export async function prepareStored(model: TextModel | StreamedTextModel, setting: WeightsSetting, backend: KernelBackend, signal?: AbortSignal): Promise<PreparedWeights> {
+  const reader = isReader(model.weights) ? model.weights : inMemoryReader(model.weights);
+  const plan = storagePlan(setting, backend);
+  return withStoredHead(await prepareWeightsFrom(model.config, reader, { weights: plan.prepare, backend, ...(signal ? { signal } : {}) }), plan);
+}
+
+/**
+ * A source model prepared for `setting` twice over at no extra quantization: in its stored form
+ * (packed; what a variant holds) and, derived from that, the kernel form `backend` compiles
+ * (variant-forms.ts). Where the two are the same (every form but WASM's dequantized q4) they
+ * share their arrays; for WASM q4 the packed copy is 1/8 of the fp32 one.
+ */
+export async function prepareForVariant(
+  model: TextModel | StreamedTextModel,
+  setting: WeightsSetting,
+  backend: KernelBackend,
+  signal?: AbortSignal,
+): Promise<{ stored: PreparedWeights; kernel: PreparedWeights }> {
+  const stored = await prepareStored(model, setting, backend, signal);
+  return { stored, kernel: toKernelForms(stored, setting, backend) };
+}
