@@ -36,6 +36,8 @@ export interface ScaleOptions {
   rounds?: number | undefined;
   /** Smoke test: one round, 16 new tokens, one thread count. */
   quick?: boolean | undefined;
+  /** Comma-separated WASM thread counts; default 1,2. */
+  threads?: string | undefined;
   /** Per page, seconds. */
   pageTimeoutS?: number | undefined;
   log: (line: string) => void;
@@ -309,7 +311,7 @@ export async function runScale(browser: Browser, opts: ScaleOptions) {
   const shapes = (opts.shapes ?? 'smollm2-135m').split(',').filter(Boolean);
   const rounds = opts.quick ? 1 : Math.max(3, opts.rounds ?? 3);
   const newTokens = opts.quick ? 16 : 128;
-  const threadCounts = opts.quick ? [1] : [1, 2];
+  const threadCounts = opts.quick ? [1] : opts.threads ? opts.threads.split(',').map(Number) : [1, 2];
   const loadStart = loadavg();
 
   const peerWhy = new Map<string, string | null>();
