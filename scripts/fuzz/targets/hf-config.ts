@@ -69,7 +69,7 @@ export function hfConfigTarget(): FuzzTarget<Input> {
     allocFactor: 4,
     load() {
       seeds = [
-        ...['stories-baseline', 'stories-layerskip', 'synthetic-smollm2-135m'].map((m) => seedJson(m, 'config.json')),
+        ...['stories-baseline', 'stories-layerskip'].map((m) => seedJson(m, 'config.json')),
         ...['llama-3.2-1b', 'qwen2.5-0.5b', 'smollm2-135m', 'smollm2-360m'].map((m) =>
           repoJson('models', 'synthetic', 'shapes', m, 'config.json'),
         ),

@@ -7,7 +7,7 @@ import { TextTokenizer } from '../../../workers/text/tokenizer.ts';
 import { hostileString } from '../hostile.ts';
 import { mutateJsonValue } from '../json.ts';
 import { chance, int, pick, type Rng } from '../rand.ts';
-import { keysOf, seedJson } from '../seeds.ts';
+import { keysOf, llama3TokenizerJson, seedJson } from '../seeds.ts';
 import { expectThat, type FuzzTarget } from '../target.ts';
 
 interface Input {
@@ -25,9 +25,9 @@ interface Seed {
   configKeys: string[];
 }
 
-function seedOf(model: string): Seed {
-  const tokenizer = seedJson(model, 'tokenizer.json');
-  const config = seedJson(model, 'tokenizer_config.json');
+function seedOf(model: string | 'llama3'): Seed {
+  const tokenizer = model === 'llama3' ? llama3TokenizerJson('tokenizer.json') : seedJson(model, 'tokenizer.json');
+  const config = model === 'llama3' ? llama3TokenizerJson('tokenizer_config.json') : seedJson(model, 'tokenizer_config.json');
   return { tokenizer, config, bytes: JSON.stringify(tokenizer).length, keys: keysOf(tokenizer), configKeys: keysOf(config) };
 }
 
@@ -39,7 +39,7 @@ export function tokenizerJsonTarget(): FuzzTarget<Input> {
     allocFactor: 16,
     load() {
       small = seedOf('stories-baseline');
-      large = seedOf('synthetic-smollm2-135m');
+      large = seedOf('llama3');
     },
     generate(rng: Rng) {
       const s = chance(rng, 0.01) ? large : small;
