@@ -44,7 +44,9 @@ export function compressLinear(w: Float32Array, K: number, N: number, form: Weig
     case 'f32':
       return w;
     case 'int8':
-      // kernel-choice.ts refuses 'hqq' with this kernel; reaching here with it is a caller's bug.
+      // The 4-bit grid first (refined by 'hqq' when asked), then its values per channel to int8.
+      if (form.grid) return { kind: 'int8', weight: quantizePerChannelInt8(dequantizeBlockwise(blockwise(form.grid.bits, form.grid.blockSize)), K, N) };
+      // kernel-choice.ts refuses 'hqq' with q8's int8 kernel; reaching here with it is a caller's bug.
       if (hqq) throw new WhittleError('INTERNAL', "compressLinear: 'hqq' has no zero point to refine in the int8 per-channel form");
       return { kind: 'int8', weight: quantizePerChannelInt8(w, K, N) };
     case 'nbits':
@@ -59,8 +61,11 @@ export function roundTripFor(form: WeightForm): QuantizeDequantize {
   switch (form.form) {
     case 'f32':
       return (w) => w;
-    case 'int8':
+    case 'int8': {
+      const grid = form.grid;
+      if (grid) return (w, K, N) => dequantizePerChannelInt8(quantizePerChannelInt8(dequantizeBlockwise(quantizeBlockwise(w, K, N, grid.bits, grid.blockSize)), K, N));
       return (w, K, N) => dequantizePerChannelInt8(quantizePerChannelInt8(w, K, N));
+    }
     case 'nbits':
     case 'dequantized':
       return (w, K, N) => dequantizeBlockwise(quantizeBlockwise(w, K, N, form.bits, form.blockSize));
@@ -106,7 +111,7 @@ export function compressHead(head: LinearWeight, c: LlamaConfig, form: WeightFor
  * refused otherwise, so a caller cannot believe calibration was used when it was not.
  */
 export function compressPrepared(prepared: PreparedWeights, setting: WeightsSetting, backend: KernelBackend, stats?: readonly BlockInputStats[]): PreparedWeights {
-  const { block, head } = resolveForms(setting, backend);
+  const { block, head } = resolveForms(setting, backend, prepared.config);
   const c = prepared.config;
   const method = setting.method ?? 'rtn';
   if (method === 'awq' && stats?.length !== prepared.layers.length) {

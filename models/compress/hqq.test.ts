@@ -136,7 +136,9 @@ describe('which settings HQQ applies to', () => {
     expect(code(() => validateWeights({ linear: 'q4', method: 'gptq' as 'rtn' }))).toBe('INVALID_ARGUMENT');
     // Where it does apply, the block form carries it and the head does not.
     expect(resolveForms({ linear: 'q8', method: 'hqq' }, 'webgpu')).toEqual({ block: { form: 'nbits', bits: 8, blockSize: 32, accuracyLevel: 1, method: 'hqq' }, head: { form: 'nbits', bits: 8, blockSize: 32, accuracyLevel: 1 } });
-    expect(resolveForms({ linear: 'q4', group: 64, method: 'rtn' }, 'wasm')).toEqual({ block: { form: 'dequantized', bits: 4, blockSize: 64 }, head: { form: 'f32' } });
+    expect(resolveForms({ linear: 'q4', group: 64, method: 'rtn' }, 'wasm')).toEqual({ block: { form: 'int8', grid: { bits: 4, blockSize: 64 } }, head: { form: 'f32' } });
+    // q4 on WASM's int8 kernel refines its 4-bit grid before requantizing it: 'hqq' applies.
+    expect(resolveForms({ linear: 'q4', method: 'hqq' }, 'wasm').block).toEqual({ form: 'int8', grid: { bits: 4, blockSize: 32 }, method: 'hqq' });
   });
 
   it("prepareWeights applies 'hqq' (the block weights differ from RTN's) and refuses 'awq' (it needs activations)", () => {

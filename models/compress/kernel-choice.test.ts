@@ -7,13 +7,22 @@ import { describe, expect, it } from 'vitest';
 import { buildSegment } from '../llama/graph.ts';
 import { prepareWeights } from '../llama/prepare.ts';
 import { randomLlama } from '../llama/testing/random-model.ts';
-import { fullPlan, type WeightsSetting } from '../llama/types.ts';
-import { resolveForms } from './kernel-choice.ts';
+import { fullPlan, type LlamaConfig, type WeightsSetting } from '../llama/types.ts';
+import { blockLinearParams, DEQUANTIZED_Q4_LIMIT, resolveForms } from './kernel-choice.ts';
 
 describe('resolveForms', () => {
-  it("'auto' on WASM: q8 -> int8 DynamicQuantizeMatMul, q4 -> dequantized fp32, head fp32", () => {
+  it("'auto' on WASM: q8 -> int8 DynamicQuantizeMatMul, q4 -> its grid dequantized when small, requantized to int8 when large, head fp32", () => {
     expect(resolveForms({ linear: 'q8' }, 'wasm')).toEqual({ block: { form: 'int8' }, head: { form: 'f32' } });
-    expect(resolveForms({ linear: 'q4', group: 64 }, 'wasm')).toEqual({ block: { form: 'dequantized', bits: 4, blockSize: 64 }, head: { form: 'f32' } });
+    expect(resolveForms({ linear: 'q4', group: 64 }, 'wasm')).toEqual({ block: { form: 'int8', grid: { bits: 4, blockSize: 64 } }, head: { form: 'f32' } });
+    // Sized by the model: the exact grid in fp32 while the block linears' fp32 copy stays small.
+    const small = { dim: 288, hiddenDim: 768, nLayers: 6, nHeads: 6, nKvHeads: 6, vocabSize: 32000, maxSeqLen: 256 } as LlamaConfig; // stories15M: 14M block params, 57 MB fp32
+    const smollm = { ...small, dim: 576, hiddenDim: 1536, nLayers: 30, nHeads: 9, nKvHeads: 3 }; // 106M, 425 MB fp32
+    expect(blockLinearParams(small)).toBe(6 * (288 * 288 * 3 + 288 * 288 + 288 * 768 * 3));
+    expect(blockLinearParams(smollm) * 4).toBeGreaterThan(DEQUANTIZED_Q4_LIMIT);
+    expect(resolveForms({ linear: 'q4', group: 64 }, 'wasm', small).block).toEqual({ form: 'dequantized', bits: 4, blockSize: 64 });
+    expect(resolveForms({ linear: 'q4', group: 64 }, 'wasm', smollm).block).toEqual({ form: 'int8', grid: { bits: 4, blockSize: 64 } });
+    expect(resolveForms({ linear: 'q4' }, 'webgpu', small).block.form).toBe('nbits');
+    expect(resolveForms({ linear: 'q4', kernel: 'dequantized' }, 'wasm').block).toEqual({ form: 'dequantized', bits: 4, blockSize: 32 });
     expect(resolveForms({ linear: 'q4', head: 'q8' }, 'wasm').head).toEqual({ form: 'int8' });
   });
 
@@ -31,7 +40,7 @@ describe('resolveForms', () => {
   });
 
   it.each([
-    { linear: 'q3' }, { linear: 'q4', group: 16 }, { linear: 'q4', kernel: 'int8' }, { linear: 'q8', head: 'q4' }, { linear: 'q8', kernel: 'fast' }, { linear: 'q4', accuracyLevel: 0 },
+    { linear: 'q3' }, { linear: 'q4', group: 16 }, { linear: 'q8', head: 'q4' }, { linear: 'q8', kernel: 'fast' }, { linear: 'q4', accuracyLevel: 0 },
   ])('rejects %j with INVALID_ARGUMENT', (s) => {
     expect(() => resolveForms(s as unknown as WeightsSetting, 'wasm')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });

@@ -138,7 +138,8 @@ const METHODS: Method[] = [
   { id: 'q8 int8 per-channel (DQMatMul)', setting: { linear: 'q8', kernel: 'int8', head: 'q8' }, logitTol: Q8_INT8 },
   { id: 'q8 g32 (MatMulNBits)', setting: { linear: 'q8', kernel: 'nbits', group: 32, head: 'q8' }, logitTol: Q8_NBITS },
   { id: 'q4 g32 (MatMulNBits, acc 1)', setting: { linear: 'q4', kernel: 'nbits', group: 32, head: 'q8' }, logitTol: Q4 },
-  { id: 'q4 g32 (dequantized, WASM auto)', setting: { linear: 'q4', group: 32 }, logitTol: Q4 },
+  { id: 'q4 g32 (dequantized, WASM auto for a small model)', setting: { linear: 'q4', group: 32 }, logitTol: Q4 },
+  { id: 'q4 g32 (the grid as int8, WASM auto for a large model)', setting: { linear: 'q4', group: 32, kernel: 'int8', head: 'q8' }, logitTol: Q4 },
   { id: 'q4 g64 (MatMulNBits, acc 1)', setting: { linear: 'q4', kernel: 'nbits', group: 64, head: 'q8' }, logitTol: Q4 },
   { id: 'q4 g128 (MatMulNBits, acc 1)', setting: { linear: 'q4', kernel: 'nbits', group: 128, head: 'q8' }, logitTol: Q4 },
 ];
@@ -259,11 +260,21 @@ describe('quality table: every method on the three trained models (quality-table
     const rows = await qualityTable(QUALITY_MODELS, configs, ort);
     console.log(markdownTable(rows));
     expect(rows).toHaveLength(QUALITY_MODELS.length * configs.length);
+    const asInt8 = (r: (typeof rows)[number]) => r.kernel.includes('as int8');
     for (const r of rows) {
       // Every method meets both goals on every model (README.md's table); stories260K's q4 g32
       // is the closest, at +8.8-9.2%.
       if (r.weights === 'q8') expect(r.perplexity_ratio - 1, `${r.model} q8 ${r.method}`).toBeLessThan(0.01);
-      if (r.weights === 'q4') expect(r.perplexity_ratio - 1, `${r.model} q4 g32 ${r.method}`).toBeLessThan(0.1);
+      if (r.weights === 'q4' && !asInt8(r)) expect(r.perplexity_ratio - 1, `${r.model} q4 g32 ${r.method}`).toBeLessThan(0.1);
+    }
+    // The 4-bit grid requantized to int8 (WASM's q4 for models whose fp32 copy would be large;
+    // never chosen for these small ones) adds the int8 kernel's own damage, uint8 activations
+    // included: measured 1.05-1.5x the packed grid's KL to fp32, and stories260K rtn at
+    // +10.2% perplexity (hqq +8.8%). Bound: within 12%, and its KL within 2x the packed grid's.
+    for (const r of rows.filter(asInt8)) {
+      const packed = rows.find((p) => p.model === r.model && p.weights === 'q4' && p.method === r.method && p.kernel === 'MatMulNBits')!;
+      expect(r.perplexity_ratio - 1, `${r.model} q4 g32 ${r.method} as int8`).toBeLessThan(0.12);
+      expect(r.kl_to_f32, `${r.model} q4 g32 ${r.method} as int8: KL`).toBeLessThan(2 * packed.kl_to_f32);
     }
   }, 1_200_000);
 });

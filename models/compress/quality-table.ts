@@ -4,7 +4,7 @@
  * with round-to-nearest, HQQ (hqq.ts) and AWQ-lite (awq.ts) where the method applies (HQQ has no
  * zero point to refine in the symmetric int8 form).
  *
- *   npx tsx models/compress/quality-table.ts [model ...]   (default: all three)
+ *   npx tsx models/compress/quality-table.ts [model ...] [--kernel <substring>]   (default: all three, every config)
  *
  * prints a markdown table and one JSON line `{ "quality": [{ model, weights, group, method,
  * perplexity, perplexity_ratio, kl_to_f32 }] }` (group null for fp32 and int8 per channel;
@@ -185,6 +185,8 @@ export const QUALITY_CONFIGS: QualityConfig[] = [
   ...(['rtn', 'awq'] as const).map((method): QualityConfig => ({ weights: 'q8', group: null, method, kernel: 'DynamicQuantizeMatMul (int8 per channel)', setting: { linear: 'q8', kernel: 'int8', head: 'q8', method } })),
   ...(['rtn', 'hqq', 'awq'] as const).map((m) => grouped('q8', 32, m)),
   ...([32, 64, 128] as const).flatMap((g) => (['rtn', 'hqq', 'awq'] as const).map((m) => grouped('q4', g, m))),
+  // WASM's q4 default: the same 4-bit grid, its values requantized to int8 per channel.
+  ...(['rtn', 'hqq', 'awq'] as const).map((method): QualityConfig => ({ weights: 'q4', group: 32, method, kernel: 'DynamicQuantizeMatMul (the 4-bit grid as int8)', setting: { linear: 'q4', group: 32, kernel: 'int8', head: 'q8', method } })),
 ];
 
 export interface QualityRow {
@@ -245,8 +247,12 @@ export function markdownTable(rows: readonly QualityRow[]): string {
 }
 
 if (process.argv[1]?.endsWith('quality-table.ts')) {
-  const wanted = process.argv.slice(2);
-  const rows = await qualityTable(wanted.length > 0 ? wanted : QUALITY_MODELS);
+  // --kernel <substring>: only the configs whose kernel names it (fp32 always runs: the baseline).
+  const args = process.argv.slice(2);
+  const k = args.indexOf('--kernel');
+  const kernel = k >= 0 ? args.splice(k, 2)[1] : undefined;
+  const configs = kernel === undefined ? QUALITY_CONFIGS : QUALITY_CONFIGS.filter((c) => c.setting === null || c.kernel.includes(kernel));
+  const rows = await qualityTable(args.length > 0 ? args : QUALITY_MODELS, configs);
   console.log(markdownTable(rows));
   console.log(JSON.stringify({ quality: rows.map(({ model, weights, group, method, perplexity, perplexity_ratio, kl_to_f32 }) => ({ model, weights, group, method, perplexity, perplexity_ratio, kl_to_f32 })) }));
 }

@@ -1,26 +1,30 @@
 /**
  * The two forms of a compressed variant's linear weights: the *stored* form (what
  * model.whittle.safetensors holds: packed, backend-independent) and the *kernel* form a backend
- * compiles (kernel-choice.ts). WASM runs q4 as fp32 dequantized once at compile time, which is
- * 8x the bytes of the packed grid; storing that would make the variant bigger than the bf16
- * source. So a variant stores packed weights, and the kernel form is resolved when it loads:
+ * compiles (kernel-choice.ts). WASM runs q4 as its grid requantized to int8 per channel (or
+ * dequantized to fp32 when asked), 2x (8x) the bytes of the packed grid, and a grid
+ * requantized per channel cannot be unpacked back to the grid. So a variant stores packed
+ * weights, and the kernel form is resolved when it loads:
  *
  *   stored \ kernel   f32            int8               nbits (bits b)              dequantized
  *   f32               as is          quantized now (only the head: a WASM-made variant keeps an
  *                                     fp32 head, WebGPU's default is 8-bit; first rounding, not a second)
  *   int8 per channel  dequantized    as is              exact: zp 128, scale per    dequantized
  *                                                        channel repeated per block
- *   nbits (b bits)    dequantized    dequantized (the   as is when b matches        dequantized
- *                                     per-channel grid   (accuracy level from the
- *                                     is not the stored  setting), else dequantized
- *                                     one: no requantization)
+ *   nbits (b bits)    dequantized    requantized per    as is when b matches        dequantized
+ *                                     channel when the   (accuracy level from the
+ *                                     form names this    setting), else dequantized
+ *                                     grid (q4 on WASM),
+ *                                     else dequantized
  * "dequantized" runs the stored grid's exact values through fp32 MatMul: the same numbers the
- * packed kernel multiplies by, so nothing is rounded twice.
+ * packed kernel multiplies by, so nothing is rounded twice. WASM's q4 default rounds them once
+ * more, to int8 per channel (kernel-choice.ts says why: a quarter of fp32's memory, q8's speed),
+ * and does it here, at load, so the variant stays the 4-bit grid.
  *
  * @example
  * const plan = storagePlan(setting, 'wasm');
  * const stored = withStoredHead(prepareWeights(config, weights, { weights: plan.prepare, backend: 'wasm' }), plan);
- * const runnable = toKernelForms(stored, setting, 'wasm'); // q4: dequantized fp32 for MatMul
+ * const runnable = toKernelForms(stored, setting, 'wasm'); // q4: the grid requantized to int8 for DynamicQuantizeMatMul
  */
 import type { PreparedLayer, PreparedWeights } from '../llama/prepare.ts';
 import type { WeightsSetting } from '../llama/types.ts';
@@ -29,7 +33,7 @@ import { blobBytes, blockCount, dequantizeBlockwise, zeroPointBytes, type BlockS
 import { resolveForms, type KernelBackend, type WeightForm } from './kernel-choice.ts';
 import { compressLinear } from './compress-prepared.ts';
 import type { LinearWeight } from './linear.ts';
-import { dequantizePerChannelInt8, type PerChannelInt8Weight } from './per-channel.ts';
+import { dequantizePerChannelInt8, quantizePerChannelInt8, type PerChannelInt8Weight } from './per-channel.ts';
 
 /**
  * How to prepare weights so the result is storable: `prepare` is the setting to give
@@ -44,8 +48,11 @@ export interface StoragePlan {
 }
 
 export function storagePlan(setting: WeightsSetting, backend: KernelBackend): StoragePlan {
+  // No config: WASM's q4 is 'dequantized' or 'int8' by size, and both store the same grid.
   const { block, head } = resolveForms(setting, backend);
-  if (block.form !== 'dequantized' && head.form !== 'dequantized') return { prepare: setting, head: null };
+  // Forms that stand for a 4-bit grid (fp32 dequantized, or int8 requantized) store the grid itself.
+  const standsForGrid = (f: WeightForm) => f.form === 'dequantized' || (f.form === 'int8' && f.grid !== undefined);
+  if (!standsForGrid(block) && !standsForGrid(head)) return { prepare: setting, head: null };
   if (head.form === 'int8') return { prepare: { ...setting, kernel: 'nbits', head: 'f32' }, head };
   return { prepare: { ...setting, kernel: 'nbits' }, head: null };
 }
@@ -83,6 +90,8 @@ export function toKernelForm(w: LinearWeight, form: WeightForm, K: number, N: nu
     return dequantizePerChannelInt8(w.weight);
   }
   if (form.form === 'nbits' && form.bits === w.weight.bits) return { kind: 'nbits', weight: w.weight, accuracyLevel: form.accuracyLevel };
+  // The stored grid is the one the int8 form was meant to hold (q4 on WASM): requantize its values.
+  if (form.form === 'int8' && form.grid?.bits === w.weight.bits) return { kind: 'int8', weight: quantizePerChannelInt8(dequantizeBlockwise(w.weight), K, N) };
   return dequantizeBlockwise(w.weight);
 }
 
@@ -91,7 +100,7 @@ export function toKernelForm(w: LinearWeight, form: WeightForm, K: number, N: nu
  * fp32 copies, where a form is dequantized, are made one at a time). Norms, embedding, RoPE are shared.
  */
 export function toKernelForms(stored: PreparedWeights, setting: WeightsSetting, backend: KernelBackend): PreparedWeights {
-  const { block, head } = resolveForms(setting, backend);
+  const { block, head } = resolveForms(setting, backend, stored.config);
   const c = stored.config;
   const qkvCols = (c.nHeads + 2 * c.nKvHeads) * stored.headSize;
   const layers = stored.layers.map((l): PreparedLayer => ({

@@ -172,7 +172,7 @@ export function writeVariant(p: PreparedWeights, setting: WeightsSetting, source
     method: setting.method ?? 'rtn',
     setting: JSON.stringify(setting),
     stored: JSON.stringify({ block, head }),
-    kernels: JSON.stringify({ wasm: resolveForms(setting, 'wasm'), webgpu: resolveForms(setting, 'webgpu') }),
+    kernels: JSON.stringify({ wasm: resolveForms(setting, 'wasm', c), webgpu: resolveForms(setting, 'webgpu', c) }),
     config: JSON.stringify(c),
     source: JSON.stringify({ id: source.id, revision: source.revision, format: source.format, ...(source.configSha256 ? { config_sha256: source.configSha256 } : {}) }),
     head: tied ? 'tied' : 'stored',

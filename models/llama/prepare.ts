@@ -189,7 +189,7 @@ export function prepareWeights(config: LlamaConfig, weights: LlamaWeights, optio
   checkWeightShapes(config, weights);
   const hs = headSizeOf(config);
   const prepareLayer = layerPreparer(config);
-  const forms = options.weights ? resolveForms(options.weights, options.backend ?? 'wasm') : null;
+  const forms = options.weights ? resolveForms(options.weights, options.backend ?? 'wasm', config) : null;
   // Compressed as soon as it is prepared: its fp32 arrays are garbage before the next layer's exist.
   const layers = weights.layers.map((l, i): PreparedLayer => (forms ? compressLayer(prepareLayer(l), i, config, hs, forms.block) : prepareLayer(l)));
   // Everything is a copy (the few views are sliced too), so the checkpoint's buffer can be
@@ -211,7 +211,7 @@ export async function prepareWeightsFrom(
   checkHeads(config);
   const hs = headSizeOf(config);
   const prepareLayer = layerPreparer(config);
-  const forms = options.weights ? resolveForms(options.weights, options.backend ?? 'wasm') : null;
+  const forms = options.weights ? resolveForms(options.weights, options.backend ?? 'wasm', config) : null;
   const layers: PreparedLayer[] = [];
   for (let i = 0; i < config.nLayers; i++) {
     throwIfAborted(options.signal);

@@ -103,7 +103,8 @@ export interface LlamaPlan {
  * 4 and 8 bits, symmetric per output channel for the int8 kernel.
  * - `linear`: the blocks' Q/K/V, O, gate|up and down weights.
  * - `group`: block size along the input features (MatMulNBits `block_size`; default 32).
- * - `kernel`: 'int8' = DynamicQuantizeMatMul, per-channel int8 weights (q8 only); 'nbits' =
+ * - `kernel`: 'int8' = DynamicQuantizeMatMul, per-channel int8 weights (q4: the 4-bit grid's
+ *   values requantized to int8, a quarter of fp32's memory at q8's speed); 'nbits' =
  *   MatMulNBits; 'dequantized' = the quantized grid dequantized once to fp32 MatMul (the quality
  *   of the bits at fp32 speed); 'auto' (default) = the fastest measured on the backend
  *   (models/compress/kernel-choice.ts).

@@ -26,7 +26,7 @@ export interface AwqResult {
 /** `source.weights` must be fp32 (the model AWQ's statistics describe); `tokens` include BOS if the model wants one. */
 export async function compressPreparedAwq(source: ProbeSource, setting: WeightsSetting, backend: KernelBackend, tokens: readonly number[], options: ActivationStatsOptions = {}): Promise<AwqResult> {
   if (setting.method !== 'awq') throw new WhittleError('INVALID_ARGUMENT', `compressPreparedAwq is for method 'awq', not '${setting.method ?? 'rtn'}'`);
-  const { block, head } = resolveForms(setting, backend);
+  const { block, head } = resolveForms(setting, backend, source.weights.config);
   const fp32 = source.weights;
   const c = fp32.config;
   const layers: PreparedLayer[] = [];

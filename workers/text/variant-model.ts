@@ -79,8 +79,8 @@ export async function prepareStored(model: TextModel | StreamedTextModel, settin
 /**
  * A source model prepared for `setting` twice over at no extra quantization: in its stored form
  * (packed; what a variant holds) and, derived from that, the kernel form `backend` compiles
- * (variant-forms.ts). Where the two are the same (every form but WASM's dequantized q4) they
- * share their arrays; for WASM q4 the packed copy is 1/8 of the fp32 one.
+ * (variant-forms.ts). Where the two are the same (every form but WASM's q4) they share their
+ * arrays; for WASM q4 the packed copy is half the int8 one (1/8 of the fp32 'dequantized' one).
  */
 export async function prepareForVariant(
   model: TextModel | StreamedTextModel,
