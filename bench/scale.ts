@@ -40,6 +40,10 @@ export interface ScaleOptions {
   threads?: string | undefined;
   /** Per page, seconds. */
   pageTimeoutS?: number | undefined;
+  /** Comma-separated Whittle weights settings to run (f32,q8,q4); default all three. */
+  weights?: string | undefined;
+  /** Comma-separated peers to run beside Whittle (transformersjs,wllama), or 'none'; default both. */
+  peers?: string | undefined;
   log: (line: string) => void;
 }
 
@@ -318,30 +322,35 @@ export async function runScale(browser: Browser, opts: ScaleOptions) {
   const wllamaWhy = new Map<string, string | null>();
   const promptTextOf = new Map<string, string>();
   const vocabOf = new Map<string, number>();
+  const weightsList = (opts.weights?.split(',').filter(Boolean) ?? WEIGHTS) as Weights[];
+  for (const w of weightsList) if (!WEIGHTS.includes(w)) throw new Error(`--weights: unknown setting ${w} (f32, q8, q4)`);
+  const peersWanted = new Set(opts.peers === undefined ? ['transformersjs', 'wllama'] : opts.peers.split(',').filter((p) => p !== 'none'));
   for (const shape of shapes) {
     const id = ensureSyntheticFolder(shape, opts.log);
     const folder = join(REPO_ROOT, 'public/models', id);
     const config = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')) as Record<string, unknown>;
     vocabOf.set(shape, config.vocab_size as number);
-    const why = peerUnsupported(config);
+    const why = peersWanted.has('transformersjs') ? peerUnsupported(config) : 'not requested (--peers)';
     peerWhy.set(shape, why);
     if (!why) ensurePeerExport(id, opts.log);
-    try {
-      ensureGguf(id, Object.values(GGUF_OF), opts.log);
-      promptTextOf.set(shape, wllamaPromptText(folder));
-      wllamaWhy.set(shape, null);
-    } catch (err) {
-      // The exporter refuses what llama.cpp would compute differently (e.g. an unknown pre-tokenizer): no wllama rows then.
-      wllamaWhy.set(shape, `GGUF export: ${err instanceof Error ? err.message : String(err)}`);
-    }
+    if (!peersWanted.has('wllama')) wllamaWhy.set(shape, 'not requested (--peers)');
+    else
+      try {
+        ensureGguf(id, Object.values(GGUF_OF), opts.log);
+        promptTextOf.set(shape, wllamaPromptText(folder));
+        wllamaWhy.set(shape, null);
+      } catch (err) {
+        // The exporter refuses what llama.cpp would compute differently (e.g. an unknown pre-tokenizer): no wllama rows then.
+        wllamaWhy.set(shape, `GGUF export: ${err instanceof Error ? err.message : String(err)}`);
+      }
   }
 
   const contenders: Contender[] = [];
   for (const shape of shapes) {
     for (const threads of threadCounts) {
-      for (const weights of WEIGHTS) contenders.push({ contender: 'whittle', shape, weights, threads });
+      for (const weights of weightsList) contenders.push({ contender: 'whittle', shape, weights, threads });
       if (!peerWhy.get(shape)) contenders.push({ contender: 'transformersjs', shape, weights: 'f32', threads });
-      if (!wllamaWhy.get(shape)) for (const weights of WEIGHTS) contenders.push({ contender: 'wllama', shape, weights, threads });
+      if (!wllamaWhy.get(shape)) for (const weights of weightsList) contenders.push({ contender: 'wllama', shape, weights, threads });
     }
   }
 
@@ -372,7 +381,7 @@ export async function runScale(browser: Browser, opts: ScaleOptions) {
         results.filter((r) => r.shape === shape && r.threads === threads && r.contender === contender && r.weights === weights);
       const peerPages = of('transformersjs', 'f32');
       const peer = peerPages.length > 0 ? summarize(peerPages) : null;
-      for (const weights of WEIGHTS) {
+      for (const weights of weightsList) {
         const mine = of('whittle', weights);
         const s = summarize(mine);
         // Per-round ratios: both pages of a round ran minutes apart under the same machine state.
