@@ -22,7 +22,7 @@
  * @example
  * const source = dropoutTokens(runner, promptIds, history, options, setup, counters, maxSeqLen, signal, onPrefill);
  */
-import { throwIfAborted } from '../../core/errors.ts';
+import { WhittleError, throwIfAborted } from '../../core/errors.ts';
 import type { DropoutStats, SamplingOptions } from '../../core/text-types.ts';
 import { createRng, type Rng } from '../../core/random.ts';
 import { dropProbabilities, drawDrops, normalizeMinMax, relevanceIndex, vote, type DropoutSetup } from './dropout-members.ts';
@@ -105,7 +105,10 @@ export class DropoutEnsemble {
     const { setup } = this;
     this.counters.steps++;
     const base = candidate ?? this.pick(logits, history);
-    const relevant = this.relevance.get(base) ?? [];
+    // The token the members re-run (cached at position - 1) is their input, not context they can
+    // drop: when the prompt's last token is marked, it is left out of the first step's draws.
+    const fed = this.runner.position - 1;
+    const relevant = (this.relevance.get(base) ?? []).filter((i) => setup.positions[i]! < fed);
     const dropped = setup.rates.map((rate) => (relevant.length ? drawDrops(relevant, dropProbabilities(relevant, this.normEpistemic, rate, setup.minRate, setup.guidance), this.rng) : []));
     const running = dropped.map((d, m) => (d.length > 0 ? m : -1)).filter((m) => m >= 0);
     const memberLogits: Float32Array[] = dropped.map(() => logits);
@@ -138,29 +141,9 @@ export class DropoutEnsemble {
     return sample(logits, this.sampling, history, this.rng);
   }
 
-  /**
-   * One run of the members that drop something: `last` again at its position, one row each.
-   * Row s sees the cached positions but its drops and the base pass's own entry of `last` (at
-   * P - 1; the row has its own), and of the new rows only itself.
-   */
-  private async runMembers(last: number, drops: number[][], signal?: AbortSignal): Promise<Float32Array> {
-    const S = drops.length;
-    const position = this.runner.position - 1;
-    const dropPositions = drops.map((d) => d.map((i) => this.setup.positions[i]!));
-    return this.runner.rows(
-      new Array<number>(S).fill(last),
-      {
-        positions: new Array<number>(S).fill(position),
-        logitRows: Array.from({ length: S }, (_, s) => s),
-        append: false,
-        mask: (s, row, P, slots) => {
-          row.fill(MASKED_SCORE, P - 1, slots + S); // base entry of `last`, unfilled slots, every new row...
-          row[slots + s] = 0; // ...but its own
-          for (const p of dropPositions[s]!) row[p] = MASKED_SCORE;
-        },
-      },
-      signal,
-    );
+  /** One run of the members that drop something (`memberLogits`); `drops` index the marked context. */
+  private runMembers(last: number, drops: number[][], signal?: AbortSignal): Promise<Float32Array> {
+    return memberLogits(this.runner, last, drops.map((d) => d.map((i) => this.setup.positions[i]!)), signal);
   }
 
   /** The generation's stats. */
@@ -181,6 +164,32 @@ export class DropoutEnsemble {
       uncertaintyMs,
     };
   }
+}
+
+/**
+ * The members' logits [drops.length * vocab]: `last` (the token the cache ends with, at position
+ * runner.position - 1) again, one row per member, in one run. Row s sees every cached position
+ * but the prompt positions `drops[s]` and the base pass's own entry of `last` (it has its own),
+ * and of the new rows only itself. The caches are left as they were.
+ */
+export function memberLogits(runner: PlanRunner, last: number, drops: readonly (readonly number[])[], signal?: AbortSignal): Promise<Float32Array> {
+  const S = drops.length;
+  const position = runner.position - 1;
+  for (const d of drops) for (const p of d) if (!(Number.isInteger(p) && p >= 0 && p < position)) throw new WhittleError('INTERNAL', `a member can drop cached positions 0..${position - 1}, not ${p}`);
+  return runner.rows(
+    new Array<number>(S).fill(last),
+    {
+      positions: new Array<number>(S).fill(position),
+      logitRows: Array.from({ length: S }, (_, s) => s),
+      append: false,
+      mask: (s, row, P, slots) => {
+        row.fill(MASKED_SCORE, P - 1, slots + S); // base entry of `last`, unfilled slots, every new row...
+        row[slots + s] = 0; // ...but its own
+        for (const p of drops[s]!) row[p] = MASKED_SCORE;
+      },
+    },
+    signal,
+  );
 }
 
 /** A generation's dropout state the engine reads after the loop (stats). */
