@@ -151,9 +151,16 @@ export interface DropoutStats {
   changedByVote: number;
   /** Mean over ensemble steps of (top vote count - runner-up count) / members. */
   meanVoteMargin: number;
-  /** Cost: member runs and their time, ms (the base passes are the plain decode steps). */
+  /**
+   * Cost: member runs and their time, ms (the base passes are the plain decode steps). On WASM a
+   * member run also carries the next step's base pass (`fusedRuns`; its time is in `memberMs`),
+   * betting the vote keeps the base token; `overturnedFused` times it did not, and that base
+   * pass ran again for the voted token.
+   */
   memberRuns: number;
   memberMs: number;
+  fusedRuns: number;
+  overturnedFused: number;
   /** Time to reduce the marked rows' logits to their uncertainty, ms (the prefill itself is in `prefillMs`). */
   uncertaintyMs: number;
 }

@@ -14,7 +14,9 @@ import { randomLlama } from '../../models/llama/testing/random-model.ts';
 import type { LlamaConfig, LlamaPlan, LlamaWeights } from '../../models/llama/types.ts';
 import { LlamaReference } from '../../models/reference/llama-ref.ts';
 import { loadOrt } from '../ort/runtime.ts';
-import { memberLogits, prefillMarked } from './dropout-decode.ts';
+import type { DropoutStats } from '../../core/text-types.ts';
+import { DropoutEnsemble, memberLogits, prefillMarked } from './dropout-decode.ts';
+import { resolveDropout } from './dropout-members.ts';
 import { TextEngine } from './engine.ts';
 import { textModelFromLlama2c } from './model.ts';
 import { PlanRunner } from './runner.ts';
@@ -44,10 +46,12 @@ async function checkMembers(config: LlamaConfig, weights: LlamaWeights, plan: Ll
 
   let pos = prompt.length;
   let last = prompt.at(-1)!;
-  for (const t of [...follow, -1]) {
+  for (const [n, t] of [...follow, -1].entries()) {
     // Members for the logits after `last` (cached at pos - 1): each against a reference query
-    // that excludes its dropped positions and recomputes its own entry of `last`.
-    const out = await memberLogits(runner, last, drops);
+    // that excludes its dropped positions and recomputes its own entry of `last`. Every other
+    // step fused: the run also carries the next base pass (`t` at pos, cached alone).
+    const fused = n % 2 === 1 && t >= 0;
+    const out = await memberLogits(runner, last, drops, undefined, fused ? t : undefined);
     const base = ref.forward(last, pos - 1);
     drops.forEach((d, m) => {
       const want = ref.forward(last, pos - 1, { exclude: new Set(d) });
@@ -57,7 +61,9 @@ async function checkMembers(config: LlamaConfig, weights: LlamaWeights, plan: Ll
     ref.forward(last, pos - 1); // the reference's cache slot back to the base pass's entry
     if (t < 0) break;
     // The members left the cache as it was: the next base step matches the reference.
-    expectClose(await runner.step([t]), ref.forward(t, pos), `base step at ${pos}`);
+    const next = fused ? out.subarray(drops.length * V) : await runner.step([t]);
+    expect(runner.position).toBe(pos + 1);
+    expectClose(next, ref.forward(t, pos), `${fused ? 'fused ' : ''}base step at ${pos}`);
     last = t;
     pos++;
   }
@@ -69,7 +75,7 @@ const prompt = [1, 403, 407, 261, 378, 432, 383, 286, 261, 376];
 const drops = [[2], [1, 4, 5], [], [3, 6, 7, 8]];
 
 describe.each(['onnx', 'plain'] as const)('dropout variant (%s attention) vs the reference forward', (attention) => {
-  it('stories260K: marked rows, base steps and members with dropped positions', () => checkMembers(stories.config, stories.weights, { layers: [0, 1, 2, 3, 4] }, attention, prompt, [1, 2, 5, 6, 9], [298, 315], drops));
+  it('stories260K: marked rows, base steps and members with dropped positions', () => checkMembers(stories.config, stories.weights, { layers: [0, 1, 2, 3, 4] }, attention, prompt, [1, 2, 5, 6, 9], [298, 315, 421, 395], drops));
   it('stories260K, a pruned plan with an early exit (members run the full path)', () => checkMembers(stories.config, stories.weights, { layers: [0, 1, 3, 4], exit: 2 }, attention, prompt, [3, 4, 8], [298], drops));
   it('random GQA model, half RoPE, untied', () => {
     const m = randomLlama();
@@ -145,6 +151,40 @@ describe('TextEngine dropout decoding (stories260K)', async () => {
     const b = done(await collect(engine.generate(text, options)));
     expect(a.tokens).toEqual(b.tokens);
     expect(a.stats.dropout!.steps).toBe(a.tokens.length);
+  });
+
+  it('fusing the next base pass into the member run changes no token (seeded greedy, 48 steps)', async () => {
+    // A noisy context (every third token replaced), where dropping context tokens sways votes.
+    const ids = engine.tokenIds(text).map((t, i) => (i > 0 && i % 3 === 0 ? 3 + ((t * 7919) % 509) : t));
+    // High rates, so that some votes overturn the base token (and with it a fused base pass).
+    const setup = resolveDropout({ context: 'prompt', seed: 9, rates: [0.6, 0.9, 1], minRate: 0.5 }, ids, 1, 512, 0);
+    const runs: { tokens: number[]; stats: DropoutStats }[] = [];
+    for (const fuse of [false, true]) {
+      const runner = await PlanRunner.compile(ort, 'wasm', prepareWeights(stories.config, stories.weights), { layers: [0, 1, 2, 3, 4] }, 'onnx', { dropout: true });
+      const { logits: first, markedLogits } = await prefillMarked(runner, ids, setup.positions);
+      const ensemble = new DropoutEnsemble(runner, setup, markedLogits, { greedy: true });
+      let logits = first;
+      let last = ids.at(-1)!;
+      const history = [...ids];
+      const tokens: number[] = [];
+      for (let i = 0; i < 48; i++) {
+        const step = await ensemble.step(logits, last, history, undefined, undefined, fuse);
+        tokens.push(step.token);
+        history.push(step.token);
+        last = step.token;
+        logits = step.next ?? (await runner.step([last]));
+      }
+      runs.push({ tokens, stats: ensemble.stats(0) });
+      await runner.release();
+    }
+    expect(runs[1]!.tokens).toEqual(runs[0]!.tokens);
+    expect(runs[1]!.stats.fusedRuns).toBe(runs[1]!.stats.memberRuns);
+    expect(runs[1]!.stats.fusedRuns).toBeGreaterThan(0);
+    expect(runs[0]!.stats.fusedRuns).toBe(0);
+    expect(runs[1]!.stats.overturnedFused, "a vote overturned a fused base pass (its cache entry truncated)").toBeGreaterThan(0);
+    const { fusedRuns: _a, overturnedFused: _b, memberMs: _c, ...plain } = runs[0]!.stats;
+    const { fusedRuns: _d, overturnedFused: _e, memberMs: _f, ...fused } = runs[1]!.stats;
+    expect(fused).toEqual(plain);
   });
 
   it('bad options are INVALID_ARGUMENT', async () => {

@@ -68,6 +68,11 @@ export interface EnsembleStep {
   margin: number;
   /** Whether a member run happened. */
   ran: boolean;
+  /**
+   * The base pass's logits after `token` when the member run also carried it (`fuse`, and the
+   * vote kept the base token): the caller's next step needs no run of its own.
+   */
+  next?: Float32Array;
 }
 
 /**
@@ -81,7 +86,7 @@ export class DropoutEnsemble {
   private readonly relevance: Map<number, number[]>;
   /** Drops and members' samples: one stream, seeded by the setup. */
   private readonly rng: Rng;
-  readonly counters: { steps: number; ensembleSteps: number; dropsPerMember: number[]; changedByVote: number; marginSum: number; memberRuns: number; memberMs: number };
+  readonly counters: { steps: number; ensembleSteps: number; dropsPerMember: number[]; changedByVote: number; marginSum: number; memberRuns: number; memberMs: number; fusedRuns: number; overturnedFused: number };
 
   constructor(
     private readonly runner: PlanRunner,
@@ -93,15 +98,20 @@ export class DropoutEnsemble {
     this.normEpistemic = normalizeMinMax(this.uncertainty.epistemic);
     this.relevance = relevanceIndex(this.uncertainty.topK, setup.topK);
     this.rng = createRng(setup.seed);
-    this.counters = { steps: 0, ensembleSteps: 0, dropsPerMember: new Array<number>(setup.members).fill(0), changedByVote: 0, marginSum: 0, memberRuns: 0, memberMs: 0 };
+    this.counters = { steps: 0, ensembleSteps: 0, dropsPerMember: new Array<number>(setup.members).fill(0), changedByVote: 0, marginSum: 0, memberRuns: 0, memberMs: 0, fusedRuns: 0, overturnedFused: 0 };
   }
 
   /**
    * Decides the next token from the base pass's `logits` (the runner's cache ends with `last`,
    * the token those logits followed). `candidate` overrides the base pass's own pick (teacher
    * forcing in the bench); otherwise it is drawn like plain decoding.
+   *
+   * `fuse` (where the runner can cache part of a run, WASM): the member run also carries the next
+   * base pass, the base token at the next position, betting that the vote keeps it (it almost
+   * always does): one run per step instead of two. When the vote overturns it, its cache entry is
+   * truncated and the caller runs the voted token as usual.
    */
-  async step(logits: Float32Array, last: number, history: readonly number[], signal?: AbortSignal, candidate?: number): Promise<EnsembleStep> {
+  async step(logits: Float32Array, last: number, history: readonly number[], signal?: AbortSignal, candidate?: number, fuse = false): Promise<EnsembleStep> {
     const { setup } = this;
     this.counters.steps++;
     const base = candidate ?? this.pick(logits, history);
@@ -111,17 +121,24 @@ export class DropoutEnsemble {
     const relevant = (this.relevance.get(base) ?? []).filter((i) => setup.positions[i]! < fed);
     const dropped = setup.rates.map((rate) => (relevant.length ? drawDrops(relevant, dropProbabilities(relevant, this.normEpistemic, rate, setup.minRate, setup.guidance), this.rng) : []));
     const running = dropped.map((d, m) => (d.length > 0 ? m : -1)).filter((m) => m >= 0);
-    const memberLogits: Float32Array[] = dropped.map(() => logits);
+    const perMember: Float32Array[] = dropped.map(() => logits);
+    const vocab = this.runner.vocabSize;
+    let next: Float32Array | undefined;
     if (running.length > 0) {
       const t0 = performance.now();
-      const out = await this.runMembers(last, running.map((m) => dropped[m]!), signal);
-      const vocab = this.runner.vocabSize;
-      running.forEach((m, j) => (memberLogits[m] = out.subarray(j * vocab, (j + 1) * vocab)));
+      const drops = running.map((m) => dropped[m]!.map((i) => setup.positions[i]!));
+      const fused = fuse && this.runner.canAppendRows && this.runner.position < this.runner.maxPositions;
+      const out = await memberLogits(this.runner, last, drops, signal, fused ? base : undefined);
+      running.forEach((m, j) => (perMember[m] = out.subarray(j * vocab, (j + 1) * vocab)));
+      if (fused) {
+        next = out.subarray(running.length * vocab);
+        this.counters.fusedRuns++;
+      }
       this.counters.memberRuns++;
       this.counters.memberMs += performance.now() - t0;
     }
     // Members that dropped nothing share the base logits: greedy, that is the base token itself.
-    const votes = memberLogits.map((l) => (l === logits && candidate === undefined && this.greedy ? base : this.pick(l, history)));
+    const votes = perMember.map((l) => (l === logits && candidate === undefined && this.greedy ? base : this.pick(l, history)));
     const { token, margin } = vote(votes, base);
     const positions = dropped.map((d) => d.map((i) => setup.positions[i]!));
     if (running.length > 0) {
@@ -130,7 +147,13 @@ export class DropoutEnsemble {
       positions.forEach((d, m) => (this.counters.dropsPerMember[m]! += d.length));
     }
     if (token !== base) this.counters.changedByVote++;
-    return { token, base, votes, dropped: positions, memberLogits, margin, ran: running.length > 0 };
+    if (next && token !== base) {
+      // The fused base pass fed a token the vote overturned: forget its cache entry.
+      await this.runner.truncate(this.runner.position - 1);
+      this.counters.overturnedFused++;
+      next = undefined;
+    }
+    return { token, base, votes, dropped: positions, memberLogits: perMember, margin, ran: running.length > 0, ...(next ? { next } : {}) };
   }
 
   private get greedy(): boolean {
@@ -141,10 +164,6 @@ export class DropoutEnsemble {
     return sample(logits, this.sampling, history, this.rng);
   }
 
-  /** One run of the members that drop something (`memberLogits`); `drops` index the marked context. */
-  private runMembers(last: number, drops: number[][], signal?: AbortSignal): Promise<Float32Array> {
-    return memberLogits(this.runner, last, drops.map((d) => d.map((i) => this.setup.positions[i]!)), signal);
-  }
 
   /** The generation's stats. */
   stats(uncertaintyMs: number): DropoutStats {
@@ -161,6 +180,8 @@ export class DropoutEnsemble {
       meanVoteMargin: c.ensembleSteps > 0 ? c.marginSum / c.ensembleSteps : 0,
       memberRuns: c.memberRuns,
       memberMs: c.memberMs,
+      fusedRuns: c.fusedRuns,
+      overturnedFused: c.overturnedFused,
       uncertaintyMs,
     };
   }
@@ -171,18 +192,27 @@ export class DropoutEnsemble {
  * runner.position - 1) again, one row per member, in one run. Row s sees every cached position
  * but the prompt positions `drops[s]` and the base pass's own entry of `last` (it has its own),
  * and of the new rows only itself. The caches are left as they were.
+ *
+ * With `next` (runner.canAppendRows): one more row, the next base pass: `next` at
+ * runner.position over the whole cache, cached (it alone) and its logits appended [vocab].
  */
-export function memberLogits(runner: PlanRunner, last: number, drops: readonly (readonly number[])[], signal?: AbortSignal): Promise<Float32Array> {
-  const S = drops.length;
+export function memberLogits(runner: PlanRunner, last: number, drops: readonly (readonly number[])[], signal?: AbortSignal, next?: number): Promise<Float32Array> {
+  const K = drops.length;
   const position = runner.position - 1;
   for (const d of drops) for (const p of d) if (!(Number.isInteger(p) && p >= 0 && p < position)) throw new WhittleError('INTERNAL', `a member can drop cached positions 0..${position - 1}, not ${p}`);
+  const S = next === undefined ? K : K + 1;
   return runner.rows(
-    new Array<number>(S).fill(last),
+    next === undefined ? new Array<number>(K).fill(last) : [...new Array<number>(K).fill(last), next],
     {
-      positions: new Array<number>(S).fill(position),
+      positions: next === undefined ? new Array<number>(K).fill(position) : [...new Array<number>(K).fill(position), position + 1],
       logitRows: Array.from({ length: S }, (_, s) => s),
-      append: false,
+      append: next !== undefined,
+      ...(next === undefined ? {} : { appendFrom: K }),
       mask: (s, row, P, slots) => {
+        if (s === K) {
+          row.fill(MASKED_SCORE, P, slots + K); // the base row: the whole cache, then only itself
+          return;
+        }
         row.fill(MASKED_SCORE, P - 1, slots + S); // base entry of `last`, unfilled slots, every new row...
         row[slots + s] = 0; // ...but its own
         for (const p of drops[s]!) row[p] = MASKED_SCORE;
@@ -191,6 +221,7 @@ export function memberLogits(runner: PlanRunner, last: number, drops: readonly (
     signal,
   );
 }
+
 
 /** A generation's dropout state the engine reads after the loop (stats). */
 export interface DropoutRun {
@@ -222,10 +253,11 @@ export async function* dropoutTokens(
   onPrefill();
   let last = prompt[prompt.length - 1]!;
   for (;;) {
-    const step = await ensemble.step(logits, last, history, signal);
+    const step = await ensemble.step(logits, last, history, signal, undefined, true);
     yield step.ran ? { token: step.token, dropout: { base: step.base, votes: step.votes, dropped: step.dropped } } : { token: step.token };
-    if (runner.position >= maxSeqLen) return;
+    // A fused step already cached the token (and may have filled the context).
+    if (runner.position >= maxSeqLen && !step.next) return;
     last = step.token;
-    logits = await runner.step([last], { signal });
+    logits = step.next ?? (await runner.step([last], { signal }));
   }
 }

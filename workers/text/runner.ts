@@ -129,6 +129,11 @@ export interface RowsRun {
   mask?: (s: number, row: Float32Array, P: number, slots: number) => void;
   /** Append the new rows to the caches and advance `position` (false: scratch rows, the caches stay). */
   append: boolean;
+  /**
+   * With `append`: only rows appendFrom.. are cached (default 0, all); the rows before are
+   * scratch. WASM only (`canAppendRows`): on WebGPU present_* holds every row.
+   */
+  appendFrom?: number;
 }
 
 /**
@@ -318,6 +323,11 @@ export class PlanRunner {
     return runner;
   }
 
+  /** Positions the model's context (and RoPE tables) hold. */
+  get maxPositions(): number {
+    return this.weights.config.maxSeqLen;
+  }
+
   /** Logits per position. */
   get vocabSize(): number {
     return this.weights.config.vocabSize;
@@ -391,11 +401,20 @@ export class PlanRunner {
    */
   async rows(tokens: readonly number[], run: RowsRun, signal?: AbortSignal): Promise<Float32Array> {
     if (!this.dropoutVariant) throw new WhittleError('INTERNAL', 'rows() needs graphs compiled with the dropout variant');
+    const from = run.appendFrom ?? 0;
+    if (from !== 0 && !(run.append && this.canAppendRows && Number.isInteger(from) && from > 0 && from < tokens.length)) {
+      throw new WhittleError('INTERNAL', `cannot cache rows ${from}.. of ${tokens.length} here`);
+    }
     this.checkTokens(tokens);
     if (run.positions.length !== tokens.length) throw new WhittleError('INTERNAL', `${tokens.length} rows but ${run.positions.length} positions`);
     const { logits } = await this.runRange(0, this.segments.length - 1, { tokens }, this.position, tokens.length, signal, false, run);
-    if (run.append) this.position += tokens.length;
+    if (run.append) this.position += tokens.length - from;
     return logits;
+  }
+
+  /** Whether `rows` may cache only the last rows of a run (`RowsRun.appendFrom`): the host cache (WASM). */
+  get canAppendRows(): boolean {
+    return this.backend === 'wasm';
   }
 
   /** Index of the exit segment, or -1 when the plan has none. */
@@ -491,6 +510,8 @@ export class PlanRunner {
       throw new WhittleError('INVALID_ARGUMENT', `${lastPosition + 1} positions exceed the model's context of ${c.maxSeqLen}`, { positions: lastPosition + 1, maxSeqLen: c.maxSeqLen });
     }
     const append = rows?.append ?? true;
+    const appendFrom = rows?.appendFrom ?? 0;
+    const rowWidth = c.nKvHeads * this.weights.headSize; // new_key/new_value values per row
     // The dropout variant's own inputs; its graphs otherwise compute what the plain ones do.
     const variantFeeds = (slots: number): Record<string, Ort.Tensor> => {
       if (!this.dropoutVariant) return {};
@@ -549,7 +570,7 @@ export class PlanRunner {
       for (const l of append ? seg.layers : []) {
         const newKey = out[`new_key.${l}`];
         const newValue = out[`new_value.${l}`];
-        if (wasm) this.host.get(l)!.append(newKey!.data as Float32Array, newValue!.data as Float32Array, S);
+        if (wasm) this.host.get(l)!.append((newKey!.data as Float32Array).subarray(appendFrom * rowWidth), (newValue!.data as Float32Array).subarray(appendFrom * rowWidth), S - appendFrom);
         else {
           const cache = this.caches.get(l)!;
           cache.key.dispose();
