@@ -4,6 +4,7 @@
  * numbers, and on a shared machine its timings would be noisier still).
  *
  *   npm run bench:dropout -- [--json] [--quick] [--stories N] [--models stories260K,stories-layerskip]
+ *                            [--members 3] [--rates 0.3,0.5,0.7] [--min-rate 0.1] [--top-k 5] [--speed-reps 3]
  *
  * Task: held-out stories (sampled from stories260K by TextEngine at temperature 1 with seeds
  * 301.., a different generator and seeds from the LayerSkip recipe's corpus, and not the
@@ -20,6 +21,9 @@
  *                 method's per-step distribution (for the ensembles: the mean of the members'
  *                 softmax, members that dropped nothing counting as the base pass)
  *   decode_tok_s  generated tokens after the first / decode time, summed over the stories
+ *                 (32-token generations on a shared machine: noisy; see `speed` below)
+ * Speed, separately: per model, greedy and dropout decoding of SPEED_TOKENS tokens after each of
+ * the first 3 clean contexts, interleaved, `--speed-reps` rounds; the median round's decode tok/s.
  * JSON: { rows: [{ model, corruption, method, agreement, nll, decode_tok_s, ... }], goals, ... }.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -39,7 +43,27 @@ import { textModelFromHf, textModelFromLlama2c, type TextModel } from '../worker
 import { PlanRunner } from '../workers/text/runner.ts';
 import { argmax, softmax } from '../workers/text/sampler.ts';
 
-const { values } = parseArgs({ options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, stories: { type: 'string' }, models: { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    json: { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
+    stories: { type: 'string' },
+    models: { type: 'string' },
+    members: { type: 'string' },
+    rates: { type: 'string' },
+    'min-rate': { type: 'string' },
+    'top-k': { type: 'string' },
+    'speed-reps': { type: 'string' },
+  },
+});
+const MEMBERS = Number(values.members ?? 3);
+const RATES = values.rates?.split(',').map(Number);
+const MIN_RATE = Number(values['min-rate'] ?? 0.1);
+const TOP_K = Number(values['top-k'] ?? 5);
+const SPEED_REPS = Number(values['speed-reps'] ?? (values.quick ? 1 : 3));
+const SPEED_TOKENS = 128;
+/** The dropout settings every method run uses (resolveDropout fills `rates` for MEMBERS when not given). */
+const SETTINGS = { members: MEMBERS, ...(RATES ? { rates: RATES } : {}), minRate: MIN_RATE, topK: TOP_K };
 const CONTEXT = 64;
 const CONTINUATION = 32;
 const STORIES = Number(values.stories ?? (values.quick ? 3 : 10));
@@ -131,6 +155,7 @@ interface Cell {
 }
 const rows: Record<string, unknown>[] = [];
 const goals: Record<string, unknown>[] = [];
+const speed: Record<string, unknown>[] = [];
 
 for (const { id, model } of models) {
   const c = model.config;
@@ -154,7 +179,7 @@ for (const { id, model } of models) {
     for (const kind of CORRUPTIONS) {
       const prompt = corrupt(context, kind, model, stories[s + 1]!, 1000 * s + CORRUPTIONS.indexOf(kind));
       for (const method of METHODS) {
-        const dropout = method === 'greedy' ? undefined : { context: 'prompt' as const, seed: DROPOUT_SEED + s, guidance: method === 'uniform-dropout' ? ('uniform' as const) : ('epistemic' as const) };
+        const dropout = method === 'greedy' ? undefined : { context: 'prompt' as const, ...SETTINGS, seed: DROPOUT_SEED + s, guidance: method === 'uniform-dropout' ? ('uniform' as const) : ('epistemic' as const) };
         const cl = cell(kind, method);
         for await (const ev of engine.generate(prompt, { ...base, ...(dropout ? { dropout } : {}) })) {
           if (ev.type !== 'done') continue;
@@ -195,6 +220,29 @@ for (const { id, model } of models) {
     log(`${id}: story ${s + 1}/${stories.length - 1} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
   }
   await runner.release();
+  // Speed: longer generations than the task's, interleaved, median round.
+  const rounds: Record<'greedy' | 'dropout-decoding', number>[] = [];
+  for (let rep = 0; rep < SPEED_REPS; rep++) {
+    const round = { greedy: [0, 0], 'dropout-decoding': [0, 0] } as Record<'greedy' | 'dropout-decoding', [number, number]>;
+    for (let s = 0; s < Math.min(3, stories.length - 1); s++) {
+      const context = [c.bosTokenId, ...model.tokenizer.encode(stories[s]!)].slice(0, 1 + CONTEXT);
+      const order = (rep + s) % 2 === 0 ? (['greedy', 'dropout-decoding'] as const) : (['dropout-decoding', 'greedy'] as const);
+      for (const method of order) {
+        const options: GenerateOptions = { maxTokens: SPEED_TOKENS, greedy: true, stopTokens: [], addBos: false, ...(method === 'greedy' ? {} : { dropout: { context: 'prompt', ...SETTINGS, seed: DROPOUT_SEED + s } }) };
+        for await (const ev of engine.generate(context, options)) {
+          if (ev.type !== 'done') continue;
+          round[method][0] += ev.tokens.length - 1;
+          round[method][1] += ev.stats.decodeMs;
+        }
+      }
+    }
+    rounds.push({ greedy: (round.greedy[0] / round.greedy[1]) * 1000, 'dropout-decoding': (round['dropout-decoding'][0] / round['dropout-decoding'][1]) * 1000 });
+  }
+  const median = (x: number[]) => [...x].sort((a, b) => a - b)[Math.floor(x.length / 2)]!;
+  const greedyTps = median(rounds.map((r) => r.greedy));
+  const dropoutTps = median(rounds.map((r) => r['dropout-decoding']));
+  speed.push({ model: id, tokens: SPEED_TOKENS, reps: SPEED_REPS, greedy_tok_s: +greedyTps.toFixed(1), dropout_tok_s: +dropoutTps.toFixed(1), ratio: +(dropoutTps / greedyTps).toFixed(3), ratios_per_round: rounds.map((r) => +(r['dropout-decoding'] / r.greedy).toFixed(3)) });
+  log(`${id}: speed greedy ${greedyTps.toFixed(0)} tok/s, dropout decoding ${dropoutTps.toFixed(0)} tok/s`);
   await engine.dispose();
   const mean = (x: number[]) => x.reduce((a, b) => a + b, 0) / x.length;
   for (const kind of CORRUPTIONS) {
@@ -225,14 +273,15 @@ for (const { id, model } of models) {
 }
 
 const result = {
-  task: { context_tokens: CONTEXT, continuation_tokens: CONTINUATION, stories: stories.length - 1, corruptions: CORRUPTIONS, methods: METHODS, members: 3, rates: [0.3, 0.5, 0.7], min_rate: 0.1, top_k: 5 },
+  task: { context_tokens: CONTEXT, continuation_tokens: CONTINUATION, stories: stories.length - 1, corruptions: CORRUPTIONS, methods: METHODS, members: MEMBERS, rates: RATES ?? 'default', min_rate: MIN_RATE, top_k: TOP_K },
   runtime: { backend: 'wasm', where: 'node', threads: 1, cpus: cpus().length, loadavg_start: loadStart, loadavg_end: loadavg()[0] },
   rows,
   goals,
+  speed,
 };
 if (values.json) console.log(JSON.stringify(result));
 else {
   console.log('model              corruption  method            agreement  nll     tok/s');
   for (const r of rows) console.log(`${String(r.model).padEnd(18)} ${String(r.corruption).padEnd(11)} ${String(r.method).padEnd(17)} ${String(r.agreement).padEnd(10)} ${String(r.nll).padEnd(7)} ${r.decode_tok_s}`);
-  console.log(JSON.stringify(goals, null, 1));
+  console.log(JSON.stringify({ goals, speed }, null, 1));
 }
