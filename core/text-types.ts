@@ -81,6 +81,88 @@ export interface GenerateOptions extends SamplingOptions {
    * sampling's rejection rule). See `SpeculateOptions`.
    */
   speculate?: SpeculateOptions;
+  /**
+   * Dropout decoding: per step, an ensemble of members that each drop uncertain context tokens
+   * relevant to the candidate token (through the attention mask), and a majority vote. With
+   * `members: 0` or no marked context it is plain decoding, token for token. Not with `speculate`
+   * or `exit`. See `DropoutOptions`.
+   */
+  dropout?: DropoutOptions;
+}
+
+/**
+ * Dropout decoding settings (uncertainty-guided context-token dropout ensembles).
+ *
+ * Per marked context token i, the prefill projects its hidden state through the final norm and
+ * head to P_i; its epistemic uncertainty is KL(P_i ‖ mean P). Each step, the base pass proposes
+ * token y; the context tokens whose top-`topK` contains y are relevant; member m drops each
+ * relevant token with probability q_i = minRate + (rates[m] - minRate) * norm(epistemic_i)
+ * (norm: min-max over the marked tokens); members run batched over the shared cache and vote
+ * (ties: the base token).
+ *
+ * @example
+ * await lm.complete(prompt, { greedy: true, dropout: { context: [[1, 120]], members: 3, seed: 7 } });
+ */
+export interface DropoutOptions {
+  /**
+   * The context tokens to mark: half-open ranges [start, end) of prompt token indices (index 0 is
+   * BOS when the prompt has one), or 'prompt' for every prompt token but a leading BOS.
+   */
+  context: ReadonlyArray<readonly [number, number]> | 'prompt';
+  /** Ensemble members, 0..16. Default 3; 0 is plain decoding. */
+  members?: number;
+  /** Each member's rate r_m in [0, 1], one per member. Default: 0.3..0.7 evenly ([0.3, 0.5, 0.7] for 3). */
+  rates?: number[];
+  /** Drop probability of the least uncertain relevant token (q_min), in [0, 1]. Default 0.1. */
+  minRate?: number;
+  /** A context token is relevant to candidate y when y is among its top `topK` tokens. Default 5. */
+  topK?: number;
+  /** Seed of the drops (and of members' samples when sampling). Default: the generation's `seed`. */
+  seed?: number;
+  /**
+   * 'epistemic' (default): q_i scaled by the token's uncertainty, as above. 'uniform': the
+   * ablation, every relevant token dropped with the same probability (the mean of the guided
+   * q_i, so the expected number of drops is the same).
+   */
+  guidance?: 'epistemic' | 'uniform';
+}
+
+/**
+ * What dropout decoding did in one generation.
+ *
+ * @example
+ * const { stats } = await lm.complete(prompt, { dropout: { context: 'prompt' } });
+ * console.log(stats.dropout?.changedByVote, stats.dropout?.dropsPerMember);
+ */
+export interface DropoutStats {
+  members: number;
+  rates: number[];
+  /** Prompt positions of the marked context tokens, and their uncertainty (nats), in that order. */
+  context: { positions: number[]; aleatoric: number[]; epistemic: number[] };
+  /** min / mean / max of each uncertainty over the marked tokens. */
+  uncertainty: { aleatoric: { min: number; mean: number; max: number }; epistemic: { min: number; mean: number; max: number } };
+  /** Tokens decided (one per step). */
+  steps: number;
+  /** Steps that ran the members (some relevant token was dropped by some member). */
+  ensembleSteps: number;
+  /** Context tokens each member dropped, summed over the steps. */
+  dropsPerMember: number[];
+  /** Steps where the vote chose another token than the base pass. */
+  changedByVote: number;
+  /** Mean over ensemble steps of (top vote count - runner-up count) / members. */
+  meanVoteMargin: number;
+  /**
+   * Cost: member runs and their time, ms (the base passes are the plain decode steps). On WASM a
+   * member run also carries the next step's base pass (`fusedRuns`; its time is in `memberMs`),
+   * betting the vote keeps the base token; `overturnedFused` times it did not, and that base
+   * pass ran again for the voted token.
+   */
+  memberRuns: number;
+  memberMs: number;
+  fusedRuns: number;
+  overturnedFused: number;
+  /** Time to reduce the marked rows' logits to their uncertainty, ms (the prefill itself is in `prefillMs`). */
+  uncertaintyMs: number;
 }
 
 /**
@@ -156,6 +238,8 @@ export interface GenerateStats {
   attention: 'plain' | 'gqa' | 'onnx';
   /** With `speculate`: drafts proposed and accepted, rounds, timing. */
   speculation?: SpeculationStats;
+  /** With `dropout` (members > 0 and some marked context): the uncertainty, drops, votes and cost. */
+  dropout?: DropoutStats;
 }
 
 /**
@@ -183,6 +267,11 @@ export type TextEvent =
       origin?: 'draft' | 'verifier';
       /** With `speculate`: drafts the verifier rejected right before this token, and their text in context. */
       rejected?: { tokens: number[]; text: string };
+      /**
+       * With `dropout`, on steps where the members ran: the base pass's token, each member's token
+       * and the prompt positions each member dropped.
+       */
+      dropout?: { base: number; votes: number[]; dropped: number[][] };
     }
   | {
       type: 'done';

@@ -13,7 +13,7 @@
 import * as Comlink from 'comlink';
 import type { LlamaPlan, WeightsSetting } from '../models/llama/types.ts';
 import type { AttentionKind } from '../models/llama/graph.ts';
-import type { ChatMessage, GenerateOptions, Prompt, SpeculateOptions, SpeculationStats, TextEvent } from '../core/text-types.ts';
+import type { ChatMessage, DropoutOptions, DropoutStats, GenerateOptions, Prompt, SpeculateOptions, SpeculationStats, TextEvent } from '../core/text-types.ts';
 import type { TextModelInfo, TextModelSource, TextService } from '../workers/text/service.ts';
 import type { CalibrateExitsOptions, PruneOptions, PruneResult } from '../workers/text/service.ts';
 import type { ExitChoice, ExitProfile, StepCost } from '../workers/text/exit-calibration.ts';
@@ -22,7 +22,7 @@ import { WhittleError, throwIfAborted } from '../core/errors.ts';
 import { startLoaded, type PinnedWorker, type SpawnWorker, type WorkerClient } from './client/worker-client.ts';
 
 export type { TextEvent, GenerateOptions, TextModelInfo, LlamaPlan };
-export type { Prompt, ChatMessage, PruneOptions, PruneResult, CalibrateExitsOptions, ExitChoice, ExitProfile, SpeculateOptions, SpeculationStats };
+export type { Prompt, ChatMessage, PruneOptions, PruneResult, CalibrateExitsOptions, ExitChoice, ExitProfile, SpeculateOptions, SpeculationStats, DropoutOptions, DropoutStats };
 
 /**
  * What to compile first when a text model loads: a plan (pruned blocks, early exit) and the

@@ -5,6 +5,8 @@
  *   input_ids      int64   [1, S]              (segments with the embedding)
  *   hidden_in      float32 [1, S, dim]         (segments without it)
  *   position       int64   [1]                 first position of this step (RoPE offset)
+ *   position_ids   int64   [1, S]              instead of `position` in the dropout variant
+ *   logit_rows     int64   [R]                 dropout variant: the rows the head reads (logits [1, R, vocab])
  *   attention_mask float32 [G*S, T]            additive; row s*G+g is query s ('plain' attention only)
  *   seqlens_k      int32   [1] = T - 1, total_seq_len int32 [] = T   ('gqa' attention only)
  *   past_key.L / past_value.L, present_key.L / present_value.L: see `kvCacheShape`
@@ -84,6 +86,14 @@ export interface SegmentOptions {
    * for untied or compressed heads.
    */
   headFromEmbedding?: boolean;
+  /**
+   * Dropout decoding's variant (workers/text/dropout-decode.ts): `position_ids` int64 [1, S]
+   * replaces `position` (so S rows can share one position: the ensemble members are S copies of
+   * one token, each under its own attention mask), and the head reads the rows named by
+   * `logit_rows` int64 [R] (logits [1, R, vocab]) instead of the last one. Only for attention
+   * kinds with a mask input ('plain', 'onnx'); graphs without it are unchanged.
+   */
+  dropout?: boolean;
 }
 
 export function buildSegment(w: PreparedWeights, segment: Segment, attention: AttentionKind = 'plain', io: SegmentIo = 'runner', options: SegmentOptions = {}): SegmentGraph {
@@ -92,6 +102,10 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
   const optimum = io === 'optimum';
   if (optimum && (attention !== 'onnx' || !segment.embed || segment.head !== 'final')) {
     throw new WhittleError('UNSUPPORTED', "the optimum interface is built for one whole-plan segment with 'onnx' attention");
+  }
+  const dropout = options.dropout === true;
+  if (dropout && (optimum || attention === 'gqa')) {
+    throw new WhittleError('UNSUPPORTED', "the dropout variant needs the runner interface and an attention mask ('plain' or 'onnx')");
   }
   const B: Dim = optimum ? 'batch_size' : 1;
   const hs = w.headSize;
@@ -111,7 +125,7 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
   } else {
     resid = g.input('hidden_in', 'float32', [1, 'S', c.dim]);
   }
-  const position = optimum ? g.input('position_ids', 'int64', [B, 'S']) : g.input('position', 'int64', [1]);
+  const position = optimum || dropout ? g.input('position_ids', 'int64', [B, 'S']) : g.input('position', 'int64', [1]);
   const mask = optimum ? optimumMask(g) : attention === 'gqa' ? null : g.input('attention_mask', 'float32', [attention === 'plain' ? 'GS' : 'S', 'T']);
   const seqlens = attention === 'gqa' ? g.input('seqlens_k', 'int32', [1]) : null;
   const total = attention === 'gqa' ? g.input('total_seq_len', 'int32', []) : null;
@@ -217,7 +231,12 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
     // Usually only the last position's logits are needed (prefill samples from it), so slice
     // first; verification of drafts (allLogits) and the optimum interface want every position.
     const last = (v: Value) => g.op('Slice', [v, g.ints([-1]), g.ints([2 ** 31 - 1]), g.ints([1])]); // [1, 1, dim]
-    if (!optimum && !segment.allLogits) {
+    if (dropout) {
+      const rows = g.input('logit_rows', 'int64', ['R']);
+      const pick = (v: Value) => g.op('Gather', [v, rows], { axis: 1 }); // [1, R, dim]
+      resid = pick(resid);
+      if (pending) pending = pick(pending);
+    } else if (!optimum && !segment.allLogits) {
       resid = last(resid);
       if (pending) pending = last(pending);
     }
@@ -226,7 +245,7 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
     const logits = tiedFp32
       ? g.op('FusedMatMul', [normed, embeddingTable()], { transB: 1 }, { domain: 'com.microsoft', outputName: 'logits' }) // normed @ embedding^T
       : emitLinear(g, normed, 'lm_head', w.head, c.dim, c.vocabSize, 'logits');
-    g.output(logits, 'float32', optimum ? [B, 'S', c.vocabSize] : [1, segment.allLogits ? 'S' : 1, c.vocabSize], 'logits');
+    g.output(logits, 'float32', optimum ? [B, 'S', c.vocabSize] : [1, dropout ? 'R' : segment.allLogits ? 'S' : 1, c.vocabSize], 'logits');
   }
   return { built: g.build({ opset: attention === 'onnx' ? 23 : 21 }), nodeCount: g.nodeCount, segment, attention };
 }

@@ -101,6 +101,11 @@ function addBias(vec: Float32Array, bias: Float32Array | undefined): void {
 export interface ForwardOptions {
   /** Leave through the final norm + head after `plan.exit` kept blocks instead of after all of them. */
   exit?: boolean;
+  /**
+   * Cached positions this query does not attend to (their keys and values stay cached and in
+   * place; positions are unchanged): dropout decoding's masked context tokens.
+   */
+  exclude?: ReadonlySet<number>;
 }
 
 export class LlamaReference {
@@ -176,6 +181,10 @@ export class LlamaReference {
       for (let h = 0; h < c.nHeads; h++) {
         const kvh = Math.floor(h / groups); // query head h reads KV head h / (nHeads / nKvHeads)
         for (let t = first; t <= pos; t++) {
+          if (options.exclude?.has(t)) {
+            att[t - first] = -Infinity; // exp(-inf) = 0: no weight, and softmaxInPlace's max stays finite (pos itself is never excluded)
+            continue;
+          }
           let score = 0;
           for (let i = 0; i < hs; i++) score += q[h * hs + i]! * kc[t * kvDim + kvh * hs + i]!;
           att[t - first] = score / Math.sqrt(hs);

@@ -14,7 +14,7 @@ import { readRegistry } from '../../models/local.ts';
 import { fullPlan, type LlamaPlan, type WeightsSetting } from '../../models/llama/types.ts';
 import { exportForTransformersJs } from '../../models/llama/export/transformersjs.ts';
 import { loadOrt } from '../../workers/ort/runtime.ts';
-import type { GenerateOptions } from '../../core/text-types.ts';
+import type { DropoutOptions, GenerateOptions } from '../../core/text-types.ts';
 import { TextEngine } from '../../workers/text/engine.ts';
 import { loadModelArg, openModelArg } from './load.ts';
 import { presentDir } from './registry-files.ts';
@@ -27,6 +27,9 @@ const USAGE = `usage:
                    [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
                    [--layers 0,1,3] [--exit E] [--speculate [--exit E|auto] [--draft D|auto]]
                    [--attention auto|gqa|onnx|plain] [--weights f32|q8|q4 [--group 32|64|128]] [--threads N] [--json]
+                   [--dropout [--context prompt|S:E,S:E] [--members N] [--rates 0.3,0.5,0.7] [--dropout-top-k K] [--dropout-seed S]]
+                   --dropout: dropout decoding over the marked context tokens (prompt token ranges
+                   [S, E); default the whole prompt): members drop uncertain relevant tokens, majority vote.
                    --exit E alone decodes through the exit after E kept layers; with --speculate the
                    exit drafts (D tokens a round, or adapted every round with 'auto', the default) and
                    the whole plan verifies them; greedy output is identical to full depth, sampled
@@ -81,6 +84,12 @@ async function generate(args: string[]): Promise<void> {
       exit: { type: 'string' },
       speculate: { type: 'boolean', default: false },
       draft: { type: 'string' },
+      dropout: { type: 'boolean', default: false },
+      context: { type: 'string' },
+      members: { type: 'string' },
+      rates: { type: 'string' },
+      'dropout-top-k': { type: 'string' },
+      'dropout-seed': { type: 'string' },
       attention: { type: 'string', default: 'auto' },
       weights: { type: 'string', default: 'f32' },
       group: { type: 'string' },
@@ -108,6 +117,8 @@ async function generate(args: string[]): Promise<void> {
   const exit = exitAuto ? undefined : num(v.exit, 'exit', true);
   if (exit !== undefined && !v.speculate) plan.exit = exit;
   if (v.draft !== undefined && !v.speculate) usage('--draft needs --speculate');
+  const dropoutFlags = (['context', 'members', 'rates', 'dropout-top-k', 'dropout-seed'] as const).filter((k) => v[k] !== undefined);
+  if (!v.dropout && dropoutFlags.length > 0) usage(`--${dropoutFlags[0]} needs --dropout`);
 
   const ort = await loadOrt({ backend: 'wasm', numThreads: num(v.threads, 'threads', true) ?? 1 });
   let engine: TextEngine;
@@ -126,6 +137,7 @@ async function generate(args: string[]): Promise<void> {
     exit: exit !== undefined && !v.speculate,
   };
   if (v.speculate) options.speculate = { exit: exit ?? 'auto', draft: v.draft === undefined || v.draft === 'auto' ? 'auto' : num(v.draft, 'draft', true) };
+  if (v.dropout) options.dropout = dropoutOptions(v);
   const ac = new AbortController();
   process.once('SIGINT', () => ac.abort());
   options.signal = ac.signal;
@@ -137,6 +149,13 @@ async function generate(args: string[]): Promise<void> {
     } else {
       const s = ev.stats;
       process.stdout.write(`${ev.tail}\n`); // text held back to the end (TextEvent)
+      const dr = s.dropout;
+      if (dr) {
+        console.error(
+          `[dropout: ${dr.members} members, ${dr.context.positions.length} context tokens (epistemic ${dr.uncertainty.epistemic.min.toFixed(2)}..${dr.uncertainty.epistemic.max.toFixed(2)} nats), ` +
+            `members ran on ${dr.ensembleSteps}/${dr.steps} steps, drops per member ${dr.dropsPerMember.join('/')}, vote changed ${dr.changedByVote} tokens]`,
+        );
+      }
       const sp = s.speculation;
       if (sp) {
         console.error(
@@ -151,6 +170,27 @@ async function generate(args: string[]): Promise<void> {
     }
   }
   await engine.dispose();
+}
+
+/** `--context prompt|S:E,S:E --members N --rates a,b,c --dropout-top-k K --dropout-seed S` -> DropoutOptions (checked by the engine). */
+function dropoutOptions(v: { context?: string; members?: string; rates?: string; 'dropout-top-k'?: string; 'dropout-seed'?: string }): DropoutOptions {
+  const context: DropoutOptions['context'] =
+    v.context === undefined || v.context === 'prompt'
+      ? 'prompt'
+      : v.context.split(',').map((range) => {
+          const [s, e, ...rest] = range.split(':');
+          if (rest.length > 0 || e === undefined) usage(`--context takes 'prompt' or ranges S:E (token indices, end exclusive), got '${range}'`);
+          return [num(s, 'context', true)!, num(e, 'context', true)!] as [number, number];
+        });
+  const options: DropoutOptions = { context };
+  const members = num(v.members, 'members', true);
+  if (members !== undefined) options.members = members;
+  if (v.rates !== undefined) options.rates = v.rates.split(',').map((r) => num(r.trim(), 'rates')!);
+  const topK = num(v['dropout-top-k'], 'dropout-top-k', true);
+  if (topK !== undefined) options.topK = topK;
+  const seed = num(v['dropout-seed'], 'dropout-seed', true);
+  if (seed !== undefined) options.seed = seed;
+  return options;
 }
 
 function parseLayers(value: string): number[] {

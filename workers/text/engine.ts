@@ -36,6 +36,8 @@ import { AdaptiveDraft } from './draft-length.ts';
 import { chooseExit } from './exit-calibration.ts';
 import { ExitCalibrator, type CalibrateExitsOptions, type ExitCalibration } from './exit-calibrator.ts';
 import type { StreamedTextModel, TextModel } from './model.ts';
+import { dropoutTokens, type DropoutRun } from './dropout-decode.ts';
+import { resolveDropout } from './dropout-members.ts';
 import { plainTokens } from './plain-decode.ts';
 import { ProbeRunner, type ProbeSource } from './probe-runner.ts';
 import { PlanRunner } from './runner.ts';
@@ -78,6 +80,12 @@ const isStreamed = (m: TextModel | StreamedTextModel): m is StreamedTextModel =>
 
 export class TextEngine {
   private runner: PlanRunner | null = null;
+  /**
+   * Dropout decoding's graphs for the compiled plan (SegmentOptions.dropout), compiled at the
+   * first dropout generation and kept until the plan or weights change: a second set of
+   * sessions, so while it exists onnxruntime holds the weights twice.
+   */
+  private dropoutRunner: PlanRunner | null = null;
   private busy = false;
   /** Aborts the generation in flight (`abort()`); linked to the caller's signal. */
   private current: AbortController | null = null;
@@ -215,6 +223,7 @@ export class TextEngine {
         // compile restores the fp32 plan.
         await this.runner?.release();
         this.runner = null;
+        await this.releaseDropoutRunner();
         let next: PlanRunner;
         try {
           next = await PlanRunner.compile(this.ort, this.backend, compressed, fresh, this.attention);
@@ -243,6 +252,7 @@ export class TextEngine {
       const old = this.runner;
       this.runner = next;
       await old?.release();
+      await this.releaseDropoutRunner();
     } finally {
       this.busy = false;
     }
@@ -347,8 +357,16 @@ export class TextEngine {
     if (promptIds.length > c.maxSeqLen) {
       throw new WhittleError('INVALID_ARGUMENT', `the prompt is ${promptIds.length} tokens; the model's context is ${c.maxSeqLen}`, { promptTokens: promptIds.length, maxSeqLen: c.maxSeqLen });
     }
+    const dropoutSetup = options.dropout !== undefined ? resolveDropout(options.dropout, promptIds, this.bosId, c.vocabSize, options.seed ?? 0x5eed) : null;
+    // members: 0 or no marked context is plain decoding (same graphs, same tokens).
+    const dropout = dropoutSetup && dropoutSetup.members > 0 && dropoutSetup.positions.length > 0 ? dropoutSetup : null;
+    if (dropout && options.speculate) throw new WhittleError('INVALID_ARGUMENT', 'dropout and speculate are exclusive');
+    if (dropout && options.exit) throw new WhittleError('INVALID_ARGUMENT', 'dropout decodes through the whole plan; it does not take exit');
     const specSetup = options.speculate ? await this.speculationSetup(options) : null;
-    const runner = await this.planFor(specSetup);
+    const planned = await this.planFor(specSetup);
+    if (this.busy) throw new WhittleError('INVALID_ARGUMENT', 'the engine is busy (one generation, scoring or calibration at a time)');
+    const runner = dropout ? await this.dropoutRunnerFor(planned.plan) : planned;
+    const dropoutRun: DropoutRun = { ensemble: null, uncertaintyMs: 0 };
     const stopTokens = new Set(options.stopTokens ?? [c.eosTokenId]);
     const rng = createRng(options.seed ?? 0x5eed);
     this.claim();
@@ -376,7 +394,9 @@ export class TextEngine {
       const pick = (logits: Float32Array, hist: readonly number[]) => sample(logits, options, hist, rng);
       const onPrefill = () => (prefillMs = performance.now() - t0);
       const fixedDraft = specSetup && specSetup.draft !== 'auto' ? specSetup.draft : 1;
-      const source = specSetup
+      const source = dropout
+        ? dropoutTokens(runner, promptIds, history, options, dropout, dropoutRun, c.maxSeqLen, signal, onPrefill)
+        : specSetup
         ? speculativeTokens(runner, promptIds, history, options, rng, () => adaptive?.next ?? fixedDraft, counters, (r) => adaptive?.observe(r), c.maxSeqLen, signal, onPrefill)
         : plainTokens(runner, promptIds, history, pick, c.maxSeqLen, { exit: options.exit, signal }, onPrefill);
       for (;;) {
@@ -386,7 +406,7 @@ export class TextEngine {
           stopReason = 'context';
           break;
         }
-        const { token, origin, rejected } = next.value;
+        const { token, origin, rejected, dropout: members } = next.value;
         if (stopTokens.has(token)) {
           stopReason = 'stop-token';
           break;
@@ -403,6 +423,7 @@ export class TextEngine {
         const event: TextEvent = { type: 'token', token, text };
         if (origin) event.origin = origin;
         if (rejected) event.rejected = { tokens: rejected, text: rejectedText };
+        if (members) event.dropout = members;
         yield event;
         if (stopped) {
           stopReason = 'stop-string';
@@ -426,6 +447,7 @@ export class TextEngine {
         attention: this.attention,
       };
       if (specSetup) stats.speculation = speculationStats(counters, specSetup);
+      if (dropoutRun.ensemble) stats.dropout = dropoutRun.ensemble.stats(dropoutRun.uncertaintyMs);
       yield { type: 'done', tokens, text: streamer.text, tail, stats };
     } catch (err) {
       throw asWhittleError(err);
@@ -465,6 +487,30 @@ export class TextEngine {
     const r = this.runner;
     this.runner = null;
     await r?.release();
+    await this.releaseDropoutRunner();
+  }
+
+  private async releaseDropoutRunner(): Promise<void> {
+    const d = this.dropoutRunner;
+    this.dropoutRunner = null;
+    await d?.release();
+  }
+
+  /**
+   * The compiled plan's dropout variant (per-row positions and masks, chosen logit rows). 'gqa'
+   * takes no mask, so that engine's variant uses 'plain' attention.
+   */
+  private async dropoutRunnerFor(plan: LlamaPlan): Promise<PlanRunner> {
+    if (this.dropoutRunner) return this.dropoutRunner;
+    const attention = this.attention === 'gqa' ? 'plain' : this.attention;
+    const compiled = await this.withPrepared((weights) => PlanRunner.compile(this.ort, this.backend, weights, { layers: [...plan.layers], exit: plan.exit }, attention, { dropout: true }));
+    // setPlan/compress may have run meanwhile (they release the variant): keep only a current one.
+    if (this.runner?.plan !== plan) {
+      await compiled.release();
+      throw new WhittleError('INVALID_ARGUMENT', 'the plan changed while dropout decoding compiled its graphs');
+    }
+    this.dropoutRunner = compiled;
+    return compiled;
   }
 
   /** Checks `speculate` and resolves its exit ('auto': calibrated on the compiled plan's layers). */

@@ -19,6 +19,8 @@ export interface Produced {
   origin?: 'draft' | 'verifier';
   /** Drafts the verifier rejected just before this token (shown struck out by a demo). */
   rejected?: number[];
+  /** Dropout decoding (dropout-decode.ts), on steps where members ran: the base token, the members' tokens and drops. */
+  dropout?: { base: number; votes: number[]; dropped: number[][] };
 }
 
 /**

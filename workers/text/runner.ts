@@ -85,6 +85,55 @@ export class StepInputs {
     }
     return feeds;
   }
+
+  /**
+   * An attention mask whose query rows the caller writes: `fill(s, row)` gets query s's row of
+   * T scores, zeroed, to set `MASKED` where s must not look ('plain' copies it to every head of
+   * the group). Dropout decoding's members (dropout-decode.ts). Views the reused buffer, like `feeds`.
+   */
+  rowMask(S: number, T: number, fill: (s: number, row: Float32Array) => void): Ort.Tensor {
+    const shape = attentionMaskShape(this.attention, this.groups, S, T);
+    if (!shape) throw new WhittleError('UNSUPPORTED', "GroupQueryAttention takes no mask; dropout decoding compiles 'plain' or 'onnx' graphs");
+    const rowsPerQuery = shape[0] / S;
+    const n = shape[0] * T;
+    if (this.maskBuffer.length < n) this.maskBuffer = new Float32Array(Math.max(n, this.maskBuffer.length * 2));
+    const mask = this.maskBuffer.subarray(0, n);
+    mask.fill(0);
+    for (let s = 0; s < S; s++) {
+      const first = mask.subarray(s * rowsPerQuery * T, (s * rowsPerQuery + 1) * T);
+      fill(s, first);
+      for (let r = 1; r < rowsPerQuery; r++) mask.set(first, (s * rowsPerQuery + r) * T);
+    }
+    return new this.ort.Tensor('float32', mask, shape);
+  }
+}
+
+/** The masked score, for `StepInputs.rowMask` callers. */
+export const MASKED_SCORE = MASKED;
+
+/**
+ * One run of the dropout variant's graphs (SegmentOptions.dropout) with rows the caller lays out:
+ * dropout decoding's prefill (logits of the marked context rows) and its members (S copies of
+ * one token at one position, each under its own mask, not appended to the caches).
+ */
+export interface RowsRun {
+  /** Position of each new row (RoPE); rows may share one. */
+  positions: readonly number[];
+  /** The rows whose logits come back, in this order: logits [R * vocab]. */
+  logitRows: readonly number[];
+  /**
+   * Writes query s's mask row over T = slots + S positions (past slots, then the new rows);
+   * default: causal over the filled cache. `P` is the cache length, `slots` the positions the
+   * past tensors hold (slots P.. are unfilled).
+   */
+  mask?: (s: number, row: Float32Array, P: number, slots: number) => void;
+  /** Append the new rows to the caches and advance `position` (false: scratch rows, the caches stay). */
+  append: boolean;
+  /**
+   * With `append`: only rows appendFrom.. are cached (default 0, all); the rows before are
+   * scratch. WASM only (`canAppendRows`): on WebGPU present_* holds every row.
+   */
+  appendFrom?: number;
 }
 
 /**
@@ -200,6 +249,8 @@ export class PlanRunner {
    * new_* would read them back to the CPU every step for nothing).
    */
   private readonly fetches: string[][];
+  /** Compiled with SegmentOptions.dropout: feeds `position_ids` and `logit_rows`, takes `rows` runs. */
+  readonly dropoutVariant: boolean;
   /** Positions fed so far (the next token's position). */
   position = 0;
   /**
@@ -228,6 +279,7 @@ export class PlanRunner {
     }
     const skip = backend === 'wasm' ? 'present_' : 'new_';
     this.fetches = segments.map((seg) => seg.session.outputNames.filter((n) => !n.startsWith(skip)));
+    this.dropoutVariant = segments[0]!.session.inputNames.includes('logit_rows');
     this.reset();
   }
 
@@ -240,7 +292,7 @@ export class PlanRunner {
     // 1.05 GB at Llama-3.2-1B's, a quarter of the 4 GiB a WASM heap can hold.
     const { config: c } = weights;
     const bigTiedHead = backend === 'wasm' && c.tiedEmbeddings && weights.head instanceof Float32Array && c.vocabSize * c.dim * 4 > HEAD_COPY_LIMIT;
-    const options = graphOptions ?? (bigTiedHead ? { headFromEmbedding: true } : {});
+    const options = { ...(bigTiedHead ? { headFromEmbedding: true } : {}), ...graphOptions };
     const segments: CompiledSegment[] = [];
     try {
       for (const seg of planSegments(plan, weights.config.nLayers)) {
@@ -269,6 +321,16 @@ export class PlanRunner {
       runner.reset();
     }
     return runner;
+  }
+
+  /** Positions the model's context (and RoPE tables) hold. */
+  get maxPositions(): number {
+    return this.weights.config.maxSeqLen;
+  }
+
+  /** Logits per position. */
+  get vocabSize(): number {
+    return this.weights.config.vocabSize;
   }
 
   /** session.run calls of one full-path step (segments in the plan). */
@@ -331,6 +393,28 @@ export class PlanRunner {
     }
     const vocab = this.weights.config.vocabSize;
     return logits.subarray(logits.length - vocab); // the last position (segments with allLogits return every one)
+  }
+
+  /**
+   * One run of the dropout variant (`RowsRun`) through the whole plan: `tokens` are the S new
+   * rows (at most `prefillChunk`; the caller chunks). Returns the logits of `run.logitRows`.
+   */
+  async rows(tokens: readonly number[], run: RowsRun, signal?: AbortSignal): Promise<Float32Array> {
+    if (!this.dropoutVariant) throw new WhittleError('INTERNAL', 'rows() needs graphs compiled with the dropout variant');
+    const from = run.appendFrom ?? 0;
+    if (from !== 0 && !(run.append && this.canAppendRows && Number.isInteger(from) && from > 0 && from < tokens.length)) {
+      throw new WhittleError('INTERNAL', `cannot cache rows ${from}.. of ${tokens.length} here`);
+    }
+    this.checkTokens(tokens);
+    if (run.positions.length !== tokens.length) throw new WhittleError('INTERNAL', `${tokens.length} rows but ${run.positions.length} positions`);
+    const { logits } = await this.runRange(0, this.segments.length - 1, { tokens }, this.position, tokens.length, signal, false, run);
+    if (run.append) this.position += tokens.length - from;
+    return logits;
+  }
+
+  /** Whether `rows` may cache only the last rows of a run (`RowsRun.appendFrom`): the host cache (WASM). */
+  get canAppendRows(): boolean {
+    return this.backend === 'wasm';
   }
 
   /** Index of the exit segment, or -1 when the plan has none. */
@@ -416,13 +500,30 @@ export class PlanRunner {
    * ids or a hidden state; returns the last segment's logits (and its hidden_out, read back,
    * when `wantHidden`). Caches of the layers run grow from P to P + S.
    */
-  private async runRange(first: number, last: number, input: { tokens?: readonly number[]; hidden?: Ort.Tensor }, P: number, S: number, signal: AbortSignal | undefined, wantHidden: boolean): Promise<{ logits: Float32Array; hidden?: Float32Array }> {
+  private async runRange(first: number, last: number, input: { tokens?: readonly number[]; hidden?: Ort.Tensor }, P: number, S: number, signal: AbortSignal | undefined, wantHidden: boolean, rows?: RowsRun): Promise<{ logits: Float32Array; hidden?: Float32Array }> {
     const c = this.weights.config;
     const T = P + S;
-    if (T > c.maxSeqLen) {
-      throw new WhittleError('INVALID_ARGUMENT', `${T} positions exceed the model's context of ${c.maxSeqLen}`, { positions: T, maxSeqLen: c.maxSeqLen });
+    const positions = rows?.positions ?? Array.from({ length: S }, (_, s) => P + s);
+    // RoPE's tables end at maxSeqLen; scratch rows share positions, so they only bound those.
+    const lastPosition = rows ? Math.max(...positions) : T - 1;
+    if (lastPosition >= c.maxSeqLen) {
+      throw new WhittleError('INVALID_ARGUMENT', `${lastPosition + 1} positions exceed the model's context of ${c.maxSeqLen}`, { positions: lastPosition + 1, maxSeqLen: c.maxSeqLen });
     }
-    let feeds = this.inputs.feeds(P, S);
+    const append = rows?.append ?? true;
+    const appendFrom = rows?.appendFrom ?? 0;
+    const rowWidth = c.nKvHeads * this.weights.headSize; // new_key/new_value values per row
+    // The dropout variant's own inputs; its graphs otherwise compute what the plain ones do.
+    const variantFeeds = (slots: number): Record<string, Ort.Tensor> => {
+      if (!this.dropoutVariant) return {};
+      const out: Record<string, Ort.Tensor> = {
+        position_ids: new this.ort.Tensor('int64', BigInt64Array.from(positions, (p) => BigInt(p)), [1, S]),
+        logit_rows: new this.ort.Tensor('int64', BigInt64Array.from(rows?.logitRows ?? [S - 1], (r) => BigInt(r)), [rows?.logitRows.length ?? 1]),
+      };
+      const fill = rows?.mask;
+      if (fill) out.attention_mask = this.inputs.rowMask(S, slots + S, (s, row) => fill(s, row, P, slots));
+      return out;
+    };
+    let feeds = { ...this.inputs.feeds(P, S), ...variantFeeds(P) };
     if (input.tokens) feeds.input_ids = new this.ort.Tensor('int64', BigInt64Array.from(input.tokens, (t) => BigInt(t)), [1, S]);
     if (input.hidden) feeds.hidden_in = input.hidden;
 
@@ -452,7 +553,7 @@ export class PlanRunner {
           feeds[`past_key.${l}`] = new this.ort.Tensor('float32', past.key, kvCacheShape(this.attention, 'key', c.nKvHeads, hs, slots));
           feeds[`past_value.${l}`] = new this.ort.Tensor('float32', past.value, kvCacheShape(this.attention, 'value', c.nKvHeads, hs, slots));
         }
-        if (slots >= 0) feeds = { ...feeds, ...this.inputs.feeds(P, S, slots) };
+        if (slots >= 0) feeds = { ...feeds, ...this.inputs.feeds(P, S, slots), ...variantFeeds(slots) };
       } else {
         for (const l of seg.layers) {
           const cache = this.caches.get(l)!;
@@ -462,12 +563,14 @@ export class PlanRunner {
       }
       const inputs: Record<string, Ort.Tensor> = {};
       for (const name of seg.session.inputNames) inputs[name] = feeds[name]!;
-      const out = await seg.session.run(inputs, this.fetches[i]!);
+      // Scratch rows (dropout members) fetch no cache output: the caches stay as they were.
+      const fetches = append ? this.fetches[i]! : this.fetches[i]!.filter((n) => !n.startsWith('new_') && !n.startsWith('present_'));
+      const out = await seg.session.run(inputs, fetches);
       if (i > first) feeds.hidden_in?.dispose(); // the previous segment's hidden_out, now consumed
-      for (const l of seg.layers) {
+      for (const l of append ? seg.layers : []) {
         const newKey = out[`new_key.${l}`];
         const newValue = out[`new_value.${l}`];
-        if (wasm) this.host.get(l)!.append(newKey!.data as Float32Array, newValue!.data as Float32Array, S);
+        if (wasm) this.host.get(l)!.append((newKey!.data as Float32Array).subarray(appendFrom * rowWidth), (newValue!.data as Float32Array).subarray(appendFrom * rowWidth), S - appendFrom);
         else {
           const cache = this.caches.get(l)!;
           cache.key.dispose();

@@ -1,0 +1,195 @@
+/**
+ * Dropout decoding against the reference forward (models/reference): the dropout variant's
+ * graphs, the marked rows' logits the uncertainty is computed from, and the members' masks (a
+ * dropped context token's key and value take no part in the member's attention; positions and
+ * the cache unchanged), then the engine's exactness guard and its stats.
+ */
+import { describe, expect, it } from 'vitest';
+import type { TextEvent } from '../../core/text-types.ts';
+import { readLlama2cCheckpoint } from '../../models/import/llama2c/checkpoint.ts';
+import { readLocalModelFile } from '../../models/local.ts';
+import type { AttentionKind } from '../../models/llama/graph.ts';
+import { prepareWeights } from '../../models/llama/prepare.ts';
+import { randomLlama } from '../../models/llama/testing/random-model.ts';
+import type { LlamaConfig, LlamaPlan, LlamaWeights } from '../../models/llama/types.ts';
+import { LlamaReference } from '../../models/reference/llama-ref.ts';
+import { loadOrt } from '../ort/runtime.ts';
+import type { DropoutStats } from '../../core/text-types.ts';
+import { DropoutEnsemble, memberLogits, prefillMarked } from './dropout-decode.ts';
+import { resolveDropout } from './dropout-members.ts';
+import { TextEngine } from './engine.ts';
+import { textModelFromLlama2c } from './model.ts';
+import { PlanRunner } from './runner.ts';
+
+const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
+
+function expectClose(got: Float32Array, want: Float32Array, what: string, rel = 1e-4): void {
+  expect(got.length, what).toBe(want.length);
+  let scale = 0;
+  for (const v of want) scale = Math.max(scale, Math.abs(v));
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+  expect(worst / scale, what).toBeLessThan(rel);
+}
+
+const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
+
+async function checkMembers(config: LlamaConfig, weights: LlamaWeights, plan: LlamaPlan, attention: AttentionKind, prompt: number[], marked: number[], follow: number[], drops: number[][]) {
+  const runner = await PlanRunner.compile(ort, 'wasm', prepareWeights(config, weights), plan, attention, { dropout: true });
+  runner.prefillChunk = 4; // several chunks, so marked rows come from more than one run
+  const ref = new LlamaReference(config, weights, plan);
+  const refRows = prompt.map((t, p) => ref.forward(t, p));
+  const { logits, markedLogits } = await prefillMarked(runner, prompt, marked);
+  const V = config.vocabSize;
+  expectClose(logits, refRows.at(-1)!, 'prefill logits');
+  marked.forEach((p, i) => expectClose(markedLogits.subarray(i * V, (i + 1) * V), refRows[p]!, `marked row ${p}`));
+
+  let pos = prompt.length;
+  let last = prompt.at(-1)!;
+  for (const [n, t] of [...follow, -1].entries()) {
+    // Members for the logits after `last` (cached at pos - 1): each against a reference query
+    // that excludes its dropped positions and recomputes its own entry of `last`. Every other
+    // step fused: the run also carries the next base pass (`t` at pos, cached alone).
+    const fused = n % 2 === 1 && t >= 0;
+    const out = await memberLogits(runner, last, drops, undefined, fused ? t : undefined);
+    const base = ref.forward(last, pos - 1);
+    drops.forEach((d, m) => {
+      const want = ref.forward(last, pos - 1, { exclude: new Set(d) });
+      expectClose(out.subarray(m * V, (m + 1) * V), want, `member ${m} (drops ${d}) at ${pos - 1}`);
+      if (d.length > 0) expect(maxDiff(want, base), 'a drop changes the reference').toBeGreaterThan(1e-4);
+    });
+    ref.forward(last, pos - 1); // the reference's cache slot back to the base pass's entry
+    if (t < 0) break;
+    // The members left the cache as it was: the next base step matches the reference.
+    const next = fused ? out.subarray(drops.length * V) : await runner.step([t]);
+    expect(runner.position).toBe(pos + 1);
+    expectClose(next, ref.forward(t, pos), `${fused ? 'fused ' : ''}base step at ${pos}`);
+    last = t;
+    pos++;
+  }
+  await runner.release();
+}
+
+const stories = readLlama2cCheckpoint(readLocalModelFile('stories260K', 'stories260K.bin'));
+const prompt = [1, 403, 407, 261, 378, 432, 383, 286, 261, 376];
+const drops = [[2], [1, 4, 5], [], [3, 6, 7, 8]];
+
+describe.each(['onnx', 'plain'] as const)('dropout variant (%s attention) vs the reference forward', (attention) => {
+  it('stories260K: marked rows, base steps and members with dropped positions', () => checkMembers(stories.config, stories.weights, { layers: [0, 1, 2, 3, 4] }, attention, prompt, [1, 2, 5, 6, 9], [298, 315, 421, 395], drops));
+  it('stories260K, a pruned plan with an early exit (members run the full path)', () => checkMembers(stories.config, stories.weights, { layers: [0, 1, 3, 4], exit: 2 }, attention, prompt, [3, 4, 8], [298], drops));
+  it('random GQA model, half RoPE, untied', () => {
+    const m = randomLlama();
+    return checkMembers(m.config, m.weights, { layers: [0, 1, 2] }, attention, [1, 5, 9, 33, 7, 0, 12], [1, 2, 3, 4, 5, 6], [39], [[1, 2], [5], [0, 3, 4]]);
+  });
+});
+
+async function collect(it: AsyncIterable<TextEvent>): Promise<TextEvent[]> {
+  const out: TextEvent[] = [];
+  for await (const ev of it) out.push(ev);
+  return out;
+}
+const done = (evs: TextEvent[]) => evs.at(-1) as Extract<TextEvent, { type: 'done' }>;
+
+describe('TextEngine dropout decoding (stories260K)', async () => {
+  const engine = await TextEngine.create(ort, 'wasm', textModelFromLlama2c(readLocalModelFile('stories260K', 'stories260K.bin'), readLocalModelFile('stories260K', 'tok512.bin')));
+  const text = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her dog.';
+  const plain = done(await collect(engine.generate(text, { maxTokens: 40, greedy: true })));
+
+  it('exactness guard: members 0 or no marked context decode the plain tokens', async () => {
+    for (const dropout of [{ context: 'prompt' as const, members: 0 }, { context: [] }]) {
+      const d = done(await collect(engine.generate(text, { maxTokens: 40, greedy: true, dropout })));
+      expect(d.tokens).toEqual(plain.tokens);
+      expect(d.stats.dropout).toBeUndefined();
+    }
+  });
+
+  it('members that can drop nothing (all rates 0) decode the plain tokens through the variant graphs', async () => {
+    const d = done(await collect(engine.generate(text, { maxTokens: 40, greedy: true, dropout: { context: 'prompt', rates: [0, 0, 0], minRate: 0 } })));
+    expect(d.tokens).toEqual(plain.tokens);
+    expect(d.stats.dropout).toMatchObject({ steps: 40, ensembleSteps: 0, dropsPerMember: [0, 0, 0], memberRuns: 0 });
+  });
+
+  it('greedy: seeded, the vote is the majority, stats add up', async () => {
+    const options = { maxTokens: 40, greedy: true, dropout: { context: [[1, 30]] as [number, number][], seed: 3 } };
+    const evs = await collect(engine.generate(text, options));
+    const d = done(evs);
+    const again = done(await collect(engine.generate(text, options)));
+    expect(again.tokens).toEqual(d.tokens);
+    const s = d.stats.dropout!;
+    expect(s.context.positions).toEqual(Array.from({ length: 29 }, (_, i) => i + 1));
+    expect(s.context.epistemic.every((x) => x >= 0)).toBe(true);
+    expect(s.uncertainty.epistemic.max).toBeGreaterThan(s.uncertainty.epistemic.min);
+    const steps = evs.filter((e): e is Extract<TextEvent, { type: 'token' }> => e.type === 'token' && e.dropout !== undefined);
+    expect(steps.length).toBe(s.ensembleSteps);
+    expect(s.ensembleSteps).toBeGreaterThan(0);
+    expect(s.memberRuns).toBe(s.ensembleSteps);
+    const drops = [0, 0, 0];
+    let changed = 0;
+    for (const e of steps) {
+      const info = e.dropout!;
+      expect(info.votes).toHaveLength(3);
+      info.dropped.forEach((p, m) => {
+        drops[m]! += p.length;
+        for (const x of p) expect(x >= 1 && x < 30).toBe(true);
+      });
+      const counts = new Map<number, number>();
+      for (const v of info.votes) counts.set(v, (counts.get(v) ?? 0) + 1);
+      const top = Math.max(...counts.values());
+      const leaders = [...counts].filter(([, c]) => c === top).map(([t]) => t);
+      expect(e.token).toBe(leaders.length === 1 ? leaders[0] : info.base);
+      if (e.token !== info.base) changed++;
+    }
+    expect(drops).toEqual(s.dropsPerMember);
+    expect(changed).toBe(s.changedByVote);
+    // Higher rates drop more.
+    expect(s.dropsPerMember[2]).toBeGreaterThan(s.dropsPerMember[0]!);
+  });
+
+  it('sampling: the members vote over seeded samples', async () => {
+    const options = { maxTokens: 24, temperature: 0.9, seed: 11, dropout: { context: 'prompt' as const } };
+    const a = done(await collect(engine.generate(text, options)));
+    const b = done(await collect(engine.generate(text, options)));
+    expect(a.tokens).toEqual(b.tokens);
+    expect(a.stats.dropout!.steps).toBe(a.tokens.length);
+  });
+
+  it('fusing the next base pass into the member run changes no token (seeded greedy, 48 steps)', async () => {
+    // A noisy context (every third token replaced), where dropping context tokens sways votes.
+    const ids = engine.tokenIds(text).map((t, i) => (i > 0 && i % 3 === 0 ? 3 + ((t * 7919) % 509) : t));
+    // High rates, so that some votes overturn the base token (and with it a fused base pass).
+    const setup = resolveDropout({ context: 'prompt', seed: 9, rates: [0.6, 0.9, 1], minRate: 0.5 }, ids, 1, 512, 0);
+    const runs: { tokens: number[]; stats: DropoutStats }[] = [];
+    for (const fuse of [false, true]) {
+      const runner = await PlanRunner.compile(ort, 'wasm', prepareWeights(stories.config, stories.weights), { layers: [0, 1, 2, 3, 4] }, 'onnx', { dropout: true });
+      const { logits: first, markedLogits } = await prefillMarked(runner, ids, setup.positions);
+      const ensemble = new DropoutEnsemble(runner, setup, markedLogits, { greedy: true });
+      let logits = first;
+      let last = ids.at(-1)!;
+      const history = [...ids];
+      const tokens: number[] = [];
+      for (let i = 0; i < 48; i++) {
+        const step = await ensemble.step(logits, last, history, undefined, undefined, fuse);
+        tokens.push(step.token);
+        history.push(step.token);
+        last = step.token;
+        logits = step.next ?? (await runner.step([last]));
+      }
+      runs.push({ tokens, stats: ensemble.stats(0) });
+      await runner.release();
+    }
+    expect(runs[1]!.tokens).toEqual(runs[0]!.tokens);
+    expect(runs[1]!.stats.fusedRuns).toBe(runs[1]!.stats.memberRuns);
+    expect(runs[1]!.stats.fusedRuns).toBeGreaterThan(0);
+    expect(runs[0]!.stats.fusedRuns).toBe(0);
+    expect(runs[1]!.stats.overturnedFused, "a vote overturned a fused base pass (its cache entry truncated)").toBeGreaterThan(0);
+    const { fusedRuns: _a, overturnedFused: _b, memberMs: _c, ...plain } = runs[0]!.stats;
+    const { fusedRuns: _d, overturnedFused: _e, memberMs: _f, ...fused } = runs[1]!.stats;
+    expect(fused).toEqual(plain);
+  });
+
+  it('bad options are INVALID_ARGUMENT', async () => {
+    for (const options of [{ dropout: { context: 'prompt' as const, rates: [0.5] } }, { dropout: { context: [[0, 999]] as [number, number][] } }, { dropout: { context: 'prompt' as const }, speculate: { exit: 2, draft: 2 } }]) {
+      await expect(collect(engine.generate(text, { maxTokens: 4, ...options }))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    }
+  });
+});
