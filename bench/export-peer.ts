@@ -3,7 +3,10 @@
  * folder (config.json, generation_config.json, tokenizer.json, tokenizer_config.json,
  * onnx/model.onnx) under bench/out/transformersjs/<id>/, served by the dev server.
  *
- *   tsx bench/export-peer.ts [--model stories260K --model stories-layerskip] (default: both)
+ *   tsx bench/export-peer.ts [--model stories260K --model stories-layerskip] (default: both) [--quantized]
+ *
+ * `--quantized` also writes onnx/model_quantized.onnx (q8) and onnx/model_q4.onnx (q4), the
+ * files transformers.js loads for those dtypes (models/export/optimum.ts says how they are made).
  */
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,9 +15,9 @@ import { REPO_ROOT, readLocalModelFile } from '../models/local.ts';
 import { readLlama2cCheckpoint } from '../models/import/llama2c/checkpoint.ts';
 import { llama2cTokenizerToHf, readLlama2cTokenizer } from '../models/import/llama2c/tokenizer.ts';
 import { readHfModel } from '../models/import/hf/model.ts';
-import { exportOptimumDecoder } from '../models/export/optimum.ts';
+import { exportOptimumDecoder, PEER_ONNX_FILE } from '../models/export/optimum.ts';
 
-const { values } = parseArgs({ options: { model: { type: 'string', multiple: true, default: ['stories260K', 'stories-layerskip'] } } });
+const { values } = parseArgs({ options: { model: { type: 'string', multiple: true, default: ['stories260K', 'stories-layerskip'] }, quantized: { type: 'boolean', default: false } } });
 
 for (const id of values.model ?? []) {
   let config, weights, tokenizer: unknown;
@@ -34,7 +37,11 @@ for (const id of values.model ?? []) {
   const exp = exportOptimumDecoder(config, weights);
   const out = join(REPO_ROOT, 'bench/out/transformersjs', id);
   mkdirSync(join(out, 'onnx'), { recursive: true });
-  writeFileSync(join(out, 'onnx/model.onnx'), exp.model.model);
+  writeFileSync(join(out, 'onnx', PEER_ONNX_FILE.f32), exp.model.model);
+  // transformers.js's quantized dtypes of the same weights (the scale benchmark's same-quantization peers).
+  for (const dtype of values.quantized ? (['q8', 'q4'] as const) : []) {
+    writeFileSync(join(out, 'onnx', PEER_ONNX_FILE[dtype]), exportOptimumDecoder(config, weights, dtype).model.model);
+  }
   writeFileSync(join(out, 'config.json'), JSON.stringify(exp.config, null, 2));
   writeFileSync(join(out, 'generation_config.json'), JSON.stringify(exp.generationConfig, null, 2));
   writeFileSync(join(out, 'tokenizer.json'), JSON.stringify(tokenizer));

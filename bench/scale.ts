@@ -28,6 +28,7 @@ import { SHAPES, isShapeId, publishedShape } from '../models/synthetic/shapes.ts
 import type { ProcessMemory } from './pages/scale.ts';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../e2e/chromium.ts';
 import { ensureGguf } from './export-gguf.ts';
+import { PEER_ONNX_FILE } from '../models/export/optimum.ts';
 
 export interface ScaleOptions {
   origin: string;
@@ -136,11 +137,14 @@ function peerUnsupported(config: Record<string, unknown>): string | null {
 /** bench/out/transformersjs/<id>/: exported again when missing or older than the synthetic weights. */
 function ensurePeerExport(id: string, log: (l: string) => void): void {
   const src = join(REPO_ROOT, 'public/models', id);
-  const onnx = join(REPO_ROOT, 'bench/out/transformersjs', id, 'onnx/model.onnx');
   const newestSource = Math.max(...readdirSync(src).map((f) => statSync(join(src, f)).mtimeMs));
-  if (existsSync(onnx) && statSync(onnx).mtimeMs >= newestSource) return;
-  log(`exporting the transformers.js peer of ${id}`);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench/export-peer.ts'), '--model', id], {
+  const fresh = (file: string) => {
+    const onnx = join(REPO_ROOT, 'bench/out/transformersjs', id, 'onnx', file);
+    return existsSync(onnx) && statSync(onnx).mtimeMs >= newestSource;
+  };
+  if (Object.values(PEER_ONNX_FILE).every(fresh)) return;
+  log(`exporting the transformers.js peer of ${id} (f32, q8, q4)`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench/export-peer.ts'), '--model', id, '--quantized'], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'inherit', 'inherit'],
   });
@@ -349,7 +353,7 @@ export async function runScale(browser: Browser, opts: ScaleOptions) {
   for (const shape of shapes) {
     for (const threads of threadCounts) {
       for (const weights of weightsList) contenders.push({ contender: 'whittle', shape, weights, threads });
-      if (!peerWhy.get(shape)) contenders.push({ contender: 'transformersjs', shape, weights: 'f32', threads });
+      if (!peerWhy.get(shape)) for (const weights of weightsList) contenders.push({ contender: 'transformersjs', shape, weights, threads });
       if (!wllamaWhy.get(shape)) for (const weights of weightsList) contenders.push({ contender: 'wllama', shape, weights, threads });
     }
   }
@@ -379,9 +383,12 @@ export async function runScale(browser: Browser, opts: ScaleOptions) {
     for (const threads of threadCounts) {
       const of = (contender: string, weights: Weights) =>
         results.filter((r) => r.shape === shape && r.threads === threads && r.contender === contender && r.weights === weights);
-      const peerPages = of('transformersjs', 'f32');
-      const peer = peerPages.length > 0 ? summarize(peerPages) : null;
       for (const weights of weightsList) {
+        // transformers.js at the same quantization (its own q8 / q4 dtypes) when it ran, else its f32.
+        const samePeer = of('transformersjs', weights);
+        const peerPages = samePeer.length > 0 ? samePeer : of('transformersjs', 'f32');
+        const peerWeights = samePeer.length > 0 ? weights : 'f32';
+        const peer = peerPages.length > 0 ? summarize(peerPages) : null;
         const mine = of('whittle', weights);
         const s = summarize(mine);
         // Per-round ratios: both pages of a round ran minutes apart under the same machine state.
@@ -416,8 +423,8 @@ export async function runScale(browser: Browser, opts: ScaleOptions) {
           peers: {
             transformersjs: peer
               ? {
-                  weights: 'f32',
-                  same_quantization: weights === 'f32',
+                  weights: peerWeights,
+                  same_quantization: peerWeights === weights,
                   bytes: peer.bytes.downloaded,
                   bytes_cached: peer.bytes.cached,
                   load_ms: peer.load_ms.median,

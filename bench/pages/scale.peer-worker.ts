@@ -25,7 +25,7 @@ type Model = Awaited<ReturnType<typeof AutoModelForCausalLM.from_pretrained>>;
 class ScalePeer {
   private model: Model | null = null;
 
-  async load(id: string, threads: number): Promise<ScalePeerLoad> {
+  async load(id: string, threads: number, dtype: 'fp32' | 'q8' | 'q4' = 'fp32'): Promise<ScalePeerLoad> {
     const t0 = performance.now();
     env.allowRemoteModels = false;
     env.allowLocalModels = true;
@@ -33,7 +33,7 @@ class ScalePeer {
     const onnx = env.backends.onnx as { wasm?: { wasmPaths?: string; numThreads?: number } };
     onnx.wasm!.wasmPaths = `${location.origin}/ort-peer/`;
     onnx.wasm!.numThreads = threads;
-    this.model = await AutoModelForCausalLM.from_pretrained(id, { dtype: 'fp32', device: 'wasm' });
+    this.model = await AutoModelForCausalLM.from_pretrained(id, { dtype, device: 'wasm' });
     const ms = performance.now() - t0;
     // Only model files count: the runtime's own .wasm/.mjs are not the model's download.
     const networkBytes = (performance.getEntriesByType('resource') as PerformanceResourceTiming[])

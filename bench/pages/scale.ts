@@ -119,14 +119,16 @@ async function whittleContender(): Promise<Contender> {
 }
 
 function transformersContender(): Contender {
-  type Peer = { load(id: string, threads: number): Promise<ScalePeerLoad>; generate(p: number[], n: number): Promise<ScalePeerRun> };
+  type Peer = { load(id: string, threads: number, dtype: 'fp32' | 'q8' | 'q4'): Promise<ScalePeerLoad>; generate(p: number[], n: number): Promise<ScalePeerRun> };
+  // transformers.js's dtype names: q8 = model_quantized.onnx (MatMulInteger), q4 = model_q4.onnx (MatMulNBits).
+  const dtype = weights === 'f32' ? 'fp32' : weights;
   let worker: Worker | null = null;
   let peer: Comlink.Remote<Peer> | null = null;
   return {
     async load() {
       worker = new Worker(new URL('./scale.peer-worker.ts', import.meta.url), { type: 'module' });
       peer = Comlink.wrap<Peer>(worker);
-      const loaded = await peer.load(model, threads);
+      const loaded = await peer.load(model, threads, dtype);
       return { networkBytes: loaded.networkBytes, cachedBytes: loaded.cachedBytes, source: loaded.networkBytes > 0 ? 'network' : 'cache' };
     },
     drop() {
@@ -139,7 +141,7 @@ function transformersContender(): Contender {
       return { tokens: r.tokens, generated: r.tokens.length, ttftMs: r.ttftMs, decodeMs: r.decodeMs };
     },
     describe() {
-      return { weights_setting: 'fp32 (dtype: fp32, optimum-style export)' };
+      return { weights_setting: `${dtype} (dtype: ${dtype}, optimum-style export${dtype === 'q8' ? ', MatMulInteger int8 per tensor' : dtype === 'q4' ? ', MatMulNBits 4-bit blocks of 32' : ''})` };
     },
   };
 }
@@ -151,7 +153,6 @@ const GGUF_TYPE = { f32: 'F32', q8: 'Q8_0', q4: 'Q4_0' } as const;
 async function main() {
   if (contender !== 'whittle' && contender !== 'transformersjs' && contender !== 'wllama')
     throw new Error(`unknown contender ${contender}`);
-  if (contender === 'transformersjs' && weights !== 'f32') throw new Error('the transformers.js peer runs f32 only');
   const c =
     contender === 'whittle'
       ? await whittleContender()

@@ -11,12 +11,30 @@
 import { WhittleError } from '../../core/errors.ts';
 import { GraphBuilder, type BuiltModel, type Value } from '../onnx/builder.ts';
 import type { LlamaConfig, LlamaWeights } from '../llama/types.ts';
+import { blobBytes, blockCount, quantizeBlockwise, zeroPointBytes } from '../compress/blockwise.ts';
 
 /** W [out, in] -> W^T [in, out], for MatMul(x, W^T) as torch's Linear traces. */
 function transpose(w: Float32Array, out: number, inp: number): Float32Array {
   const t = new Float32Array(w.length);
   for (let o = 0; o < out; o++) for (let i = 0; i < inp; i++) t[i * out + o] = w[o * inp + i]!;
   return t;
+}
+
+/**
+ * x @ W [K, N] as onnxruntime's `quantize_dynamic` writes it: W int8 per tensor (symmetric,
+ * zero point 0), x quantized to uint8 at run time.
+ */
+function matMulInteger(g: GraphBuilder, x: Value, w: Float32Array, K: number, N: number, name: string): Value {
+  let amax = 0;
+  for (const v of w) amax = Math.max(amax, Math.abs(v));
+  const scale = amax > 0 ? amax / 127 : 1;
+  const q = Int8Array.from(w, (v) => Math.max(-127, Math.min(127, Math.round(v / scale))));
+  const [xq, xScale, xZero] = g.opN('DynamicQuantizeLinear', [x], 3);
+  const wq = g.constant(`${name}.quantized`, 'int8', [K, N], q);
+  const wZero = g.constant(`${name}.zero_point`, 'int8', [], Int8Array.of(0));
+  const acc = g.op('MatMulInteger', [xq!, wq, xZero!, wZero]); // int32 [.., N]
+  const rescale = g.op('Mul', [xScale!, g.constant(`${name}.scale`, 'float32', [], Float32Array.of(scale))]);
+  return g.op('Mul', [g.op('Cast', [acc], { to: 1 }), rescale]);
 }
 
 /** Q/K rows from llama2.c's interleaved RoPE pairs (2i, 2i+1) to HF's halves (i, i + hd/2). */
@@ -32,6 +50,21 @@ function toHalfLayout(w: Float32Array, heads: number, headSize: number, inp: num
   return out;
 }
 
+/**
+ * Weight quantization as transformers.js's conversion scripts apply it after the export (onnxruntime's
+ * quantizers, every MatMul with a constant weight, the LM head included; the embedding `Gather`
+ * stays fp32 here):
+ * - 'q8' (`model_quantized.onnx`): `quantize_dynamic` with int8 weights per tensor, symmetric:
+ *   DynamicQuantizeLinear(x) -> MatMulInteger -> Cast -> Mul by x_scale * w_scale.
+ * - 'q4' (`model_q4.onnx`): MatMulNBits, 4 bits, blocks of 32, no accuracy_level (the quantizer's
+ *   default). The grid here is asymmetric with zero points (models/compress/blockwise.ts) where
+ *   the published files are mostly symmetric; onnxruntime's kernel does the same work for both.
+ */
+export type PeerQuantization = 'q8' | 'q4';
+
+/** The file transformers.js loads for each dtype. */
+export const PEER_ONNX_FILE = { f32: 'model.onnx', q8: 'model_quantized.onnx', q4: 'model_q4.onnx' } as const;
+
 export interface OptimumExport {
   model: BuiltModel;
   /** config.json for transformers.js (model_type llama). */
@@ -39,7 +72,7 @@ export interface OptimumExport {
   generationConfig: Record<string, unknown>;
 }
 
-export function exportOptimumDecoder(c: LlamaConfig, w: LlamaWeights): OptimumExport {
+export function exportOptimumDecoder(c: LlamaConfig, w: LlamaWeights, quantize?: PeerQuantization): OptimumExport {
   // This export mirrors a plain LlamaForCausalLM trace; refuse what it would silently drop.
   if (c.qkvBias || c.ropeScaling || (c.headDim !== undefined && c.headDim !== c.dim / c.nHeads)) {
     throw new WhittleError('UNSUPPORTED', 'the optimum-style export covers plain Llama configs only (no q/k/v biases, rope_scaling or a head_dim other than hidden_size / heads)');
@@ -60,8 +93,19 @@ export function exportOptimumDecoder(c: LlamaConfig, w: LlamaWeights): OptimumEx
     const inv = g.op('Div', [g.scalar(1), g.op('Sqrt', [g.op('Add', [variance, g.scalar(c.normEps)])])]);
     return g.op('Mul', [g.constant(name, 'float32', [c.dim], weight), g.op('Mul', [x, inv])]);
   };
-  const linear = (x: Value, weight: Float32Array, out: number, inp: number, name: string) =>
-    g.op('MatMul', [x, g.constant(name, 'float32', [inp, out], transpose(weight, out, inp))]);
+  const linear = (x: Value, weight: Float32Array, out: number, inp: number, name: string): Value => {
+    const wt = transpose(weight, out, inp); // [inp, out]
+    if (quantize === 'q8') return matMulInteger(g, x, wt, inp, out, name);
+    if (quantize === 'q4') {
+      const q = quantizeBlockwise(wt, inp, out, 4, 32);
+      const nBlocks = blockCount(inp, 32);
+      const b = g.constant(name, 'uint8', [out, nBlocks, blobBytes(32, 4)], q.b);
+      const scales = g.constant(`${name}.scales`, 'float32', [out * nBlocks], q.scales);
+      const zp = g.constant(`${name}.zero_points`, 'uint8', [out * zeroPointBytes(nBlocks, 4)], q.zeroPoints);
+      return g.op('MatMulNBits', [x, b, scales, zp], { K: inp, N: out, bits: 4, block_size: 32 }, { domain: 'com.microsoft' });
+    }
+    return g.op('MatMul', [x, g.constant(name, 'float32', [inp, out], wt)]);
+  };
 
   // Rotary tables from position_ids: cos/sin [b, 1, s, hd].
   const invFreq = Float32Array.from({ length: hd / 2 }, (_, i) => 1 / Math.pow(c.ropeTheta, (2 * i) / hd));
