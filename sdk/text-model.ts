@@ -200,8 +200,9 @@ export class TextModel {
    * Compresses the linear weights on the device, int8 or int4 (models/compress/), and recompiles
    * the current plan: no download. One way: the worker drops the fp32 weights so that memory
    * holds one copy; load the model again to change the setting. On WASM 'q8' runs onnxruntime's
-   * int8 kernel (DynamicQuantizeMatMul) and 'q4' is dequantized once (int4 quality at fp32 speed,
-   * because WASM has no fast 4-bit kernel); on WebGPU both run MatMulNBits.
+   * int8 kernel (DynamicQuantizeMatMul) and 'q4' (WASM has no fast 4-bit kernel) runs its 4-bit
+   * grid dequantized once to fp32 for small models and requantized to int8 per channel for large
+   * ones (a quarter of the memory; models/compress/kernel-choice.ts); on WebGPU both run MatMulNBits.
    *
    * @example
    * await lm.compress({ linear: 'q8' });
