@@ -140,19 +140,21 @@ export function sliceLayer(l: PreparedLayer, shape: { dim: number; headSize: num
 }
 
 /**
- * `w` with every block narrowed as `width` says (blocks that keep everything are shared, not
- * copied); `meansOf(l)` gives block l's input means when `width.bias` asks for compensation.
+ * `w` with the blocks in `layers` (default: all) narrowed as `width` says; blocks outside them or
+ * that keep everything are shared, not copied (a depth-pruned plan compiles only its own blocks).
+ * `meansOf(l)` gives block l's input means when `width.bias` asks for compensation.
  */
-export function sliceWidth(w: PreparedWeights, width: WidthPlan, meansOf?: (layer: number) => InputMeans | undefined): PreparedWeights {
+export function sliceWidth(w: PreparedWeights, width: WidthPlan, meansOf?: (layer: number) => InputMeans | undefined, layers?: readonly number[]): PreparedWeights {
   const c = w.config;
   validateWidth(width, c.nLayers, c.nKvHeads, c.hiddenDim);
   const shape = { dim: c.dim, headSize: w.headSize, nHeads: c.nHeads, nKvHeads: c.nKvHeads, hidden: c.hiddenDim };
-  const layers = w.layers.map((l, i) => {
+  const wanted = new Set(layers ?? w.layers.keys());
+  const narrowed = w.layers.map((l, i) => {
     const kept = { kvHeads: width.kvHeads[i]!, ffn: width.ffn[i]! };
-    if (kept.kvHeads.length === c.nKvHeads && kept.ffn.length === c.hiddenDim) return l;
+    if (!wanted.has(i) || (kept.kvHeads.length === c.nKvHeads && kept.ffn.length === c.hiddenDim)) return l;
     const means = width.bias ? meansOf?.(i) : undefined;
     if (width.bias && !means) throw new WhittleError('INTERNAL', `width plan asks for bias compensation but block ${i} has no input means`);
     return sliceLayer(l, shape, kept, means);
   });
-  return { ...w, layers };
+  return { ...w, layers: narrowed };
 }

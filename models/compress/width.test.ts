@@ -15,8 +15,9 @@ import { loadOrt } from '../../workers/ort/runtime.ts';
 import { PlanRunner } from '../../workers/text/runner.ts';
 import { prepareWeights } from '../llama/prepare.ts';
 import { randomLlama } from '../llama/testing/random-model.ts';
-import { headSizeOf, type LlamaConfig, type LlamaLayerWeights, type LlamaWeights, type WidthPlan } from '../llama/types.ts';
-import { LlamaReference, type ReferenceLayerWeights } from '../reference/llama-ref.ts';
+import { headSizeOf, type WidthPlan } from '../llama/types.ts';
+import { LlamaReference } from '../reference/llama-ref.ts';
+import { narrowByHand } from '../reference/width-ref.ts';
 import { flapScores, wandaSpScores } from './width-scores.ts';
 import { blockParams, selectWidth, unitParams, type BlockShape } from './width-select.ts';
 import { sliceWidth, type InputMeans } from './width-slice.ts';
@@ -103,91 +104,65 @@ describe('selection', () => {
     }
   });
 
-  it('adaptive (FLAP): parameters at the target; within a kind, every removed unit scores at most every kept one', () => {
-    const standardized = (x: Float64Array) => {
-      const m = x.reduce((a, b) => a + b, 0) / x.length;
-      const sd = Math.sqrt(x.reduce((a, b) => a + (b - m) ** 2, 0) / (x.length - 1));
-      return Array.from(x, (v) => (v - m) / sd);
-    };
-    for (const ratio of [0.1, 0.2, 0.4]) {
-      const kept = selectWidth(blocks, shape, ratio, 'adaptive');
-      const after = kept.reduce((n, k) => n + blockParams(shape, k.kvHeads.length, k.ffn.length), 0);
-      const removed = blocks.length * blockParams(shape) - after;
-      expect(Math.abs(removed - ratio * blocks.length * blockParams(shape))).toBeLessThanOrEqual(u.channel / 2);
-      const groupScore: { s: number; kept: boolean }[] = [];
-      const channelScore: { s: number; kept: boolean }[] = [];
-      blocks.forEach((b, i) => {
-        const z = standardized(b.attention);
-        for (let g = 0; g < 4; g++) groupScore.push({ s: z.slice(g * 8, g * 8 + 8).reduce((a, c) => a + c, 0) / 8, kept: kept[i]!.kvHeads.includes(g) });
-        standardized(b.ffn).forEach((s, j) => channelScore.push({ s, kept: kept[i]!.ffn.includes(j) }));
-        expect(kept[i]!.kvHeads.length).toBeGreaterThan(0);
-      });
-      for (const list of [groupScore, channelScore]) {
-        const maxRemoved = Math.max(...list.filter((x) => !x.kept).map((x) => x.s));
-        const minKept = Math.min(...list.filter((x) => x.kept).map((x) => x.s));
-        if (list.some((x) => !x.kept)) expect(maxRemoved).toBeLessThanOrEqual(minKept + 1e-12);
+  for (const standardization of ['model', 'block'] as const) {
+    it(`adaptive (FLAP, standardized per ${standardization}): parameters at the target; within a kind, every removed unit scores at most every kept one`, () => {
+      // (x - mean) / sample std over one block's channels, or over every block's channels of the kind.
+      const stats = (xs: Float64Array[]) => {
+        const all = xs.flatMap((x) => Array.from(x));
+        const m = all.reduce((a, b) => a + b, 0) / all.length;
+        return { m, sd: Math.sqrt(all.reduce((a, b) => a + (b - m) ** 2, 0) / (all.length - 1)) };
+      };
+      const modelAttn = stats(blocks.map((b) => b.attention));
+      const modelFfn = stats(blocks.map((b) => b.ffn));
+      const z = (x: Float64Array, kind: 'attention' | 'ffn') => {
+        const { m, sd } = standardization === 'block' ? stats([x]) : kind === 'attention' ? modelAttn : modelFfn;
+        return Array.from(x, (v) => (v - m) / sd);
+      };
+      for (const ratio of [0.1, 0.2, 0.4]) {
+        const kept = selectWidth(blocks, shape, ratio, 'adaptive', standardization);
+        const after = kept.reduce((n, k) => n + blockParams(shape, k.kvHeads.length, k.ffn.length), 0);
+        const removed = blocks.length * blockParams(shape) - after;
+        expect(Math.abs(removed - ratio * blocks.length * blockParams(shape))).toBeLessThanOrEqual(u.channel / 2);
+        const groupScore: { s: number; kept: boolean }[] = [];
+        const channelScore: { s: number; kept: boolean }[] = [];
+        blocks.forEach((b, i) => {
+          const za = z(b.attention, 'attention');
+          // A block's last group / channel stays whatever it scores (no attention- or FFN-free blocks): left out.
+          const lastGroup = kept[i]!.kvHeads.length === 1;
+          const lastChannel = kept[i]!.ffn.length === 1;
+          for (let g = 0; g < 4; g++) {
+            const k = kept[i]!.kvHeads.includes(g);
+            if (!(k && lastGroup)) groupScore.push({ s: za.slice(g * 8, g * 8 + 8).reduce((a, c) => a + c, 0) / 8, kept: k });
+          }
+          z(b.ffn, 'ffn').forEach((s, j) => {
+            const k = kept[i]!.ffn.includes(j);
+            if (!(k && lastChannel)) channelScore.push({ s, kept: k });
+          });
+          expect(kept[i]!.kvHeads.length).toBeGreaterThan(0);
+        });
+        for (const list of [groupScore, channelScore]) {
+          const maxRemoved = Math.max(...list.filter((x) => !x.kept).map((x) => x.s));
+          const minKept = Math.min(...list.filter((x) => x.kept).map((x) => x.s));
+          if (list.some((x) => !x.kept)) expect(maxRemoved).toBeLessThanOrEqual(minKept + 1e-12);
+        }
+        // Ratios adapt: the blocks do not all lose the same number of channels.
+        if (ratio >= 0.2) expect(new Set(kept.map((k) => k.ffn.length)).size).toBeGreaterThan(1);
       }
-      // Ratios adapt: the blocks do not all lose the same number of channels.
-      if (ratio >= 0.2) expect(new Set(kept.map((k) => k.ffn.length)).size).toBeGreaterThan(1);
-    }
-  });
+    });
+  }
 
   it('refuses a ratio outside [0, 1)', () => {
     for (const r of [-0.1, 1, Number.NaN]) expect(() => selectWidth(blocks, shape, r, 'adaptive')).toThrow(WhittleError);
   });
 });
 
-/** The checkpoint's arrays narrowed by hand, FLAP's biases summed by hand from `means`. */
-function narrowByHand(c: LlamaConfig, w: LlamaWeights, width: WidthPlan, means: InputMeans[]): LlamaWeights {
-  const hs = headSizeOf(c);
-  const G = c.nHeads / c.nKvHeads;
-  const rows = (m: Float32Array, cols: number, keep: number[]) => Float32Array.from(keep.flatMap((r) => Array.from(m.subarray(r * cols, (r + 1) * cols))));
-  const cols = (m: Float32Array, nRows: number, nCols: number, keep: number[]) => {
-    const out: number[] = [];
-    for (let r = 0; r < nRows; r++) for (const k of keep) out.push(m[r * nCols + k]!);
-    return Float32Array.from(out);
-  };
-  const layers = w.layers.map((l: LlamaLayerWeights, i): ReferenceLayerWeights => {
-    const kv = width.kvHeads[i]!;
-    const ffn = width.ffn[i]!;
-    const qRows = kv.flatMap((g) => Array.from({ length: G * hs }, (_, r) => g * G * hs + r));
-    const kvRows = kv.flatMap((g) => Array.from({ length: hs }, (_, r) => g * hs + r));
-    const out: ReferenceLayerWeights = {
-      attnNorm: l.attnNorm,
-      ffnNorm: l.ffnNorm,
-      wq: rows(l.wq, c.dim, qRows),
-      wk: rows(l.wk, c.dim, kvRows),
-      wv: rows(l.wv, c.dim, kvRows),
-      wo: cols(l.wo, c.dim, c.nHeads * hs, qRows),
-      w1: rows(l.w1, c.dim, ffn),
-      w3: rows(l.w3, c.dim, ffn),
-      w2: cols(l.w2, c.dim, c.hiddenDim, ffn),
-    };
-    if (l.bq) {
-      out.bq = Float32Array.from(qRows, (r) => l.bq![r]!);
-      out.bk = Float32Array.from(kvRows, (r) => l.bk![r]!);
-      out.bv = Float32Array.from(kvRows, (r) => l.bv![r]!);
-    }
-    if (width.bias) {
-      out.woBias = new Float32Array(c.dim);
-      out.downBias = new Float32Array(c.dim);
-      for (let o = 0; o < c.dim; o++) {
-        let a = 0;
-        for (let ch = 0; ch < c.nHeads * hs; ch++) if (!qRows.includes(ch)) a += means[i]!.wo[ch]! * l.wo[o * c.nHeads * hs + ch]!;
-        let d = 0;
-        for (let j = 0; j < c.hiddenDim; j++) if (!ffn.includes(j)) d += means[i]!.down[j]! * l.w2[o * c.hiddenDim + j]!;
-        out.woBias[o] = a;
-        out.downBias[o] = d;
-      }
-    }
-    return out;
-  });
-  return { ...w, layers };
-}
-
 describe('sliced weights compile into graphs that match the reference forward', () => {
   // GQA with Q/K/V biases and 'half' RoPE (the permuted Q/K columns must move as whole heads).
-  const { config: c, weights } = randomLlama({ dim: 64, hiddenDim: 48, nLayers: 3, nHeads: 8, nKvHeads: 4, vocabSize: 60, maxSeqLen: 32, qkvBias: true }, 5, 0.3);
+  const { config: c, weights } = randomLlama(
+    { dim: 64, hiddenDim: 48, nLayers: 3, nHeads: 8, nKvHeads: 4, vocabSize: 60, maxSeqLen: 32, qkvBias: true },
+    5,
+    0.3,
+  );
   const hs = headSizeOf(c);
   const width: WidthPlan = {
     kvHeads: [[1, 3], [0, 1, 2, 3], [2]],
@@ -227,7 +202,7 @@ describe('sliced weights compile into graphs that match the reference forward', 
     }
   }
 
-  it('the compensation is the removed inputs\' mean contribution: full output mean = narrowed output mean + bias', () => {
+  it("the compensation is the removed inputs' mean contribution: full output mean = narrowed output mean + bias", () => {
     const narrow = sliceWidth(prepared, width, (l) => means[l]);
     for (let l = 0; l < 3; l++) {
       const lw = weights.layers[l]!;
