@@ -11,7 +11,7 @@
  * await lm.setPlan({ layers: [0, 1, 3, 4] }); // drop block 2: no download, no re-read
  */
 import * as Comlink from 'comlink';
-import type { LlamaPlan, WeightsSetting } from '../models/llama/types.ts';
+import type { LlamaPlan, WeightsSetting, WidthPlan } from '../models/llama/types.ts';
 import type { AttentionKind } from '../models/llama/graph.ts';
 import type { ChatMessage, GenerateOptions, Prompt, SpeculateOptions, SpeculationStats, TextEvent } from '../core/text-types.ts';
 import type { TextModelInfo, TextModelSource, TextService } from '../workers/text/service.ts';
@@ -21,7 +21,7 @@ import type { RuntimeConfig } from '../workers/ort/runtime.ts';
 import { WhittleError, throwIfAborted } from '../core/errors.ts';
 import { startLoaded, type PinnedWorker, type SpawnWorker, type WorkerClient } from './client/worker-client.ts';
 
-export type { TextEvent, GenerateOptions, TextModelInfo, LlamaPlan };
+export type { TextEvent, GenerateOptions, TextModelInfo, LlamaPlan, WidthPlan };
 export type { Prompt, ChatMessage, PruneOptions, PruneResult, WidthPruneOptions, WidthPruneResult, CalibrateExitsOptions, ExitChoice, ExitProfile, SpeculateOptions, SpeculationStats };
 
 /**
