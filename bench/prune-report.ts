@@ -211,5 +211,9 @@ for (const r of reports) {
 }
 if (recipeTiming) md.push('## Scoring time at 2.4M parameters', '', recipeTiming, '');
 if (!reports.some((r) => r.id === 'stories-layerskip')) md.push('stories-layerskip / stories-baseline: their `model.safetensors` did not exist when this ran; rerun the command once the recipe has exported them.', '');
-writeFileSync(outPath, md.join('\n'));
+// bench/width-report.ts writes its own section into the same file: keep it.
+const WIDTH_START = '<!-- width-report:';
+const previous = existsSync(outPath) ? readFileSync(outPath, 'utf8') : '';
+const widthSection = previous.includes(WIDTH_START) ? previous.slice(previous.indexOf(WIDTH_START)) : '';
+writeFileSync(outPath, md.join('\n') + (widthSection ? `\n${widthSection}` : ''));
 log(`wrote ${outPath}`);

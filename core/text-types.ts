@@ -229,11 +229,11 @@ export interface GenerateStats {
   timeToFirstTokenMs: number;
   stopReason: 'stop-token' | 'stop-string' | 'max-tokens' | 'context';
   /**
-   * The plan that ran: models/llama's `LlamaPlan` (blocks kept, in order; the early exit),
-   * spelled out because core names no other layer's types (workers/text/text-types.test.ts
-   * fails to compile if the two drift apart).
+   * The plan that ran: models/llama's `LlamaPlan` (blocks kept, in order; the early exit; the
+   * KV heads and FFN channels each block kept, when width-pruned), spelled out because core names
+   * no other layer's types (workers/text/text-types.test.ts fails to compile if the two drift apart).
    */
-  plan: { layers: number[]; exit?: number };
+  plan: { layers: number[]; exit?: number; width?: { kvHeads: number[][]; ffn: number[][]; bias?: boolean } };
   /** Attention implementation in the compiled graphs: models/llama's `AttentionKind`, spelled out (see `plan`). */
   attention: 'plain' | 'gqa' | 'onnx';
   /** With `speculate`: drafts proposed and accepted, rounds, timing. */

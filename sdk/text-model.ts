@@ -11,18 +11,18 @@
  * await lm.setPlan({ layers: [0, 1, 3, 4] }); // drop block 2: no download, no re-read
  */
 import * as Comlink from 'comlink';
-import type { LlamaPlan, WeightsSetting } from '../models/llama/types.ts';
+import type { LlamaPlan, WeightsSetting, WidthPlan } from '../models/llama/types.ts';
 import type { AttentionKind } from '../models/llama/graph.ts';
 import type { ChatMessage, DropoutOptions, DropoutStats, GenerateOptions, Prompt, SpeculateOptions, SpeculationStats, TextEvent } from '../core/text-types.ts';
 import type { TextModelInfo, TextModelSource, TextService } from '../workers/text/service.ts';
-import type { CalibrateExitsOptions, PruneOptions, PruneResult } from '../workers/text/service.ts';
+import type { CalibrateExitsOptions, PruneOptions, PruneResult, WidthPruneOptions, WidthPruneResult } from '../workers/text/service.ts';
 import type { ExitChoice, ExitProfile, StepCost } from '../workers/text/exit-calibration.ts';
 import type { RuntimeConfig } from '../workers/ort/runtime.ts';
 import { WhittleError, throwIfAborted } from '../core/errors.ts';
 import { startLoaded, type PinnedWorker, type SpawnWorker, type WorkerClient } from './client/worker-client.ts';
 
-export type { TextEvent, GenerateOptions, TextModelInfo, LlamaPlan };
-export type { Prompt, ChatMessage, PruneOptions, PruneResult, CalibrateExitsOptions, ExitChoice, ExitProfile, SpeculateOptions, SpeculationStats, DropoutOptions, DropoutStats };
+export type { TextEvent, GenerateOptions, TextModelInfo, LlamaPlan, WidthPlan };
+export type { Prompt, ChatMessage, PruneOptions, PruneResult, WidthPruneOptions, WidthPruneResult, CalibrateExitsOptions, ExitChoice, ExitProfile, SpeculateOptions, SpeculationStats, DropoutOptions, DropoutStats };
 
 /**
  * What to compile first when a text model loads: a plan (pruned blocks, early exit) and the
@@ -220,9 +220,20 @@ export class TextModel {
    * @example
    * const { removed, scores } = await lm.prune({ remove: 1, criterion: 'influence' });
    */
-  async prune(options: PruneOptions): Promise<PruneResult> {
+  async prune(options: PruneOptions): Promise<PruneResult>;
+  /**
+   * On-device structured width pruning (no download): the worker measures the plan's blocks on
+   * calibration text and keeps the KV heads and FFN channels FLAP (default) or Wanda-sp ranks
+   * highest, so that `width` of the blocks' weights go; composes with depth pruning and early exit.
+   *
+   * @example
+   * await lm.prune({ remove: 1 });                          // depth first, if wanted
+   * const { params } = await lm.prune({ width: 0.2, method: 'flap' });
+   */
+  async prune(options: WidthPruneOptions): Promise<WidthPruneResult>;
+  async prune(options: PruneOptions | WidthPruneOptions): Promise<PruneResult | WidthPruneResult> {
     const { signal, ...rest } = options;
-    const result = await this.cancellable(signal, (r, job) => r.prune({ ...rest, job }));
+    const result = await this.cancellable<PruneResult | WidthPruneResult>(signal, (r, job) => ('width' in rest ? r.pruneWidth({ ...rest, job }) : r.prune({ ...rest, job })));
     this.info = result.info;
     this.plan = result.info.plan;
     return result;

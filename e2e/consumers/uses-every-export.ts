@@ -62,6 +62,9 @@ import {
   type PruneCriterion,
   type PruneOptions,
   type PruneResult,
+  type WidthPruneOptions,
+  type WidthPruneResult,
+  type WidthPlan,
   type RuntimeInfo,
   type RuntimeOptions,
   type SamplingOptions,
@@ -162,6 +165,10 @@ export async function text(w: Whittle, spawn?: SpawnWorker): Promise<string> {
   const criterion: PruneCriterion = 'perplexity';
   const pruneOptions: PruneOptions = { remove: 1, criterion };
   const pruned: PruneResult = await lm.prune(pruneOptions);
+  const widthOptions: WidthPruneOptions = { width: 0.2, method: 'flap' };
+  const narrowed: WidthPruneResult = await lm.prune(widthOptions);
+  const width: WidthPlan | undefined = narrowed.plan.width;
+  console.log(width?.kvHeads.length, narrowed.params.after / narrowed.params.before);
   const scores: BlockScores = pruned.scores;
   const calibrate: CalibrateExitsOptions = { greedy: true };
   const calibrated: { profile: ExitProfile; choice: ExitChoice; stepCost: StepCost } = await lm.calibrateExits(calibrate);

@@ -20,12 +20,14 @@
  * + Mul + down MatMul. 'gqa' replaces the 16 attention nodes by one com.microsoft GroupQueryAttention.
  * Head size is `w.headSize` (an explicit HF `head_dim` may differ from dim / heads); any
  * `rope_scaling` lives in the cos/sin tables (rope.ts), so it costs no node.
+ * A width-pruned layer (prepare.ts `layerWidth`) uses its own head count and FFN width, and adds
+ * FLAP's compensation biases after O and down (1 Add each) when it has them.
  */
 import { WhittleError } from '../../core/errors.ts';
 import { emitLinear } from '../compress/linear.ts';
 import { GraphBuilder, float, type BuiltModel, type Dim, type Value } from '../onnx/builder.ts';
 import type { Segment } from './plan.ts';
-import { checkSupported, type PreparedWeights } from './prepare.ts';
+import { checkSupported, layerWidth, type PreparedWeights } from './prepare.ts';
 
 /**
  * 'plain': opset-21 ONNX ops (MatMul/Softmax/Concat), any head size, explicit mask input.
@@ -109,9 +111,8 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
   }
   const B: Dim = optimum ? 'batch_size' : 1;
   const hs = w.headSize;
-  const H = c.nHeads;
-  const K = c.nKvHeads;
-  const G = H / K;
+  // Query heads per KV head: width pruning removes whole KV groups, so G is the same in every layer.
+  const G = c.nHeads / c.nKvHeads;
   const g = new GraphBuilder(`llama_${segment.layers.join('_')}${segment.head ? `_${segment.head}` : ''}`);
 
   // Residual stream entering the first block.
@@ -149,6 +150,7 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
 
   for (const layer of segment.layers) {
     const lw = w.layers[layer]!;
+    const { nHeads: H, nKvHeads: K, hidden: F } = layerWidth(c, lw);
     const xn = normWithResidual(lw.attnNorm, `attn_norm.${layer}`);
     // Each linear is a MatMul, DynamicQuantizeMatMul or MatMulNBits as its prepared form says (models/compress/linear.ts).
     let qkv = emitLinear(g, xn, `qkv.${layer}`, lw.qkv, c.dim, (H + 2 * K) * hs); // [1, S, (H+2K)*hs]
@@ -212,12 +214,14 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
       g.output(presentV, 'float32', [1, K, 'T', hs], `present_value.${layer}`);
     }
     pending = emitLinear(g, attnOut, `wo.${layer}`, lw.wo, H * hs, c.dim); // [1, S, dim]
+    if (lw.woBias) pending = g.op('Add', [pending, g.constant(`wo_bias.${layer}`, 'float32', [c.dim], lw.woBias)]);
 
     const xf = normWithResidual(lw.ffnNorm, `ffn_norm.${layer}`);
-    const gu = emitLinear(g, xf, `gate_up.${layer}`, lw.gateUp, c.dim, 2 * c.hiddenDim); // [1, S, 2*hidden]
-    const [gate, up] = g.opN('Split', [gu, g.ints([c.hiddenDim, c.hiddenDim])], 2, { axis: 2 });
+    const gu = emitLinear(g, xf, `gate_up.${layer}`, lw.gateUp, c.dim, 2 * F); // [1, S, 2*hidden]
+    const [gate, up] = g.opN('Split', [gu, g.ints([F, F])], 2, { axis: 2 });
     const act = g.op('Mul', [g.op('Mul', [gate!, g.op('Sigmoid', [gate!])]), up!]); // silu(gate) * up
-    pending = emitLinear(g, act, `down.${layer}`, lw.down, c.hiddenDim, c.dim); // [1, S, dim]
+    pending = emitLinear(g, act, `down.${layer}`, lw.down, F, c.dim); // [1, S, dim]
+    if (lw.downBias) pending = g.op('Add', [pending, g.constant(`down_bias.${layer}`, 'float32', [c.dim], lw.downBias)]);
   }
 
   if (segment.hiddenOut) {

@@ -27,7 +27,7 @@ import { WhittleError } from '../../core/errors.ts';
 import type { BuiltModel } from '../onnx/builder.ts';
 import { ProtoWriter } from '../onnx/protobuf.ts';
 import { buildSegment, type AttentionKind } from './graph.ts';
-import type { PreparedWeights } from './prepare.ts';
+import { layerWidth, type PreparedWeights } from './prepare.ts';
 import { probeBlockSegment } from './probe-plan.ts';
 
 /** The four linears of a block, by the name graph.ts gives their weights. */
@@ -51,7 +51,8 @@ export interface LinearInputProbe {
 export function linearInputProbe(w: PreparedWeights, layer: number, attention: AttentionKind): LinearInputProbe {
   const c = w.config;
   const graph = buildSegment(w, probeBlockSegment(layer, c.nLayers), attention);
-  const K: Record<BlockLinear, number> = { qkv: c.dim, wo: c.nHeads * w.headSize, gate_up: c.dim, down: c.hiddenDim };
+  const width = layerWidth(c, w.layers[layer]!);
+  const K: Record<BlockLinear, number> = { qkv: c.dim, wo: width.nHeads * w.headSize, gate_up: c.dim, down: width.hidden };
   const model = graph.built.model;
   const top = fields(model);
   const graphField = top.find((f) => f.field === 7);

@@ -34,6 +34,22 @@ export interface PreparedLayer {
   ffnNorm: Float32Array; // [dim]
   gateUp: LinearWeight; // [dim, 2 * hidden], columns: gate | up
   down: LinearWeight; // [hidden, dim]
+  /**
+   * Width pruning (models/compress/width-slice.ts): the KV heads and FFN channels this layer
+   * kept, when fewer than the config's; absent = the config's. Whole KV groups are pruned, so the
+   * layer has kvHeads * (nHeads / nKvHeads) query heads and every shape above uses these counts.
+   */
+  kvHeads?: number;
+  hidden?: number;
+  /** FLAP's bias compensation [dim]: the removed inputs' mean contribution, added after o_proj / down_proj. */
+  woBias?: Float32Array;
+  downBias?: Float32Array;
+}
+
+/** Heads and FFN width of one prepared layer: its own after width pruning, else the config's. */
+export function layerWidth(c: LlamaConfig, l: Pick<PreparedLayer, 'kvHeads' | 'hidden'>): { nHeads: number; nKvHeads: number; hidden: number } {
+  const nKvHeads = l.kvHeads ?? c.nKvHeads;
+  return { nHeads: nKvHeads * (c.nHeads / c.nKvHeads), nKvHeads, hidden: l.hidden ?? c.hiddenDim };
 }
 
 export interface PreparedWeights {
@@ -235,7 +251,7 @@ export async function prepareWeightsFrom(
 export function preparedBytes(p: PreparedWeights): number {
   let n = p.embedding.byteLength + p.finalNorm.byteLength + linearBytes(p.head) + p.ropeCos.byteLength + p.ropeSin.byteLength;
   for (const l of p.layers) {
-    n += l.attnNorm.byteLength + l.ffnNorm.byteLength + (l.qkvBias?.byteLength ?? 0) + linearBytes(l.qkv) + linearBytes(l.wo) + linearBytes(l.gateUp) + linearBytes(l.down);
+    n += l.attnNorm.byteLength + l.ffnNorm.byteLength + (l.qkvBias?.byteLength ?? 0) + (l.woBias?.byteLength ?? 0) + (l.downBias?.byteLength ?? 0) + linearBytes(l.qkv) + linearBytes(l.wo) + linearBytes(l.gateUp) + linearBytes(l.down);
   }
   return n;
 }

@@ -95,6 +95,25 @@ export interface LlamaWeights {
 export interface LlamaPlan {
   layers: number[];
   exit?: number;
+  /** Structured width pruning: the KV heads and FFN channels each block keeps; absent = full width. */
+  width?: WidthPlan;
+}
+
+/**
+ * Kept units per model block (index = block, whether or not `layers` keeps it; length nLayers):
+ * `kvHeads[l]` the KV heads block l keeps (whole GQA groups: the query heads reading a kept KV
+ * head stay, the others go), `ffn[l]` its FFN channels (gate/up columns, down rows); ascending
+ * indices into the full block. `bias`: FLAP's compensation, the removed inputs' mean contribution
+ * on the calibration text added as an output bias after O and down (models/compress/width-slice.ts);
+ * a plan only names it, the engine measures the means.
+ *
+ * @example
+ * const width: WidthPlan = { kvHeads: [[0, 1, 2, 3], [0, 2, 3]], ffn: [[...Array(432).keys()], [0, 1, 5]], bias: true };
+ */
+export interface WidthPlan {
+  kvHeads: number[][];
+  ffn: number[][];
+  bias?: boolean;
 }
 
 /**

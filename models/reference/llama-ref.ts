@@ -14,7 +14,7 @@
  * const logits = ref.forward(1, 0);              // final norm + head after blocks 0,1,3
  * const draft = ref.forward(1, 0, { exit: true }); // (a fresh reference) ... after blocks 0,1
  */
-import type { LlamaConfig, LlamaPlan, LlamaWeights, RopeScaling } from '../llama/types.ts';
+import type { LlamaConfig, LlamaLayerWeights, LlamaPlan, LlamaWeights, RopeScaling } from '../llama/types.ts';
 
 /** out[i] = weight[i] * x[i] / sqrt(mean(x^2) + eps) */
 export function rmsnorm(x: Float32Array, weight: Float32Array, eps: number): Float32Array {
@@ -98,6 +98,14 @@ function addBias(vec: Float32Array, bias: Float32Array | undefined): void {
   if (bias) for (let i = 0; i < vec.length; i++) vec[i] = vec[i]! + bias[i]!;
 }
 
+/**
+ * A block as the reference runs it: the checkpoint's arrays, or a width-pruned block's narrower
+ * ones (fewer Q/K/V rows, O columns, FFN channels; the head and channel counts are read off the
+ * array lengths) with FLAP's output biases after O and down. The caches keep the config's KV
+ * width per position, so a narrower block uses a prefix of each row.
+ */
+export type ReferenceLayerWeights = LlamaLayerWeights & { woBias?: Float32Array; downBias?: Float32Array };
+
 export interface ForwardOptions {
   /** Leave through the final norm + head after `plan.exit` kept blocks instead of after all of them. */
   exit?: boolean;
@@ -151,8 +159,7 @@ export class LlamaReference {
   forward(token: number, pos: number, options: ForwardOptions = {}): Float32Array {
     const { config: c, weights: w } = this;
     const hs = this.headSize;
-    const kvDim = this.kvDim;
-    const groups = c.nHeads / c.nKvHeads;
+    const groups = c.nHeads / c.nKvHeads; // the same in a width-pruned block (whole KV groups go)
     // Mistral: query `pos` sees keys pos - window + 1 .. pos (HF's sliding-window mask); others see 0 .. pos.
     const first = c.slidingWindow === undefined ? 0 : Math.max(0, pos - c.slidingWindow + 1);
     this.reserve(pos + 1);
@@ -160,25 +167,30 @@ export class LlamaReference {
     const depth = options.exit ? (this.plan.exit ?? this.plan.layers.length) : this.plan.layers.length;
 
     for (let slot = 0; slot < depth; slot++) {
-      const lw = w.layers[this.plan.layers[slot]!]!;
+      const lw: ReferenceLayerWeights = w.layers[this.plan.layers[slot]!]!;
+      // A width-pruned block has fewer heads / FFN channels than the config: read them off its arrays.
+      const nHeads = lw.wq.length / (hs * c.dim);
+      const nKvHeads = lw.wk.length / (hs * c.dim);
+      const hidden = lw.w1.length / c.dim;
+      const kvDim = nKvHeads * hs;
       // Attention
       const xb = rmsnorm(x, lw.attnNorm, c.normEps);
-      const q = matvec(lw.wq, xb, c.nHeads * hs);
+      const q = matvec(lw.wq, xb, nHeads * hs);
       const k = matvec(lw.wk, xb, kvDim);
       const v = matvec(lw.wv, xb, kvDim);
       addBias(q, lw.bq);
       addBias(k, lw.bk);
       addBias(v, lw.bv);
-      rope(q, c.nHeads, hs, pos, c.ropeTheta, c.ropeLayout, c.ropeScaling);
-      rope(k, c.nKvHeads, hs, pos, c.ropeTheta, c.ropeLayout, c.ropeScaling);
+      rope(q, nHeads, hs, pos, c.ropeTheta, c.ropeLayout, c.ropeScaling);
+      rope(k, nKvHeads, hs, pos, c.ropeTheta, c.ropeLayout, c.ropeScaling);
       const kc = this.keyCache[slot]!;
       const vc = this.valueCache[slot]!;
       kc.set(k, pos * kvDim);
       vc.set(v, pos * kvDim);
 
       const att = new Float64Array(pos + 1 - first);
-      const out = new Float32Array(c.nHeads * hs);
-      for (let h = 0; h < c.nHeads; h++) {
+      const out = new Float32Array(nHeads * hs);
+      for (let h = 0; h < nHeads; h++) {
         const kvh = Math.floor(h / groups); // query head h reads KV head h / (nHeads / nKvHeads)
         for (let t = first; t <= pos; t++) {
           if (options.exclude?.has(t)) {
@@ -197,17 +209,19 @@ export class LlamaReference {
         }
       }
       const attnOut = matvec(lw.wo, out, c.dim);
+      addBias(attnOut, lw.woBias);
       for (let i = 0; i < c.dim; i++) x[i] = x[i]! + attnOut[i]!;
 
       // SwiGLU MLP: w2( silu(w1 x) * w3 x )
       const xf = rmsnorm(x, lw.ffnNorm, c.normEps);
-      const gate = matvec(lw.w1, xf, c.hiddenDim);
-      const up = matvec(lw.w3, xf, c.hiddenDim);
-      for (let i = 0; i < c.hiddenDim; i++) {
+      const gate = matvec(lw.w1, xf, hidden);
+      const up = matvec(lw.w3, xf, hidden);
+      for (let i = 0; i < hidden; i++) {
         const g = gate[i]!;
         gate[i] = (g / (1 + Math.exp(-g))) * up[i]!;
       }
       const down = matvec(lw.w2, gate, c.dim);
+      addBias(down, lw.downBias);
       for (let i = 0; i < c.dim; i++) x[i] = x[i]! + down[i]!;
     }
 

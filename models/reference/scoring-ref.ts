@@ -37,13 +37,19 @@ function checkWindow(config: LlamaConfig, window: readonly number[]): void {
   if (window.length > config.maxSeqLen) throw new WhittleError('INVALID_ARGUMENT', `window of ${window.length} tokens exceeds the context (${config.maxSeqLen})`);
 }
 
+/** Sees the inputs of a block's o_proj [nHeads * hs] and down_proj [hidden] (the arrays are the block's own: copy to keep). */
+export interface BlockTaps {
+  wo?: (x: Float32Array) => void;
+  down?: (x: Float32Array) => void;
+}
+
 /**
  * One transformer block at position `pos`, in place on the residual stream `x` [dim], writing
  * this position's K/V into `keyCache`/`valueCache` [maxSeqLen, kvDim]. The same arithmetic as
  * `LlamaReference.forward`'s loop body (no sliding window: the graphs only run models whose
  * window covers the context), exposed per block so the hidden state between blocks can be seen.
  */
-export function applyBlock(config: LlamaConfig, lw: LlamaLayerWeights, x: Float32Array, pos: number, keyCache: Float32Array, valueCache: Float32Array): void {
+export function applyBlock(config: LlamaConfig, lw: LlamaLayerWeights, x: Float32Array, pos: number, keyCache: Float32Array, valueCache: Float32Array, taps?: BlockTaps): void {
   const c = config;
   const hs = headSizeOf(c);
   const kvDim = c.nKvHeads * hs;
@@ -79,6 +85,7 @@ export function applyBlock(config: LlamaConfig, lw: LlamaLayerWeights, x: Float3
       heads[h * hs + i] = acc;
     }
   }
+  taps?.wo?.(heads);
   const attnOut = matvec(lw.wo, heads, c.dim); // [dim]
   for (let i = 0; i < c.dim; i++) x[i] = x[i]! + attnOut[i]!;
   // SwiGLU MLP: w2( silu(w1 x) * w3 x )
@@ -89,6 +96,7 @@ export function applyBlock(config: LlamaConfig, lw: LlamaLayerWeights, x: Float3
     const g = gate[i]!;
     gate[i] = (g / (1 + Math.exp(-g))) * up[i]!;
   }
+  taps?.down?.(gate);
   const down = matvec(lw.w2, gate, c.dim); // [dim]
   for (let i = 0; i < c.dim; i++) x[i] = x[i]! + down[i]!;
 }

@@ -3,6 +3,9 @@
  * graphs (models/llama/linear-input-probe.ts: each block's probe graph with its linear inputs as
  * extra outputs), for activation-aware quantization (models/compress/awq.ts):
  *   meanAbs [K]     mean |x_k| over every calibration position
+ *   mean    [K]     mean x_k           (FLAP's bias compensation)
+ *   meanSquare [K]  mean x_k^2         (Wanda-sp's input norm: ||x_k|| = sqrt(positions * meanSquare))
+ *   variance [K]    mean x_k^2 - (mean x_k)^2, in float64 before rounding (FLAP's fluctuation)
  *   rows    [R, K]  R of the positions' inputs, spread evenly over the text (AWQ's error term)
  *
  * Layer-major, like block scoring (probe-runner.ts): every window through block l, then block
@@ -20,6 +23,7 @@ import { WhittleError } from '../../core/errors.ts';
 import type { BlockInputStats, LinearInputStats } from '../../models/compress/awq.ts';
 import { kvCacheShape } from '../../models/llama/graph.ts';
 import { linearInputProbe, type BlockLinear } from '../../models/llama/linear-input-probe.ts';
+import { layerWidth } from '../../models/llama/prepare.ts';
 import { calibrationWindows, checkCalibrationTokens } from '../../models/llama/scoring.ts';
 import { createSession } from '../ort/runtime.ts';
 import { Checkpoint } from './checkpoint.ts';
@@ -28,11 +32,24 @@ import { StepInputs } from './runner.ts';
 import type * as Ort from 'onnxruntime-web';
 
 export interface ActivationStatsOptions {
-  /** Calibration rows kept per linear for the output error (default 256, at most the positions). */
+  /** Calibration rows kept per linear for the output error (default 256, at most the positions; 0 = none). */
   rows?: number;
+  /**
+   * The blocks to run, in order (a depth-pruned plan's `layers`): each block's inputs are what the
+   * blocks before it in this list produce. Default: every block.
+   */
+  layers?: readonly number[];
   /** Checked before every compile and run; rejects with WhittleError('ABORTED'). */
   signal?: AbortSignal;
 }
+
+/** One linear's statistics: AWQ's, plus the first two moments per input channel (float32 [K], over every position). */
+export interface CollectedInputStats extends LinearInputStats {
+  mean: Float32Array;
+  meanSquare: Float32Array;
+  variance: Float32Array;
+}
+export type CollectedBlockStats = Record<keyof BlockInputStats, CollectedInputStats>;
 
 /** graph.ts's weight names -> awq.ts's field names. */
 const FIELD: Record<BlockLinear, keyof BlockInputStats> = { qkv: 'qkv', wo: 'wo', gate_up: 'gateUp', down: 'down' };
@@ -44,13 +61,14 @@ const FIELD: Record<BlockLinear, keyof BlockInputStats> = { qkv: 'qkv', wo: 'wo'
 export async function collectLinearInputStats(
   source: ProbeSource,
   tokens: readonly number[],
-  onLayer: (layer: number, stats: BlockInputStats) => void | Promise<void>,
+  onLayer: (layer: number, stats: CollectedBlockStats) => void | Promise<void>,
   options: ActivationStatsOptions = {},
 ): Promise<void> {
   const c = source.weights.config;
   checkCalibrationTokens(c, tokens);
   const maxRows = options.rows ?? 256;
-  if (!Number.isInteger(maxRows) || maxRows < 1) throw new WhittleError('INVALID_ARGUMENT', `rows must be a whole number >= 1, not ${maxRows}`);
+  if (!Number.isInteger(maxRows) || maxRows < 0) throw new WhittleError('INVALID_ARGUMENT', `rows must be a whole number >= 0, not ${maxRows}`);
+  const order = options.layers ?? Array.from({ length: c.nLayers }, (_, l) => l);
   const windows = calibrationWindows(tokens, c.maxSeqLen);
   const positions = windows.reduce((n, w) => n + w.length, 0);
   const R = Math.min(maxRows, positions);
@@ -66,10 +84,11 @@ export async function collectLinearInputStats(
   const embedder = new ProbeRunner(source, options.signal);
   let hidden = windows.map((w) => embedder.embed(w)); // per window [S_w, dim]
 
-  for (let layer = 0; layer < c.nLayers; layer++) {
+  for (const layer of order) {
     await checkpoint.pass();
     const probe = linearInputProbe(source.weights, layer, source.attention);
-    const acc = probe.outputs.map((o) => ({ ...o, sum: new Float64Array(o.K), rows: new Float32Array(R * o.K) }));
+    const K = layerWidth(c, source.weights.layers[layer]!).nKvHeads;
+    const acc = probe.outputs.map((o) => ({ ...o, sumAbs: new Float64Array(o.K), sum: new Float64Array(o.K), sumSq: new Float64Array(o.K), rows: new Float32Array(R * o.K) }));
     const session = await createSession(source.ort, probe.built, source.backend);
     try {
       let p0 = 0;
@@ -80,15 +99,20 @@ export async function collectLinearInputStats(
         const feeds = inputs.feeds(0, S);
         feeds.hidden_in = new source.ort.Tensor('float32', h, [1, S, c.dim]);
         // An empty cache: every probe run is a prefill from position 0.
-        feeds[`past_key.${layer}`] = new source.ort.Tensor('float32', new Float32Array(0), kvCacheShape(source.attention, 'key', c.nKvHeads, hs, 0));
-        feeds[`past_value.${layer}`] = new source.ort.Tensor('float32', new Float32Array(0), kvCacheShape(source.attention, 'value', c.nKvHeads, hs, 0));
+        feeds[`past_key.${layer}`] = new source.ort.Tensor('float32', new Float32Array(0), kvCacheShape(source.attention, 'key', K, hs, 0));
+        feeds[`past_value.${layer}`] = new source.ort.Tensor('float32', new Float32Array(0), kvCacheShape(source.attention, 'value', K, hs, 0));
         const out = await run(session, feeds, ['hidden_out', ...acc.map((a) => a.name)]);
         next.push(out.hidden_out!);
         for (const a of acc) {
           const x = out[a.name]!; // [S, K]
           for (let s = 0; s < S; s++) {
             const row = x.subarray(s * a.K, (s + 1) * a.K);
-            for (let k = 0; k < a.K; k++) a.sum[k]! += Math.abs(row[k]!);
+            for (let k = 0; k < a.K; k++) {
+              const v = row[k]!;
+              a.sumAbs[k]! += Math.abs(v);
+              a.sum[k]! += v;
+              a.sumSq[k]! += v * v;
+            }
             const r = rowOf(p0 + s);
             if (r >= 0) a.rows.set(row, r * a.K);
           }
@@ -99,8 +123,12 @@ export async function collectLinearInputStats(
     } finally {
       await session.release();
     }
-    const stats = {} as Record<keyof BlockInputStats, LinearInputStats>;
-    for (const a of acc) stats[FIELD[a.linear]] = { meanAbs: Float32Array.from(a.sum, (v) => v / positions), rows: a.rows };
+    const stats = {} as CollectedBlockStats;
+    const mean = (sums: Float64Array) => Float32Array.from(sums, (v) => v / positions);
+    for (const a of acc) {
+      const variance = Float32Array.from(a.sumSq, (sq, k) => Math.max(0, sq / positions - (a.sum[k]! / positions) ** 2));
+      stats[FIELD[a.linear]] = { meanAbs: mean(a.sumAbs), mean: mean(a.sum), meanSquare: mean(a.sumSq), variance, rows: a.rows };
+    }
     await onLayer(layer, stats);
   }
 }

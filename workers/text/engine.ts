@@ -45,6 +45,10 @@ import { createRng, isGreedy, sample } from './sampler.ts';
 import { newSpecCounters, speculationStats, speculativeTokens, type SpeculationSetup } from './speculative-decode.ts';
 import { TextStreamer } from './streamer.ts';
 import type { TextTokenizer } from './tokenizer.ts';
+import { sliceWidth, validateWidth, type InputMeans } from '../../models/compress/width-slice.ts';
+import type { Standardization } from '../../models/compress/width-select.ts';
+import { collectLinearInputStats } from './activation-stats.ts';
+import { scoreWidth, type WidthMethod, type WidthOutcome } from './width-prune.ts';
 
 export interface TextEngineOptions {
   /** Plan to compile first; default: every layer, no exit. */
@@ -61,6 +65,18 @@ export interface TextEngineOptions {
    * kept, so memory and cache hold the compressed form only. See `TextEngine.compress`.
    */
   compress?: WeightsSetting;
+}
+
+export interface PruneWidthOptions {
+  /** Fraction of the compiled plan's blocks' linear parameters to remove, in [0, 1). */
+  ratio: number;
+  method: WidthMethod;
+  /** FLAP only: standardize its scores over all blocks ('model', default) or per block ('block', as FLAP's code); models/compress/width-select.ts. */
+  standardization?: Standardization;
+  /** Calibration text (BOS is prepended) or token ids (used as given). Default: DEFAULT_CALIBRATION_TEXT. */
+  calibration?: string | readonly number[];
+  /** Stops before the next compile or run of a probe graph; the call then rejects with WhittleError('ABORTED'). */
+  signal?: AbortSignal;
 }
 
 export interface PerplexityOptions {
@@ -103,6 +119,12 @@ export class TextEngine {
   private calibrator: ExitCalibrator;
   /** How the linear weights are held: undefined = fp32; else the setting they were compressed with. */
   private compression: WeightsSetting | undefined;
+  /**
+   * FLAP's compensation needs each block's o_proj / down_proj input means on calibration text:
+   * kept from the last width pruning (or measured for a width plan given to setPlan), for the
+   * plan blocks (`key`) they were measured through.
+   */
+  private widthMeans: { key: string; means: (InputMeans | undefined)[] } | null = null;
   /** When `generate` recompiled the plan with another exit to speculate: the caller's plan, restored for the next plain generation. */
   private planBeforeSpeculation: LlamaPlan | null = null;
   /** The model's chat template, when it has one: `generate` then accepts a list of messages. */
@@ -205,6 +227,9 @@ export class TextEngine {
    * weights too, i.e. measure the model as it will run.
    */
   async compress(setting: WeightsSetting, options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.runner?.plan.width) {
+      throw new WhittleError('UNSUPPORTED', 'compressing a width-pruned plan is not implemented yet (the prepared weights are full width; quantizing the slices is the next step)');
+    }
     if (this.compression) {
       throw new WhittleError('INVALID_ARGUMENT', `the weights are already compressed (${JSON.stringify(this.compression)}); load the model again to compress it differently`);
     }
@@ -246,16 +271,68 @@ export class TextEngine {
     if (this.busy) throw new WhittleError('INVALID_ARGUMENT', 'cannot change the plan while generating');
     this.planBeforeSpeculation = null; // a plan the caller chose (generate sets it after its own switch)
     validatePlan(plan, this.config.nLayers);
+    if (plan.width) {
+      validateWidth(plan.width, this.config.nLayers, this.config.nKvHeads, this.config.hiddenDim);
+      if (this.compression) throw new WhittleError('UNSUPPORTED', 'width pruning slices fp32 weights; these are compressed (prune the width before compressing)');
+    }
     this.busy = true;
     try {
-      const next = await this.withPrepared((weights) => PlanRunner.compile(this.ort, this.backend, weights, { layers: [...plan.layers], exit: plan.exit }, this.attention));
+      const fresh: LlamaPlan = { layers: [...plan.layers], exit: plan.exit, ...(plan.width ? { width: plan.width } : {}) };
+      const next = await this.withPrepared(async (weights, probe) => PlanRunner.compile(this.ort, this.backend, await this.narrowed(weights, probe, fresh), fresh, this.attention));
       const old = this.runner;
       this.runner = next;
+      // Exit profiles and step costs were measured at the old width.
+      if (JSON.stringify(old?.plan.width) !== JSON.stringify(fresh.width)) this.calibrator = new ExitCalibrator(this.config);
       await old?.release();
       await this.releaseDropoutRunner();
     } finally {
       this.busy = false;
     }
+  }
+
+  /**
+   * The weights `plan` compiles from: `weights` narrowed to `plan.width` (width-slice.ts), with
+   * FLAP's compensation when the plan asks for it; `weights` itself for a full-width plan.
+   */
+  private async narrowed(weights: PreparedWeights, probe: ProbeSource, plan: LlamaPlan, signal?: AbortSignal): Promise<PreparedWeights> {
+    if (!plan.width) return weights;
+    const means = plan.width.bias ? await this.inputMeans(probe, plan.layers, signal) : undefined;
+    return sliceWidth(weights, plan.width, (l) => means?.[l], plan.layers);
+  }
+
+  /**
+   * o_proj / down_proj input means through `layers` (full-width weights): those of the last
+   * width pruning over the same blocks, else measured now on the built-in calibration text (a
+   * width plan saved and loaded again).
+   */
+  private async inputMeans(probe: ProbeSource, layers: readonly number[], signal?: AbortSignal): Promise<(InputMeans | undefined)[]> {
+    const key = layers.join(',');
+    if (this.widthMeans?.key === key) return this.widthMeans.means;
+    const means: (InputMeans | undefined)[] = Array.from({ length: this.config.nLayers }, () => undefined);
+    await collectLinearInputStats(probe, this.tokenIds(DEFAULT_CALIBRATION_TEXT), (l, s) => void (means[l] = { wo: s.wo.mean, down: s.down.mean }), { rows: 0, layers, signal });
+    this.widthMeans = { key, means };
+    return means;
+  }
+
+  /**
+   * On-device structured width pruning of the compiled plan's blocks (workers/text/width-prune.ts):
+   * measures their o_proj / down_proj inputs on calibration text through probe graphs, keeps the
+   * KV groups and FFN channels `method` ranks highest so that `ratio` of those blocks' linear
+   * parameters go, and compiles the plan with that `width` (exit and kept blocks unchanged).
+   * Scores always come from the full-width blocks, whatever width is compiled now. fp32 weights
+   * only (prune the width before compressing). With a signal, stops before the next graph run
+   * (ABORTED) and leaves the plan as it was.
+   */
+  async pruneWidth(options: PruneWidthOptions): Promise<WidthOutcome & { plan: LlamaPlan }> {
+    throwIfAborted(options.signal);
+    if (this.compression) throw new WhittleError('UNSUPPORTED', 'width pruning slices fp32 weights; these are compressed (prune the width before compressing)');
+    const plan = this.requireRunner().plan;
+    const tokens = this.tokenIds(options.calibration ?? DEFAULT_CALIBRATION_TEXT);
+    const outcome = await this.claimed(() => this.withPrepared((_, probe) => scoreWidth(probe, tokens, { ratio: options.ratio, method: options.method, layers: plan.layers, standardization: options.standardization, signal: options.signal }), options.signal));
+    throwIfAborted(options.signal);
+    this.widthMeans = { key: plan.layers.join(','), means: outcome.means };
+    await this.setPlan({ layers: [...plan.layers], exit: plan.exit, width: outcome.width });
+    return { ...outcome, plan: this.plan };
   }
 
   /**
@@ -316,7 +393,15 @@ export class TextEngine {
     const temperature = greedy ? 1 : (options.temperature ?? 1);
     const calibration = options.calibration ?? DEFAULT_CALIBRATION_TEXT;
     const textKey = options.calibration === undefined ? 'default' : JSON.stringify(options.calibration);
-    const profile = await this.claimed(async () => this.calibrator.cachedProfile(layers, temperature, textKey) ?? this.withPrepared((_, probe) => this.calibrator.profile(probe, layers, this.tokenIds(calibration), temperature, textKey, options.signal), options.signal));
+    const plan = this.requireRunner().plan;
+    const profile = await this.claimed(async () =>
+      this.calibrator.cachedProfile(layers, temperature, textKey) ??
+      this.withPrepared(async (weights, probe) => {
+        // Profile the blocks at the width they run with.
+        const narrow = await this.narrowed(weights, probe, plan, options.signal);
+        return this.calibrator.profile({ ...probe, weights: narrow }, layers, this.tokenIds(calibration), temperature, textKey, options.signal);
+      }, options.signal),
+    );
     const stepCost = this.calibrator.cachedStepCost(this.requireRunner().plan) ?? (await this.withRunner((runner) => this.calibrator.stepCost(runner, options.signal)));
     const choice = chooseExit(profile, { greedy, draft: options.draft, stepCost });
     return { profile, choice, stepCost };
@@ -544,7 +629,7 @@ export class TextEngine {
     if (specSetup && runner.plan.exit !== specSetup.exit) {
       if (specSetup.exit >= runner.plan.layers.length) throw new WhittleError('INVALID_ARGUMENT', `speculate.exit ${specSetup.exit} leaves no layer to verify with in plan ${JSON.stringify(runner.plan)}`);
       const before = this.planBeforeSpeculation ?? runner.plan;
-      await this.setPlan({ layers: [...runner.plan.layers], exit: specSetup.exit });
+      await this.setPlan({ ...runner.plan, layers: [...runner.plan.layers], exit: specSetup.exit });
       this.planBeforeSpeculation = before;
     } else if (!specSetup && this.planBeforeSpeculation) {
       // The exit was compiled only to speculate: go back to the caller's plan (for a plain one,

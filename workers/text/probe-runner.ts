@@ -25,7 +25,7 @@
 import { WhittleError } from '../../core/errors.ts';
 import { buildSegment, kvCacheShape, type AttentionKind } from '../../models/llama/graph.ts';
 import type { Segment } from '../../models/llama/plan.ts';
-import type { PreparedWeights } from '../../models/llama/prepare.ts';
+import { layerWidth, type PreparedWeights } from '../../models/llama/prepare.ts';
 import { probeBlockSegment, probeHeadSegment } from '../../models/llama/probe-plan.ts';
 import { createSession, type Backend, type OrtModule } from '../ort/runtime.ts';
 import { Checkpoint } from './checkpoint.ts';
@@ -91,7 +91,7 @@ export class ProbeRunner {
   async block<T>(layer: number, fn: (run: BlockRun) => Promise<T>): Promise<T> {
     const c = this.source.weights.config;
     const segment = probeBlockSegment(layer, c.nLayers);
-    const K = c.nKvHeads;
+    const K = layerWidth(c, this.source.weights.layers[layer]!).nKvHeads;
     const hs = this.source.weights.headSize;
     return this.withSession(segment, {}, (session) =>
       fn(async (hidden) => {

@@ -18,7 +18,7 @@
 import { WhittleError, throwIfAborted } from '../../core/errors.ts';
 import { attentionMaskShape, buildSegment, kvCacheShape, type AttentionKind, type SegmentOptions } from '../../models/llama/graph.ts';
 import { planSegments } from '../../models/llama/plan.ts';
-import type { PreparedWeights } from '../../models/llama/prepare.ts';
+import { layerWidth, type PreparedWeights } from '../../models/llama/prepare.ts';
 import type { LlamaPlan } from '../../models/llama/types.ts';
 import { createSession, type Backend, type OrtModule } from '../ort/runtime.ts';
 import type * as Ort from 'onnxruntime-web';
@@ -267,7 +267,8 @@ export class PlanRunner {
     private readonly ort: OrtModule,
     private readonly backend: Backend,
     // Only its shape: holding the arrays would keep a copy of every weight alive beside the sessions.
-    private readonly weights: Pick<PreparedWeights, 'config' | 'headSize'>,
+    // `kvHeads`: each model layer's KV heads (fewer than the config's after width pruning).
+    private readonly weights: Pick<PreparedWeights, 'config' | 'headSize'> & { kvHeads: number[] },
     readonly plan: LlamaPlan,
     readonly attention: AttentionKind,
     private readonly segments: CompiledSegment[],
@@ -275,7 +276,7 @@ export class PlanRunner {
     const { nKvHeads, nHeads } = weights.config;
     this.inputs = new StepInputs(ort, attention, nHeads / nKvHeads);
     if (backend === 'wasm') {
-      for (const seg of segments) for (const l of seg.layers) this.host.set(l, new HostKv(nKvHeads, weights.headSize, attention === 'plain'));
+      for (const seg of segments) for (const l of seg.layers) this.host.set(l, new HostKv(weights.kvHeads[l]!, weights.headSize, attention === 'plain'));
     }
     const skip = backend === 'wasm' ? 'present_' : 'new_';
     this.fetches = segments.map((seg) => seg.session.outputNames.filter((n) => !n.startsWith(skip)));
@@ -312,7 +313,8 @@ export class PlanRunner {
       await Promise.all(segments.map((s) => s.session.release()));
       throw err;
     }
-    const runner = new PlanRunner(ort, backend, { config: weights.config, headSize: weights.headSize }, plan, attention, segments);
+    const kvHeads = weights.layers.map((l) => layerWidth(c, l).nKvHeads);
+    const runner = new PlanRunner(ort, backend, { config: weights.config, headSize: weights.headSize, kvHeads }, plan, attention, segments);
     // One throwaway step so onnxruntime's first-run allocations (and, on WebGPU, shader
     // compilation) happen at load time instead of inflating the first token's latency.
     try {
@@ -345,7 +347,7 @@ export class PlanRunner {
 
   /** Empties every KV cache (disposing the old tensors); the next step is position 0. */
   reset(): void {
-    const { nKvHeads } = this.weights.config;
+    const { kvHeads } = this.weights;
     const hs = this.weights.headSize;
     for (const c of this.caches.values()) {
       c.key.dispose();
@@ -358,8 +360,8 @@ export class PlanRunner {
     for (const seg of this.segments) {
       for (const l of seg.layers) {
         this.caches.set(l, {
-          key: new this.ort.Tensor('float32', new Float32Array(0), kvCacheShape(this.attention, 'key', nKvHeads, hs, 0)),
-          value: new this.ort.Tensor('float32', new Float32Array(0), kvCacheShape(this.attention, 'value', nKvHeads, hs, 0)),
+          key: new this.ort.Tensor('float32', new Float32Array(0), kvCacheShape(this.attention, 'key', kvHeads[l]!, hs, 0)),
+          value: new this.ort.Tensor('float32', new Float32Array(0), kvCacheShape(this.attention, 'value', kvHeads[l]!, hs, 0)),
           length: 0,
         });
       }
@@ -470,10 +472,10 @@ export class PlanRunner {
       this.position = Math.min(this.position, length);
       return;
     }
-    const { nKvHeads } = this.weights.config;
     const hs = this.weights.headSize;
     for (const [layer, cache] of this.caches) {
       if (cache.length <= length) continue;
+      const nKvHeads = this.weights.kvHeads[layer]!;
       const cut = async (t: Ort.Tensor, which: 'key' | 'value') => {
         const data = (await t.getData()) as Float32Array;
         const shape = kvCacheShape(this.attention, which, nKvHeads, hs, length);
@@ -550,8 +552,9 @@ export class PlanRunner {
           const past = kv.past();
           if (slots >= 0 && past.slots !== slots) throw new WhittleError('INTERNAL', `layer ${l} holds ${past.slots} slots, its segment ${slots}`);
           slots = past.slots;
-          feeds[`past_key.${l}`] = new this.ort.Tensor('float32', past.key, kvCacheShape(this.attention, 'key', c.nKvHeads, hs, slots));
-          feeds[`past_value.${l}`] = new this.ort.Tensor('float32', past.value, kvCacheShape(this.attention, 'value', c.nKvHeads, hs, slots));
+          const K = this.weights.kvHeads[l]!;
+          feeds[`past_key.${l}`] = new this.ort.Tensor('float32', past.key, kvCacheShape(this.attention, 'key', K, hs, slots));
+          feeds[`past_value.${l}`] = new this.ort.Tensor('float32', past.value, kvCacheShape(this.attention, 'value', K, hs, slots));
         }
         if (slots >= 0) feeds = { ...feeds, ...this.inputs.feeds(P, S, slots), ...variantFeeds(slots) };
       } else {

@@ -7,7 +7,8 @@
  * waits for the next event), `cancel()` aborts it within one step. Plain class: testable in Node.
  */
 import { WhittleError, asWhittleError, throwIfAborted, toWire, fromWire, type WireError } from '../../core/errors.ts';
-import type { LlamaPlan, WeightsSetting } from '../../models/llama/types.ts';
+import type { LlamaPlan, WeightsSetting, WidthPlan } from '../../models/llama/types.ts';
+import type { WidthMethod } from './width-prune.ts';
 import type { AttentionKind } from '../../models/llama/graph.ts';
 import { watchWasmHeap, wasmHeapBytes } from '../ort/heap.ts';
 import { loadOrt, runtimeInfo, type OrtModule, type RuntimeConfig, type RuntimeInfo } from '../ort/runtime.ts';
@@ -91,6 +92,39 @@ export interface PruneOptions {
   keepFirstLast?: boolean;
   /** Stops within one forward pass of the scoring; the call then rejects with WhittleError('ABORTED'). */
   signal?: AbortSignal;
+}
+
+/**
+ * Structured width pruning (workers/text/width-prune.ts): the compiled plan's blocks keep the KV
+ * heads and FFN channels that `method` ranks highest, so that `width` of their linear parameters go.
+ *
+ * @example
+ * const { params } = await lm.prune({ width: 0.2, method: 'flap' } satisfies WidthPruneOptions);
+ */
+export interface WidthPruneOptions {
+  /** Fraction of the compiled plan's blocks' linear parameters (Q, K, V, O, gate, up, down) to remove, in [0, 1). */
+  width: number;
+  /** 'flap' (default): adaptive ratios across blocks and modules, with bias compensation. 'wanda-sp': the same ratio in every block. */
+  method?: WidthMethod;
+  /** Calibration text (BOS is prepended) or token ids (used as given). Default: DEFAULT_CALIBRATION_TEXT. */
+  calibration?: string | number[];
+  /** Stops before the next probe graph run; the call then rejects with WhittleError('ABORTED') and the plan stays. */
+  signal?: AbortSignal;
+}
+
+/**
+ * What a width prune compiled: the plan (its `width` names the kept units per block), and the
+ * blocks' linear parameters before and after.
+ *
+ * @example
+ * const { plan, params } = await lm.prune({ width: 0.2 });
+ * console.log(`${(1 - params.after / params.before) * 100}% of the block weights removed`, plan.width);
+ */
+export interface WidthPruneResult {
+  plan: LlamaPlan;
+  width: WidthPlan;
+  params: { before: number; after: number };
+  info: TextModelInfo;
 }
 
 export interface PruneResult {
@@ -225,6 +259,20 @@ export class TextService {
     return this.job(options.job, (signal) => this.pruneWith(options, signal));
   }
 
+  /**
+   * On-device width pruning of the compiled plan's blocks (`TextEngine.pruneWidth`): FLAP or
+   * Wanda-sp scores from one calibration pass through probe graphs; the plan keeps its blocks and
+   * exit and gains a `width`. (Its own method rather than an overload of `prune`: Comlink's
+   * remote type keeps one signature per method.)
+   */
+  async pruneWidth(options: OverWire<WidthPruneOptions>): Promise<WidthPruneResult> {
+    const { width, method, calibration, job } = options;
+    return this.job(job, async (signal) => {
+      const out = await this.requireEngine().pruneWidth({ ratio: width, method: method ?? 'flap', ...(calibration !== undefined ? { calibration } : {}), signal });
+      return { plan: out.plan, width: out.width, params: out.params, info: this.describe() };
+    });
+  }
+
   private async pruneWith(options: OverWire<PruneOptions>, signal: AbortSignal | undefined): Promise<PruneResult> {
     const engine = this.requireEngine();
     const c = engine.config;
@@ -241,7 +289,10 @@ export class TextService {
     const scores = this.lastScores.scores;
     const { plan, removed } = choosePrunePlan(scores, { remove: options.remove, criterion, keepFirstLast: options.keepFirstLast });
     throwIfAborted(signal);
-    await engine.setPlan(plan);
+    // A width already pruned stays on the blocks that remain (its compensation means are then
+    // measured again through the new block sequence).
+    const width = engine.plan.width;
+    await engine.setPlan(width ? { ...plan, width } : plan);
     return { plan: engine.plan, removed, scores, info: this.describe() };
   }
 
