@@ -71,6 +71,8 @@ import {
   type SpawnWorker,
   type SpeculateOptions,
   type SpeculationStats,
+  type DropoutOptions,
+  type DropoutStats,
   type StepCost,
   type StoreEvent,
   type StoreOptions,
@@ -162,6 +164,10 @@ export async function text(w: Whittle, spawn?: SpawnWorker): Promise<string> {
       console.log(stats.decodeTokensPerSecond, spec?.acceptance);
     }
   }
+  const dropout: DropoutOptions = { context: 'prompt', members: 3, seed: 7 };
+  const voted = await lm.complete('Once upon a time', { greedy: true, maxTokens: 8, dropout });
+  const dropStats: DropoutStats | undefined = voted.stats.dropout;
+  console.log(dropStats?.changedByVote, dropStats?.dropsPerMember);
   const criterion: PruneCriterion = 'perplexity';
   const pruneOptions: PruneOptions = { remove: 1, criterion };
   const pruned: PruneResult = await lm.prune(pruneOptions);
