@@ -4,7 +4,7 @@
  * page's result as ONE JSON object on the last line of stdout.
  *
  *   tsx bench/run.ts <name> [--json] [--quick] [--port N] [--models a,b]
- *   tsx bench/run.ts scale [--json] [--quick] [--shapes smollm2-135m,smollm2-360m] [--rounds 3] [--threads 1,2] [--weights f32,q8,q4] [--peers transformersjs,wllama|none] [--page-timeout S]   (bench/scale.ts)
+ *   tsx bench/run.ts scale [--json] [--quick] [--shapes smollm2-135m,smollm2-360m] [--rounds 3] [--threads 1,2] [--weights f32,q8,q4] [--peers transformersjs,wllama|none] [--backend webgpu] [--page-timeout S]   (bench/scale.ts)
  *
  * Pages set `window.benchDone = { result }` or `{ error }`. Ratios against the peer measured
  * in the same run are what to compare across machines, not absolute times.
@@ -16,7 +16,7 @@ import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../e2e/chromium.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, port: { type: 'string', default: '5181' }, timeout: { type: 'string', default: '1500' }, models: { type: 'string' }, shapes: { type: 'string' }, rounds: { type: 'string' }, threads: { type: 'string' }, weights: { type: 'string' }, peers: { type: 'string' }, 'page-timeout': { type: 'string' } },
+  options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, port: { type: 'string', default: '5181' }, timeout: { type: 'string', default: '1500' }, models: { type: 'string' }, shapes: { type: 'string' }, rounds: { type: 'string' }, threads: { type: 'string' }, weights: { type: 'string' }, peers: { type: 'string' }, backend: { type: 'string' }, 'page-timeout': { type: 'string' } },
 });
 const name = positionals[0];
 if (!name || !/^[\w-]+$/.test(name)) {
@@ -38,7 +38,7 @@ try {
   if (name === 'scale') {
     // One page per contender and round, each in its own browser context, plus /proc memory reads: bench/scale.ts drives them.
     const { runScale } = await import('./scale.ts');
-    const result = await runScale(browser, { origin: `http://127.0.0.1:${values.port}`, shapes: values.shapes, rounds: values.rounds ? Number(values.rounds) : undefined, threads: values.threads, weights: values.weights, peers: values.peers, pageTimeoutS: values['page-timeout'] ? Number(values['page-timeout']) : undefined, quick: values.quick, log: (line) => console.error(`[scale] ${line}`) });
+    const result = await runScale(browser, { origin: `http://127.0.0.1:${values.port}`, shapes: values.shapes, rounds: values.rounds ? Number(values.rounds) : undefined, threads: values.threads, weights: values.weights, peers: values.peers, backend: values.backend === 'webgpu' ? 'webgpu' : undefined, pageTimeoutS: values['page-timeout'] ? Number(values['page-timeout']) : undefined, quick: values.quick, log: (line) => console.error(`[scale] ${line}`) });
     console.log(values.json ? JSON.stringify(result) : JSON.stringify(result, null, 2));
   } else {
     const page = await browser.newPage();

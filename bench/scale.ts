@@ -45,6 +45,8 @@ export interface ScaleOptions {
   weights?: string | undefined;
   /** Comma-separated peers to run beside Whittle (transformersjs,wllama), or 'none'; default both. */
   peers?: string | undefined;
+  /** Whittle's backend: 'wasm' (default) or 'webgpu' (then no peers: here WebGPU is SwiftShader, a CPU emulation, so only whether it loads and runs means anything). */
+  backend?: 'wasm' | 'webgpu' | undefined;
   log: (line: string) => void;
 }
 
@@ -259,6 +261,7 @@ async function runPage(
       new: String(newTokens),
       vocab: String(vocab),
       ...(c.contender === 'wllama' ? { text: promptText } : {}),
+      ...(c.contender === 'whittle' && opts.backend === 'webgpu' ? { backend: 'webgpu' } : {}),
     });
     await page.goto(`${opts.origin}/bench/pages/scale.html?${q}`);
     await page.waitForFunction(() => (window as unknown as { benchDone?: unknown }).benchDone !== undefined, undefined, {
@@ -328,7 +331,7 @@ export async function runScale(browser: Browser, opts: ScaleOptions) {
   const vocabOf = new Map<string, number>();
   const weightsList = (opts.weights?.split(',').filter(Boolean) ?? WEIGHTS) as Weights[];
   for (const w of weightsList) if (!WEIGHTS.includes(w)) throw new Error(`--weights: unknown setting ${w} (f32, q8, q4)`);
-  const peersWanted = new Set(opts.peers === undefined ? ['transformersjs', 'wllama'] : opts.peers.split(',').filter((p) => p !== 'none'));
+  const peersWanted = new Set(opts.backend === 'webgpu' ? [] : opts.peers === undefined ? ['transformersjs', 'wllama'] : opts.peers.split(',').filter((p) => p !== 'none'));
   for (const shape of shapes) {
     const id = ensureSyntheticFolder(shape, opts.log);
     const folder = join(REPO_ROOT, 'public/models', id);
@@ -410,7 +413,7 @@ export async function runScale(browser: Browser, opts: ScaleOptions) {
           model: shape,
           synthetic: true,
           weights,
-          backend: 'wasm',
+          backend: opts.backend ?? 'wasm',
           threads,
           bytes: s.bytes.downloaded,
           bytes_cached: s.bytes.cached,

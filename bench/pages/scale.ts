@@ -11,7 +11,7 @@
  * their WASM heaps and the page's JS heap all live in that process).
  *
  * Query: contender=whittle|transformersjs|wllama, model=<folder under /models/>, weights=f32|q8|q4,
- * threads=1|2, prompt=128, new=128; for wllama also text=<the prompt as 128 one-token words>
+ * threads=1|2, prompt=128, new=128, backend=wasm|webgpu (Whittle only); for wllama also text=<the prompt as 128 one-token words>
  * (bench/pages/scale-wllama.ts says why), its GGUF being bench/out/gguf/<model>/<model>-<type>.gguf.
  */
 import * as Comlink from 'comlink';
@@ -33,6 +33,8 @@ const contender = params.get('contender') ?? 'whittle';
 const model = params.get('model') ?? 'synthetic-smollm2-135m';
 const weights = (params.get('weights') ?? 'f32') as WeightsSetting['linear'];
 const threads = Number(params.get('threads') ?? '1');
+/** Whittle's backend (the peers always run WASM). */
+const backend = params.get('backend') === 'webgpu' ? 'webgpu' : 'wasm';
 const promptTokens = Number(params.get('prompt') ?? '128');
 const newTokens = Number(params.get('new') ?? '128');
 const vocab = Number(params.get('vocab') ?? '49152');
@@ -80,8 +82,9 @@ interface Contender {
 }
 
 async function whittleContender(): Promise<Contender> {
-  const w = await Whittle.create({ backend: 'wasm', maxThreads: threads, storeName: 'bench-scale' });
-  if (w.choice.numThreads !== threads) throw new Error(`asked for ${threads} WASM threads, got ${w.choice.numThreads}: ${w.choice.reason}`);
+  const w = await Whittle.create({ backend, maxThreads: threads, storeName: 'bench-scale' });
+  if (backend === 'webgpu' && w.choice.backend !== 'webgpu') throw new Error(`asked for WebGPU, got ${w.choice.backend}: ${w.choice.reason}`);
+  if (backend === 'wasm' && w.choice.numThreads !== threads) throw new Error(`asked for ${threads} WASM threads, got ${w.choice.numThreads}: ${w.choice.reason}`);
   const source = { url: `/models/${model}/`, integrity: 'none' as const };
   const compress: WeightsSetting | undefined = weights === 'f32' ? undefined : { linear: weights };
   let lm: Awaited<ReturnType<typeof w.text>> | null = null;
