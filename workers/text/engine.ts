@@ -24,6 +24,7 @@ import { gqaSupported, type AttentionKind } from '../../models/llama/graph.ts';
 import { validatePlan } from '../../models/llama/plan.ts';
 import { preparedBytes, prepareWeights, prepareWeightsFrom, type PreparedWeights } from '../../models/llama/prepare.ts';
 import { compressPrepared } from '../../models/compress/compress-prepared.ts';
+import { toKernelForms } from '../../models/compress/variant-forms.ts';
 import { compressPreparedAwq } from './awq-compress.ts'; // AWQ (issue #13)
 import type { BlockScores } from '../../models/llama/scoring.ts';
 import { fullPlan, type LlamaConfig, type LlamaPlan, type WeightsSetting } from '../../models/llama/types.ts';
@@ -114,6 +115,8 @@ export class TextEngine {
   private prepared: PreparedWeights | null;
   /** Re-reads and prepares the weights from the model's files; null when the weights only exist in `prepared`. */
   private reprepare: (() => Promise<PreparedWeights>) | null = null;
+  /** The stored (packed) form `reprepare` derives the kernel form from, when the engine keeps only that (fromStored). */
+  private heldStored: PreparedWeights | null = null;
   readonly headSize: number;
   /** Exit profiles and step costs for speculation (cached across calls). */
   private calibrator: ExitCalibrator;
@@ -200,9 +203,36 @@ export class TextEngine {
     return engine;
   }
 
-  /** Bytes of prepared weights the engine holds in JS besides the compiled sessions (0 once it let an fp32 copy go). */
+  /**
+   * An engine on compressed weights given in their stored form (a variant's packed weights,
+   * models/compress/variant-forms.ts), compiled in the kernel form `backend` runs for `setting`.
+   * Where the kernel form is the bigger one (WASM q4: int8 per channel or fp32 from a packed
+   * 4-bit grid) the engine keeps the stored form only and derives the kernel form again for each
+   * later compile (setPlan, scoring, calibration): Llama-3.2-1B's q4 blocks held as 0.49 GB of
+   * packed grid instead of 0.97 GB of int8, at a requantization per re-plan (~1 s per 100M weights).
+   */
+  static async fromStored(
+    ort: OrtModule,
+    backend: Backend,
+    model: Omit<TextModel, 'weights'>,
+    stored: PreparedWeights,
+    setting: WeightsSetting,
+    options: Pick<TextEngineOptions, 'attention' | 'plan'> = {},
+  ): Promise<TextEngine> {
+    const kernel = toKernelForms(stored, setting, backend);
+    const engine = new TextEngine(ort, backend, model, kernel, { ...(options.attention ? { attention: options.attention } : {}), compress: setting });
+    await engine.setPlan(options.plan);
+    if (preparedBytes(stored) < preparedBytes(kernel)) {
+      engine.heldStored = stored;
+      engine.reprepare = async () => toKernelForms(stored, setting, backend);
+      engine.prepared = null;
+    }
+    return engine;
+  }
+
+  /** Bytes of prepared weights the engine holds in JS besides the compiled sessions (0 once it let an fp32 copy go; the stored form when it keeps only that). */
   get heldWeightBytes(): number {
-    return this.prepared ? preparedBytes(this.prepared) : 0;
+    return this.prepared ? preparedBytes(this.prepared) : this.heldStored ? preparedBytes(this.heldStored) : 0;
   }
 
   /** The compiled plan. */

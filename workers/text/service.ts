@@ -21,9 +21,8 @@ import { DEFAULT_CALIBRATION_TEXT } from './calibration.ts';
 import * as Comlink from 'comlink';
 import type { PreparedWeights } from '../../models/llama/prepare.ts';
 import { writeVariant, type VariantSource } from '../../models/compress/variant.ts';
-import { toKernelForms } from '../../models/compress/variant-forms.ts';
 import type { TextModel } from './model.ts';
-import { prepareForVariant, textVariantFromFiles } from './variant-model.ts';
+import { prepareStored, textVariantFromFiles } from './variant-model.ts';
 
 export type { CalibrateExitsOptions, ExitCalibration, PerplexityOptions };
 
@@ -196,29 +195,27 @@ export class TextService {
   private async loadPrepared(source: TextModelSource, options: TextLoadWireOptions): Promise<TextModelInfo> {
     const backend = this.runtime!.backend;
     let model: Omit<TextModel, 'weights'>;
-    let kernel: PreparedWeights;
+    let stored: PreparedWeights;
     let setting: WeightsSetting;
     if (source.format === 'variant') {
       const variant = await textVariantFromFiles(source.files);
       model = variant.model;
       setting = variant.info.setting;
-      kernel = toKernelForms(variant.stored, setting, backend);
+      stored = variant.stored;
       this.variantFormat = variant.info.source.format;
     } else {
       const full = source.format === 'llama2c' ? textModelFromLlama2c(source.checkpoint, source.tokenizer, source.name) : await openTextModelFromHf(source.files);
       setting = options.compress!;
-      const both = await prepareForVariant(full, setting, backend);
+      stored = await prepareStored(full, setting, backend);
       model = { config: full.config, tokenizer: full.tokenizer, ...(full.chatTemplate ? { chatTemplate: full.chatTemplate } : {}) };
-      kernel = both.kernel;
-      this.stored = both.stored;
+      this.stored = stored;
       this.variantFormat = source.format;
     }
     await this.engine?.dispose();
     this.engine = null;
     this.lastScores = null;
-    const engine = new TextEngine(this.ort!, backend, model, kernel, { ...(options.attention ? { attention: options.attention } : {}), compress: setting });
-    await engine.setPlan(options.plan);
-    this.engine = engine;
+    // The engine derives the kernel form; it keeps whichever of the two forms is smaller.
+    this.engine = await TextEngine.fromStored(this.ort!, backend, model, stored, setting, { ...(options.attention ? { attention: options.attention } : {}), ...(options.plan ? { plan: options.plan } : {}) });
     return this.describe();
   }
 

@@ -5,13 +5,13 @@
  *
  * @example
  * const { model, stored, info } = await textVariantFromFiles(files);
- * const engine = new TextEngine(ort, 'wasm', model, toKernelForms(stored, info.setting, 'wasm'), { compress: info.setting });
+ * const engine = await TextEngine.fromStored(ort, 'wasm', model, stored, info.setting); // compiles the kernel form
  */
 import { WhittleError } from '../../core/errors.ts';
 import { llamaConfigFromHf } from '../../models/import/hf/config.ts';
 import { llama2cTokenizerToHf, readLlama2cTokenizer } from '../../models/import/llama2c/tokenizer.ts';
 import { checkVariantAgainstConfig, readVariant, VARIANT_FILE, type VariantInfo } from '../../models/compress/variant.ts';
-import { storagePlan, toKernelForms, withStoredHead } from '../../models/compress/variant-forms.ts';
+import { storagePlan, withStoredHead } from '../../models/compress/variant-forms.ts';
 import type { KernelBackend } from '../../models/compress/kernel-choice.ts';
 import { prepareWeightsFrom, type PreparedWeights } from '../../models/llama/prepare.ts';
 import type { WeightsSetting } from '../../models/llama/types.ts';
@@ -74,20 +74,4 @@ export async function prepareStored(model: TextModel | StreamedTextModel, settin
   const reader = isReader(model.weights) ? model.weights : inMemoryReader(model.weights);
   const plan = storagePlan(setting, backend);
   return withStoredHead(await prepareWeightsFrom(model.config, reader, { weights: plan.prepare, backend, ...(signal ? { signal } : {}) }), plan);
-}
-
-/**
- * A source model prepared for `setting` twice over at no extra quantization: in its stored form
- * (packed; what a variant holds) and, derived from that, the kernel form `backend` compiles
- * (variant-forms.ts). Where the two are the same (every form but WASM's q4) they share their
- * arrays; for WASM q4 the packed copy is half the int8 one (1/8 of the fp32 'dequantized' one).
- */
-export async function prepareForVariant(
-  model: TextModel | StreamedTextModel,
-  setting: WeightsSetting,
-  backend: KernelBackend,
-  signal?: AbortSignal,
-): Promise<{ stored: PreparedWeights; kernel: PreparedWeights }> {
-  const stored = await prepareStored(model, setting, backend, signal);
-  return { stored, kernel: toKernelForms(stored, setting, backend) };
 }
