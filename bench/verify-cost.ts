@@ -3,7 +3,7 @@
  * and the speed-up that cost predicts with the acceptance measured on the project's LayerSkip
  * model.
  *
- *   npx tsx bench/verify-cost.ts [--shapes smollm2-135m,smollm2-360m] [--weights f32] [--exits 0.25,0.5,0.75] [--rounds 7] [--context 64] [--json]
+ *   npx tsx bench/verify-cost.ts [--shapes smollm2-135m,smollm2-360m] [--weights f32] [--exits 0.25,0.5,0.75] [--rounds 7] [--context 64] [--clock cpu|wall] [--json]
  *
  * Node, onnxruntime-web WASM (the same wasm build the browser workers load), one thread, synthetic
  * weights in the published shapes (models/synthetic/, generated into public/models/ when absent).
@@ -44,6 +44,7 @@ const { values } = parseArgs({
     exits: { type: 'string', default: '0.25,0.5,0.75' },
     rounds: { type: 'string', default: '7' },
     context: { type: 'string', default: '64' },
+    clock: { type: 'string', default: 'cpu' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -85,10 +86,21 @@ function breakEven(draftCost: number, verifyCost: (s: number) => number): number
   return hi;
 }
 
+/**
+ * Milliseconds of `fn`: the process's CPU time by default (`--clock cpu`), which a loaded machine's
+ * scheduling does not inflate (onnxruntime runs one thread here, so CPU time is its compute time;
+ * memory-bandwidth contention still shows), or wall time (`--clock wall`).
+ */
 async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t0 = performance.now();
+  if (values.clock === 'wall') {
+    const t0 = performance.now();
+    await fn();
+    return performance.now() - t0;
+  }
+  const c0 = process.cpuUsage();
   await fn();
-  return performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000;
 }
 
 const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
@@ -122,8 +134,10 @@ for (const shape of values.shapes.split(',')) {
     const draftTimes: number[] = [];
     const fullTimes: number[] = [];
     const verifyTimes: number[][] = Array.from({ length: MAX_S }, () => []);
-    for (let r = 0; r < rounds; r++) {
-      fullTimes.push(await timed(() => full.step([200 + r])));
+    // Round 0 warms both runners (first-run allocations) and is not counted.
+    for (let r = -1; r < rounds; r++) {
+      const fullMs = await timed(() => full.step([200 + r + 1]));
+      if (r >= 0) fullTimes.push(fullMs);
       await full.truncate(fullAt);
       // Draft S tokens (timing each), then verify all S positions; truncate back for the next S.
       for (let S = 1; S <= MAX_S; S++) {
@@ -131,10 +145,11 @@ for (const shape of values.shapes.split(',')) {
         for (let s = 0; s < S; s++) {
           let h: Float32Array | undefined;
           const ms = await timed(async () => ({ hidden: h } = await runner.draftStep(300 + s)));
-          if (S === 1) draftTimes.push(ms);
+          if (S === 1 && r >= 0) draftTimes.push(ms);
           hidden.set(h!, s * c.dim);
         }
-        verifyTimes[S - 1]!.push(await timed(() => runner.verify(hidden, S)));
+        const verifyMs = await timed(() => runner.verify(hidden, S));
+        if (r >= 0) verifyTimes[S - 1]!.push(verifyMs);
         await runner.truncate(start);
       }
     }
@@ -156,6 +171,7 @@ for (const shape of values.shapes.split(',')) {
       exit,
       load_avg_1m: r3(loadavg()[0]!),
       context: contextLength,
+      clock: values.clock,
       full_ms: r3(fullMs),
       draft_ms: r3(draftMs),
       verify_ms: verifyMs.map(r3),
