@@ -27,10 +27,23 @@ interface LosableDevice {
 /** Live sessions per device: a loss with none is onnxruntime releasing its own device. */
 const users = new WeakMap<LosableDevice, number>();
 let lostError: WhittleError | null = null;
+/** RPC calls this worker has received (callArrived); the loss message says how many came before it. */
+let callsArrived = 0;
 
 /** DEVICE_LOST once this worker's device has been lost while in use; null before. */
 export function deviceLost(): WhittleError | null {
   return lostError;
+}
+
+/**
+ * Counts one RPC call arriving at this worker (workers/rpc.ts, in the order the owner sent them).
+ * Returns DEVICE_LOST with `afterLoss: true` when the device was already known lost: nothing of
+ * that call may run here, and since nothing ran, its owner may send it again to a fresh worker.
+ */
+export function callArrived(): WhittleError | null {
+  callsArrived++;
+  if (!lostError) return null;
+  return new WhittleError('DEVICE_LOST', lostError.message, { ...lostError.details, afterLoss: true });
 }
 
 /**
@@ -81,6 +94,9 @@ function markLost(info: { reason?: string; message?: string }): void {
   // or on a page's main thread, where there is no owner to tell.
   const scope = globalThis as { WorkerGlobalScope?: unknown; postMessage?: (message: unknown) => void };
   if (typeof scope.WorkerGlobalScope === 'function' && typeof scope.postMessage === 'function') {
-    scope.postMessage({ type: DEVICE_LOST_MESSAGE, message: lostError.message, reason: info.reason ?? 'unknown' });
+    // `calls`: how many calls had arrived when the loss was recorded. The owner may have sent more
+    // meanwhile (this message crosses them); those are refused unrun (callArrived) and can go
+    // to a fresh worker, while the first `calls` may have been running on the lost device.
+    scope.postMessage({ type: DEVICE_LOST_MESSAGE, message: lostError.message, reason: info.reason ?? 'unknown', calls: callsArrived });
   }
 }
