@@ -159,10 +159,12 @@ export class Codec {
           await call.call((r) => r.resetEncoder());
           started = true;
         }
-        const copy = Float32Array.from(frames);
         const first = frameIndex;
-        frameIndex += Math.floor(copy.length / LYRA_V2.frameSamples);
-        return call.call((r) => r.encodeFrames(Comlink.transfer(copy, [copy.buffer]), n, first));
+        frameIndex += Math.floor(frames.length / LYRA_V2.frameSamples);
+        return call.call((r) => {
+          const copy = Float32Array.from(frames); // per attempt (see WorkerClient.call)
+          return r.encodeFrames(Comlink.transfer(copy, [copy.buffer]), n, first);
+        });
       },
       async reset() {
         frameIndex = 0;
@@ -181,8 +183,10 @@ export class Codec {
           await call.call((r) => r.resetDecoder());
           started = true;
         }
-        const copy = packets.slice();
-        return call.call((r) => r.decodePackets(Comlink.transfer(copy, [copy.buffer])));
+        return call.call((r) => {
+          const copy = packets.slice(); // per attempt (see WorkerClient.call)
+          return r.decodePackets(Comlink.transfer(copy, [copy.buffer]));
+        });
       },
       async conceal() {
         if (!started) {

@@ -15,7 +15,7 @@ import type { LlamaPlan, LiveStats, TextModel } from 'whittle';
 
 export interface HeapSample {
   bytes: number;
-  /** 'measureUserAgentSpecificMemory' (page + its workers, after a GC) or 'performance.memory' (main thread's heap only). */
+  /** 'measureUserAgentSpecificMemory' (page + its workers, after a GC) or 'performance.memory' (main thread's heap only, after a forced GC). */
   source: 'measureUserAgentSpecificMemory' | 'performance.memory';
 }
 
@@ -88,6 +88,9 @@ async function jsHeap(whole = true): Promise<HeapSample> {
   if (whole && crossOriginIsolated && perf.measureUserAgentSpecificMemory) {
     return { bytes: (await perf.measureUserAgentSpecificMemory()).bytes, source: 'measureUserAgentSpecificMemory' };
   }
+  // After a full GC (the runner starts Chromium with --expose-gc): live objects, not garbage
+  // that the next major GC would take.
+  (globalThis as { gc?: () => void }).gc?.();
   return { bytes: perf.memory?.usedJSHeapSize ?? NaN, source: 'performance.memory' };
 }
 

@@ -92,8 +92,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     headless: true,
     // Audio plays without a click; measureUserAgentSpecificMemory measures at once (by default it
     // waits for the next GC, up to 20 s: 13 s measured here); performance.memory unrounded where
-    // it is the fallback.
-    args: [...CHROMIUM_ARGS, '--autoplay-policy=no-user-gesture-required', '--enable-blink-features=ForceEagerMeasureMemory', '--enable-precise-memory-info'],
+    // it is the fallback, read after a forced GC (--expose-gc).
+    args: [...CHROMIUM_ARGS, '--autoplay-policy=no-user-gesture-required', '--enable-blink-features=ForceEagerMeasureMemory', '--enable-precise-memory-info', '--js-flags=--expose-gc'],
   });
   try {
     const context = await browser.newContext();

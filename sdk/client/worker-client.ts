@@ -46,8 +46,15 @@ interface Generation<Api> {
   /** Rejects with WORKER_DIED when the worker is gone (or INVALID_ARGUMENT when the client retired it). */
   dead: Promise<never>;
   alive: boolean;
-  /** Rejects `dead` (once; later reasons are ignored). */
+  /** Rejects `dead` and every pending call (once; later reasons are ignored). */
   markDead: (err: WhittleError) => void;
+  /**
+   * The calls in flight, each by its reject. Not Promise.race(call, dead): every race leaves a
+   * reaction on `dead`, which stays pending for the worker's life, and that reaction keeps the
+   * call's result alive (a live codec stream leaked ~110 KB/s of decoded audio that way, found by
+   * scripts/soak).
+   */
+  pending: Set<(err: WhittleError) => void>;
 }
 
 /**
@@ -171,13 +178,27 @@ export class WorkerClient<Api> {
    * worker's owner (DEVICE_LOST_MESSAGE), and the next call must not reach it.
    */
   private race<R>(gen: Generation<Api>, fn: (remote: Comlink.Remote<Api>) => Promise<R>): Promise<R> {
+    if (!gen.alive) return gen.dead; // it died since: `dead` has rejected with why
     const call = fn(gen.remote).catch((err: unknown) => {
       if (err instanceof WhittleError && err.code === 'DEVICE_LOST') this.retire(gen, err);
       throw err;
     });
     // Comlink posts a call's message synchronously inside fn: this is its place in the worker's count.
     const sent = gen.posted;
-    return Promise.race([call, gen.dead]).catch((err: unknown) => {
+    const settled = new Promise<R>((resolve, reject) => {
+      gen.pending.add(reject);
+      call.then(
+        (value) => {
+          gen.pending.delete(reject);
+          resolve(value);
+        },
+        (err: unknown) => {
+          gen.pending.delete(reject);
+          reject(err);
+        },
+      );
+    });
+    return settled.catch((err: unknown) => {
       // Rejected by the loss report (gen.dead), but sent after the worker had recorded the loss:
       // the worker refused it unrun (its own reply, crossing the report, is lost with the worker).
       if (err instanceof WhittleError && err.code === 'DEVICE_LOST' && !startedAfterLoss(err) && gen.callsBeforeLoss !== null && sent > gen.callsBeforeLoss) {
@@ -200,11 +221,19 @@ export class WorkerClient<Api> {
     const id = ++this.generations;
     const name = `whittle-${this.label}-${Date.now().toString(36)}-${(counter++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
     const worker = this.options.spawn(name);
-    let markDead!: (err: WhittleError) => void;
+    let rejectDead!: (err: WhittleError) => void;
     const dead = new Promise<never>((_, reject) => {
-      markDead = reject;
+      rejectDead = reject;
     });
-    dead.catch(() => undefined); // observed by race() in calls; never an unhandled rejection
+    dead.catch(() => undefined); // observed by onSpawn and pinned calls; never an unhandled rejection
+    let deadReason: WhittleError | null = null;
+    const markDead = (err: WhittleError) => {
+      if (deadReason) return;
+      deadReason = err;
+      rejectDead(err);
+      for (const reject of gen.pending) reject(err);
+      gen.pending.clear();
+    };
     // The worker as Comlink's endpoint, counting the calls posted to it (see Generation.posted).
     const endpoint: Comlink.Endpoint = {
       postMessage: (message: unknown, transfer?: Transferable[]) => {
@@ -214,7 +243,7 @@ export class WorkerClient<Api> {
       addEventListener: worker.addEventListener.bind(worker),
       removeEventListener: worker.removeEventListener.bind(worker),
     };
-    const gen: Generation<Api> = { id, worker, remote: Comlink.wrap<Api>(endpoint), posted: 0, callsBeforeLoss: null, dead, alive: true, markDead };
+    const gen: Generation<Api> = { id, worker, remote: Comlink.wrap<Api>(endpoint), posted: 0, callsBeforeLoss: null, dead, alive: true, markDead, pending: new Set() };
 
     const died = (why: string) => {
       if (!gen.alive) return;
