@@ -108,23 +108,34 @@ export class Codec {
   /** A whole clip (any sample rate, mono, [-1, 1]) to packets, from a fresh encoder state. */
   async encode(pcm: Float32Array, options: { kbps?: number; sampleRate?: number } = {}): Promise<Uint8Array> {
     const n = quantizersFor(options.kbps ?? 6);
-    const copy = Float32Array.from(pcm);
-    const out = await this.client.call((r) => r.encodeClip(Comlink.transfer(copy, [copy.buffer]), options.sampleRate ?? 16000, n));
+    // Copied inside the call: a call retried on a fresh worker (after a device loss) transfers a copy of its own.
+    const out = await this.client.call((r) => {
+      const copy = Float32Array.from(pcm);
+      return r.encodeClip(Comlink.transfer(copy, [copy.buffer]), options.sampleRate ?? 16000, n);
+    });
     return out.packets;
   }
 
   /** A mono WAV file (16-bit PCM or float, any common rate) to packets. Stereo/invalid files are INVALID_ARGUMENT. */
   async encodeWav(wav: ArrayBuffer, options: { kbps?: number } = {}): Promise<Uint8Array> {
     const n = quantizersFor(options.kbps ?? 6);
-    const copy = wav.slice(0);
-    return (await this.client.call((r) => r.encodeWav(Comlink.transfer(copy, [copy]), n))).packets;
+    return (
+      await this.client.call((r) => {
+        const copy = wav.slice(0);
+        return r.encodeWav(Comlink.transfer(copy, [copy]), n);
+      })
+    ).packets;
   }
 
   /** Packets to 16 kHz audio, from a fresh decoder state. */
   async decode(packets: Uint8Array): Promise<Float32Array> {
     await this.client.call((r) => r.resetDecoder());
-    const copy = packets.slice();
-    return (await this.client.call((r) => r.decodePackets(Comlink.transfer(copy, [copy.buffer])))).pcm;
+    return (
+      await this.client.call((r) => {
+        const copy = packets.slice();
+        return r.decodePackets(Comlink.transfer(copy, [copy.buffer]));
+      })
+    ).pcm;
   }
 
   /** A streaming encoder at `kbps` (default 6); one per Codec (it owns the encoder state). */
@@ -148,10 +159,12 @@ export class Codec {
           await call.call((r) => r.resetEncoder());
           started = true;
         }
-        const copy = Float32Array.from(frames);
         const first = frameIndex;
-        frameIndex += Math.floor(copy.length / LYRA_V2.frameSamples);
-        return call.call((r) => r.encodeFrames(Comlink.transfer(copy, [copy.buffer]), n, first));
+        frameIndex += Math.floor(frames.length / LYRA_V2.frameSamples);
+        return call.call((r) => {
+          const copy = Float32Array.from(frames); // per attempt (see WorkerClient.call)
+          return r.encodeFrames(Comlink.transfer(copy, [copy.buffer]), n, first);
+        });
       },
       async reset() {
         frameIndex = 0;
@@ -170,8 +183,10 @@ export class Codec {
           await call.call((r) => r.resetDecoder());
           started = true;
         }
-        const copy = packets.slice();
-        return call.call((r) => r.decodePackets(Comlink.transfer(copy, [copy.buffer])));
+        return call.call((r) => {
+          const copy = packets.slice(); // per attempt (see WorkerClient.call)
+          return r.decodePackets(Comlink.transfer(copy, [copy.buffer]));
+        });
       },
       async conceal() {
         if (!started) {

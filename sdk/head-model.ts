@@ -37,8 +37,10 @@ export class HeadModel {
 
   /** Logits [tokens.length * vocab], row-major. */
   async logits(tokens: ArrayLike<number>): Promise<Float32Array> {
-    const ids = Int32Array.from(tokens);
-    return this.client.call((remote) => remote.logits(Comlink.transfer(ids, [ids.buffer])));
+    return this.client.call((remote) => {
+      const ids = Int32Array.from(tokens); // per attempt: a retry on a fresh worker transfers its own copy
+      return remote.logits(Comlink.transfer(ids, [ids.buffer]));
+    });
   }
 
   /** The current worker (tests use it to kill the worker; devtools to find it). */

@@ -19,7 +19,7 @@ import type { CalibrateExitsOptions, PruneOptions, PruneResult, WidthPruneOption
 import type { ExitChoice, ExitProfile, StepCost } from '../workers/text/exit-calibration.ts';
 import type { RuntimeConfig } from '../workers/ort/runtime.ts';
 import { WhittleError, throwIfAborted } from '../core/errors.ts';
-import { startLoaded, type PinnedWorker, type SpawnWorker, type WorkerClient } from './client/worker-client.ts';
+import { startLoaded, startedAfterLoss, type PinnedWorker, type SpawnWorker, type WorkerClient } from './client/worker-client.ts';
 
 export type { TextEvent, GenerateOptions, TextModelInfo, LlamaPlan, WidthPlan };
 export type { Prompt, ChatMessage, PruneOptions, PruneResult, WidthPruneOptions, WidthPruneResult, CalibrateExitsOptions, ExitChoice, ExitProfile, SpeculateOptions, SpeculationStats, DropoutOptions, DropoutStats };
@@ -121,8 +121,7 @@ export class TextModel {
     // The stream lives in one worker: reading and cancelling it go to that worker only. After
     // its death they reject with WORKER_DIED instead of respawning a worker (and reloading the
     // model) for a stream the new one never had.
-    const worker = await this.client.pin();
-    const id = await worker.call((r) => r.start(prompt, rest));
+    const { worker, result: id } = await this.pinned((r) => r.start(prompt, rest));
     let finished = false;
     const cancel = () => void worker.call((r) => r.cancel(id)).catch(() => undefined);
     signal?.addEventListener('abort', cancel, { once: true });
@@ -153,15 +152,37 @@ export class TextModel {
     if (!options.signal) {
       const { signal: _unused, ...rest } = options;
       const refresh = this.planMayChange(rest);
-      const worker = await this.client.pin();
+      let worker: PinnedWorker<TextService> | undefined;
       try {
-        return await worker.call((r) => r.complete(prompt, rest));
+        const run = await this.pinned((r) => r.complete(prompt, rest), (w) => (worker = w));
+        return run.result;
       } finally {
-        if (refresh) await this.refreshInfo(worker);
+        if (refresh && worker) await this.refreshInfo(worker);
       }
     }
     for await (const ev of this.generate(prompt, options)) if (ev.type === 'done') return ev;
     throw new WhittleError('INTERNAL', 'generation ended without a done event');
+  }
+
+  /**
+   * Starts a call on the live worker and keeps that worker for the calls that follow it (a
+   * stream's next chunks, a refresh). If the call reached a worker whose device was already lost
+   * (startedAfterLoss: nothing of it ran), it starts once more on a fresh worker, as
+   * WorkerClient.call does; a call that may have run on the lost device keeps its DEVICE_LOST.
+   */
+  private async pinned<R>(
+    fn: (remote: Comlink.Remote<TextService>) => Promise<R>,
+    onPin?: (worker: PinnedWorker<TextService>) => void,
+  ): Promise<{ worker: PinnedWorker<TextService>; result: R }> {
+    for (let attempt = 0; ; attempt++) {
+      const worker = await this.client.pin();
+      onPin?.(worker);
+      try {
+        return { worker, result: await worker.call(fn) };
+      } catch (err) {
+        if (attempt > 0 || !startedAfterLoss(err)) throw err;
+      }
+    }
   }
 
   /**
@@ -289,11 +310,15 @@ export class TextModel {
     if (!signal) return this.client.call((r) => fn(r, undefined));
     const job = this.nextJob++;
     // The job runs in one worker; an abort after its death must not start another to cancel it.
-    const worker = await this.client.pin();
-    const cancel = () => void worker.call((r) => r.cancelJob(job)).catch(() => undefined);
+    let worker: PinnedWorker<TextService> | undefined;
+    const cancel = () => void worker?.call((r) => r.cancelJob(job)).catch(() => undefined);
     signal.addEventListener('abort', cancel, { once: true });
     try {
-      return await worker.call((r) => fn(r, job));
+      const onPin = (w: PinnedWorker<TextService>) => {
+        throwIfAborted(signal); // an abort while a retry looked for a fresh worker
+        worker = w;
+      };
+      return (await this.pinned((r) => fn(r, job), onPin)).result;
     } finally {
       signal.removeEventListener('abort', cancel);
     }

@@ -4,12 +4,16 @@
  * - errors keep their `WhittleError` code across the boundary (core/rpc-errors.ts);
  * - typed arrays an engine returns are *transferred*, not copied (engines hand over the
  *   buffers they return and must not keep using them);
+ * - every call is counted as it arrives, and refused unrun once this worker's WebGPU device is
+ *   known lost (workers/ort/device-loss.ts callArrived), so the owner can tell the calls that
+ *   may have run on the lost device from those it can send again to a fresh worker;
  * - the worker holds a Web Lock named after itself for its whole life. The client asks for
  *   the same lock: it is granted exactly when this worker is gone (terminated, crashed,
  *   closed), which is how pending calls learn they will never be answered.
  */
 import * as Comlink from 'comlink';
 import { installErrorTransfer } from '../core/rpc-errors.ts';
+import { callArrived } from './ort/device-loss.ts';
 
 export const READY_MESSAGE = 'whittle:ready';
 
@@ -27,13 +31,18 @@ function withTransfer<T>(value: T): T {
   return buffers.length > 0 ? Comlink.transfer(value, buffers) : value;
 }
 
-/** Wraps an engine so each method's (awaited) result is marked for transfer. */
+/**
+ * Wraps an engine so each method's (awaited) result is marked for transfer, and each call is
+ * counted (Comlink invokes a method synchronously as its message arrives, so this is arrival order).
+ */
 function transferringProxy<T extends object>(engine: T): T {
   return new Proxy(engine, {
     get(target, prop, receiver) {
       const value: unknown = Reflect.get(target, prop, receiver);
       if (typeof value !== 'function') return value;
       return (...args: unknown[]) => {
+        const refused = callArrived();
+        if (refused) return Promise.reject(refused);
         const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, args);
         return result instanceof Promise ? result.then(withTransfer) : withTransfer(result);
       };

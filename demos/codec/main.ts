@@ -81,6 +81,7 @@ async function start(): Promise<void> {
       jitterFrames: Number(input('jitter').value),
       kbps: Number(input('kbps').value),
       auto: input('auto').checked,
+      keepDecoded: true, // the waveform, spectrogram and A/B playback read it (a demo session is short)
       ...(maxFrames !== undefined ? { maxFrames } : {}),
     });
     let lastDraw = 0;

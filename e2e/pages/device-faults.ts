@@ -1,6 +1,7 @@
 /**
- * The page e2e/device-faults.spec.ts drives: the public SDK, and model workers that lose their
- * WebGPU device when told to (device-tap.worker.ts).
+ * The page e2e/device-faults.spec.ts (and text.spec.ts's WebGPU leak check) drives: the public
+ * SDK, and model workers that lose their WebGPU device when told to and count their GPU buffers
+ * (device-tap.worker.ts).
  */
 import * as whittle from 'whittle';
 
@@ -25,6 +26,38 @@ function loseDevice(worker: Worker): Promise<{ type: string; message: string; re
   return told;
 }
 
+/**
+ * Destroys the WebGPU devices of `worker` and holds its device-lost report back until the next
+ * call reaches it (device-tap.worker.ts); resolves once the worker has recorded the loss, while
+ * the SDK has not heard of it yet.
+ */
+function loseDeviceQuietly(worker: Worker): Promise<void> {
+  const held = new Promise<void>((resolve) => {
+    const onMessage = (ev: MessageEvent) => {
+      if ((ev.data as { type?: string } | null)?.type !== 'e2e:report-held') return;
+      worker.removeEventListener('message', onMessage);
+      resolve();
+    };
+    worker.addEventListener('message', onMessage);
+  });
+  worker.postMessage({ type: 'e2e:destroy-device', holdReport: true });
+  return held;
+}
+
+/** GPU buffers `worker` has created and destroyed so far (device-tap.worker.ts). */
+function gpuBuffers(worker: Worker): Promise<{ created: number; destroyed: number }> {
+  return new Promise((resolve) => {
+    const onMessage = (ev: MessageEvent) => {
+      const data = ev.data as { type?: string; created: number; destroyed: number } | null;
+      if (data?.type !== 'e2e:gpu-buffers') return;
+      worker.removeEventListener('message', onMessage);
+      resolve({ created: data.created, destroyed: data.destroyed });
+    };
+    worker.addEventListener('message', onMessage);
+    worker.postMessage({ type: 'e2e:gpu-buffers' });
+  });
+}
+
 /** What a rejected promise carried, as JSON: its code and whether it is a WhittleError. */
 async function failure(promise: Promise<unknown>): Promise<{ code?: string; message?: string; isWhittle: boolean } | null> {
   try {
@@ -35,7 +68,7 @@ async function failure(promise: Promise<unknown>): Promise<{ code?: string; mess
   }
 }
 
-const faults = { whittle, tapWorker, loseDevice, failure };
+const faults = { whittle, tapWorker, loseDevice, loseDeviceQuietly, gpuBuffers, failure };
 declare global {
   interface Window {
     faults: typeof faults;

@@ -18,8 +18,57 @@ GPUAdapter.prototype.requestDevice = async function (this: GPUAdapter, descripto
   return device;
 };
 
+/**
+ * GPU buffers created and destroyed in this worker, for leak checks: `{ type: 'e2e:gpu-buffers' }`
+ * is answered with `{ type: 'e2e:gpu-buffers', created, destroyed }`. onnxruntime keeps freed
+ * buffers in a pool and reuses them, so in a steady state `created - destroyed` stays flat; a
+ * tensor that is never disposed keeps its buffer out of the pool and the next step creates another.
+ */
+const buffers = { created: 0, destroyed: 0 };
+const createBuffer = GPUDevice.prototype.createBuffer;
+GPUDevice.prototype.createBuffer = function (this: GPUDevice, descriptor: GPUBufferDescriptor): GPUBuffer {
+  buffers.created++;
+  return createBuffer.call(this, descriptor);
+};
+const destroyBuffer = GPUBuffer.prototype.destroy;
+GPUBuffer.prototype.destroy = function (this: GPUBuffer): undefined {
+  buffers.destroyed++;
+  destroyBuffer.call(this);
+};
 self.addEventListener('message', (ev: MessageEvent) => {
-  if ((ev.data as { type?: unknown } | null)?.type !== 'e2e:destroy-device') return;
+  if ((ev.data as { type?: unknown } | null)?.type === 'e2e:gpu-buffers') self.postMessage({ type: 'e2e:gpu-buffers', ...buffers });
+});
+
+/**
+ * `{ type: 'e2e:destroy-device', holdReport: true }` also holds back the worker's device-lost
+ * report (DEVICE_LOST_MESSAGE) until the next RPC call arrives, then sends it before that call
+ * runs: the owner's next call reaches this worker after it recorded the loss but before the
+ * owner heard of it, the ordering a busy page sees when the report is slow to cross.
+ * The page learns that the report is held from `{ type: 'e2e:report-held' }`.
+ */
+let holdReport = false;
+let heldReport: unknown = null;
+const original = self.postMessage.bind(self) as (message: unknown, transfer?: Transferable[]) => void;
+const post = (message: unknown) => original(message);
+(self as unknown as { postMessage: (message: unknown, transfer?: Transferable[]) => void }).postMessage = (message, transfer) => {
+  if (holdReport && (message as { type?: unknown } | null)?.type === 'whittle:device-lost') {
+    heldReport = message;
+    post({ type: 'e2e:report-held' });
+    return;
+  }
+  original(message, transfer ?? []);
+};
+
+// Registered before the real worker's own listener (imported below), so it runs first.
+self.addEventListener('message', (ev: MessageEvent) => {
+  const data = ev.data as { type?: unknown; holdReport?: unknown } | null;
+  if (data?.type === 'APPLY' && heldReport) {
+    post(heldReport);
+    heldReport = null;
+    holdReport = false;
+  }
+  if (data?.type !== 'e2e:destroy-device') return;
+  holdReport = data.holdReport === true;
   for (const device of devices) device.destroy();
 });
 

@@ -8,7 +8,8 @@
  * call rejects with `WORKER_DIED`, and the next call spawns a fresh worker and replays
  * `onSpawn` (e.g. re-sending the model) before running. A worker that reports its WebGPU
  * device lost (DEVICE_LOST_MESSAGE) is ended the same way, its pending calls rejecting with
- * `DEVICE_LOST`.
+ * `DEVICE_LOST`, except those sent after the worker had recorded the loss: the worker refuses
+ * them unrun, so `call()` sends them once more, to a fresh worker (see startedAfterLoss).
  */
 import * as Comlink from 'comlink';
 import { WhittleError } from '../../core/errors.ts';
@@ -38,11 +39,22 @@ interface Generation<Api> {
   id: number;
   worker: Worker;
   remote: Comlink.Remote<Api>;
+  /** Calls posted to this worker so far (Comlink APPLY messages, the same count the worker keeps as they arrive). */
+  posted: number;
+  /** How many of those had arrived when the worker recorded its device loss (null: no loss reported). */
+  callsBeforeLoss: number | null;
   /** Rejects with WORKER_DIED when the worker is gone (or INVALID_ARGUMENT when the client retired it). */
   dead: Promise<never>;
   alive: boolean;
-  /** Rejects `dead` (once; later reasons are ignored). */
+  /** Rejects `dead` and every pending call (once; later reasons are ignored). */
   markDead: (err: WhittleError) => void;
+  /**
+   * The calls in flight, each by its reject. Not Promise.race(call, dead): every race leaves a
+   * reaction on `dead`, which stays pending for the worker's life, and that reaction keeps the
+   * call's result alive (a live codec stream leaked ~110 KB/s of decoded audio that way, found by
+   * scripts/soak).
+   */
+  pending: Set<(err: WhittleError) => void>;
 }
 
 /**
@@ -71,6 +83,16 @@ export interface WorkerClientOptions<Api> {
 
 let counter = 0;
 
+/**
+ * True for a DEVICE_LOST that a call got without running: it reached its worker after the worker
+ * had recorded the loss (so the worker refused it), or the worker's loss report says the call
+ * had not arrived yet. Such a call can be sent again to a fresh worker; one that may have run on
+ * the lost device (a stream it was producing, a run that failed) cannot, and keeps its error.
+ */
+export function startedAfterLoss(err: unknown): boolean {
+  return err instanceof WhittleError && err.code === 'DEVICE_LOST' && err.details.afterLoss === true;
+}
+
 export class WorkerClient<Api> {
   private current: Promise<Generation<Api>> | null = null;
   private generations = 0;
@@ -84,11 +106,20 @@ export class WorkerClient<Api> {
     installErrorTransfer();
   }
 
-  /** Runs `fn` against the live worker; rejects with WORKER_DIED if the worker dies meanwhile. */
+  /**
+   * Runs `fn` against the live worker; rejects with WORKER_DIED if the worker dies meanwhile.
+   * A call that reached a worker whose device was already lost (startedAfterLoss) runs once more
+   * on a fresh worker, so `fn` must build its arguments (transferred copies included) each time
+   * it is called.
+   */
   async call<R>(fn: (remote: Comlink.Remote<Api>) => Promise<R>): Promise<R> {
     if (this.disposed) throw new WhittleError('INVALID_ARGUMENT', `${this.label} was disposed`);
-    const gen = await this.generation();
-    return this.race(gen, fn);
+    try {
+      return await this.race(await this.generation(), fn);
+    } catch (err) {
+      if (!startedAfterLoss(err) || this.disposed) throw err;
+      return this.race(await this.generation(), fn); // that worker is retired: this starts a fresh one
+    }
   }
 
   /**
@@ -125,10 +156,13 @@ export class WorkerClient<Api> {
   }
 
   private async generation(): Promise<Generation<Api>> {
-    if (this.current) {
-      const gen = await this.current;
+    // Re-checked after each wait: callers that found the same dead worker together (the calls a
+    // death rejected, retrying) share the one fresh worker the first of them starts.
+    while (this.current) {
+      const current = this.current;
+      const gen = await current;
       if (gen.alive) return gen;
-      this.current = null; // it died since: start over
+      if (this.current === current) this.current = null; // it died since: start over
     }
     const starting = this.start();
     this.current = starting;
@@ -144,11 +178,34 @@ export class WorkerClient<Api> {
    * worker's owner (DEVICE_LOST_MESSAGE), and the next call must not reach it.
    */
   private race<R>(gen: Generation<Api>, fn: (remote: Comlink.Remote<Api>) => Promise<R>): Promise<R> {
+    if (!gen.alive) return gen.dead; // it died since: `dead` has rejected with why
     const call = fn(gen.remote).catch((err: unknown) => {
       if (err instanceof WhittleError && err.code === 'DEVICE_LOST') this.retire(gen, err);
       throw err;
     });
-    return Promise.race([call, gen.dead]);
+    // Comlink posts a call's message synchronously inside fn: this is its place in the worker's count.
+    const sent = gen.posted;
+    const settled = new Promise<R>((resolve, reject) => {
+      gen.pending.add(reject);
+      call.then(
+        (value) => {
+          gen.pending.delete(reject);
+          resolve(value);
+        },
+        (err: unknown) => {
+          gen.pending.delete(reject);
+          reject(err);
+        },
+      );
+    });
+    return settled.catch((err: unknown) => {
+      // Rejected by the loss report (gen.dead), but sent after the worker had recorded the loss:
+      // the worker refused it unrun (its own reply, crossing the report, is lost with the worker).
+      if (err instanceof WhittleError && err.code === 'DEVICE_LOST' && !startedAfterLoss(err) && gen.callsBeforeLoss !== null && sent > gen.callsBeforeLoss) {
+        throw new WhittleError('DEVICE_LOST', err.message, { ...err.details, afterLoss: true });
+      }
+      throw err;
+    });
   }
 
   /** Ends a generation on purpose: its pending calls reject with `why` instead of waiting forever. */
@@ -164,12 +221,29 @@ export class WorkerClient<Api> {
     const id = ++this.generations;
     const name = `whittle-${this.label}-${Date.now().toString(36)}-${(counter++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
     const worker = this.options.spawn(name);
-    let markDead!: (err: WhittleError) => void;
+    let rejectDead!: (err: WhittleError) => void;
     const dead = new Promise<never>((_, reject) => {
-      markDead = reject;
+      rejectDead = reject;
     });
-    dead.catch(() => undefined); // observed by race() in calls; never an unhandled rejection
-    const gen: Generation<Api> = { id, worker, remote: Comlink.wrap<Api>(worker), dead, alive: true, markDead };
+    dead.catch(() => undefined); // observed by onSpawn and pinned calls; never an unhandled rejection
+    let deadReason: WhittleError | null = null;
+    const markDead = (err: WhittleError) => {
+      if (deadReason) return;
+      deadReason = err;
+      rejectDead(err);
+      for (const reject of gen.pending) reject(err);
+      gen.pending.clear();
+    };
+    // The worker as Comlink's endpoint, counting the calls posted to it (see Generation.posted).
+    const endpoint: Comlink.Endpoint = {
+      postMessage: (message: unknown, transfer?: Transferable[]) => {
+        if ((message as { type?: unknown } | null)?.type === 'APPLY') gen.posted++;
+        worker.postMessage(message, transfer ?? []);
+      },
+      addEventListener: worker.addEventListener.bind(worker),
+      removeEventListener: worker.removeEventListener.bind(worker),
+    };
+    const gen: Generation<Api> = { id, worker, remote: Comlink.wrap<Api>(endpoint), posted: 0, callsBeforeLoss: null, dead, alive: true, markDead, pending: new Set() };
 
     const died = (why: string) => {
       if (!gen.alive) return;
@@ -206,8 +280,10 @@ export class WorkerClient<Api> {
       void navigator.locks.request(name, async () => died('it stopped running'));
     }
     worker.addEventListener('message', (ev: MessageEvent) => {
-      const data = ev.data as { type?: string; message?: string; reason?: string } | null;
+      const data = ev.data as { type?: string; message?: string; reason?: string; calls?: number } | null;
       if (data?.type !== DEVICE_LOST_MESSAGE) return;
+      // Calls posted after the first `calls` reached the worker after it knew (see race()).
+      if (typeof data.calls === 'number') gen.callsBeforeLoss = data.calls;
       // Its sessions died with the device and cannot move to another: calls in flight reject
       // with DEVICE_LOST now (some would never settle), and the next call starts a fresh worker,
       // whose onnxruntime asks for a fresh device.

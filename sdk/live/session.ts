@@ -41,6 +41,12 @@ export interface LiveOptions {
   auto?: boolean;
   /** Stop capturing after this many frames (a clip's length); undefined = until stop(). */
   maxFrames?: number;
+  /**
+   * Keep every played frame in `decoded` and `playedQuantizers` (for analysis and A/B playback).
+   * Default: only with `maxFrames`, whose clip bounds them; an open-ended stream keeps none,
+   * since 16 kHz float audio would grow the page's memory by 3.8 MB a minute for as long as it runs.
+   */
+  keepDecoded?: boolean;
 }
 
 /**
@@ -103,10 +109,13 @@ export class LiveSession {
   private window = { bits: 0, sent: 0, dropped: 0, delay: 0, since: 0 };
   private engineMs: number[] = [];
   private stopped = false;
-  /** Decoded audio in playout order (concealed frames included), for analysis and A/B playback. */
+  /** Decoded audio in playout order (concealed frames included), for analysis and A/B playback (see LiveOptions.keepDecoded). */
   readonly decoded: Float32Array[] = [];
-  /** Quantizer count of each played frame (0 = concealed). */
+  /** Quantizer count of each played frame (0 = concealed; see LiveOptions.keepDecoded). */
   readonly playedQuantizers: number[] = [];
+  private readonly keepDecoded: boolean;
+  /** Frames played out (decoded or concealed), kept or not. */
+  private played = 0;
   /** Counters, updated in place after every frame. */
   readonly stats: LiveStats;
   /** Called after every frame and once when a clip's last frame has played. */
@@ -127,6 +136,7 @@ export class LiveSession {
     this.encoder = codec.encoder({ kbps });
     this.decoder = codec.decoder();
     this.auto = options.auto ?? false;
+    this.keepDecoded = options.keepDecoded ?? options.maxFrames !== undefined;
     this.stats = {
       framesCaptured: 0,
       packetsSent: 0,
@@ -281,16 +291,20 @@ export class LiveSession {
     const slot = this.jitter.pop();
     if (!slot) return;
     let pcm: Float32Array;
+    let quantizers = 0;
     if (slot.packet) {
       const out = await this.decoder.decode(slot.packet);
       pcm = out.pcm;
-      this.playedQuantizers.push(out.quantizers[0] ?? 0);
+      quantizers = out.quantizers[0] ?? 0;
     } else {
       pcm = await this.decoder.conceal();
       this.stats.concealed++;
-      this.playedQuantizers.push(0);
     }
-    this.decoded.push(pcm);
+    this.played++;
+    if (this.keepDecoded) {
+      this.decoded.push(pcm);
+      this.playedQuantizers.push(quantizers);
+    }
     const copy = pcm.slice();
     this.output.port.postMessage({ id: slot.frame, pcm: copy }, [copy.buffer]);
   }
@@ -298,7 +312,7 @@ export class LiveSession {
   /** After the last captured frame: let the network and jitter buffer empty. */
   private async drain(): Promise<void> {
     const last = this.stats.framesCaptured;
-    for (let extra = 0; this.decoded.length < last && extra < 500; extra++) {
+    for (let extra = 0; this.played < last && extra < 500; extra++) {
       const now = (last + extra) * FRAME_MS;
       this.receive(now);
       await this.playout();

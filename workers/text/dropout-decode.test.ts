@@ -10,6 +10,7 @@ import { readLlama2cCheckpoint } from '../../models/import/llama2c/checkpoint.ts
 import { readLocalModelFile } from '../../models/local.ts';
 import type { AttentionKind } from '../../models/llama/graph.ts';
 import { prepareWeights } from '../../models/llama/prepare.ts';
+import { sliceWidth } from '../../models/compress/width-slice.ts';
 import { randomLlama } from '../../models/llama/testing/random-model.ts';
 import type { LlamaConfig, LlamaPlan, LlamaWeights } from '../../models/llama/types.ts';
 import { LlamaReference } from '../../models/reference/llama-ref.ts';
@@ -153,14 +154,25 @@ describe('TextEngine dropout decoding (stories260K)', async () => {
     expect(a.stats.dropout!.steps).toBe(a.tokens.length);
   });
 
-  it('fusing the next base pass into the member run changes no token (seeded greedy, 48 steps)', async () => {
+  // Width-pruned blocks cache fewer KV heads than the config says: the fused run's cached row
+  // must be cut at each block's own row width (a config-wide width read past the end before).
+  it.each(['full width', 'width-pruned blocks'])('fusing the next base pass into the member run changes no token (seeded greedy, 48 steps, %s)', async (which) => {
+    const c = stories.config;
+    const full = prepareWeights(c, stories.weights);
+    const range = (n: number, skip = 0) => Array.from({ length: n }, (_, j) => j + skip);
+    // Kept KV groups and FFN channels per block: odd blocks lose one or two KV groups.
+    const narrow = {
+      kvHeads: range(c.nLayers).map((i) => (i % 2 === 1 ? range(Math.max(1, c.nKvHeads - 1 - (i % 3)), 1) : range(c.nKvHeads))),
+      ffn: range(c.nLayers).map((i) => range(c.hiddenDim - 8 * i)),
+    };
+    const weights = which === 'full width' ? full : sliceWidth(full, narrow);
     // A noisy context (every third token replaced), where dropping context tokens sways votes.
     const ids = engine.tokenIds(text).map((t, i) => (i > 0 && i % 3 === 0 ? 3 + ((t * 7919) % 509) : t));
     // High rates, so that some votes overturn the base token (and with it a fused base pass).
     const setup = resolveDropout({ context: 'prompt', seed: 9, rates: [0.6, 0.9, 1], minRate: 0.5 }, ids, 1, 512, 0);
     const runs: { tokens: number[]; stats: DropoutStats }[] = [];
     for (const fuse of [false, true]) {
-      const runner = await PlanRunner.compile(ort, 'wasm', prepareWeights(stories.config, stories.weights), { layers: [0, 1, 2, 3, 4] }, 'onnx', { dropout: true });
+      const runner = await PlanRunner.compile(ort, 'wasm', weights, { layers: [0, 1, 2, 3, 4] }, 'onnx', { dropout: true });
       const { logits: first, markedLogits } = await prefillMarked(runner, ids, setup.positions);
       const ensemble = new DropoutEnsemble(runner, setup, markedLogits, { greedy: true });
       let logits = first;
@@ -181,7 +193,8 @@ describe('TextEngine dropout decoding (stories260K)', async () => {
     expect(runs[1]!.stats.fusedRuns).toBe(runs[1]!.stats.memberRuns);
     expect(runs[1]!.stats.fusedRuns).toBeGreaterThan(0);
     expect(runs[0]!.stats.fusedRuns).toBe(0);
-    expect(runs[1]!.stats.overturnedFused, "a vote overturned a fused base pass (its cache entry truncated)").toBeGreaterThan(0);
+    // This seed overturns a fused base pass on the full model (the narrowed one votes otherwise).
+    if (which === 'full width') expect(runs[1]!.stats.overturnedFused, 'a vote overturned a fused base pass (its cache entry truncated)').toBeGreaterThan(0);
     const { fusedRuns: _a, overturnedFused: _b, memberMs: _c, ...plain } = runs[0]!.stats;
     const { fusedRuns: _d, overturnedFused: _e, memberMs: _f, ...fused } = runs[1]!.stats;
     expect(fused).toEqual(plain);

@@ -60,3 +60,37 @@ describe('PlanRunner shapes', () => {
     return compare(m.config, m.weights, { layers: [0, 1, 2], exit: 2 }, attention, false, [3, 4, 5], [6, 7]);
   });
 });
+
+describe('PlanRunner abort between segments', () => {
+  it("releases the hidden state a segment handed on when the step aborts before the next segment runs (a GPU buffer on WebGPU)", async () => {
+    // An early exit makes two segments ([0, 1] with the exit head, [2, 3, 4]): on the full path
+    // segment 0's hidden_out feeds segment 1. The signal fires while segment 0 runs, so the step
+    // stops before segment 1 consumed that hidden state.
+    const runner = await PlanRunner.compile(ort, 'wasm', prepareWeights(stories.config, stories.weights), { layers: [0, 1, 2, 3, 4], exit: 2 }, 'gqa');
+    const controller = new AbortController();
+    const handedOn: { dispose: () => void; disposed: boolean }[] = [];
+    // The class of the sessions the runner made (createSession's wrapper calls its run per call).
+    const session = (runner as unknown as { segments: { session: object }[] }).segments[0]!.session;
+    const proto = Object.getPrototypeOf(session) as { run: (...args: unknown[]) => Promise<Record<string, { dispose: () => void }>> };
+    const run = proto.run;
+    proto.run = async function (this: unknown, ...args: unknown[]) {
+      const out = await run.apply(this, args);
+      const hidden = out.hidden_out;
+      if (hidden) {
+        const entry = { dispose: hidden.dispose.bind(hidden), disposed: false };
+        hidden.dispose = () => ((entry.disposed = true), entry.dispose());
+        handedOn.push(entry);
+        controller.abort();
+      }
+      return out;
+    };
+    try {
+      await expect(runner.step([1, 403], { signal: controller.signal })).rejects.toMatchObject({ code: 'ABORTED' });
+    } finally {
+      proto.run = run;
+      await runner.release();
+    }
+    expect(handedOn).toHaveLength(1);
+    expect(handedOn[0]!.disposed).toBe(true);
+  });
+});

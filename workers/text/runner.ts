@@ -513,7 +513,6 @@ export class PlanRunner {
     }
     const append = rows?.append ?? true;
     const appendFrom = rows?.appendFrom ?? 0;
-    const rowWidth = c.nKvHeads * this.weights.headSize; // new_key/new_value values per row
     // The dropout variant's own inputs; its graphs otherwise compute what the plain ones do.
     const variantFeeds = (slots: number): Record<string, Ort.Tensor> => {
       if (!this.dropoutVariant) return {};
@@ -533,66 +532,79 @@ export class PlanRunner {
     let hidden: Float32Array | undefined;
     const wasm = this.backend === 'wasm';
     const hs = this.weights.headSize;
-    for (let i = first; i <= last; i++) {
-      throwIfAborted(signal);
-      const seg = this.segments[i]!;
-      for (const l of seg.layers) {
-        const length = this.cachedLength(l);
-        if (length !== P) {
-          throw new WhittleError('INVALID_ARGUMENT', `layer ${l} caches ${length} positions but this step starts at ${P} (early-exit steps do not fill later layers; reset first)`);
-        }
-      }
-      if (wasm) {
-        // The layers of one segment always grow together, so they share a slot count; segments
-        // may not (drafting fills the early ones alone), hence the mask per segment.
-        let slots = -1;
+    // True while feeds.hidden_in is a previous segment's hidden_out (a GPU buffer on WebGPU) that
+    // no run has consumed yet: an abort or a failure before the next run must release it, or each
+    // abort between the two segments of an early-exit plan leaks one buffer.
+    let ownsHidden = false;
+    try {
+      for (let i = first; i <= last; i++) {
+        throwIfAborted(signal);
+        const seg = this.segments[i]!;
         for (const l of seg.layers) {
-          const kv = this.host.get(l)!;
-          kv.reserve(S);
-          const past = kv.past();
-          if (slots >= 0 && past.slots !== slots) throw new WhittleError('INTERNAL', `layer ${l} holds ${past.slots} slots, its segment ${slots}`);
-          slots = past.slots;
-          const K = this.weights.kvHeads[l]!;
-          feeds[`past_key.${l}`] = new this.ort.Tensor('float32', past.key, kvCacheShape(this.attention, 'key', K, hs, slots));
-          feeds[`past_value.${l}`] = new this.ort.Tensor('float32', past.value, kvCacheShape(this.attention, 'value', K, hs, slots));
+          const length = this.cachedLength(l);
+          if (length !== P) {
+            throw new WhittleError('INVALID_ARGUMENT', `layer ${l} caches ${length} positions but this step starts at ${P} (early-exit steps do not fill later layers; reset first)`);
+          }
         }
-        if (slots >= 0) feeds = { ...feeds, ...this.inputs.feeds(P, S, slots), ...variantFeeds(slots) };
-      } else {
-        for (const l of seg.layers) {
-          const cache = this.caches.get(l)!;
-          feeds[`past_key.${l}`] = cache.key;
-          feeds[`past_value.${l}`] = cache.value;
+        if (wasm) {
+          // The layers of one segment always grow together, so they share a slot count; segments
+          // may not (drafting fills the early ones alone), hence the mask per segment.
+          let slots = -1;
+          for (const l of seg.layers) {
+            const kv = this.host.get(l)!;
+            kv.reserve(S);
+            const past = kv.past();
+            if (slots >= 0 && past.slots !== slots) throw new WhittleError('INTERNAL', `layer ${l} holds ${past.slots} slots, its segment ${slots}`);
+            slots = past.slots;
+            const K = this.weights.kvHeads[l]!;
+            feeds[`past_key.${l}`] = new this.ort.Tensor('float32', past.key, kvCacheShape(this.attention, 'key', K, hs, slots));
+            feeds[`past_value.${l}`] = new this.ort.Tensor('float32', past.value, kvCacheShape(this.attention, 'value', K, hs, slots));
+          }
+          if (slots >= 0) feeds = { ...feeds, ...this.inputs.feeds(P, S, slots), ...variantFeeds(slots) };
+        } else {
+          for (const l of seg.layers) {
+            const cache = this.caches.get(l)!;
+            feeds[`past_key.${l}`] = cache.key;
+            feeds[`past_value.${l}`] = cache.value;
+          }
         }
+        const inputs: Record<string, Ort.Tensor> = {};
+        for (const name of seg.session.inputNames) inputs[name] = feeds[name]!;
+        // Scratch rows (dropout members) fetch no cache output: the caches stay as they were.
+        const fetches = append ? this.fetches[i]! : this.fetches[i]!.filter((n) => !n.startsWith('new_') && !n.startsWith('present_'));
+        const out = await seg.session.run(inputs, fetches);
+        if (ownsHidden) feeds.hidden_in?.dispose(); // the previous segment's hidden_out, now consumed
+        ownsHidden = false;
+        for (const l of append ? seg.layers : []) {
+          const newKey = out[`new_key.${l}`];
+          const newValue = out[`new_value.${l}`];
+          const rowWidth = this.weights.kvHeads[l]! * hs; // new_key/new_value values per row (this block's own KV heads)
+          if (wasm) this.host.get(l)!.append((newKey!.data as Float32Array).subarray(appendFrom * rowWidth), (newValue!.data as Float32Array).subarray(appendFrom * rowWidth), S - appendFrom);
+          else {
+            const cache = this.caches.get(l)!;
+            cache.key.dispose();
+            cache.value.dispose();
+            this.caches.set(l, { key: out[`present_key.${l}`]!, value: out[`present_value.${l}`]!, length: T });
+          }
+          newKey?.dispose();
+          newValue?.dispose();
+        }
+        if (out.hidden_out) {
+          if (i < last) {
+            feeds.hidden_in = out.hidden_out;
+            ownsHidden = true;
+          } else {
+            if (wantHidden) hidden = (await out.hidden_out.getData()) as Float32Array;
+            out.hidden_out.dispose(); // an early-exit step: no later segment reads it
+          }
+        }
+        // onnxruntime-web hands every CPU output back in a typed array of its own: no copy needed.
+        if (i === last) logits = out.logits!.data as Float32Array;
+        else out.logits?.dispose();
       }
-      const inputs: Record<string, Ort.Tensor> = {};
-      for (const name of seg.session.inputNames) inputs[name] = feeds[name]!;
-      // Scratch rows (dropout members) fetch no cache output: the caches stay as they were.
-      const fetches = append ? this.fetches[i]! : this.fetches[i]!.filter((n) => !n.startsWith('new_') && !n.startsWith('present_'));
-      const out = await seg.session.run(inputs, fetches);
-      if (i > first) feeds.hidden_in?.dispose(); // the previous segment's hidden_out, now consumed
-      for (const l of append ? seg.layers : []) {
-        const newKey = out[`new_key.${l}`];
-        const newValue = out[`new_value.${l}`];
-        if (wasm) this.host.get(l)!.append((newKey!.data as Float32Array).subarray(appendFrom * rowWidth), (newValue!.data as Float32Array).subarray(appendFrom * rowWidth), S - appendFrom);
-        else {
-          const cache = this.caches.get(l)!;
-          cache.key.dispose();
-          cache.value.dispose();
-          this.caches.set(l, { key: out[`present_key.${l}`]!, value: out[`present_value.${l}`]!, length: T });
-        }
-        newKey?.dispose();
-        newValue?.dispose();
-      }
-      if (out.hidden_out) {
-        if (i < last) feeds.hidden_in = out.hidden_out;
-        else {
-          if (wantHidden) hidden = (await out.hidden_out.getData()) as Float32Array;
-          out.hidden_out.dispose(); // an early-exit step: no later segment reads it
-        }
-      }
-      // onnxruntime-web hands every CPU output back in a typed array of its own: no copy needed.
-      if (i === last) logits = out.logits!.data as Float32Array;
-      else out.logits?.dispose();
+    } catch (err) {
+      if (ownsHidden) feeds.hidden_in?.dispose();
+      throw err;
     }
     return { logits: logits!, hidden };
   }

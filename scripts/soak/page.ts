@@ -1,0 +1,280 @@
+/**
+ * The page scripts/soak/main.ts drives (window.soak): long runs of the public SDK in headless
+ * Chromium, measuring what a long-lived app would leak.
+ *
+ * - text(): N generations on one TextModel, switching plans (full, pruned, early exit) and mixing
+ *   plain greedy, self-speculative, aborted and sampled generations; greedy answers are checked
+ *   against the first answer for the same plan and prompt (speculation must not change them);
+ *   the worker's WASM heap and the page's JS heap are sampled every `sampleEvery` generations.
+ * - codec(): live streaming (capture -> encode -> lossy link -> jitter buffer -> decode/conceal ->
+ *   playback) of a looping clip for a given time, switching bitrate and loss as it goes.
+ * - jsHeap(): the page's JS memory, with its workers when the page is cross-origin isolated.
+ */
+import * as whittle from 'whittle';
+import type { LlamaPlan, LiveStats, TextModel } from 'whittle';
+
+export interface HeapSample {
+  bytes: number;
+  /** 'measureUserAgentSpecificMemory' (page + its workers, after a GC) or 'performance.memory' (main thread's heap only, after a forced GC). */
+  source: 'measureUserAgentSpecificMemory' | 'performance.memory';
+}
+
+export interface TextSample {
+  generation: number;
+  plan: string;
+  wasmHeapBytes: number | null;
+  jsHeap: HeapSample;
+}
+
+export interface TextSoakOptions {
+  backend: 'wasm' | 'webgpu';
+  /** onnxruntime's WASM threads (Whittle.create maxThreads); 1 lets jsHeap measure the workers too. */
+  threads: number;
+  model: string;
+  generations: number;
+  /** A plan switch and a memory sample every this many generations. */
+  sampleEvery: number;
+  maxTokens: number;
+}
+
+export interface TextSoakResult {
+  generations: number;
+  kinds: Record<'plain' | 'speculative' | 'aborted' | 'sampled', number>;
+  /** Wall time spent per kind of generation, and on plan switches, ms. */
+  kindMs: Record<'plain' | 'speculative' | 'aborted' | 'sampled' | 'planSwitch', number>;
+  planSwitches: number;
+  /** Greedy answers that differed from the first answer for the same plan and prompt. */
+  wrongAnswers: { generation: number; kind: string; plan: string }[];
+  /** Errors other than the aborts asked for: typed (WhittleError code counts) and untyped (messages). */
+  errors: { typed: Record<string, number>; untyped: string[] };
+  samples: TextSample[];
+  ms: number;
+}
+
+export interface CodecSoakOptions {
+  backend: 'wasm' | 'webgpu';
+  threads: number;
+  seconds: number;
+  /** Bitrates cycled through, one switch every `switchEveryFrames`. */
+  kbps: number[];
+  switchEveryFrames: number;
+  /** Link loss rates cycled through, one change every `lossEveryFrames`. */
+  loss: number[];
+  lossEveryFrames: number;
+}
+
+export interface CodecSoakResult {
+  frames: number;
+  packetsSent: number;
+  packetsDropped: number;
+  concealed: number;
+  late: number;
+  underruns: number;
+  switches: number;
+  latencyMs: { p50: number | null; p99: number | null; configured: number };
+  engineMsPerFrame: { p50: number | null; p99: number | null };
+  errors: { typed: Record<string, number>; untyped: string[] };
+  seconds: number;
+}
+
+/**
+ * The page's JS memory. measureUserAgentSpecificMemory (page and workers) needs every worker of
+ * the page to answer, and onnxruntime's WASM threads, parked in Atomics.wait between runs, never
+ * do: with more than one thread the call only settles at its 60 s timeout (measured), so `whole`
+ * is false there and the main thread's heap (performance.memory) is what is sampled.
+ */
+async function jsHeap(whole = true): Promise<HeapSample> {
+  const perf = performance as Performance & { measureUserAgentSpecificMemory?: () => Promise<{ bytes: number }>; memory?: { usedJSHeapSize: number } };
+  if (whole && crossOriginIsolated && perf.measureUserAgentSpecificMemory) {
+    return { bytes: (await perf.measureUserAgentSpecificMemory()).bytes, source: 'measureUserAgentSpecificMemory' };
+  }
+  // After a full GC (the runner starts Chromium with --expose-gc): live objects, not garbage
+  // that the next major GC would take.
+  (globalThis as { gc?: () => void }).gc?.();
+  return { bytes: perf.memory?.usedJSHeapSize ?? NaN, source: 'performance.memory' };
+}
+
+function recordError(errors: { typed: Record<string, number>; untyped: string[] }, err: unknown): void {
+  if (err instanceof whittle.WhittleError) errors.typed[err.code] = (errors.typed[err.code] ?? 0) + 1;
+  else errors.untyped.push(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+}
+
+const PROMPTS = ['Once upon a time', 'Tom had a red ball.', 'One day, a little bird', 'The sun was hot and'];
+
+/** Full depth, one middle block dropped, and full depth with an early exit two blocks in. */
+function plansFor(nLayers: number): { name: string; plan: LlamaPlan }[] {
+  const all = Array.from({ length: nLayers }, (_, i) => i);
+  return [
+    { name: 'full', plan: { layers: all } },
+    { name: 'pruned', plan: { layers: all.filter((l) => l !== Math.floor(nLayers / 2)) } },
+    { name: 'exit', plan: { layers: all, exit: 2 } },
+  ];
+}
+
+async function text(options: TextSoakOptions): Promise<TextSoakResult> {
+  const t0 = performance.now();
+  const w = await whittle.Whittle.create({ backend: options.backend, storeName: 'soak', maxThreads: options.threads });
+  const lm: TextModel = await w.text(options.model);
+  const plans = plansFor(lm.info.nLayers);
+  const result: TextSoakResult = {
+    generations: 0,
+    kinds: { plain: 0, speculative: 0, aborted: 0, sampled: 0 },
+    kindMs: { plain: 0, speculative: 0, aborted: 0, sampled: 0, planSwitch: 0 },
+    planSwitches: 0,
+    wrongAnswers: [],
+    errors: { typed: {}, untyped: [] },
+    samples: [],
+    ms: 0,
+  };
+  const firstAnswer = new Map<string, string>();
+  let plan = plans[0]!;
+  for (let i = 0; i < options.generations; i++) {
+    const prompt = PROMPTS[i % PROMPTS.length]!;
+    try {
+      if (i % options.sampleEvery === 0) {
+        plan = plans[(i / options.sampleEvery) % plans.length]!;
+        const t = performance.now();
+        const info = await lm.setPlan(plan.plan);
+        result.kindMs.planSwitch += performance.now() - t;
+        result.planSwitches++;
+        result.samples.push({ generation: i, plan: plan.name, wasmHeapBytes: info.memory.wasmHeapBytes, jsHeap: await jsHeap(options.threads === 1) });
+        console.log(`[soak] generation ${i}, plan ${plan.name}, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+      }
+      const kindStart = performance.now();
+      const greedy = { maxTokens: options.maxTokens, greedy: true, stopTokens: [] as number[] };
+      const check = (kind: string, tokens: number[]) => {
+        const key = `${plan.name}|${prompt}`;
+        const answer = tokens.join(',');
+        const first = firstAnswer.get(key);
+        if (first === undefined) firstAnswer.set(key, answer);
+        else if (first !== answer) result.wrongAnswers.push({ generation: i, kind, plan: plan.name });
+      };
+      switch (i % 4) {
+        case 0:
+          check('plain', (await lm.complete(prompt, greedy)).tokens);
+          result.kinds.plain++;
+          result.kindMs.plain += performance.now() - kindStart;
+          break;
+        case 1:
+          // Drafts through block 2's exit, verified by the rest: greedy output equals plain greedy.
+          check('speculative', (await lm.complete(prompt, { ...greedy, speculate: { exit: 2, draft: 3 } })).tokens);
+          result.kinds.speculative++;
+          result.kindMs.speculative += performance.now() - kindStart;
+          break;
+        case 2: {
+          const controller = new AbortController();
+          const stopAfter = 1 + (i % 5);
+          let seen = 0;
+          try {
+            for await (const ev of lm.generate(prompt, { ...greedy, maxTokens: options.maxTokens + 8, signal: controller.signal })) {
+              if (ev.type === 'token' && ++seen === stopAfter) controller.abort();
+            }
+            throw new Error(`the stream aborted after ${stopAfter} tokens ran to its end`);
+          } catch (err) {
+            if (!(err instanceof whittle.WhittleError && err.code === 'ABORTED')) throw err;
+          }
+          result.kinds.aborted++;
+          result.kindMs.aborted += performance.now() - kindStart;
+          break;
+        }
+        default:
+          await lm.complete(prompt, { maxTokens: options.maxTokens, temperature: 0.8, topP: 0.9, seed: i });
+          result.kinds.sampled++;
+          result.kindMs.sampled += performance.now() - kindStart;
+      }
+    } catch (err) {
+      recordError(result.errors, err);
+    }
+    result.generations++;
+  }
+  // The closing sample, after the last generation, on the plan in force.
+  const info = await lm.setPlan(plan.plan);
+  result.samples.push({ generation: options.generations, plan: plan.name, wasmHeapBytes: info.memory.wasmHeapBytes, jsHeap: await jsHeap(options.threads === 1) });
+  lm.dispose();
+  result.ms = performance.now() - t0;
+  return result;
+}
+
+let codecModel: Promise<whittle.Codec> | null = null;
+let clip: Promise<ArrayBuffer> | null = null;
+
+function quantile(values: number[], q: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+async function codec(options: CodecSoakOptions): Promise<CodecSoakResult> {
+  codecModel ??= whittle.Whittle.create({ backend: options.backend, storeName: 'soak', maxThreads: options.threads }).then((w) => w.codec('lyra-v2'));
+  clip ??= fetch('/models/lyra-testdata/sample1_16kHz.wav').then((r) => r.arrayBuffer());
+  const model = await codecModel;
+  const context = new AudioContext({ sampleRate: 16000 });
+  await context.resume();
+  const buffer = await context.decodeAudioData((await clip).slice(0));
+  const source = context.createBufferSource();
+  source.buffer = buffer;
+  source.loop = true; // speech without end: the session runs until stop()
+  const errors: CodecSoakResult['errors'] = { typed: {}, untyped: [] };
+  const onError = (ev: PromiseRejectionEvent | ErrorEvent) => recordError(errors, 'reason' in ev ? ev.reason : ev.error);
+  window.addEventListener('unhandledrejection', onError);
+  window.addEventListener('error', onError);
+  // LiveSession reports a failed frame on the console (its frame chain must go on): count those too.
+  const consoleError = console.error;
+  console.error = (...args: unknown[]) => {
+    if (args[0] === '[whittle live]') recordError(errors, args[1]);
+    consoleError(...args);
+  };
+  const live = await whittle.LiveSession.create(context, model, {
+    link: { kbps: 16, delayMs: 40, jitterMs: 10, loss: options.loss[0]!, burstiness: 0.5, seed: 1 },
+    jitterFrames: 3,
+    kbps: options.kbps[0]!,
+  });
+  const latencies: number[] = [];
+  const engineMs: number[] = [];
+  let lastLatency: number | null = null;
+  live.onStats = (s: LiveStats) => {
+    const frame = s.framesCaptured;
+    if (s.measuredLatencyMs !== null && s.measuredLatencyMs !== lastLatency) latencies.push((lastLatency = s.measuredLatencyMs));
+    engineMs.push(s.engineMsPerFrame);
+    if (frame % options.switchEveryFrames === 0) live.setBitrate(options.kbps[(frame / options.switchEveryFrames) % options.kbps.length]!);
+    if (frame % options.lossEveryFrames === 0) live.setLink({ loss: options.loss[(frame / options.lossEveryFrames) % options.loss.length]! });
+  };
+  source.connect(live.input);
+  live.output.connect(context.destination);
+  const t0 = performance.now();
+  source.start();
+  await new Promise((resolve) => setTimeout(resolve, options.seconds * 1000));
+  source.stop();
+  live.stop();
+  await live.finished();
+  // Let the last frames sent play out before the counters are read.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const s = live.stats;
+  live.output.disconnect();
+  await context.close();
+  window.removeEventListener('unhandledrejection', onError);
+  window.removeEventListener('error', onError);
+  console.error = consoleError;
+  return {
+    frames: s.framesCaptured,
+    packetsSent: s.packetsSent,
+    packetsDropped: s.packetsDropped,
+    concealed: s.concealed,
+    late: s.late,
+    underruns: s.underruns,
+    switches: s.switches.length,
+    latencyMs: { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), configured: s.configuredLatencyMs },
+    engineMsPerFrame: { p50: quantile(engineMs, 0.5), p99: quantile(engineMs, 0.99) },
+    errors,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+const soak = { text, codec, jsHeap };
+declare global {
+  interface Window {
+    soak: typeof soak;
+  }
+}
+window.soak = soak;
+document.getElementById('status')!.textContent = 'ready';
