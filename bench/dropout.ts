@@ -26,13 +26,11 @@
  * the first 3 clean contexts, interleaved, `--speed-reps` rounds; the median round's decode tok/s.
  * JSON: { rows: [{ model, corruption, method, agreement, nll, decode_tok_s, ... }], goals, ... }.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createRng } from '../core/random.ts';
 import type { GenerateOptions } from '../core/text-types.ts';
-import { readLocalModelFile, REPO_ROOT } from '../models/local.ts';
+import { readLocalModelFile } from '../models/local.ts';
 import { prepareWeights } from '../models/llama/prepare.ts';
 import { fullPlan } from '../models/llama/types.ts';
 import { loadOrt } from '../workers/ort/runtime.ts';
@@ -42,6 +40,7 @@ import { TextEngine } from '../workers/text/engine.ts';
 import { textModelFromHf, textModelFromLlama2c, type TextModel } from '../workers/text/model.ts';
 import { PlanRunner } from '../workers/text/runner.ts';
 import { argmax, softmax } from '../workers/text/sampler.ts';
+import { localHfFolder } from './local-hf-folder.ts';
 
 const { values } = parseArgs({
   options: {
@@ -78,17 +77,8 @@ const log = (...a: unknown[]) => console.error(new Date().toISOString().slice(11
 const loadStart = loadavg()[0]!;
 
 function hfModel(id: string): TextModel | null {
-  for (const dir of [join(REPO_ROOT, 'public', 'models', id), join(REPO_ROOT, 'models', id)]) {
-    if (!existsSync(join(dir, 'model.safetensors'))) continue;
-    const files: Record<string, ArrayBuffer> = {};
-    for (const name of readdirSync(dir)) {
-      if (!/\.(json|safetensors)$/.test(name)) continue;
-      const buf = readFileSync(join(dir, name));
-      files[name] = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
-    }
-    return textModelFromHf(files);
-  }
-  return null;
+  const f = localHfFolder(id);
+  return f ? textModelFromHf(f.files) : null;
 }
 
 const wanted = values.models?.split(',') ?? ['stories260K', 'stories-layerskip', 'stories-baseline'];

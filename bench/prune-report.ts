@@ -18,7 +18,7 @@
  * gap, not what a block contributes. Sampled stories are in-domain for all three and disjoint from
  * the (hand-written) calibration text; they do flatter stories260K, whose own samples they are.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import { readLocalModelFile, REPO_ROOT } from '../models/local.ts';
@@ -30,6 +30,7 @@ import { loadOrt } from '../workers/ort/runtime.ts';
 import { DEFAULT_CALIBRATION_TEXT } from '../workers/text/calibration.ts';
 import { TextEngine } from '../workers/text/engine.ts';
 import { textModelFromHf, textModelFromLlama2c, type TextModel } from '../workers/text/model.ts';
+import { localHfFolder } from './local-hf-folder.ts';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -45,25 +46,11 @@ const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
 const log = (...a: unknown[]) => console.error(new Date().toISOString().slice(11, 19), ...a);
 const loadStart = loadavg()[0]!;
 
-function hfFolder(id: string): { dir: string; files: Record<string, ArrayBuffer> } | null {
-  for (const dir of [join(REPO_ROOT, 'public', 'models', id), join(REPO_ROOT, 'models', id)]) {
-    if (!existsSync(join(dir, 'model.safetensors'))) continue;
-    const files: Record<string, ArrayBuffer> = {};
-    for (const name of readdirSync(dir)) {
-      if (!/\.(json|safetensors|bin)$/.test(name)) continue;
-      const buf = readFileSync(join(dir, name));
-      files[name] = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
-    }
-    return { dir, files };
-  }
-  return null;
-}
-
 const models: { id: string; from: string; model: TextModel }[] = [
   { id: 'stories260K', from: 'public/models/stories260K/stories260K.bin', model: textModelFromLlama2c(readLocalModelFile('stories260K', 'stories260K.bin'), readLocalModelFile('stories260K', 'tok512.bin')) },
 ];
 for (const id of ['stories-layerskip', 'stories-baseline']) {
-  const f = hfFolder(id);
+  const f = localHfFolder(id);
   if (f) models.push({ id, from: f.dir.slice(REPO_ROOT.length + 1), model: textModelFromHf(f.files) });
   else log(`${id}: no model.safetensors yet, skipped`);
 }

@@ -19,7 +19,7 @@
  * 1, seeds 101-106, 160 tokens), so the dense perplexities here and there agree; the calibration
  * text is the hand-written DEFAULT_CALIBRATION_TEXT, disjoint from them.
  */
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { blockParams } from '../models/compress/width-select.ts';
@@ -31,6 +31,7 @@ import { DEFAULT_CALIBRATION_TEXT } from '../workers/text/calibration.ts';
 import { TextEngine } from '../workers/text/engine.ts';
 import { textModelFromHf, textModelFromLlama2c, type TextModel } from '../workers/text/model.ts';
 import type { WidthMethod } from '../workers/text/width-prune.ts';
+import { localHfFolder } from './local-hf-folder.ts';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -45,17 +46,8 @@ const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
 const loadStart = loadavg()[0]!;
 
 function hfModel(id: string): TextModel | null {
-  for (const dir of [join(REPO_ROOT, 'public', 'models', id), join(REPO_ROOT, 'models', id)]) {
-    if (!existsSync(join(dir, 'model.safetensors'))) continue;
-    const files: Record<string, ArrayBuffer> = {};
-    for (const name of readdirSync(dir)) {
-      if (!/\.(json|safetensors)$/.test(name)) continue;
-      const buf = readFileSync(join(dir, name));
-      files[name] = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
-    }
-    return textModelFromHf(files);
-  }
-  return null;
+  const f = localHfFolder(id);
+  return f ? textModelFromHf(f.files) : null;
 }
 
 // Held-out stories, exactly as bench/prune-report.ts samples them.
