@@ -25,6 +25,7 @@ import { WhittleError } from '../../core/errors.ts';
 import { headSizeOf, type LlamaConfig, type WeightsSetting } from '../llama/types.ts';
 import type { BlockSize, NBits } from './blockwise.ts';
 import type { AccuracyLevel } from './linear.ts';
+import { blockParams } from './width-select.ts';
 
 export type KernelBackend = 'wasm' | 'webgpu';
 
@@ -90,9 +91,7 @@ export const DEQUANTIZED_Q4_LIMIT = 256 * 2 ** 20;
 
 /** Parameters of a model's block linears (Q/K/V, O, gate|up, down over every layer). */
 export function blockLinearParams(c: LlamaConfig): number {
-  const hs = headSizeOf(c);
-  const perLayer = c.dim * (c.nHeads + 2 * c.nKvHeads) * hs + c.nHeads * hs * c.dim + c.dim * 2 * c.hiddenDim + c.hiddenDim * c.dim;
-  return perLayer * c.nLayers;
+  return c.nLayers * blockParams({ dim: c.dim, headSize: headSizeOf(c), nHeads: c.nHeads, nKvHeads: c.nKvHeads, hidden: c.hiddenDim });
 }
 
 /**
