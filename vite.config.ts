@@ -9,7 +9,7 @@
  *   `onnxruntime-web-use-extern-wasm` condition): ORT's pthread workers then load ORT's own
  *   glue, never an app chunk (which would hang). The package build makes the same choice.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultClientConditions, defineConfig, type Plugin, type ViteDevServer } from 'vite';
@@ -67,7 +67,9 @@ export default defineConfig({
   server: {
     host: '127.0.0.1',
     headers: isolationHeaders,
-    fs: { strict: true },
+    // A git worktree may link node_modules and public/models to a main checkout: allow their real
+    // folders too, or strict mode refuses onnxruntime's files there.
+    fs: { strict: true, allow: [root, ...['node_modules', 'public/models'].map((d) => join(root, d)).filter(existsSync).map((d) => realpathSync(d))] },
     // Tests and benchmarks must not be reloaded by a file edited meanwhile.
     ...(process.env.WHITTLE_E2E || process.env.WHITTLE_BENCH ? { hmr: false, watch: null } : {}),
   },
