@@ -65,3 +65,48 @@ export function planSegments(plan: LlamaPlan, nLayers: number): Segment[] {
     { layers: layers.slice(exit), embed: false, head: 'final', hiddenOut: false, allLogits: true },
   ];
 }
+
+/**
+ * Splits each segment into consecutive chunks whose layers weigh at most `budget` bytes together
+ * (a layer heavier than the budget is a chunk of its own), so no single session is compiled from
+ * more than about `budget` bytes of block weights. Why: creating a session holds its weights
+ * twice (the caller's arrays, which onnxruntime copies, and its heap copy, plus MLAS's prepacked
+ * copy before the original is freed), so one whole-model session peaks at 2–3x the model while
+ * chunks peak at the model plus a chunk. Each chunk costs one more `session.run` per step, which
+ * is small beside a step of a model big enough to need it.
+ *
+ * The first chunk of a segment keeps its `embed`; the last keeps its `head`, `allLogits` and
+ * `hiddenOut`; the chunks between hand the hidden state on (`hiddenOut`, no head).
+ *
+ * @example
+ * splitSegments([{ layers: [0, 1, 2], embed: true, head: 'final', hiddenOut: false }], () => 10, 20)
+ * // -> [{ layers: [0, 1], embed: true, head: null, hiddenOut: true },
+ * //     { layers: [2], embed: false, head: 'final', hiddenOut: false }]
+ */
+export function splitSegments(segments: readonly Segment[], layerBytes: (layer: number) => number, budget: number): Segment[] {
+  if (!(budget > 0)) throw new WhittleError('INVALID_ARGUMENT', `a segment budget must be a positive number of bytes, not ${budget}`);
+  const out: Segment[] = [];
+  for (const seg of segments) {
+    const chunks: number[][] = [];
+    let current: number[] = [];
+    let bytes = 0;
+    for (const l of seg.layers) {
+      const b = layerBytes(l);
+      if (current.length > 0 && bytes + b > budget) {
+        chunks.push(current);
+        current = [];
+        bytes = 0;
+      }
+      current.push(l);
+      bytes += b;
+    }
+    chunks.push(current);
+    chunks.forEach((layers, i) => {
+      const first = i === 0;
+      const last = i === chunks.length - 1;
+      if (last) out.push({ ...seg, layers, embed: first && seg.embed });
+      else out.push({ layers, embed: first && seg.embed, head: null, hiddenOut: true });
+    });
+  }
+  return out;
+}

@@ -183,12 +183,15 @@ function layerPreparer(config: LlamaConfig): (l: LlamaLayerWeights) => PreparedL
 }
 
 /** The parts after the blocks: the head transposed (and compressed), the RoPE tables. */
-function finish(config: LlamaConfig, layers: PreparedLayer[], embedding: Float32Array, lmHead: Float32Array, finalNorm: Float32Array, headForm: WeightForm | null): PreparedWeights {
+function finish(config: LlamaConfig, layers: PreparedLayer[], embedding: Float32Array, lmHead: Float32Array, finalNorm: Float32Array, headForm: WeightForm | null, withHead = true): PreparedWeights {
   const { dim, vocabSize, maxSeqLen } = config;
   const hs = headSizeOf(config);
-  const fp32Head = new Float32Array(dim * vocabSize);
-  transposeInto(lmHead, vocabSize, dim, fp32Head, vocabSize, 0);
-  const head = headForm ? compressHead(fp32Head, config, headForm) : fp32Head;
+  let head: LinearWeight = new Float32Array(0);
+  if (withHead) {
+    const fp32Head = new Float32Array(dim * vocabSize);
+    transposeInto(lmHead, vocabSize, dim, fp32Head, vocabSize, 0);
+    head = headForm ? compressHead(fp32Head, config, headForm) : fp32Head;
+  }
   const rope = ropeTables(ropeInverseFrequencies(hs, config.ropeTheta, config.ropeScaling), maxSeqLen);
   return { config, headSize: hs, embedding, layers, finalNorm, head, ropeCos: rope.cos, ropeSin: rope.sin };
 }
@@ -245,6 +248,65 @@ export async function prepareWeightsFrom(
   const finalNorm = owned(await reader.finalNorm());
   expectLength('finalNorm', finalNorm, config.dim);
   return finish(config, layers, embedding, lmHead, finalNorm, forms?.head ?? null);
+}
+
+/**
+ * Prepared weights whose blocks (and head) are produced when a compile asks for them, so a
+ * compile that builds one segment at a time holds one segment's arrays in JS, not the model's
+ * (runner.ts). The rest (embedding, final norm, RoPE tables) is small beside the blocks or
+ * needed by every compile.
+ */
+export interface LayerwiseWeights extends Omit<PreparedWeights, 'layers' | 'head'> {
+  /** Block `i` prepared (and compressed, if the source is) now; the caller drops it when compiled. */
+  layer(i: number): Promise<PreparedLayer>;
+  /** The head [dim, vocab] prepared now; the caller drops it when compiled. */
+  head(): LinearWeight;
+  /** Whether `head()` is fp32 (a tied fp32 head may read the embedding table instead). */
+  readonly headIsFp32: boolean;
+}
+
+/** Held prepared weights seen as layerwise ones (nothing prepared again). */
+export function heldLayerwise(w: PreparedWeights): LayerwiseWeights {
+  const { layers, head, ...rest } = w;
+  return { ...rest, layer: async (i) => layers[i]!, head: () => head, headIsFp32: head instanceof Float32Array };
+}
+
+/**
+ * LayerwiseWeights over `reader`: the embedding and final norm are read now, each block is read,
+ * checked, prepared (and compressed with `options.weights`) when asked for, and the head is
+ * transposed (and compressed) when asked for, so a whole-model copy never exists in JS.
+ */
+export async function prepareLayerwiseFrom(config: LlamaConfig, reader: LlamaWeightReader, options: PrepareOptions & { signal?: AbortSignal } = {}): Promise<LayerwiseWeights> {
+  checkSupported(config);
+  checkHeads(config);
+  const hs = headSizeOf(config);
+  const prepareLayer = layerPreparer(config);
+  const forms = options.weights ? resolveForms(options.weights, options.backend ?? 'wasm', config) : null;
+  throwIfAborted(options.signal);
+  const embedding = owned(await reader.tokenEmbedding());
+  expectLength('tokenEmbedding', embedding, config.vocabSize * config.dim);
+  const untiedHead = await reader.lmHead();
+  if (untiedHead) expectLength('lmHead', untiedHead, config.vocabSize * config.dim);
+  const finalNorm = owned(await reader.finalNorm());
+  expectLength('finalNorm', finalNorm, config.dim);
+  const { ropeCos, ropeSin } = finish(config, [], new Float32Array(0), new Float32Array(0), finalNorm, null, false);
+  return {
+    config,
+    headSize: hs,
+    embedding,
+    finalNorm,
+    ropeCos,
+    ropeSin,
+    headIsFp32: !forms?.head || forms.head.form === 'f32',
+    layer: async (i) => {
+      throwIfAborted(options.signal);
+      const raw = await reader.layer(i);
+      checkLayerShapes(config, raw, i);
+      const layer = prepareLayer(raw);
+      return forms ? compressLayer(layer, i, config, hs, forms.block) : layer;
+    },
+    head: () => finish(config, [], embedding, untiedHead ?? embedding, finalNorm, forms?.head ?? null).head,
+  };
 }
 
 /** Bytes the prepared weights occupy (what a second copy of them would cost). */

@@ -22,12 +22,12 @@ import { WhittleError, asWhittleError, throwIfAborted } from '../../core/errors.
 import type { ChatMessage, GenerateOptions, GenerateStats, Prompt, TextEvent } from '../../core/text-types.ts';
 import { gqaSupported, type AttentionKind } from '../../models/llama/graph.ts';
 import { validatePlan } from '../../models/llama/plan.ts';
-import { preparedBytes, prepareWeights, prepareWeightsFrom, type PreparedWeights } from '../../models/llama/prepare.ts';
+import { prepareLayerwiseFrom, preparedBytes, prepareWeights, prepareWeightsFrom, type LayerwiseWeights, type PreparedWeights } from '../../models/llama/prepare.ts';
 import { compressPrepared } from '../../models/compress/compress-prepared.ts';
 import { toKernelForms } from '../../models/compress/variant-forms.ts';
 import { compressPreparedAwq } from './awq-compress.ts'; // AWQ (issue #13)
 import type { BlockScores } from '../../models/llama/scoring.ts';
-import { fullPlan, type LlamaConfig, type LlamaPlan, type WeightsSetting } from '../../models/llama/types.ts';
+import { fullPlan, headSizeOf, type LlamaConfig, type LlamaPlan, type WeightsSetting } from '../../models/llama/types.ts';
 import type { Backend, OrtModule } from '../ort/runtime.ts';
 import { scoreBlocksOnnx } from './block-scoring.ts';
 import { DEFAULT_CALIBRATION_TEXT } from './calibration.ts';
@@ -107,14 +107,16 @@ export class TextEngine {
   /** Aborts the generation in flight (`abort()`); linked to the caller's signal. */
   private current: AbortController | null = null;
   /**
-   * The prepared weights while the engine holds them; null once it let an fp32 copy go (a model
-   * streamed from its files): the compiled sessions hold the weights, and calls that compile
+   * The prepared weights while the engine holds them; null for a model streamed from its files
+   * (compressed at load or not): the compiled sessions hold the weights, and calls that compile
    * (setPlan, compress, scoring, calibration) re-prepare them from the files for their duration
-   * (`withPrepared`). Compressed weights are small and always held.
+   * (`withPrepared`, `layerwise`). Weights compressed by `compress()` later are held.
    */
   private prepared: PreparedWeights | null;
   /** Re-reads and prepares the weights from the model's files; null when the weights only exist in `prepared`. */
   private reprepare: (() => Promise<PreparedWeights>) | null = null;
+  /** The same files as weights prepared one block at a time while a plan compiles (prepare.ts LayerwiseWeights). */
+  private layerwise: ((signal?: AbortSignal) => Promise<LayerwiseWeights>) | null = null;
   /** The stored (packed) form `reprepare` derives the kernel form from, when the engine keeps only that (fromStored). */
   private heldStored: PreparedWeights | null = null;
   readonly headSize: number;
@@ -145,7 +147,7 @@ export class TextEngine {
     private readonly ort: OrtModule,
     private readonly backend: Backend,
     model: Omit<TextModel, 'weights'>,
-    prepared: PreparedWeights,
+    prepared: PreparedWeights | null,
     options: Pick<TextEngineOptions, 'attention' | 'compress'> = {},
   ) {
     this.config = model.config;
@@ -154,7 +156,7 @@ export class TextEngine {
     this.prepared = prepared;
     this.compression = options.compress;
     const wanted = options.attention ?? 'auto';
-    const hs = prepared.headSize;
+    const hs = headSizeOf(model.config);
     this.headSize = hs;
     if (wanted === 'gqa' && !gqaSupported(hs)) throw new WhittleError('UNSUPPORTED', `GroupQueryAttention needs a head size divisible by 8 (this model: ${hs})`);
     this.attention = wanted !== 'auto' ? wanted : backend === 'wasm' ? 'onnx' : gqaSupported(hs) ? 'gqa' : 'plain';
@@ -185,21 +187,26 @@ export class TextEngine {
     ort: OrtModule,
     backend: Backend,
     model: TextModel | StreamedTextModel,
-    options: TextEngineOptions & { signal?: AbortSignal; /** Keep the fp32 prepared copy of a streamed model (faster re-planning, twice the memory). */ holdWeights?: boolean } = {},
+    options: TextEngineOptions & { signal?: AbortSignal; /** Keep the prepared copy of a streamed model in JS (faster re-planning; as much memory again as the sessions hold). */ holdWeights?: boolean } = {},
   ): Promise<TextEngine> {
-    const prepareOptions = options.compress ? { weights: options.compress, backend } : {};
+    const prepareOptions = options.compress ? { weights: options.compress, backend } : { backend };
+    if (isStreamed(model) && options.holdWeights !== true) {
+      // The sessions hold the weights: a second copy in JS (fp32, or compressed beside an fp32
+      // embedding and head) would double the model's memory for nothing but faster re-planning.
+      // Compiles read (and compress) the files again, one segment's blocks at a time
+      // (`layerwise`), or whole for the calls that need every block.
+      const reader = model.weights;
+      const engine = new TextEngine(ort, backend, model, null, options);
+      engine.reprepare = () => prepareWeightsFrom(model.config, reader, prepareOptions);
+      engine.layerwise = (signal) => prepareLayerwiseFrom(model.config, reader, { ...prepareOptions, ...(signal ? { signal } : {}) });
+      await engine.setPlan(options.plan, options.signal);
+      return engine;
+    }
     const prepared = isStreamed(model)
       ? await prepareWeightsFrom(model.config, model.weights, { ...prepareOptions, ...(options.signal ? { signal: options.signal } : {}) })
       : prepareWeights(model.config, model.weights, prepareOptions);
     const engine = new TextEngine(ort, backend, model, prepared, options);
     await engine.setPlan(options.plan);
-    if (isStreamed(model) && !options.compress && options.holdWeights !== true) {
-      // The sessions now hold the weights; a second full-precision copy in JS would double the
-      // model's memory for nothing but faster re-planning. Later compiles re-read the files.
-      const reader = model.weights;
-      engine.reprepare = () => prepareWeightsFrom(model.config, reader, { backend });
-      engine.prepared = null;
-    }
     return engine;
   }
 
@@ -297,7 +304,7 @@ export class TextEngine {
   }
 
   /** Compiles `plan` (default: full depth) from the weights already in memory and swaps it in. */
-  async setPlan(plan: LlamaPlan = fullPlan(this.config)): Promise<void> {
+  async setPlan(plan: LlamaPlan = fullPlan(this.config), signal?: AbortSignal): Promise<void> {
     if (this.busy) throw new WhittleError('INVALID_ARGUMENT', 'cannot change the plan while generating');
     this.planBeforeSpeculation = null; // a plan the caller chose (generate sets it after its own switch)
     validatePlan(plan, this.config.nLayers);
@@ -308,7 +315,12 @@ export class TextEngine {
     this.busy = true;
     try {
       const fresh: LlamaPlan = { layers: [...plan.layers], exit: plan.exit, ...(plan.width ? { width: plan.width } : {}) };
-      const next = await this.withPrepared(async (weights, probe) => PlanRunner.compile(this.ort, this.backend, await this.narrowed(weights, probe, fresh), fresh, this.attention));
+      // A full-width plan over weights the engine does not hold compiles from the files one
+      // segment at a time; a width plan needs every block at once (its slices are measured).
+      const next =
+        !this.prepared && this.layerwise && !fresh.width
+          ? await PlanRunner.compile(this.ort, this.backend, await this.layerwise(signal), fresh, this.attention)
+          : await this.withPrepared(async (weights, probe) => PlanRunner.compile(this.ort, this.backend, await this.narrowed(weights, probe, fresh), fresh, this.attention), signal);
       const old = this.runner;
       this.runner = next;
       // Exit profiles and step costs were measured at the old width.

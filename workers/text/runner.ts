@@ -17,8 +17,9 @@
  */
 import { WhittleError, throwIfAborted } from '../../core/errors.ts';
 import { attentionMaskShape, buildSegment, kvCacheShape, type AttentionKind, type SegmentOptions } from '../../models/llama/graph.ts';
-import { planSegments } from '../../models/llama/plan.ts';
-import { layerWidth, type PreparedWeights } from '../../models/llama/prepare.ts';
+import { planSegments, splitSegments, type Segment } from '../../models/llama/plan.ts';
+import { heldLayerwise, layerWidth, type LayerwiseWeights, type PreparedLayer, type PreparedWeights } from '../../models/llama/prepare.ts';
+import { linearBytes, type LinearWeight } from '../../models/compress/linear.ts';
 import type { LlamaPlan } from '../../models/llama/types.ts';
 import { createSession, type Backend, type OrtModule } from '../ort/runtime.ts';
 import type * as Ort from 'onnxruntime-web';
@@ -233,6 +234,17 @@ export interface StepOptions {
   signal?: AbortSignal;
 }
 
+/** Bytes of one layer's linear weights, as held (fp32 or compressed). */
+function blockBytes(w: PreparedLayer): number {
+  return linearBytes(w.qkv) + linearBytes(w.wo) + linearBytes(w.gateUp) + linearBytes(w.down);
+}
+
+/**
+ * Most bytes of block weights one session is compiled from (PlanRunner.compile): SmolLM2-135M's
+ * 425 MB of fp32 blocks become 7 sessions, its q8 blocks 2, the stories models stay one graph.
+ */
+export const SEGMENT_BYTES = 64 * 2 ** 20;
+
 /** Bytes of a tied fp32 head above which WASM graphs read the embedding table instead of holding a transposed copy. */
 const HEAD_COPY_LIMIT = 256 * 2 ** 20;
 
@@ -280,24 +292,44 @@ export class PlanRunner {
     }
     const skip = backend === 'wasm' ? 'present_' : 'new_';
     this.fetches = segments.map((seg) => seg.session.outputNames.filter((n) => !n.startsWith(skip)));
-    this.dropoutVariant = segments[0]!.session.inputNames.includes('logit_rows');
+    this.dropoutVariant = segments.some((s) => s.session.inputNames.includes('logit_rows'));
     this.reset();
   }
 
-  /** Builds and loads one session per segment of `plan`. */
-  static async compile(ort: OrtModule, backend: Backend, weights: PreparedWeights, plan: LlamaPlan, attention: AttentionKind, graphOptions?: SegmentOptions): Promise<PlanRunner> {
+  /**
+   * Builds and loads one session per segment of `plan`, one segment at a time: a segment's
+   * arrays are asked of `weights` just before its graph is built and dropped once onnxruntime
+   * holds them, so with LayerwiseWeights (prepare.ts) JS never holds more than one segment. Runs
+   * of more than `segmentBytes` of block weights are split into chunks of at most that
+   * (splitSegments, plan.ts): whole-model sessions peak at twice the model while they are created.
+   */
+  static async compile(ort: OrtModule, backend: Backend, weights: PreparedWeights | LayerwiseWeights, plan: LlamaPlan, attention: AttentionKind, graphOptions?: SegmentOptions, segmentBytes = SEGMENT_BYTES): Promise<PlanRunner> {
     // Default: the head is a MatMul on its transposed copy. Reading a tied head from the
     // embedding table (`headFromEmbedding`, WASM only) saves 113 MB at SmolLM2-135M but measured
     // 1.00-1.06x slower per decode step (models/llama/README.md), so below HEAD_COPY_LIMIT it is
     // opt-in. Above it the copy costs more than 5% is worth: 545 MB at Qwen2.5-0.5B's vocabulary,
     // 1.05 GB at Llama-3.2-1B's, a quarter of the 4 GiB a WASM heap can hold.
-    const { config: c } = weights;
-    const bigTiedHead = backend === 'wasm' && c.tiedEmbeddings && weights.head instanceof Float32Array && c.vocabSize * c.dim * 4 > HEAD_COPY_LIMIT;
+    const source = 'layer' in weights ? weights : heldLayerwise(weights);
+    const { config: c } = source;
+    const bigTiedHead = backend === 'wasm' && c.tiedEmbeddings && source.headIsFp32 && c.vocabSize * c.dim * 4 > HEAD_COPY_LIMIT;
     const options = { ...(bigTiedHead ? { headFromEmbedding: true } : {}), ...graphOptions };
+    // The head copy is never built when the graphs read the embedding table instead.
+    const headFor = (seg: Segment): LinearWeight => (seg.head && !(options.headFromEmbedding && c.tiedEmbeddings && source.headIsFp32) ? source.head() : new Float32Array(0));
     const segments: CompiledSegment[] = [];
+    const kvHeads = Array.from({ length: c.nLayers }, () => c.nKvHeads);
     try {
-      for (const seg of planSegments(plan, weights.config.nLayers)) {
-        const graph = buildSegment(weights, seg, attention, 'runner', options);
+      const planned = planSegments(plan, c.nLayers);
+      // Block bytes per layer, measured on the first kept layer (blocks of one plan share a form;
+      // width-pruned layers are narrower, so this over-counts them: more chunks, never fewer).
+      const first = await source.layer(plan.layers[0]!);
+      const perLayer = blockBytes(first);
+      const split = perLayer * plan.layers.length > segmentBytes ? splitSegments(planned, () => perLayer, segmentBytes) : planned;
+      for (const seg of split) {
+        // Sparse on purpose: the graph reads only this segment's layers.
+        const layers: PreparedLayer[] = [];
+        for (const l of seg.layers) layers[l] = l === plan.layers[0] ? first : await source.layer(l);
+        for (const l of seg.layers) kvHeads[l] = layerWidth(c, layers[l]!).nKvHeads;
+        const graph = buildSegment({ ...source, layers, head: headFor(seg) }, seg, attention, 'runner', options);
         // On WebGPU the caches and the hidden state between segments stay in GPU buffers: each
         // step feeds the previous step's present_* back without a round trip through JS.
         // (Not exercised by the Node tests, which run WASM.)
@@ -313,12 +345,11 @@ export class PlanRunner {
       await Promise.all(segments.map((s) => s.session.release()));
       throw err;
     }
-    const kvHeads = weights.layers.map((l) => layerWidth(c, l).nKvHeads);
-    const runner = new PlanRunner(ort, backend, { config: weights.config, headSize: weights.headSize, kvHeads }, plan, attention, segments);
+    const runner = new PlanRunner(ort, backend, { config: c, headSize: source.headSize, kvHeads }, plan, attention, segments);
     // One throwaway step so onnxruntime's first-run allocations (and, on WebGPU, shader
     // compilation) happen at load time instead of inflating the first token's latency.
     try {
-      await runner.step([weights.config.bosTokenId]);
+      await runner.step([c.bosTokenId]);
     } finally {
       runner.reset();
     }

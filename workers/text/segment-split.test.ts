@@ -1,0 +1,100 @@
+/**
+ * Byte-bounded segments (plan.ts splitSegments, PlanRunner.compile's `segmentBytes`) and
+ * layerwise weights (prepare.ts prepareLayerwiseFrom): a plan compiled as one session per block,
+ * from weights prepared one segment at a time, must compute what the reference forward does
+ * (models/reference/, plain TypeScript over the checkpoint's own arrays) on every path the
+ * runner has: prefill, decode, early-exit drafts and verification.
+ */
+import { describe, expect, it } from 'vitest';
+import { readLlama2cCheckpoint } from '../../models/import/llama2c/checkpoint.ts';
+import { readLocalModelFile } from '../../models/local.ts';
+import { prepareLayerwiseFrom, prepareWeights } from '../../models/llama/prepare.ts';
+import { randomLlama } from '../../models/llama/testing/random-model.ts';
+import { inMemoryReader } from '../../models/llama/weight-reader.ts';
+import type { LlamaConfig, LlamaPlan, LlamaWeights } from '../../models/llama/types.ts';
+import { LlamaReference } from '../../models/reference/llama-ref.ts';
+import { loadOrt } from '../ort/runtime.ts';
+import { PlanRunner } from './runner.ts';
+
+const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
+
+/** Worst |got - want| over the largest |want|: per-element relative error is meaningless near zero. */
+function relativeError(got: Float32Array, want: Float32Array): number {
+  expect(got.length).toBe(want.length);
+  let scale = 0;
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) {
+    scale = Math.max(scale, Math.abs(want[i]!));
+    worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+  }
+  return worst / scale;
+}
+
+const stories = readLlama2cCheckpoint(readLocalModelFile('stories260K', 'stories260K.bin'));
+const prompt = [1, 403, 407, 261, 378];
+const follow = [432, 383, 286];
+
+/** One session per block: any budget below one block's bytes. */
+const PER_BLOCK = 1;
+
+async function compareSplit(config: LlamaConfig, weights: LlamaWeights, plan: LlamaPlan, exit: boolean, layerwise: boolean, tokens = { prompt, follow }): Promise<void> {
+  const { prompt: first, follow: next } = tokens;
+  const source = layerwise ? await prepareLayerwiseFrom(config, inMemoryReader(weights)) : prepareWeights(config, weights);
+  const runner = await PlanRunner.compile(ort, 'wasm', source, plan, 'onnx', undefined, PER_BLOCK);
+  // Each kept block is its own session (the exit adds no boundary beyond its block).
+  expect(runner.runsPerStep).toBe(plan.layers.length);
+  const ref = new LlamaReference(config, weights, plan);
+  let want: Float32Array = new Float32Array(0);
+  first.forEach((t, p) => (want = ref.forward(t, p, { exit })));
+  expect(relativeError(await runner.step(first, { exit }), want)).toBeLessThan(1e-4);
+  let pos = first.length;
+  for (const t of next) expect(relativeError(await runner.step([t], { exit }), ref.forward(t, pos++, { exit }))).toBeLessThan(1e-4);
+  await runner.release();
+}
+
+describe('plans compiled as one session per block', () => {
+  it.each([false, true])('full depth (layerwise weights: %s)', (layerwise) => compareSplit(stories.config, stories.weights, { layers: [0, 1, 2, 3, 4] }, false, layerwise));
+  it('a pruned plan', () => compareSplit(stories.config, stories.weights, { layers: [0, 2, 3] }, false, true));
+  it.each([false, true])('an early-exit plan, exit path (%s) and full path', (exit) => compareSplit(stories.config, stories.weights, { layers: [0, 1, 2, 3, 4], exit: 2 }, exit, true));
+  it('a random untied GQA model with Q/K/V biases', () => {
+    const m = randomLlama({ qkvBias: true }, 3);
+    return compareSplit(m.config, m.weights, { layers: [0, 1, 2] }, false, true, { prompt: [1, 5, 9, 33], follow: [7, 0] });
+  });
+
+  it('drafts through the exit and verifies through the later blocks, as one session per block', async () => {
+    const plan = { layers: [0, 1, 2, 3, 4], exit: 2 };
+    const runner = await PlanRunner.compile(ort, 'wasm', await prepareLayerwiseFrom(stories.config, inMemoryReader(stories.weights)), plan, 'onnx', undefined, PER_BLOCK);
+    const ref = new LlamaReference(stories.config, stories.weights, plan);
+    await runner.step(prompt.slice(0, -1));
+    prompt.slice(0, -1).forEach((t, p) => ref.forward(t, p));
+    // Two drafts at the exit, then one verification of both through blocks 2..4.
+    const P = prompt.length - 1;
+    const d1 = await runner.draftStep(prompt[P]!);
+    expect(relativeError(d1.logits, ref.forward(prompt[P]!, P, { exit: true }))).toBeLessThan(1e-4);
+    const d2 = await runner.draftStep(follow[0]!);
+    expect(relativeError(d2.logits, ref.forward(follow[0]!, P + 1, { exit: true }))).toBeLessThan(1e-4);
+    const hidden = new Float32Array([...d1.hidden, ...d2.hidden]);
+    const verified = await runner.verify(hidden, 2);
+    const vocab = stories.config.vocabSize;
+    // The full path at the two drafted positions, from a fresh reference.
+    const fresh = new LlamaReference(stories.config, stories.weights, plan);
+    let atP: Float32Array = new Float32Array(0);
+    prompt.forEach((t, p) => (atP = fresh.forward(t, p)));
+    expect(relativeError(verified.subarray(0, vocab), atP)).toBeLessThan(1e-4);
+    expect(relativeError(verified.subarray(vocab), fresh.forward(follow[0]!, P + 1))).toBeLessThan(1e-4);
+    await runner.release();
+  });
+
+  it('compressed layerwise weights compile to what held compressed weights do', async () => {
+    const m = randomLlama({ tiedEmbeddings: true }, 5);
+    const setting = { linear: 'q8' } as const;
+    const plan = { layers: [0, 1, 2] };
+    const held = await PlanRunner.compile(ort, 'wasm', prepareWeights(m.config, m.weights, { weights: setting }), plan, 'onnx');
+    const split = await PlanRunner.compile(ort, 'wasm', await prepareLayerwiseFrom(m.config, inMemoryReader(m.weights), { weights: setting }), plan, 'onnx', undefined, PER_BLOCK);
+    expect(split.runsPerStep).toBe(3);
+    const tokens = [1, 5, 9, 33];
+    expect(relativeError(await split.step(tokens), await held.step(tokens))).toBeLessThan(1e-5);
+    await held.release();
+    await split.release();
+  });
+});
