@@ -314,7 +314,8 @@ export class PlanRunner {
     const bigTiedHead = backend === 'wasm' && c.tiedEmbeddings && source.headIsFp32 && c.vocabSize * c.dim * 4 > HEAD_COPY_LIMIT;
     const options = { ...(bigTiedHead ? { headFromEmbedding: true } : {}), ...graphOptions };
     // The head copy is never built when the graphs read the embedding table instead.
-    const headFor = (seg: Segment): LinearWeight => (seg.head && !(options.headFromEmbedding && c.tiedEmbeddings && source.headIsFp32) ? source.head() : new Float32Array(0));
+    const sharesTable = options.headFromEmbedding === true && c.tiedEmbeddings && source.headIsFp32;
+    const headFor = (seg: Segment): LinearWeight => (seg.head && !sharesTable ? source.head() : new Float32Array(0));
     const segments: CompiledSegment[] = [];
     const kvHeads = Array.from({ length: c.nLayers }, () => c.nKvHeads);
     try {
@@ -323,7 +324,10 @@ export class PlanRunner {
       // width-pruned layers are narrower, so this over-counts them: more chunks, never fewer).
       const first = await source.layer(plan.layers[0]!);
       const perLayer = blockBytes(first);
-      const split = perLayer * plan.layers.length > segmentBytes ? splitSegments(planned, () => perLayer, segmentBytes) : planned;
+      // A head that reads the embedding table shares that initializer with the Gather only
+      // inside one session: split, each would hold its own copy (1.05 GB at Llama-3.2-1B), more
+      // than splitting saves. Such plans stay whole until the embedding is looked up outside the graphs.
+      const split = !sharesTable && perLayer * plan.layers.length > segmentBytes ? splitSegments(planned, () => perLayer, segmentBytes) : planned;
       for (const seg of split) {
         // Sparse on purpose: the graph reads only this segment's layers.
         const layers: PreparedLayer[] = [];

@@ -97,4 +97,15 @@ describe('plans compiled as one session per block', () => {
     await held.release();
     await split.release();
   });
+
+  it('keeps a plan whole when its head reads the embedding table (split, each session would hold the table)', async () => {
+    const m = randomLlama({ tiedEmbeddings: true }, 6);
+    const runner = await PlanRunner.compile(ort, 'wasm', await prepareLayerwiseFrom(m.config, inMemoryReader(m.weights)), { layers: [0, 1, 2] }, 'onnx', { headFromEmbedding: true }, PER_BLOCK);
+    expect(runner.runsPerStep).toBe(1);
+    const ref = new LlamaReference(m.config, m.weights, { layers: [0, 1, 2] });
+    let want: Float32Array = new Float32Array(0);
+    [1, 5, 9].forEach((t, p) => (want = ref.forward(t, p)));
+    expect(relativeError(await runner.step([1, 5, 9]), want)).toBeLessThan(1e-4);
+    await runner.release();
+  });
 });
