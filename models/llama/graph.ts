@@ -96,6 +96,12 @@ export interface SegmentOptions {
    * kinds with a mask input ('plain', 'onnx'); graphs without it are unchanged.
    */
   dropout?: boolean;
+  /**
+   * The embedding segment takes the rows themselves, `inputs_embeds` float [1, S, dim], instead
+   * of `input_ids` and a Gather on the table: the host looks tokens up (runner.ts), so a split
+   * plan whose tied head reads the table holds it in one session only.
+   */
+  embeddingsIn?: boolean;
 }
 
 export function buildSegment(w: PreparedWeights, segment: Segment, attention: AttentionKind = 'plain', io: SegmentIo = 'runner', options: SegmentOptions = {}): SegmentGraph {
@@ -120,7 +126,9 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
   // One initializer however many nodes read the table (the Gather and a tied head).
   let table: Value | null = null;
   const embeddingTable = (): Value => (table ??= g.constant('embedding', 'float32', [c.vocabSize, c.dim], w.embedding));
-  if (segment.embed) {
+  if (segment.embed && options.embeddingsIn === true && !optimum) {
+    resid = g.input('inputs_embeds', 'float32', [1, 'S', c.dim]);
+  } else if (segment.embed) {
     const ids = g.input('input_ids', 'int64', [B, 'S']);
     resid = g.op('Gather', [embeddingTable(), ids], { axis: 0 }); // [1, S, dim]
   } else {

@@ -263,6 +263,8 @@ export interface LayerwiseWeights extends Omit<PreparedWeights, 'layers' | 'head
   head(): LinearWeight;
   /** Whether `head()` is fp32 (a tied fp32 head may read the embedding table instead). */
   readonly headIsFp32: boolean;
+  /** Embedding rows read from storage (LlamaWeightReader.embeddingRows), when the source can. */
+  embeddingRows?: (ids: readonly number[]) => Promise<Float32Array>;
 }
 
 /** Held prepared weights seen as layerwise ones (nothing prepared again). */
@@ -306,6 +308,7 @@ export async function prepareLayerwiseFrom(config: LlamaConfig, reader: LlamaWei
       return forms ? compressLayer(layer, i, config, hs, forms.block) : layer;
     },
     head: () => finish(config, [], embedding, untiedHead ?? embedding, finalNorm, forms?.head ?? null).head,
+    ...(reader.embeddingRows ? { embeddingRows: (ids: readonly number[]) => reader.embeddingRows!(ids) } : {}),
   };
 }
 

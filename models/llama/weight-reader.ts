@@ -17,6 +17,12 @@ export interface LlamaWeightReader {
   lmHead(): Promise<Float32Array | null>;
   finalNorm(): Promise<Float32Array>; // [dim]
   layer(i: number): Promise<LlamaLayerWeights>;
+  /**
+   * Rows `ids` of the embedding [ids.length, dim], read from where the table is stored without
+   * reading the table: lets a big tied model look tokens up outside its graphs (runner.ts), so
+   * the table lives once, in the head's session. Readers over storage have it.
+   */
+  embeddingRows?(ids: readonly number[]): Promise<Float32Array>;
 }
 
 /** A reader over weights already in memory. */
@@ -30,6 +36,7 @@ export function inMemoryReader(weights: LlamaWeights): LlamaWeightReader {
       if (!l) throw new RangeError(`layer ${i} of ${weights.layers.length}`);
       return l;
     },
+    embeddingRows: async (ids) => gatherRows(weights.tokenEmbedding, weights.finalNorm.length, ids),
   };
 }
 
@@ -39,4 +46,11 @@ export async function readAllWeights(reader: LlamaWeightReader, nLayers: number)
   const layers: LlamaLayerWeights[] = [];
   for (let i = 0; i < nLayers; i++) layers.push(await reader.layer(i));
   return { tokenEmbedding, layers, finalNorm: await reader.finalNorm(), lmHead: (await reader.lmHead()) ?? tokenEmbedding };
+}
+
+/** Rows `ids` of `table` [vocab, dim] -> [ids.length, dim]. */
+export function gatherRows(table: Float32Array, dim: number, ids: readonly number[]): Float32Array {
+  const out = new Float32Array(ids.length * dim);
+  ids.forEach((id, s) => out.set(table.subarray(id * dim, (id + 1) * dim), s * dim));
+  return out;
 }

@@ -284,6 +284,8 @@ export class PlanRunner {
     readonly plan: LlamaPlan,
     readonly attention: AttentionKind,
     private readonly segments: CompiledSegment[],
+    /** Looks tokens up on the host when the first segment takes `inputs_embeds` (compile's split with a shared table). */
+    private readonly embeddingRows?: (ids: readonly number[]) => Promise<Float32Array>,
   ) {
     const { nKvHeads, nHeads } = weights.config;
     this.inputs = new StepInputs(ort, attention, nHeads / nKvHeads);
@@ -318,6 +320,7 @@ export class PlanRunner {
     const headFor = (seg: Segment): LinearWeight => (seg.head && !sharesTable ? source.head() : new Float32Array(0));
     const segments: CompiledSegment[] = [];
     const kvHeads = Array.from({ length: c.nLayers }, () => c.nKvHeads);
+    let embeddingRows: ((ids: readonly number[]) => Promise<Float32Array>) | undefined;
     try {
       const planned = planSegments(plan, c.nLayers);
       // Block bytes per layer, measured on the first kept layer (blocks of one plan share a form;
@@ -327,13 +330,16 @@ export class PlanRunner {
       // A head that reads the embedding table shares that initializer with the Gather only
       // inside one session: split, each would hold its own copy (1.05 GB at Llama-3.2-1B), more
       // than splitting saves. Such plans stay whole until the embedding is looked up outside the graphs.
-      const split = !sharesTable && perLayer * plan.layers.length > segmentBytes ? splitSegments(planned, () => perLayer, segmentBytes) : planned;
+      const lookup = sharesTable ? source.embeddingRows : undefined;
+      const split = (!sharesTable || lookup) && perLayer * plan.layers.length > segmentBytes ? splitSegments(planned, () => perLayer, segmentBytes) : planned;
+      // Split with a shared table: the host reads each token's row from storage instead.
+      if (split.length > planned.length && lookup) embeddingRows = lookup;
       for (const seg of split) {
         // Sparse on purpose: the graph reads only this segment's layers.
         const layers: PreparedLayer[] = [];
         for (const l of seg.layers) layers[l] = l === plan.layers[0] ? first : await source.layer(l);
         for (const l of seg.layers) kvHeads[l] = layerWidth(c, layers[l]!).nKvHeads;
-        const graph = buildSegment({ ...source, layers, head: headFor(seg) }, seg, attention, 'runner', options);
+        const graph = buildSegment({ ...source, layers, head: headFor(seg) }, seg, attention, 'runner', embeddingRows && seg.embed ? { ...options, embeddingsIn: true } : options);
         // On WebGPU the caches and the hidden state between segments stay in GPU buffers: each
         // step feeds the previous step's present_* back without a round trip through JS.
         // (Not exercised by the Node tests, which run WASM.)
@@ -349,7 +355,7 @@ export class PlanRunner {
       await Promise.all(segments.map((s) => s.session.release()));
       throw err;
     }
-    const runner = new PlanRunner(ort, backend, { config: c, headSize: source.headSize, kvHeads }, plan, attention, segments);
+    const runner = new PlanRunner(ort, backend, { config: c, headSize: source.headSize, kvHeads }, plan, attention, segments, embeddingRows);
     // One throwaway step so onnxruntime's first-run allocations (and, on WebGPU, shader
     // compilation) happen at load time instead of inflating the first token's latency.
     try {
@@ -560,7 +566,8 @@ export class PlanRunner {
       return out;
     };
     let feeds = { ...this.inputs.feeds(P, S), ...variantFeeds(P) };
-    if (input.tokens) feeds.input_ids = new this.ort.Tensor('int64', BigInt64Array.from(input.tokens, (t) => BigInt(t)), [1, S]);
+    if (input.tokens && this.embeddingRows) feeds.inputs_embeds = new this.ort.Tensor('float32', await this.embeddingRows(input.tokens), [1, S, c.dim]);
+    else if (input.tokens) feeds.input_ids = new this.ort.Tensor('int64', BigInt64Array.from(input.tokens, (t) => BigInt(t)), [1, S]);
     if (input.hidden) feeds.hidden_in = input.hidden;
 
     let logits: Float32Array | null = null;

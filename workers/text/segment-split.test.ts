@@ -98,14 +98,19 @@ describe('plans compiled as one session per block', () => {
     await split.release();
   });
 
-  it('keeps a plan whole when its head reads the embedding table (split, each session would hold the table)', async () => {
+  it.each([
+    ['held weights: kept whole (split, each session would hold the table)', false, 1],
+    ['a reader that reads rows: split, tokens looked up on the host', true, 3],
+  ] as const)('a tied head that reads the embedding table, %s', async (_, rows, runs) => {
     const m = randomLlama({ tiedEmbeddings: true }, 6);
-    const runner = await PlanRunner.compile(ort, 'wasm', await prepareLayerwiseFrom(m.config, inMemoryReader(m.weights)), { layers: [0, 1, 2] }, 'onnx', { headFromEmbedding: true }, PER_BLOCK);
-    expect(runner.runsPerStep).toBe(1);
+    const source = rows ? await prepareLayerwiseFrom(m.config, inMemoryReader(m.weights)) : prepareWeights(m.config, m.weights);
+    const runner = await PlanRunner.compile(ort, 'wasm', source, { layers: [0, 1, 2] }, 'onnx', { headFromEmbedding: true }, PER_BLOCK);
+    expect(runner.runsPerStep).toBe(runs);
     const ref = new LlamaReference(m.config, m.weights, { layers: [0, 1, 2] });
     let want: Float32Array = new Float32Array(0);
     [1, 5, 9].forEach((t, p) => (want = ref.forward(t, p)));
     expect(relativeError(await runner.step([1, 5, 9]), want)).toBeLessThan(1e-4);
+    expect(relativeError(await runner.step([33]), ref.forward(33, 3))).toBeLessThan(1e-4);
     await runner.release();
   });
 });

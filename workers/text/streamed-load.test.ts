@@ -76,6 +76,16 @@ describe('a model streamed from Blobs', async () => {
     await Promise.all([streamed.dispose(), mem.dispose()]);
   });
 
+  it('reads single embedding rows from storage, as the whole table has them', async () => {
+    const sharded = reshardHfFolder(inMemory, { dtype: 'BF16', shards: 3 }) as HfModelFiles;
+    const { config, weights: reader } = await openTextModelFromHf(asBlobs(sharded));
+    const table = await reader.tokenEmbedding();
+    const ids = [0, 7, 7, config.vocabSize - 1];
+    const rows = await reader.embeddingRows!(ids);
+    ids.forEach((id, s) => expect(rows.subarray(s * config.dim, (s + 1) * config.dim)).toEqual(table.subarray(id * config.dim, (id + 1) * config.dim)));
+    await expect(reader.embeddingRows!([config.vocabSize])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
   it('fails at open, before reading any weight, when a tensor is missing or misshapen', async () => {
     const config = JSON.parse(new TextDecoder().decode(inMemory['config.json'])) as Record<string, unknown>;
     const wider = { ...inMemory, 'config.json': new TextEncoder().encode(JSON.stringify({ ...config, intermediate_size: 999 })).buffer as ArrayBuffer };

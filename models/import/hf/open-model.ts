@@ -101,6 +101,23 @@ export async function openHfModel(files: HfFolderFiles, options: HfConfigOptions
     tokenEmbedding: () => read({ key: 'model.embed_tokens.weight', shape: [vocabSize, dim] }),
     lmHead: async () => (config.tiedEmbeddings ? null : read({ key: 'lm_head.weight', shape: [vocabSize, dim] })),
     finalNorm: () => read({ key: 'model.norm.weight', shape: [dim] }),
+    embeddingRows: async (ids) => {
+      const shardName = shardOf.get('model.embed_tokens.weight')!;
+      const shard = shards.get(shardName)!;
+      const entry = floatTensorEntry({ name: shardName, tensors: shard.tensors }, 'model.embed_tokens.weight', [vocabSize, dim]);
+      const rowBytes = (entry.end - entry.begin) / vocabSize;
+      const out = new Float32Array(ids.length * dim);
+      // One read per row (a few KB each), concurrently: the table itself is never in memory.
+      await Promise.all(
+        ids.map(async (id, s) => {
+          if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new WhittleError('INVALID_ARGUMENT', `token ${id} is outside the vocabulary (${vocabSize})`);
+          const begin = entry.begin + id * rowBytes;
+          const bytes = await shard.source.read(begin, begin + rowBytes);
+          out.set(decodeFloatTensor({ ...entry, shape: [dim], begin, end: begin + rowBytes }, bytes.buffer, bytes.byteOffset), s * dim);
+        }),
+      );
+      return out;
+    },
     layer: async (i) => {
       const specs = hfLayerTensors(config, i);
       const values: Partial<Record<keyof LlamaLayerWeights, Float32Array>> = {};
