@@ -274,6 +274,14 @@ export function heldLayerwise(w: PreparedWeights): LayerwiseWeights {
 }
 
 /**
+ * `reader.embeddingRows` as a function made outside prepareLayerwiseFrom: a closure made there
+ * would share that call's scope, and with it the fp32 table, for as long as a runner keeps it.
+ */
+function rowReader(reader: LlamaWeightReader): ((ids: readonly number[]) => Promise<Float32Array>) | undefined {
+  return reader.embeddingRows ? (ids) => reader.embeddingRows!(ids) : undefined;
+}
+
+/**
  * LayerwiseWeights over `reader`: the embedding and final norm are read now, each block is read,
  * checked, prepared (and compressed with `options.weights`) when asked for, and the head is
  * transposed (and compressed) when asked for, so a whole-model copy never exists in JS.
@@ -308,7 +316,7 @@ export async function prepareLayerwiseFrom(config: LlamaConfig, reader: LlamaWei
       return forms ? compressLayer(layer, i, config, hs, forms.block) : layer;
     },
     head: () => finish(config, [], embedding, untiedHead ?? embedding, finalNorm, forms?.head ?? null).head,
-    ...(reader.embeddingRows ? { embeddingRows: (ids: readonly number[]) => reader.embeddingRows!(ids) } : {}),
+    ...(reader.embeddingRows ? { embeddingRows: rowReader(reader) } : {}),
   };
 }
 

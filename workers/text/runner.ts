@@ -302,10 +302,11 @@ export class PlanRunner {
    * Builds and loads one session per segment of `plan`, one segment at a time: a segment's
    * arrays are asked of `weights` just before its graph is built and dropped once onnxruntime
    * holds them, so with LayerwiseWeights (prepare.ts) JS never holds more than one segment. Runs
-   * of more than `segmentBytes` of block weights are split into chunks of at most that
-   * (splitSegments, plan.ts): whole-model sessions peak at twice the model while they are created.
+   * of more than `segmentBytes` of block weights (default SEGMENT_BYTES, or 16 RoPE tables'
+   * bytes if more) are split into chunks of at most that (splitSegments, plan.ts): whole-model
+   * sessions peak at twice the model while they are created.
    */
-  static async compile(ort: OrtModule, backend: Backend, weights: PreparedWeights | LayerwiseWeights, plan: LlamaPlan, attention: AttentionKind, graphOptions?: SegmentOptions, segmentBytes = SEGMENT_BYTES): Promise<PlanRunner> {
+  static async compile(ort: OrtModule, backend: Backend, weights: PreparedWeights | LayerwiseWeights, plan: LlamaPlan, attention: AttentionKind, graphOptions?: SegmentOptions, segmentBytes?: number): Promise<PlanRunner> {
     // Default: the head is a MatMul on its transposed copy. Reading a tied head from the
     // embedding table (`headFromEmbedding`, WASM only) saves 113 MB at SmolLM2-135M but measured
     // 1.00-1.06x slower per decode step (models/llama/README.md), so below HEAD_COPY_LIMIT it is
@@ -331,7 +332,10 @@ export class PlanRunner {
       // inside one session: split, each would hold its own copy (1.05 GB at Llama-3.2-1B), more
       // than splitting saves. Such plans stay whole until the embedding is looked up outside the graphs.
       const lookup = sharesTable ? source.embeddingRows : undefined;
-      const split = (!sharesTable || lookup) && perLayer * plan.layers.length > segmentBytes ? splitSegments(planned, () => perLayer, segmentBytes) : planned;
+      // Every session holds its own RoPE tables (33.5 MB at Llama-3.2-1B's 131072 positions):
+      // chunks of at least 16 tables' bytes keep that copy under ~6% of what they hold.
+      const budget = segmentBytes ?? Math.max(SEGMENT_BYTES, 16 * (source.ropeCos.byteLength + source.ropeSin.byteLength));
+      const split = (!sharesTable || lookup) && perLayer * plan.layers.length > budget ? splitSegments(planned, () => perLayer, budget) : planned;
       // Split with a shared table: the host reads each token's row from storage instead.
       if (split.length > planned.length && lookup) embeddingRows = lookup;
       for (const seg of split) {
