@@ -5,7 +5,7 @@
 import { WhittleError } from '../../core/errors.ts';
 import type { LyraModelBytes } from '../../models/import/tflite/lyra.ts';
 import { loadOrt, runtimeInfo, type OrtModule, type RuntimeConfig, type RuntimeInfo } from '../ort/runtime.ts';
-import { FRAME_SAMPLES, checkQuantizers } from '../../models/codec/bitrates.ts';
+import { FRAME_SAMPLES, MAX_QUANTIZERS, checkQuantizers } from '../../models/codec/bitrates.ts';
 import { LyraCodecEngine, type CodecEngineOptions } from './engine.ts';
 import { packPacket, unpackPacket } from './packet.ts';
 import { resample } from './resample.ts';
@@ -155,6 +155,29 @@ export class CodecService {
     for (let i = 0; i < frame.length; i++) out[i] = frame[i]! * (from + ((target - from) * (i + 1)) / frame.length);
     this.gain = target;
     return out;
+  }
+
+  /**
+   * Runs encoder, quantizer and decoder on `frames` frames of silence, then resets both streaming
+   * states. An onnxruntime session's first runs are several times slower than the later ones
+   * (allocations, kernel set-up): a live stream that starts cold pays that as playback underruns
+   * in its first frames. Returns each warm-up frame's time (encode + decode), ms.
+   */
+  async warmUp(frames: number): Promise<Float64Array> {
+    const engine = this.requireEngine();
+    if (!Number.isInteger(frames) || frames < 1 || frames > 100) {
+      throw new WhittleError('INVALID_ARGUMENT', `warmUp takes 1..100 frames, got ${frames}`, { frames });
+    }
+    const silence = new Float32Array(FRAME_SAMPLES);
+    const times = new Float64Array(frames);
+    for (let f = 0; f < frames; f++) {
+      const t0 = performance.now();
+      await engine.decode(await engine.encode(silence, MAX_QUANTIZERS));
+      times[f] = performance.now() - t0;
+    }
+    this.resetEncoder();
+    this.resetDecoder();
+    return times;
   }
 
   resetEncoder(): void {
