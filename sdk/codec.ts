@@ -78,6 +78,11 @@ export interface StreamDecoder {
   decode(packets: Uint8Array): Promise<{ pcm: Float32Array; frames: number; quantizers: Int32Array; engineMs: number }>;
   /** 320 samples in place of a lost packet (fades out over consecutive losses, no clicks). */
   conceal(): Promise<Float32Array>;
+  /**
+   * A run of slots in one round trip: each packet decoded, each null concealed, in order (the
+   * same audio as one decode or conceal call per slot). `quantizers` is 0 for a concealed slot.
+   */
+  decodeSlots(slots: readonly (Uint8Array | null)[]): Promise<{ pcm: Float32Array; quantizers: Int32Array; engineMs: number }>;
   reset(): Promise<void>;
 }
 
@@ -216,6 +221,26 @@ export class Codec {
           started = true;
         }
         return call.call((r) => r.conceal());
+      },
+      async decodeSlots(slots: readonly (Uint8Array | null)[]) {
+        if (!started) {
+          await call.call((r) => r.resetDecoder());
+          started = true;
+        }
+        const present = Uint8Array.from(slots, (s) => (s ? 1 : 0));
+        const size = slots.reduce((n, s) => n + (s?.length ?? 0), 0);
+        return call.call((r) => {
+          // Built per attempt (see WorkerClient.call): transferred buffers are gone afterwards.
+          const packets = new Uint8Array(size);
+          let at = 0;
+          for (const s of slots) {
+            if (!s) continue;
+            packets.set(s, at);
+            at += s.length;
+          }
+          const mask = present.slice();
+          return r.decodeSlots(Comlink.transfer(packets, [packets.buffer]), Comlink.transfer(mask, [mask.buffer]));
+        });
       },
       async reset() {
         await call.call((r) => r.resetDecoder());

@@ -134,6 +134,40 @@ export class CodecService {
   }
 
   /**
+   * A run of playout slots in one call (a live receiver catching up after a pause pays one
+   * round trip, not one per frame): slot i is decoded from the next packet of `packets` when
+   * `present[i]` is 1 and concealed when it is 0, in order, exactly as the same sequence of
+   * decodePackets and conceal calls would. INVALID_ARGUMENT when the packets do not match the
+   * slots that say they are present.
+   */
+  async decodeSlots(packets: Uint8Array, present: Uint8Array): Promise<{ pcm: Float32Array; quantizers: Int32Array; engineMs: number }> {
+    this.requireEngine();
+    // Checked before anything runs, so a bad call leaves the decoder's state as it was.
+    const sizes: number[] = [];
+    for (let p = 0; p < packets.length; p += sizes.at(-1)!) sizes.push(unpackPacket(packets.subarray(p)).size);
+    const wanted = present.reduce((n, x) => n + (x ? 1 : 0), 0);
+    if (sizes.length !== wanted) {
+      throw new WhittleError('INVALID_ARGUMENT', `${sizes.length} packets for ${wanted} slots marked present`, { packets: sizes.length, present: wanted });
+    }
+    const t0 = performance.now();
+    const pcm = new Float32Array(present.length * FRAME_SAMPLES);
+    const quantizers = new Int32Array(present.length);
+    let p = 0;
+    for (let i = 0; i < present.length; i++) {
+      if (present[i]) {
+        const size = sizes.shift()!;
+        const out = await this.decodePackets(packets.subarray(p, p + size));
+        pcm.set(out.pcm, i * FRAME_SAMPLES);
+        quantizers[i] = out.quantizers[0]!;
+        p += size;
+      } else {
+        pcm.set(await this.conceal(), i * FRAME_SAMPLES);
+      }
+    }
+    return { pcm, quantizers, engineMs: performance.now() - t0 };
+  }
+
+  /**
    * Packet-loss concealment: one frame in place of a lost packet. The decoder runs on the last
    * good frame's features (so its conv state keeps evolving and the next real frame joins
    * smoothly) and the output fades out over consecutive losses; the gain ramps back up within
