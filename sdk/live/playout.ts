@@ -28,7 +28,7 @@
  * How a {@link PlayoutBuffer} sizes itself (frames of 20 ms).
  *
  * @example
- * const options: PlayoutOptions = { startFrames: 2, minFrames: 2, maxFrames: 25, stableFrames: 150, windowFrames: 25 };
+ * const options: PlayoutOptions = { startFrames: 2, minFrames: 2, maxFrames: 12, stableFrames: 100, windowFrames: 25 };
  */
 export interface PlayoutOptions {
   /** Samples per frame (320: 20 ms at 16 kHz). */
@@ -37,9 +37,9 @@ export interface PlayoutOptions {
   startFrames?: number;
   /** The target never shrinks below this (default 2: one frame of slack beyond the one due). */
   minFrames?: number;
-  /** The target never grows beyond this (default 25: 500 ms). */
+  /** The target never grows beyond this (default 12: 240 ms). */
   maxFrames?: number;
-  /** Frames without an underrun before the target shrinks by one (default 150: 3 s). */
+  /** Frames without an underrun before the target shrinks by one (default 100: 2 s). */
   stableFrames?: number;
   /** Frames over which the smallest queue depth is watched before trimming to the target (default 25). */
   windowFrames?: number;
@@ -112,8 +112,8 @@ export class PlayoutBuffer {
   constructor(options: PlayoutOptions = {}) {
     this.frameSamples = options.frameSamples ?? 320;
     this.minFrames = Math.max(1, options.minFrames ?? 2);
-    this.maxFrames = Math.max(this.minFrames, options.maxFrames ?? 25);
-    this.stableFrames = options.stableFrames ?? 150;
+    this.maxFrames = Math.max(this.minFrames, options.maxFrames ?? 12);
+    this.stableFrames = options.stableFrames ?? 100;
     this.windowFrames = Math.max(1, options.windowFrames ?? 25);
     this.capacity = 4 * this.maxFrames;
     const start = Math.min(this.maxFrames, Math.max(1, options.startFrames ?? 2));
