@@ -7,7 +7,9 @@
  * - it starts once `startFrames` frames are queued (pre-buffering is not an underrun);
  * - an empty queue when a frame is due is an underrun: the slot is concealed (the last frame
  *   played back and forth, fading out over two frames, so the wave stays continuous) instead of
- *   stalling, and the target depth grows by one frame (up to `maxFrames`);
+ *   stalling, and the target depth grows by one frame, and when the run of concealed slots ends,
+ *   to at least its length plus one (up to `maxFrames`): a stall of that length, seen once, is
+ *   likely to come again (a GC, a busy neighbour), and the buffer then rides it out;
  * - latency is won back: the smallest depth seen at frame boundaries is watched over
  *   `windowFrames` frames, and whatever it stayed above the target is dropped at once (oldest
  *   first, crossfaded), so a burst after a stall does not stay as extra delay for good;
@@ -202,7 +204,10 @@ export class PlayoutBuffer {
       this.current = this.concealment(this.concealRun++);
       return null;
     }
-    if (this.concealRun > 0) from = this.concealment(this.concealRun); // where concealment was heading
+    if (this.concealRun > 0) {
+      from = this.concealment(this.concealRun); // where concealment was heading
+      s.targetFrames = Math.max(s.targetFrames, Math.min(this.maxFrames, this.concealRun + 1));
+    }
     this.concealRun = 0;
     s.played++;
     this.lastReal = next.pcm;
