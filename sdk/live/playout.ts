@@ -88,7 +88,15 @@ export interface PlayoutStart {
 /** Samples over which a discontinuity (a dropped frame, the end of concealment) is crossfaded. */
 const CROSSFADE = 32;
 
-/** The audio-clock jitter buffer of the playback worklet (see the top of this file). */
+/**
+ * The audio-clock jitter buffer of the playback worklet (see the top of this file).
+ *
+ * @example
+ * const playout = new PlayoutBuffer({ startFrames: 2, maxFrames: 12 });
+ * playout.push(0, frame320);                                 // decoded frames, in order
+ * const started = playout.render(new Float32Array(128));     // one render quantum
+ * console.log(started, playout.stats.targetFrames, playout.stats.underruns);
+ */
 export class PlayoutBuffer {
   private readonly frameSamples: number;
   private readonly minFrames: number;
