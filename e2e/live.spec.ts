@@ -44,9 +44,9 @@ async function accountFor(page: Page, clipFrames: number): Promise<Analysis> {
     .toBe(0);
   const a = await page.evaluate(() => (window as unknown as Demo).liveDemo.analysis());
   expect(a.stats.framesCaptured).toBe(clipFrames);
-  expect(a.frames + a.stats.slotsSkipped).toBe(clipFrames);
+  expect(a.frames).toBe(clipFrames); // one per slot: decoded, concealed or (a silent place holder) skipped
   const p = a.stats.playout!;
-  expect(p.received).toBe(a.frames);
+  expect(p.received).toBe(a.frames - a.stats.slotsSkipped);
   expect(p.maxDepth).toBeLessThanOrEqual(48); // bounded: 4 x the largest target (12 frames by default)
   return a;
 }
@@ -59,17 +59,21 @@ test('live codec: bitrate switch and loss mid-stream; the decoded stream is whol
   await page.locator('#kbps').fill('6');
   await page.click('#start');
   await expect(page.locator('#state')).toHaveText('streaming', { timeout: 60_000 });
-  // Switch to 3.2 kbps after ~1 s, then turn on 10% loss.
+  // Switch to 3.2 kbps after ~1 s and to 9.2 kbps ~0.4 s later (two switches: a frame next to one
+  // may be skipped when this busy machine stalls the page), then turn on 10% loss.
   await expect.poll(() => page.evaluate(() => (window as unknown as { liveDemo?: { live: { stats: { packetsSent: number } } } }).liveDemo?.live.stats.packetsSent ?? 0)).toBeGreaterThan(40);
   await page.locator('#kbps').fill('3.2');
+  await expect.poll(() => page.evaluate(() => (window as unknown as { liveDemo: { live: { stats: { packetsSent: number } } } }).liveDemo.live.stats.packetsSent)).toBeGreaterThan(60);
+  await page.locator('#kbps').fill('9.2');
   await expect.poll(() => page.evaluate(() => (window as unknown as { liveDemo: { live: { stats: { packetsSent: number } } } }).liveDemo.live.stats.packetsSent)).toBeGreaterThan(80);
   await page.locator('#loss').fill('0.1');
   await expect(page.locator('#state')).toContainText('done', { timeout: 120_000 });
   await expect(page.locator('#switches')).toContainText('3.2 kbps (manual)');
+  await expect(page.locator('#switches')).toContainText('9.2 kbps (manual)');
 
   const clipFrames = Math.ceil(92160 / 2 / 320); // sample2_16kHz.wav: 46,080 samples of 16-bit audio
   const a = await accountFor(page, clipFrames); // every frame decoded or concealed (or skipped, when behind)
-  expect(a.samples).toBe(a.frames * 320);
+  expect(a.samples).toBe(clipFrames * 320);
   expect(a.nans).toBe(0);
   expect(a.switchBoundaries).toBeGreaterThanOrEqual(1);
   expect(a.stats.packetsDropped).toBeGreaterThan(0);

@@ -140,7 +140,8 @@ function analysis() {
   const decoded = concat(live.decoded);
   const q = live.playedQuantizers;
   const boundaries: number[] = [];
-  for (let f = 1; f < q.length; f++) if (q[f] !== q[f - 1] && q[f] !== 0 && q[f - 1] !== 0) boundaries.push(f * 320);
+  // Between two decoded frames only (0 = concealed, -1 = skipped behind real time).
+  for (let f = 1; f < q.length; f++) if (q[f] !== q[f - 1] && q[f]! > 0 && q[f - 1]! > 0) boundaries.push(f * 320);
   const step = (i: number) => Math.abs(decoded[i]! - decoded[i - 1]!);
   let atSwitch = 0;
   for (const b of boundaries) for (let i = Math.max(1, b - 2); i < Math.min(decoded.length, b + 3); i++) atSwitch = Math.max(atSwitch, step(i));

@@ -160,7 +160,7 @@ export class LiveSession {
   private stopped = false;
   /** Decoded audio in playout order (concealed frames included), for analysis and A/B playback (see LiveOptions.keepDecoded). */
   readonly decoded: Float32Array[] = [];
-  /** Quantizer count of each played frame (0 = concealed; see LiveOptions.keepDecoded). */
+  /** Quantizer count of each played frame (0 = concealed, -1 = skipped behind real time and kept as silence so `decoded` stays aligned in time; see LiveOptions.keepDecoded). */
   readonly playedQuantizers: number[] = [];
   private readonly keepDecoded: boolean;
   /** Frames played out (decoded or concealed), kept or not. */
@@ -346,6 +346,10 @@ export class LiveSession {
     if (this.advance(frame.index)) {
       this.played++; // the playback buffer conceals the gap if it runs dry
       this.stats.slotsSkipped++;
+      if (this.keepDecoded) {
+        this.decoded.push(new Float32Array(FRAME_SAMPLES)); // a place holder: `decoded` stays one frame per slot
+        this.playedQuantizers.push(-1);
+      }
     }
   }
 
