@@ -13,6 +13,7 @@
  * const packet = await enc.encode(frame320); enc.setBitrate(3.2); // next frame at 3.2 kbps
  */
 import * as Comlink from 'comlink';
+import { WhittleError } from '../core/errors.ts';
 import { LYRA_V2 } from '../models/codec/lyra-v2.ts';
 import { BITRATES, BITS_PER_QUANTIZER, FRAMES_PER_SECOND, quantizersForKbps } from '../models/codec/bitrates.ts';
 import type { LyraModelBytes } from '../models/import/tflite/lyra.ts';
@@ -53,6 +54,11 @@ export interface StreamEncoder {
   encode(frames: Float32Array): Promise<EncodedFrames>;
   /** Takes effect on the next frame; no reset, no state change. */
   setBitrate(kbps: number): void;
+  /**
+   * Skips `frames` frames (default 1) without encoding them: the frame index moves on, so the
+   * receiver sees a gap (and conceals it). For a live sender that has fallen behind real time.
+   */
+  skip(frames?: number): void;
   readonly kbps: number;
   /** Frames encoded so far (the next packet's frame index). */
   readonly frameIndex: number;
@@ -72,6 +78,11 @@ export interface StreamDecoder {
   decode(packets: Uint8Array): Promise<{ pcm: Float32Array; frames: number; quantizers: Int32Array; engineMs: number }>;
   /** 320 samples in place of a lost packet (fades out over consecutive losses, no clicks). */
   conceal(): Promise<Float32Array>;
+  /**
+   * A run of slots in one round trip: each packet decoded, each null concealed, in order (the
+   * same audio as one decode or conceal call per slot). `quantizers` is 0 for a concealed slot.
+   */
+  decodeSlots(slots: readonly (Uint8Array | null)[]): Promise<{ pcm: Float32Array; quantizers: Int32Array; engineMs: number }>;
   reset(): Promise<void>;
 }
 
@@ -138,6 +149,18 @@ export class Codec {
     ).pcm;
   }
 
+  /**
+   * Runs the codec on `frames` frames of silence (default 8) and resets its streaming states, so
+   * that a live stream's first frames do not pay for onnxruntime's slow first runs. Returns each
+   * warm-up frame's worker time (encode + decode), ms: the first is the cold one.
+   *
+   * @example
+   * const times = await codec.warmUp(); // e.g. [9.8, 2.1, 1.9, ...] ms
+   */
+  async warmUp(frames = 8): Promise<number[]> {
+    return Array.from(await this.client.call((r) => r.warmUp(frames)));
+  }
+
   /** A streaming encoder at `kbps` (default 6); one per Codec (it owns the encoder state). */
   encoder(options: { kbps?: number } = {}): StreamEncoder {
     let n = quantizersFor(options.kbps ?? 6);
@@ -153,6 +176,10 @@ export class Codec {
       },
       setBitrate(kbps: number) {
         n = quantizersFor(kbps);
+      },
+      skip(frames = 1) {
+        if (!Number.isInteger(frames) || frames < 0) throw new WhittleError('INVALID_ARGUMENT', `skip takes a whole number of frames, got ${frames}`, { frames });
+        frameIndex += frames;
       },
       async encode(frames: Float32Array) {
         if (!started) {
@@ -194,6 +221,26 @@ export class Codec {
           started = true;
         }
         return call.call((r) => r.conceal());
+      },
+      async decodeSlots(slots: readonly (Uint8Array | null)[]) {
+        if (!started) {
+          await call.call((r) => r.resetDecoder());
+          started = true;
+        }
+        const present = Uint8Array.from(slots, (s) => (s ? 1 : 0));
+        const size = slots.reduce((n, s) => n + (s?.length ?? 0), 0);
+        return call.call((r) => {
+          // Built per attempt (see WorkerClient.call): transferred buffers are gone afterwards.
+          const packets = new Uint8Array(size);
+          let at = 0;
+          for (const s of slots) {
+            if (!s) continue;
+            packets.set(s, at);
+            at += s.length;
+          }
+          const mask = present.slice();
+          return r.decodeSlots(Comlink.transfer(packets, [packets.buffer]), Comlink.transfer(mask, [mask.buffer]));
+        });
       },
       async reset() {
         await call.call((r) => r.resetDecoder());

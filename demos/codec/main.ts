@@ -11,6 +11,8 @@ let context: AudioContext | null = null;
 let live: LiveSession | null = null;
 let original: Float32Array | null = null;
 let micStream: MediaStream | null = null;
+/** Every measured capture-to-playback latency of the current run, ms (for the e2e report; a demo run is short). */
+let latencies: number[] = [];
 
 function linkSettings() {
   return {
@@ -35,7 +37,8 @@ function renderStats(s: LiveStats): void {
     ['packets', `${s.packetsSent} sent · ${s.packetsDropped} lost · ${s.late} late · ${s.concealed} concealed`],
     ['on the wire', `${((s.bytesSent * 8) / Math.max(1, s.packetsSent * 20)).toFixed(2)} kbps average (3-byte header per packet)`],
     ['latency', `algorithmic ${s.algorithmicLatencyMs} ms (one frame, no look-ahead) · configured ${s.configuredLatencyMs.toFixed(0)} ms · measured ${s.measuredLatencyMs === null ? '—' : `${s.measuredLatencyMs.toFixed(0)} ms`}`],
-    ['worker', `${s.engineMsPerFrame.toFixed(1)} ms per 20 ms frame (encode + decode) · ${s.underruns} playback underruns`],
+    ['worker', `${s.engineMsPerFrame.toFixed(1)} ms per 20 ms frame (encode + decode; ${s.stageMs.worker.toFixed(1)} ms in the engine) · ${s.skipped} frames skipped behind real time`],
+    ['playback', s.playout ? `buffer ${s.playout.targetFrames} frames (target) · ${s.underruns} underruns (${s.playout.concealed} slots concealed) · ${s.playout.dropped} frames dropped to win latency back` : '—'],
   ];
   $('stats').replaceChildren(...rows.flatMap(([k, v]) => [Object.assign(document.createElement('dt'), { textContent: k }), Object.assign(document.createElement('dd'), { textContent: v })]));
   $('switches').replaceChildren(...s.switches.map((w) => Object.assign(document.createElement('li'), { textContent: `frame ${w.frame}: ${w.kbps.toFixed(1)} kbps (${w.reason})` })));
@@ -85,7 +88,9 @@ async function start(): Promise<void> {
       ...(maxFrames !== undefined ? { maxFrames } : {}),
     });
     let lastDraw = 0;
+    latencies = [];
     live.onStats = (st) => {
+      if (st.measuredLatencyMs !== null && st.measuredLatencyMs !== latencies.at(-1)) latencies.push(st.measuredLatencyMs);
       renderStats(st);
       // The waveform follows the stream (cheap); the spectrogram is drawn once at the end.
       if (performance.now() - lastDraw > 500 && live) {
@@ -135,7 +140,8 @@ function analysis() {
   const decoded = concat(live.decoded);
   const q = live.playedQuantizers;
   const boundaries: number[] = [];
-  for (let f = 1; f < q.length; f++) if (q[f] !== q[f - 1] && q[f] !== 0 && q[f - 1] !== 0) boundaries.push(f * 320);
+  // Between two decoded frames only (0 = concealed, -1 = skipped behind real time).
+  for (let f = 1; f < q.length; f++) if (q[f] !== q[f - 1] && q[f]! > 0 && q[f - 1]! > 0) boundaries.push(f * 320);
   const step = (i: number) => Math.abs(decoded[i]! - decoded[i - 1]!);
   let atSwitch = 0;
   for (const b of boundaries) for (let i = Math.max(1, b - 2); i < Math.min(decoded.length, b + 3); i++) atSwitch = Math.max(atSwitch, step(i));
@@ -150,6 +156,7 @@ function analysis() {
     maxStepAtSwitch: atSwitch,
     p999Step: steps[Math.floor(steps.length * 0.999)] ?? 0,
     maxStep: steps.at(-1) ?? 0,
+    latencies,
     stats: live.stats,
   };
 }

@@ -11,6 +11,7 @@ import {
   JitterBuffer,
   LiveSession,
   ModelStore,
+  PlayoutBuffer,
   SimulatedLink,
   Whittle,
   WhittleError,
@@ -58,6 +59,9 @@ import {
   type ModelSource,
   type PcmAudio,
   type Playout,
+  type PlayoutOptions,
+  type PlayoutStart,
+  type PlayoutStats,
   type Prompt,
   type PruneCriterion,
   type PruneOptions,
@@ -220,6 +224,12 @@ export async function live(context: AudioContext, codec: Codec, source: AudioNod
   for (const d of arrived) jitter.push((d.packet[1]! << 8) | d.packet[2]!, d.packet);
   const slot: Playout<Uint8Array> | null = jitter.pop();
   console.log(decision.kbps, slot?.frame);
+  const playoutOptions: PlayoutOptions = { startFrames: 2, maxFrames: 12 };
+  const playout = new PlayoutBuffer(playoutOptions);
+  playout.push(0, new Float32Array(320));
+  const started: PlayoutStart[] = playout.render(new Float32Array(128));
+  const counters: PlayoutStats = playout.stats;
+  console.log(started.length, counters.targetFrames);
   await session.finished();
   return session.stats;
 }

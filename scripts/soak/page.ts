@@ -67,12 +67,26 @@ export interface CodecSoakResult {
   frames: number;
   packetsSent: number;
   packetsDropped: number;
+  /** Slots the decoder concealed (packets the link lost or that came late). */
   concealed: number;
   late: number;
+  /** Times playback ran dry (the playback buffer concealed the slots: see `playout`). */
   underruns: number;
   switches: number;
-  latencyMs: { p50: number | null; p99: number | null; configured: number };
+  /**
+   * Capture-to-playback latency over the run: p50/p99 of every measured value, `last` at the end,
+   * `configured` what the settings imply (the playback buffer's target at the end included).
+   */
+  latencyMs: { p50: number | null; p99: number | null; max: number | null; last: number | null; configured: number };
   engineMsPerFrame: { p50: number | null; p99: number | null };
+  /** The playback worklet's buffer at the end (frames played, concealed, dropped to win latency back; its target). */
+  playout: whittle.LiveStats['playout'];
+  /** Frames skipped at the sender behind real time, and the most frames ever waiting for the worker. */
+  skipped: number;
+  backlogMax: number;
+  /** Per-stage times at the end (recent averages, ms) and the codec's warm-up, ms per frame. */
+  stageMs: whittle.LiveStats['stageMs'];
+  warmUpMs: number[];
   errors: { typed: Record<string, number>; untyped: string[] };
   seconds: number;
 }
@@ -263,8 +277,13 @@ async function codec(options: CodecSoakOptions): Promise<CodecSoakResult> {
     late: s.late,
     underruns: s.underruns,
     switches: s.switches.length,
-    latencyMs: { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), configured: s.configuredLatencyMs },
+    latencyMs: { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), max: quantile(latencies, 1), last: s.measuredLatencyMs, configured: s.configuredLatencyMs },
     engineMsPerFrame: { p50: quantile(engineMs, 0.5), p99: quantile(engineMs, 0.99) },
+    playout: s.playout,
+    skipped: s.skipped,
+    backlogMax: s.backlogMax,
+    stageMs: s.stageMs,
+    warmUpMs: s.warmUpMs,
     errors,
     seconds: (performance.now() - t0) / 1000,
   };

@@ -72,6 +72,13 @@ function series(xs: number[], ys: number[]): Series {
   return { start: ys[0] ?? NaN, end: ys[ys.length - 1] ?? NaN, verdict: growthVerdict(xs, ys) };
 }
 
+/** One line on how a live stream kept time: continuity (underruns, concealed and dropped slots) and latency. */
+function codecLine(r: CodecSoakResult): string {
+  const p = r.playout;
+  const ms = (x: number | null) => (x === null ? '-' : x.toFixed(0));
+  return `${r.frames} frames, ${r.underruns} underruns (${p?.concealed ?? 0} slots concealed, ${p?.dropped ?? 0} dropped to win latency back, ${r.skipped} skipped behind real time), latency p50 ${ms(r.latencyMs.p50)} p99 ${ms(r.latencyMs.p99)} last ${ms(r.latencyMs.last)} ms (configured ${ms(r.latencyMs.configured)})`;
+}
+
 const errorCount = (e: { typed: Record<string, number>; untyped: string[] }) => Object.values(e.typed).reduce((a, b) => a + b, 0);
 
 export async function runSoak(options: SoakOptions): Promise<SoakResult> {
@@ -145,7 +152,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       while (streaming && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 200));
     }
     const quiet = await quietRun;
-    log(`codec: ${quiet.frames} frames, ${quiet.underruns} underruns, latency p50 ${quiet.latencyMs.p50} p99 ${quiet.latencyMs.p99} ms`);
+    log(`codec: ${codecLine(quiet)}`);
 
     log(`codec: ${settings.hogMinutes} min with a CPU-hog tab (${settings.hogThreads} spinning workers + its main thread)`);
     const hogPage: Page = await context.newPage();
@@ -157,7 +164,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     } finally {
       await hogPage.close();
     }
-    log(`codec (hog): ${hog.frames} frames, ${hog.underruns} underruns, latency p50 ${hog.latencyMs.p50} p99 ${hog.latencyMs.p99} ms`);
+    log(`codec (hog): ${codecLine(hog)}`);
 
     const warmHeap = heapSamples.slice(1);
     const codecMemory = {

@@ -1,40 +1,45 @@
 /**
- * AudioWorklet: plays 320-sample frames as they arrive, in order. It reports the audio-clock
- * time each frame starts playing (for measured end-to-end latency) and counts underruns
- * (output starved: silence, which the jitter buffer exists to prevent).
+ * AudioWorklet: the audio clock's end of the live pipeline. Decoded frames queue in a
+ * PlayoutBuffer (playout.ts: adaptive depth, concealment on underrun, latency won back by
+ * dropping what a stall piled up), which leaves one frame every 20 ms of audio whatever the main
+ * thread is doing. It reports the audio-clock time each frame starts playing (for measured
+ * end-to-end latency) with the buffer's counters.
  */
+import { PlayoutBuffer, type PlayoutOptions } from './playout.ts';
+
 declare const currentTime: number;
-declare function registerProcessor(name: string, ctor: new () => unknown): void;
+declare const sampleRate: number;
+declare function registerProcessor(name: string, ctor: new (options?: { processorOptions?: PlayoutOptions }) => unknown): void;
 declare class AudioWorkletProcessor {
   readonly port: MessagePort;
 }
 
 class PlaybackProcessor extends AudioWorkletProcessor {
-  private queue: { id: number; pcm: Float32Array }[] = [];
-  private offset = 0;
-  private underruns = 0;
+  private readonly playout: PlayoutBuffer;
+  private reported = -1;
 
-  constructor() {
+  constructor(options?: { processorOptions?: PlayoutOptions }) {
     super();
-    this.port.onmessage = (ev: MessageEvent<{ id: number; pcm: Float32Array }>) => this.queue.push(ev.data);
+    this.playout = new PlayoutBuffer(options?.processorOptions ?? {});
+    this.port.onmessage = (ev: MessageEvent<{ id: number; pcm: Float32Array } | { end: true }>) => {
+      if ('end' in ev.data) this.playout.end();
+      else this.playout.push(ev.data.id, ev.data.pcm);
+    };
   }
 
   process(_inputs: Float32Array[][], outputs: Float32Array[][]): boolean {
     const out = outputs[0]?.[0];
     if (!out) return true;
-    for (let i = 0; i < out.length; i++) {
-      const head = this.queue[0];
-      if (!head) {
-        out[i] = 0;
-        if (i === 0) this.underruns++;
-        continue;
-      }
-      if (this.offset === 0) this.port.postMessage({ type: 'playing', id: head.id, at: currentTime + i / 16000, underruns: this.underruns });
-      out[i] = head.pcm[this.offset++]!;
-      if (this.offset === head.pcm.length) {
-        this.queue.shift();
-        this.offset = 0;
-      }
+    const before = this.playout.stats.concealed + this.playout.stats.dropped;
+    const starts = this.playout.render(out);
+    for (const s of starts) this.port.postMessage({ type: 'playing', id: s.id, at: currentTime + s.offset / sampleRate, stats: this.playout.stats });
+    // Concealed slots and drops are news even when no frame started (a long underrun).
+    // So is the last frame finishing (the counters then say where every frame went).
+    const s = this.playout.stats;
+    const drained = s.depth === 0 && s.played + s.dropped === s.received && this.reported !== s.received;
+    if ((starts.length === 0 && s.concealed + s.dropped !== before) || drained) {
+      this.reported = s.received;
+      this.port.postMessage({ type: 'stats', stats: s });
     }
     return true;
   }

@@ -4,7 +4,16 @@
  * bitrate set by hand or by the controller from receiver feedback.
  *
  * Everything is timed on the AudioContext's clock (frame k is captured at k x 20 ms), so the
- * simulated network is deterministic for a given seed, whatever the machine's speed.
+ * simulated network is deterministic for a given seed, whatever the machine's speed. The audio
+ * clock is also the master of playback: the playback worklet's PlayoutBuffer (playout.ts) takes
+ * one frame every 20 ms of audio and absorbs what the main thread and the worker add (their
+ * delays, pauses, a busy machine): it conceals an empty slot rather than wait, grows on
+ * underruns and drops frames to win the latency back once the stream is steady again.
+ *
+ * Real-time rules here: the codec is warmed up before the first frame (`create`); each frame's
+ * encode and decode go to the worker together (one round trip); frames that piled up during a
+ * pause go as one batch; and work never piles up without bound: beyond `maxBacklog` waiting
+ * frames the oldest are skipped, not queued (playback conceals their slots).
  *
  * @example
  * const ctx = new AudioContext({ sampleRate: 16000 });
@@ -17,10 +26,18 @@ import playbackUrl from './playback.worklet.ts?worker&url';
 import { WhittleError } from '../../core/errors.ts';
 import type { Codec, StreamDecoder, StreamEncoder } from '../codec.ts';
 import { BitrateController, type Decision } from './controller.ts';
-import { JitterBuffer } from './jitter-buffer.ts';
+import { JitterBuffer, type Playout } from './jitter-buffer.ts';
 import { SimulatedLink, type LinkConfig } from './network.ts';
+import type { PlayoutOptions, PlayoutStats } from './playout.ts';
 
 const FRAME_MS = 20;
+const FRAME_SAMPLES = 320;
+
+function concat(frames: Float32Array[]): Float32Array {
+  const out = new Float32Array(frames.length * FRAME_SAMPLES);
+  frames.forEach((f, i) => out.set(f, i * FRAME_SAMPLES));
+  return out;
+}
 const FEEDBACK_MS = 250;
 
 /**
@@ -47,6 +64,15 @@ export interface LiveOptions {
    * since 16 kHz float audio would grow the page's memory by 3.8 MB a minute for as long as it runs.
    */
   keepDecoded?: boolean;
+  /** The playback worklet's adaptive buffer (defaults: start at 2 frames, between 2 and 12). */
+  playout?: PlayoutOptions;
+  /**
+   * Captured frames that may wait for the worker (default 10: 200 ms); beyond that the oldest
+   * are skipped rather than encoded. A pipeline behind real time cannot catch up by queuing more.
+   */
+  maxBacklog?: number;
+  /** Warm-up frames run through the codec before the session starts (default 8; 0: none). */
+  warmUpFrames?: number;
 }
 
 /**
@@ -70,9 +96,28 @@ export interface LiveStats {
   configuredLatencyMs: number;
   /** Measured capture-to-playback time of the latest played frame (audio clock). */
   measuredLatencyMs: number | null;
-  /** Worker time per frame (encode + decode), ms, recent average. */
+  /** Main-thread time per frame from starting its encode to handing its decoded slot to playback, ms, recent average. */
   engineMsPerFrame: number;
+  /**
+   * Where a frame's time goes, ms, recent averages: `wait` from capture message to its turn on
+   * the main thread, `encode` / `decode` the round trips to the worker (`worker`: the engine's
+   * own share of both), `step` the whole of one frame's work.
+   */
+  stageMs: { wait: number; encode: number; decode: number; worker: number; step: number };
+  /** Times playback ran dry (each a run of concealed 20 ms slots; see `playout`). */
   underruns: number;
+  /** Frames skipped at the sender because the pipeline was behind (maxBacklog). */
+  skipped: number;
+  /** Jitter-buffer slots passed over unplayed for the same reason (neither decoded nor concealed by the decoder). */
+  slotsSkipped: number;
+  /** The most captured frames ever waiting for the worker at once. */
+  backlogMax: number;
+  /** Worker batches so far (fewer than frames when frames piled up during a pause). */
+  batches: number;
+  /** The playback worklet's buffer: target depth, concealed slots, frames dropped to win latency back. Null until playback starts. */
+  playout: PlayoutStats | null;
+  /** The codec's warm-up before the first frame, ms per frame (the first is the cold one). */
+  warmUpMs: number[];
   switches: { frame: number; kbps: number; reason: string }[];
   done: boolean;
 }
@@ -108,10 +153,14 @@ export class LiveSession {
   private minDelay = Infinity;
   private window = { bits: 0, sent: 0, dropped: 0, delay: 0, since: 0 };
   private engineMs: number[] = [];
+  private readonly maxBacklog: number;
+  /** Captured frames not yet worked on, oldest first. */
+  private pending: { index: number; pcm: Float32Array; queuedAt: number }[] = [];
+  private pumping = false;
   private stopped = false;
   /** Decoded audio in playout order (concealed frames included), for analysis and A/B playback (see LiveOptions.keepDecoded). */
   readonly decoded: Float32Array[] = [];
-  /** Quantizer count of each played frame (0 = concealed; see LiveOptions.keepDecoded). */
+  /** Quantizer count of each played frame (0 = concealed, -1 = skipped behind real time and kept as silence so `decoded` stays aligned in time; see LiveOptions.keepDecoded). */
   readonly playedQuantizers: number[] = [];
   private readonly keepDecoded: boolean;
   /** Frames played out (decoded or concealed), kept or not. */
@@ -125,9 +174,11 @@ export class LiveSession {
     context: AudioContext,
     codec: Codec,
     private readonly options: LiveOptions,
+    warmUpMs: number[],
   ) {
     this.input = new AudioWorkletNode(context, 'whittle-capture', { numberOfInputs: 1, numberOfOutputs: 0 });
-    this.output = new AudioWorkletNode(context, 'whittle-playback', { numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [1] });
+    this.output = new AudioWorkletNode(context, 'whittle-playback', { numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [1], processorOptions: options.playout ?? {} });
+    this.maxBacklog = Math.max(1, options.maxBacklog ?? 10);
     this.link = new SimulatedLink(options.link);
     this.jitterFrames = options.jitterFrames ?? 3;
     this.jitter = new JitterBuffer(this.jitterFrames);
@@ -150,20 +201,34 @@ export class LiveSession {
       configuredLatencyMs: 0,
       measuredLatencyMs: null,
       engineMsPerFrame: 0,
+      stageMs: { wait: 0, encode: 0, decode: 0, worker: 0, step: 0 },
       underruns: 0,
+      skipped: 0,
+      slotsSkipped: 0,
+      backlogMax: 0,
+      batches: 0,
+      playout: null,
+      warmUpMs,
       switches: [],
       done: false,
     };
     this.updateConfigured();
     this.input.port.onmessage = (ev: MessageEvent<{ index: number; at: number; pcm: Float32Array }>) => this.onFrame(ev.data);
-    this.output.port.onmessage = (ev: MessageEvent<{ type: string; id: number; at: number; underruns: number }>) => {
-      const captured = this.captureAt.get(ev.data.id);
-      if (captured !== undefined) {
+    this.output.port.onmessage = (ev: MessageEvent<{ type: 'playing' | 'stats'; id?: number; at?: number; stats: PlayoutStats }>) => {
+      const { id, at } = ev.data;
+      if (id !== undefined && at !== undefined) {
+        const captured = this.captureAt.get(id);
         // From the first sample of the frame being captured to it being played.
-        this.stats.measuredLatencyMs = (ev.data.at - captured) * 1000 + FRAME_MS;
-        this.captureAt.delete(ev.data.id);
+        if (captured !== undefined) this.stats.measuredLatencyMs = (at - captured) * 1000 + FRAME_MS;
+        // Frames before this one were played or dropped: forget them (insertion order is frame order).
+        for (const k of this.captureAt.keys()) {
+          if (k > id) break;
+          this.captureAt.delete(k);
+        }
       }
-      this.stats.underruns = ev.data.underruns;
+      this.stats.playout = ev.data.stats;
+      this.stats.underruns = ev.data.stats.underruns;
+      this.updateConfigured();
     };
   }
 
@@ -178,7 +243,10 @@ export class LiveSession {
     }
     await context.audioWorklet.addModule(captureUrl);
     await context.audioWorklet.addModule(playbackUrl);
-    return new LiveSession(context, codec, options);
+    // Before the first frame, not during it: a cold onnxruntime session's first runs are slow.
+    const warmUp = options.warmUpFrames ?? 8;
+    const warmUpMs = warmUp > 0 ? await codec.warmUp(warmUp) : [];
+    return new LiveSession(context, codec, options, warmUpMs);
   }
 
   /** Sets the codec rate from the next frame (kbps, a multiple of 0.2 in 0.2..9.2). */
@@ -220,7 +288,9 @@ export class LiveSession {
 
   private updateConfigured(): void {
     const l = this.link.settings;
-    this.stats.configuredLatencyMs = FRAME_MS + this.jitterFrames * FRAME_MS + l.delayMs + l.jitterMs / 2;
+    // The playback buffer's target (adaptive) is part of it: what the pipeline currently aims for.
+    const playoutFrames = this.stats.playout?.targetFrames ?? this.options.playout?.startFrames ?? 2;
+    this.stats.configuredLatencyMs = FRAME_MS + this.jitterFrames * FRAME_MS + l.delayMs + l.jitterMs / 2 + playoutFrames * FRAME_MS;
   }
 
   private recordSwitch(kbps: number, reason: string): void {
@@ -238,28 +308,102 @@ export class LiveSession {
     }
     this.stats.framesCaptured++;
     this.captureAt.set(frame.index, frame.at);
-    // One frame at a time through the worker: the codec state must advance in order.
-    this.chain = this.chain.then(() => this.step(frame.index, frame.pcm)).catch((err: unknown) => console.error('[whittle live]', err));
+    this.pending.push({ index: frame.index, pcm: frame.pcm, queuedAt: performance.now() });
+    this.stats.backlogMax = Math.max(this.stats.backlogMax, this.pending.length);
+    if (this.pumping) return;
+    // One batch at a time through the worker: the codec state must advance in order.
+    this.pumping = true;
+    this.chain = this.chain
+      .then(() => this.pump())
+      .catch((err: unknown) => console.error('[whittle live]', err))
+      .finally(() => (this.pumping = false));
   }
 
-  private async step(index: number, pcm: Float32Array): Promise<void> {
+  /**
+   * Works through the captured frames: all that are waiting go in one batch (one encode and at
+   * most two decode round trips, however many frames a pause piled up), and a frame with more
+   * than `maxBacklog` newer ones waiting is skipped, not queued: it could only play late.
+   */
+  private async pump(): Promise<void> {
+    while (this.pending.length > 0) {
+      while (this.pending.length > this.maxBacklog) this.skip(this.pending.shift()!);
+      await this.steps(this.pending.splice(0, this.pending.length));
+    }
+  }
+
+  /** The network and jitter buffer at frame `index`'s time: what arrived, feedback, the slot to play. */
+  private advance(index: number): Playout<Uint8Array> | null {
     const now = index * FRAME_MS;
-    const t0 = performance.now();
-    const { packets } = await this.encoder.encode(pcm);
+    this.receive(now);
+    if (now - this.window.since >= FEEDBACK_MS) this.feedback(now);
+    return this.jitter.pop();
+  }
+
+  /** A frame dropped at the sender for being stale; its playout slot passes unplayed. */
+  private skip(frame: { index: number }): void {
+    this.encoder.skip(1);
+    this.stats.skipped++;
+    if (this.advance(frame.index)) {
+      this.played++; // the playback buffer conceals the gap if it runs dry
+      this.stats.slotsSkipped++;
+      if (this.keepDecoded) {
+        this.decoded.push(new Float32Array(FRAME_SAMPLES)); // a place holder: `decoded` stays one frame per slot
+        this.playedQuantizers.push(-1);
+      }
+    }
+  }
+
+  private send(packet: Uint8Array, now: number): void {
     this.stats.packetsSent++;
-    this.stats.bytesSent += packets.length;
+    this.stats.bytesSent += packet.length;
     this.window.sent++;
-    if (!this.link.send(packets, now)) {
+    if (!this.link.send(packet, now)) {
       this.stats.packetsDropped++;
       this.window.dropped++;
     }
-    this.receive(now);
-    if (now - this.window.since >= FEEDBACK_MS) this.feedback(now);
-    await this.playout();
-    this.engineMs.push(performance.now() - t0);
+  }
+
+  private async steps(batch: { index: number; pcm: Float32Array; queuedAt: number }[]): Promise<void> {
+    const t0 = performance.now();
+    for (const f of batch) this.average('wait', t0 - f.queuedAt);
+    // What has arrived by a frame's time cannot include its own packet (a link takes more than
+    // 0 ms to carry it), so the first frame's slot is known before encoding, and its decode goes
+    // to the worker with the encode: one round trip per frame when keeping up, not two in a row.
+    const first = this.advance(batch[0]!.index);
+    const pcm = batch.length === 1 ? batch[0]!.pcm : concat(batch.map((f) => f.pcm));
+    const encoding = this.timed('encode', this.encoder.encode(pcm));
+    const decoding = first ? this.playout([first]) : Promise.resolve(0);
+    const { packets, offsets, engineMs } = await encoding;
+    // Each packet leaves at its frame's time; each later frame's slot is what had arrived by then.
+    const slots: Playout<Uint8Array>[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const slot = i > 0 ? this.advance(batch[i]!.index) : null;
+      if (slot) slots.push(slot);
+      this.send(packets.subarray(offsets[i]!, offsets[i + 1]!), batch[i]!.index * FRAME_MS);
+    }
+    let decodeEngineMs = await decoding;
+    if (slots.length > 0) decodeEngineMs += await this.playout(slots);
+    const perFrame = (performance.now() - t0) / batch.length;
+    this.average('worker', (engineMs + decodeEngineMs) / batch.length);
+    this.average('step', perFrame);
+    this.engineMs.push(perFrame);
     if (this.engineMs.length > 50) this.engineMs.shift();
     this.stats.engineMsPerFrame = this.engineMs.reduce((a, b) => a + b, 0) / this.engineMs.length;
+    this.stats.batches++;
     this.onStats?.(this.stats);
+  }
+
+  /** Exponential moving average of one stage's time (about the last 50 frames). */
+  private average(stage: keyof LiveStats['stageMs'], ms: number): void {
+    const s = this.stats.stageMs;
+    s[stage] = s[stage] === 0 ? ms : s[stage] + (ms - s[stage]) / 50;
+  }
+
+  private async timed<T>(stage: 'encode' | 'decode', call: Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    const out = await call;
+    this.average(stage, performance.now() - t0);
+    return out;
   }
 
   private receive(now: number): void {
@@ -287,26 +431,20 @@ export class LiveSession {
     this.window = { bits: 0, sent: 0, dropped: 0, delay: 0, since: now };
   }
 
-  private async playout(): Promise<void> {
-    const slot = this.jitter.pop();
-    if (!slot) return;
-    let pcm: Float32Array;
-    let quantizers = 0;
-    if (slot.packet) {
-      const out = await this.decoder.decode(slot.packet);
-      pcm = out.pcm;
-      quantizers = out.quantizers[0] ?? 0;
-    } else {
-      pcm = await this.decoder.conceal();
-      this.stats.concealed++;
-    }
-    this.played++;
-    if (this.keepDecoded) {
-      this.decoded.push(pcm);
-      this.playedQuantizers.push(quantizers);
-    }
-    const copy = pcm.slice();
-    this.output.port.postMessage({ id: slot.frame, pcm: copy }, [copy.buffer]);
+  /** Decodes (or conceals) jitter-buffer slots in one call and hands them to playback; returns the worker's engine time, ms. */
+  private async playout(slots: Playout<Uint8Array>[]): Promise<number> {
+    const out = await this.timed('decode', this.decoder.decodeSlots(slots.map((s) => s.packet)));
+    slots.forEach((slot, i) => {
+      const pcm = out.pcm.slice(i * FRAME_SAMPLES, (i + 1) * FRAME_SAMPLES); // its own buffer, transferred to the worklet
+      if (!slot.packet) this.stats.concealed++;
+      this.played++;
+      if (this.keepDecoded) {
+        this.decoded.push(pcm.slice());
+        this.playedQuantizers.push(out.quantizers[i]!);
+      }
+      this.output.port.postMessage({ id: slot.frame, pcm }, [pcm.buffer]);
+    });
+    return out.engineMs;
   }
 
   /** After the last captured frame: let the network and jitter buffer empty. */
@@ -315,8 +453,10 @@ export class LiveSession {
     for (let extra = 0; this.played < last && extra < 500; extra++) {
       const now = (last + extra) * FRAME_MS;
       this.receive(now);
-      await this.playout();
+      const slot = this.jitter.pop();
+      if (slot) await this.playout([slot]);
     }
+    this.output.port.postMessage({ end: true }); // the tail of a clip is not an underrun
     this.stats.done = true;
     this.onStats?.(this.stats);
   }

@@ -5,7 +5,7 @@
 import { WhittleError } from '../../core/errors.ts';
 import type { LyraModelBytes } from '../../models/import/tflite/lyra.ts';
 import { loadOrt, runtimeInfo, type OrtModule, type RuntimeConfig, type RuntimeInfo } from '../ort/runtime.ts';
-import { FRAME_SAMPLES, checkQuantizers } from '../../models/codec/bitrates.ts';
+import { FRAME_SAMPLES, MAX_QUANTIZERS, checkQuantizers } from '../../models/codec/bitrates.ts';
 import { LyraCodecEngine, type CodecEngineOptions } from './engine.ts';
 import { packPacket, unpackPacket } from './packet.ts';
 import { resample } from './resample.ts';
@@ -134,6 +134,40 @@ export class CodecService {
   }
 
   /**
+   * A run of playout slots in one call (a live receiver catching up after a pause pays one
+   * round trip, not one per frame): slot i is decoded from the next packet of `packets` when
+   * `present[i]` is 1 and concealed when it is 0, in order, exactly as the same sequence of
+   * decodePackets and conceal calls would. INVALID_ARGUMENT when the packets do not match the
+   * slots that say they are present.
+   */
+  async decodeSlots(packets: Uint8Array, present: Uint8Array): Promise<{ pcm: Float32Array; quantizers: Int32Array; engineMs: number }> {
+    this.requireEngine();
+    // Checked before anything runs, so a bad call leaves the decoder's state as it was.
+    const sizes: number[] = [];
+    for (let p = 0; p < packets.length; p += sizes.at(-1)!) sizes.push(unpackPacket(packets.subarray(p)).size);
+    const wanted = present.reduce((n, x) => n + (x ? 1 : 0), 0);
+    if (sizes.length !== wanted) {
+      throw new WhittleError('INVALID_ARGUMENT', `${sizes.length} packets for ${wanted} slots marked present`, { packets: sizes.length, present: wanted });
+    }
+    const t0 = performance.now();
+    const pcm = new Float32Array(present.length * FRAME_SAMPLES);
+    const quantizers = new Int32Array(present.length);
+    let p = 0;
+    for (let i = 0; i < present.length; i++) {
+      if (present[i]) {
+        const size = sizes.shift()!;
+        const out = await this.decodePackets(packets.subarray(p, p + size));
+        pcm.set(out.pcm, i * FRAME_SAMPLES);
+        quantizers[i] = out.quantizers[0]!;
+        p += size;
+      } else {
+        pcm.set(await this.conceal(), i * FRAME_SAMPLES);
+      }
+    }
+    return { pcm, quantizers, engineMs: performance.now() - t0 };
+  }
+
+  /**
    * Packet-loss concealment: one frame in place of a lost packet. The decoder runs on the last
    * good frame's features (so its conv state keeps evolving and the next real frame joins
    * smoothly) and the output fades out over consecutive losses; the gain ramps back up within
@@ -155,6 +189,29 @@ export class CodecService {
     for (let i = 0; i < frame.length; i++) out[i] = frame[i]! * (from + ((target - from) * (i + 1)) / frame.length);
     this.gain = target;
     return out;
+  }
+
+  /**
+   * Runs encoder, quantizer and decoder on `frames` frames of silence, then resets both streaming
+   * states. An onnxruntime session's first runs are several times slower than the later ones
+   * (allocations, kernel set-up): a live stream that starts cold pays that as playback underruns
+   * in its first frames. Returns each warm-up frame's time (encode + decode), ms.
+   */
+  async warmUp(frames: number): Promise<Float64Array> {
+    const engine = this.requireEngine();
+    if (!Number.isInteger(frames) || frames < 1 || frames > 100) {
+      throw new WhittleError('INVALID_ARGUMENT', `warmUp takes 1..100 frames, got ${frames}`, { frames });
+    }
+    const silence = new Float32Array(FRAME_SAMPLES);
+    const times = new Float64Array(frames);
+    for (let f = 0; f < frames; f++) {
+      const t0 = performance.now();
+      await engine.decode(await engine.encode(silence, MAX_QUANTIZERS));
+      times[f] = performance.now() - t0;
+    }
+    this.resetEncoder();
+    this.resetDecoder();
+    return times;
   }
 
   resetEncoder(): void {
