@@ -6,6 +6,8 @@
  *   dist/worklets/<name>.js       the live codec's AudioWorklet processors
  *   dist/ort/                     onnxruntime-web's glue + wasm, loaded by the workers
  *   dist/vite.js, dist/cli.js     Node: the `whittle/vite` plugin and the `whittle` bin
+ *   dist/playwright.js            Node: the `whittle/playwright` preset (@playwright/test stays an import)
+ *   dist/playwright-page.js       the preset's browser half (probe, model store import), one IIFE script
  *   dist/types/                   .d.ts for the public entries
  *
  * Why this shape (see README's design section): consumers' bundlers (Vite, webpack 5, Rollup,
@@ -121,15 +123,27 @@ async function buildSelfContained(entry: string, fileName: string, plugins: Plug
   );
 }
 
-/** Node: the Vite plugin and the CLI, with dependencies resolved from node_modules at run time. */
+/** Node: the Vite plugin, the CLI and the Playwright preset, with dependencies resolved from node_modules at run time. */
 async function buildNode(): Promise<void> {
   await build(
     {
-      input: { vite: join(root, 'sdk/vite.ts'), cli: join(root, 'sdk/cli/main.ts') },
+      input: { vite: join(root, 'sdk/vite.ts'), cli: join(root, 'sdk/cli/main.ts'), playwright: join(root, 'sdk/playwright.ts') },
       platform: 'node',
-      external: (id) => isDependency(id) || isNodeBuiltin(id),
+      // rolldown: the preset bundles its page script with it only in a source checkout (never from dist/).
+      external: (id) => isDependency(id) || isNodeBuiltin(id) || id === 'rolldown',
     },
     { entryFileNames: '[name].js', chunkFileNames: 'node-[name]-[hash].js', banner: (chunk) => (chunk.name === 'cli' ? '#!/usr/bin/env node' : '') },
+  );
+}
+
+/**
+ * The preset's browser half: injected into a page as one classic script (page.addScriptTag), so
+ * an IIFE with everything inlined; sdk/playwright/page-source.ts reads it from beside itself.
+ */
+async function buildPlaywrightPage(): Promise<void> {
+  await build(
+    { input: join(root, 'sdk/playwright/page-helpers.ts'), platform: 'browser' },
+    { format: 'iife', file: join(dist, 'playwright-page.js'), dir: undefined, codeSplitting: false },
   );
 }
 
@@ -156,6 +170,7 @@ await buildMain();
 for (const w of WORKERS) await buildSelfContained(`workers/${w}.worker.ts`, `workers/${w}.worker.js`, [ortReferences()]);
 for (const w of WORKLETS) await buildSelfContained(`sdk/live/${w}.worklet.ts`, `worklets/${w}.worklet.js`, []);
 await buildNode();
+await buildPlaywrightPage();
 chmodSync(join(dist, 'cli.js'), 0o755);
 copyRuntimeFiles();
 buildTypes();
