@@ -1,0 +1,44 @@
+/**
+ * `whittle/playwright` never passes silently where the backend is missing: a nested run
+ * (e2e/preset/) of one test targeting a hardware WebGPU adapter on a SwiftShader-only Chromium
+ * reports it skipped with the reason in the `optional` project, and failed with the same
+ * reason in the `required` project. (A skipped test cannot check itself, hence the nested run
+ * and its JSON report.)
+ */
+import { test, expect } from '@playwright/test';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+interface JsonTest {
+  projectName: string;
+  status: string;
+  annotations: { type: string; description?: string }[];
+  results: { status: string; error?: { message?: string } }[];
+}
+
+test('an absent backend skips with its reason, and fails when the project requires it', ({ baseURL }, testInfo) => {
+  test.skip(testInfo.project.name !== 'wasm', 'one nested run is enough; it starts its own Chromium');
+  const reportPath = join(mkdtempSync(join(tmpdir(), 'whittle-preset-')), 'report.json');
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(PW_|PLAYWRIGHT_|TEST_|NODE_OPTIONS$)/.test(k)));
+  const run = spawnSync('npx', ['--no-install', 'playwright', 'test', '-c', 'e2e/preset/playwright.config.ts', '--reporter', 'json'], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...env, WHITTLE_PRESET_BASE_URL: baseURL!, PLAYWRIGHT_JSON_OUTPUT_NAME: reportPath },
+  });
+  expect(run.status, run.stderr).toBe(1); // the required project's failure
+  const report = JSON.parse(readFileSync(reportPath, 'utf8')) as { suites: { specs: { tests: JsonTest[] }[] }[] };
+  const tests = report.suites.flatMap((s) => s.specs).flatMap((s) => s.tests);
+  const optional = tests.find((t) => t.projectName === 'optional')!;
+  const required = tests.find((t) => t.projectName === 'required')!;
+
+  expect(optional.results[0]!.status).toBe('skipped');
+  const skip = optional.annotations.find((a) => a.type === 'skip');
+  expect(skip?.description).toMatch(/^webgpu backend absent: no hardware WebGPU adapter: the WebGPU adapter is SwiftShader/);
+
+  expect(required.results[0]!.status).toBe('failed');
+  expect(required.results[0]!.error?.message).toMatch(/the webgpu backend is required \(whittleRequireBackend\) but absent: no hardware WebGPU adapter: the WebGPU adapter is SwiftShader/);
+  // Both reports carry what the probe found.
+  for (const t of [optional, required]) expect(t.annotations.find((a) => a.type === 'whittle-backend')?.description).toMatch(/^webgpu: absent; google swiftshader/);
+});
