@@ -8,6 +8,8 @@
  *   dist/vite.js, dist/cli.js     Node: the `whittle/vite` plugin and the `whittle` bin
  *   dist/playwright.js            Node: the `whittle/playwright` preset (@playwright/test stays an import)
  *   dist/playwright-page.js       the preset's browser half (probe, model store import), one IIFE script
+ *   dist/conformance.{html,js}    the conformance page (`whittle conformance` serves it), dependencies inlined
+ *   dist/conformance.report.schema.json  the JSON Schema of its report
  *   dist/types/                   .d.ts for the public entries
  *
  * Why this shape (see README's design section): consumers' bundlers (Vite, webpack 5, Rollup,
@@ -147,6 +149,22 @@ async function buildPlaywrightPage(): Promise<void> {
   );
 }
 
+/**
+ * The conformance page: its script with the SDK and its dependencies inlined (a browser loads it
+ * with no bundler), beside the workers it starts (./workers/*.worker.js), and its report's schema.
+ */
+async function buildConformancePage(): Promise<void> {
+  await build(
+    { input: join(root, 'sdk/conformance/page.ts'), platform: 'browser', plugins: [distReferences()] },
+    { file: join(dist, 'conformance.js'), dir: undefined, codeSplitting: false },
+  );
+  const html = readFileSync(join(root, 'sdk/conformance/index.html'), 'utf8');
+  if (!html.includes('src="./page.ts"')) throw new Error('sdk/conformance/index.html no longer loads ./page.ts');
+  writeFileSync(join(dist, 'conformance.html'), html.replace('src="./page.ts"', 'src="./conformance.js"'));
+  const { CONFORMANCE_REPORT_SCHEMA } = await import('../sdk/conformance/report.ts');
+  writeFileSync(join(dist, 'conformance.report.schema.json'), `${JSON.stringify(CONFORMANCE_REPORT_SCHEMA, null, 2)}\n`);
+}
+
 /** .d.ts for the public entries, with `.ts` specifiers rewritten to `.js` so every resolver finds them. */
 function buildTypes(): void {
   const outDir = join(dist, 'types');
@@ -171,6 +189,7 @@ for (const w of WORKERS) await buildSelfContained(`workers/${w}.worker.ts`, `wor
 for (const w of WORKLETS) await buildSelfContained(`sdk/live/${w}.worklet.ts`, `worklets/${w}.worklet.js`, []);
 await buildNode();
 await buildPlaywrightPage();
+await buildConformancePage();
 chmodSync(join(dist, 'cli.js'), 0o755);
 copyRuntimeFiles();
 buildTypes();
