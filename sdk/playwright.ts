@@ -25,3 +25,7 @@ export { targetAvailability, probeBackend, type BackendReport } from './playwrig
 export { seedModelCache, type SeedSource, type SeededModel } from './playwright/seed.ts';
 export { expectGoldenTokens, expectLogitsClose, type LogitsComparison } from './playwright/golden.ts';
 export { recordStats, statsFromGenerate, codecRealTimeFactor, type WhittleStats } from './playwright/stats.ts';
+export { openConformance, type ConformanceRunOptions } from './playwright/conformance.ts';
+export type { ConformanceReport, ConformanceCheck } from './conformance/report.ts';
+export { CONFORMANCE_REPORT_SCHEMA } from './conformance/report.ts';
+export { validateJsonSchema } from './conformance/json-schema.ts';
