@@ -68,7 +68,11 @@ export function targetAvailability(target: WhittleTarget, caps: Capabilities, se
 
 /**
  * Probes the device on `origin` for a target. Navigates `page` (to a blank page on the origin);
- * the test navigates to its app afterwards.
+ * the test navigates to its app afterwards. (`whittleTest` runs it before every test.)
+ *
+ * @example
+ * const report = await probeBackend(page, { origin: 'http://127.0.0.1:4173', target: 'webgpu' });
+ * console.log(report.available, report.reason, report.adapter?.architecture);
  */
 export async function probeBackend(page: Page, { origin, target }: { origin: string; target: WhittleTarget }): Promise<BackendReport> {
   const start = await page.request.get(origin, { failOnStatusCode: false });

@@ -27,7 +27,12 @@ export interface ConformanceRunOptions {
   timeoutMs?: number;
 }
 
-/** Runs the conformance page in `page` and returns its report (attached to the running test). */
+/**
+ * Runs the conformance page in `page` and returns its report (attached to the running test).
+ *
+ * @example
+ * const { summary } = await openConformance(page, { url: 'http://127.0.0.1:8787/' });
+ */
 export async function openConformance(page: Page, options: ConformanceRunOptions): Promise<ConformanceReport> {
   const url = new URL(options.url);
   if (options.backends) url.searchParams.set('backends', options.backends.join(','));

@@ -77,4 +77,10 @@ export const whittleTest = base.extend<WhittleTestOptions & WhittleFixtures>({
   ],
 });
 
+/**
+ * Playwright's own `expect`, re-exported so one import serves a spec.
+ *
+ * @example
+ * import { whittleTest as test, expect } from 'whittle/playwright';
+ */
 export { expect };

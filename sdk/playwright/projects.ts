@@ -29,7 +29,12 @@ import type { LaunchOptions, PlaywrightTestOptions, PlaywrightWorkerOptions, Pro
  */
 export type WhittleTarget = 'webgpu' | 'webgpu-swiftshader' | 'wasm' | 'wasm-threads';
 
-/** Every target, in the order `projects` lists them. */
+/**
+ * Every target, in the order `projects` lists them.
+ *
+ * @example
+ * for (const target of WHITTLE_TARGETS) console.log(target, chromiumFlags(target));
+ */
 export const WHITTLE_TARGETS: readonly WhittleTarget[] = ['webgpu', 'webgpu-swiftshader', 'wasm', 'wasm-threads'];
 
 /**

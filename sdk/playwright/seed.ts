@@ -86,6 +86,10 @@ function originOf(page: Page, source: SeedSource): string {
 /**
  * Fills the app's model store on the page's origin from local files; see the top of this file.
  * Leaves `page` on a blank page of that origin: navigate to the app afterwards.
+ *
+ * @example
+ * await seedModelCache(page, { dir: 'public/models/stories260K', url: '/models/stories260K/', files: ['stories260K.bin', 'tok512.bin'] });
+ * await page.goto('/'); // the app's w.text({ url: '/models/stories260K/', … }) loads from the cache
  */
 export async function seedModelCache(page: Page, source: SeedSource): Promise<SeededModel> {
   if ((source.url === undefined) === (source.manifest === undefined)) throw seedError('give exactly one of url (a folder the app loads by URL) and manifest (a registry model)');
