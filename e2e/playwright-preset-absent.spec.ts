@@ -52,12 +52,15 @@ test('an absent backend skips with its reason, and fails when the project requir
   expect(skip?.description).toMatch(/^webgpu backend absent: no hardware WebGPU adapter: the WebGPU adapter is SwiftShader/);
 
   expect(required.results[0]!.status).toBe('failed');
-  expect(required.results[0]!.error?.message).toMatch(/the webgpu backend is required \(whittleRequireBackend\) but absent: no hardware WebGPU adapter: the WebGPU adapter is SwiftShader/);
+  expect(required.results[0]!.error?.message).toMatch(
+    /the webgpu backend is required \(whittleRequireBackend\) but absent: no hardware WebGPU adapter: the WebGPU adapter is SwiftShader/,
+  );
   const threads = tests.find((t) => t.projectName === 'threads-unisolated')!;
   expect(threads.results[0]!.status).toBe('skipped');
   expect(threads.annotations.find((a) => a.type === 'skip')?.description).toMatch(
     /^wasm-threads backend absent: WASM threads need cross-origin isolation, and the app's server does not send Cross-Origin-Opener-Policy: same-origin/,
   );
   // Both reports carry what the probe found.
-  for (const t of [optional, required]) expect(t.annotations.find((a) => a.type === 'whittle-backend')?.description).toMatch(/^webgpu: absent; google swiftshader/);
+  for (const t of [optional, required])
+    expect(t.annotations.find((a) => a.type === 'whittle-backend')?.description).toMatch(/^webgpu: absent; google swiftshader/);
 });

@@ -34,7 +34,8 @@ async function runApp(page: Page, backend: 'webgpu' | 'wasm'): Promise<Run> {
       const w = await window.harness.whittle.Whittle.create({ backend });
       const lm = await w.text({ url: folder, files, sha256 });
       let run: Omit<Run, 'source' | 'backend'> | null = null;
-      for await (const ev of lm.generate([1], { maxTokens: 20, temperature: 0 })) if (ev.type === 'done') run = { tokens: ev.tokens, stats: ev.stats };
+      for await (const ev of lm.generate([1], { maxTokens: 20, temperature: 0 }))
+        if (ev.type === 'done') run = { tokens: ev.tokens, stats: ev.stats };
       const result = { ...run!, source: lm.source, backend: lm.info.runtime.backend };
       lm.dispose();
       return result;
@@ -90,10 +91,21 @@ test('control: unseeded, the same load downloads the files, and both logs see it
 });
 
 test('seedModelCache refuses bytes that do not match the manifest, and writes nothing', async ({ page }) => {
-  const manifest = { id: 'stories260K', revision: 'x', files: FILES.map((name) => ({ name, url: `/models/stories260K/${name}`, size: modelFile('stories260K', name).size, sha256: SHA256[name]! })) };
+  const manifest = {
+    id: 'stories260K',
+    revision: 'x',
+    files: FILES.map((name) => ({
+      name,
+      url: `/models/stories260K/${name}`,
+      size: modelFile('stories260K', name).size,
+      sha256: SHA256[name]!,
+    })),
+  };
   manifest.files[1]!.sha256 = SHA256['stories260K.bin']!; // tok512.bin claimed to have the model's digest
   await expect(seedModelCache(page, { dir: 'public/models/stories260K', manifest })).rejects.toThrow(/INTEGRITY|tok512\.bin has sha256/);
   await page.goto('/e2e/pages/harness.html');
-  const listed = await page.evaluate(async () => (await (await window.harness.whittle.Whittle.create({ backend: 'wasm' })).store.list()).length);
+  const listed = await page.evaluate(
+    async () => (await (await window.harness.whittle.Whittle.create({ backend: 'wasm' })).store.list()).length,
+  );
   expect(listed).toBe(0);
 });

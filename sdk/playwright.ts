@@ -19,7 +19,15 @@
  *   await expect(page.locator('#out')).toContainText('Once upon a time');
  * });
  */
-export { projects, whittleProject, chromiumFlags, WHITTLE_TARGETS, type WhittleTarget, type WhittleTestOptions, type ProjectOptions } from './playwright/projects.ts';
+export {
+  projects,
+  whittleProject,
+  chromiumFlags,
+  WHITTLE_TARGETS,
+  type WhittleTarget,
+  type WhittleTestOptions,
+  type ProjectOptions,
+} from './playwright/projects.ts';
 export { whittleTest, expect, requiredBackendMessage, type WhittleFixtures } from './playwright/fixtures.ts';
 export { targetAvailability, probeBackend, type BackendReport } from './playwright/backend.ts';
 export { seedModelCache, type SeedSource, type SeededModel } from './playwright/seed.ts';

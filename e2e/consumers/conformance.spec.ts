@@ -15,8 +15,13 @@ import { CONSUMERS_DIR } from './build-apps.ts';
 const app = () => join(CONSUMERS_DIR, 'vite');
 const bin = () => join(app(), 'node_modules/.bin/whittle');
 
-test('the installed `whittle conformance`: every check passes on WASM, and the report validates against the shipped schema', async ({ page }) => {
-  const server = spawn(bin(), ['conformance', '--port', '0', '--models', join(process.cwd(), 'public/models')], { cwd: app(), stdio: ['ignore', 'pipe', 'inherit'] });
+test('the installed `whittle conformance`: every check passes on WASM, and the report validates against the shipped schema', async ({
+  page,
+}) => {
+  const server = spawn(bin(), ['conformance', '--port', '0', '--models', join(process.cwd(), 'public/models')], {
+    cwd: app(),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   try {
     const url = await new Promise<string>((ok, fail) => {
       let out = '';
@@ -29,7 +34,10 @@ test('the installed `whittle conformance`: every check passes on WASM, and the r
     });
     const report = await openConformance(page, { url, backends: ['wasm'], timeoutMs: 150_000 });
 
-    const schema = JSON.parse(readFileSync(join(app(), 'node_modules/whittle/dist/conformance.report.schema.json'), 'utf8')) as Record<string, unknown>;
+    const schema = JSON.parse(readFileSync(join(app(), 'node_modules/whittle/dist/conformance.report.schema.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
     expect(validateJsonSchema(report, schema)).toEqual([]);
     expect(report.checks.map((c) => `${c.id}${c.backend ? `@${c.backend}` : ''}: ${c.status}${c.reason ? ` (${c.reason})` : ''}`)).toEqual([
       'probe: pass',

@@ -14,7 +14,12 @@ import { builtApps } from './build-apps.ts';
 
 interface JsonSpec {
   title: string;
-  tests: { projectName: string; status: string; annotations: { type: string; description?: string }[]; results: { status: string; error?: { message?: string }; attachments: { name: string }[] }[] }[];
+  tests: {
+    projectName: string;
+    status: string;
+    annotations: { type: string; description?: string }[];
+    results: { status: string; error?: { message?: string }; attachments: { name: string }[] }[];
+  }[];
 }
 interface JsonSuite {
   specs: JsonSpec[];
@@ -23,7 +28,9 @@ interface JsonSuite {
 
 /** The environment of a user's shell: none of this (outer) Playwright run's own variables. */
 function userEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(PW_|PLAYWRIGHT_|TEST_|NODE_OPTIONS$|FORCE_COLOR$)/.test(k)));
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/^(PW_|PLAYWRIGHT_|TEST_|NODE_OPTIONS$|FORCE_COLOR$)/.test(k)),
+  );
   return { ...env, ...extra };
 }
 

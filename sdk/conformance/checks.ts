@@ -14,7 +14,16 @@
  * @example
  * const checks = await runConformance({ modelsUrl: '/models/', backends: ['wasm'] });
  */
-import { Whittle, logSpectralDistance, parseWav, probeCapabilities, type Backend, type Capabilities, type LlamaPlan, type TextModel } from '../index.ts';
+import {
+  Whittle,
+  logSpectralDistance,
+  parseWav,
+  probeCapabilities,
+  type Backend,
+  type Capabilities,
+  type LlamaPlan,
+  type TextModel,
+} from '../index.ts';
 import type { ConformanceCheck } from './report.ts';
 
 /** run.c's greedy tokens for stories260K from BOS. */
@@ -57,7 +66,11 @@ async function timed(id: string, backend: Backend | undefined, run: () => Promis
 }
 
 const fail = (reason: string, details: Record<string, unknown> = {}): Outcome => ({ status: 'fail', reason, details });
-const pass = (details: Record<string, unknown>, reference?: string): Outcome => ({ status: 'pass', ...(reference ? { reference } : {}), details });
+const pass = (details: Record<string, unknown>, reference?: string): Outcome => ({
+  status: 'pass',
+  ...(reference ? { reference } : {}),
+  details,
+});
 
 function firstDifference(a: number[], b: number[]): number {
   const i = a.findIndex((x, k) => x !== b[k]);
@@ -83,7 +96,12 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
   add(
     await timed('probe', undefined, async () => {
       caps = await probeCapabilities();
-      return pass({ ...caps.webgpu, crossOriginIsolated: caps.crossOriginIsolated, hardwareConcurrency: caps.hardwareConcurrency, ...(caps.deviceMemoryGiB ? { deviceMemoryGiB: caps.deviceMemoryGiB } : {}) });
+      return pass({
+        ...caps.webgpu,
+        crossOriginIsolated: caps.crossOriginIsolated,
+        hardwareConcurrency: caps.hardwareConcurrency,
+        ...(caps.deviceMemoryGiB ? { deviceMemoryGiB: caps.deviceMemoryGiB } : {}),
+      });
     }),
   );
   const found = caps as Capabilities | null;
@@ -94,7 +112,8 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
   for (const backend of order) {
     const absent = found ? missing(backend, found) : 'the probe failed';
     if (absent) {
-      for (const id of ['golden-tokens', 'pruned-plan', 'early-exit', 'self-speculation']) add({ id, backend, status: 'skip', reason: absent, ms: 0, details: {} });
+      for (const id of ['golden-tokens', 'pruned-plan', 'early-exit', 'self-speculation'])
+        add({ id, backend, status: 'skip', reason: absent, ms: 0, details: {} });
       continue;
     }
     const w = await Whittle.create({ backend, manifestsUrl, storeName: 'whittle-conformance' });
@@ -104,9 +123,16 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
         lm = await w.text('stories260K', { backend });
         const done = await lm.complete([1], { ...GREEDY, maxTokens: 20 });
         const at = firstDifference(done.tokens, STORIES260K_GOLDEN);
-        const details = { runtime: lm.info.runtime.backend, tokens: done.tokens, tokensPerSecond: done.stats.decodeTokensPerSecond, timeToFirstTokenMs: done.stats.timeToFirstTokenMs };
+        const details = {
+          runtime: lm.info.runtime.backend,
+          tokens: done.tokens,
+          tokensPerSecond: done.stats.decodeTokensPerSecond,
+          timeToFirstTokenMs: done.stats.timeToFirstTokenMs,
+        };
         if (lm.info.runtime.backend !== backend) return fail(`asked for ${backend}, the model runs on ${lm.info.runtime.backend}`, details);
-        return at === -1 ? pass(details, 'llama2.c run.c greedy tokens') : fail(`token ${at} is ${done.tokens[at]}, run.c says ${STORIES260K_GOLDEN[at]}`, details);
+        return at === -1
+          ? pass(details, 'llama2.c run.c greedy tokens')
+          : fail(`token ${at} is ${done.tokens[at]}, run.c says ${STORIES260K_GOLDEN[at]}`, details);
       }),
     );
     const plans: [string, LlamaPlan, boolean][] = [
@@ -123,16 +149,19 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
           const done = await lm.complete([1], { ...GREEDY, maxTokens: 12, ...(exit ? { exit: true } : {}) });
           await lm.setPlan({ layers: [0, 1, 2, 3, 4] });
           const details = { plan: info.plan, ranPlan: done.stats.plan, tokens: done.tokens };
-          if (JSON.stringify(done.stats.plan.layers) !== JSON.stringify(plan.layers) || (exit && done.stats.plan.exit !== plan.exit)) return fail(`ran ${JSON.stringify(done.stats.plan)}, asked for ${JSON.stringify(plan)}`, details);
-          if (firstDifference(done.tokens, full) === -1) return fail('the output is the full model\'s: the plan had no effect', details);
+          if (JSON.stringify(done.stats.plan.layers) !== JSON.stringify(plan.layers) || (exit && done.stats.plan.exit !== plan.exit))
+            return fail(`ran ${JSON.stringify(done.stats.plan)}, asked for ${JSON.stringify(plan)}`, details);
+          if (firstDifference(done.tokens, full) === -1) return fail("the output is the full model's: the plan had no effect", details);
           if (backend === 'wasm') {
             wasmTokens.set(id, done.tokens);
-            return pass(details, 'the plan that ran, and an output that differs from the full model\'s');
+            return pass(details, "the plan that ran, and an output that differs from the full model's");
           }
           const ref = wasmTokens.get(id);
           if (!ref) return pass(details, 'the plan that ran (WASM was not run for comparison)');
           const at = firstDifference(done.tokens, ref);
-          return at === -1 ? pass(details, 'WASM on this device, same plan') : fail(`token ${at} is ${done.tokens[at]}, WASM says ${ref[at]}`, { ...details, wasm: ref });
+          return at === -1
+            ? pass(details, 'WASM on this device, same plan')
+            : fail(`token ${at} is ${done.tokens[at]}, WASM says ${ref[at]}`, { ...details, wasm: ref });
         }),
       );
     }
@@ -147,7 +176,9 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
           const s = spec.stats.speculation;
           const details = { full: full.tokens, speculated: spec.tokens, drafted: s?.drafted, accepted: s?.accepted };
           const at = firstDifference(spec.tokens, full.tokens);
-          return at === -1 ? pass(details, 'full-depth greedy output of the same model') : fail(`token ${at} is ${spec.tokens[at]}, full depth says ${full.tokens[at]}`, details);
+          return at === -1
+            ? pass(details, 'full-depth greedy output of the same model')
+            : fail(`token ${at} is ${spec.tokens[at]}, full depth says ${full.tokens[at]}`, details);
         } finally {
           ls.dispose();
         }
@@ -174,13 +205,25 @@ async function codecRoundTrip(base: string, manifestsUrl: string): Promise<Outco
       const packets = await codec.encodeWav(wav, { kbps });
       const pcm = await codec.decode(packets);
       const wallMs = performance.now() - t0;
-      const rate = { kbps, bytes: packets.length, expectedBytes: frames * frameBytes, samples: pcm.length, expectedSamples: frames * 320, finite: pcm.every(Number.isFinite), lsd: logSpectralDistance(input, pcm), realTimeFactor: wallMs / 1000 / (input.length / 16_000) };
+      const rate = {
+        kbps,
+        bytes: packets.length,
+        expectedBytes: frames * frameBytes,
+        samples: pcm.length,
+        expectedSamples: frames * 320,
+        finite: pcm.every(Number.isFinite),
+        lsd: logSpectralDistance(input, pcm),
+        realTimeFactor: wallMs / 1000 / (input.length / 16_000),
+      };
       rates.push(rate);
-      if (rate.bytes !== rate.expectedBytes) return fail(`${kbps} kbps: ${rate.bytes} bytes, the bitstream format says ${rate.expectedBytes}`, { rates });
-      if (rate.samples !== rate.expectedSamples || !rate.finite) return fail(`${kbps} kbps: ${rate.samples} samples (expected ${rate.expectedSamples}), finite ${rate.finite}`, { rates });
+      if (rate.bytes !== rate.expectedBytes)
+        return fail(`${kbps} kbps: ${rate.bytes} bytes, the bitstream format says ${rate.expectedBytes}`, { rates });
+      if (rate.samples !== rate.expectedSamples || !rate.finite)
+        return fail(`${kbps} kbps: ${rate.samples} samples (expected ${rate.expectedSamples}), finite ${rate.finite}`, { rates });
     }
     const lsd = rates.map((r) => r.lsd as number);
-    if (!(lsd[0]! > lsd[1]! && lsd[1]! > lsd[2]!)) return fail(`distance to the input does not fall as the rate rises: ${lsd.map((d) => d.toFixed(3)).join(', ')}`, { rates });
+    if (!(lsd[0]! > lsd[1]! && lsd[1]! > lsd[2]!))
+      return fail(`distance to the input does not fall as the rate rises: ${lsd.map((d) => d.toFixed(3)).join(', ')}`, { rates });
     return pass({ rates }, 'bitstream sizes per rate; distance to the input speech falling with rate');
   } finally {
     codec.dispose();
@@ -195,7 +238,14 @@ async function storage(): Promise<Outcome> {
   const { quota, usage } = await s.estimate();
   const hasOpfs = typeof s.getDirectory === 'function';
   const w = await Whittle.create({ storeName: 'whittle-conformance' });
-  const details = { quota: quota ?? null, usage: usage ?? null, persistedBefore, persistGranted, opfs: hasOpfs, storeBackend: w.store.backend };
+  const details = {
+    quota: quota ?? null,
+    usage: usage ?? null,
+    persistedBefore,
+    persistGranted,
+    opfs: hasOpfs,
+    storeBackend: w.store.backend,
+  };
   if (!(quota !== undefined && quota > 0)) return fail('the browser reports no storage quota', details);
   return pass(details);
 }

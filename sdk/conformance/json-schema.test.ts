@@ -18,7 +18,14 @@ function report(): ConformanceReport {
     url: 'http://127.0.0.1:8787/',
     checks: [
       { id: 'probe', status: 'pass', ms: 15, details: { available: true } },
-      { id: 'golden-tokens', backend: 'wasm', status: 'pass', reference: 'llama2.c run.c greedy tokens', ms: 2451, details: { tokens: [403] } },
+      {
+        id: 'golden-tokens',
+        backend: 'wasm',
+        status: 'pass',
+        reference: 'llama2.c run.c greedy tokens',
+        ms: 2451,
+        details: { tokens: [403] },
+      },
       { id: 'golden-tokens', backend: 'webgpu', status: 'skip', reason: 'this browser offers no WebGPU adapter', ms: 0, details: {} },
     ],
     summary: { pass: 2, fail: 0, skip: 1 },

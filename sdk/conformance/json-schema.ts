@@ -9,7 +9,21 @@
  */
 type Schema = Record<string, unknown>;
 
-const KNOWN = new Set(['$schema', '$id', 'title', 'type', 'const', 'enum', 'required', 'properties', 'additionalProperties', 'items', 'minItems', 'minimum', 'minLength']);
+const KNOWN = new Set([
+  '$schema',
+  '$id',
+  'title',
+  'type',
+  'const',
+  'enum',
+  'required',
+  'properties',
+  'additionalProperties',
+  'items',
+  'minItems',
+  'minimum',
+  'minLength',
+]);
 
 function typeOf(v: unknown): string {
   if (v === null) return 'null';
@@ -35,8 +49,10 @@ export function validateJsonSchema(value: unknown, schema: Schema, path = '$'): 
   if (typeof schema.type === 'string' && !hasType(value, schema.type)) return [`${path}: expected ${schema.type}, got ${typeOf(value)}`];
   if ('const' in schema && value !== schema.const) errors.push(`${path}: expected ${JSON.stringify(schema.const)}`);
   if (Array.isArray(schema.enum) && !schema.enum.includes(value)) errors.push(`${path}: not one of ${schema.enum.join(', ')}`);
-  if (typeof schema.minimum === 'number' && typeof value === 'number' && value < schema.minimum) errors.push(`${path}: below ${schema.minimum}`);
-  if (typeof schema.minLength === 'number' && typeof value === 'string' && value.length < schema.minLength) errors.push(`${path}: shorter than ${schema.minLength}`);
+  if (typeof schema.minimum === 'number' && typeof value === 'number' && value < schema.minimum)
+    errors.push(`${path}: below ${schema.minimum}`);
+  if (typeof schema.minLength === 'number' && typeof value === 'string' && value.length < schema.minLength)
+    errors.push(`${path}: shorter than ${schema.minLength}`);
   if (Array.isArray(value)) {
     if (typeof schema.minItems === 'number' && value.length < schema.minItems) errors.push(`${path}: fewer than ${schema.minItems} items`);
     if (schema.items) value.forEach((item, i) => errors.push(...validateJsonSchema(item, schema.items as Schema, `${path}[${i}]`)));

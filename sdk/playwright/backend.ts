@@ -28,7 +28,15 @@ export interface BackendReport {
   /** The backend to ask the SDK for (`Whittle.create({ backend })`). */
   backend: 'webgpu' | 'wasm';
   /** The WebGPU adapter, when the browser returned one. */
-  adapter?: { vendor?: string; architecture?: string; description?: string; features: string[]; fallback: boolean; software: boolean; softwareReason?: string };
+  adapter?: {
+    vendor?: string;
+    architecture?: string;
+    description?: string;
+    features: string[];
+    fallback: boolean;
+    software: boolean;
+    softwareReason?: string;
+  };
   crossOriginIsolated: boolean;
   /** Whether the app's server sends COOP/COEP on its start page. */
   serverSendsIsolationHeaders: boolean;
@@ -42,15 +50,29 @@ export interface BackendReport {
  * @example
  * targetAvailability('webgpu', caps); // { available: false, reason: 'no hardware WebGPU adapter: the WebGPU adapter is SwiftShader …' }
  */
-export function targetAvailability(target: WhittleTarget, caps: Capabilities, serverSendsIsolationHeaders = true): { available: boolean; reason?: string } {
+export function targetAvailability(
+  target: WhittleTarget,
+  caps: Capabilities,
+  serverSendsIsolationHeaders = true,
+): { available: boolean; reason?: string } {
   const gpu = caps.webgpu;
   switch (target) {
     case 'webgpu':
-      if (!gpu.available) return { available: false, reason: 'no hardware WebGPU adapter: the browser returned no WebGPU adapter (on Linux, is Chromium started with Vulkan and a GPU driver?)' };
-      if (gpu.software) return { available: false, reason: `no hardware WebGPU adapter: ${gpu.softwareReason ?? 'the adapter is a software one'}` };
+      if (!gpu.available)
+        return {
+          available: false,
+          reason:
+            'no hardware WebGPU adapter: the browser returned no WebGPU adapter (on Linux, is Chromium started with Vulkan and a GPU driver?)',
+        };
+      if (gpu.software)
+        return { available: false, reason: `no hardware WebGPU adapter: ${gpu.softwareReason ?? 'the adapter is a software one'}` };
       return { available: true };
     case 'webgpu-swiftshader':
-      if (!gpu.available) return { available: false, reason: 'no WebGPU adapter, not even SwiftShader: start Chromium with --enable-unsafe-webgpu --use-webgpu-adapter=swiftshader' };
+      if (!gpu.available)
+        return {
+          available: false,
+          reason: 'no WebGPU adapter, not even SwiftShader: start Chromium with --enable-unsafe-webgpu --use-webgpu-adapter=swiftshader',
+        };
       return { available: true };
     case 'wasm':
       return { available: true };
@@ -58,10 +80,15 @@ export function targetAvailability(target: WhittleTarget, caps: Capabilities, se
       if (!serverSendsIsolationHeaders) {
         return {
           available: false,
-          reason: "WASM threads need cross-origin isolation, and the app's server does not send Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp (whittle/vite: whittle({ crossOriginIsolation: true }))",
+          reason:
+            "WASM threads need cross-origin isolation, and the app's server does not send Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp (whittle/vite: whittle({ crossOriginIsolation: true }))",
         };
       }
-      if (!caps.crossOriginIsolated) return { available: false, reason: 'WASM threads need cross-origin isolation, and the page is not crossOriginIsolated although the server sends COOP/COEP' };
+      if (!caps.crossOriginIsolated)
+        return {
+          available: false,
+          reason: 'WASM threads need cross-origin isolation, and the page is not crossOriginIsolated although the server sends COOP/COEP',
+        };
       return { available: true };
   }
 }

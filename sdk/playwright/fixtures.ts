@@ -54,12 +54,18 @@ export const whittleTest = base.extend<WhittleTestOptions & WhittleFixtures>({
   whittleRequireBackend: [false, { option: true }],
   whittleBackend: [
     async ({ page, baseURL, whittleTarget, whittleRequireBackend }, use, testInfo) => {
-      if (!baseURL) throw new Error("whittle/playwright: set use.baseURL to the app's address; the backend probe and seedModelCache run on its origin");
+      if (!baseURL)
+        throw new Error("whittle/playwright: set use.baseURL to the app's address; the backend probe and seedModelCache run on its origin");
       const origin = new URL(baseURL).origin;
       const report = await probeBackend(page, { origin, target: whittleTarget });
       await testInfo.attach('whittle-backend', { body: JSON.stringify(report, null, 2), contentType: 'application/json' });
-      const adapter = report.adapter ? `${report.adapter.vendor ?? '?'} ${report.adapter.architecture ?? '?'}${report.adapter.fallback ? ' (fallback)' : ''}` : 'no WebGPU adapter';
-      testInfo.annotations.push({ type: 'whittle-backend', description: `${report.target}: ${report.available ? 'available' : 'absent'}; ${adapter}; crossOriginIsolated ${report.crossOriginIsolated}` });
+      const adapter = report.adapter
+        ? `${report.adapter.vendor ?? '?'} ${report.adapter.architecture ?? '?'}${report.adapter.fallback ? ' (fallback)' : ''}`
+        : 'no WebGPU adapter';
+      testInfo.annotations.push({
+        type: 'whittle-backend',
+        description: `${report.target}: ${report.available ? 'available' : 'absent'}; ${adapter}; crossOriginIsolated ${report.crossOriginIsolated}`,
+      });
       if (!report.available) {
         if (whittleRequireBackend) throw new Error(requiredBackendMessage(report));
         testInfo.skip(true, `${report.target} backend absent: ${report.reason}`);
@@ -69,7 +75,10 @@ export const whittleTest = base.extend<WhittleTestOptions & WhittleFixtures>({
         const url = page.url();
         if (url.startsWith(origin) && !url.includes(ORIGIN_PAGE_PATH)) {
           const isolated = await page.evaluate(() => globalThis.crossOriginIsolated === true);
-          if (!isolated) throw new Error(`whittle/playwright: wasm-threads: ${url} is not crossOriginIsolated, so WASM ran on one thread; serve it with COOP/COEP`);
+          if (!isolated)
+            throw new Error(
+              `whittle/playwright: wasm-threads: ${url} is not crossOriginIsolated, so WASM ran on one thread; serve it with COOP/COEP`,
+            );
         }
       }
     },

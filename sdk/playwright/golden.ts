@@ -17,16 +17,27 @@ import { WhittleError } from '../../core/errors.ts';
  * expectGoldenTokens([403, 407, 261], [403, 407, 261]); // passes
  * expectGoldenTokens([403, 9, 261], [403, 407, 261]);   // throws: token 1 is 9, golden 407
  */
-export function expectGoldenTokens(actual: readonly number[], golden: readonly number[], { prefix = false }: { prefix?: boolean } = {}): void {
-  if (!Array.isArray(actual) || !Array.isArray(golden)) throw new WhittleError('INVALID_ARGUMENT', 'expectGoldenTokens: tokens must be arrays of numbers');
+export function expectGoldenTokens(
+  actual: readonly number[],
+  golden: readonly number[],
+  { prefix = false }: { prefix?: boolean } = {},
+): void {
+  if (!Array.isArray(actual) || !Array.isArray(golden))
+    throw new WhittleError('INVALID_ARGUMENT', 'expectGoldenTokens: tokens must be arrays of numbers');
   const n = Math.min(actual.length, golden.length);
   for (let i = 0; i < n; i++) {
     if (actual[i] !== golden[i]) {
-      throw new Error(`golden tokens differ at index ${i}: got ${actual[i]}, golden ${golden[i]}\n  got:    [${actual.slice(0, i + 5).join(', ')}…]\n  golden: [${golden.slice(0, i + 5).join(', ')}…]`);
+      throw new Error(
+        `golden tokens differ at index ${i}: got ${actual[i]}, golden ${golden[i]}\n  got:    [${actual.slice(0, i + 5).join(', ')}…]\n  golden: [${golden.slice(0, i + 5).join(', ')}…]`,
+      );
     }
   }
-  if (actual.length < golden.length) throw new Error(`golden tokens: got ${actual.length} tokens, golden has ${golden.length} (all ${n} given match)`);
-  if (!prefix && actual.length > golden.length) throw new Error(`golden tokens: got ${actual.length} tokens, golden has ${golden.length} (pass { prefix: true } to check only the first ${golden.length})`);
+  if (actual.length < golden.length)
+    throw new Error(`golden tokens: got ${actual.length} tokens, golden has ${golden.length} (all ${n} given match)`);
+  if (!prefix && actual.length > golden.length)
+    throw new Error(
+      `golden tokens: got ${actual.length} tokens, golden has ${golden.length} (pass { prefix: true } to check only the first ${golden.length})`,
+    );
 }
 
 /**
@@ -52,8 +63,13 @@ export interface LogitsComparison {
  * const cmp = expectLogitsClose(new Float32Array([1, 2.0001]), [1, 2], { atol: 1e-3 });
  * cmp.sameArgmax; // true
  */
-export function expectLogitsClose(actual: ArrayLike<number>, expected: ArrayLike<number>, { atol = 1e-4, rtol = 1e-3 }: { atol?: number; rtol?: number } = {}): LogitsComparison {
-  if (!(atol >= 0) || !(rtol >= 0)) throw new WhittleError('INVALID_ARGUMENT', `expectLogitsClose: atol and rtol must be non-negative numbers, got ${atol} and ${rtol}`);
+export function expectLogitsClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  { atol = 1e-4, rtol = 1e-3 }: { atol?: number; rtol?: number } = {},
+): LogitsComparison {
+  if (!(atol >= 0) || !(rtol >= 0))
+    throw new WhittleError('INVALID_ARGUMENT', `expectLogitsClose: atol and rtol must be non-negative numbers, got ${atol} and ${rtol}`);
   if (actual.length !== expected.length) throw new Error(`logits: got ${actual.length} values, expected ${expected.length}`);
   if (expected.length === 0) throw new WhittleError('INVALID_ARGUMENT', 'expectLogitsClose: no logits to compare');
   let maxAbsError = 0;
@@ -78,7 +94,9 @@ export function expectLogitsClose(actual: ArrayLike<number>, expected: ArrayLike
   if (worstExcess > 0) {
     const a = actual[worstIndex]!;
     const b = expected[worstIndex]!;
-    throw new Error(`logits differ beyond atol ${atol} + rtol ${rtol}: at index ${worstIndex} got ${a}, expected ${b} (|diff| ${Math.abs(a - b)}); max abs error ${maxAbsError}`);
+    throw new Error(
+      `logits differ beyond atol ${atol} + rtol ${rtol}: at index ${worstIndex} got ${a}, expected ${b} (|diff| ${Math.abs(a - b)}); max abs error ${maxAbsError}`,
+    );
   }
   return { maxAbsError, maxRelError, worstIndex, sameArgmax: argA === argB };
 }

@@ -22,8 +22,15 @@ const ISOLATION_HEADERS = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-
  */
 export async function openOriginPage(page: Page, origin: string, { isolated }: { isolated: boolean }): Promise<void> {
   const url = new URL(ORIGIN_PAGE_PATH, origin).href;
-  const handler = (route: { fulfill(r: { status: number; contentType: string; headers: Record<string, string>; body: string }): Promise<void> }) =>
-    route.fulfill({ status: 200, contentType: 'text/html', headers: isolated ? ISOLATION_HEADERS : {}, body: '<!doctype html><title>whittle/playwright</title>' });
+  const handler = (route: {
+    fulfill(r: { status: number; contentType: string; headers: Record<string, string>; body: string }): Promise<void>;
+  }) =>
+    route.fulfill({
+      status: 200,
+      contentType: 'text/html',
+      headers: isolated ? ISOLATION_HEADERS : {},
+      body: '<!doctype html><title>whittle/playwright</title>',
+    });
   await page.route(url, handler);
   try {
     await page.goto(url);
@@ -35,5 +42,8 @@ export async function openOriginPage(page: Page, origin: string, { isolated }: {
 
 /** Whether a server answers `url` with both cross-origin isolation headers. */
 export function sendsIsolationHeaders(headers: Record<string, string>): boolean {
-  return headers['cross-origin-opener-policy'] === 'same-origin' && /^(require-corp|credentialless)$/.test(headers['cross-origin-embedder-policy'] ?? '');
+  return (
+    headers['cross-origin-opener-policy'] === 'same-origin' &&
+    /^(require-corp|credentialless)$/.test(headers['cross-origin-embedder-policy'] ?? '')
+  );
 }

@@ -76,7 +76,8 @@ const helpers = {
 /** The manifest the app's own load will match: a URL folder's id is its absolute folder URL. */
 function seedManifest(request: SeedRequest): ModelManifest {
   if (request.manifest) return request.manifest;
-  if (request.url === undefined) throw new WhittleError('INVALID_ARGUMENT', 'seedModelCache: give the folder url the app loads, or a manifest');
+  if (request.url === undefined)
+    throw new WhittleError('INVALID_ARGUMENT', 'seedModelCache: give the folder url the app loads, or a manifest');
   const { id, fileUrl } = folderLocation(request.url, location.href);
   return { id, revision: request.revision, files: request.files.map((f) => ({ ...f, url: fileUrl(f.name) })) };
 }

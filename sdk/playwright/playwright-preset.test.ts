@@ -14,7 +14,11 @@ import { codecRealTimeFactor } from './stats.ts';
 function caps(webgpu: Partial<Capabilities['webgpu']>, crossOriginIsolated = false): Capabilities {
   const gpu = { available: false, features: [], shaderF16: false, ...webgpu };
   const reason = gpu.available ? softwareAdapterReason(gpu) : null;
-  return { webgpu: { ...gpu, software: reason !== null, ...(reason ? { softwareReason: reason } : {}) }, crossOriginIsolated, hardwareConcurrency: 2 };
+  return {
+    webgpu: { ...gpu, software: reason !== null, ...(reason ? { softwareReason: reason } : {}) },
+    crossOriginIsolated,
+    hardwareConcurrency: 2,
+  };
 }
 
 const swiftshader = caps({ available: true, vendor: 'google', architecture: 'swiftshader', isFallbackAdapter: true });
@@ -55,7 +59,13 @@ describe('projects', () => {
     expect(chromiumFlags('wasm-threads', 'linux')).toEqual([]);
   });
   it('the user chooses the browser binary, extra flags and whether the backend is required', () => {
-    const p = whittleProject('webgpu', { executablePath: '/opt/chrome', args: ['--no-sandbox'], require: true, platform: 'linux', name: 'gpu' });
+    const p = whittleProject('webgpu', {
+      executablePath: '/opt/chrome',
+      args: ['--no-sandbox'],
+      require: true,
+      platform: 'linux',
+      name: 'gpu',
+    });
     expect(p.name).toBe('gpu');
     expect(p.use?.launchOptions?.executablePath).toBe('/opt/chrome');
     expect(p.use?.launchOptions?.args?.[0]).toBe('--no-sandbox');
@@ -86,6 +96,8 @@ describe('golden checks', () => {
   });
   it('codec real-time factor is wall time over audio time; nonsense input is a typed error', () => {
     expect(codecRealTimeFactor({ samples: 32_000, sampleRate: 16_000, wallMs: 500 })).toBe(0.25);
-    expect(() => codecRealTimeFactor({ samples: 0, sampleRate: 16_000, wallMs: 1 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => codecRealTimeFactor({ samples: 0, sampleRate: 16_000, wallMs: 1 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
   });
 });

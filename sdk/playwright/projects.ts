@@ -84,7 +84,9 @@ export function chromiumFlags(target: WhittleTarget, platform: NodeJS.Platform =
     case 'webgpu':
       // Chrome ships WebGPU on by default on macOS and Windows. On Linux it is behind a flag and
       // needs Vulkan; headless Chromium would otherwise use SwiftShader or no adapter at all.
-      return platform === 'linux' ? ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=vulkan', '--ignore-gpu-blocklist'] : [];
+      return platform === 'linux'
+        ? ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=vulkan', '--ignore-gpu-blocklist']
+        : [];
     case 'webgpu-swiftshader':
       // Forces the CPU adapter even where a GPU exists, so CI results do not depend on the runner.
       return ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'];
@@ -104,7 +106,10 @@ function envArgs(): string[] {
  * @example
  * projects: [whittleProject('wasm'), whittleProject('webgpu', { require: !!process.env.GPU_RUNNER })]
  */
-export function whittleProject(target: WhittleTarget, options: ProjectOptions = {}): Project<PlaywrightTestOptions & WhittleTestOptions, PlaywrightWorkerOptions> {
+export function whittleProject(
+  target: WhittleTarget,
+  options: ProjectOptions = {},
+): Project<PlaywrightTestOptions & WhittleTestOptions, PlaywrightWorkerOptions> {
   const executablePath = options.executablePath ?? process.env.WHITTLE_CHROMIUM_PATH;
   const launchOptions: LaunchOptions = {
     args: [...(options.args ?? envArgs()), ...chromiumFlags(target, options.platform)],

@@ -92,7 +92,8 @@ function originOf(page: Page, source: SeedSource): string {
  * await page.goto('/'); // the app's w.text({ url: '/models/stories260K/', … }) loads from the cache
  */
 export async function seedModelCache(page: Page, source: SeedSource): Promise<SeededModel> {
-  if ((source.url === undefined) === (source.manifest === undefined)) throw seedError('give exactly one of url (a folder the app loads by URL) and manifest (a registry model)');
+  if ((source.url === undefined) === (source.manifest === undefined))
+    throw seedError('give exactly one of url (a folder the app loads by URL) and manifest (a registry model)');
   const dir = resolve(source.dir);
   let names: string[];
   try {
@@ -108,7 +109,11 @@ export async function seedModelCache(page: Page, source: SeedSource): Promise<Se
       throw seedError(`cannot read ${name} in ${dir}: ${err instanceof Error ? err.message : String(err)}`);
     }
   });
-  const files: SeedFile[] = contents.map(({ name, bytes }) => ({ name, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') }));
+  const files: SeedFile[] = contents.map(({ name, bytes }) => ({
+    name,
+    size: bytes.length,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+  }));
 
   await openOriginPage(page, originOf(page, source), { isolated: source.isolated ?? false });
   for (const { name, bytes } of contents) {

@@ -32,8 +32,14 @@ export interface WhittleStats {
  * @example
  * statsFromGenerate(done.stats); // { tokensPerSecond: 310.2, timeToFirstTokenMs: 12.5, generatedTokens: 20 }
  */
-export function statsFromGenerate(stats: Pick<GenerateStats, 'decodeTokensPerSecond' | 'timeToFirstTokenMs' | 'generatedTokens'>): WhittleStats {
-  return { tokensPerSecond: stats.decodeTokensPerSecond, timeToFirstTokenMs: stats.timeToFirstTokenMs, generatedTokens: stats.generatedTokens };
+export function statsFromGenerate(
+  stats: Pick<GenerateStats, 'decodeTokensPerSecond' | 'timeToFirstTokenMs' | 'generatedTokens'>,
+): WhittleStats {
+  return {
+    tokensPerSecond: stats.decodeTokensPerSecond,
+    timeToFirstTokenMs: stats.timeToFirstTokenMs,
+    generatedTokens: stats.generatedTokens,
+  };
 }
 
 /**
@@ -43,7 +49,11 @@ export function statsFromGenerate(stats: Pick<GenerateStats, 'decodeTokensPerSec
  * codecRealTimeFactor({ samples: 51_200, sampleRate: 16_000, wallMs: 250 }); // 0.078
  */
 export function codecRealTimeFactor({ samples, sampleRate, wallMs }: { samples: number; sampleRate: number; wallMs: number }): number {
-  if (!(samples > 0) || !(sampleRate > 0) || !(wallMs >= 0)) throw new WhittleError('INVALID_ARGUMENT', `codecRealTimeFactor: need samples > 0, sampleRate > 0 and wallMs >= 0, got ${samples}, ${sampleRate}, ${wallMs}`);
+  if (!(samples > 0) || !(sampleRate > 0) || !(wallMs >= 0))
+    throw new WhittleError(
+      'INVALID_ARGUMENT',
+      `codecRealTimeFactor: need samples > 0, sampleRate > 0 and wallMs >= 0, got ${samples}, ${sampleRate}, ${wallMs}`,
+    );
   return wallMs / 1000 / (samples / sampleRate);
 }
 
@@ -57,7 +67,11 @@ export function codecRealTimeFactor({ samples, sampleRate, wallMs }: { samples: 
 export async function recordStats(stats: WhittleStats, testInfo: TestInfo = test.info()): Promise<void> {
   const entries = Object.entries(stats).filter((e): e is [string, number] => e[1] !== undefined);
   const bad = entries.filter(([, v]) => typeof v !== 'number' || !Number.isFinite(v));
-  if (bad.length > 0) throw new WhittleError('INVALID_ARGUMENT', `recordStats: ${bad.map(([k, v]) => `${k} = ${String(v)}`).join(', ')} is not a finite number`);
+  if (bad.length > 0)
+    throw new WhittleError(
+      'INVALID_ARGUMENT',
+      `recordStats: ${bad.map(([k, v]) => `${k} = ${String(v)}`).join(', ')} is not a finite number`,
+    );
   const summary = entries.map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(3)}`).join(', ');
   testInfo.annotations.push({ type: 'whittle-stats', description: summary });
   await testInfo.attach('whittle-stats', { body: JSON.stringify(Object.fromEntries(entries), null, 2), contentType: 'application/json' });

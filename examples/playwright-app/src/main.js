@@ -22,7 +22,14 @@ async function writeStory() {
     if (ev.type === 'token') document.querySelector('#out').textContent += ev.text;
     else done = ev;
   }
-  const result = { tokens: done.tokens, text: done.text, stats: done.stats, source: lm.source, runtime: lm.info.runtime, crossOriginIsolated };
+  const result = {
+    tokens: done.tokens,
+    text: done.text,
+    stats: done.stats,
+    source: lm.source,
+    runtime: lm.info.runtime,
+    crossOriginIsolated,
+  };
   lm.dispose();
   return result;
 }
