@@ -10,6 +10,8 @@
  */
 import type { Page } from '@playwright/test';
 import { whittleTest as test, expect, seedModelCache, expectGoldenTokens, recordStats, statsFromGenerate } from 'whittle/playwright';
+import { readFileSync } from 'node:fs';
+import type { ModelManifest } from 'whittle';
 import { serverLog, modelFile } from './fixtures.ts';
 
 /** run.c's greedy tokens for stories260K from BOS (the golden the other e2e specs use). */
@@ -76,6 +78,33 @@ test('seedModelCache: the app loads the seeded model with zero model requests on
   expect(modelRequests((await serverLog(page)).map((r) => r.url))).toEqual([]);
   expect(modelRequests(browserRequests)).toEqual([]);
   await recordStats(statsFromGenerate(run.stats));
+});
+
+test('seedModelCache with a registry manifest: w.text(id) loads from the cache; only manifests.json is fetched', async ({
+  page,
+  whittleBackend,
+}) => {
+  test.skip(whittleBackend.backend === 'webgpu', 'the store does not depend on the backend');
+  const manifests = JSON.parse(readFileSync('public/models/manifests.json', 'utf8')) as { models: ModelManifest[] };
+  const manifest = manifests.models.find((m) => m.id === 'stories260K')!;
+  const seeded = await seedModelCache(page, { dir: 'public/models/stories260K', manifest });
+  expect(seeded.key).toBe(`stories260K@${manifest.revision}`);
+  const browserRequests: string[] = [];
+  page.on('request', (r) => browserRequests.push(new URL(r.url()).pathname));
+  await page.goto('/e2e/pages/harness.html');
+  await expect(page.locator('#status')).toHaveText('ready');
+  const run = await page.evaluate(async () => {
+    const lm = await (await window.harness.whittle.Whittle.create({ backend: 'wasm' })).text('stories260K');
+    const done = await lm.complete([1], { maxTokens: 20, temperature: 0 });
+    const result = { tokens: done.tokens, source: lm.source };
+    lm.dispose();
+    return result;
+  });
+  expectGoldenTokens(run.tokens, GOLDEN);
+  expect(run.source).toBe('cache');
+  // (Vite's dev server also serves the source tree's models/*.ts modules under /models/: those are code.)
+  expect(browserRequests.filter((p) => p.startsWith('/models/stories260K/'))).toEqual([]);
+  expect(browserRequests).toContain('/models/manifests.json');
 });
 
 test('control: unseeded, the same load downloads the files, and both logs see it', async ({ page, whittleBackend }) => {
