@@ -1,12 +1,18 @@
 /**
  * Browser tests: Debian's Chromium driven by playwright-core, against the Vite dev server
- * with the e2e fixture plugin. Two projects: `wasm` and `webgpu` (SwiftShader's real WebGPU
- * adapter via --enable-unsafe-webgpu; a CPU emulation, so WebGPU tests stay small).
+ * with the e2e fixture plugin. Two projects, made with the package's own preset
+ * (`whittle/playwright`'s `whittleProject`, dogfooded): `wasm`, and `webgpu` on SwiftShader's
+ * real WebGPU adapter (a CPU emulation, so WebGPU tests stay small).
  */
 import { defineConfig } from '@playwright/test';
+import { whittleProject } from 'whittle/playwright';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from './e2e/chromium.ts';
 
 const PORT = Number(process.env.WHITTLE_E2E_PORT ?? 5174);
+// This machine's Chromium and flags; the project names stay those the specs and CI know.
+const chromium = { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS };
+const wasm = whittleProject('wasm', { ...chromium, name: 'wasm' });
+const webgpu = whittleProject('webgpu-swiftshader', { ...chromium, name: 'webgpu' });
 
 
 export default defineConfig({
@@ -26,8 +32,8 @@ export default defineConfig({
     headless: true,
   },
   projects: [
-    { name: 'wasm', use: { backendName: 'wasm' } as never },
-    { name: 'webgpu', use: { backendName: 'webgpu' } as never, testIgnore: ['store.spec.ts', 'worker.spec.ts', 'consumers/**'] },
+    { ...wasm, use: { ...wasm.use, backendName: 'wasm' } as never },
+    { ...webgpu, use: { ...webgpu.use, backendName: 'webgpu' } as never, testIgnore: ['store.spec.ts', 'worker.spec.ts', 'consumers/**'] },
   ],
   webServer: {
     command: `WHITTLE_E2E=1 npx vite --port ${PORT} --strictPort --host 127.0.0.1`,

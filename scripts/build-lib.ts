@@ -6,6 +6,10 @@
  *   dist/worklets/<name>.js       the live codec's AudioWorklet processors
  *   dist/ort/                     onnxruntime-web's glue + wasm, loaded by the workers
  *   dist/vite.js, dist/cli.js     Node: the `whittle/vite` plugin and the `whittle` bin
+ *   dist/playwright.js            Node: the `whittle/playwright` preset (@playwright/test stays an import)
+ *   dist/playwright-page.js       the preset's browser half (probe, model store import), one IIFE script
+ *   dist/conformance.{html,js}    the conformance page (`whittle conformance` serves it), dependencies inlined
+ *   dist/conformance.report.schema.json  the JSON Schema of its report
  *   dist/types/                   .d.ts for the public entries
  *
  * Why this shape (see README's design section): consumers' bundlers (Vite, webpack 5, Rollup,
@@ -121,16 +125,44 @@ async function buildSelfContained(entry: string, fileName: string, plugins: Plug
   );
 }
 
-/** Node: the Vite plugin and the CLI, with dependencies resolved from node_modules at run time. */
+/** Node: the Vite plugin, the CLI and the Playwright preset, with dependencies resolved from node_modules at run time. */
 async function buildNode(): Promise<void> {
   await build(
     {
-      input: { vite: join(root, 'sdk/vite.ts'), cli: join(root, 'sdk/cli/main.ts') },
+      input: { vite: join(root, 'sdk/vite.ts'), cli: join(root, 'sdk/cli/main.ts'), playwright: join(root, 'sdk/playwright.ts') },
       platform: 'node',
-      external: (id) => isDependency(id) || isNodeBuiltin(id),
+      // rolldown: the preset bundles its page script with it only in a source checkout (never from dist/).
+      external: (id) => isDependency(id) || isNodeBuiltin(id) || id === 'rolldown',
     },
     { entryFileNames: '[name].js', chunkFileNames: 'node-[name]-[hash].js', banner: (chunk) => (chunk.name === 'cli' ? '#!/usr/bin/env node' : '') },
   );
+}
+
+/**
+ * The preset's browser half: injected into a page as one classic script (page.addScriptTag), so
+ * an IIFE with everything inlined; sdk/playwright/page-source.ts reads it from beside itself.
+ */
+async function buildPlaywrightPage(): Promise<void> {
+  await build(
+    { input: join(root, 'sdk/playwright/page-helpers.ts'), platform: 'browser' },
+    { format: 'iife', file: join(dist, 'playwright-page.js'), dir: undefined, codeSplitting: false },
+  );
+}
+
+/**
+ * The conformance page: its script with the SDK and its dependencies inlined (a browser loads it
+ * with no bundler), beside the workers it starts (./workers/*.worker.js), and its report's schema.
+ */
+async function buildConformancePage(): Promise<void> {
+  await build(
+    { input: join(root, 'sdk/conformance/page.ts'), platform: 'browser', plugins: [distReferences()] },
+    { file: join(dist, 'conformance.js'), dir: undefined, codeSplitting: false },
+  );
+  const html = readFileSync(join(root, 'sdk/conformance/index.html'), 'utf8');
+  if (!html.includes('src="./page.ts"')) throw new Error('sdk/conformance/index.html no longer loads ./page.ts');
+  writeFileSync(join(dist, 'conformance.html'), html.replace('src="./page.ts"', 'src="./conformance.js"'));
+  const { CONFORMANCE_REPORT_SCHEMA } = await import('../sdk/conformance/report.ts');
+  writeFileSync(join(dist, 'conformance.report.schema.json'), `${JSON.stringify(CONFORMANCE_REPORT_SCHEMA, null, 2)}\n`);
 }
 
 /** .d.ts for the public entries, with `.ts` specifiers rewritten to `.js` so every resolver finds them. */
@@ -156,6 +188,8 @@ await buildMain();
 for (const w of WORKERS) await buildSelfContained(`workers/${w}.worker.ts`, `workers/${w}.worker.js`, [ortReferences()]);
 for (const w of WORKLETS) await buildSelfContained(`sdk/live/${w}.worklet.ts`, `worklets/${w}.worklet.js`, []);
 await buildNode();
+await buildPlaywrightPage();
+await buildConformancePage();
 chmodSync(join(dist, 'cli.js'), 0o755);
 copyRuntimeFiles();
 buildTypes();

@@ -3,6 +3,9 @@
  * a temporary folder, `npm install` the tarball there, build each for production. Nothing of
  * this repository is visible to the apps but the tarball (and the model files they serve).
  *
+ * The same tarball goes into a copy of examples/playwright-app (a user's app with its own
+ * Playwright tests on `whittle/playwright`), which example.spec.ts runs; its webServer builds it.
+ *
  * Used as the consumer tests' Playwright globalSetup, and runnable alone:
  *   tsx e2e/consumers/build-apps.ts   (prints where the apps are)
  */
@@ -13,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const appsSrc = join(repo, 'e2e/consumers/apps');
+const exampleSrc = join(repo, 'examples/playwright-app');
 /** Outside the repository, so no package resolution can fall back to the repo's node_modules. */
 export const CONSUMERS_DIR = process.env.WHITTLE_CONSUMERS_DIR ?? '/tmp/whittle-consumers';
 
@@ -26,6 +30,8 @@ export interface BuiltApps {
   tarball: string;
   tarballBytes: number;
   apps: Record<AppName, string>;
+  /** examples/playwright-app installed from the tarball (not built: its Playwright webServer builds it). */
+  example: string;
 }
 
 function run(cmd: string, args: string[], cwd: string): string {
@@ -67,7 +73,17 @@ export function buildApps(): BuiltApps {
     copyModels(dist);
     apps[name] = dist;
   }
-  return { tarball, tarballBytes: statSync(tarball).size, apps };
+  return { tarball, tarballBytes: statSync(tarball).size, apps, example: installExample(tarball) };
+}
+
+/** examples/playwright-app with the tarball and its own devDependencies, and the model it serves and seeds. */
+function installExample(tarball: string): string {
+  const dir = join(CONSUMERS_DIR, 'example');
+  const leftOut = /[\\/](node_modules|dist|test-results|playwright-report|public[\\/]models)([\\/]|$)/;
+  cpSync(exampleSrc, dir, { recursive: true, filter: (src) => !leftOut.test(src.slice(exampleSrc.length)) });
+  run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], dir);
+  cpSync(join(repo, 'public/models/stories260K'), join(dir, 'public/models/stories260K'), { recursive: true });
+  return dir;
 }
 
 export function builtApps(): BuiltApps {

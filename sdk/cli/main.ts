@@ -19,6 +19,7 @@ import { TextEngine } from '../../workers/text/engine.ts';
 import { loadModelArg, openModelArg } from './load.ts';
 import { presentDir } from './registry-files.ts';
 import { runCodecCommand } from './codec.ts';
+import { conformanceCommand } from './conformance.ts';
 import { writeFolderManifest } from './write-manifest.ts';
 import { compressToFolder, isVariantFolderArg, openVariantFolder } from './compress.ts';
 
@@ -43,7 +44,10 @@ const USAGE = `usage:
                    writes a compressed variant folder (model.whittle.safetensors + config, tokenizer,
                    whittle.json) that w.text(url) and 'generate --model DIR' load without quantizing
   whittle manifest <folder> [--revision R] [--license L]   (writes the folder's whittle.json: sizes + sha256)
-  whittle codec encode|decode|roundtrip|rates ...   (Lyra v2; 'whittle codec' for its options)`;
+  whittle codec encode|decode|roundtrip|rates ...   (Lyra v2; 'whittle codec' for its options)
+  whittle conformance [--port 8787] [--host 127.0.0.1] [--models DIR]
+                   serves the conformance page (Whittle's feature matrix on the device that opens it,
+                   a JSON report + a table) and DIR as /models/ (default ./public/models), with COOP/COEP`;
 
 function usage(message: string): never {
   throw new WhittleError('INVALID_ARGUMENT', `${message}\n${USAGE}`);
@@ -256,6 +260,8 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`wrote ${join(positionals[0]!, 'whittle.json')}: ${written.files.length} files`);
     } else if (command === 'codec') {
       return await runCodecCommand(rest);
+    } else if (command === 'conformance') {
+      await conformanceCommand(rest);
     } else if (command === undefined || command === 'help' || command === '--help') {
       console.log(USAGE);
     } else {

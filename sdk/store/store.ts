@@ -225,29 +225,7 @@ export class ModelStore {
       }
     }
     await this.ensureRoom(key, total, needed, emit, derived.id);
-    for (const f of listed) {
-      if (!f.blob) continue;
-      const blob = f.blob;
-      await withExclusiveLock(
-        this.blobLock(f.sha256),
-        async () => {
-          const have = await this.blobs.get(f.sha256);
-          if (have && have.size === f.size) return; // another tab wrote the same bytes meanwhile
-          const writer = await this.blobs.openPartial(f.sha256, true);
-          try {
-            const CHUNK = 8 << 20;
-            for (let at = 0; at < blob.size; at += CHUNK) {
-              throwIfAborted(signal);
-              await writer.write(new Uint8Array(await blob.slice(at, at + CHUNK).arrayBuffer()));
-            }
-          } finally {
-            await writer.close();
-          }
-          await this.blobs.commit(f.sha256);
-        },
-        signal,
-      );
-    }
+    for (const f of listed) if (f.blob) await this.writeBlob(f.sha256, f.blob, signal);
     throwIfAborted(signal);
     const now = Date.now();
     await this.meta.put({
@@ -263,6 +241,83 @@ export class ModelStore {
       derivedFrom: derived.derivedFrom,
     });
     return derivedManifest({ ...derived, files: listed });
+  }
+
+  /**
+   * Writes a model's files from bytes the caller already has (a test runner's local copies, an
+   * app's own bundle), so a later `load(manifest)` or `w.text(url)` is served from the cache with
+   * zero requests. Every file of the manifest must be given; each is checked against the
+   * manifest's size and sha256 (a manifest without sha256s must say `integrity: 'none'`, as for a
+   * download) before anything is written, and the entry is written last, as after a download:
+   * `INVALID_ARGUMENT` for a missing or extra file, `INTEGRITY` for bytes that do not match,
+   * `QUOTA` when it cannot fit. Returns the entry's key.
+   *
+   * @example
+   * const files = new Map([['stories260K.bin', modelBlob], ['tok512.bin', tokenizerBlob]]);
+   * await store.import(manifest, files);
+   * (await store.load(manifest)).source; // 'cache'
+   */
+  async import(manifestInput: ModelManifest, files: Map<string, Blob>, opts: LoadOptions = {}): Promise<string> {
+    const manifest = validateManifest(manifestInput);
+    const { signal, onProgress } = opts;
+    const emit = (e: StoreEvent) => onProgress?.(e);
+    const key = entryKey(manifest);
+    const extra = [...files.keys()].filter((n) => !manifest.files.some((f) => f.name === n));
+    if (extra.length > 0) throw new WhittleError('INVALID_ARGUMENT', `import: ${extra.join(', ')} not in ${manifest.id}'s manifest`, { id: manifest.id });
+    const listed: { name: string; size: number; sha256: string; blob: Blob }[] = [];
+    for (const f of manifest.files) {
+      const blob = files.get(f.name);
+      if (!blob) throw new WhittleError('INVALID_ARGUMENT', `import: no bytes given for ${f.name} of ${manifest.id}`, { id: manifest.id, file: f.name });
+      if (blob.size !== f.size) throw new WhittleError('INTEGRITY', `import: ${f.name} has ${blob.size} bytes, the manifest says ${f.size}`, { file: f.name });
+      const digest = await sha256OfBlob(blob, signal);
+      if (f.sha256 !== undefined && digest !== f.sha256) throw new WhittleError('INTEGRITY', `import: ${f.name} has sha256 ${digest}, the manifest says ${f.sha256}`, { file: f.name });
+      listed.push({ name: f.name, size: f.size, sha256: digest, blob });
+    }
+    const total = manifestBytes(manifest);
+    let needed = 0;
+    for (const f of listed) {
+      const have = await this.blobs.get(f.sha256);
+      if (!have || have.size !== f.size) needed += f.size;
+    }
+    await this.ensureRoom(key, total, needed, emit, manifest.id);
+    for (const f of listed) await this.writeBlob(f.sha256, f.blob, signal);
+    throwIfAborted(signal);
+    const now = Date.now();
+    await this.meta.put({
+      key,
+      id: manifest.id,
+      revision: manifest.revision,
+      ...(manifest.license ? { license: manifest.license } : {}),
+      ...(fullyVerified(manifest) ? {} : { integrity: 'none' as const }),
+      files: listed.map(({ name, size, sha256 }) => ({ name, size, sha256 })),
+      bytes: total,
+      createdAt: now,
+      lastUsed: now,
+    });
+    return key;
+  }
+
+  /** Writes and commits one content-addressed blob under its lock (a no-op when it is there already). */
+  private async writeBlob(sha256: string, blob: Blob, signal: AbortSignal | undefined): Promise<void> {
+    await withExclusiveLock(
+      this.blobLock(sha256),
+      async () => {
+        const have = await this.blobs.get(sha256);
+        if (have && have.size === blob.size) return; // another tab wrote the same bytes meanwhile
+        const writer = await this.blobs.openPartial(sha256, true);
+        try {
+          const CHUNK = 8 << 20;
+          for (let at = 0; at < blob.size; at += CHUNK) {
+            throwIfAborted(signal);
+            await writer.write(new Uint8Array(await blob.slice(at, at + CHUNK).arrayBuffer()));
+          }
+        } finally {
+          await writer.close();
+        }
+        await this.blobs.commit(sha256);
+      },
+      signal,
+    );
   }
 
   async clear(): Promise<void> {

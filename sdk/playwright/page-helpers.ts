@@ -1,0 +1,89 @@
+/**
+ * The browser half of `whittle/playwright`: a self-contained script (dist/playwright-page.js,
+ * built by scripts/build-lib.ts) that the preset injects into a blank page on the app's origin.
+ * It probes the device with the SDK's own probe and fills the SDK's own model store through its
+ * public `ModelStore.import`, so a seeded model sits exactly where the app will look for it.
+ *
+ * It sets `globalThis.whittlePlaywright`; the Node half (seed.ts, backend.ts) calls it with
+ * `page.evaluate`. Bytes arrive base64-encoded in chunks (`addChunk`) because one evaluate
+ * argument travels as one protocol message.
+ *
+ * @example
+ * await page.addScriptTag({ content: pageHelpersSource() });
+ * const caps = await page.evaluate(() => whittlePlaywright.probe());
+ */
+import { probeCapabilities, softwareAdapterReason, type Capabilities } from '../probe.ts';
+import { ModelStore } from '../store/store.ts';
+import { folderLocation } from '../store/url-folder.ts';
+import type { BlobBackend } from '../store/blobs.ts';
+import type { ModelManifest } from '../store/manifest.ts';
+import { WhittleError } from '../../core/errors.ts';
+
+/** One file's place in a seeded model: name, size and sha256 (computed by the test runner). */
+export interface SeedFile {
+  name: string;
+  size: number;
+  sha256: string;
+}
+
+/** What the Node half asks the page to import. */
+export interface SeedRequest {
+  /** The folder URL the app loads (`w.text({ url })`), resolved against the page; or a manifest's id. */
+  url?: string;
+  manifest?: ModelManifest;
+  revision: string;
+  files: SeedFile[];
+  storeName: string;
+  cache: BlobBackend;
+}
+
+/** What the page reports back: the entry it wrote, and where. */
+export interface SeedResult {
+  key: string;
+  id: string;
+  backend: 'opfs' | 'cache';
+  bytes: number;
+}
+
+const chunks = new Map<string, Uint8Array[]>();
+
+const helpers = {
+  probe: (): Promise<Capabilities> => probeCapabilities(),
+  softwareAdapterReason,
+  /** Buffers part of a file (base64) until `seed` (the transfer is chunked; see the top of this file). */
+  addChunk(name: string, base64: string): void {
+    const binary = atob(base64);
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    const list = chunks.get(name) ?? [];
+    list.push(bytes);
+    chunks.set(name, list);
+  },
+  async seed(request: SeedRequest): Promise<SeedResult> {
+    try {
+      const manifest = seedManifest(request);
+      const files = new Map<string, Blob>();
+      for (const f of request.files) files.set(f.name, new Blob((chunks.get(f.name) ?? []) as BlobPart[]));
+      const store = await ModelStore.open({ backend: request.cache, name: request.storeName });
+      const key = await store.import(manifest, files);
+      return { key, id: manifest.id, backend: store.backend, bytes: manifest.files.reduce((s, f) => s + f.size, 0) };
+    } finally {
+      chunks.clear();
+    }
+  },
+};
+
+/** The manifest the app's own load will match: a URL folder's id is its absolute folder URL. */
+function seedManifest(request: SeedRequest): ModelManifest {
+  if (request.manifest) return request.manifest;
+  if (request.url === undefined)
+    throw new WhittleError('INVALID_ARGUMENT', 'seedModelCache: give the folder url the app loads, or a manifest');
+  const { id, fileUrl } = folderLocation(request.url, location.href);
+  return { id, revision: request.revision, files: request.files.map((f) => ({ ...f, url: fileUrl(f.name) })) };
+}
+
+export type PageHelpers = typeof helpers;
+declare global {
+  var whittlePlaywright: PageHelpers;
+}
+globalThis.whittlePlaywright = helpers;

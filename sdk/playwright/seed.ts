@@ -1,0 +1,136 @@
+/**
+ * `seedModelCache`: puts a model's files from the test runner's disk into the browser's model
+ * store before the app runs, so the app loads it from the cache and makes no model requests.
+ *
+ * The bytes go to the page in `page.evaluate` arguments (nothing on the wire: not a request in
+ * the server's log nor in the browser's), and the page writes them with the SDK's own
+ * `ModelStore.import` into the same store (OPFS or Cache Storage, metadata in IndexedDB) the
+ * app's `Whittle.create()` opens. The entry is keyed as the app's load will look it up:
+ * - `{ dir, url }`: a folder the app loads by URL (`w.text({ url, files?, sha256? })`); the key
+ *   is the folder's absolute URL and `revision` (default 'seeded'; an app that names a revision
+ *   must be seeded with the same one). Give `files` when the app does.
+ * - `{ dir, manifest }`: a registry model (`w.text('stories260K')`): the manifest the app's
+ *   manifests.json lists for it. The app still fetches manifests.json itself (an index, no model).
+ *
+ * @example
+ * test('answers offline', async ({ page }) => {
+ *   await seedModelCache(page, { dir: 'public/models/stories260K', url: '/models/stories260K/', files: ['stories260K.bin', 'tok512.bin'] });
+ *   await page.goto('/');
+ * });
+ */
+import { test, type Page } from '@playwright/test';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { BlobBackend } from '../store/blobs.ts';
+import type { ModelManifest } from '../store/manifest.ts';
+import { openOriginPage } from './origin-page.ts';
+import type { SeedFile, SeedRequest, SeedResult } from './page-helpers.ts';
+
+/**
+ * What to seed and where the app will look for it (see the top of this file).
+ *
+ * @example
+ * const source: SeedSource = { dir: 'public/models/stories260K', url: '/models/stories260K/', files: ['stories260K.bin', 'tok512.bin'] };
+ */
+export interface SeedSource {
+  /** The local folder holding the model's files. */
+  dir: string;
+  /** The folder URL the app loads, absolute or relative to the origin. */
+  url?: string;
+  /** The manifest of a registry model (instead of `url`). */
+  manifest?: ModelManifest;
+  /** Which files of `dir` (default: every file in it, or the manifest's). */
+  files?: string[];
+  /** The revision of a URL folder's entry (default 'seeded'). */
+  revision?: string;
+  /** The app's `storeName` (default 'whittle'). */
+  storeName?: string;
+  /** The app's `cache` (default 'auto'). */
+  cache?: BlobBackend;
+  /** The app's origin; default the project's `baseURL`, else the page's current origin. */
+  origin?: string;
+  /** Whether the app's server sends COOP/COEP (storage does not depend on it; default false). */
+  isolated?: boolean;
+}
+
+/**
+ * What was seeded: the store entry's key, the store's backend, and the bytes written.
+ *
+ * @example
+ * const { key, bytes } = await seedModelCache(page, source); // 'http://127.0.0.1:5173/models/stories260K/@seeded'
+ */
+export type SeededModel = SeedResult;
+
+/** Bytes per evaluate call: each travels as one protocol message (base64 encoded). */
+const CHUNK_BYTES = 4 << 20;
+
+function seedError(message: string): Error {
+  return new Error(`seedModelCache: ${message}`);
+}
+
+function originOf(page: Page, source: SeedSource): string {
+  const candidates: (string | undefined)[] = [source.origin];
+  try {
+    candidates.push(test.info().project.use.baseURL);
+  } catch {
+    // Called outside a test: no project to ask.
+  }
+  candidates.push(page.url());
+  for (const c of candidates) {
+    if (c && /^https?:/.test(c)) return new URL(c).origin;
+  }
+  throw seedError("no origin to seed: give source.origin, set use.baseURL, or navigate the page to the app's origin first");
+}
+
+/**
+ * Fills the app's model store on the page's origin from local files; see the top of this file.
+ * Leaves `page` on a blank page of that origin: navigate to the app afterwards.
+ *
+ * @example
+ * await seedModelCache(page, { dir: 'public/models/stories260K', url: '/models/stories260K/', files: ['stories260K.bin', 'tok512.bin'] });
+ * await page.goto('/'); // the app's w.text({ url: '/models/stories260K/', … }) loads from the cache
+ */
+export async function seedModelCache(page: Page, source: SeedSource): Promise<SeededModel> {
+  if ((source.url === undefined) === (source.manifest === undefined))
+    throw seedError('give exactly one of url (a folder the app loads by URL) and manifest (a registry model)');
+  const dir = resolve(source.dir);
+  let names: string[];
+  try {
+    names = source.files ?? source.manifest?.files.map((f) => f.name) ?? readdirSync(dir).filter((n) => statSync(join(dir, n)).isFile());
+  } catch (err) {
+    throw seedError(`cannot read ${dir}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (names.length === 0) throw seedError(`${dir} has no files to seed`);
+  const contents = names.map((name) => {
+    try {
+      return { name, bytes: readFileSync(join(dir, name)) };
+    } catch (err) {
+      throw seedError(`cannot read ${name} in ${dir}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  });
+  const files: SeedFile[] = contents.map(({ name, bytes }) => ({
+    name,
+    size: bytes.length,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+  }));
+
+  await openOriginPage(page, originOf(page, source), { isolated: source.isolated ?? false });
+  for (const { name, bytes } of contents) {
+    for (let at = 0; at < bytes.length || at === 0; at += CHUNK_BYTES) {
+      // Base64 by hand: Playwright's own typed-array encoding builds a JS array per byte in Node < 22.
+      const chunk = bytes.subarray(at, at + CHUNK_BYTES).toString('base64');
+      await page.evaluate(([n, b]) => globalThis.whittlePlaywright.addChunk(n, b), [name, chunk] as const);
+      if (bytes.length === 0) break;
+    }
+  }
+  const request: SeedRequest = {
+    ...(source.url !== undefined ? { url: source.url } : {}),
+    ...(source.manifest ? { manifest: source.manifest } : {}),
+    revision: source.revision ?? 'seeded',
+    files,
+    storeName: source.storeName ?? 'whittle',
+    cache: source.cache ?? 'auto',
+  };
+  return page.evaluate((r) => globalThis.whittlePlaywright.seed(r), request);
+}
