@@ -18,20 +18,9 @@ import { buildSegment, gqaSupported, type AttentionKind } from './graph.ts';
 import { prepareWeights } from './prepare.ts';
 import { randomLlama } from './testing/random-model.ts';
 import { fullPlan, type LlamaConfig, type LlamaWeights } from './types.ts';
+import { relativeLogitError } from './testing/logit-error.ts';
 
 const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
-
-/** max |got - want| / max |want|: relative to the logit range (per-element error means nothing near 0). */
-function relError(got: Float32Array, want: Float32Array): number {
-  expect(got.length).toBe(want.length);
-  let scale = 0;
-  let worst = 0;
-  for (let i = 0; i < want.length; i++) {
-    scale = Math.max(scale, Math.abs(want[i]!));
-    worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
-  }
-  return worst / scale;
-}
 
 const bytes = (v: unknown) => new TextEncoder().encode(JSON.stringify(v)).buffer as ArrayBuffer;
 
@@ -145,13 +134,13 @@ describe.each(variants)('$name', (v) => {
 
   it('its feature moves the logits (a graph that ignored it would fail)', () => {
     const without = 'dim' in v.without ? referenceSteps(v.without, v.model.weights) : referenceSteps(v.model.config, v.without);
-    expect(relError(without.at(-1)!, want.at(-1)!)).toBeGreaterThan(1e-3);
+    expect(relativeLogitError(without.at(-1)!, want.at(-1)!)).toBeGreaterThan(1e-3);
   });
 
   const kinds: AttentionKind[] = gqaSupported(v.model.config.headDim ?? v.model.config.dim / v.model.config.nHeads) ? ['onnx', 'gqa', 'plain'] : ['onnx', 'plain'];
   it.each(kinds)('%s attention: graph logits equal the reference within 1e-4, prefill and every decode step', async (attention) => {
     const got = await graphSteps(imported.config, imported.weights, attention);
-    got.forEach((g, i) => expect(relError(g, want[i]!)).toBeLessThan(1e-4));
+    got.forEach((g, i) => expect(relativeLogitError(g, want[i]!)).toBeLessThan(1e-4));
   });
 });
 
@@ -186,7 +175,7 @@ describe('explicit head_dim different from hidden_size / heads', () => {
     const ref = new LlamaReference(m.config, m.weights);
     let want: Float32Array = new Float32Array(0);
     PROMPT.forEach((t, p) => (want = ref.forward(t, p)));
-    expect(relError(await prefillLogits(m.config, m.weights, PROMPT), want)).toBeLessThan(1e-4);
+    expect(relativeLogitError(await prefillLogits(m.config, m.weights, PROMPT), want)).toBeLessThan(1e-4);
   });
 
   it('the importer takes it, and the runner (KV caches sized by head_dim) decodes like the reference', async () => {
@@ -195,7 +184,7 @@ describe('explicit head_dim different from hidden_size / heads', () => {
     const want = referenceSteps(m.config, m.weights);
     for (const attention of ['onnx', 'plain'] as const) {
       const got = await graphSteps(imported.config, imported.weights, attention);
-      got.forEach((g, i) => expect(relError(g, want[i]!)).toBeLessThan(1e-4));
+      got.forEach((g, i) => expect(relativeLogitError(g, want[i]!)).toBeLessThan(1e-4));
     }
   });
 });

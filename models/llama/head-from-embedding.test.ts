@@ -13,6 +13,7 @@ import { buildSegment, type AttentionKind } from './graph.ts';
 import { prepareWeights } from './prepare.ts';
 import { randomLlama } from './testing/random-model.ts';
 import type { Segment } from './plan.ts';
+import { relativeLogitError } from './testing/logit-error.ts';
 
 const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
 const whole: Segment = { layers: [0, 1, 2], embed: true, head: 'final', hiddenOut: false };
@@ -61,25 +62,14 @@ describe('tied head read from the embedding table', () => {
     const prompt = [1, 7, 22, 5];
     let want: Float32Array = new Float32Array(0);
     prompt.forEach((t, p) => (want = ref.forward(t, p)));
-    expect(relError(await runner.step(prompt), want)).toBeLessThan(1e-4);
-    for (const [i, t] of [9, 31, 2].entries()) expect(relError(await runner.step([t]), ref.forward(t, prompt.length + i))).toBeLessThan(1e-4);
+    expect(relativeLogitError(await runner.step(prompt), want)).toBeLessThan(1e-4);
+    for (const [i, t] of [9, 31, 2].entries()) expect(relativeLogitError(await runner.step([t]), ref.forward(t, prompt.length + i))).toBeLessThan(1e-4);
     // The exit segment's head reads the table too.
     runner.reset();
     let wantExit: Float32Array = new Float32Array(0);
     prompt.forEach((t, p) => (wantExit = ref.forward(t, p, { exit: true })));
-    expect(relError(await runner.step(prompt, { exit: true }), wantExit)).toBeLessThan(1e-4);
+    expect(relativeLogitError(await runner.step(prompt, { exit: true }), wantExit)).toBeLessThan(1e-4);
     await runner.release();
   });
 });
 
-/** Worst |got - want| over the logit range of `want`. */
-function relError(got: Float32Array, want: Float32Array): number {
-  expect(got.length).toBe(want.length);
-  let scale = 0;
-  let worst = 0;
-  for (let i = 0; i < want.length; i++) {
-    scale = Math.max(scale, Math.abs(want[i]!));
-    worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
-  }
-  return worst / scale;
-}

@@ -16,20 +16,9 @@ import { loadOrt } from '../ort/runtime.ts';
 import { PlanRunner } from './runner.ts';
 import { argmax } from './sampler.ts';
 import type * as Ort from 'onnxruntime-web';
+import { relativeLogitError } from '../../models/llama/testing/logit-error.ts';
 
 const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
-
-/** Worst |got - want| over the logit range of `want`. */
-function relError(got: Float32Array, want: Float32Array): number {
-  expect(got.length).toBe(want.length);
-  let scale = 0;
-  let worst = 0;
-  for (let i = 0; i < want.length; i++) {
-    scale = Math.max(scale, Math.abs(want[i]!));
-    worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
-  }
-  return worst / scale;
-}
 
 const stories = readLlama2cCheckpoint(readLocalModelFile('stories260K', 'stories260K.bin'));
 const storiesPrompt = [1, 403, 407, 261, 378, 432, 383, 286, 261, 300, 417];
@@ -48,8 +37,8 @@ async function check(config: LlamaConfig, weights: LlamaWeights, plan: LlamaPlan
   let a = await chunked.step(prompt, { exit });
   let b = await whole.step(prompt, { exit });
   expect(chunked.position).toBe(prompt.length);
-  expect(relError(a, want)).toBeLessThan(1e-4);
-  expect(relError(a, b)).toBeLessThan(1e-5);
+  expect(relativeLogitError(a, want)).toBeLessThan(1e-4);
+  expect(relativeLogitError(a, b)).toBeLessThan(1e-5);
   // Greedy decode on both: same tokens, and every step still equals the reference.
   for (let s = 0; s < 4; s++) {
     const token = argmax(a);
@@ -57,8 +46,8 @@ async function check(config: LlamaConfig, weights: LlamaWeights, plan: LlamaPlan
     const wantNext = ref.forward(token, prompt.length + s, { exit });
     a = await chunked.step([token], { exit });
     b = await whole.step([token], { exit });
-    expect(relError(a, wantNext)).toBeLessThan(1e-4);
-    expect(relError(a, b)).toBeLessThan(1e-5);
+    expect(relativeLogitError(a, wantNext)).toBeLessThan(1e-4);
+    expect(relativeLogitError(a, b)).toBeLessThan(1e-5);
   }
   await Promise.all([chunked.release(), whole.release()]);
 }

@@ -15,20 +15,9 @@ import type { LlamaConfig, LlamaPlan, LlamaWeights } from '../../models/llama/ty
 import { LlamaReference } from '../../models/reference/llama-ref.ts';
 import { loadOrt } from '../ort/runtime.ts';
 import { PlanRunner } from './runner.ts';
+import { relativeLogitError } from '../../models/llama/testing/logit-error.ts';
 
 const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
-
-/** Worst |got - want| over the largest |want|: per-element relative error is meaningless near zero. */
-function relativeError(got: Float32Array, want: Float32Array): number {
-  expect(got.length).toBe(want.length);
-  let scale = 0;
-  let worst = 0;
-  for (let i = 0; i < want.length; i++) {
-    scale = Math.max(scale, Math.abs(want[i]!));
-    worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
-  }
-  return worst / scale;
-}
 
 const stories = readLlama2cCheckpoint(readLocalModelFile('stories260K', 'stories260K.bin'));
 const prompt = [1, 403, 407, 261, 378];
@@ -46,9 +35,9 @@ async function compareSplit(config: LlamaConfig, weights: LlamaWeights, plan: Ll
   const ref = new LlamaReference(config, weights, plan);
   let want: Float32Array = new Float32Array(0);
   first.forEach((t, p) => (want = ref.forward(t, p, { exit })));
-  expect(relativeError(await runner.step(first, { exit }), want)).toBeLessThan(1e-4);
+  expect(relativeLogitError(await runner.step(first, { exit }), want)).toBeLessThan(1e-4);
   let pos = first.length;
-  for (const t of next) expect(relativeError(await runner.step([t], { exit }), ref.forward(t, pos++, { exit }))).toBeLessThan(1e-4);
+  for (const t of next) expect(relativeLogitError(await runner.step([t], { exit }), ref.forward(t, pos++, { exit }))).toBeLessThan(1e-4);
   await runner.release();
 }
 
@@ -70,9 +59,9 @@ describe('plans compiled as one session per block', () => {
     // Two drafts at the exit, then one verification of both through blocks 2..4.
     const P = prompt.length - 1;
     const d1 = await runner.draftStep(prompt[P]!);
-    expect(relativeError(d1.logits, ref.forward(prompt[P]!, P, { exit: true }))).toBeLessThan(1e-4);
+    expect(relativeLogitError(d1.logits, ref.forward(prompt[P]!, P, { exit: true }))).toBeLessThan(1e-4);
     const d2 = await runner.draftStep(follow[0]!);
-    expect(relativeError(d2.logits, ref.forward(follow[0]!, P + 1, { exit: true }))).toBeLessThan(1e-4);
+    expect(relativeLogitError(d2.logits, ref.forward(follow[0]!, P + 1, { exit: true }))).toBeLessThan(1e-4);
     const hidden = new Float32Array([...d1.hidden, ...d2.hidden]);
     const verified = await runner.verify(hidden, 2);
     const vocab = stories.config.vocabSize;
@@ -80,8 +69,8 @@ describe('plans compiled as one session per block', () => {
     const fresh = new LlamaReference(stories.config, stories.weights, plan);
     let atP: Float32Array = new Float32Array(0);
     prompt.forEach((t, p) => (atP = fresh.forward(t, p)));
-    expect(relativeError(verified.subarray(0, vocab), atP)).toBeLessThan(1e-4);
-    expect(relativeError(verified.subarray(vocab), fresh.forward(follow[0]!, P + 1))).toBeLessThan(1e-4);
+    expect(relativeLogitError(verified.subarray(0, vocab), atP)).toBeLessThan(1e-4);
+    expect(relativeLogitError(verified.subarray(vocab), fresh.forward(follow[0]!, P + 1))).toBeLessThan(1e-4);
     await runner.release();
   });
 
@@ -93,7 +82,7 @@ describe('plans compiled as one session per block', () => {
     const split = await PlanRunner.compile(ort, 'wasm', await prepareLayerwiseFrom(m.config, inMemoryReader(m.weights), { weights: setting }), plan, 'onnx', undefined, PER_BLOCK);
     expect(split.runsPerStep).toBe(3);
     const tokens = [1, 5, 9, 33];
-    expect(relativeError(await split.step(tokens), await held.step(tokens))).toBeLessThan(1e-5);
+    expect(relativeLogitError(await split.step(tokens), await held.step(tokens))).toBeLessThan(1e-5);
     await held.release();
     await split.release();
   });
@@ -109,8 +98,8 @@ describe('plans compiled as one session per block', () => {
     const ref = new LlamaReference(m.config, m.weights, { layers: [0, 1, 2] });
     let want: Float32Array = new Float32Array(0);
     [1, 5, 9].forEach((t, p) => (want = ref.forward(t, p)));
-    expect(relativeError(await runner.step([1, 5, 9]), want)).toBeLessThan(1e-4);
-    expect(relativeError(await runner.step([33]), ref.forward(33, 3))).toBeLessThan(1e-4);
+    expect(relativeLogitError(await runner.step([1, 5, 9]), want)).toBeLessThan(1e-4);
+    expect(relativeLogitError(await runner.step([33]), ref.forward(33, 3))).toBeLessThan(1e-4);
     await runner.release();
   });
 });
