@@ -101,6 +101,28 @@ export interface StoreLease {
   release(): void;
 }
 
+/** The store entry of a model written now (a load, an import or a derived variant). */
+function newEntry(
+  key: string,
+  model: { id: string; revision: string; license?: string },
+  integrity: 'none' | undefined,
+  files: readonly { name: string; size: number; sha256: string }[],
+  bytes: number,
+): CacheEntry {
+  const now = Date.now();
+  return {
+    key,
+    id: model.id,
+    revision: model.revision,
+    ...(model.license ? { license: model.license } : {}),
+    ...(integrity ? { integrity } : {}),
+    files: files.map(({ name, size, sha256 }) => ({ name, size, sha256 })),
+    bytes,
+    createdAt: now,
+    lastUsed: now,
+  };
+}
+
 /**
  * The verified, resumable, quota-aware model cache (see the top of this file); `Whittle.store`
  * is one, and `ModelStore.open()` makes another.
@@ -227,19 +249,7 @@ export class ModelStore {
     await this.ensureRoom(key, total, needed, emit, derived.id);
     for (const f of listed) if (f.blob) await this.writeBlob(f.sha256, f.blob, signal);
     throwIfAborted(signal);
-    const now = Date.now();
-    await this.meta.put({
-      key,
-      id: derived.id,
-      revision: derived.revision,
-      ...(derived.license ? { license: derived.license } : {}),
-      ...(derived.integrity ? { integrity: derived.integrity } : {}),
-      files: listed.map(({ name, size, sha256 }) => ({ name, size, sha256 })),
-      bytes: total,
-      createdAt: now,
-      lastUsed: now,
-      derivedFrom: derived.derivedFrom,
-    });
+    await this.meta.put({ ...newEntry(key, derived, derived.integrity, listed, total), derivedFrom: derived.derivedFrom });
     return derivedManifest({ ...derived, files: listed });
   }
 
@@ -282,18 +292,7 @@ export class ModelStore {
     await this.ensureRoom(key, total, needed, emit, manifest.id);
     for (const f of listed) await this.writeBlob(f.sha256, f.blob, signal);
     throwIfAborted(signal);
-    const now = Date.now();
-    await this.meta.put({
-      key,
-      id: manifest.id,
-      revision: manifest.revision,
-      ...(manifest.license ? { license: manifest.license } : {}),
-      ...(fullyVerified(manifest) ? {} : { integrity: 'none' as const }),
-      files: listed.map(({ name, size, sha256 }) => ({ name, size, sha256 })),
-      bytes: total,
-      createdAt: now,
-      lastUsed: now,
-    });
+    await this.meta.put(newEntry(key, manifest, fullyVerified(manifest) ? undefined : 'none', listed, total));
     return key;
   }
 
@@ -400,18 +399,8 @@ export class ModelStore {
       emit({ type: 'file-done', modelId: manifest.id, file: f.name, source: fetched.source });
     }
     throwIfAborted(signal);
-    const now = Date.now();
-    await this.meta.put({
-      key,
-      id: manifest.id,
-      revision: manifest.revision,
-      ...(manifest.license ? { license: manifest.license } : {}),
-      ...(fullyVerified(manifest) ? {} : { integrity: 'none' as const }),
-      files: manifest.files.map(({ name, size }) => ({ name, size, sha256: digests.get(name)! })),
-      bytes: total,
-      createdAt: now,
-      lastUsed: now,
-    });
+    const files = manifest.files.map(({ name, size }) => ({ name, size, sha256: digests.get(name)! }));
+    await this.meta.put(newEntry(key, manifest, fullyVerified(manifest) ? undefined : 'none', files, total));
     emit({ type: 'done', modelId: manifest.id, source: 'network', bytes: total });
     return { manifest, files: present, source: 'network' };
   }
