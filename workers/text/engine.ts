@@ -24,7 +24,8 @@ import { gqaSupported, type AttentionKind } from '../../models/llama/graph.ts';
 import { validatePlan } from '../../models/llama/plan.ts';
 import { preparedBytes, prepareWeights, prepareWeightsFrom, type PreparedWeights } from '../../models/llama/prepare.ts';
 import { compressPrepared } from '../../models/compress/compress-prepared.ts';
-import { toKernelForms } from '../../models/compress/variant-forms.ts';
+import { storagePlan, toKernelForms, withStoredHead } from '../../models/compress/variant-forms.ts';
+import { sparsifyWithCalibration } from './sparsify.ts'; // sparsity (issue #14)
 import { compressPreparedAwq } from './awq-compress.ts'; // AWQ (issue #13)
 import type { BlockScores } from '../../models/llama/scoring.ts';
 import { fullPlan, type LlamaConfig, type LlamaPlan, type WeightsSetting } from '../../models/llama/types.ts';
@@ -120,6 +121,8 @@ export class TextEngine {
   readonly headSize: number;
   /** Exit profiles and step costs for speculation (cached across calls). */
   private calibrator: ExitCalibrator;
+  /** The stored form of the last `compress({ keepStored: true })`, until `takeStored()`. */
+  private keptStored: PreparedWeights | null = null;
   /** How the linear weights are held: undefined = fp32; else the setting they were compressed with. */
   private compression: WeightsSetting | undefined;
   /**
@@ -250,13 +253,25 @@ export class TextEngine {
     return this.compression;
   }
 
+  /** The stored form `compress({ keepStored })` made, handed over once (then null). */
+  takeStored(): PreparedWeights | null {
+    const s = this.keptStored;
+    this.keptStored = null;
+    return s;
+  }
+
   /**
    * Compresses the linear weights in place (int8 or int4, models/compress/) and recompiles the
    * current plan from them. One way: the fp32 weights are dropped, so that memory holds one copy;
    * load the model again to change the setting. Scoring and calibration then run the compressed
    * weights too, i.e. measure the model as it will run.
+   *
+   * `setting.sparsity` masks the block linears first (workers/text/sparsify.ts: Wanda measures
+   * the fp32 graphs on the calibration text), then quantizes what remains ('f32' keeps it fp32);
+   * the kernels stay dense. `keepStored` also keeps the weights' stored form (packed, what a
+   * variant file holds) for `takeStored()`, and derives the kernel form from it.
    */
-  async compress(setting: WeightsSetting, options: { signal?: AbortSignal } = {}): Promise<void> {
+  async compress(setting: WeightsSetting, options: { signal?: AbortSignal; keepStored?: boolean } = {}): Promise<void> {
     if (this.runner?.plan.width) {
       throw new WhittleError('UNSUPPORTED', 'compressing a width-pruned plan is not implemented yet (the prepared weights are full width; quantizing the slices is the next step)');
     }
@@ -266,11 +281,20 @@ export class TextEngine {
     throwIfAborted(options.signal);
     await this.claimed(() =>
       this.withPrepared(async (fp32, probe) => {
-        // AWQ (issue #13): measures the fp32 graphs on the calibration text first (awq-compress.ts).
-        const compressed =
-          setting.method === 'awq'
-            ? (await compressPreparedAwq(probe, setting, this.backend, this.tokenIds(DEFAULT_CALIBRATION_TEXT), { signal: options.signal })).weights
-            : compressPrepared(fp32, setting, this.backend);
+        const tokens = () => this.tokenIds(DEFAULT_CALIBRATION_TEXT);
+        // Sparsity (issue #14) before quantization: masks from the fp32 model; quantizing the
+        // masked weights fits each group's grid to what remains, and 0 is exact in every form.
+        const source = setting.sparsity ? { ...probe, weights: await sparsifyWithCalibration(probe, tokens(), setting.sparsity, options.signal) } : probe;
+        // AWQ (issue #13): measures the (masked) fp32 graphs on the calibration text first (awq-compress.ts).
+        const quantize = async (s: WeightsSetting) =>
+          s.method === 'awq' ? (await compressPreparedAwq(source, s, this.backend, tokens(), { signal: options.signal })).weights : compressPrepared(source.weights, s, this.backend);
+        let stored: PreparedWeights | null = null;
+        let compressed: PreparedWeights;
+        if (options.keepStored) {
+          const plan = storagePlan(setting, this.backend);
+          stored = withStoredHead(await quantize(plan.prepare), plan);
+          compressed = toKernelForms(stored, setting, this.backend);
+        } else compressed = await quantize(setting);
         throwIfAborted(options.signal);
         const plan = this.requireRunner().plan;
         const fresh = { layers: [...plan.layers], exit: plan.exit };
@@ -290,6 +314,7 @@ export class TextEngine {
         this.prepared = compressed;
         this.reprepare = null;
         this.compression = setting;
+        this.keptStored = stored;
         // Exit profiles and step costs were measured on the fp32 graphs.
         this.calibrator = new ExitCalibrator(this.config);
       }, options.signal),
