@@ -7,7 +7,7 @@
  * the one that compressed it; depth pruning keeps its blocks through compress.
  */
 import { describe, expect, it } from 'vitest';
-import { readVariant, writeVariant } from '../../models/compress/variant.ts';
+import { readVariant, VARIANT_FILE, writeVariant } from '../../models/compress/variant.ts';
 import { readLlama2cCheckpoint } from '../../models/import/llama2c/checkpoint.ts';
 import type { WeightsSetting } from '../../models/llama/types.ts';
 import { readLocalModelFile } from '../../models/local.ts';
@@ -17,6 +17,7 @@ import { loadOrt } from '../ort/runtime.ts';
 import { DEFAULT_CALIBRATION_TEXT } from './calibration.ts';
 import { TextEngine } from './engine.ts';
 import { textModelFromLlama2c } from './model.ts';
+import { TextService } from './service.ts';
 
 const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
 const bin = () => readLocalModelFile('stories260K', 'stories260K.bin');
@@ -65,6 +66,25 @@ describe('Wanda sparsity on stories260K through the compiled graphs', async () =
     const again = await TextEngine.fromStored(ort, 'wasm', { config: info.config, tokenizer }, prepared, info.setting);
     expect(await again.logits(prompt)).toEqual(await engine.logits(prompt));
     await Promise.all([engine.dispose(), again.dispose()]);
+  });
+
+  it("TextService: a load with compress { q8, 2:4 wanda } and keepVariant exports a sparse variant that loads to the same logits (what w.text caches)", async () => {
+    const setting: WeightsSetting = { linear: 'q8', sparsity: { pattern: '2:4' } };
+    const maker = new TextService();
+    await maker.init({ backend: 'wasm', numThreads: 1 });
+    const made = await maker.load({ format: 'llama2c', checkpoint: bin(), tokenizer: tok() }, { compress: setting, keepVariant: true });
+    expect(made.weights).toEqual(setting);
+    const parts = maker.exportVariant({ id: 'stories260K', revision: 'r' });
+    const file = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
+    parts.reduce((o, p) => (file.set(new Uint8Array(p), o), o + p.byteLength), 0);
+    const user = new TextService();
+    await user.init({ backend: 'wasm', numThreads: 1 });
+    await user.load({ format: 'variant', files: { [VARIANT_FILE]: file.buffer, 'tok512.bin': tok() } });
+    expect(await user.logits(prompt)).toEqual(await maker.logits(prompt));
+    // Without keepVariant the stored form is not kept: nothing to export.
+    await maker.load({ format: 'llama2c', checkpoint: bin(), tokenizer: tok() }, { compress: setting });
+    expect(() => maker.exportVariant({ id: 'x', revision: 'r' })).toThrow(/no variant to export/);
+    await Promise.all([maker.dispose(), user.dispose()]);
   });
 
   it('a depth-pruned plan keeps its blocks through a sparse compress; the masks come from the full depth', async () => {
