@@ -21,7 +21,12 @@ import { WhittleError } from '../../core/errors.ts';
 export type SparsityPattern = '2:4' | 'unstructured';
 export type SparsityMethod = 'wanda' | 'magnitude';
 
-/** Sparsity of the block linears (embedding, norms and head stay dense). */
+/**
+ * Sparsity of the block linears (embedding, norms and head stay dense).
+ *
+ * @example
+ * await lm.compress({ linear: 'q4', sparsity: { pattern: '2:4' } satisfies SparsitySetting });
+ */
 export interface SparsitySetting {
   pattern: SparsityPattern;
   /** Fraction of each output's weights zeroed: 'unstructured' only, in (0, 1), default 0.5; '2:4' is 0.5 by definition. */
