@@ -18,7 +18,19 @@
  */
 import { WhittleError } from '../../core/errors.ts';
 
+/**
+ * '2:4': 2 of every 4 consecutive inputs of an output zeroed; 'unstructured': any, by ratio.
+ *
+ * @example
+ * const pattern: SparsityPattern = '2:4';
+ */
 export type SparsityPattern = '2:4' | 'unstructured';
+/**
+ * 'wanda': |W| times the input's calibration norm; 'magnitude': |W| alone (no calibration).
+ *
+ * @example
+ * const method: SparsityMethod = 'wanda';
+ */
 export type SparsityMethod = 'wanda' | 'magnitude';
 
 /**
