@@ -7,7 +7,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { WhittleError } from '../../core/errors.ts';
-import { prepareWeights, type PreparedWeights } from '../llama/prepare.ts';
+import { prepareWeights, prepareWeightsFrom, type PreparedWeights } from '../llama/prepare.ts';
+import { inMemoryReader } from '../llama/weight-reader.ts';
 import { randomLlama } from '../llama/testing/random-model.ts';
 import type { WeightsSetting } from '../llama/types.ts';
 import { dequantizeBlockwise } from './blockwise.ts';
@@ -259,4 +260,17 @@ describe('hostile sparse variant files: typed errors before anything is decoded'
       h['layers.0.wo.q'] = h['layers.0.wo.q.sparse_index']!;
       delete h['layers.0.wo.q.sparse_index'];
     })))).toMatch(/^BAD_MODEL: .*unexpected tensor layers.0.wo.q/));
+});
+
+describe('magnitude sparsity while streaming layers (prepareWeightsFrom)', () => {
+  it('masks each layer as it is read: the same weights as prepareWeights', async () => {
+    const { config, weights } = randomLlama({ dim: 32, hiddenDim: 48 }, 4);
+    const setting: WeightsSetting = { linear: 'q4', group: 32, sparsity: { pattern: 'unstructured', ratio: 0.6, method: 'magnitude' } };
+    const streamed = await prepareWeightsFrom(config, inMemoryReader(weights), { weights: setting, backend: 'wasm' });
+    expect(plain(streamed)).toEqual(plain(prepareWeights(config, weights, { weights: setting, backend: 'wasm' })));
+    // 60% of each output's weights are zero in the fp32 mask the grid was fitted after.
+    const fp32 = await prepareWeightsFrom(config, inMemoryReader(weights), { weights: { linear: 'f32', sparsity: setting.sparsity! } });
+    const down = fp32.layers[1]!.down as Float32Array;
+    expect(down.filter((v) => v === 0).length).toBe(Math.floor(0.6 * 48) * 32);
+  });
 });

@@ -35,9 +35,10 @@
  * field by field and every tensor's dtype and shape against what the config implies, all before
  * a tensor is decoded: any mismatch is BAD_MODEL naming the tensor (a newer format version is
  * UNSUPPORTED). A sparse index must also agree with its values' count (each bitmask's popcount,
- * counted in place) before anything is decoded; a decoded sparse weight is at most 32x the
- * bytes of its index, which the file holds, so a header cannot make the reader allocate what the
- * file does not back.
+ * counted in place) before anything is decoded. Decoding a sparse weight allocates at most ~50
+ * bytes per byte of its index (one uint32 per element while decoding, 8 or 12 elements per index
+ * byte, then the dense form), and the index is in the file: a header cannot make the reader
+ * allocate what the file's bytes do not back.
  *
  * @example
  * const parts = writeVariant(storedPrepared, { linear: 'q4', group: 32 }, { id: 'stories-layerskip', revision: 'r1', format: 'hf' });
