@@ -21,12 +21,9 @@ import type { ProbeSource } from './probe-runner.ts';
 export async function wandaInputNorms(source: ProbeSource, tokens: readonly number[], signal?: AbortSignal): Promise<BlockInputNorms[]> {
   const norms: BlockInputNorms[] = [];
   const root = (a: Float32Array) => a.map(Math.sqrt);
-  // The probes run the 'onnx' attention (plain ops), whatever the engine generates with: on
-  // WebGPU (SwiftShader) the probe graphs with GroupQueryAttention gave other statistics than
-  // WASM (masks apart, logits 7.3 apart on stories260K 2:4), with 'onnx' the same within 1e-5
-  // (e2e/sparsity.spec.ts). The probe compiles its own graphs, so this costs nothing at run time.
+  // collectLinearInputStats measures through 'onnx'-attention probes on every backend (see there).
   await collectLinearInputStats(
-    { ...source, attention: 'onnx' },
+    source,
     tokens,
     (layer, s) => {
       norms[layer] = { qkv: root(s.qkv.meanSquare), wo: root(s.wo.meanSquare), gateUp: root(s.gateUp.meanSquare), down: root(s.down.meanSquare) };
