@@ -20,7 +20,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { settingTag } from '../models/compress/variant-name.ts';
-import { writeVariant } from '../models/compress/variant.ts';
+import { readVariant, writeVariant } from '../models/compress/variant.ts';
+import { toKernelForms } from '../models/compress/variant-forms.ts';
 import type { SparsitySetting } from '../models/compress/sparsity-select.ts';
 import type { WeightsSetting } from '../models/llama/types.ts';
 import { readLocalModelFile, REPO_ROOT } from '../models/local.ts';
@@ -82,7 +83,21 @@ async function decodeCpu(engine: TextEngine, bos: number): Promise<number> {
   return cpu;
 }
 
-interface Row { model: string; weights: string; sparsity: string; perplexity: number; bytes: number; cpuTps: number; seconds: number }
+interface Row { model: string; weights: string; sparsity: string; perplexity: number; bytes: number; cpuTps: number; seconds: number; readMs: number }
+
+/** Best of 3: the variant file's bytes -> WASM kernel-form weights (readVariant: checks, sparse decode, BF16 widening; then toKernelForms). */
+function readTime(parts: ArrayBuffer[], setting: WeightsSetting): number {
+  const file = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
+  parts.reduce((o, p) => (file.set(new Uint8Array(p), o), o + p.byteLength), 0);
+  let best = Infinity;
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    const { prepared, info } = readVariant(file.buffer.slice(0));
+    toKernelForms(prepared, info.setting ?? setting, 'wasm');
+    best = Math.min(best, performance.now() - t0);
+  }
+  return best;
+}
 const rows: Row[] = [];
 const sparsities: (SparsitySetting | null)[] = [
   null,
@@ -113,11 +128,12 @@ for (const id of modelIds) {
       const seconds = (performance.now() - t0) / 1000;
       const parts = writeVariant(engine.takeStored()!, setting, { id, revision: 'bench', format: id === 'stories260K' ? 'llama2c' : 'hf' });
       const bytes = parts.reduce((s, p) => s + p.byteLength, 0);
+      const readMs = readTime(parts, setting);
       const perplexity = await heldOutPerplexity(engine, windows);
       const cpuTps = await decodeCpu(engine, c.bosTokenId);
       await engine.dispose();
-      rows.push({ model: id, weights: base.linear === 'q4' ? 'q4 g32' : base.linear, sparsity: label(sparsity), perplexity, bytes, cpuTps, seconds });
-      log(`${id} ${settingTag(setting)}: ppl ${perplexity.toFixed(3)}, ${bytes} B, ${cpuTps.toFixed(0)} tok per CPU-s, compress ${seconds.toFixed(1)} s`);
+      rows.push({ model: id, weights: base.linear === 'q4' ? 'q4 g32' : base.linear, sparsity: label(sparsity), perplexity, bytes, cpuTps, seconds, readMs });
+      log(`${id} ${settingTag(setting)}: ppl ${perplexity.toFixed(3)}, ${bytes} B, read ${readMs.toFixed(0)} ms, ${cpuTps.toFixed(0)} tok per CPU-s, compress ${seconds.toFixed(1)} s`);
     }
   }
 }
@@ -134,15 +150,16 @@ md.push(
   `Generated ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC (Node ${process.version}, ${cpus().length} cores shared, load ${loadStart.toFixed(1)} → ${loadavg()[0]!.toFixed(1)}). Every row is a fresh engine: \`TextEngine.compress({ linear, sparsity }, { keepStored: true })\` (Wanda's input norms through the linear-input probe graphs on the built-in calibration text, one pass over the unmasked model; masks over every block linear, embedding and head dense; then quantized), the variant bytes of its stored form as \`whittle compress\` writes it, held-out perplexity on the six stories of the depth tables (teacher-forced through the compiled graphs, onnxruntime-web WASM in Node, 1 thread), decode = best of ${reps} greedy 128-token runs, tokens per CPU-second of this process.`,
   '',
   '- **bytes**: the whole model.whittle.safetensors (embedding, norms, head included); **vs dense bytes** against the dense variant of the same weights form. The sparse index is 8/3 bits per group of 4 for 2:4 and a 1-bit mask for unstructured (models/compress/sparse-encoding.ts); kept values in the form\'s own elements; scales and zero points stay dense.',
+  '- **read ms**: the variant file -> WASM kernel-form weights (`readVariant` + `toKernelForms`; best of 3): what a cached load pays before compiling; a sparse variant adds its decode (index walk, codes re-packed, transposes).',
   '- **decode**: the kernels are dense (the sparse weights are expanded at load: onnxruntime-web has no sparse MatMul on WASM or WebGPU), so sparsity cannot change the speed; the column shows the noise of this machine, not an effect.',
   '',
 );
-md.push('| model | weights | sparsity | held-out ppl | vs dense (same weights) | vs fp32 dense | variant bytes | vs dense bytes | decode tok per CPU-s | vs dense | compress s |', '|---|---|---|---|---|---|---|---|---|---|---|');
+md.push('| model | weights | sparsity | held-out ppl | vs dense (same weights) | vs fp32 dense | variant bytes | vs dense bytes | read ms | decode tok per CPU-s | vs dense | compress s |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const d = denseOf(r);
   const f = fp32Of(r);
   md.push(
-    `| ${r.model} | ${r.weights} | ${r.sparsity} | ${f3(r.perplexity)} | ${r === d ? '—' : pctDiff(r.perplexity, d.perplexity)} | ${r === f ? '—' : pctDiff(r.perplexity, f.perplexity)} | ${(r.bytes / 1e6).toFixed(3)} MB | ${(r.bytes / d.bytes * 100).toFixed(1)}% | ${r.cpuTps.toFixed(0)} | ${(r.cpuTps / d.cpuTps).toFixed(2)}x | ${r.seconds.toFixed(1)} |`,
+    `| ${r.model} | ${r.weights} | ${r.sparsity} | ${f3(r.perplexity)} | ${r === d ? '—' : pctDiff(r.perplexity, d.perplexity)} | ${r === f ? '—' : pctDiff(r.perplexity, f.perplexity)} | ${(r.bytes / 1e6).toFixed(3)} MB | ${(r.bytes / d.bytes * 100).toFixed(1)}% | ${r.readMs.toFixed(0)} | ${r.cpuTps.toFixed(0)} | ${(r.cpuTps / d.cpuTps).toFixed(2)}x | ${r.seconds.toFixed(1)} |`,
   );
 }
 md.push('', END);
@@ -164,6 +181,7 @@ console.log(
       perplexity_ratio: Number((r.perplexity / denseOf(r).perplexity).toFixed(4)),
       bytes: r.bytes,
       bytes_ratio: Number((r.bytes / denseOf(r).bytes).toFixed(4)),
+      read_ms: Number(r.readMs.toFixed(1)),
       decode_cpu_ratio: Number((r.cpuTps / denseOf(r).cpuTps).toFixed(3)),
     })),
   }),
