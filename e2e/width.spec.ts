@@ -68,3 +68,35 @@ test('lm.prune({ width }) narrows the blocks in the worker and keeps generating,
   expect(r.flapOut.slice(0, n)).toEqual((await nodeTokens(r.flapPlan, 12)).slice(0, n));
   expect(r.wandaOut.slice(0, n)).toEqual((await nodeTokens(r.wandaPlan, 12)).slice(0, n));
 });
+
+test('lm.compress after lm.prune({ width }) quantizes the narrowed blocks in the worker, as the Node engine does', async ({ harness, backendName }) => {
+  test.skip(backendName !== 'wasm', 'kernel forms per backend are Node-tested (workers/text/width-compress.test.ts); the worker path is backend-independent');
+  const r = await harness.evaluate(
+    async ({ prompt }) => {
+      const { whittle } = window.harness;
+      const w = await whittle.Whittle.create({ backend: 'wasm', storeName: 'width-compress' });
+      const lm = await w.text('stories260K');
+      const pruned = await lm.prune({ width: 0.2, method: 'flap' });
+      const info = await lm.compress({ linear: 'q8' });
+      const out = await lm.complete(prompt, { maxTokens: 12, temperature: 0, stopTokens: [] });
+      lm.dispose();
+      return { plan: pruned.plan, after: info.plan, weights: info.weights, tokens: out.tokens };
+    },
+    { prompt: PROMPT },
+  );
+  expect(r.after).toEqual(r.plan);
+  expect(r.weights).toEqual({ linear: 'q8' });
+  const dir = join(import.meta.dirname, '..', 'public', 'models', 'stories260K');
+  const buf = (f: string) => {
+    const b = readFileSync(join(dir, f));
+    return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+  };
+  const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
+  const engine = await TextEngine.create(ort, 'wasm', textModelFromLlama2c(buf('stories260K.bin'), buf('tok512.bin')));
+  await engine.pruneWidth({ ratio: 0.2, method: 'flap' });
+  await engine.compress({ linear: 'q8' });
+  let tokens: number[] = [];
+  for await (const ev of engine.generate(PROMPT, { maxTokens: 12, greedy: true, stopTokens: [] })) if (ev.type === 'done') tokens = ev.tokens;
+  await engine.dispose();
+  expect(r.tokens).toEqual(tokens);
+});

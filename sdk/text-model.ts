@@ -224,9 +224,14 @@ export class TextModel {
    * int8 kernel (DynamicQuantizeMatMul) and 'q4' (WASM has no fast 4-bit kernel) runs its 4-bit
    * grid dequantized once to fp32 for small models and requantized to int8 per channel for large
    * ones (a quarter of the memory; models/compress/kernel-choice.ts); on WebGPU both run MatMulNBits.
+   * `sparsity` first zeroes half (or `ratio`) of every block linear's weights, by Wanda's
+   * |W| * ||x|| from the built-in calibration text ('2:4': 2 of every 4 inputs; 'unstructured'),
+   * then quantizes what remains ('f32' keeps it fp32). The kernels stay dense: no speed-up, but a
+   * load with `compress: { ..., sparsity }` caches a sparse variant that is smaller to store.
    *
    * @example
    * await lm.compress({ linear: 'q8' });
+   * // or: await lm.compress({ linear: 'q8', sparsity: { pattern: '2:4' } });
    * console.log(lm.info.weights, await lm.perplexity('Held-out text.'));
    */
   async compress(setting: WeightsSetting, options: { signal?: AbortSignal } = {}): Promise<TextModelInfo> {

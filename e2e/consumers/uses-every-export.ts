@@ -86,6 +86,9 @@ import {
   type TextEvent,
   type TextLoadOptions,
   type WeightsSetting,
+  type SparsitySetting,
+  type SparsityPattern,
+  type SparsityMethod,
   type TextModel,
   type TextModelInfo,
   type UrlModelSource,
@@ -144,6 +147,10 @@ export async function text(w: Whittle, spawn?: SpawnWorker): Promise<string> {
   const plan: LlamaPlan = { layers: [0, 1, 3, 4] };
   const attention: AttentionKind = 'gqa';
   const q8: WeightsSetting = { linear: 'q8' };
+  const pattern: SparsityPattern = '2:4';
+  const method: SparsityMethod = 'wanda';
+  const sparse: SparsitySetting = { pattern, method };
+  console.log(JSON.stringify({ ...q8, sparsity: sparse } satisfies WeightsSetting));
   const loadOptions: ModelLoadOptions & TextLoadOptions = { plan, attention, compress: q8, backend: 'wasm', ...(spawn ? { spawn } : {}) };
   const folder: UrlModelSource = { url: 'https://example.com/models/smol/', integrity: 'none' };
   const published: FolderManifest = { revision: 'r1', files: [{ name: 'config.json', size: 1, sha256: '0'.repeat(64) }] };

@@ -77,13 +77,17 @@ export function roundTripFor(form: WeightForm): QuantizeDequantize {
  * preparing each layer, so a load with compression never holds every layer in fp32 at once.
  */
 export function compressLayer(l: PreparedLayer, i: number, c: LlamaConfig, hs: number, form: WeightForm): PreparedLayer {
-  const qkvCols = (c.nHeads + 2 * c.nKvHeads) * hs;
+  // A width-pruned layer (width-slice.ts) has its own KV heads and FFN width (prepare.ts' layerWidth, inlined: prepare.ts imports this file).
+  const nKvHeads = l.kvHeads ?? c.nKvHeads;
+  const nHeads = nKvHeads * (c.nHeads / c.nKvHeads);
+  const hidden = l.hidden ?? c.hiddenDim;
+  const qkvCols = (nHeads + 2 * nKvHeads) * hs;
   return {
     ...l,
     qkv: compressLinear(fp32Of(l.qkv, `qkv.${i}`), c.dim, qkvCols, form),
-    wo: compressLinear(fp32Of(l.wo, `wo.${i}`), c.nHeads * hs, c.dim, form),
-    gateUp: compressLinear(fp32Of(l.gateUp, `gate_up.${i}`), c.dim, 2 * c.hiddenDim, form),
-    down: compressLinear(fp32Of(l.down, `down.${i}`), c.hiddenDim, c.dim, form),
+    wo: compressLinear(fp32Of(l.wo, `wo.${i}`), nHeads * hs, c.dim, form),
+    gateUp: compressLinear(fp32Of(l.gateUp, `gate_up.${i}`), c.dim, 2 * hidden, form),
+    down: compressLinear(fp32Of(l.down, `down.${i}`), hidden, c.dim, form),
   };
 }
 

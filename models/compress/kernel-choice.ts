@@ -21,6 +21,7 @@
  * @example
  * resolveForms({ linear: 'q4', group: 64 }, 'wasm'); // { block: { form: 'int8', grid: { bits: 4, blockSize: 64 } }, head: { form: 'f32' } }
  */
+import { validateSparsity } from './sparsity-select.ts';
 import { WhittleError } from '../../core/errors.ts';
 import { headSizeOf, type LlamaConfig, type WeightsSetting } from '../llama/types.ts';
 import type { BlockSize, NBits } from './blockwise.ts';
@@ -68,6 +69,7 @@ export function validateWeights(s: WeightsSetting): void {
   // Asking for a refinement of fp32 weights is a mistake to report, not a no-op to hide.
   if (s.linear === 'f32' && (s.method ?? 'rtn') !== 'rtn') throw bad(`method '${s.method}' refines quantized weights; linear 'f32' quantizes nothing`);
   if (s.method === 'hqq' && s.kernel === 'int8' && s.linear === 'q8') throw bad(HQQ_INT8);
+  if (s.sparsity !== undefined) validateSparsity(s.sparsity);
 }
 
 /**

@@ -12,16 +12,25 @@ import { validateWeights } from './kernel-choice.ts';
 export const VARIANT_FILE = 'model.whittle.safetensors';
 /** Bumped when the file's layout or metadata change meaning; part of the store key of a cached variant. */
 export const VARIANT_VERSION = 1;
+/**
+ * The version a *sparse* variant is written as (block linears as index + kept values,
+ * sparse-linear.ts): a reader of version 1 says UNSUPPORTED instead of BAD_MODEL for the new
+ * tensors. Dense variants keep version 1 (their bytes and store keys do not change).
+ */
+export const SPARSE_VARIANT_VERSION = 2;
 
 /**
  * The short, stable name of a setting, for cache ids (`stories-layerskip#q4-g32-rtn`) and file
  * names. The kernel and accuracy level are left out: they are resolved per backend at load, from
  * the same stored weights. The head width is in because it changes the stored bytes, the method
- * (rtn / hqq / awq) because it changes the values.
+ * (rtn / hqq / awq) and the sparsity because they change the values.
  */
 export function settingTag(setting: WeightsSetting): string {
   validateWeights(setting);
   const group = setting.linear === 'f32' ? '' : `-g${setting.group ?? 32}`;
   const head = setting.head ? `-h${setting.head}` : '';
-  return `${setting.linear}${group}${head}-${setting.method ?? 'rtn'}`;
+  const sp = setting.sparsity;
+  // '2:4' -> -sparse24-wanda; unstructured 50% -> -sparse50-wanda (the percentage zeroed).
+  const sparse = sp ? `-sparse${sp.pattern === '2:4' ? '24' : String(Math.round((sp.ratio ?? 0.5) * 1000) / 10)}-${sp.method ?? 'wanda'}` : '';
+  return `${setting.linear}${group}${head}-${setting.method ?? 'rtn'}${sparse}`;
 }

@@ -12,6 +12,11 @@
  *     int8:  <name>.q I8 [K, N], <name>.scales F32 [N]                 (per-channel.ts)
  *     nbits: <name>.q U8 [N, nBlocks, blob], <name>.scales F32 [N, nBlocks],
  *            <name>.zero_points U8 [N, zpBytes]                        (blockwise.ts)
+ *   sparse (setting.sparsity; block linears only, sparse-linear.ts): the element tensor above
+ *     (<name> for f32, <name>.q otherwise) is replaced by
+ *       <x>.sparse_index   U8 [index bytes]      2:4 pairs, or a bitmask (sparse-encoding.ts)
+ *       <x>.sparse_values  F32|BF16 | I8 | U8 [count or packed bytes]   the kept elements
+ *     beside the dense .scales / .zero_points; the file is then version 2.
  *   `head` is absent when it is fp32 and the embeddings are tied: it is then exactly the
  *   embedding transposed, rebuilt on load (half the bytes of an fp32-head variant).
  * RoPE tables are not stored: they follow from the config (rope.ts).
@@ -23,13 +28,17 @@
  *   form of the block linears and of the head), kernels (what each backend compiles from them,
  *   for readers' information), config (the LlamaConfig the weights were prepared for), source
  *   ({ id, revision, format, config_sha256? }), method (the setting's: rtn / hqq / awq), head
- *   "tied" | "stored".
+ *   "tied" | "stored", sparsity (sparse variants only: { pattern, ratio, method }).
  *
  * Reading treats the file as hostile (it may come from any URL): the header is bounds-checked by
  * the safetensors reader before anything is allocated from it, then the metadata is checked
  * field by field and every tensor's dtype and shape against what the config implies, all before
  * a tensor is decoded: any mismatch is BAD_MODEL naming the tensor (a newer format version is
- * UNSUPPORTED).
+ * UNSUPPORTED). A sparse index must also agree with its values' count (each bitmask's popcount,
+ * counted in place) before anything is decoded. Decoding a sparse weight allocates at most ~50
+ * bytes per byte of its index (one uint32 per element while decoding, 8 or 12 elements per index
+ * byte, then the dense form), and the index is in the file: a header cannot make the reader
+ * allocate what the file's bytes do not back.
  *
  * @example
  * const parts = writeVariant(storedPrepared, { linear: 'q4', group: 32 }, { id: 'stories-layerskip', revision: 'r1', format: 'hf' });
@@ -45,7 +54,10 @@ import { blobBytes, blockCount, zeroPointBytes, type BlockSize, type NBits } fro
 import { resolveForms, validateWeights, type WeightForm } from './kernel-choice.ts';
 import type { LinearWeight } from './linear.ts';
 
-import { VARIANT_FILE, VARIANT_VERSION } from './variant-name.ts';
+import { decodeSparseLinear, encodeSparseLinear, sparseValueBytes, type SparseValues } from './sparse-linear.ts';
+import { popcount, sparseIndexBytes, twoFourValues } from './sparse-encoding.ts';
+import { normalizeSparsity, type SparsitySetting } from './sparsity-select.ts';
+import { SPARSE_VARIANT_VERSION, VARIANT_FILE, VARIANT_VERSION } from './variant-name.ts';
 
 export { VARIANT_FILE, VARIANT_VERSION };
 const FORMAT = 'whittle-variant';
@@ -69,6 +81,8 @@ export interface VariantInfo {
   stored: { block: StoredForm; head: StoredForm };
   config: LlamaConfig;
   source: VariantSource;
+  /** Sparse block linears (version 2): how they were masked and are stored. */
+  sparsity?: Required<SparsitySetting>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -107,7 +121,18 @@ function storedFormOf(w: LinearWeight): StoredForm {
 
 const sameForm = (a: StoredForm, b: StoredForm) => JSON.stringify(a) === JSON.stringify(b);
 
-function linearTensors(name: string, w: LinearWeight, K: number, N: number): OutTensor[] {
+function linearTensors(name: string, w: LinearWeight, K: number, N: number, sparsity?: Required<SparsitySetting>): OutTensor[] {
+  if (sparsity) {
+    // The element tensor becomes index + kept values; scales and zero points stay dense.
+    const { index, values } = encodeSparseLinear(w, K, N, sparsity.pattern);
+    const x = w instanceof Float32Array ? name : `${name}.q`;
+    const kept: OutTensor =
+      values instanceof Float32Array
+        ? floatTensor(`${x}.sparse_values`, [values.length], values)
+        : { name: `${x}.sparse_values`, dtype: values instanceof Int8Array ? 'I8' : 'U8', shape: [values.length], bytes: copy(values) };
+    const rest = w instanceof Float32Array ? [] : linearTensors(name, w, K, N).filter((t) => t.name !== `${name}.q`);
+    return [{ name: `${x}.sparse_index`, dtype: 'U8', shape: [index.length], bytes: index }, kept, ...rest];
+  }
   if (w instanceof Float32Array) return [floatTensor(name, [K, N], w)];
   if (w.kind === 'int8') {
     return [
@@ -152,6 +177,7 @@ export function writeVariant(p: PreparedWeights, setting: WeightsSetting, source
   if (!want.block.some((f) => sameForm(f, block)) || !want.head.some((f) => sameForm(f, head))) {
     throw new WhittleError('INVALID_ARGUMENT', `writeVariant: weights held as ${JSON.stringify({ block, head })} are not a stored form of ${JSON.stringify(setting)} (prepare them as storagePlan() says)`);
   }
+  const sparsity = setting.sparsity ? normalizeSparsity(setting.sparsity) : undefined;
   const tensors: OutTensor[] = [floatTensor('embedding', [c.vocabSize, c.dim], p.embedding), floatTensor('final_norm', [c.dim], p.finalNorm)];
   p.layers.forEach((l, i) => {
     const n = `layers.${i}`;
@@ -160,15 +186,15 @@ export function writeVariant(p: PreparedWeights, setting: WeightsSetting, source
     }
     tensors.push(floatTensor(`${n}.attn_norm`, [c.dim], l.attnNorm), floatTensor(`${n}.ffn_norm`, [c.dim], l.ffnNorm));
     if (l.qkvBias) tensors.push(floatTensor(`${n}.qkv_bias`, [qkvCols], l.qkvBias));
-    tensors.push(...linearTensors(`${n}.qkv`, l.qkv, c.dim, qkvCols), ...linearTensors(`${n}.wo`, l.wo, c.nHeads * hs, c.dim));
-    tensors.push(...linearTensors(`${n}.gate_up`, l.gateUp, c.dim, 2 * c.hiddenDim), ...linearTensors(`${n}.down`, l.down, c.hiddenDim, c.dim));
+    tensors.push(...linearTensors(`${n}.qkv`, l.qkv, c.dim, qkvCols, sparsity), ...linearTensors(`${n}.wo`, l.wo, c.nHeads * hs, c.dim, sparsity));
+    tensors.push(...linearTensors(`${n}.gate_up`, l.gateUp, c.dim, 2 * c.hiddenDim, sparsity), ...linearTensors(`${n}.down`, l.down, c.hiddenDim, c.dim, sparsity));
   });
   const tied = headIsEmbeddingT(p);
   if (!tied) tensors.push(...linearTensors('head', p.head, c.dim, c.vocabSize));
 
   const metadata: Record<string, string> = {
     format: FORMAT,
-    whittle_version: String(VARIANT_VERSION),
+    whittle_version: String(sparsity ? SPARSE_VARIANT_VERSION : VARIANT_VERSION),
     method: setting.method ?? 'rtn',
     setting: JSON.stringify(setting),
     stored: JSON.stringify({ block, head }),
@@ -176,6 +202,7 @@ export function writeVariant(p: PreparedWeights, setting: WeightsSetting, source
     config: JSON.stringify(c),
     source: JSON.stringify({ id: source.id, revision: source.revision, format: source.format, ...(source.configSha256 ? { config_sha256: source.configSha256 } : {}) }),
     head: tied ? 'tied' : 'stored',
+    ...(sparsity ? { sparsity: JSON.stringify(sparsity) } : {}),
   };
   // F32 first, then BF16, then bytes: every tensor stays aligned to its element size with no gap
   // between tensors (official safetensors readers refuse gaps), so a reader can view F32 in place.
@@ -272,7 +299,7 @@ function checkSetting(raw: unknown): WeightsSetting {
   } catch (err) {
     throw new WhittleError('BAD_MODEL', `${VARIANT_FILE}: __metadata__.setting: ${(err as Error).message}`, { file: VARIANT_FILE }, { cause: err });
   }
-  const { linear, group, kernel, head, accuracyLevel, method } = raw as unknown as WeightsSetting;
+  const { linear, group, kernel, head, accuracyLevel, method, sparsity } = raw as unknown as WeightsSetting;
   return {
     linear,
     ...(group !== undefined ? { group } : {}),
@@ -280,6 +307,7 @@ function checkSetting(raw: unknown): WeightsSetting {
     ...(head !== undefined ? { head } : {}),
     ...(accuracyLevel !== undefined ? { accuracyLevel } : {}),
     ...(method !== undefined ? { method } : {}),
+    ...(sparsity !== undefined ? { sparsity: normalizeSparsity(sparsity) } : {}),
   };
 }
 
@@ -287,6 +315,17 @@ function checkSource(raw: unknown): VariantSource {
   if (!isObject(raw) || typeof raw.id !== 'string' || typeof raw.revision !== 'string' || (raw.format !== 'hf' && raw.format !== 'llama2c')) throw bad('__metadata__.source must be { id, revision, format }');
   if (raw.config_sha256 !== undefined && (typeof raw.config_sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(raw.config_sha256))) throw bad('__metadata__.source.config_sha256 is not a sha256');
   return { id: raw.id, revision: raw.revision, format: raw.format, ...(raw.config_sha256 ? { configSha256: raw.config_sha256 as string } : {}) };
+}
+
+function checkSparsity(raw: unknown): Required<SparsitySetting> {
+  if (!isObject(raw)) throw bad('__metadata__.sparsity is not an object');
+  try {
+    const s = normalizeSparsity(raw as unknown as SparsitySetting);
+    if (JSON.stringify(s) !== JSON.stringify({ pattern: raw.pattern, ratio: raw.ratio, method: raw.method })) throw new Error('fields missing or extra');
+    return s;
+  } catch (err) {
+    throw new WhittleError('BAD_MODEL', `${VARIANT_FILE}: __metadata__.sparsity: ${(err as Error).message}`, { file: VARIANT_FILE }, { cause: err });
+  }
 }
 
 /** The metadata only (header bytes): what a variant is, without decoding any tensor. */
@@ -299,8 +338,8 @@ export function readVariantInfo(buffer: ArrayBuffer): { info: VariantInfo; tenso
   if (!isObject(meta) || meta.format !== FORMAT) throw bad(`not a Whittle variant (__metadata__.format is not '${FORMAT}')`);
   const version = Number(meta.whittle_version);
   if (!Number.isInteger(version) || version < 1) throw bad(`__metadata__.whittle_version ${JSON.stringify(meta.whittle_version)} is not a version`);
-  if (version > VARIANT_VERSION) {
-    throw new WhittleError('UNSUPPORTED', `${VARIANT_FILE} is variant format ${version}; this Whittle reads up to ${VARIANT_VERSION}`, { file: VARIANT_FILE, version });
+  if (version > SPARSE_VARIANT_VERSION) {
+    throw new WhittleError('UNSUPPORTED', `${VARIANT_FILE} is variant format ${version}; this Whittle reads up to ${SPARSE_VARIANT_VERSION}`, { file: VARIANT_FILE, version });
   }
   if (meta.head !== 'tied' && meta.head !== 'stored') throw bad("__metadata__.head must be 'tied' or 'stored'");
   const setting = checkSetting(parseJsonField(meta, 'setting'));
@@ -315,7 +354,16 @@ export function readVariantInfo(buffer: ArrayBuffer): { info: VariantInfo; tenso
   const config = checkConfig(parseJsonField(meta, 'config'));
   const tiedHead = meta.head === 'tied';
   if (tiedHead && (!config.tiedEmbeddings || stored.head.form !== 'f32')) throw bad('a tied head must be fp32 with tied embeddings');
-  return { info: { version, setting, stored, config, source: checkSource(parseJsonField(meta, 'source')) }, tensors, tiedHead };
+  // Sparse block linears: version 2, and the metadata's sparsity is the setting's.
+  const sparsity = meta.sparsity === undefined ? undefined : checkSparsity(parseJsonField(meta, 'sparsity'));
+  if (JSON.stringify(sparsity) !== JSON.stringify(setting.sparsity) || (sparsity !== undefined) !== (version === SPARSE_VARIANT_VERSION)) {
+    throw bad(`__metadata__.sparsity ${JSON.stringify(sparsity ?? null)} does not match the setting's ${JSON.stringify(setting.sparsity ?? null)} in a version ${version} file`);
+  }
+  if (sparsity?.pattern === '2:4') {
+    // 2:4 groups run along every block linear's inputs: dim, nHeads * headSize, hidden.
+    for (const K of [config.dim, config.nHeads * headSizeOf(config), config.hiddenDim]) if (K % 4 !== 0) throw bad(`2:4 sparsity needs inputs in groups of 4; the config has a linear with ${K}`);
+  }
+  return { info: { version, setting, stored, config, source: checkSource(parseJsonField(meta, 'source')), ...(sparsity ? { sparsity } : {}) }, tensors, tiedHead };
 }
 
 /** The expected tensors of a variant (name -> allowed dtypes and shape), from the config and forms alone. */
@@ -325,7 +373,22 @@ function expectedTensors(info: VariantInfo, tiedHead: boolean): Map<string, { dt
   const qkvCols = (c.nHeads + 2 * c.nKvHeads) * hs;
   const out = new Map<string, { dtypes: string[]; shape: number[] }>();
   const float = (name: string, shape: number[]) => out.set(name, { dtypes: ['F32', 'BF16'], shape });
-  const linear = (name: string, form: StoredForm, K: number, N: number) => {
+  const sp = info.sparsity;
+  const linear = (name: string, form: StoredForm, K: number, N: number, sparse = false) => {
+    if (sparse && sp) {
+      // Rows are outputs, columns inputs (K, padded to whole blocks for nbits); an unstructured
+      // count (-1 here) is the index's popcount, checked against the values in readVariant.
+      const cols = form.form === 'nbits' ? blockCount(K, form.blockSize) * form.blockSize : K;
+      const x = form.form === 'f32' ? name : `${name}.q`;
+      const count = sp.pattern === '2:4' ? twoFourValues(N, cols) : -1;
+      out.set(`${x}.sparse_index`, { dtypes: ['U8'], shape: [sparseIndexBytes(N, cols, sp.pattern)] });
+      const bits = form.form === 'f32' ? 32 : form.form === 'int8' ? 8 : form.bits;
+      out.set(`${x}.sparse_values`, { dtypes: form.form === 'f32' ? ['F32', 'BF16'] : [form.form === 'int8' ? 'I8' : 'U8'], shape: [count < 0 ? -1 : form.form === 'nbits' ? sparseValueBytes(count, bits) : count] });
+      if (form.form === 'f32') return;
+      out.set(`${name}.scales`, { dtypes: ['F32'], shape: form.form === 'int8' ? [N] : [N, blockCount(K, form.blockSize)] });
+      if (form.form === 'nbits') out.set(`${name}.zero_points`, { dtypes: ['U8'], shape: [N, zeroPointBytes(blockCount(K, form.blockSize), form.bits)] });
+      return;
+    }
     if (form.form === 'f32') float(name, [K, N]);
     else if (form.form === 'int8') {
       out.set(`${name}.q`, { dtypes: ['I8'], shape: [K, N] });
@@ -344,10 +407,10 @@ function expectedTensors(info: VariantInfo, tiedHead: boolean): Map<string, { dt
     float(`${n}.attn_norm`, [c.dim]);
     float(`${n}.ffn_norm`, [c.dim]);
     if (c.qkvBias) float(`${n}.qkv_bias`, [qkvCols]);
-    linear(`${n}.qkv`, info.stored.block, c.dim, qkvCols);
-    linear(`${n}.wo`, info.stored.block, c.nHeads * hs, c.dim);
-    linear(`${n}.gate_up`, info.stored.block, c.dim, 2 * c.hiddenDim);
-    linear(`${n}.down`, info.stored.block, c.hiddenDim, c.dim);
+    linear(`${n}.qkv`, info.stored.block, c.dim, qkvCols, true);
+    linear(`${n}.wo`, info.stored.block, c.nHeads * hs, c.dim, true);
+    linear(`${n}.gate_up`, info.stored.block, c.dim, 2 * c.hiddenDim, true);
+    linear(`${n}.down`, info.stored.block, c.hiddenDim, c.dim, true);
   }
   if (!tiedHead) linear('head', info.stored.head, c.dim, c.vocabSize);
   return out;
@@ -365,11 +428,22 @@ export function readVariant(buffer: ArrayBuffer): { prepared: PreparedWeights; i
     const want = expected.get(name);
     if (!want) throw bad(`unexpected tensor ${name} (not part of this config and setting)`, { tensor: name });
     if (!want.dtypes.includes(e.dtype)) throw bad(`${name} is ${e.dtype}, expected ${want.dtypes.join(' or ')}`, { tensor: name });
-    if (e.shape.length !== want.shape.length || e.shape.some((d, i) => d !== want.shape[i])) {
+    if (e.shape.length !== want.shape.length || e.shape.some((d, i) => d !== want.shape[i] && want.shape[i] !== -1)) {
       throw bad(`${name} has shape [${e.shape.join(', ')}], the config implies [${want.shape.join(', ')}]`, { tensor: name });
     }
   }
   for (const name of expected.keys()) if (!tensors.has(name)) throw bad(`missing tensor ${name}`, { tensor: name });
+  if (info.sparsity?.pattern === 'unstructured') {
+    // Each bitmask's popcount (read in place) must be its values' count before anything is decoded.
+    for (const [name, want] of expected) {
+      if (!name.endsWith('.sparse_index')) continue;
+      const e = tensors.get(name)!;
+      const values = tensors.get(name.replace(/index$/, 'values'))!;
+      const count = popcount(new Uint8Array(buffer, e.begin, e.end - e.begin));
+      const n = values.dtype === 'U8' ? sparseValueBytes(count, info.stored.block.form === 'nbits' ? info.stored.block.bits : 8) : count;
+      if (values.shape[0] !== n) throw bad(`${name} marks ${count} kept weights, ${name.replace(/index$/, 'values')} has ${values.shape[0]}`, { tensor: name, bytes: want.shape[0]! });
+    }
+  }
 
   const entry = (name: string) => tensors.get(name)!;
   const float = (name: string): Float32Array => {
@@ -385,7 +459,14 @@ export function readVariant(buffer: ArrayBuffer): { prepared: PreparedWeights; i
   const c = info.config;
   const hs = headSizeOf(c);
   const qkvCols = (c.nHeads + 2 * c.nKvHeads) * hs;
-  const linear = (name: string, form: StoredForm, K: number, N: number): LinearWeight => {
+  const sparsity = info.sparsity;
+  const linear = (name: string, form: StoredForm, K: number, N: number, sparse = false): LinearWeight => {
+    if (sparse && sparsity) {
+      const x = form.form === 'f32' ? name : `${name}.q`;
+      const values: SparseValues = form.form === 'f32' ? float(`${x}.sparse_values`) : form.form === 'int8' ? new Int8Array(bytes(`${x}.sparse_values`).slice().buffer) : bytes(`${x}.sparse_values`);
+      const like = form.form === 'f32' ? 'f32' : form.form === 'int8' ? { kind: 'int8' as const, scales: float(`${name}.scales`) } : { kind: 'nbits' as const, bits: form.bits, blockSize: form.blockSize, scales: float(`${name}.scales`), zeroPoints: bytes(`${name}.zero_points`), accuracyLevel: 1 as const };
+      return decodeSparseLinear(bytes(`${x}.sparse_index`), values, like, K, N, sparsity.pattern, x);
+    }
     if (form.form === 'f32') return float(name);
     if (form.form === 'int8') return { kind: 'int8', weight: { K, N, b: new Int8Array(buffer, entry(`${name}.q`).begin, K * N), scales: float(`${name}.scales`) } };
     // accuracyLevel is a kernel choice, replaced by toKernelForms; 1 is the weight-only default.
@@ -395,12 +476,12 @@ export function readVariant(buffer: ArrayBuffer): { prepared: PreparedWeights; i
     const n = `layers.${i}`;
     return {
       attnNorm: float(`${n}.attn_norm`),
-      qkv: linear(`${n}.qkv`, info.stored.block, c.dim, qkvCols),
+      qkv: linear(`${n}.qkv`, info.stored.block, c.dim, qkvCols, true),
       ...(c.qkvBias ? { qkvBias: float(`${n}.qkv_bias`) } : {}),
-      wo: linear(`${n}.wo`, info.stored.block, c.nHeads * hs, c.dim),
+      wo: linear(`${n}.wo`, info.stored.block, c.nHeads * hs, c.dim, true),
       ffnNorm: float(`${n}.ffn_norm`),
-      gateUp: linear(`${n}.gate_up`, info.stored.block, c.dim, 2 * c.hiddenDim),
-      down: linear(`${n}.down`, info.stored.block, c.hiddenDim, c.dim),
+      gateUp: linear(`${n}.gate_up`, info.stored.block, c.dim, 2 * c.hiddenDim, true),
+      down: linear(`${n}.down`, info.stored.block, c.hiddenDim, c.dim, true),
     };
   });
   const embedding = float('embedding');

@@ -18,6 +18,7 @@
  */
 import { WhittleError, throwIfAborted } from '../../core/errors.ts';
 import { compressHead, compressLayer } from '../compress/compress-prepared.ts';
+import { loadTimeSparsity, sparsifyLayer } from '../compress/sparsity-prepared.ts';
 import { resolveForms } from '../compress/kernel-choice.ts';
 import type { KernelBackend, WeightForm } from '../compress/kernel-choice.ts';
 import { linearBytes, type LinearWeight } from '../compress/linear.ts';
@@ -210,7 +211,12 @@ export function prepareWeights(config: LlamaConfig, weights: LlamaWeights, optio
   const prepareLayer = layerPreparer(config);
   const forms = options.weights ? resolveForms(options.weights, options.backend ?? 'wasm', config) : null;
   // Compressed as soon as it is prepared: its fp32 arrays are garbage before the next layer's exist.
-  const layers = weights.layers.map((l, i): PreparedLayer => (forms ? compressLayer(prepareLayer(l), i, config, hs, forms.block) : prepareLayer(l)));
+  const sparse = options.weights?.sparsity ? loadTimeSparsity(options.weights.sparsity) : null;
+  const layers = weights.layers.map((l, i): PreparedLayer => {
+    // Masked before quantizing, so the grids are fitted to the weights that remain.
+    const prepared = sparse ? sparsifyLayer(prepareLayer(l), i, { config, headSize: hs }, sparse, null) : prepareLayer(l);
+    return forms ? compressLayer(prepared, i, config, hs, forms.block) : prepared;
+  });
   // Everything is a copy (the few views are sliced too), so the checkpoint's buffer can be
   // garbage-collected once the caller drops it: memory stays at one copy of the weights.
   return finish(config, layers, weights.tokenEmbedding.slice(), weights.lmHead, weights.finalNorm.slice(), forms?.head ?? null);
@@ -231,12 +237,14 @@ export async function prepareWeightsFrom(
   const hs = headSizeOf(config);
   const prepareLayer = layerPreparer(config);
   const forms = options.weights ? resolveForms(options.weights, options.backend ?? 'wasm', config) : null;
+  const sparse = options.weights?.sparsity ? loadTimeSparsity(options.weights.sparsity) : null;
   const layers: PreparedLayer[] = [];
   for (let i = 0; i < config.nLayers; i++) {
     throwIfAborted(options.signal);
     const raw = await reader.layer(i);
     checkLayerShapes(config, raw, i);
-    const layer = prepareLayer(raw);
+    const unmasked = prepareLayer(raw);
+    const layer = sparse ? sparsifyLayer(unmasked, i, { config, headSize: hs }, sparse, null) : unmasked;
     layers.push(forms ? compressLayer(layer, i, config, hs, forms.block) : layer);
     options.onLayer?.(i + 1, config.nLayers);
   }
@@ -292,6 +300,7 @@ export async function prepareLayerwiseFrom(config: LlamaConfig, reader: LlamaWei
   const hs = headSizeOf(config);
   const prepareLayer = layerPreparer(config);
   const forms = options.weights ? resolveForms(options.weights, options.backend ?? 'wasm', config) : null;
+  const sparse = options.weights?.sparsity ? loadTimeSparsity(options.weights.sparsity) : null;
   throwIfAborted(options.signal);
   const embedding = owned(await reader.tokenEmbedding());
   expectLength('tokenEmbedding', embedding, config.vocabSize * config.dim);
@@ -312,7 +321,9 @@ export async function prepareLayerwiseFrom(config: LlamaConfig, reader: LlamaWei
       throwIfAborted(options.signal);
       const raw = await reader.layer(i);
       checkLayerShapes(config, raw, i);
-      const layer = prepareLayer(raw);
+      const unmasked = prepareLayer(raw);
+      // Masked before quantizing, as prepareWeightsFrom does.
+      const layer = sparse ? sparsifyLayer(unmasked, i, { config, headSize: hs }, sparse, null) : unmasked;
       return forms ? compressLayer(layer, i, config, hs, forms.block) : layer;
     },
     head: () => finish(config, [], embedding, untiedHead ?? embedding, finalNorm, forms?.head ?? null).head,

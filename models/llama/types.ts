@@ -1,3 +1,5 @@
+import type { SparsitySetting } from '../compress/sparsity-select.ts';
+
 /**
  * How RoPE frequencies are rescaled for contexts longer than the model was pre-trained on
  * (Hugging Face `rope_scaling`); see models/llama/rope.ts for the formulas.
@@ -151,6 +153,12 @@ export interface WeightsSetting {
   head?: 'f32' | 'q8';
   accuracyLevel?: 1 | 4;
   method?: 'rtn' | 'hqq' | 'awq';
+  /**
+   * Sparsity of the block linears (models/compress/sparsity-select.ts): masked before they are
+   * quantized, stored sparse in a variant (index + kept values), expanded to dense kernels at
+   * compile. 'wanda' needs calibration: only `TextEngine.compress` / `lm.compress`.
+   */
+  sparsity?: SparsitySetting;
 }
 
 /** The plan that runs every block once, in order, with no early exit. */

@@ -37,8 +37,10 @@ function checkWindow(config: LlamaConfig, window: readonly number[]): void {
   if (window.length > config.maxSeqLen) throw new WhittleError('INVALID_ARGUMENT', `window of ${window.length} tokens exceeds the context (${config.maxSeqLen})`);
 }
 
-/** Sees the inputs of a block's o_proj [nHeads * hs] and down_proj [hidden] (the arrays are the block's own: copy to keep). */
+/** Sees the inputs of a block's q/k/v [dim], o_proj [nHeads * hs], gate/up [dim] and down_proj [hidden] (the arrays are the block's own: copy to keep). */
 export interface BlockTaps {
+  qkv?: (x: Float32Array) => void;
+  gateUp?: (x: Float32Array) => void;
   wo?: (x: Float32Array) => void;
   down?: (x: Float32Array) => void;
 }
@@ -59,6 +61,7 @@ export function applyBlock(config: LlamaConfig, lw: LlamaLayerWeights, x: Float3
   };
   // Attention
   const xb = rmsnorm(x, lw.attnNorm, c.normEps); // [dim]
+  taps?.qkv?.(xb);
   const q = matvec(lw.wq, xb, c.nHeads * hs); // [nHeads*hs]
   const k = matvec(lw.wk, xb, kvDim); // [kvDim]
   const v = matvec(lw.wv, xb, kvDim); // [kvDim]
@@ -90,6 +93,7 @@ export function applyBlock(config: LlamaConfig, lw: LlamaLayerWeights, x: Float3
   for (let i = 0; i < c.dim; i++) x[i] = x[i]! + attnOut[i]!;
   // SwiGLU MLP: w2( silu(w1 x) * w3 x )
   const xf = rmsnorm(x, lw.ffnNorm, c.normEps); // [dim]
+  taps?.gateUp?.(xf);
   const gate = matvec(lw.w1, xf, c.hiddenDim); // [hidden]
   const up = matvec(lw.w3, xf, c.hiddenDim); // [hidden]
   for (let i = 0; i < c.hiddenDim; i++) {

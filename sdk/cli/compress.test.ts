@@ -11,6 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { localModelFile } from '../../models/local.ts';
 import { parseFolderManifest } from '../store/folder-manifest.ts';
+import { loadOrt } from '../../workers/ort/runtime.ts';
+import { TextEngine } from '../../workers/text/engine.ts';
+import { openVariantFolder } from './compress.ts';
+import { openModelArg } from './load.ts';
 
 const bin = fileURLToPath(new URL('./whittle.mjs', import.meta.url));
 function run(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
@@ -55,6 +59,28 @@ describe('whittle compress', () => {
     const refused = await run('generate', '--model', dir, '--weights', 'q8', ...ARGS);
     expect(refused.status).toBe(2);
     expect(refused.stderr).toMatch(/is a compressed variant/);
+  });
+
+  it('--sparsity 2:4 --weights f32: a sparse variant at most 60% of the source bytes, whose weights generate what compressing in memory does', { timeout: 300_000 }, async () => {
+    const out = join(dir, 'sparse');
+    const made = await run('compress', 'stories-layerskip', '--weights', 'f32', '--sparsity', '2:4', '--out', out, '--json');
+    expect(made.status, made.stderr).toBe(0);
+    const result = JSON.parse(made.stdout) as { tag: string; variantBytes: number };
+    expect(result.tag).toBe('f32-rtn-sparse24-wanda');
+    expect(result.variantBytes).toBeLessThanOrEqual(0.6 * statSync(localModelFile('stories-layerskip', 'model.safetensors')).size);
+    // The folder's weights against the engine's own sparse compress of the source.
+    const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
+    const variant = await openVariantFolder(out);
+    const fromFolder = new TextEngine(ort, 'wasm', variant.model, variant.prepared, { compress: variant.info.setting });
+    await fromFolder.setPlan();
+    const inMemory = await TextEngine.create(ort, 'wasm', await openModelArg('stories-layerskip'));
+    await inMemory.compress({ linear: 'f32', sparsity: { pattern: '2:4' } });
+    const prompt = inMemory.tokenIds('Once upon a time');
+    expect(await fromFolder.logits(prompt)).toEqual(await inMemory.logits(prompt));
+    await Promise.all([fromFolder.dispose(), inMemory.dispose()]);
+    const bad = await run('compress', 'stories-layerskip', '--weights', 'q8', '--sparsity', '3:4', '--out', out);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--sparsity must be 2:4 or unstructured/);
   });
 
   it('refuses a missing --weights or --out with a usage error', async () => {

@@ -1,5 +1,5 @@
 /**
- * `whittle compress <model-id|folder|url> --weights q8|q4 [--group 32|64|128] --out DIR`: writes a
+ * `whittle compress <model-id|folder|url> --weights f32|q8|q4 [--group 32|64|128] [--sparsity 2:4|unstructured[:RATIO]] --out DIR`: writes a
  * compressed variant folder (models/compress/variant.ts) ahead of time, so a server hosts the
  * small packed weights and `w.text('https://host/variant-folder/')` loads them with no
  * quantization on the device:
@@ -24,6 +24,8 @@ import { VARIANT_FILE, writeVariant, type VariantInfo } from '../../models/compr
 import type { PreparedWeights } from '../../models/llama/prepare.ts';
 import type { WeightsSetting } from '../../models/llama/types.ts';
 import type { TextModel } from '../../workers/text/model.ts';
+import { loadOrt } from '../../workers/ort/runtime.ts';
+import { TextEngine } from '../../workers/text/engine.ts';
 import { prepareStored, textVariantFromFiles } from '../../workers/text/variant-model.ts';
 import { FOLDER_MANIFEST } from '../store/folder-manifest.ts';
 import { resolveUrlFolder } from '../store/url-folder.ts';
@@ -108,8 +110,8 @@ export async function compressToFolder(arg: string, options: { setting: WeightsS
   const source = await sourceFiles(arg, options.integrity);
   const model = await openModelArg(arg, options.integrity ? { integrity: options.integrity } : {});
   const t0 = performance.now();
-  const stored = await prepareStored(model, setting, 'wasm');
-  log(`prepared and quantized ${model.config.nLayers} layers to ${tag} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const stored = setting.sparsity ? await sparseStored(model, setting) : await prepareStored(model, setting, 'wasm');
+  log(`prepared${setting.sparsity ? ', masked' : ''} and quantized ${model.config.nLayers} layers to ${tag} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const configSha256 = source.keep['config.json'] ? createHash('sha256').update(source.keep['config.json']).digest('hex') : undefined;
   const parts = writeVariant(stored, setting, { id: source.id, revision: source.revision, format: source.format, ...(configSha256 ? { configSha256 } : {}) });
   const dir = resolve(process.cwd(), options.out);
@@ -123,6 +125,23 @@ export async function compressToFolder(arg: string, options: { setting: WeightsS
   const manifest = await writeFolderManifest(dir, { revision: `${source.revision}+${tag}`, ...(source.license ? { license: source.license } : {}) });
   const variantBytes = parts.reduce((s, p) => s + p.byteLength, 0);
   return { dir, variantBytes, files: manifest.files.map(({ name, size }) => ({ name, size })), tag };
+}
+
+/**
+ * Sparsity (issue #14) needs the model's graphs: Wanda's input norms are measured through the
+ * compiled probe graphs (onnxruntime-web WASM in Node, one thread), so a sparse variant is made by
+ * the engine that a load would make, `TextEngine.compress(setting, { keepStored })`, and its
+ * stored form written: the same masks and grids `lm.compress` makes in a browser.
+ */
+async function sparseStored(model: Awaited<ReturnType<typeof openModelArg>>, setting: WeightsSetting): Promise<PreparedWeights> {
+  const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
+  const engine = await TextEngine.create(ort, 'wasm', model);
+  try {
+    await engine.compress(setting, { keepStored: true });
+    return engine.takeStored()!;
+  } finally {
+    await engine.dispose();
+  }
 }
 
 /** Whether `arg` names a local variant folder (one holding model.whittle.safetensors). */

@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { WhittleError, asWhittleError } from '../../core/errors.ts';
 import { readRegistry } from '../../models/local.ts';
 import { fullPlan, type LlamaPlan, type WeightsSetting } from '../../models/llama/types.ts';
+import type { SparsitySetting } from '../../models/compress/sparsity-select.ts';
 import { exportForTransformersJs } from '../../models/llama/export/transformersjs.ts';
 import { loadOrt } from '../../workers/ort/runtime.ts';
 import type { DropoutOptions, GenerateOptions } from '../../core/text-types.ts';
@@ -41,8 +42,11 @@ const USAGE = `usage:
   with --integrity none (sizes checked, nothing verified).
   whittle models [--json]
   whittle compress <id|folder|url> --weights q8|q4 [--group 32|64|128] [--head f32|q8] --out DIR [--integrity none]
+                   [--sparsity 2:4|unstructured[:RATIO]] [--sparsity-method wanda|magnitude]
                    writes a compressed variant folder (model.whittle.safetensors + config, tokenizer,
-                   whittle.json) that w.text(url) and 'generate --model DIR' load without quantizing
+                   whittle.json) that w.text(url) and 'generate --model DIR' load without quantizing;
+                   --sparsity masks the block linears first (Wanda on the built-in calibration text)
+                   and stores them sparse (--weights f32 allowed with it)
   whittle manifest <folder> [--revision R] [--license L]   (writes the folder's whittle.json: sizes + sha256)
   whittle codec encode|decode|roundtrip|rates ...   (Lyra v2; 'whittle codec' for its options)
   whittle conformance [--port 8787] [--host 127.0.0.1] [--models DIR]
@@ -222,20 +226,44 @@ async function exportModel(args: string[]): Promise<void> {
   console.error(`wrote ${Object.keys(files).join(', ')} to ${out}`);
 }
 
+/** `--sparsity 2:4 | unstructured | unstructured:0.6` and `--sparsity-method` -> the setting's sparsity. */
+function sparsityArg(arg: string | undefined, method: string | undefined): SparsitySetting | undefined {
+  if (arg === undefined) {
+    if (method !== undefined) usage('--sparsity-method needs --sparsity');
+    return undefined;
+  }
+  const [pattern, ratio] = arg.split(':') as [string, string | undefined];
+  if (arg === '2:4') return { pattern: '2:4', ...(method ? { method: method as SparsitySetting['method'] } : {}) };
+  if (pattern !== 'unstructured') usage(`--sparsity must be 2:4 or unstructured[:RATIO], not ${arg}`);
+  const r = ratio === undefined ? undefined : Number(ratio);
+  if (r !== undefined && !(r > 0 && r < 1)) usage(`--sparsity unstructured:RATIO needs a ratio in (0, 1), not ${ratio}`);
+  return { pattern: 'unstructured', ...(r !== undefined ? { ratio: r } : {}), ...(method ? { method: method as SparsitySetting['method'] } : {}) };
+}
+
 async function compressCommand(args: string[]): Promise<void> {
   const { values: v, positionals } = parseArgs({
     args,
     strict: true,
     allowPositionals: true,
-    options: { weights: { type: 'string' }, group: { type: 'string' }, head: { type: 'string' }, out: { type: 'string' }, integrity: { type: 'string' }, json: { type: 'boolean', default: false } },
+    options: {
+      weights: { type: 'string' },
+      group: { type: 'string' },
+      head: { type: 'string' },
+      out: { type: 'string' },
+      integrity: { type: 'string' },
+      sparsity: { type: 'string' },
+      'sparsity-method': { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
   });
   if (positionals.length !== 1) usage('compress takes one model (registry id, folder or http(s) folder URL)');
-  if (v.weights !== 'q8' && v.weights !== 'q4') usage('compress needs --weights q8 or q4');
+  const sparsity = sparsityArg(v.sparsity, v['sparsity-method']);
+  if (v.weights !== 'q8' && v.weights !== 'q4' && !(v.weights === 'f32' && sparsity)) usage('compress needs --weights q8 or q4 (or f32 with --sparsity)');
   if (!v.out) usage('compress needs --out DIR');
   const group = num(v.group, 'group', true);
   if (group !== undefined && group !== 32 && group !== 64 && group !== 128) usage('--group must be 32, 64 or 128');
   if (v.head !== undefined && v.head !== 'f32' && v.head !== 'q8') usage('--head must be f32 or q8');
-  const setting: WeightsSetting = { linear: v.weights, ...(group ? { group } : {}), ...(v.head ? { head: v.head } : {}) };
+  const setting: WeightsSetting = { linear: v.weights, ...(group ? { group } : {}), ...(v.head ? { head: v.head } : {}), ...(sparsity ? { sparsity } : {}) };
   const result = await compressToFolder(positionals[0]!, { setting, out: v.out, ...integrityOf(v.integrity), log: (l) => console.error(l) });
   if (v.json) console.log(JSON.stringify(result));
   else console.error(`wrote ${result.tag} variant to ${result.dir}: ${result.files.map((f) => `${f.name} (${f.size} B)`).join(', ')}`);

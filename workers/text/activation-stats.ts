@@ -59,11 +59,19 @@ const FIELD: Record<BlockLinear, keyof BlockInputStats> = { qkv: 'qkv', wo: 'wo'
  * in context-sized windows, and hands each layer's statistics to `onLayer` in layer order.
  */
 export async function collectLinearInputStats(
-  source: ProbeSource,
+  given: ProbeSource,
   tokens: readonly number[],
   onLayer: (layer: number, stats: CollectedBlockStats) => void | Promise<void>,
   options: ActivationStatsOptions = {},
 ): Promise<void> {
+  // The probes run the 'onnx' attention (plain ops), whatever the engine generates with: in
+  // Chromium's WebGPU (SwiftShader) the probes with GroupQueryAttention measured other statistics
+  // than WASM (an empty past is the suspect): Wanda's masks differed (stories260K 2:4 logits 7.3
+  // apart from the Node engine's; 1e-5 with 'onnx') and AWQ's q8 logits were 3x further from
+  // Node's than RTN's kernel difference (0.29 vs 0.097; 'onnx': 0.097). e2e/sparsity.spec.ts
+  // holds Wanda on WebGPU to Node's logits. The probes compile their own graphs, so the
+  // generation graphs keep their attention.
+  const source: ProbeSource = { ...given, attention: 'onnx' };
   const c = source.weights.config;
   checkCalibrationTokens(c, tokens);
   const maxRows = options.rows ?? 256;

@@ -24,10 +24,11 @@ import { gqaSupported, type AttentionKind } from '../../models/llama/graph.ts';
 import { validatePlan } from '../../models/llama/plan.ts';
 import { prepareLayerwiseFrom, preparedBytes, prepareWeights, prepareWeightsFrom, type LayerwiseWeights, type PreparedWeights } from '../../models/llama/prepare.ts';
 import { compressPrepared } from '../../models/compress/compress-prepared.ts';
-import { toKernelForms } from '../../models/compress/variant-forms.ts';
+import { storagePlan, toKernelForms, withStoredHead } from '../../models/compress/variant-forms.ts';
+import { sparsifyWithCalibration } from './sparsify.ts'; // sparsity (issue #14)
 import { compressPreparedAwq } from './awq-compress.ts'; // AWQ (issue #13)
 import type { BlockScores } from '../../models/llama/scoring.ts';
-import { fullPlan, headSizeOf, type LlamaConfig, type LlamaPlan, type WeightsSetting } from '../../models/llama/types.ts';
+import { fullPlan, headSizeOf, type LlamaConfig, type LlamaPlan, type WeightsSetting, type WidthPlan } from '../../models/llama/types.ts';
 import type { Backend, OrtModule } from '../ort/runtime.ts';
 import { scoreBlocksOnnx } from './block-scoring.ts';
 import { DEFAULT_CALIBRATION_TEXT } from './calibration.ts';
@@ -122,6 +123,10 @@ export class TextEngine {
   readonly headSize: number;
   /** Exit profiles and step costs for speculation (cached across calls). */
   private calibrator: ExitCalibrator;
+  /** When the held weights were compressed at a width plan: that width and the blocks narrowed to it (only those may compile). */
+  private heldWidth: { width: WidthPlan; layers: Set<number> } | null = null;
+  /** The stored form of the last `compress({ keepStored: true })`, until `takeStored()`. */
+  private keptStored: PreparedWeights | null = null;
   /** How the linear weights are held: undefined = fp32; else the setting they were compressed with. */
   private compression: WeightsSetting | undefined;
   /**
@@ -189,6 +194,19 @@ export class TextEngine {
     model: TextModel | StreamedTextModel,
     options: TextEngineOptions & { signal?: AbortSignal; /** Keep the prepared copy of a streamed model in JS (faster re-planning; as much memory again as the sessions hold). */ holdWeights?: boolean } = {},
   ): Promise<TextEngine> {
+    if (options.compress && options.plan?.width) {
+      // A compressed width plan (a handle replayed after a worker death, or a saved plan):
+      // narrow in fp32 first, then quantize the narrowed blocks, as `compress` after pruning does.
+      const { compress, ...fp32Options } = options;
+      const engine = await TextEngine.create(ort, backend, model, fp32Options);
+      try {
+        await engine.compress(compress, options.signal ? { signal: options.signal } : {});
+      } catch (err) {
+        await engine.dispose();
+        throw err;
+      }
+      return engine;
+    }
     const prepareOptions = options.compress ? { weights: options.compress, backend } : { backend };
     if (isStreamed(model) && options.holdWeights !== true) {
       // The sessions hold the weights: a second copy in JS (fp32, or compressed beside an fp32
@@ -257,15 +275,29 @@ export class TextEngine {
     return this.compression;
   }
 
+  /** The stored form `compress({ keepStored })` made, handed over once (then null). */
+  takeStored(): PreparedWeights | null {
+    const s = this.keptStored;
+    this.keptStored = null;
+    return s;
+  }
+
   /**
    * Compresses the linear weights in place (int8 or int4, models/compress/) and recompiles the
    * current plan from them. One way: the fp32 weights are dropped, so that memory holds one copy;
    * load the model again to change the setting. Scoring and calibration then run the compressed
    * weights too, i.e. measure the model as it will run.
+   *
+   * `setting.sparsity` masks the block linears first (workers/text/sparsify.ts: Wanda measures
+   * the fp32 graphs on the calibration text), then quantizes what remains ('f32' keeps it fp32);
+   * the kernels stay dense. `keepStored` also keeps the weights' stored form (packed, what a
+   * variant file holds) for `takeStored()`, and derives the kernel form from it.
    */
-  async compress(setting: WeightsSetting, options: { signal?: AbortSignal } = {}): Promise<void> {
-    if (this.runner?.plan.width) {
-      throw new WhittleError('UNSUPPORTED', 'compressing a width-pruned plan is not implemented yet (the prepared weights are full width; quantizing the slices is the next step)');
+  async compress(setting: WeightsSetting, options: { signal?: AbortSignal; keepStored?: boolean } = {}): Promise<void> {
+    const width = this.runner?.plan.width;
+    if (width && (setting.method === 'awq' || options.keepStored)) {
+      // AWQ folds scales over the full-width shapes (awq.ts), and a variant's reader expects the config's shapes.
+      throw new WhittleError('UNSUPPORTED', `compressing a width-pruned plan ${setting.method === 'awq' ? "with method 'awq'" : 'into a stored variant'} is not implemented yet (rtn / hqq in memory are)`);
     }
     if (this.compression) {
       throw new WhittleError('INVALID_ARGUMENT', `the weights are already compressed (${JSON.stringify(this.compression)}); load the model again to compress it differently`);
@@ -273,14 +305,26 @@ export class TextEngine {
     throwIfAborted(options.signal);
     await this.claimed(() =>
       this.withPrepared(async (fp32, probe) => {
-        // AWQ (issue #13): measures the fp32 graphs on the calibration text first (awq-compress.ts).
-        const compressed =
-          setting.method === 'awq'
-            ? (await compressPreparedAwq(probe, setting, this.backend, this.tokenIds(DEFAULT_CALIBRATION_TEXT), { signal: options.signal })).weights
-            : compressPrepared(fp32, setting, this.backend);
-        throwIfAborted(options.signal);
+        const tokens = () => this.tokenIds(DEFAULT_CALIBRATION_TEXT);
         const plan = this.requireRunner().plan;
-        const fresh = { layers: [...plan.layers], exit: plan.exit };
+        // A width plan (issue #14): quantize the narrowed blocks (with FLAP's compensation biases,
+        // kept fp32), and hold them: later plans must keep this width (weightsFor).
+        const narrowed = width ? { ...probe, weights: await this.narrowed(fp32, probe, plan, options.signal) } : probe;
+        // Sparsity (issue #14) before quantization: masks from the fp32 model; quantizing the
+        // masked weights fits each group's grid to what remains, and 0 is exact in every form.
+        const source = setting.sparsity ? { ...narrowed, weights: await sparsifyWithCalibration(narrowed, tokens(), setting.sparsity, options.signal) } : narrowed;
+        // AWQ (issue #13): measures the (masked) fp32 graphs on the calibration text first (awq-compress.ts).
+        const quantize = async (s: WeightsSetting) =>
+          s.method === 'awq' ? (await compressPreparedAwq(source, s, this.backend, tokens(), { signal: options.signal })).weights : compressPrepared(source.weights, s, this.backend);
+        let stored: PreparedWeights | null = null;
+        let compressed: PreparedWeights;
+        if (options.keepStored) {
+          const plan = storagePlan(setting, this.backend);
+          stored = withStoredHead(await quantize(plan.prepare), plan);
+          compressed = toKernelForms(stored, setting, this.backend);
+        } else compressed = await quantize(setting);
+        throwIfAborted(options.signal);
+        const fresh: LlamaPlan = { layers: [...plan.layers], exit: plan.exit, ...(width ? { width } : {}) };
         // The fp32 sessions go first, so the fp32 and compressed sessions never coexist; a failed
         // compile restores the fp32 plan.
         await this.runner?.release();
@@ -296,7 +340,10 @@ export class TextEngine {
         this.runner = next;
         this.prepared = compressed;
         this.reprepare = null;
+        this.layerwise = null;
         this.compression = setting;
+        this.keptStored = stored;
+        this.heldWidth = width ? { width, layers: new Set(plan.layers) } : null;
         // Exit profiles and step costs were measured on the fp32 graphs.
         this.calibrator = new ExitCalibrator(this.config);
       }, options.signal),
@@ -310,7 +357,11 @@ export class TextEngine {
     validatePlan(plan, this.config.nLayers);
     if (plan.width) {
       validateWidth(plan.width, this.config.nLayers, this.config.nKvHeads, this.config.hiddenDim);
-      if (this.compression) throw new WhittleError('UNSUPPORTED', 'width pruning slices fp32 weights; these are compressed (prune the width before compressing)');
+      const held = this.heldWidth;
+      const same = held && JSON.stringify(held.width) === JSON.stringify(plan.width) && plan.layers.every((l) => held.layers.has(l));
+      if (this.compression && !same) throw new WhittleError('UNSUPPORTED', 'width pruning slices fp32 weights; these are compressed (prune the width before compressing; a compressed width plan compiles again with the same width and a subset of its blocks)');
+    } else if (this.heldWidth) {
+      throw new WhittleError('UNSUPPORTED', 'these weights were compressed narrowed to a width plan: plans must keep that width (load again for full width)');
     }
     this.busy = true;
     try {
@@ -338,6 +389,8 @@ export class TextEngine {
    */
   private async narrowed(weights: PreparedWeights, probe: ProbeSource, plan: LlamaPlan, signal?: AbortSignal): Promise<PreparedWeights> {
     if (!plan.width) return weights;
+    // Compressed at this width: the held weights are the narrowed ones already (setPlan checked the width).
+    if (this.heldWidth) return weights;
     const means = plan.width.bias ? await this.inputMeans(probe, plan.layers, signal) : undefined;
     return sliceWidth(weights, plan.width, (l) => means?.[l], plan.layers);
   }

@@ -74,9 +74,11 @@ describe('plans compiled as one session per block', () => {
     await runner.release();
   });
 
-  it('compressed layerwise weights compile to what held compressed weights do', async () => {
+  it.each([
+    ['q8', { linear: 'q8' }],
+    ['q8 with 2:4 magnitude masks', { linear: 'q8', sparsity: { pattern: '2:4', method: 'magnitude' } }],
+  ] as const)('compressed layerwise weights (%s) compile to what held compressed weights do', async (_, setting) => {
     const m = randomLlama({ tiedEmbeddings: true }, 5);
-    const setting = { linear: 'q8' } as const;
     const plan = { layers: [0, 1, 2] };
     const held = await PlanRunner.compile(ort, 'wasm', prepareWeights(m.config, m.weights, { weights: setting }), plan, 'onnx');
     const split = await PlanRunner.compile(ort, 'wasm', await prepareLayerwiseFrom(m.config, inMemoryReader(m.weights), { weights: setting }), plan, 'onnx', undefined, PER_BLOCK);

@@ -8,6 +8,7 @@
  */
 import { WhittleError, asWhittleError, throwIfAborted, toWire, fromWire, type WireError } from '../../core/errors.ts';
 import type { LlamaPlan, WeightsSetting, WidthPlan } from '../../models/llama/types.ts';
+import { validateWeights } from '../../models/compress/kernel-choice.ts';
 import type { WidthMethod } from './width-prune.ts';
 import type { AttentionKind } from '../../models/llama/graph.ts';
 import { watchWasmHeap, wasmHeapBytes } from '../ort/heap.ts';
@@ -179,12 +180,41 @@ export class TextService {
   async load(source: TextModelSource, options: TextLoadWireOptions = {}): Promise<TextModelInfo> {
     if (!this.ort || !this.runtime) throw new WhittleError('INVALID_ARGUMENT', 'init() must run before load()');
     this.stored = null;
+    // Wanda needs the fp32 graphs first (activations), so the model loads fp32 and compresses.
+    if (source.format !== 'variant' && options.compress?.sparsity && (options.compress.sparsity.method ?? 'wanda') === 'wanda') return this.loadCalibrated(source, options, options.compress);
     if (source.format === 'variant' || (options.compress && options.keepVariant)) return this.loadPrepared(source, options);
     const model = source.format === 'llama2c' ? textModelFromLlama2c(source.checkpoint, source.tokenizer, source.name) : await openTextModelFromHf(source.files);
     await this.engine?.dispose();
     this.engine = null;
     this.lastScores = null;
     this.engine = await TextEngine.create(this.ort, this.runtime.backend, model, options);
+    return this.describe();
+  }
+
+  /**
+   * A load whose compression measures the model (sparsity 'wanda'): fp32 engine, then
+   * `TextEngine.compress` (masks from the calibration text, then quantization), keeping the
+   * stored form for exportVariant() with `keepVariant`, so the sparse variant is cached as any other.
+   */
+  private async loadCalibrated(source: Exclude<TextModelSource, { format: 'variant' }>, options: TextLoadWireOptions, setting: WeightsSetting): Promise<TextModelInfo> {
+    validateWeights(setting);
+    const model = source.format === 'llama2c' ? textModelFromLlama2c(source.checkpoint, source.tokenizer, source.name) : await openTextModelFromHf(source.files);
+    await this.engine?.dispose();
+    this.engine = null;
+    this.lastScores = null;
+    const { compress: _compress, keepVariant, ...rest } = options;
+    const engine = await TextEngine.create(this.ort!, this.runtime!.backend, model, rest);
+    try {
+      await engine.compress(setting, { keepStored: keepVariant === true });
+    } catch (err) {
+      await engine.dispose();
+      throw err;
+    }
+    this.engine = engine;
+    if (keepVariant) {
+      this.stored = engine.takeStored();
+      this.variantFormat = source.format;
+    }
     return this.describe();
   }
 
