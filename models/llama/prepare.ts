@@ -264,11 +264,13 @@ export async function prepareWeightsFrom(
  * (runner.ts). The rest (embedding, final norm, RoPE tables) is small beside the blocks or
  * needed by every compile.
  */
-export interface LayerwiseWeights extends Omit<PreparedWeights, 'layers' | 'head'> {
+export interface LayerwiseWeights extends Omit<PreparedWeights, 'layers' | 'head' | 'embedding'> {
   /** Block `i` prepared (and compressed, if the source is) now; the caller drops it when compiled. */
   layer(i: number): Promise<PreparedLayer>;
-  /** The head [dim, vocab] prepared now; the caller drops it when compiled. */
-  head(): LinearWeight;
+  /** The embedding table [vocab, dim], read now; the caller drops it when compiled. */
+  embedding(): Promise<Float32Array>;
+  /** The head [dim, vocab] prepared now (a tied one from `table`, when the caller has it); the caller drops it when compiled. */
+  head(table?: Float32Array): Promise<LinearWeight>;
   /** Whether `head()` is fp32 (a tied fp32 head may read the embedding table instead). */
   readonly headIsFp32: boolean;
   /** Embedding rows read from storage (LlamaWeightReader.embeddingRows), when the source can. */
@@ -277,22 +279,24 @@ export interface LayerwiseWeights extends Omit<PreparedWeights, 'layers' | 'head
 
 /** Held prepared weights seen as layerwise ones (nothing prepared again). */
 export function heldLayerwise(w: PreparedWeights): LayerwiseWeights {
-  const { layers, head, ...rest } = w;
-  return { ...rest, layer: async (i) => layers[i]!, head: () => head, headIsFp32: head instanceof Float32Array };
+  const { layers, head, embedding, ...rest } = w;
+  return { ...rest, layer: async (i) => layers[i]!, embedding: async () => embedding, head: async () => head, headIsFp32: head instanceof Float32Array };
 }
 
 /**
  * `reader.embeddingRows` as a function made outside prepareLayerwiseFrom: a closure made there
- * would share that call's scope, and with it the fp32 table, for as long as a runner keeps it.
+ * would share that call's scope, and with it whatever else that scope holds, for as long as a
+ * runner keeps it.
  */
 function rowReader(reader: LlamaWeightReader): ((ids: readonly number[]) => Promise<Float32Array>) | undefined {
   return reader.embeddingRows ? (ids) => reader.embeddingRows!(ids) : undefined;
 }
 
 /**
- * LayerwiseWeights over `reader`: the embedding and final norm are read now, each block is read,
- * checked, prepared (and compressed with `options.weights`) when asked for, and the head is
- * transposed (and compressed) when asked for, so a whole-model copy never exists in JS.
+ * LayerwiseWeights over `reader`: the final norm is read now; each block is read, checked,
+ * prepared (masked and compressed with `options.weights`) when asked for, and so are the
+ * embedding and the head (transposed, compressed), so a whole-model copy never exists in JS and
+ * the table (1.05 GB fp32 at Llama-3.2-1B) only while a segment that needs it compiles.
  */
 export async function prepareLayerwiseFrom(config: LlamaConfig, reader: LlamaWeightReader, options: PrepareOptions & { signal?: AbortSignal } = {}): Promise<LayerwiseWeights> {
   checkSupported(config);
@@ -302,17 +306,18 @@ export async function prepareLayerwiseFrom(config: LlamaConfig, reader: LlamaWei
   const forms = options.weights ? resolveForms(options.weights, options.backend ?? 'wasm', config) : null;
   const sparse = options.weights?.sparsity ? loadTimeSparsity(options.weights.sparsity) : null;
   throwIfAborted(options.signal);
-  const embedding = owned(await reader.tokenEmbedding());
-  expectLength('tokenEmbedding', embedding, config.vocabSize * config.dim);
-  const untiedHead = await reader.lmHead();
-  if (untiedHead) expectLength('lmHead', untiedHead, config.vocabSize * config.dim);
   const finalNorm = owned(await reader.finalNorm());
   expectLength('finalNorm', finalNorm, config.dim);
+  const readTable = async (): Promise<Float32Array> => {
+    throwIfAborted(options.signal);
+    const table = owned(await reader.tokenEmbedding());
+    expectLength('tokenEmbedding', table, config.vocabSize * config.dim);
+    return table;
+  };
   const { ropeCos, ropeSin } = finish(config, [], new Float32Array(0), new Float32Array(0), finalNorm, null, false);
   return {
     config,
     headSize: hs,
-    embedding,
     finalNorm,
     ropeCos,
     ropeSin,
@@ -326,7 +331,12 @@ export async function prepareLayerwiseFrom(config: LlamaConfig, reader: LlamaWei
       const layer = sparse ? sparsifyLayer(unmasked, i, { config, headSize: hs }, sparse, null) : unmasked;
       return forms ? compressLayer(layer, i, config, hs, forms.block) : layer;
     },
-    head: () => finish(config, [], embedding, untiedHead ?? embedding, finalNorm, forms?.head ?? null).head,
+    embedding: readTable,
+    head: async (table) => {
+      const untied = await reader.lmHead();
+      if (untied) expectLength('lmHead', untied, config.vocabSize * config.dim);
+      return finish(config, [], new Float32Array(0), untied ?? table ?? (await readTable()), finalNorm, forms?.head ?? null).head;
+    },
     ...(reader.embeddingRows ? { embeddingRows: rowReader(reader) } : {}),
   };
 }

@@ -19,7 +19,7 @@ import { WhittleError, throwIfAborted } from '../../core/errors.ts';
 import { attentionMaskShape, buildSegment, kvCacheShape, type AttentionKind, type SegmentOptions } from '../../models/llama/graph.ts';
 import { planSegments, splitSegments, type Segment } from '../../models/llama/plan.ts';
 import { heldLayerwise, layerWidth, type LayerwiseWeights, type PreparedLayer, type PreparedWeights } from '../../models/llama/prepare.ts';
-import { linearBytes, type LinearWeight } from '../../models/compress/linear.ts';
+import { linearBytes } from '../../models/compress/linear.ts';
 import type { LlamaPlan } from '../../models/llama/types.ts';
 import { createSession, type Backend, type OrtModule } from '../ort/runtime.ts';
 import type * as Ort from 'onnxruntime-web';
@@ -318,8 +318,7 @@ export class PlanRunner {
     const options = { ...(bigTiedHead ? { headFromEmbedding: true } : {}), ...graphOptions };
     // The head copy is never built when the graphs read the embedding table instead.
     const sharesTable = options.headFromEmbedding === true && c.tiedEmbeddings && source.headIsFp32;
-    const headFor = (seg: Segment): LinearWeight => (seg.head && !sharesTable ? source.head() : new Float32Array(0));
-    const segments: CompiledSegment[] = [];
+    const compiled: (CompiledSegment | undefined)[] = [];
     const kvHeads = Array.from({ length: c.nLayers }, () => c.nKvHeads);
     let embeddingRows: ((ids: readonly number[]) => Promise<Float32Array>) | undefined;
     try {
@@ -338,12 +337,28 @@ export class PlanRunner {
       const split = (!sharesTable || lookup) && perLayer * plan.layers.length > budget ? splitSegments(planned, () => perLayer, budget) : planned;
       // Split with a shared table: the host reads each token's row from storage instead.
       if (split.length > planned.length && lookup) embeddingRows = lookup;
-      for (const seg of split) {
+      // What each segment needs besides its blocks: the table (a Gather, or a head reading it)
+      // and the head copy. Those segments compile first, while the heap is small, so the table
+      // (1.05 GB fp32 at Llama-3.2-1B) is in JS beside little and dropped before the blocks come.
+      const needsTable = (seg: Segment) => (seg.embed && !embeddingRows) || (seg.head !== null && sharesTable);
+      const needsHead = (seg: Segment) => seg.head !== null && !sharesTable;
+      let tableUsers = split.filter((seg) => needsTable(seg) || (needsHead(seg) && c.tiedEmbeddings)).length;
+      let table: Float32Array | null = null;
+      const order = split.map((_, i) => i).sort((a, b) => Number(needsTable(split[b]!) || needsHead(split[b]!)) - Number(needsTable(split[a]!) || needsHead(split[a]!)));
+      for (const i of order) {
+        const seg = split[i]!;
         // Sparse on purpose: the graph reads only this segment's layers.
         const layers: PreparedLayer[] = [];
         for (const l of seg.layers) layers[l] = l === plan.layers[0] ? first : await source.layer(l);
         for (const l of seg.layers) kvHeads[l] = layerWidth(c, layers[l]!).nKvHeads;
-        const graph = buildSegment({ ...source, layers, head: headFor(seg) }, seg, attention, 'runner', embeddingRows && seg.embed ? { ...options, embeddingsIn: true } : options);
+        // The table is read once for every segment that needs it (tied heads are made from it
+        // too), and let go after the last of them.
+        const usesTable = needsTable(seg) || (needsHead(seg) && c.tiedEmbeddings);
+        if (usesTable) table ??= await source.embedding();
+        const embedding = needsTable(seg) ? table! : new Float32Array(0);
+        const head = needsHead(seg) ? await source.head(table ?? undefined) : new Float32Array(0);
+        if (usesTable && --tableUsers === 0) table = null;
+        const graph = buildSegment({ ...source, embedding, layers, head }, seg, attention, 'runner', embeddingRows && seg.embed ? { ...options, embeddingsIn: true } : options);
         // On WebGPU the caches and the hidden state between segments stay in GPU buffers: each
         // step feeds the previous step's present_* back without a round trip through JS.
         // (Not exercised by the Node tests, which run WASM.)
@@ -353,12 +368,13 @@ export class PlanRunner {
           if (seg.hiddenOut) onDevice.hidden_out = 'gpu-buffer';
         }
         const session = await createSession(ort, graph.built, backend, backend === 'webgpu' ? { preferredOutputLocation: onDevice } : {});
-        segments.push({ session, layers: seg.layers, head: seg.head, nodeCount: graph.nodeCount });
+        compiled[i] = { session, layers: seg.layers, head: seg.head, nodeCount: graph.nodeCount };
       }
     } catch (err) {
-      await Promise.all(segments.map((s) => s.session.release()));
+      await Promise.all(compiled.map((s) => s?.session.release()));
       throw err;
     }
+    const segments = compiled as CompiledSegment[];
     const runner = new PlanRunner(ort, backend, { config: c, headSize: source.headSize, kvHeads }, plan, attention, segments, embeddingRows);
     // One throwaway step so onnxruntime's first-run allocations (and, on WebGPU, shader
     // compilation) happen at load time instead of inflating the first token's latency.
