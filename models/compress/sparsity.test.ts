@@ -19,18 +19,7 @@ import { sparsifyPrepared } from './sparsity-prepared.ts';
 import { applyMask, sparsityMask, type SparsitySetting } from './sparsity-select.ts';
 import { readVariant, writeVariant, type VariantSource } from './variant.ts';
 import { settingTag, storagePlan, toKernelForms, withStoredHead } from './variant-forms.ts';
-
-/** Deterministic pseudo-random numbers (mulberry32), independent of the code under test. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { createRng } from '../../core/random.ts';
 
 /**
  * The reference: W as torch's [out][in] rows, X [rows][in] activations; Wanda's metric
@@ -61,7 +50,7 @@ describe('Wanda and magnitude masks = the reference', () => {
   const K = 24;
   const N = 7;
   const R = 11;
-  const r = rng(5);
+  const r = createRng(5);
   // Weights on a coarse grid, so equal |W| * norm ties occur and their order is tested too.
   const W = Array.from({ length: N }, () => Array.from({ length: K }, () => Math.round((r() - 0.5) * 8) / 4));
   const X = Array.from({ length: R }, () => Array.from({ length: K }, (_, k) => (r() - 0.5) * (k % 3 === 0 ? 4 : 1)));
@@ -111,7 +100,7 @@ describe('Wanda and magnitude masks = the reference', () => {
 });
 
 describe('sparse encoding', () => {
-  const r = rng(11);
+  const r = createRng(11);
   const rows = 5;
   const cols = 12;
   const fill = (row: number, c: number) => (row * 7 + (c >> 2)) % 16; // a per-block fill, like a zero point
