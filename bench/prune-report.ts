@@ -30,6 +30,7 @@ import { loadOrt } from '../workers/ort/runtime.ts';
 import { DEFAULT_CALIBRATION_TEXT } from '../workers/text/calibration.ts';
 import { TextEngine } from '../workers/text/engine.ts';
 import { textModelFromHf, textModelFromLlama2c, type TextModel } from '../workers/text/model.ts';
+import { HELD_OUT_MAX_TOKENS, HELD_OUT_SEEDS, heldOutWindows, sampleHeldOutStories } from './held-out.ts';
 import { localHfFolder } from './local-hf-folder.ts';
 
 const arg = (name: string, fallback: string) => {
@@ -38,8 +39,6 @@ const arg = (name: string, fallback: string) => {
 };
 const reps = Number(arg('reps', '3'));
 const outPath = arg('out', join(REPO_ROOT, 'bench', 'PRUNING.md'));
-const HELD_OUT_SEEDS = [101, 102, 103, 104, 105, 106];
-const HELD_OUT_MAX_TOKENS = 160;
 const CRITERIA: PruneCriterion[] = ['influence', 'angular', 'perplexity'];
 
 const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
@@ -57,14 +56,7 @@ for (const id of ['stories-layerskip', 'stories-baseline']) {
 
 // Held-out stories from stories260K, temperature 1, fixed seeds.
 const stories260K = models[0]!.model;
-const sampler = await TextEngine.create(ort, 'wasm', stories260K);
-const heldOutStories: string[] = [];
-for (const seed of HELD_OUT_SEEDS) {
-  for await (const ev of sampler.generate([stories260K.config.bosTokenId], { maxTokens: HELD_OUT_MAX_TOKENS, temperature: 1, seed })) {
-    if (ev.type === 'done') heldOutStories.push(ev.text.trim());
-  }
-}
-await sampler.dispose();
+const heldOutStories = await sampleHeldOutStories(ort);
 log(`held-out: ${heldOutStories.length} stories`);
 
 const paramsOf = (c: TextModel['config']) => {
@@ -85,7 +77,7 @@ for (const { id, from, model } of models) {
   const scores = scoreBlocks(c, model.weights, calibration);
   const scoreMs = performance.now() - t;
   log(`${id}: scored ${c.nLayers} blocks on ${calibration.length} tokens in ${(scoreMs / 1000).toFixed(1)} s`);
-  const heldOut = heldOutStories.map((s) => [c.bosTokenId, ...model.tokenizer.encode(s)].slice(0, c.maxSeqLen));
+  const heldOut = heldOutWindows(model, heldOutStories);
   const heldOutTokens = heldOut.reduce((n, w) => n + w.length, 0);
 
   const pplCache = new Map<string, number>();

@@ -24,10 +24,11 @@ import { readVariant, writeVariant } from '../models/compress/variant.ts';
 import { toKernelForms } from '../models/compress/variant-forms.ts';
 import type { SparsitySetting } from '../models/compress/sparsity-select.ts';
 import type { WeightsSetting } from '../models/llama/types.ts';
-import { readLocalModelFile, REPO_ROOT } from '../models/local.ts';
+import { REPO_ROOT } from '../models/local.ts';
 import { loadOrt } from '../workers/ort/runtime.ts';
 import { TextEngine } from '../workers/text/engine.ts';
-import { textModelFromHf, textModelFromLlama2c, type TextModel } from '../workers/text/model.ts';
+import { textModelFromHf, type TextModel } from '../workers/text/model.ts';
+import { decodeSpeed, heldOutPerplexity, heldOutWindows, sampleHeldOutStories, stories260KModel } from './held-out.ts';
 import { localHfFolder } from './local-hf-folder.ts';
 
 const arg = (name: string, fallback: string) => {
@@ -43,45 +44,14 @@ const log = (...a: unknown[]) => console.error(new Date().toISOString().slice(11
 const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
 const loadStart = loadavg()[0]!;
 
-const stories260K = () => textModelFromLlama2c(readLocalModelFile('stories260K', 'stories260K.bin'), readLocalModelFile('stories260K', 'tok512.bin'));
 function modelOf(id: string): TextModel | null {
-  if (id === 'stories260K') return stories260K();
+  if (id === 'stories260K') return stories260KModel();
   const f = localHfFolder(id);
   return f ? textModelFromHf(f.files) : null;
 }
 
 // Held-out stories, exactly as bench/prune-report.ts samples them.
-const sampler = await TextEngine.create(ort, 'wasm', stories260K());
-const heldOutStories: string[] = [];
-for (const seed of [101, 102, 103, 104, 105, 106]) {
-  for await (const ev of sampler.generate([sampler.config.bosTokenId], { maxTokens: 160, temperature: 1, seed })) if (ev.type === 'done') heldOutStories.push(ev.text.trim());
-}
-await sampler.dispose();
-
-async function heldOutPerplexity(engine: TextEngine, windows: number[][]): Promise<number> {
-  let nll = 0;
-  let n = 0;
-  for (const w of windows) {
-    const { perplexity, predictions } = await engine.perplexity(w);
-    nll += Math.log(perplexity) * predictions;
-    n += predictions;
-  }
-  return Math.exp(nll / n);
-}
-
-/** Best of `reps` greedy 128-token decodes after a warm-up: tokens per second of this process's CPU time (as bench/width-report.ts). */
-async function decodeCpu(engine: TextEngine, bos: number): Promise<number> {
-  let cpu = 0;
-  for (let r = 0; r <= reps; r++) {
-    const cpu0 = process.cpuUsage();
-    for await (const ev of engine.generate([bos], { maxTokens: 128, greedy: true, stopTokens: [] })) {
-      if (ev.type !== 'done' || r === 0) continue;
-      const used = process.cpuUsage(cpu0);
-      cpu = Math.max(cpu, ev.tokens.length / ((used.user + used.system) / 1e6));
-    }
-  }
-  return cpu;
-}
+const heldOutStories = await sampleHeldOutStories(ort);
 
 interface Row { model: string; weights: string; sparsity: string; perplexity: number; bytes: number; cpuTps: number; seconds: number; readMs: number }
 
@@ -116,7 +86,7 @@ for (const id of modelIds) {
     continue;
   }
   const c = model.config;
-  const windows = heldOutStories.map((s) => [c.bosTokenId, ...model.tokenizer.encode(s)].slice(0, c.maxSeqLen));
+  const windows = heldOutWindows(model, heldOutStories);
   for (const base of bases) {
     // Quantized rows: Wanda only (magnitude is measured on fp32, where it shows the calibration's worth).
     for (const sparsity of base.linear === 'f32' ? sparsities : sparsities.filter((s) => s === null || s.method === 'wanda')) {
@@ -130,7 +100,7 @@ for (const id of modelIds) {
       const bytes = parts.reduce((s, p) => s + p.byteLength, 0);
       const readMs = readTime(parts, setting);
       const perplexity = await heldOutPerplexity(engine, windows);
-      const cpuTps = await decodeCpu(engine, c.bosTokenId);
+      const cpuTps = (await decodeSpeed(engine, c.bosTokenId, reps)).cpu;
       await engine.dispose();
       rows.push({ model: id, weights: base.linear === 'q4' ? 'q4 g32' : base.linear, sparsity: label(sparsity), perplexity, bytes, cpuTps, seconds, readMs });
       log(`${id} ${settingTag(setting)}: ppl ${perplexity.toFixed(3)}, ${bytes} B, read ${readMs.toFixed(0)} ms, ${cpuTps.toFixed(0)} tok per CPU-s, compress ${seconds.toFixed(1)} s`);

@@ -23,14 +23,15 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { blockParams } from '../models/compress/width-select.ts';
-import { readLocalModelFile, REPO_ROOT } from '../models/local.ts';
+import { REPO_ROOT } from '../models/local.ts';
 import { choosePrunePlan, type PruneCriterion } from '../models/llama/scoring.ts';
 import type { LlamaConfig, LlamaPlan } from '../models/llama/types.ts';
 import { loadOrt } from '../workers/ort/runtime.ts';
 import { DEFAULT_CALIBRATION_TEXT } from '../workers/text/calibration.ts';
 import { TextEngine } from '../workers/text/engine.ts';
-import { textModelFromHf, textModelFromLlama2c, type TextModel } from '../workers/text/model.ts';
+import { textModelFromHf, type TextModel } from '../workers/text/model.ts';
 import type { WidthMethod } from '../workers/text/width-prune.ts';
+import { decodeSpeed, heldOutPerplexity, heldOutWindows, sampleHeldOutStories } from './held-out.ts';
 import { localHfFolder } from './local-hf-folder.ts';
 
 const arg = (name: string, fallback: string) => {
@@ -51,13 +52,7 @@ function hfModel(id: string): TextModel | null {
 }
 
 // Held-out stories, exactly as bench/prune-report.ts samples them.
-const stories260K = textModelFromLlama2c(readLocalModelFile('stories260K', 'stories260K.bin'), readLocalModelFile('stories260K', 'tok512.bin'));
-const sampler = await TextEngine.create(ort, 'wasm', stories260K);
-const heldOutStories: string[] = [];
-for (const seed of [101, 102, 103, 104, 105, 106]) {
-  for await (const ev of sampler.generate([stories260K.config.bosTokenId], { maxTokens: 160, temperature: 1, seed })) if (ev.type === 'done') heldOutStories.push(ev.text.trim());
-}
-await sampler.dispose();
+const heldOutStories = await sampleHeldOutStories(ort);
 
 /** Embedding (+ untied head), final norm and every block (linears + 2 norms). */
 const totalParams = (c: LlamaConfig, blockLinear: number) => c.vocabSize * c.dim * (c.tiedEmbeddings ? 1 : 2) + c.dim + c.nLayers * (blockLinear + 2 * c.dim);
@@ -65,38 +60,6 @@ const totalParams = (c: LlamaConfig, blockLinear: number) => c.vocabSize * c.dim
 interface Row { model: string; method: string; target: number; paramsRemoved: number; perplexity: number; tps: number; cpuTps: number; plan: LlamaPlan; detail: string }
 const rows: Row[] = [];
 const dense: Record<string, { perplexity: number; tps: number; cpuTps: number; params: number }> = {};
-
-async function heldOutPerplexity(engine: TextEngine, windows: number[][]): Promise<number> {
-  let nll = 0;
-  let n = 0;
-  for (const w of windows) {
-    const { perplexity, predictions } = await engine.perplexity(w);
-    nll += Math.log(perplexity) * predictions;
-    n += predictions;
-  }
-  return Math.exp(nll / n);
-}
-
-/**
- * Best of `reps` greedy 128-token decodes (after one warm-up) on the compiled plan: wall decode
- * tok/s (the engine's stats) and tokens per second of this process's CPU time for the whole
- * generation (1 WASM thread on the main thread: it leaves out time the OS gave other jobs, the
- * steadier number on a shared machine; as bench/prune-report.ts).
- */
-async function decodeSpeed(engine: TextEngine, bos: number): Promise<{ wall: number; cpu: number }> {
-  let wall = 0;
-  let cpu = 0;
-  for (let r = 0; r <= reps; r++) {
-    const cpu0 = process.cpuUsage();
-    for await (const ev of engine.generate([bos], { maxTokens: 128, greedy: true, stopTokens: [] })) {
-      if (ev.type !== 'done' || r === 0) continue;
-      const used = process.cpuUsage(cpu0);
-      wall = Math.max(wall, ev.stats.decodeTokensPerSecond);
-      cpu = Math.max(cpu, ev.tokens.length / ((used.user + used.system) / 1e6));
-    }
-  }
-  return { wall, cpu };
-}
 
 for (const id of ['stories-layerskip', 'stories-baseline']) {
   const model = hfModel(id);
@@ -109,7 +72,7 @@ for (const id of ['stories-layerskip', 'stories-baseline']) {
   const shape = { dim: c.dim, headSize: hs, nHeads: c.nHeads, nKvHeads: c.nKvHeads, hidden: c.hiddenDim };
   const blockLinear = blockParams(shape);
   const total = totalParams(c, blockLinear);
-  const windows = heldOutStories.map((s) => [c.bosTokenId, ...model.tokenizer.encode(s)].slice(0, c.maxSeqLen));
+  const windows = heldOutWindows(model, heldOutStories);
   const engine = await TextEngine.create(ort, 'wasm', model);
   const full = engine.plan;
   const measure = async (method: string, target: number, detail: string) => {
@@ -117,13 +80,13 @@ for (const id of ['stories-layerskip', 'stories-baseline']) {
     const kept = plan.layers.reduce((n, l) => n + (plan.width ? blockParams(shape, plan.width.kvHeads[l]!.length, plan.width.ffn[l]!.length) + 2 * c.dim : blockLinear + 2 * c.dim), 0);
     const paramsRemoved = (c.nLayers * (blockLinear + 2 * c.dim) - kept) / total;
     const perplexity = await heldOutPerplexity(engine, windows);
-    const { wall: tps, cpu: cpuTps } = await decodeSpeed(engine, c.bosTokenId);
+    const { wall: tps, cpu: cpuTps } = await decodeSpeed(engine, c.bosTokenId, reps);
     rows.push({ model: id, method, target, paramsRemoved, perplexity, tps, cpuTps, plan, detail });
     log(`${id} ${method} @${(target * 100).toFixed(1)}%: removed ${(paramsRemoved * 100).toFixed(1)}% ppl ${perplexity.toFixed(3)} ${tps.toFixed(0)} tok/s, ${cpuTps.toFixed(0)} tok per CPU-s ${detail}`);
   };
   // V8 and WASM warm-up before the first measured plan (dense), as bench/prune-report.ts does; the
   // dense plan is measured again last and the better of its two runs kept.
-  for (let i = 0; i < 3; i++) await decodeSpeed(engine, c.bosTokenId);
+  for (let i = 0; i < 3; i++) await decodeSpeed(engine, c.bosTokenId, reps);
   await measure('dense', 0, '');
   dense[id] = { perplexity: rows.at(-1)!.perplexity, tps: rows.at(-1)!.tps, cpuTps: rows.at(-1)!.cpuTps, params: total };
 
@@ -161,7 +124,7 @@ for (const id of ['stories-layerskip', 'stories-baseline']) {
     }
   }
   await engine.setPlan(full);
-  const again = await decodeSpeed(engine, c.bosTokenId);
+  const again = await decodeSpeed(engine, c.bosTokenId, reps);
   const first = rows.find((r) => r.model === id && r.method === 'dense')!;
   first.tps = Math.max(first.tps, again.wall);
   first.cpuTps = Math.max(first.cpuTps, again.cpu);
