@@ -11,24 +11,20 @@
  * And a load with `compress: { sparsity }` caches a sparse variant that the next load runs from,
  * at most 60% of the source's bytes for fp32 2:4.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadOrt } from '../workers/ort/runtime.ts';
 import { TextEngine } from '../workers/text/engine.ts';
 import { textModelFromLlama2c } from '../workers/text/model.ts';
 import { test, expect } from './fixtures.ts';
+import { readLocalModelFile } from '../models/local.ts';
 
 const PROMPT = [1, 403, 407, 261];
 const SETTING = { linear: 'f32', sparsity: { pattern: '2:4' } } as const;
 
 async function nodeRun(setting: unknown, n: number): Promise<{ tokens: number[]; logits: Float32Array }> {
-  const dir = join(import.meta.dirname, '..', 'public', 'models', 'stories260K');
-  const buf = (f: string) => {
-    const b = readFileSync(join(dir, f));
-    return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-  };
   const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
-  const engine = await TextEngine.create(ort, 'wasm', textModelFromLlama2c(buf('stories260K.bin'), buf('tok512.bin')));
+  const engine = await TextEngine.create(ort, 'wasm', textModelFromLlama2c(readLocalModelFile('stories260K', 'stories260K.bin'), readLocalModelFile('stories260K', 'tok512.bin')));
   await engine.compress(setting as Parameters<TextEngine['compress']>[0]);
   const logits = await engine.logits(PROMPT);
   let tokens: number[] = [];

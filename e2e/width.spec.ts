@@ -5,23 +5,17 @@
  * width plan compiled by the Node engine (whose output is checked against the reference forward
  * in workers/text/width-prune.test.ts). Then Wanda-sp on a depth-pruned plan.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { loadOrt } from '../workers/ort/runtime.ts';
 import { TextEngine } from '../workers/text/engine.ts';
 import { textModelFromLlama2c } from '../workers/text/model.ts';
 import { test, expect } from './fixtures.ts';
+import { readLocalModelFile } from '../models/local.ts';
 
 const PROMPT = [1, 403, 407, 261];
 
 async function nodeTokens(plan: unknown, n: number): Promise<number[]> {
-  const dir = join(import.meta.dirname, '..', 'public', 'models', 'stories260K');
-  const buf = (f: string) => {
-    const b = readFileSync(join(dir, f));
-    return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-  };
   const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
-  const engine = await TextEngine.create(ort, 'wasm', textModelFromLlama2c(buf('stories260K.bin'), buf('tok512.bin')));
+  const engine = await TextEngine.create(ort, 'wasm', textModelFromLlama2c(readLocalModelFile('stories260K', 'stories260K.bin'), readLocalModelFile('stories260K', 'tok512.bin')));
   await engine.setPlan(plan as Parameters<TextEngine['setPlan']>[0]);
   let tokens: number[] = [];
   for await (const ev of engine.generate(PROMPT, { maxTokens: n, greedy: true, stopTokens: [] })) if (ev.type === 'done') tokens = ev.tokens;
@@ -86,13 +80,8 @@ test('lm.compress after lm.prune({ width }) quantizes the narrowed blocks in the
   );
   expect(r.after).toEqual(r.plan);
   expect(r.weights).toEqual({ linear: 'q8' });
-  const dir = join(import.meta.dirname, '..', 'public', 'models', 'stories260K');
-  const buf = (f: string) => {
-    const b = readFileSync(join(dir, f));
-    return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-  };
   const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
-  const engine = await TextEngine.create(ort, 'wasm', textModelFromLlama2c(buf('stories260K.bin'), buf('tok512.bin')));
+  const engine = await TextEngine.create(ort, 'wasm', textModelFromLlama2c(readLocalModelFile('stories260K', 'stories260K.bin'), readLocalModelFile('stories260K', 'tok512.bin')));
   await engine.pruneWidth({ ratio: 0.2, method: 'flap' });
   await engine.compress({ linear: 'q8' });
   let tokens: number[] = [];
