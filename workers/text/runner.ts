@@ -329,7 +329,7 @@ export class PlanRunner {
       const perLayer = blockBytes(first);
       // A head that reads the embedding table shares that initializer with the Gather only
       // inside one session: split, each would hold its own copy (1.05 GB at Llama-3.2-1B), more
-      // than splitting saves. Such plans stay whole until the embedding is looked up outside the graphs.
+      // than splitting saves. Such plans split only where the source can read token rows itself.
       const lookup = sharesTable ? source.embeddingRows : undefined;
       // Every session holds its own RoPE tables (33.5 MB at Llama-3.2-1B's 131072 positions):
       // chunks of at least 16 tables' bytes keep that copy under ~6% of what they hold.
@@ -342,22 +342,23 @@ export class PlanRunner {
       // (1.05 GB fp32 at Llama-3.2-1B) is in JS beside little and dropped before the blocks come.
       const needsTable = (seg: Segment) => (seg.embed && !embeddingRows) || (seg.head !== null && sharesTable);
       const needsHead = (seg: Segment) => seg.head !== null && !sharesTable;
-      let tableUsers = split.filter((seg) => needsTable(seg) || (needsHead(seg) && c.tiedEmbeddings)).length;
+      // A tied head copy is made from the table too.
+      const usesTable = (seg: Segment) => needsTable(seg) || (needsHead(seg) && c.tiedEmbeddings);
+      const compilesEarly = (seg: Segment) => Number(needsTable(seg) || needsHead(seg));
+      let tableUsers = split.filter(usesTable).length;
       let table: Float32Array | null = null;
-      const order = split.map((_, i) => i).sort((a, b) => Number(needsTable(split[b]!) || needsHead(split[b]!)) - Number(needsTable(split[a]!) || needsHead(split[a]!)));
+      const order = split.map((_, i) => i).sort((a, b) => compilesEarly(split[b]!) - compilesEarly(split[a]!));
       for (const i of order) {
         const seg = split[i]!;
         // Sparse on purpose: the graph reads only this segment's layers.
         const layers: PreparedLayer[] = [];
         for (const l of seg.layers) layers[l] = l === plan.layers[0] ? first : await source.layer(l);
         for (const l of seg.layers) kvHeads[l] = layerWidth(c, layers[l]!).nKvHeads;
-        // The table is read once for every segment that needs it (tied heads are made from it
-        // too), and let go after the last of them.
-        const usesTable = needsTable(seg) || (needsHead(seg) && c.tiedEmbeddings);
-        if (usesTable) table ??= await source.embedding();
+        // The table is read once for every segment that uses it, and let go after the last.
+        if (usesTable(seg)) table ??= await source.embedding();
         const embedding = needsTable(seg) ? table! : new Float32Array(0);
         const head = needsHead(seg) ? await source.head(table ?? undefined) : new Float32Array(0);
-        if (usesTable && --tableUsers === 0) table = null;
+        if (usesTable(seg) && --tableUsers === 0) table = null;
         const graph = buildSegment({ ...source, embedding, layers, head }, seg, attention, 'runner', embeddingRows && seg.embed ? { ...options, embeddingsIn: true } : options);
         // On WebGPU the caches and the hidden state between segments stay in GPU buffers: each
         // step feeds the previous step's present_* back without a round trip through JS.
