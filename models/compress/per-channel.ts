@@ -26,7 +26,7 @@ export interface PerChannelInt8Weight {
   scales: Float32Array;
 }
 
-const QMAX = 127;
+export const QMAX = 127;
 
 /** Quantizes W (float32 [K, N] row-major) with one symmetric scale per column n. */
 export function quantizePerChannelInt8(w: Float32Array, K: number, N: number): PerChannelInt8Weight {

@@ -22,6 +22,7 @@ import { loadTimeSparsity, sparsifyLayer } from '../compress/sparsity-prepared.t
 import { resolveForms } from '../compress/kernel-choice.ts';
 import type { KernelBackend, WeightForm } from '../compress/kernel-choice.ts';
 import { linearBytes, type LinearWeight } from '../compress/linear.ts';
+import { headFormStreams, headFromRows, type RowRangeReader } from '../compress/head-from-rows.ts';
 import { ropeInverseFrequencies, ropeTables } from './rope.ts';
 import { headSizeOf, type LlamaConfig, type LlamaLayerWeights, type LlamaWeights, type WeightsSetting } from './types.ts';
 import type { LlamaWeightReader } from './weight-reader.ts';
@@ -273,6 +274,11 @@ export interface LayerwiseWeights extends Omit<PreparedWeights, 'layers' | 'head
   head(table?: Float32Array): Promise<LinearWeight>;
   /** Whether `head()` is fp32 (a tied fp32 head may read the embedding table instead). */
   readonly headIsFp32: boolean;
+  /**
+   * Whether `head()` of a tied model wants the table passed in (else it reads it itself): false
+   * when the head is built from the stored rows a chunk at a time, or was built already.
+   */
+  readonly headReadsTable: boolean;
   /** Embedding rows read from storage (LlamaWeightReader.embeddingRows), when the source can. */
   embeddingRows?: (ids: readonly number[]) => Promise<Float32Array>;
 }
@@ -280,7 +286,7 @@ export interface LayerwiseWeights extends Omit<PreparedWeights, 'layers' | 'head
 /** Held prepared weights seen as layerwise ones (nothing prepared again). */
 export function heldLayerwise(w: PreparedWeights): LayerwiseWeights {
   const { layers, head, embedding, ...rest } = w;
-  return { ...rest, layer: async (i) => layers[i]!, embedding: async () => embedding, head: async () => head, headIsFp32: head instanceof Float32Array };
+  return { ...rest, layer: async (i) => layers[i]!, embedding: async () => embedding, head: async () => head, headIsFp32: head instanceof Float32Array, headReadsTable: false };
 }
 
 /**
@@ -290,6 +296,11 @@ export function heldLayerwise(w: PreparedWeights): LayerwiseWeights {
  */
 function rowReader(reader: LlamaWeightReader): ((ids: readonly number[]) => Promise<Float32Array>) | undefined {
   return reader.embeddingRows ? (ids) => reader.embeddingRows!(ids) : undefined;
+}
+
+/** `reader.embeddingRange` as a function made outside prepareLayerwiseFrom (see rowReader). */
+function rangeReader(reader: LlamaWeightReader): RowRangeReader {
+  return (first, count) => reader.embeddingRange!(first, count);
 }
 
 /**
@@ -315,6 +326,9 @@ export async function prepareLayerwiseFrom(config: LlamaConfig, reader: LlamaWei
     return table;
   };
   const { ropeCos, ropeSin } = finish(config, [], new Float32Array(0), new Float32Array(0), finalNorm, null, false);
+  // A tied head in a per-column form is built from the stored rows, a chunk at a time: the
+  // table is then read only where a graph gathers from it.
+  const streamsHead = config.tiedEmbeddings && reader.embeddingRange !== undefined && headFormStreams(forms?.head);
   return {
     config,
     headSize: hs,
@@ -322,6 +336,7 @@ export async function prepareLayerwiseFrom(config: LlamaConfig, reader: LlamaWei
     ropeCos,
     ropeSin,
     headIsFp32: !forms?.head || forms.head.form === 'f32',
+    headReadsTable: !streamsHead,
     layer: async (i) => {
       throwIfAborted(options.signal);
       const raw = await reader.layer(i);
@@ -333,6 +348,10 @@ export async function prepareLayerwiseFrom(config: LlamaConfig, reader: LlamaWei
     },
     embedding: readTable,
     head: async (table) => {
+      if (streamsHead && !table) {
+        const streamed = await headFromRows(rangeReader(reader), config.vocabSize, config.dim, forms?.head, options.signal);
+        if (streamed) return streamed;
+      }
       const untied = await reader.lmHead();
       if (untied) expectLength('lmHead', untied, config.vocabSize * config.dim);
       return finish(config, [], new Float32Array(0), untied ?? table ?? (await readTable()), finalNorm, forms?.head ?? null).head;

@@ -9,6 +9,7 @@
  * const reader = inMemoryReader(weights);       // tests and llama2.c checkpoints: already in memory
  * const prepared = await prepareWeightsFrom(config, reader);
  */
+import { WhittleError } from '../../core/errors.ts';
 import type { LlamaLayerWeights, LlamaWeights } from './types.ts';
 
 export interface LlamaWeightReader {
@@ -23,6 +24,11 @@ export interface LlamaWeightReader {
    * the table lives once, in the head's session. Readers over storage have it.
    */
   embeddingRows?(ids: readonly number[]): Promise<Float32Array>;
+  /**
+   * Rows first .. first + count - 1 of the embedding [count, dim] in one read: lets a tied head
+   * be built a chunk of rows at a time (models/compress/head-from-rows.ts) without the table.
+   */
+  embeddingRange?(first: number, count: number): Promise<Float32Array>;
 }
 
 /** A reader over weights already in memory. */
@@ -37,6 +43,11 @@ export function inMemoryReader(weights: LlamaWeights): LlamaWeightReader {
       return l;
     },
     embeddingRows: async (ids) => gatherRows(weights.tokenEmbedding, weights.finalNorm.length, ids),
+    embeddingRange: async (first, count) => {
+      const dim = weights.finalNorm.length;
+      checkRange(first, count, weights.tokenEmbedding.length / dim);
+      return weights.tokenEmbedding.slice(first * dim, (first + count) * dim);
+    },
   };
 }
 
@@ -46,6 +57,13 @@ export async function readAllWeights(reader: LlamaWeightReader, nLayers: number)
   const layers: LlamaLayerWeights[] = [];
   for (let i = 0; i < nLayers; i++) layers.push(await reader.layer(i));
   return { tokenEmbedding, layers, finalNorm: await reader.finalNorm(), lmHead: (await reader.lmHead()) ?? tokenEmbedding };
+}
+
+/** Throws INVALID_ARGUMENT unless rows first .. first + count - 1 lie in a table of `vocab` rows. */
+export function checkRange(first: number, count: number, vocab: number): void {
+  if (!Number.isInteger(first) || !Number.isInteger(count) || first < 0 || count < 1 || first + count > vocab) {
+    throw new WhittleError('INVALID_ARGUMENT', `embedding rows ${first} .. ${first + count - 1} are outside the table's ${vocab} rows`, { first, count, vocab });
+  }
 }
 
 /** Rows `ids` of `table` [vocab, dim] -> [ids.length, dim]. */

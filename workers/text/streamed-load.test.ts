@@ -76,7 +76,7 @@ describe('a model streamed from Blobs', async () => {
     await Promise.all([streamed.dispose(), mem.dispose()]);
   });
 
-  it('reads single embedding rows from storage, as the whole table has them', async () => {
+  it('reads single embedding rows and ranges of rows from storage, as the whole table has them', async () => {
     const sharded = reshardHfFolder(inMemory, { dtype: 'BF16', shards: 3 }) as HfModelFiles;
     const { config, weights: reader } = await openTextModelFromHf(asBlobs(sharded));
     const table = await reader.tokenEmbedding();
@@ -84,6 +84,11 @@ describe('a model streamed from Blobs', async () => {
     const rows = await reader.embeddingRows!(ids);
     ids.forEach((id, s) => expect(rows.subarray(s * config.dim, (s + 1) * config.dim)).toEqual(table.subarray(id * config.dim, (id + 1) * config.dim)));
     await expect(reader.embeddingRows!([config.vocabSize])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    // A range of rows in one read (a tied head is built from them), the last chunk short.
+    const { dim, vocabSize } = config;
+    expect(await reader.embeddingRange!(0, vocabSize)).toEqual(table);
+    expect(await reader.embeddingRange!(vocabSize - 3, 3)).toEqual(table.subarray((vocabSize - 3) * dim));
+    for (const [first, count] of [[vocabSize - 2, 3], [-1, 2], [0, 0], [1.5, 1]]) await expect(reader.embeddingRange!(first!, count!)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
   it('fails at open, before reading any weight, when a tensor is missing or misshapen', async () => {

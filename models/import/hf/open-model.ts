@@ -10,7 +10,7 @@
  * const prepared = await prepareWeightsFrom(config, reader, { weights: { linear: 'q8' } });
  */
 import { WhittleError } from '../../../core/errors.ts';
-import type { LlamaWeightReader } from '../../llama/weight-reader.ts';
+import { checkRange, type LlamaWeightReader } from '../../llama/weight-reader.ts';
 import type { LlamaConfig, LlamaLayerWeights } from '../../llama/types.ts';
 import { byteSource, readWhole, type ByteSource, type FileBytes } from './byte-source.ts';
 import { llamaConfigFromHf, type HfConfigOptions } from './config.ts';
@@ -117,6 +117,17 @@ export async function openHfModel(files: HfFolderFiles, options: HfConfigOptions
         }),
       );
       return out;
+    },
+    embeddingRange: async (first, count) => {
+      checkRange(first, count, vocabSize);
+      const shardName = shardOf.get('model.embed_tokens.weight')!;
+      const shard = shards.get(shardName)!;
+      const entry = floatTensorEntry({ name: shardName, tensors: shard.tensors }, 'model.embed_tokens.weight', [vocabSize, dim]);
+      const rowBytes = (entry.end - entry.begin) / vocabSize;
+      const begin = entry.begin + first * rowBytes;
+      const end = begin + count * rowBytes;
+      const bytes = await shard.source.read(begin, end);
+      return decodeFloatTensor({ ...entry, shape: [count, dim], begin, end }, bytes.buffer, bytes.byteOffset);
     },
     layer: async (i) => {
       const specs = hfLayerTensors(config, i);
