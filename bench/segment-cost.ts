@@ -19,8 +19,8 @@ const files = Object.fromEntries(await Promise.all(readdirSync(dir).filter((n) =
 const model = await openTextModelFromHf(files);
 const prepared = await prepareWeightsFrom(model.config, model.weights, weights === 'f32' ? {} : { weights: { linear: 'q8' } });
 const plan = { layers: Array.from({ length: model.config.nLayers }, (_, i) => i) };
-const whole = await PlanRunner.compile(ort, 'wasm', prepared, plan, 'onnx', undefined, 2 ** 40);
-const split = await PlanRunner.compile(ort, 'wasm', prepared, plan, 'onnx', undefined, process.argv[3] ? Number(process.argv[3]) * 2 ** 20 : undefined);
+const whole = await PlanRunner.compile(ort, 'wasm', prepared, plan, 'onnx', undefined, { segmentBytes: 2 ** 40 });
+const split = await PlanRunner.compile(ort, 'wasm', prepared, plan, 'onnx', undefined, process.argv[3] ? { segmentBytes: Number(process.argv[3]) * 2 ** 20 } : {});
 console.log('runs per step', whole.runsPerStep, split.runsPerStep);
 const prompt = Array.from({ length: 32 }, (_, i) => 100 + i);
 await whole.step(prompt); await split.step(prompt);

@@ -248,6 +248,22 @@ export const SEGMENT_BYTES = 64 * 2 ** 20;
 /** Bytes of a tied fp32 head above which WASM graphs read the embedding table instead of holding a transposed copy. */
 const HEAD_COPY_LIMIT = 256 * 2 ** 20;
 
+/**
+ * fp32 table bytes from which tokens are looked up on the host (one small read per token from
+ * where the weights are stored) rather than by a Gather holding the table: SmolLM2-135M's is
+ * 113 MB, a tenth of the loaded model, against well under a millisecond a step; the stories
+ * models' tables (under 10 MB) stay in the graph, where a read per step would be felt.
+ */
+export const HOST_LOOKUP_BYTES = 64 * 2 ** 20;
+
+/** PlanRunner.compile's size rules, for tests and benchmarks that exercise them at small sizes. */
+export interface CompileLimits {
+  /** Most bytes of block weights per session (default SEGMENT_BYTES, or 16 RoPE tables' bytes if more). */
+  segmentBytes?: number;
+  /** fp32 table bytes from which tokens are looked up on the host (default HOST_LOOKUP_BYTES). */
+  hostLookupBytes?: number;
+}
+
 export class PlanRunner {
   /** WebGPU: per-layer present tensors (GPU buffers) fed back as past. */
   private caches = new Map<number, { key: Ort.Tensor; value: Ort.Tensor; length: number }>();
@@ -284,7 +300,7 @@ export class PlanRunner {
     readonly plan: LlamaPlan,
     readonly attention: AttentionKind,
     private readonly segments: CompiledSegment[],
-    /** Looks tokens up on the host when the first segment takes `inputs_embeds` (compile's split with a shared table). */
+    /** Looks tokens up on the host when the first segment takes `inputs_embeds` (compile's HOST_LOOKUP_BYTES and split rules). */
     private readonly embeddingRows?: (ids: readonly number[]) => Promise<Float32Array>,
   ) {
     const { nKvHeads, nHeads } = weights.config;
@@ -302,11 +318,12 @@ export class PlanRunner {
    * Builds and loads one session per segment of `plan`, one segment at a time: a segment's
    * arrays are asked of `weights` just before its graph is built and dropped once onnxruntime
    * holds them, so with LayerwiseWeights (prepare.ts) JS never holds more than one segment. Runs
-   * of more than `segmentBytes` of block weights (default SEGMENT_BYTES, or 16 RoPE tables'
+   * of more than `limits.segmentBytes` of block weights (default SEGMENT_BYTES, or 16 RoPE tables'
    * bytes if more) are split into chunks of at most that (splitSegments, plan.ts): whole-model
    * sessions peak at twice the model while they are created.
    */
-  static async compile(ort: OrtModule, backend: Backend, weights: PreparedWeights | LayerwiseWeights, plan: LlamaPlan, attention: AttentionKind, graphOptions?: SegmentOptions, segmentBytes?: number): Promise<PlanRunner> {
+  static async compile(ort: OrtModule, backend: Backend, weights: PreparedWeights | LayerwiseWeights, plan: LlamaPlan, attention: AttentionKind, graphOptions?: SegmentOptions, limits: CompileLimits = {}): Promise<PlanRunner> {
+    const { segmentBytes, hostLookupBytes = HOST_LOOKUP_BYTES } = limits;
     // Default: the head is a MatMul on its transposed copy. Reading a tied head from the
     // embedding table (`headFromEmbedding`, WASM only) saves 113 MB at SmolLM2-135M but measured
     // 1.00-1.06x slower per decode step (models/llama/README.md), so below HEAD_COPY_LIMIT it is
@@ -330,20 +347,21 @@ export class PlanRunner {
       // A head that reads the embedding table shares that initializer with the Gather only
       // inside one session: split, each would hold its own copy (1.05 GB at Llama-3.2-1B), more
       // than splitting saves. Such plans split only where the source can read token rows itself.
-      const lookup = sharesTable ? source.embeddingRows : undefined;
+      const lookup = sharesTable || c.vocabSize * c.dim * 4 >= hostLookupBytes ? source.embeddingRows : undefined;
       // Every session holds its own RoPE tables (33.5 MB at Llama-3.2-1B's 131072 positions):
       // chunks of at least 16 tables' bytes keep that copy under ~6% of what they hold.
       const budget = segmentBytes ?? Math.max(SEGMENT_BYTES, 16 * (source.ropeCos.byteLength + source.ropeSin.byteLength));
       const split = (!sharesTable || lookup) && perLayer * plan.layers.length > budget ? splitSegments(planned, () => perLayer, budget) : planned;
-      // Split with a shared table: the host reads each token's row from storage instead.
-      if (split.length > planned.length && lookup) embeddingRows = lookup;
+      // The host reads each token's row from storage instead: always for a big table no head
+      // shares, and for a shared one once the plan is split.
+      if (lookup && (!sharesTable || split.length > planned.length)) embeddingRows = lookup;
       // What each segment needs besides its blocks: the table (a Gather, or a head reading it)
       // and the head copy. Those segments compile first, while the heap is small, so the table
       // (1.05 GB fp32 at Llama-3.2-1B) is in JS beside little and dropped before the blocks come.
       const needsTable = (seg: Segment) => (seg.embed && !embeddingRows) || (seg.head !== null && sharesTable);
       const needsHead = (seg: Segment) => seg.head !== null && !sharesTable;
-      // A tied head copy is made from the table too.
-      const usesTable = (seg: Segment) => needsTable(seg) || (needsHead(seg) && c.tiedEmbeddings);
+      // A tied head copy is made from the table too, unless the source builds it from the stored rows.
+      const usesTable = (seg: Segment) => needsTable(seg) || (needsHead(seg) && c.tiedEmbeddings && source.headReadsTable);
       const compilesEarly = (seg: Segment) => Number(needsTable(seg) || needsHead(seg));
       let tableUsers = split.filter(usesTable).length;
       let table: Float32Array | null = null;

@@ -29,7 +29,7 @@ const PER_BLOCK = 1;
 async function compareSplit(config: LlamaConfig, weights: LlamaWeights, plan: LlamaPlan, exit: boolean, layerwise: boolean, tokens = { prompt, follow }): Promise<void> {
   const { prompt: first, follow: next } = tokens;
   const source = layerwise ? await prepareLayerwiseFrom(config, inMemoryReader(weights)) : prepareWeights(config, weights);
-  const runner = await PlanRunner.compile(ort, 'wasm', source, plan, 'onnx', undefined, PER_BLOCK);
+  const runner = await PlanRunner.compile(ort, 'wasm', source, plan, 'onnx', undefined, { segmentBytes: PER_BLOCK });
   // Each kept block is its own session (the exit adds no boundary beyond its block).
   expect(runner.runsPerStep).toBe(plan.layers.length);
   const ref = new LlamaReference(config, weights, plan);
@@ -52,7 +52,7 @@ describe('plans compiled as one session per block', () => {
 
   it('drafts through the exit and verifies through the later blocks, as one session per block', async () => {
     const plan = { layers: [0, 1, 2, 3, 4], exit: 2 };
-    const runner = await PlanRunner.compile(ort, 'wasm', await prepareLayerwiseFrom(stories.config, inMemoryReader(stories.weights)), plan, 'onnx', undefined, PER_BLOCK);
+    const runner = await PlanRunner.compile(ort, 'wasm', await prepareLayerwiseFrom(stories.config, inMemoryReader(stories.weights)), plan, 'onnx', undefined, { segmentBytes: PER_BLOCK });
     const ref = new LlamaReference(stories.config, stories.weights, plan);
     await runner.step(prompt.slice(0, -1));
     prompt.slice(0, -1).forEach((t, p) => ref.forward(t, p));
@@ -81,7 +81,7 @@ describe('plans compiled as one session per block', () => {
     const m = randomLlama({ tiedEmbeddings: true }, 5);
     const plan = { layers: [0, 1, 2] };
     const held = await PlanRunner.compile(ort, 'wasm', prepareWeights(m.config, m.weights, { weights: setting }), plan, 'onnx');
-    const split = await PlanRunner.compile(ort, 'wasm', await prepareLayerwiseFrom(m.config, inMemoryReader(m.weights), { weights: setting }), plan, 'onnx', undefined, PER_BLOCK);
+    const split = await PlanRunner.compile(ort, 'wasm', await prepareLayerwiseFrom(m.config, inMemoryReader(m.weights), { weights: setting }), plan, 'onnx', undefined, { segmentBytes: PER_BLOCK });
     expect(split.runsPerStep).toBe(3);
     const tokens = [1, 5, 9, 33];
     expect(relativeLogitError(await split.step(tokens), await held.step(tokens))).toBeLessThan(1e-5);
@@ -90,12 +90,32 @@ describe('plans compiled as one session per block', () => {
   });
 
   it.each([
+    ['fp32', { linear: 'f32' }],
+    ['q8 with an int8 head', { linear: 'q8', head: 'q8' }],
+  ] as const)('a big table (%s): tokens looked up on the host, the head built from stored rows, the table never read whole', async (_, setting) => {
+    const m = randomLlama({ tiedEmbeddings: true }, 7);
+    const reader = inMemoryReader(m.weights);
+    let tableReads = 0;
+    const counting = { ...reader, tokenEmbedding: () => (tableReads++, reader.tokenEmbedding()) };
+    const plan = { layers: [0, 1, 2] };
+    const held = await PlanRunner.compile(ort, 'wasm', prepareWeights(m.config, m.weights, { weights: setting }), plan, 'onnx');
+    // hostLookupBytes 0: every table counts as big; held weights have no rows to read, so they gather.
+    const streamed = await PlanRunner.compile(ort, 'wasm', await prepareLayerwiseFrom(m.config, counting, { weights: setting }), plan, 'onnx', undefined, { hostLookupBytes: 0 });
+    expect(tableReads).toBe(0);
+    const tokens = [1, 5, 9, 33];
+    expect(relativeLogitError(await streamed.step(tokens), await held.step(tokens))).toBeLessThan(1e-5);
+    expect(relativeLogitError(await streamed.step([7]), await held.step([7]))).toBeLessThan(1e-5);
+    await held.release();
+    await streamed.release();
+  });
+
+  it.each([
     ['held weights: kept whole (split, each session would hold the table)', false, 1],
     ['a reader that reads rows: split, tokens looked up on the host', true, 3],
   ] as const)('a tied head that reads the embedding table, %s', async (_, rows, runs) => {
     const m = randomLlama({ tiedEmbeddings: true }, 6);
     const source = rows ? await prepareLayerwiseFrom(m.config, inMemoryReader(m.weights)) : prepareWeights(m.config, m.weights);
-    const runner = await PlanRunner.compile(ort, 'wasm', source, { layers: [0, 1, 2] }, 'onnx', { headFromEmbedding: true }, PER_BLOCK);
+    const runner = await PlanRunner.compile(ort, 'wasm', source, { layers: [0, 1, 2] }, 'onnx', { headFromEmbedding: true }, { segmentBytes: PER_BLOCK });
     expect(runner.runsPerStep).toBe(runs);
     const ref = new LlamaReference(m.config, m.weights, { layers: [0, 1, 2] });
     let want: Float32Array = new Float32Array(0);
