@@ -8,7 +8,7 @@ import { buildSegment } from '../llama/graph.ts';
 import { prepareWeights } from '../llama/prepare.ts';
 import { randomLlama } from '../llama/testing/random-model.ts';
 import { fullPlan, type LlamaConfig, type WeightsSetting } from '../llama/types.ts';
-import { blockLinearParams, DEQUANTIZED_Q4_LIMIT, resolveForms } from './kernel-choice.ts';
+import { BIG_HEAD_BYTES, blockLinearParams, DEQUANTIZED_Q4_LIMIT, resolveForms } from './kernel-choice.ts';
 
 describe('resolveForms', () => {
   it("'auto' on WASM: q8 -> int8 DynamicQuantizeMatMul, q4 -> its grid dequantized when small, requantized to int8 when large, head fp32", () => {
@@ -24,6 +24,18 @@ describe('resolveForms', () => {
     expect(resolveForms({ linear: 'q4' }, 'webgpu', small).block.form).toBe('nbits');
     expect(resolveForms({ linear: 'q4', kernel: 'dequantized' }, 'wasm').block).toEqual({ form: 'dequantized', bits: 4, blockSize: 32 });
     expect(resolveForms({ linear: 'q4', head: 'q8' }, 'wasm').head).toEqual({ form: 'int8' });
+  });
+
+  it('a compressed model with a big head (BIG_HEAD_BYTES) gets an int8 head on WASM unless asked for fp32; fp32 models and small heads keep fp32', () => {
+    const stories15M = { dim: 288, hiddenDim: 768, nLayers: 6, nHeads: 6, nKvHeads: 6, vocabSize: 32000, maxSeqLen: 256 } as LlamaConfig; // 37 MB fp32 head
+    const smollm = { ...stories15M, dim: 576, hiddenDim: 1536, nLayers: 30, nHeads: 9, nKvHeads: 3, vocabSize: 49152 }; // 113 MB fp32 head
+    expect(stories15M.vocabSize * stories15M.dim * 4).toBeLessThan(BIG_HEAD_BYTES);
+    expect(smollm.vocabSize * smollm.dim * 4).toBeGreaterThanOrEqual(BIG_HEAD_BYTES);
+    expect(resolveForms({ linear: 'q8' }, 'wasm', stories15M).head).toEqual({ form: 'f32' });
+    expect(resolveForms({ linear: 'q8' }, 'wasm', smollm).head).toEqual({ form: 'int8' });
+    expect(resolveForms({ linear: 'q4' }, 'wasm', smollm).head).toEqual({ form: 'int8' }); // 8 bits per channel, not the block's grid
+    expect(resolveForms({ linear: 'q8', head: 'f32' }, 'wasm', smollm).head).toEqual({ form: 'f32' });
+    expect(resolveForms({ linear: 'f32' }, 'wasm', smollm).head).toEqual({ form: 'f32' });
   });
 
   it("'auto' on WebGPU: MatMulNBits with accuracy_level 1 unless asked, 8-bit head", () => {

@@ -88,6 +88,14 @@ function formFor(bits: NBits, kernel: Exclude<WeightsSetting['kernel'], undefine
   return { form: 'nbits', bits, blockSize, accuracyLevel: s.accuracyLevel ?? 1 };
 }
 
+/**
+ * fp32 head bytes from which a compressed model's head is int8 on WASM by default: 4x less
+ * memory (113 MB -> 28 MB at SmolLM2-135M, 1.05 GB -> 262 MB at Llama-3.2-1B), which decides
+ * it even where the int8 kernel is slower per step (models/compress/README.md has both
+ * measurements). Below it (the stories models) the head stays fp32: there is little to save.
+ */
+export const BIG_HEAD_BYTES = 64 * 2 ** 20;
+
 /** Bytes of fp32 block linears up to which WASM's 'auto' runs a q4 grid dequantized (exact) rather than as int8. */
 export const DEQUANTIZED_Q4_LIMIT = 256 * 2 ** 20;
 
@@ -106,7 +114,10 @@ export function resolveForms(s: WeightsSetting, backend: KernelBackend, config?:
   const smallQ4 = config !== undefined && blockLinearParams(config) * 4 <= DEQUANTIZED_Q4_LIMIT;
   const blockAuto = backend === 'wasm' && s.linear === 'q4' && smallQ4 ? 'dequantized' : autoKernel;
   const block: WeightForm = s.linear === 'f32' ? { form: 'f32' } : formFor(s.linear === 'q8' ? 8 : 4, s.kernel === undefined || s.kernel === 'auto' ? blockAuto : s.kernel, s);
-  const headWidth = s.head ?? (backend === 'webgpu' && s.linear !== 'f32' ? 'q8' : 'f32');
+  // A compressed model's head is 8-bit on WebGPU, and on WASM once `config` shows it is big
+  // (BIG_HEAD_BYTES; without a config, fp32 as before).
+  const bigHead = config !== undefined && config.vocabSize * config.dim * 4 >= BIG_HEAD_BYTES;
+  const headWidth = s.head ?? (s.linear !== 'f32' && (backend === 'webgpu' || bigHead) ? 'q8' : 'f32');
   // The head follows the block kernel when that one holds 8 bits; a 4-bit block kernel gives the head its 8-bit version.
   const headKernel = s.kernel === undefined || s.kernel === 'auto' ? autoKernel : s.kernel;
   const head: WeightForm = headWidth === 'f32' ? { form: 'f32' } : formFor(8, headKernel, s);

@@ -27,7 +27,7 @@
  * const runnable = toKernelForms(stored, setting, 'wasm'); // q4: the grid requantized to int8 for DynamicQuantizeMatMul
  */
 import type { PreparedLayer, PreparedWeights } from '../llama/prepare.ts';
-import type { WeightsSetting } from '../llama/types.ts';
+import type { LlamaConfig, WeightsSetting } from '../llama/types.ts';
 import { WhittleError } from '../../core/errors.ts';
 import { blobBytes, blockCount, dequantizeBlockwise, zeroPointBytes, type BlockSize, type BlockwiseWeight } from './blockwise.ts';
 import { resolveForms, type KernelBackend, type WeightForm } from './kernel-choice.ts';
@@ -47,9 +47,10 @@ export interface StoragePlan {
   head: WeightForm | null;
 }
 
-export function storagePlan(setting: WeightsSetting, backend: KernelBackend): StoragePlan {
-  // No config: WASM's q4 is 'dequantized' or 'int8' by size, and both store the same grid.
-  const { block, head } = resolveForms(setting, backend);
+export function storagePlan(setting: WeightsSetting, backend: KernelBackend, config?: LlamaConfig): StoragePlan {
+  // WASM's q4 is 'dequantized' or 'int8' by size, and both store the same grid; `config` decides
+  // whether the head is WASM's int8 one (kernel-choice.ts, BIG_HEAD_BYTES).
+  const { block, head } = resolveForms(setting, backend, config);
   // Forms that stand for a 4-bit grid (fp32 dequantized, or int8 requantized) store the grid itself.
   const standsForGrid = (f: WeightForm) => f.form === 'dequantized' || (f.form === 'int8' && f.grid !== undefined);
   if (!standsForGrid(block) && !standsForGrid(head)) return { prepare: setting, head: null };

@@ -319,7 +319,7 @@ export class TextEngine {
         let stored: PreparedWeights | null = null;
         let compressed: PreparedWeights;
         if (options.keepStored) {
-          const plan = storagePlan(setting, this.backend);
+          const plan = storagePlan(setting, this.backend, source.weights.config);
           stored = withStoredHead(await quantize(plan.prepare), plan);
           compressed = toKernelForms(stored, setting, this.backend);
         } else compressed = await quantize(setting);

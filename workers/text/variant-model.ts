@@ -72,6 +72,6 @@ const isReader = (w: TextModel['weights'] | LlamaWeightReader): w is LlamaWeight
 /** A source model's weights prepared for `setting` in their stored form (what a variant holds), layer by layer. */
 export async function prepareStored(model: TextModel | StreamedTextModel, setting: WeightsSetting, backend: KernelBackend, signal?: AbortSignal): Promise<PreparedWeights> {
   const reader = isReader(model.weights) ? model.weights : inMemoryReader(model.weights);
-  const plan = storagePlan(setting, backend);
+  const plan = storagePlan(setting, backend, model.config);
   return withStoredHead(await prepareWeightsFrom(model.config, reader, { weights: plan.prepare, backend, ...(signal ? { signal } : {}) }), plan);
 }
