@@ -25,7 +25,7 @@ import { linearBytes, type LinearWeight } from '../compress/linear.ts';
 import { headFormStreams, headFromRows, type RowRangeReader } from '../compress/head-from-rows.ts';
 import { ropeInverseFrequencies, ropeTables } from './rope.ts';
 import { headSizeOf, type LlamaConfig, type LlamaLayerWeights, type LlamaWeights, type WeightsSetting } from './types.ts';
-import type { LlamaWeightReader } from './weight-reader.ts';
+import { gatherRows, type LlamaWeightReader } from './weight-reader.ts';
 
 /** Linear weights are fp32 [in, out] as prepared here, or quantized by `options.weights` (models/compress/linear.ts). */
 export interface PreparedLayer {
@@ -283,10 +283,26 @@ export interface LayerwiseWeights extends Omit<PreparedWeights, 'layers' | 'head
   embeddingRows?: (ids: readonly number[]) => Promise<Float32Array>;
 }
 
-/** Held prepared weights seen as layerwise ones (nothing prepared again). */
+/**
+ * Held prepared weights seen as layerwise ones (nothing prepared again). Rows are looked up in
+ * the held table: JS holds it anyway, so a big one (a cached variant of SmolLM2-135M and up)
+ * need not be in a session too.
+ */
 export function heldLayerwise(w: PreparedWeights): LayerwiseWeights {
   const { layers, head, embedding, ...rest } = w;
-  return { ...rest, layer: async (i) => layers[i]!, embedding: async () => embedding, head: async () => head, headIsFp32: head instanceof Float32Array, headReadsTable: false };
+  const dim = w.config.dim;
+  return {
+    ...rest,
+    layer: async (i) => layers[i]!,
+    embedding: async () => embedding,
+    head: async () => head,
+    headIsFp32: head instanceof Float32Array,
+    headReadsTable: false,
+    embeddingRows: async (ids) => {
+      for (const id of ids) if (!Number.isInteger(id) || id < 0 || id * dim >= embedding.length) throw new WhittleError('INVALID_ARGUMENT', `token ${id} is outside the vocabulary (${embedding.length / dim})`);
+      return gatherRows(embedding, dim, ids);
+    },
+  };
 }
 
 /**

@@ -110,7 +110,7 @@ describe('plans compiled as one session per block', () => {
   });
 
   it.each([
-    ['held weights: kept whole (split, each session would hold the table)', false, 1],
+    ['held weights: split, tokens looked up in the held table', false, 3],
     ['a reader that reads rows: split, tokens looked up on the host', true, 3],
   ] as const)('a tied head that reads the embedding table, %s', async (_, rows, runs) => {
     const m = randomLlama({ tiedEmbeddings: true }, 6);
