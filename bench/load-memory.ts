@@ -9,7 +9,8 @@
  * plus load time and a short greedy decode. Weights are synthetic (models/synthetic/, published
  * shapes, generated into public/models/synthetic-<shape>/ when missing): memory and load only.
  * The folder is opened the way the CLI opens one (Blobs from `fs.openAsBlob`, streamed layer by
- * layer). Chromium's numbers (the renderer's RSS) are in `npm run bench:scale`.
+ * layer). On Node 20 the children run with ArrayBuffer.prototype.transfer turned on, as Chromium
+ * has it, so load-time temporaries are released as they are in a tab (core/release.ts). Chromium's numbers (the renderer's RSS) are in `npm run bench:scale`.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, openAsBlob, readFileSync, readdirSync } from 'node:fs';
@@ -24,6 +25,9 @@ const { values } = parseArgs({
   options: { shapes: { type: 'string', default: 'smollm2-135m' }, weights: { type: 'string', default: 'f32,q8' }, json: { type: 'boolean', default: false }, child: { type: 'string' }, 'max-tokens': { type: 'string', default: '8' } },
 });
 const MB = 2 ** 20;
+// Node 20 has ArrayBuffer.prototype.transfer behind a flag; Chromium (where Whittle runs) ships
+// it, and the load releases its temporaries with it (core/release.ts): measure what a tab does.
+const TRANSFER_FLAG = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer !== 'function' && process.versions.node.startsWith('20.') ? ['--harmony-rab-gsab-transfer'] : [];
 
 interface Row {
   shape: string;
@@ -99,7 +103,7 @@ if (values.child) {
     const dir = join(REPO_ROOT, 'public', 'models', `synthetic-${shape}`);
     if (!existsSync(join(dir, 'config.json'))) writeSyntheticFolder(publishedShape(shape), dir, { seed: 0 }); // the seed bench:scale uses
     for (const weights of values.weights.split(',')) {
-      const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/load-memory.ts', '--child', `${shape}:${weights}`, '--max-tokens', values['max-tokens']], { cwd: REPO_ROOT, encoding: 'utf8', maxBuffer: 1 << 24 });
+      const r = spawnSync(process.execPath, ['--expose-gc', ...TRANSFER_FLAG, '--import', 'tsx', 'bench/load-memory.ts', '--child', `${shape}:${weights}`, '--max-tokens', values['max-tokens']], { cwd: REPO_ROOT, encoding: 'utf8', maxBuffer: 1 << 24 });
       const line = r.stdout.trim().split('\n').pop() ?? '';
       if (r.status !== 0 || !line.startsWith('{')) {
         console.error(`[memory] ${shape} ${weights} failed (exit ${r.status}): ${r.stderr.slice(-2000)}`);

@@ -76,18 +76,25 @@ export function roundTripFor(form: WeightForm): QuantizeDequantize {
  * One prepared layer with its four linears in `form`. prepareWeights calls it right after
  * preparing each layer, so a load with compression never holds every layer in fp32 at once.
  */
-export function compressLayer(l: PreparedLayer, i: number, c: LlamaConfig, hs: number, form: WeightForm): PreparedLayer {
+/** `consumed` is told of each fp32 linear once its compressed form exists (a streamed load releases it then). */
+export function compressLayer(l: PreparedLayer, i: number, c: LlamaConfig, hs: number, form: WeightForm, consumed: (fp32: Float32Array) => void = () => {}): PreparedLayer {
   // A width-pruned layer (width-slice.ts) has its own KV heads and FFN width (prepare.ts' layerWidth, inlined: prepare.ts imports this file).
   const nKvHeads = l.kvHeads ?? c.nKvHeads;
   const nHeads = nKvHeads * (c.nHeads / c.nKvHeads);
   const hidden = l.hidden ?? c.hiddenDim;
   const qkvCols = (nHeads + 2 * nKvHeads) * hs;
+  const one = (w: LinearWeight, name: string, K: number, N: number): LinearWeight => {
+    const fp32 = fp32Of(w, name);
+    const out = compressLinear(fp32, K, N, form);
+    if (out !== fp32) consumed(fp32);
+    return out;
+  };
   return {
     ...l,
-    qkv: compressLinear(fp32Of(l.qkv, `qkv.${i}`), c.dim, qkvCols, form),
-    wo: compressLinear(fp32Of(l.wo, `wo.${i}`), nHeads * hs, c.dim, form),
-    gateUp: compressLinear(fp32Of(l.gateUp, `gate_up.${i}`), c.dim, 2 * hidden, form),
-    down: compressLinear(fp32Of(l.down, `down.${i}`), hidden, c.dim, form),
+    qkv: one(l.qkv, `qkv.${i}`, c.dim, qkvCols),
+    wo: one(l.wo, `wo.${i}`, nHeads * hs, c.dim),
+    gateUp: one(l.gateUp, `gate_up.${i}`, c.dim, 2 * hidden),
+    down: one(l.down, `down.${i}`, hidden, c.dim),
   };
 }
 

@@ -13,11 +13,12 @@
  * const head = await headFromRows((first, count) => reader.embeddingRange!(first, count), vocab, dim, { form: 'int8' });
  */
 import { throwIfAborted } from '../../core/errors.ts';
+import { releaseNow } from '../../core/release.ts';
 import type { WeightForm } from './kernel-choice.ts';
 import type { LinearWeight } from './linear.ts';
 import { QMAX } from './per-channel.ts';
 
-/** Reads rows first .. first + count - 1 of the table: [count, dim]. */
+/** Reads rows first .. first + count - 1 of the table: [count, dim], a new array the caller may release. */
 export type RowRangeReader = (first: number, count: number) => Promise<Float32Array>;
 
 /** fp32 rows held per read: big enough for few reads, small beside any head this is for. */
@@ -53,6 +54,7 @@ export async function headFromRows(readRows: RowRangeReader, vocab: number, dim:
       scales![v] = scale;
       for (let d = 0; d < dim; d++) b![d * vocab + v] = Math.min(QMAX, Math.max(-QMAX, Math.round(row[d]! / scale)));
     }
+    releaseNow(rows); // the chunk is the reader's fresh read (RowRangeReader)
   }
   return f32 ?? { kind: 'int8', weight: { K: dim, N: vocab, b: b!, scales: scales! } };
 }

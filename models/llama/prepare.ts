@@ -17,6 +17,7 @@
  * - RoPE cos/sin tables carry any `rope_scaling` (rope.ts), so the graph is the same for every variant.
  */
 import { WhittleError, throwIfAborted } from '../../core/errors.ts';
+import { arraysIn, releaseNow } from '../../core/release.ts';
 import { compressHead, compressLayer } from '../compress/compress-prepared.ts';
 import { loadTimeSparsity, sparsifyLayer } from '../compress/sparsity-prepared.ts';
 import { resolveForms } from '../compress/kernel-choice.ts';
@@ -147,7 +148,7 @@ export interface PrepareOptions {
 }
 
 /** Layer i in the graphs' layout: transposed, fused, Q pre-scaled, RoPE rows interleaved (see the file's header). */
-function layerPreparer(config: LlamaConfig): (l: LlamaLayerWeights) => PreparedLayer {
+function layerPreparer(config: LlamaConfig): (l: LlamaLayerWeights, consumed?: (matrix: Float32Array) => void) => PreparedLayer {
   const { dim, nHeads, nKvHeads, hiddenDim } = config;
   const hs = headSizeOf(config);
   const half = hs / 2;
@@ -160,11 +161,15 @@ function layerPreparer(config: LlamaConfig): (l: LlamaLayerWeights) => PreparedL
     return h * hs + src;
   } : undefined;
   const qScale = 1 / Math.sqrt(hs);
-  return (l) => {
+  // `consumed` is told of each source matrix once it is copied (a streamed load releases it then).
+  return (l, consumed = () => {}) => {
     const qkv = new Float32Array(dim * qkvCols);
     transposeInto(l.wq, nHeads * hs, dim, qkv, qkvCols, 0, qScale, toInterleaved);
+    consumed(l.wq);
     transposeInto(l.wk, nKvHeads * hs, dim, qkv, qkvCols, nHeads * hs, 1, toInterleaved);
+    consumed(l.wk);
     transposeInto(l.wv, nKvHeads * hs, dim, qkv, qkvCols, (nHeads + nKvHeads) * hs);
+    consumed(l.wv);
     let qkvBias: Float32Array | undefined;
     if (config.qkvBias) {
       // A bias is a [rows, 1] matrix: transposed, it lands at the same columns as its weight rows.
@@ -175,11 +180,15 @@ function layerPreparer(config: LlamaConfig): (l: LlamaLayerWeights) => PreparedL
     }
     const wo = new Float32Array(nHeads * hs * dim);
     transposeInto(l.wo, dim, nHeads * hs, wo, dim, 0);
+    consumed(l.wo);
     const gateUp = new Float32Array(dim * 2 * hiddenDim);
     transposeInto(l.w1, hiddenDim, dim, gateUp, 2 * hiddenDim, 0);
+    consumed(l.w1);
     transposeInto(l.w3, hiddenDim, dim, gateUp, 2 * hiddenDim, hiddenDim);
+    consumed(l.w3);
     const down = new Float32Array(hiddenDim * dim);
     transposeInto(l.w2, dim, hiddenDim, down, dim, 0);
+    consumed(l.w2);
     return { attnNorm: l.attnNorm.slice(), qkv, ...(qkvBias ? { qkvBias } : {}), wo, ffnNorm: l.ffnNorm.slice(), gateUp, down };
   };
 }
@@ -281,6 +290,17 @@ export interface LayerwiseWeights extends Omit<PreparedWeights, 'layers' | 'head
   readonly headReadsTable: boolean;
   /** Embedding rows read from storage (LlamaWeightReader.embeddingRows), when the source can. */
   embeddingRows?: (ids: readonly number[]) => Promise<Float32Array>;
+  /**
+   * Which arrays the source hands out are made for the asker alone, so a compile may release
+   * them (core/release.ts) once onnxruntime holds them; held weights' are never.
+   */
+  readonly fresh: { layers: boolean; head: boolean; table: boolean };
+}
+
+/** Releases the arrays of `before` that `after` does not use (core/release.ts). */
+function releaseReplaced(before: readonly ArrayBufferView[], after: PreparedLayer): void {
+  const kept = new Set(arraysIn(after).map((a) => a.buffer));
+  for (const a of before) if (!kept.has(a.buffer)) releaseNow(a);
 }
 
 /**
@@ -298,6 +318,7 @@ export function heldLayerwise(w: PreparedWeights): LayerwiseWeights {
     head: async () => head,
     headIsFp32: head instanceof Float32Array,
     headReadsTable: false,
+    fresh: { layers: false, head: false, table: false },
     embeddingRows: async (ids) => {
       for (const id of ids) if (!Number.isInteger(id) || id < 0 || id * dim >= embedding.length) throw new WhittleError('INVALID_ARGUMENT', `token ${id} is outside the vocabulary (${embedding.length / dim})`);
       return gatherRows(embedding, dim, ids);
@@ -353,14 +374,22 @@ export async function prepareLayerwiseFrom(config: LlamaConfig, reader: LlamaWei
     ropeSin,
     headIsFp32: !forms?.head || forms.head.form === 'f32',
     headReadsTable: !streamsHead,
+    // Layers and heads are prepared anew on every call; the table is the reader's own array unless it reads from storage.
+    fresh: { layers: true, head: true, table: reader.freshReads === true },
     layer: async (i) => {
       throwIfAborted(options.signal);
       const raw = await reader.layer(i);
       checkLayerShapes(config, raw, i);
-      const unmasked = prepareLayer(raw);
+      // Each read matrix (when fresh) and each fp32 step is released as soon as it is copied
+      // or quantized: at Llama-3.2-1B a layer's are ~0.5 GB, which V8 would collect only later.
+      const unmasked = prepareLayer(raw, reader.freshReads ? releaseNow : undefined);
       // Masked before quantizing, as prepareWeightsFrom does.
       const layer = sparse ? sparsifyLayer(unmasked, i, { config, headSize: hs }, sparse, null) : unmasked;
-      return forms ? compressLayer(layer, i, config, hs, forms.block) : layer;
+      const result = forms ? compressLayer(layer, i, config, hs, forms.block, releaseNow) : layer;
+      // Whatever else the steps made and the result does not use (masking's inputs, the read biases and norms).
+      const steps = [...arraysIn(unmasked), ...(layer === unmasked ? [] : arraysIn(layer))];
+      releaseReplaced(reader.freshReads ? [...steps, ...Object.values(raw).filter((v): v is Float32Array => v instanceof Float32Array)] : steps, result);
+      return result;
     },
     embedding: readTable,
     head: async (table) => {

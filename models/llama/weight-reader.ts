@@ -13,6 +13,12 @@ import { WhittleError } from '../../core/errors.ts';
 import type { LlamaLayerWeights, LlamaWeights } from './types.ts';
 
 export interface LlamaWeightReader {
+  /**
+   * Whether every array a read returns is new and the caller's alone (read from storage), so it
+   * may be released once used (core/release.ts). False or absent: the arrays may be the reader's
+   * own (inMemoryReader hands out the weights it holds).
+   */
+  readonly freshReads?: boolean;
   tokenEmbedding(): Promise<Float32Array>; // [vocab, dim]
   /** The untied head [vocab, dim]; null when the model ties it to the embedding. */
   lmHead(): Promise<Float32Array | null>;
@@ -25,8 +31,9 @@ export interface LlamaWeightReader {
    */
   embeddingRows?(ids: readonly number[]): Promise<Float32Array>;
   /**
-   * Rows first .. first + count - 1 of the embedding [count, dim] in one read: lets a tied head
-   * be built a chunk of rows at a time (models/compress/head-from-rows.ts) without the table.
+   * Rows first .. first + count - 1 of the embedding [count, dim] in one read, a new array the
+   * caller may release: lets a tied head be built a chunk of rows at a time
+   * (models/compress/head-from-rows.ts) without the table.
    */
   embeddingRange?(first: number, count: number): Promise<Float32Array>;
 }

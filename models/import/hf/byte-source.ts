@@ -12,6 +12,8 @@ export interface ByteSource {
   readonly size: number;
   /** Bytes [begin, end) as a fresh ArrayBuffer (a view of the whole buffer for in-memory sources). */
   read(begin: number, end: number): Promise<{ buffer: ArrayBuffer; byteOffset: number }>;
+  /** Whether each read's buffer is new and the reader's alone (a Blob's), so it may be released once used. */
+  readonly freshReads: boolean;
 }
 
 export type FileBytes = ArrayBuffer | Blob;
@@ -19,11 +21,12 @@ export type FileBytes = ArrayBuffer | Blob;
 export function byteSource(file: FileBytes, name: string): ByteSource {
   if (file instanceof ArrayBuffer) {
     // No copy: the caller's buffer outlives the read, and views into it are what tensorAsFloat32 gives too.
-    return { name, size: file.byteLength, read: async (begin) => ({ buffer: file, byteOffset: begin }) };
+    return { name, size: file.byteLength, freshReads: false, read: async (begin) => ({ buffer: file, byteOffset: begin }) };
   }
   return {
     name,
     size: file.size,
+    freshReads: true,
     read: async (begin, end) => ({ buffer: await file.slice(begin, end).arrayBuffer(), byteOffset: 0 }),
   };
 }

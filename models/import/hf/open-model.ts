@@ -10,6 +10,7 @@
  * const prepared = await prepareWeightsFrom(config, reader, { weights: { linear: 'q8' } });
  */
 import { WhittleError } from '../../../core/errors.ts';
+import { releaseNow } from '../../../core/release.ts';
 import { checkRange, type LlamaWeightReader } from '../../llama/weight-reader.ts';
 import type { LlamaConfig, LlamaLayerWeights } from '../../llama/types.ts';
 import { byteSource, readWhole, type ByteSource, type FileBytes } from './byte-source.ts';
@@ -81,7 +82,10 @@ export async function openHfModel(files: HfFolderFiles, options: HfConfigOptions
     const shard = shards.get(shardName)!;
     const entry = floatTensorEntry({ name: shardName, tensors: shard.tensors }, spec.key, spec.shape);
     const bytes = await shard.source.read(entry.begin, entry.end);
-    return decodeFloatTensor(entry, bytes.buffer, bytes.byteOffset);
+    const values = decodeFloatTensor(entry, bytes.buffer, bytes.byteOffset);
+    // bf16/f16 were widened into a new array: the bytes read are garbage now.
+    if (shard.source.freshReads && values.buffer !== bytes.buffer) releaseNow(new Uint8Array(bytes.buffer));
+    return values;
   };
 
   const { dim, vocabSize } = config;
@@ -98,6 +102,7 @@ export async function openHfModel(files: HfFolderFiles, options: HfConfigOptions
   }
 
   const reader: LlamaWeightReader = {
+    freshReads: [...shards.values()].every((sh) => sh.source.freshReads),
     tokenEmbedding: () => read({ key: 'model.embed_tokens.weight', shape: [vocabSize, dim] }),
     lmHead: async () => (config.tiedEmbeddings ? null : read({ key: 'lm_head.weight', shape: [vocabSize, dim] })),
     finalNorm: () => read({ key: 'model.norm.weight', shape: [dim] }),
@@ -127,7 +132,11 @@ export async function openHfModel(files: HfFolderFiles, options: HfConfigOptions
       const begin = entry.begin + first * rowBytes;
       const end = begin + count * rowBytes;
       const bytes = await shard.source.read(begin, end);
-      return decodeFloatTensor({ ...entry, shape: [count, dim], begin, end }, bytes.buffer, bytes.byteOffset);
+      const rows = decodeFloatTensor({ ...entry, shape: [count, dim], begin, end }, bytes.buffer, bytes.byteOffset);
+      // A view of an in-memory file is copied: the caller may release what it gets.
+      if (rows.buffer === bytes.buffer && !shard.source.freshReads) return rows.slice();
+      if (rows.buffer !== bytes.buffer && shard.source.freshReads) releaseNow(new Uint8Array(bytes.buffer));
+      return rows;
     },
     layer: async (i) => {
       const specs = hfLayerTensors(config, i);
