@@ -6,6 +6,7 @@
  *   hidden_in      float32 [1, S, dim]         (segments without it)
  *   position       int64   [1]                 first position of this step (RoPE offset)
  *   position_ids   int64   [1, S]              instead of `position` in the dropout variant
+ *   rope_cos/sin   float32 [S, headSize / 2]   instead of either, with SegmentOptions.ropeIn: the run's RoPE rows
  *   logit_rows     int64   [R]                 dropout variant: the rows the head reads (logits [1, R, vocab])
  *   attention_mask float32 [G*S, T]            additive; row s*G+g is query s ('plain' attention only)
  *   seqlens_k      int32   [1] = T - 1, total_seq_len int32 [] = T   ('gqa' attention only)
@@ -102,6 +103,14 @@ export interface SegmentOptions {
    * plan whose tied head reads the table holds it in one session only.
    */
   embeddingsIn?: boolean;
+  /**
+   * The run's RoPE rows are inputs, `rope_cos` / `rope_sin` float [S, headSize / 2] (the rows of
+   * its S positions, in order), instead of the [maxSeqLen, headSize / 2] tables as initializers:
+   * every session holds its own copy of an initializer (33.5 MB at Llama-3.2-1B's 131072
+   * positions), so a plan split into many sessions feeds the rows (runner.ts). `position` /
+   * `position_ids` are then not inputs: row s is position s of the run.
+   */
+  ropeIn?: boolean;
 }
 
 export function buildSegment(w: PreparedWeights, segment: Segment, attention: AttentionKind = 'plain', io: SegmentIo = 'runner', options: SegmentOptions = {}): SegmentGraph {
@@ -134,12 +143,14 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
   } else {
     resid = g.input('hidden_in', 'float32', [1, 'S', c.dim]);
   }
-  const position = optimum || dropout ? g.input('position_ids', 'int64', [B, 'S']) : g.input('position', 'int64', [1]);
+  const ropeIn = options.ropeIn === true && !optimum;
+  // With fed rows, RotaryEmbedding reads row s for the run's position s: a start of 0.
+  const position = ropeIn ? g.constant('rope_start', 'int64', [1], BigInt64Array.of(0n)) : optimum || dropout ? g.input('position_ids', 'int64', [B, 'S']) : g.input('position', 'int64', [1]);
   const mask = optimum ? optimumMask(g) : attention === 'gqa' ? null : g.input('attention_mask', 'float32', [attention === 'plain' ? 'GS' : 'S', 'T']);
   const seqlens = attention === 'gqa' ? g.input('seqlens_k', 'int32', [1]) : null;
   const total = attention === 'gqa' ? g.input('total_seq_len', 'int32', []) : null;
-  const cos = g.constant('rope_cos', 'float32', [c.maxSeqLen, hs / 2], w.ropeCos);
-  const sin = g.constant('rope_sin', 'float32', [c.maxSeqLen, hs / 2], w.ropeSin);
+  const cos = ropeIn ? g.input('rope_cos', 'float32', ['S', hs / 2]) : g.constant('rope_cos', 'float32', [c.maxSeqLen, hs / 2], w.ropeCos);
+  const sin = ropeIn ? g.input('rope_sin', 'float32', ['S', hs / 2]) : g.constant('rope_sin', 'float32', [c.maxSeqLen, hs / 2], w.ropeSin);
   const eps = float(c.normEps);
 
   // Pending MLP output of the previous block: added to the residual by the next fused norm.

@@ -20,7 +20,7 @@ import { DropoutEnsemble, memberLogits, prefillMarked } from './dropout-decode.t
 import { resolveDropout } from './dropout-members.ts';
 import { TextEngine } from './engine.ts';
 import { textModelFromLlama2c } from './model.ts';
-import { PlanRunner } from './runner.ts';
+import { PlanRunner, type CompileLimits } from './runner.ts';
 
 const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
 
@@ -35,8 +35,9 @@ function expectClose(got: Float32Array, want: Float32Array, what: string, rel = 
 
 const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
 
-async function checkMembers(config: LlamaConfig, weights: LlamaWeights, plan: LlamaPlan, attention: AttentionKind, prompt: number[], marked: number[], follow: number[], drops: number[][]) {
-  const runner = await PlanRunner.compile(ort, 'wasm', prepareWeights(config, weights), plan, attention, { dropout: true });
+async function checkMembers(config: LlamaConfig, weights: LlamaWeights, plan: LlamaPlan, attention: AttentionKind, prompt: number[], marked: number[], follow: number[], drops: number[][], limits?: CompileLimits) {
+  const runner = await PlanRunner.compile(ort, 'wasm', prepareWeights(config, weights), plan, attention, { dropout: true }, limits);
+  if (limits) expect(runner.runsPerStep).toBe(plan.layers.length);
   runner.prefillChunk = 4; // several chunks, so marked rows come from more than one run
   const ref = new LlamaReference(config, weights, plan);
   const refRows = prompt.map((t, p) => ref.forward(t, p));
@@ -78,6 +79,7 @@ const drops = [[2], [1, 4, 5], [], [3, 6, 7, 8]];
 describe.each(['onnx', 'plain'] as const)('dropout variant (%s attention) vs the reference forward', (attention) => {
   it('stories260K: marked rows, base steps and members with dropped positions', () => checkMembers(stories.config, stories.weights, { layers: [0, 1, 2, 3, 4] }, attention, prompt, [1, 2, 5, 6, 9], [298, 315, 421, 395], drops));
   it('stories260K, a pruned plan with an early exit (members run the full path)', () => checkMembers(stories.config, stories.weights, { layers: [0, 1, 3, 4], exit: 2 }, attention, prompt, [3, 4, 8], [298], drops));
+  it('stories260K split into one session per block (each run fed its RoPE rows, members sharing a position)', () => checkMembers(stories.config, stories.weights, { layers: [0, 1, 2, 3, 4] }, attention, prompt, [1, 2, 5, 6, 9], [298, 315], drops, { segmentBytes: 1 }));
   it('random GQA model, half RoPE, untied', () => {
     const m = randomLlama();
     return checkMembers(m.config, m.weights, { layers: [0, 1, 2] }, attention, [1, 5, 9, 33, 7, 0, 12], [1, 2, 3, 4, 5, 6], [39], [[1, 2], [5], [0, 3, 4]]);

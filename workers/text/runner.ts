@@ -16,9 +16,11 @@
  *   next past, so the cache never leaves the GPU.
  */
 import { WhittleError, throwIfAborted } from '../../core/errors.ts';
+import { releaseAllIn, releaseNow } from '../../core/release.ts';
 import { attentionMaskShape, buildSegment, kvCacheShape, type AttentionKind, type SegmentOptions } from '../../models/llama/graph.ts';
 import { planSegments, splitSegments, type Segment } from '../../models/llama/plan.ts';
 import { heldLayerwise, layerWidth, type LayerwiseWeights, type PreparedLayer, type PreparedWeights } from '../../models/llama/prepare.ts';
+import { gatherRows } from '../../models/llama/weight-reader.ts';
 import { linearBytes } from '../../models/compress/linear.ts';
 import type { LlamaPlan } from '../../models/llama/types.ts';
 import { createSession, type Backend, type OrtModule } from '../ort/runtime.ts';
@@ -258,10 +260,16 @@ export const HOST_LOOKUP_BYTES = 64 * 2 ** 20;
 
 /** PlanRunner.compile's size rules, for tests and benchmarks that exercise them at small sizes. */
 export interface CompileLimits {
-  /** Most bytes of block weights per session (default SEGMENT_BYTES, or 16 RoPE tables' bytes if more). */
+  /** Most bytes of block weights per session (default SEGMENT_BYTES). */
   segmentBytes?: number;
   /** fp32 table bytes from which tokens are looked up on the host (default HOST_LOOKUP_BYTES). */
   hostLookupBytes?: number;
+}
+
+/** RoPE cos / sin tables [maxSeqLen, headSize / 2] (prepare.ts). */
+interface RopeTables {
+  cos: Float32Array;
+  sin: Float32Array;
 }
 
 export class PlanRunner {
@@ -302,6 +310,8 @@ export class PlanRunner {
     private readonly segments: CompiledSegment[],
     /** Looks tokens up on the host when the first segment takes `inputs_embeds` (compile's HOST_LOOKUP_BYTES and split rules). */
     private readonly embeddingRows?: (ids: readonly number[]) => Promise<Float32Array>,
+    /** The RoPE tables, when the segments take each run's rows as inputs (compile's split plans). */
+    private readonly rope?: RopeTables,
   ) {
     const { nKvHeads, nHeads } = weights.config;
     this.inputs = new StepInputs(ort, attention, nHeads / nKvHeads);
@@ -318,9 +328,9 @@ export class PlanRunner {
    * Builds and loads one session per segment of `plan`, one segment at a time: a segment's
    * arrays are asked of `weights` just before its graph is built and dropped once onnxruntime
    * holds them, so with LayerwiseWeights (prepare.ts) JS never holds more than one segment. Runs
-   * of more than `limits.segmentBytes` of block weights (default SEGMENT_BYTES, or 16 RoPE tables'
-   * bytes if more) are split into chunks of at most that (splitSegments, plan.ts): whole-model
-   * sessions peak at twice the model while they are created.
+   * of more than `limits.segmentBytes` of block weights (default SEGMENT_BYTES) are split into
+   * chunks of at most that (splitSegments, plan.ts): whole-model sessions peak at twice the
+   * model while they are created.
    */
   static async compile(ort: OrtModule, backend: Backend, weights: PreparedWeights | LayerwiseWeights, plan: LlamaPlan, attention: AttentionKind, graphOptions?: SegmentOptions, limits: CompileLimits = {}): Promise<PlanRunner> {
     const { segmentBytes, hostLookupBytes = HOST_LOOKUP_BYTES } = limits;
@@ -338,6 +348,7 @@ export class PlanRunner {
     const compiled: (CompiledSegment | undefined)[] = [];
     const kvHeads = Array.from({ length: c.nLayers }, () => c.nKvHeads);
     let embeddingRows: ((ids: readonly number[]) => Promise<Float32Array>) | undefined;
+    let rope: RopeTables | undefined;
     try {
       const planned = planSegments(plan, c.nLayers);
       // Block bytes per layer, measured on the first kept layer (blocks of one plan share a form;
@@ -348,10 +359,11 @@ export class PlanRunner {
       // inside one session: split, each would hold its own copy (1.05 GB at Llama-3.2-1B), more
       // than splitting saves. Such plans split only where the source can read token rows itself.
       const lookup = sharesTable || c.vocabSize * c.dim * 4 >= hostLookupBytes ? source.embeddingRows : undefined;
-      // Every session holds its own RoPE tables (33.5 MB at Llama-3.2-1B's 131072 positions):
-      // chunks of at least 16 tables' bytes keep that copy under ~6% of what they hold.
-      const budget = segmentBytes ?? Math.max(SEGMENT_BYTES, 16 * (source.ropeCos.byteLength + source.ropeSin.byteLength));
+      const budget = segmentBytes ?? SEGMENT_BYTES;
       const split = (!sharesTable || lookup) && perLayer * plan.layers.length > budget ? splitSegments(planned, () => perLayer, budget) : planned;
+      // Every session would hold its own RoPE tables (33.5 MB at Llama-3.2-1B's 131072
+      // positions): a split plan feeds each run its rows instead, from the one copy kept here.
+      if (split.length > 1) rope = { cos: source.ropeCos, sin: source.ropeSin };
       // The host reads each token's row from storage instead: always for a big table no head
       // shares, and for a shared one once the plan is split.
       if (lookup && (!sharesTable || split.length > planned.length)) embeddingRows = lookup;
@@ -376,8 +388,10 @@ export class PlanRunner {
         if (usesTable(seg)) table ??= await source.embedding();
         const embedding = needsTable(seg) ? table! : new Float32Array(0);
         const head = needsHead(seg) ? await source.head(table ?? undefined) : new Float32Array(0);
-        if (usesTable(seg) && --tableUsers === 0) table = null;
-        const graph = buildSegment({ ...source, embedding, layers, head }, seg, attention, 'runner', embeddingRows && seg.embed ? { ...options, embeddingsIn: true } : options);
+        // The table's last user releases it below, once its session holds what it needs.
+        const tableDone = usesTable(seg) && --tableUsers === 0 ? table : null;
+        if (tableDone) table = null;
+        const graph = buildSegment({ ...source, embedding, layers, head }, seg, attention, 'runner', { ...options, ...(embeddingRows && seg.embed ? { embeddingsIn: true } : {}), ...(rope ? { ropeIn: true } : {}) });
         // On WebGPU the caches and the hidden state between segments stay in GPU buffers: each
         // step feeds the previous step's present_* back without a round trip through JS.
         // (Not exercised by the Node tests, which run WASM.)
@@ -388,13 +402,18 @@ export class PlanRunner {
         }
         const session = await createSession(ort, graph.built, backend, backend === 'webgpu' ? { preferredOutputLocation: onDevice } : {});
         compiled[i] = { session, layers: seg.layers, head: seg.head, nodeCount: graph.nodeCount };
+        // onnxruntime holds its own copy now: what the source made for this compile alone is
+        // released at once rather than at V8's next collection (core/release.ts).
+        if (source.fresh.layers) for (const l of seg.layers) releaseAllIn(layers[l]);
+        if (source.fresh.head) releaseAllIn(head);
+        if (source.fresh.table) releaseNow(tableDone);
       }
     } catch (err) {
       await Promise.all(compiled.map((s) => s?.session.release()));
       throw err;
     }
     const segments = compiled as CompiledSegment[];
-    const runner = new PlanRunner(ort, backend, { config: c, headSize: source.headSize, kvHeads }, plan, attention, segments, embeddingRows);
+    const runner = new PlanRunner(ort, backend, { config: c, headSize: source.headSize, kvHeads }, plan, attention, segments, embeddingRows, rope);
     // One throwaway step so onnxruntime's first-run allocations (and, on WebGPU, shader
     // compilation) happen at load time instead of inflating the first token's latency.
     try {
@@ -605,6 +624,11 @@ export class PlanRunner {
       return out;
     };
     let feeds = { ...this.inputs.feeds(P, S), ...variantFeeds(P) };
+    if (this.rope) {
+      const half = this.weights.headSize / 2;
+      feeds.rope_cos = new this.ort.Tensor('float32', gatherRows(this.rope.cos, half, positions), [S, half]);
+      feeds.rope_sin = new this.ort.Tensor('float32', gatherRows(this.rope.sin, half, positions), [S, half]);
+    }
     if (input.tokens && this.embeddingRows) feeds.inputs_embeds = new this.ort.Tensor('float32', await this.embeddingRows(input.tokens), [1, S, c.dim]);
     else if (input.tokens) feeds.input_ids = new this.ort.Tensor('int64', BigInt64Array.from(input.tokens, (t) => BigInt(t)), [1, S]);
     if (input.hidden) feeds.hidden_in = input.hidden;
