@@ -12,10 +12,8 @@ import type { Page } from '@playwright/test';
 import { whittleTest as test, expect, seedModelCache, expectGoldenTokens, recordStats, statsFromGenerate } from 'whittle/playwright';
 import { readFileSync } from 'node:fs';
 import type { ModelManifest } from 'whittle';
-import { serverLog, modelFile } from './fixtures.ts';
+import { serverLog, modelFile, STORIES260K_GOLDEN as GOLDEN } from './fixtures.ts';
 
-/** run.c's greedy tokens for stories260K from BOS (the golden the other e2e specs use). */
-const GOLDEN = [403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267, 337];
 const FILES = ['stories260K.bin', 'tok512.bin'];
 const SHA256 = Object.fromEntries(FILES.map((n) => [n, modelFile('stories260K', n).sha256]));
 const FOLDER = '/__e2e/hf/-/stories260K/';
