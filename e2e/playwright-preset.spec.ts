@@ -136,3 +136,24 @@ test('seedModelCache refuses bytes that do not match the manifest, and writes no
   );
   expect(listed).toBe(0);
 });
+
+test.describe('whittleProbe', () => {
+  test.describe.configure({ mode: 'serial' }); // one worker, in order: the second test sees the first's probe
+  test("'once' (default): probed before this worker's first test, the report reused after", async ({ page, whittleBackend }) => {
+    expect(whittleBackend.available).toBe(true);
+    expect(['about:blank', expect.stringContaining('/__whittle_playwright__/')]).toContainEqual(page.url());
+  });
+  test("'once': a later test gets the same report without a probe (its page starts blank)", async ({ page, whittleBackend, whittleTarget }) => {
+    expect(page.url()).toBe('about:blank');
+    expect(whittleBackend).toMatchObject({ target: whittleTarget, available: true });
+    expect(test.info().attachments.map((a) => a.name)).toContain('whittle-backend');
+  });
+  test.describe("'each-test'", () => {
+    test.use({ whittleProbe: 'each-test' });
+    test('probes again before this test (its page is on the probe page of the origin)', async ({ page, whittleBackend, baseURL }) => {
+      expect(page.url()).toBe(new URL('/__whittle_playwright__/blank.html', baseURL).href);
+      expect(whittleBackend.available).toBe(true);
+    });
+  });
+});
+
