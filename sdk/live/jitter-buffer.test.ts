@@ -57,6 +57,20 @@ describe('JitterBuffer (adaptive)', () => {
     expect(jb.stats.delayMs).toBe(100);
   });
 
+  it('setTarget sets the buffering beyond the base transit now (the demo\'s input); before the first packet, the pre-buffer', () => {
+    const jb = new JitterBuffer<number>({ startFrames: 1, adaptive: false });
+    jb.setTarget(2); // before any packet: the pre-buffer
+    jb.push(0, 0, 15);
+    expect(jb.popDue(20)).toEqual([]);
+    expect(jb.popDue(40)).toEqual([{ frame: 0, packet: 0 }]);
+    jb.push(1, 1, 35);
+    jb.setTarget(4); // two frames more: the next two turns hold
+    expect(jb.stats).toMatchObject({ targetFrames: 4, delayMs: 80 });
+    expect(jb.popDue(60)).toEqual([]);
+    expect(jb.popDue(80)).toEqual([]);
+    expect(jb.popDue(100)).toEqual([{ frame: 1, packet: 1 }]);
+  });
+
   it('with no times given, one pop() is one 20 ms frame (the fixed buffer of earlier versions, by number)', () => {
     const jb = new JitterBuffer<number>(1);
     jb.push(65535, 1);
