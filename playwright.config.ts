@@ -1,8 +1,11 @@
 /**
  * Browser tests: Debian's Chromium driven by playwright-core, against the Vite dev server
  * with the e2e fixture plugin. Two projects, made with the package's own preset
- * (`whittle/playwright`'s `whittleProject`, dogfooded): `wasm`, and `webgpu` on SwiftShader's
- * real WebGPU adapter (a CPU emulation, so WebGPU tests stay small).
+ * (`whittle/playwright`, dogfooded: the specs use its `whittleTest`): `wasm`, which targets
+ * `wasm-threads` since this server sends COOP/COEP (the preset checks that every test's page
+ * really was crossOriginIsolated), and `webgpu` on SwiftShader's real WebGPU adapter (a CPU
+ * emulation, so WebGPU tests stay small). Both require their backend: on a machine without it
+ * every test fails with the reason instead of skipping.
  */
 import { defineConfig } from '@playwright/test';
 import { whittleProject } from 'whittle/playwright';
@@ -10,10 +13,7 @@ import { CHROMIUM_ARGS, CHROMIUM_PATH } from './e2e/chromium.ts';
 
 const PORT = Number(process.env.WHITTLE_E2E_PORT ?? 5174);
 // This machine's Chromium and flags; the project names stay those the specs and CI know.
-const chromium = { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS };
-const wasm = whittleProject('wasm', { ...chromium, name: 'wasm' });
-const webgpu = whittleProject('webgpu-swiftshader', { ...chromium, name: 'webgpu' });
-
+const chromium = { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, require: true };
 
 export default defineConfig({
   testDir: 'e2e',
@@ -32,8 +32,8 @@ export default defineConfig({
     headless: true,
   },
   projects: [
-    { ...wasm, use: { ...wasm.use, backendName: 'wasm' } as never },
-    { ...webgpu, use: { ...webgpu.use, backendName: 'webgpu' } as never, testIgnore: ['store.spec.ts', 'worker.spec.ts', 'consumers/**'] },
+    whittleProject('wasm-threads', { ...chromium, name: 'wasm' }),
+    { ...whittleProject('webgpu-swiftshader', { ...chromium, name: 'webgpu' }), testIgnore: ['store.spec.ts', 'worker.spec.ts', 'consumers/**'] },
   ],
   webServer: {
     command: `WHITTLE_E2E=1 npx vite --port ${PORT} --strictPort --host 127.0.0.1`,

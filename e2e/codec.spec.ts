@@ -10,8 +10,8 @@ interface R {
   finite: boolean;
 }
 
-test('both clips round-trip at 3.2, 6 and 9.2 kbps; distance falls as the bitrate rises', async ({ harness, backendName }) => {
-  test.skip(backendName !== 'wasm', 'full clips on WASM; WebGPU runs the short check below');
+test('both clips round-trip at 3.2, 6 and 9.2 kbps; distance falls as the bitrate rises', async ({ harness, whittleBackend }) => {
+  test.skip(whittleBackend.backend !== 'wasm', 'full clips on WASM; WebGPU runs the short check below');
   test.setTimeout(240_000);
   const r = await harness.evaluate(async () => {
     const { whittle, logSpectralDistance, parseWav } = window.harness;
@@ -59,7 +59,7 @@ test('both clips round-trip at 3.2, 6 and 9.2 kbps; distance falls as the bitrat
   }
 });
 
-test('streaming: the bitrate switches on every frame and the decoder follows the headers', async ({ harness, backendName }) => {
+test('streaming: the bitrate switches on every frame and the decoder follows the headers', async ({ harness, whittleBackend }) => {
   const r = await harness.evaluate(async (backend) => {
     const { whittle, parseWav } = window.harness;
     const w = await whittle.Whittle.create({ backend, storeName: `codec-stream-${backend}` });
@@ -97,8 +97,8 @@ test('streaming: the bitrate switches on every frame and the decoder follows the
     const badRate = await codec.encode(new Float32Array(320), { kbps: 5.1 }).then(() => null, (e: { code?: string }) => e.code);
     codec.dispose();
     return { frames: FRAMES, quantizers, samples: decoded.length, maxDiff, finite: decoded.every(Number.isFinite), nan, badRate, backend: codec.info.runtime.backend };
-  }, backendName);
-  expect(r.backend).toBe(backendName);
+  }, whittleBackend.backend);
+  expect(r.backend).toBe(whittleBackend.backend);
   expect(r.quantizers).toEqual(Array.from({ length: r.frames }, (_, f) => [30, 16, 46, 1, 30, 16][f % 6]));
   expect(r.samples).toBe(r.frames * 320);
   expect(r.finite).toBe(true);
@@ -107,8 +107,8 @@ test('streaming: the bitrate switches on every frame and the decoder follows the
   expect(r.badRate).toBe('INVALID_ARGUMENT');
 });
 
-test('invalid, stereo and wrong-format WAV files are typed errors', async ({ harness, backendName }) => {
-  test.skip(backendName !== 'wasm', 'input validation is backend-independent');
+test('invalid, stereo and wrong-format WAV files are typed errors', async ({ harness, whittleBackend }) => {
+  test.skip(whittleBackend.backend !== 'wasm', 'input validation is backend-independent');
   const r = await harness.evaluate(async () => {
     const { whittle, writeWav } = window.harness;
     const w = await whittle.Whittle.create({ backend: 'wasm', storeName: 'codec-errors' });

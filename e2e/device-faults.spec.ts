@@ -4,15 +4,12 @@
  * and the next call recovers on a fresh worker and device, or on WASM when asked; onnxruntime's
  * runtime files failing to arrive once reject the load with NETWORK and the next load works.
  */
-import { test, expect } from './fixtures.ts';
 import type { Page } from '@playwright/test';
+import { logPageErrors } from 'whittle/playwright';
+import { test, expect } from './fixtures.ts';
 
 async function openFaults(page: Page): Promise<void> {
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' && !/not assigned to the preferred execution providers|VerifyEachNodeIsAssignedToAnEp/.test(msg.text()))
-      console.log(`[page error] ${msg.text()}`);
-  });
-  page.on('pageerror', (err) => console.log(`[page exception] ${err.stack}`));
+  logPageErrors(page);
   await page.goto('/e2e/pages/device-faults.html');
   await expect(page.locator('#status')).toHaveText('ready');
 }
@@ -21,10 +18,10 @@ const PROMPT = 'Once upon a time';
 
 test('text: a device lost mid-generation rejects it with DEVICE_LOST; the next generations recover on a fresh device', async ({
   page,
-  backendName,
+  whittleBackend,
 }) => {
   test.setTimeout(300_000);
-  test.skip(backendName !== 'webgpu', 'WebGPU only: WASM has no device to lose');
+  test.skip(whittleBackend.backend !== 'webgpu', 'WebGPU only: WASM has no device to lose');
   await openFaults(page);
   const r = await page.evaluate(async (prompt) => {
     const { whittle, tapWorker, loseDevice, failure } = window.faults;
@@ -76,14 +73,14 @@ test('text: a device lost mid-generation rejects it with DEVICE_LOST; the next g
 
 test('text: calls that reach the worker after it recorded the loss, before the page heard of it, run on a fresh worker', async ({
   page,
-  backendName,
+  whittleBackend,
 }) => {
   // The ordering CI saw under load (#16), made deterministic: the worker's device-lost report is
   // held back until the next calls have been sent to it (device-tap.worker.ts), so they reach the
   // doomed worker and the report crosses them. The worker refuses them unrun and the client
   // sends them once more to a fresh worker; before that fix they failed with DEVICE_LOST.
   test.setTimeout(300_000);
-  test.skip(backendName !== 'webgpu', 'WebGPU only: WASM has no device to lose');
+  test.skip(whittleBackend.backend !== 'webgpu', 'WebGPU only: WASM has no device to lose');
   await openFaults(page);
   const r = await page.evaluate(async (prompt) => {
     const { whittle, tapWorker, loseDeviceQuietly } = window.faults;
@@ -112,9 +109,9 @@ test('text: calls that reach the worker after it recorded the loss, before the p
   expect(r.backend).toBe('webgpu');
 });
 
-test("text: with deviceLoss 'wasm' the model continues on WASM after a loss", async ({ page, backendName }) => {
+test("text: with deviceLoss 'wasm' the model continues on WASM after a loss", async ({ page, whittleBackend }) => {
   test.setTimeout(300_000);
-  test.skip(backendName !== 'webgpu', 'WebGPU only: WASM has no device to lose');
+  test.skip(whittleBackend.backend !== 'webgpu', 'WebGPU only: WASM has no device to lose');
   await openFaults(page);
   const r = await page.evaluate(async (prompt) => {
     const { whittle, tapWorker, loseDevice } = window.faults;
@@ -133,10 +130,10 @@ test("text: with deviceLoss 'wasm' the model continues on WASM after a loss", as
 
 test('codec: a device lost between calls costs nothing but a restart; the next encode gives the same packets', async ({
   page,
-  backendName,
+  whittleBackend,
 }) => {
   test.setTimeout(300_000);
-  test.skip(backendName !== 'webgpu', 'WebGPU only: WASM has no device to lose');
+  test.skip(whittleBackend.backend !== 'webgpu', 'WebGPU only: WASM has no device to lose');
   await openFaults(page);
   const r = await page.evaluate(async () => {
     const { whittle, tapWorker, loseDevice } = window.faults;
@@ -157,13 +154,13 @@ test('codec: a device lost between calls costs nothing but a restart; the next e
 for (const file of ['wasm', 'mjs'] as const) {
   test(`onnxruntime's .${file} failing to load rejects the load with NETWORK; the next load fetches it again and works`, async ({
     page,
-    backendName,
+    whittleBackend,
   }) => {
     await openFaults(page);
     // The backend's own pair: the plain build on WASM, the asyncify (WebGPU) build on WebGPU.
     // Every request fails while `down` (Emscripten itself fetches the .wasm a second time after a
     // failed streaming compile, so failing one request is not a failed load).
-    const pattern = new RegExp(`/ort-wasm-simd-threaded${backendName === 'webgpu' ? '\\.asyncify' : ''}\\.${file}(\\?|$)`);
+    const pattern = new RegExp(`/ort-wasm-simd-threaded${whittleBackend.backend === 'webgpu' ? '\\.asyncify' : ''}\\.${file}(\\?|$)`);
     let down = true;
     const seen = { failed: 0, served: 0 };
     await page.context().route(pattern, async (route) => {
@@ -179,7 +176,7 @@ for (const file of ['wasm', 'mjs'] as const) {
       const { whittle, failure } = window.faults;
       const w = await whittle.Whittle.create({ backend, storeName: 'device-faults-runtime' });
       return failure(w.text('stories260K'));
-    }, backendName);
+    }, whittleBackend.backend);
     down = false;
     const tokens = await page.evaluate(
       async ({ backend, prompt }) => {
@@ -190,7 +187,7 @@ for (const file of ['wasm', 'mjs'] as const) {
         lm.dispose();
         return n;
       },
-      { backend: backendName, prompt: PROMPT },
+      { backend: whittleBackend.backend, prompt: PROMPT },
     );
     expect(first).toMatchObject({ code: 'NETWORK', isWhittle: true });
     expect(first?.message).toContain('runtime');

@@ -6,7 +6,7 @@
  */
 import { test, expect } from './fixtures.ts';
 
-test('dropout decoding runs in the worker, reports its ensemble, and members: 0 is plain decoding', async ({ harness, backendName }) => {
+test('dropout decoding runs in the worker, reports its ensemble, and members: 0 is plain decoding', async ({ harness, whittleBackend }) => {
   const r = await harness.evaluate(async (backend) => {
     const { whittle } = window.harness;
     const w = await whittle.Whittle.create({ backend, storeName: `dropout-${backend}` });
@@ -27,7 +27,7 @@ test('dropout decoding runs in the worker, reports its ensemble, and members: 0 
     );
     lm.dispose();
     return { plain: plain.tokens, guard: guard.tokens, guardStats: guard.stats.dropout ?? null, done, votes, bad };
-  }, backendName);
+  }, whittleBackend.backend);
   expect(r.guard).toEqual(r.plain);
   expect(r.guardStats).toBeNull();
   const d = r.done!.stats.dropout!;

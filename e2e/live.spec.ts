@@ -1,6 +1,7 @@
 /** The live codec demo driven like a person: stream a clip, switch bitrate mid-stream, add loss. */
 import { loadavg } from 'node:os';
 import type { Page } from '@playwright/test';
+import { recordStats, type WhittleStats } from 'whittle/playwright';
 import { test, expect } from './fixtures.ts';
 
 interface Analysis {
@@ -51,8 +52,8 @@ async function accountFor(page: Page, clipFrames: number): Promise<Analysis> {
   return a;
 }
 
-test('live codec: bitrate switch and loss mid-stream; the decoded stream is whole, finite and click-free', async ({ page, backendName }) => {
-  test.skip(backendName !== 'wasm', 'real-time streaming needs a codec faster than SwiftShader emulates');
+test('live codec: bitrate switch and loss mid-stream; the decoded stream is whole, finite and click-free', async ({ page, whittleBackend }) => {
+  test.skip(whittleBackend.backend !== 'wasm', 'real-time streaming needs a codec faster than SwiftShader emulates');
   test.setTimeout(180_000);
   await page.goto('/demos/codec/?backend=wasm');
   await page.selectOption('#source', 'sample2_16kHz.wav');
@@ -138,16 +139,30 @@ async function streamClip(page: Page): Promise<{ a: Analysis; report: Report }> 
   return { a, report };
 }
 
-test('live codec timing: sample 1 at 6 kbps, no loss; underruns and latency reported', async ({ page, backendName }) => {
-  test.skip(backendName !== 'wasm', 'real-time streaming needs a codec faster than SwiftShader emulates');
+/** A timing run's numbers in the preset's report format (`whittle-stats`), beside the full report. */
+function liveStats(a: Analysis, report: Report): WhittleStats {
+  const defined = (x: number | null) => x ?? undefined;
+  return {
+    // The engine's time per 20 ms frame over the frame's duration.
+    codecRealTimeFactor: a.stats.engineMsPerFrame / 20,
+    underruns: report.underruns,
+    latencyP50Ms: defined(report.latencyMs.p50),
+    latencyP99Ms: defined(report.latencyMs.p99),
+    skipped: report.skipped,
+  };
+}
+
+test('live codec timing: sample 1 at 6 kbps, no loss; underruns and latency reported', async ({ page, whittleBackend }) => {
+  test.skip(whittleBackend.backend !== 'wasm', 'real-time streaming needs a codec faster than SwiftShader emulates');
   test.setTimeout(180_000);
-  const { report } = await streamClip(page);
+  const { a, report } = await streamClip(page);
   test.info().annotations.push({ type: 'live-quiet', description: JSON.stringify(report) });
+  await recordStats(liveStats(a, report));
   console.log(`[live quiet] ${JSON.stringify(report)}`);
 });
 
-test('live codec timing under a CPU-hog tab: playback continuity and latency reported', async ({ page, context, backendName }) => {
-  test.skip(backendName !== 'wasm', 'real-time streaming needs a codec faster than SwiftShader emulates');
+test('live codec timing under a CPU-hog tab: playback continuity and latency reported', async ({ page, context, whittleBackend }) => {
+  test.skip(whittleBackend.backend !== 'wasm', 'real-time streaming needs a codec faster than SwiftShader emulates');
   test.setTimeout(240_000);
   // Another site (localhost, not 127.0.0.1), so another renderer process: a heavy page in the next tab.
   const hog = await context.newPage();
@@ -155,16 +170,17 @@ test('live codec timing under a CPU-hog tab: playback continuity and latency rep
   await hog.goto(`http://localhost:${base.port}/scripts/soak/hog.html?threads=1`);
   await expect(hog.locator('#status')).toContainText('spinning (main thread');
   try {
-    const { report } = await streamClip(page);
+    const { a, report } = await streamClip(page);
     test.info().annotations.push({ type: 'live-hog', description: JSON.stringify(report) });
+    await recordStats(liveStats(a, report));
     console.log(`[live hog] ${JSON.stringify(report)}`);
   } finally {
     await hog.close();
   }
 });
 
-test('live codec: a 1 s main-thread stall mid-stream is concealed and skipped, not queued', async ({ page, backendName }) => {
-  test.skip(backendName !== 'wasm', 'real-time streaming needs a codec faster than SwiftShader emulates');
+test('live codec: a 1 s main-thread stall mid-stream is concealed and skipped, not queued', async ({ page, whittleBackend }) => {
+  test.skip(whittleBackend.backend !== 'wasm', 'real-time streaming needs a codec faster than SwiftShader emulates');
   test.setTimeout(180_000);
   await page.goto('/demos/codec/?backend=wasm');
   await page.selectOption('#source', 'sample1_16kHz.wav');

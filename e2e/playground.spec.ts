@@ -1,27 +1,27 @@
 /** The main demo, driven like a person would: see the device, write a story, prune, stop. */
 import { test, expect } from './fixtures.ts';
 
-test('playground: generate a story in a worker, prune a block, stop mid-stream', async ({ page, backendName }) => {
+test('playground: generate a story in a worker, prune a block, stop mid-stream', async ({ page, whittleBackend }) => {
   test.setTimeout(240_000);
   // SwiftShader emulates the GPU on the CPU: a short story on WebGPU.
-  const tokens = backendName === 'webgpu' ? 8 : 20;
+  const tokens = whittleBackend.backend === 'webgpu' ? 8 : 20;
   await page.goto('/');
   await expect(page).toHaveURL(/\/demos\/playground\/$/);
   await expect(page.locator('#choice')).toContainText('Using'); // initial probe done
-  await page.selectOption('#backend', backendName);
-  await expect(page.locator('#choice')).toContainText(`Using ${backendName}`);
+  await page.selectOption('#backend', whittleBackend.backend);
+  await expect(page.locator('#choice')).toContainText(`Using ${whittleBackend.backend}`);
   await expect(page.locator('#caps')).toContainText('cross-origin isolated');
   await page.selectOption('#model', 'stories260K');
   await page.fill('#max-tokens', String(tokens));
   await page.fill('#prompt', 'Once upon a time');
   await page.click('#generate');
   await expect(page.locator('#story-stats')).toContainText(`${tokens} tokens`, { timeout: 180_000 });
-  await expect(page.locator('#story-stats')).toContainText(backendName);
+  await expect(page.locator('#story-stats')).toContainText(whittleBackend.backend);
   const story = await page.locator('#story-out').textContent();
   expect(story!.length).toBeGreaterThan('Once upon a time'.length + tokens);
   await expect(page.locator('#model-rows')).toContainText('cached ✓');
-  await page.screenshot({ path: `test-results/playground-${backendName}.png`, fullPage: true });
-  if (backendName !== 'wasm') return; // pruning and stopping: once is enough (WebGPU on SwiftShader is slow)
+  await page.screenshot({ path: `test-results/playground-${whittleBackend.backend}.png`, fullPage: true });
+  if (whittleBackend.backend !== 'wasm') return; // pruning and stopping: once is enough (WebGPU on SwiftShader is slow)
 
   // Prune block 2 by hand: the plan shown in the stats follows, with no reload.
   await page.locator('#blocks input[value="2"]').uncheck();

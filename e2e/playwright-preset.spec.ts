@@ -12,10 +12,8 @@ import type { Page } from '@playwright/test';
 import { whittleTest as test, expect, seedModelCache, expectGoldenTokens, recordStats, statsFromGenerate } from 'whittle/playwright';
 import { readFileSync } from 'node:fs';
 import type { ModelManifest } from 'whittle';
-import { serverLog, modelFile } from './fixtures.ts';
+import { serverLog, modelFile, STORIES260K_GOLDEN as GOLDEN } from './fixtures.ts';
 
-/** run.c's greedy tokens for stories260K from BOS (the golden the other e2e specs use). */
-const GOLDEN = [403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267, 337];
 const FILES = ['stories260K.bin', 'tok512.bin'];
 const SHA256 = Object.fromEntries(FILES.map((n) => [n, modelFile('stories260K', n).sha256]));
 const FOLDER = '/__e2e/hf/-/stories260K/';
@@ -138,3 +136,24 @@ test('seedModelCache refuses bytes that do not match the manifest, and writes no
   );
   expect(listed).toBe(0);
 });
+
+test.describe('whittleProbe', () => {
+  test.describe.configure({ mode: 'serial' }); // one worker, in order: the second test sees the first's probe
+  test("'once' (default): probed before this worker's first test, the report reused after", async ({ page, whittleBackend }) => {
+    expect(whittleBackend.available).toBe(true);
+    expect(['about:blank', expect.stringContaining('/__whittle_playwright__/')]).toContainEqual(page.url());
+  });
+  test("'once': a later test gets the same report without a probe (its page starts blank)", async ({ page, whittleBackend, whittleTarget }) => {
+    expect(page.url()).toBe('about:blank');
+    expect(whittleBackend).toMatchObject({ target: whittleTarget, available: true });
+    expect(test.info().attachments.map((a) => a.name)).toContain('whittle-backend');
+  });
+  test.describe("'each-test'", () => {
+    test.use({ whittleProbe: 'each-test' });
+    test('probes again before this test (its page is on the probe page of the origin)', async ({ page, whittleBackend, baseURL }) => {
+      expect(page.url()).toBe(new URL('/__whittle_playwright__/blank.html', baseURL).href);
+      expect(whittleBackend.available).toBe(true);
+    });
+  });
+});
+

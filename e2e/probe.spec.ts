@@ -5,8 +5,8 @@
  */
 import { test, expect } from './fixtures.ts';
 
-test('auto prefers WASM over a software WebGPU adapter; forcing webgpu still uses it', async ({ harness, backendName }) => {
-  test.skip(backendName !== 'webgpu', 'the probe is backend-independent: once, in the project that expects an adapter');
+test('auto prefers WASM over a software WebGPU adapter; forcing webgpu still uses it', async ({ harness, whittleBackend }) => {
+  test.skip(whittleBackend.backend !== 'webgpu', 'the probe is backend-independent: once, in the project that expects an adapter');
   const r = await harness.evaluate(async () => {
     const { whittle } = window.harness;
     const auto = await whittle.Whittle.create({ backend: 'auto', storeName: 'probe-auto' });
@@ -26,6 +26,8 @@ test('auto prefers WASM over a software WebGPU adapter; forcing webgpu still use
   expect(r.adapter.vendor).toBe('google');
   expect(r.adapter.architecture).toBe('swiftshader');
   expect(r.adapter.softwareReason).toContain('SwiftShader');
+  // whittle/playwright's probe (run on the same origin before the test) saw the same adapter.
+  expect(whittleBackend.adapter).toMatchObject({ vendor: r.adapter.vendor, architecture: r.adapter.architecture, software: true });
 
   expect(r.auto.backend).toBe('wasm');
   expect(r.auto.reason).toMatch(/SwiftShader.*software/);

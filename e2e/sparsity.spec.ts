@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { loadOrt } from '../workers/ort/runtime.ts';
 import { TextEngine } from '../workers/text/engine.ts';
 import { textModelFromLlama2c } from '../workers/text/model.ts';
+import { expectLogitsClose } from 'whittle/playwright';
 import { test, expect } from './fixtures.ts';
 import { readLocalModelFile } from '../models/local.ts';
 
@@ -55,32 +56,30 @@ const pageRun = (harness: Parameters<Parameters<typeof test>[2]>[0]['harness'], 
     { backend, prompt: PROMPT, setting },
   );
 
-const maxDiff = (a: number[], b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
-
-test('magnitude 2:4 in the worker: logits of the Node engine within 1e-4 (WASM and WebGPU)', async ({ harness, backendName }) => {
+test('magnitude 2:4 in the worker: logits of the Node engine within 1e-4 (WASM and WebGPU)', async ({ harness, whittleBackend }) => {
   const setting = { linear: 'f32', sparsity: { pattern: '2:4', method: 'magnitude' } };
-  const r = await pageRun(harness, backendName, setting);
+  const r = await pageRun(harness, whittleBackend.backend, setting);
   expect(r.weights).toEqual(setting);
   expect(r.requests).toBe(0);
   expect(r.bad).toBe('INVALID_ARGUMENT');
   expect(r.sparse).not.toEqual(r.dense);
   const node = await nodeRun(setting, 12);
-  expect(maxDiff(r.logits, node.logits)).toBeLessThan(1e-4);
+  expectLogitsClose(r.logits, node.logits, { atol: 1e-4, rtol: 0 });
   expect(r.sparse).toEqual(node.tokens);
 });
 
-test('Wanda 2:4 in the worker: the Node engine\'s logits within 1e-4 and its tokens (WASM and WebGPU)', async ({ harness, backendName }) => {
-  const r = await pageRun(harness, backendName, SETTING);
+test('Wanda 2:4 in the worker: the Node engine\'s logits within 1e-4 and its tokens (WASM and WebGPU)', async ({ harness, whittleBackend }) => {
+  const r = await pageRun(harness, whittleBackend.backend, SETTING);
   expect(r.weights).toEqual(SETTING);
   expect(r.requests).toBe(0);
   expect(r.sparse).not.toEqual(r.dense);
   const node = await nodeRun(SETTING, 12);
-  expect(maxDiff(r.logits, node.logits)).toBeLessThan(1e-4);
+  expectLogitsClose(r.logits, node.logits, { atol: 1e-4, rtol: 0 });
   expect(r.sparse).toEqual(node.tokens);
 });
 
-test('a load with compress: { sparsity } caches a sparse variant (<= 60% of the fp32 source) that the next load runs from', async ({ harness, backendName }) => {
-  test.skip(backendName !== 'wasm', 'the store path is backend-independent (kernel forms per backend: models/compress/sparsity.test.ts)');
+test('a load with compress: { sparsity } caches a sparse variant (<= 60% of the fp32 source) that the next load runs from', async ({ harness, whittleBackend }) => {
+  test.skip(whittleBackend.backend !== 'wasm', 'the store path is backend-independent (kernel forms per backend: models/compress/sparsity.test.ts)');
   const run = () =>
     harness.evaluate(async (setting) => {
       const { whittle } = window.harness;

@@ -14,7 +14,7 @@ const MODEL = 'stories260K';
 const FILE = 'stories260K.bin';
 const real = modelFile(MODEL, FILE);
 
-test.skip(({ backendName }) => backendName !== 'wasm', 'store behaviour does not depend on the backend');
+test.skip(({ whittleBackend }) => whittleBackend.backend !== 'wasm', 'store behaviour does not depend on the backend');
 
 interface FileLoad {
   /** Fixture URL of the file, without the query. */

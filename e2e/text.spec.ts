@@ -1,16 +1,15 @@
 /** Text generation in a worker, on WASM and WebGPU in Chromium: golden tokens, streaming, plans, abort. */
-import { test, expect } from './fixtures.ts';
+import { expectGoldenTokens, recordStats, statsFromGenerate } from 'whittle/playwright';
+import { test, expect, STORIES260K_GOLDEN as GOLDEN } from './fixtures.ts';
 
-const GOLDEN = [403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267, 337];
-
-test('stories260K greedy from BOS gives run.c\'s 20 tokens, streamed token by token', async ({ harness, backendName }) => {
+test('stories260K greedy from BOS gives run.c\'s 20 tokens, streamed token by token', async ({ harness, whittleBackend }) => {
   const r = await harness.evaluate(async (backend) => {
     const { whittle } = window.harness;
     const w = await whittle.Whittle.create({ backend, storeName: `text-${backend}` });
     const lm = await w.text('stories260K');
     const streamed: number[] = [];
     let text = '';
-    let done: { tokens: number[]; text: string; stats: { generatedTokens: number; stopReason: string; decodeTokensPerSecond: number } } | null = null;
+    let done: { tokens: number[]; text: string; stats: { generatedTokens: number; stopReason: string; decodeTokensPerSecond: number; timeToFirstTokenMs: number } } | null = null;
     for await (const ev of lm.generate([1], { maxTokens: 20, temperature: 0 })) {
       if (ev.type === 'token') {
         streamed.push(ev.token);
@@ -19,18 +18,19 @@ test('stories260K greedy from BOS gives run.c\'s 20 tokens, streamed token by to
     }
     lm.dispose();
     return { streamed, text, done, info: lm.info };
-  }, backendName);
-  expect(r.streamed).toEqual(GOLDEN);
-  expect(r.done!.tokens).toEqual(GOLDEN);
+  }, whittleBackend.backend);
+  expectGoldenTokens(r.streamed, GOLDEN);
+  expectGoldenTokens(r.done!.tokens, GOLDEN);
   expect(r.text).toBe(r.done!.text);
   expect(r.text).toContain('Once upon a time, there was a little girl named Lily');
-  expect(r.info.runtime.backend).toBe(backendName);
+  expect(r.info.runtime.backend).toBe(whittleBackend.backend);
   expect(r.done!.stats).toMatchObject({ generatedTokens: 20, stopReason: 'max-tokens' });
   expect(r.done!.stats.decodeTokensPerSecond).toBeGreaterThan(0);
+  await recordStats(statsFromGenerate(r.done!.stats));
 });
 
-test('streamed text is exact: the first token keeps its leading space', async ({ harness, backendName }) => {
-  test.skip(backendName !== 'wasm', 'text assembly is backend-independent; WebGPU golden above');
+test('streamed text is exact: the first token keeps its leading space', async ({ harness, whittleBackend }) => {
+  test.skip(whittleBackend.backend !== 'wasm', 'text assembly is backend-independent; WebGPU golden above');
   const r = await harness.evaluate(async () => {
     const { whittle } = window.harness;
     const w = await whittle.Whittle.create({ backend: 'wasm', storeName: 'text-exact' });
@@ -48,8 +48,8 @@ test('streamed text is exact: the first token keeps its leading space', async ({
   expect(r.streamed + r.done!.tail).toBe(r.done!.text);
 });
 
-test('an aborted perplexity call rejects with ABORTED within a step; the model keeps working', async ({ harness, backendName }) => {
-  test.skip(backendName !== 'wasm', 'cancellation crosses the worker boundary the same way on every backend');
+test('an aborted perplexity call rejects with ABORTED within a step; the model keeps working', async ({ harness, whittleBackend }) => {
+  test.skip(whittleBackend.backend !== 'wasm', 'cancellation crosses the worker boundary the same way on every backend');
   const r = await harness.evaluate(async () => {
     const { whittle } = window.harness;
     const w = await whittle.Whittle.create({ backend: 'wasm', storeName: 'text-abort-ppl' });
@@ -75,11 +75,11 @@ test('an aborted perplexity call rejects with ABORTED within a step; the model k
   expect(r.code).toBe('ABORTED');
   expect(r.abortedMs).toBeLessThan(r.fullMs);
   expect(r.again).toBe(r.full);
-  expect(r.tokens).toEqual(GOLDEN.slice(0, 5));
+  expectGoldenTokens(r.tokens, GOLDEN.slice(0, 5));
 });
 
-test('plans recompile from weights in the worker (no download), abort stops a stream, long prompts are refused', async ({ harness, backendName }) => {
-  test.skip(backendName !== 'wasm', 'plan mechanics are backend-independent; WebGPU golden above');
+test('plans recompile from weights in the worker (no download), abort stops a stream, long prompts are refused', async ({ harness, whittleBackend }) => {
+  test.skip(whittleBackend.backend !== 'wasm', 'plan mechanics are backend-independent; WebGPU golden above');
   const r = await harness.evaluate(async () => {
     const { whittle } = window.harness;
     const w = await whittle.Whittle.create({ backend: 'wasm', storeName: 'text-plans' });
@@ -119,13 +119,13 @@ test('plans recompile from weights in the worker (no download), abort stops a st
   expect(r.newRequests).toBe(0);
   expect(r.abortCode).toBe('ABORTED');
   expect(r.seen).toBeLessThanOrEqual(4); // stops within one step
-  expect(r.again).toEqual(GOLDEN.slice(0, 5));
+  expectGoldenTokens(r.again, GOLDEN.slice(0, 5));
   expect(r.long).toMatchObject({ code: 'INVALID_ARGUMENT' });
   expect(r.long!.message).toContain('context');
 });
 
-test('a plan saved with the cached model is restored on the next load', async ({ harness, backendName }) => {
-  test.skip(backendName !== 'wasm', 'storage behaviour is backend-independent');
+test('a plan saved with the cached model is restored on the next load', async ({ harness, whittleBackend }) => {
+  test.skip(whittleBackend.backend !== 'wasm', 'storage behaviour is backend-independent');
   const r = await harness.evaluate(async () => {
     const { whittle } = window.harness;
     const w = await whittle.Whittle.create({ backend: 'wasm', storeName: 'text-saved-plan' });
@@ -148,8 +148,8 @@ test('a plan saved with the cached model is restored on the next load', async ({
   expect(r.cleared).toEqual({ layers: [0, 1, 2, 3, 4] });
 });
 
-test('the LayerSkip-trained HF model generates in the browser exactly as the reference computes', async ({ harness, backendName }) => {
-  test.skip(backendName !== 'wasm', 'one backend is enough for an importer check; golden tokens cover WebGPU');
+test('the LayerSkip-trained HF model generates in the browser exactly as the reference computes', async ({ harness, whittleBackend }) => {
+  test.skip(whittleBackend.backend !== 'wasm', 'one backend is enough for an importer check; golden tokens cover WebGPU');
   const { readLocalModelFile } = await import('../models/local.ts');
   const { readHfModel } = await import('../models/import/hf/model.ts');
   const { LlamaReference, referenceGreedy } = await import('../models/reference/llama-ref.ts');
@@ -169,7 +169,7 @@ test('the LayerSkip-trained HF model generates in the browser exactly as the ref
   expect(got.tokens).toEqual(expected);
 });
 
-test('depth pruning on the device: score blocks from calibration text, drop one, keep generating', async ({ harness, backendName }) => {
+test('depth pruning on the device: score blocks from calibration text, drop one, keep generating', async ({ harness, whittleBackend }) => {
   // Scoring runs the compiled block graphs on the model's backend, so WebGPU runs it too.
   const r = await harness.evaluate(async (backend) => {
     const { whittle } = window.harness;
@@ -179,8 +179,8 @@ test('depth pruning on the device: score blocks from calibration text, drop one,
     const done = await lm.complete([1], { maxTokens: 12, temperature: 0 });
     lm.dispose();
     return { plan: result.plan, removed: result.removed, infoPlan: lm.info.plan, tokens: done.tokens.length, influence: result.scores.influence, backend: lm.info.runtime.backend };
-  }, backendName);
-  expect(r.backend).toBe(backendName);
+  }, whittleBackend.backend);
+  expect(r.backend).toBe(whittleBackend.backend);
   expect(r.plan.layers).toHaveLength(4);
   expect(r.removed).toHaveLength(1);
   expect(r.removed[0]).not.toBe(0); // first and last blocks are kept by default
@@ -190,11 +190,11 @@ test('depth pruning on the device: score blocks from calibration text, drop one,
   expect(r.tokens).toBe(12);
 });
 
-test('self-speculative greedy decoding is token-identical to full depth (LayerSkip and baseline models)', async ({ harness, backendName }) => {
-  test.setTimeout(backendName === 'webgpu' ? 240_000 : 120_000);
+test('self-speculative greedy decoding is token-identical to full depth (LayerSkip and baseline models)', async ({ harness, whittleBackend }) => {
+  test.setTimeout(whittleBackend.backend === 'webgpu' ? 240_000 : 120_000);
   // SwiftShader emulates the GPU on the CPU: one prompt, a few tokens per model there (the
   // baseline's shallow exit makes sure rejections, hence GPU cache truncation, happen).
-  const gpu = backendName === 'webgpu';
+  const gpu = whittleBackend.backend === 'webgpu';
   const cases = gpu
     ? ['stories-layerskip', 'stories-baseline'].map((model) => ({ model, prompts: ['Once upon a time'], maxTokens: 8, configs: [{ exit: 2, draft: 3 }] }))
     : ['stories-layerskip', 'stories-baseline'].map((model) => ({
@@ -226,7 +226,7 @@ test('self-speculative greedy decoding is token-identical to full depth (LayerSk
       }
       return out;
     },
-    { backend: backendName, cases },
+    { backend: whittleBackend.backend, cases },
   );
   let drafted = 0;
   let accepted = 0;
@@ -241,8 +241,8 @@ test('self-speculative greedy decoding is token-identical to full depth (LayerSk
   expect(accepted).toBeLessThan(drafted);
 });
 
-test('on-device compression: q8 (WASM int8 kernel) or q4 (WebGPU MatMulNBits) loads, generates close to fp32, and perplexity stays near', async ({ harness, backendName }) => {
-  test.setTimeout(backendName === 'webgpu' ? 240_000 : 120_000);
+test('on-device compression: q8 (WASM int8 kernel) or q4 (WebGPU MatMulNBits) loads, generates close to fp32, and perplexity stays near', async ({ harness, whittleBackend }) => {
+  test.setTimeout(whittleBackend.backend === 'webgpu' ? 240_000 : 120_000);
   const r = await harness.evaluate(async (backend) => {
     const { whittle } = window.harness;
     const w = await whittle.Whittle.create({ backend, storeName: `text-compress-${backend}` });
@@ -259,24 +259,24 @@ test('on-device compression: q8 (WASM int8 kernel) or q4 (WebGPU MatMulNBits) lo
     const info = fp32.info;
     fp32.dispose();
     return { base: base.tokens, tokens: done.tokens, basePpl, ppl, weights: info.weights, backend: info.runtime.backend };
-  }, backendName);
-  expect(r.backend).toBe(backendName);
-  expect(r.weights).toMatchObject({ linear: backendName === 'wasm' ? 'q8' : 'q4' });
+  }, whittleBackend.backend);
+  expect(r.backend).toBe(whittleBackend.backend);
+  expect(r.weights).toMatchObject({ linear: whittleBackend.backend === 'wasm' ? 'q8' : 'q4' });
   expect(r.tokens).toHaveLength(12);
   expect(r.tokens.slice(0, 4)).toEqual(r.base.slice(0, 4));
-  expect(Math.abs(r.ppl / r.basePpl - 1)).toBeLessThan(backendName === 'wasm' ? 0.01 : 0.1);
+  expect(Math.abs(r.ppl / r.basePpl - 1)).toBeLessThan(whittleBackend.backend === 'wasm' ? 0.01 : 0.1);
 });
 
 test('WebGPU runs pruned plans, early exit, speculation with rejections and aborts with the WASM answer, and leaks no GPU buffer on abort', async ({
   page,
-  backendName,
+  whittleBackend,
 }) => {
   // The WASM tests above cover the plan mechanics; this one checks that WebGPU, where the KV
   // caches and the hidden state between segments stay in GPU buffers, gives the same answer on
   // the paths that touch them: a pruned plan, an early exit (two segments, drafts' head),
   // speculation whose rejected drafts truncate the GPU caches, and aborts mid-stream. stories260K
   // (5 blocks), short outputs: SwiftShader emulates the GPU on the CPU.
-  test.skip(backendName !== 'webgpu', 'compares WebGPU with WASM in one page; the WASM project runs the plan tests above');
+  test.skip(whittleBackend.backend !== 'webgpu', 'compares WebGPU with WASM in one page; the WASM project runs the plan tests above');
   test.setTimeout(300_000);
   await page.goto('/e2e/pages/device-faults.html'); // its workers count their GPU buffers (device-tap.worker.ts)
   await expect(page.locator('#status')).toHaveText('ready');

@@ -50,8 +50,8 @@ async function load(page: Page, storeName: string, source: unknown, estimate?: {
 /** The fixture server logs the method too (fixtures.ts's type predates HEAD requests). */
 const hfRequests = async (page: Page) => ((await serverLog(page)) as (LoggedRequest & { method?: string })[]).filter((l) => l.url.includes('/__e2e/hf/'));
 
-test.beforeEach(async ({ harness, backendName }) => {
-  test.skip(backendName !== 'wasm', 'loading by URL is backend-independent');
+test.beforeEach(async ({ harness, whittleBackend }) => {
+  test.skip(whittleBackend.backend !== 'wasm', 'loading by URL is backend-independent');
   await serverLog(harness, true);
 });
 

@@ -71,8 +71,8 @@ test.beforeAll(() => {
   expect(r.status, r.stderr).toBe(0);
 });
 
-test.beforeEach(async ({ harness, backendName }) => {
-  test.skip(backendName !== 'wasm', 'the store path is backend-independent (kernel forms per backend: models/compress/variant.test.ts)');
+test.beforeEach(async ({ harness, whittleBackend }) => {
+  test.skip(whittleBackend.backend !== 'wasm', 'the store path is backend-independent (kernel forms per backend: models/compress/variant.test.ts)');
   await serverLog(harness, true);
 });
 

@@ -23,7 +23,7 @@ async function nodeTokens(plan: unknown, n: number): Promise<number[]> {
   return tokens;
 }
 
-test('lm.prune({ width }) narrows the blocks in the worker and keeps generating, as the Node engine does', async ({ harness, backendName }) => {
+test('lm.prune({ width }) narrows the blocks in the worker and keeps generating, as the Node engine does', async ({ harness, whittleBackend }) => {
   const r = await harness.evaluate(
     async ({ backend, prompt }) => {
       const { whittle } = window.harness;
@@ -44,7 +44,7 @@ test('lm.prune({ width }) narrows the blocks in the worker and keeps generating,
       lm.dispose();
       return { full: full.tokens, flapPlan: flap.plan, flapParams: flap.params, flapOut: flapOut.tokens, flapStats: flapOut.stats.plan, wandaPlan: wanda.plan, wandaOut: wandaOut.tokens, requests, bad };
     },
-    { backend: backendName, prompt: PROMPT },
+    { backend: whittleBackend.backend, prompt: PROMPT },
   );
   expect(r.flapPlan.width?.bias).toBe(true);
   expect(1 - r.flapParams.after / r.flapParams.before).toBeCloseTo(0.2, 2);
@@ -58,13 +58,13 @@ test('lm.prune({ width }) narrows the blocks in the worker and keeps generating,
   // order and measured the compensation means itself, and the narrowed model is less sure of
   // itself than the full one: its greedy path met a near-tie at token 10 in our runs, so only
   // the first 8 are compared there.
-  const n = backendName === 'wasm' ? 12 : 8;
+  const n = whittleBackend.backend === 'wasm' ? 12 : 8;
   expect(r.flapOut.slice(0, n)).toEqual((await nodeTokens(r.flapPlan, 12)).slice(0, n));
   expect(r.wandaOut.slice(0, n)).toEqual((await nodeTokens(r.wandaPlan, 12)).slice(0, n));
 });
 
-test('lm.compress after lm.prune({ width }) quantizes the narrowed blocks in the worker, as the Node engine does', async ({ harness, backendName }) => {
-  test.skip(backendName !== 'wasm', 'kernel forms per backend are Node-tested (workers/text/width-compress.test.ts); the worker path is backend-independent');
+test('lm.compress after lm.prune({ width }) quantizes the narrowed blocks in the worker, as the Node engine does', async ({ harness, whittleBackend }) => {
+  test.skip(whittleBackend.backend !== 'wasm', 'kernel forms per backend are Node-tested (workers/text/width-compress.test.ts); the worker path is backend-independent');
   const r = await harness.evaluate(
     async ({ prompt }) => {
       const { whittle } = window.harness;

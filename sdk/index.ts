@@ -32,7 +32,7 @@ export { Codec, CODEC_BITRATES_KBPS, quantizersFor, type StreamEncoder, type Str
 // The live codec pipeline and its parts (each usable alone: the controller and the link are pure).
 export { LiveSession, type LiveOptions, type LiveStats } from './live/session.ts';
 export { BitrateController, type ControllerOptions, type Decision, type Feedback } from './live/controller.ts';
-export { JitterBuffer, type Playout } from './live/jitter-buffer.ts';
+export { JitterBuffer, type Playout, type JitterOptions, type JitterStats } from './live/jitter-buffer.ts';
 export { PlayoutBuffer, type PlayoutOptions, type PlayoutStats, type PlayoutStart } from './live/playout.ts';
 export { SimulatedLink, type LinkConfig, type Delivery } from './live/network.ts';
 // Audio helpers for codec apps: WAV in and out, and the distance the codec's tests measure.

@@ -2,7 +2,8 @@
  * `whittle/playwright`: end-to-end testing of Whittle apps with Playwright, on GPUs and in CI.
  * Projects per backend (`projects`, `whittleProject`), a `test` that probes and reports the
  * backend the page really got and skips (or fails, when required) where it is absent
- * (`whittleTest`), `seedModelCache` for model-free e2e runs, golden checks and report stats.
+ * (`whittleTest`), `seedModelCache` for model-free e2e runs, golden checks and report stats, and
+ * the page's errors in the runner's output (`logPageErrors`).
  * `@playwright/test` is an optional peer dependency: install it to use this entry.
  *
  * @example
@@ -33,6 +34,7 @@ export { targetAvailability, probeBackend, type BackendReport } from './playwrig
 export { seedModelCache, type SeedSource, type SeededModel } from './playwright/seed.ts';
 export { expectGoldenTokens, expectLogitsClose, type LogitsComparison } from './playwright/golden.ts';
 export { recordStats, statsFromGenerate, codecRealTimeFactor, type WhittleStats } from './playwright/stats.ts';
+export { logPageErrors, isOnnxRuntimeNote } from './playwright/page-errors.ts';
 export { openConformance, type ConformanceRunOptions } from './playwright/conformance.ts';
 export type { ConformanceReport, ConformanceCheck } from './conformance/report.ts';
 export { CONFORMANCE_REPORT_SCHEMA } from './conformance/report.ts';

@@ -35,6 +35,7 @@ function renderStats(s: LiveStats): void {
   const rows: [string, string][] = [
     ['bitrate', `${s.kbps.toFixed(1)} kbps${s.auto ? ' (auto)' : ''}`],
     ['packets', `${s.packetsSent} sent · ${s.packetsDropped} lost · ${s.late} late · ${s.concealed} concealed`],
+    ['jitter buffer', `${s.jitter.targetFrames} frames beyond the base transit (adaptive) · plays ${s.jitter.delayMs} ms after sending · measured jitter ${s.jitter.jitterMs.toFixed(1)} ms · grew ${s.jitter.grew}, shrank ${s.jitter.shrank}`],
     ['on the wire', `${((s.bytesSent * 8) / Math.max(1, s.packetsSent * 20)).toFixed(2)} kbps average (3-byte header per packet)`],
     ['latency', `algorithmic ${s.algorithmicLatencyMs} ms (one frame, no look-ahead) · configured ${s.configuredLatencyMs.toFixed(0)} ms · measured ${s.measuredLatencyMs === null ? '—' : `${s.measuredLatencyMs.toFixed(0)} ms`}`],
     ['worker', `${s.engineMsPerFrame.toFixed(1)} ms per 20 ms frame (encode + decode; ${s.stageMs.worker.toFixed(1)} ms in the engine) · ${s.skipped} frames skipped behind real time`],

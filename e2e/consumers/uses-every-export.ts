@@ -46,6 +46,8 @@ import {
   type Feedback,
   type GenerateOptions,
   type GenerateStats,
+  type JitterOptions,
+  type JitterStats,
   type LinkConfig,
   type LiveOptions,
   type LiveStats,
@@ -227,10 +229,12 @@ export async function live(context: AudioContext, codec: Codec, source: AudioNod
   const simulated = new SimulatedLink<Uint8Array>(link);
   simulated.send(new Uint8Array([16, 0, 0]), 0);
   const arrived: Delivery<Uint8Array>[] = simulated.receive(100);
-  const jitter = new JitterBuffer<Uint8Array>(2);
-  for (const d of arrived) jitter.push((d.packet[1]! << 8) | d.packet[2]!, d.packet);
-  const slot: Playout<Uint8Array> | null = jitter.pop();
-  console.log(decision.kbps, slot?.frame);
+  const jitterOptions: JitterOptions = { startFrames: 2, maxFrames: 25 };
+  const jitter = new JitterBuffer<Uint8Array>(jitterOptions);
+  for (const d of arrived) jitter.push((d.packet[1]! << 8) | d.packet[2]!, d.packet, d.arrivesAt);
+  const slots: Playout<Uint8Array>[] = jitter.popDue(100);
+  const jitterStats: JitterStats = jitter.stats;
+  console.log(decision.kbps, slots[0]?.frame, jitterStats.targetFrames);
   const playoutOptions: PlayoutOptions = { startFrames: 2, maxFrames: 12 };
   const playout = new PlayoutBuffer(playoutOptions);
   playout.push(0, new Float32Array(320));

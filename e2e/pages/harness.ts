@@ -4,7 +4,7 @@
  */
 import * as Comlink from 'comlink';
 import * as whittle from 'whittle';
-import { maxRelativeError, referenceHeadLogits } from '../../models/head/reference.ts';
+import { referenceHeadLogits } from '../../models/head/reference.ts';
 
 // Test oracles (independent references, never the SDK's code) and the SDK under test, `whittle`,
 // through its public entry only; its WAV and distance helpers are public too.
@@ -48,7 +48,7 @@ function workerStreams(worker: Worker): Promise<{ held: number; running: number 
   return remote.streamStats();
 }
 
-const harness = { whittle, referenceHeadLogits, maxRelativeError, logSpectralDistance, parseWav, writeWav, spawnTextWorker, liveWorkers, workerStreams };
+const harness = { whittle, referenceHeadLogits, logSpectralDistance, parseWav, writeWav, spawnTextWorker, liveWorkers, workerStreams };
 declare global {
   interface Window {
     harness: typeof harness;

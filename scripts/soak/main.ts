@@ -1,12 +1,15 @@
 /**
  * `npm run soak -- [--json] [--short] [--generations N] [--sample-every K] [--minutes M]
- *  [--hog-minutes H] [--hog-threads T] [--sample-seconds S] [--model id] [--backend wasm|webgpu] [--threads 1] [--port P]`
+ *  [--hog-minutes H] [--hog-threads T] [--sample-seconds S] [--model id] [--backend wasm|webgpu] [--threads 1] [--port P]
+ *  [--link-jitter-ms J] [--jitter-buffer adaptive|fixed]`
  *
  * Long runs in headless Chromium (run.ts): N text generations with plan switches, speculation
  * and aborts, then M minutes of live codec streaming with bitrate switches and loss, and H more
  * with a CPU-hog tab. Progress goes to stderr; the last line of stdout is one JSON object.
  * Exit status 1 when an untyped error, a wrong answer or memory growth beyond noise was seen.
  * Defaults: 1000 generations, 10 + 2 minutes; `--short` is the CI run (scripts/soak/soak.test.ts).
+ * The codec's link has 0..J ms of jitter (default 10); `--jitter-buffer fixed` runs the network
+ * jitter buffer at a fixed 3 frames, the peer of the adaptive default.
  */
 import { parseArgs } from 'node:util';
 import { LONG, SHORT, runSoak } from './run.ts';
@@ -25,12 +28,16 @@ const { values } = parseArgs({
     backend: { type: 'string' },
     threads: { type: 'string' },
     port: { type: 'string', default: '0' },
+    'link-jitter-ms': { type: 'string' },
+    'jitter-buffer': { type: 'string' },
   },
 });
 const base = values.short ? SHORT : LONG;
 const number = (v: string | undefined, fallback: number) => (v === undefined ? fallback : Number(v));
 const backend = values.backend ?? base.backend;
 if (backend !== 'wasm' && backend !== 'webgpu') throw new Error(`--backend must be wasm or webgpu, not ${backend}`);
+const jitterBuffer = values['jitter-buffer'] ?? 'adaptive';
+if (jitterBuffer !== 'adaptive' && jitterBuffer !== 'fixed') throw new Error(`--jitter-buffer must be adaptive or fixed, not ${jitterBuffer}`);
 const result = await runSoak({
   ...base,
   backend,
@@ -42,6 +49,8 @@ const result = await runSoak({
   hogThreads: number(values['hog-threads'], base.hogThreads),
   threads: number(values.threads, base.threads),
   sampleSeconds: number(values['sample-seconds'], base.sampleSeconds),
+  linkJitterMs: number(values['link-jitter-ms'], 10),
+  jitterBuffer,
   port: Number(values.port),
   log: (line) => console.error(`[soak] ${line}`),
 });

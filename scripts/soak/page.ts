@@ -61,6 +61,10 @@ export interface CodecSoakOptions {
   /** Link loss rates cycled through, one change every `lossEveryFrames`. */
   loss: number[];
   lossEveryFrames: number;
+  /** The link's jitter, ms (uniform 0..this). */
+  linkJitterMs: number;
+  /** The network jitter buffer adapts (true) or stays at 3 frames (false). */
+  adaptiveJitter: boolean;
 }
 
 export interface CodecSoakResult {
@@ -81,6 +85,8 @@ export interface CodecSoakResult {
   engineMsPerFrame: { p50: number | null; p99: number | null };
   /** The playback worklet's buffer at the end (frames played, concealed, dropped to win latency back; its target). */
   playout: whittle.LiveStats['playout'];
+  /** The network jitter buffer at the end: its adaptive target and delay, RFC 3550 jitter, times it grew and shrank. */
+  jitter: whittle.LiveStats['jitter'];
   /** Frames skipped at the sender behind real time, and the most frames ever waiting for the worker. */
   skipped: number;
   backlogMax: number;
@@ -239,8 +245,9 @@ async function codec(options: CodecSoakOptions): Promise<CodecSoakResult> {
     consoleError(...args);
   };
   const live = await whittle.LiveSession.create(context, model, {
-    link: { kbps: 16, delayMs: 40, jitterMs: 10, loss: options.loss[0]!, burstiness: 0.5, seed: 1 },
+    link: { kbps: 16, delayMs: 40, jitterMs: options.linkJitterMs, loss: options.loss[0]!, burstiness: 0.5, seed: 1 },
     jitterFrames: 3,
+    jitter: { adaptive: options.adaptiveJitter },
     kbps: options.kbps[0]!,
   });
   const latencies: number[] = [];
@@ -280,6 +287,7 @@ async function codec(options: CodecSoakOptions): Promise<CodecSoakResult> {
     latencyMs: { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), max: quantile(latencies, 1), last: s.measuredLatencyMs, configured: s.configuredLatencyMs },
     engineMsPerFrame: { p50: quantile(engineMs, 0.5), p99: quantile(engineMs, 0.99) },
     playout: s.playout,
+    jitter: s.jitter,
     skipped: s.skipped,
     backlogMax: s.backlogMax,
     stageMs: s.stageMs,

@@ -33,6 +33,10 @@ export interface SoakOptions {
   hogMinutes: number;
   hogThreads: number;
   sampleSeconds: number;
+  /** The simulated link's jitter, ms (uniform 0..this; default 10). */
+  linkJitterMs?: number;
+  /** The network jitter buffer: 'adaptive' (default) or 'fixed' at 3 frames (the peer). */
+  jitterBuffer?: 'adaptive' | 'fixed';
   port: number;
   log: (line: string) => void;
 }
@@ -76,7 +80,7 @@ function series(xs: number[], ys: number[]): Series {
 function codecLine(r: CodecSoakResult): string {
   const p = r.playout;
   const ms = (x: number | null) => (x === null ? '-' : x.toFixed(0));
-  return `${r.frames} frames, ${r.underruns} underruns (${p?.concealed ?? 0} slots concealed, ${p?.dropped ?? 0} dropped to win latency back, ${r.skipped} skipped behind real time), latency p50 ${ms(r.latencyMs.p50)} p99 ${ms(r.latencyMs.p99)} last ${ms(r.latencyMs.last)} ms (configured ${ms(r.latencyMs.configured)})`;
+  return `${r.frames} frames, ${r.underruns} underruns (${p?.concealed ?? 0} slots concealed, ${p?.dropped ?? 0} dropped to win latency back, ${r.skipped} skipped behind real time), latency p50 ${ms(r.latencyMs.p50)} p99 ${ms(r.latencyMs.p99)} last ${ms(r.latencyMs.last)} ms (configured ${ms(r.latencyMs.configured)}), ${r.late} late packets, jitter buffer ${r.jitter.targetFrames} frames (${r.jitter.delayMs} ms after sending)`;
 }
 
 const errorCount = (e: { typed: Record<string, number>; untyped: string[] }) => Object.values(e.typed).reduce((a, b) => a + b, 0);
@@ -134,7 +138,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     };
 
     log(`codec: ${settings.minutes} min of live streaming`);
-    const codecOptions = (minutes: number): CodecSoakOptions => ({ backend: settings.backend, threads: settings.threads, seconds: minutes * 60, kbps: [6, 3.2, 9.2, 4.8], switchEveryFrames: 150, loss: [0.02, 0.1, 0], lossEveryFrames: 400 });
+    const codecOptions = (minutes: number): CodecSoakOptions => ({ backend: settings.backend, threads: settings.threads, seconds: minutes * 60, kbps: [6, 3.2, 9.2, 4.8], switchEveryFrames: 150, loss: [0.02, 0.1, 0], lossEveryFrames: 400, linkJitterMs: settings.linkJitterMs ?? 10, adaptiveJitter: settings.jitterBuffer !== 'fixed' });
     const heapSamples: [number, number][] = [];
     let heapSource: HeapSample['source'] = 'performance.memory';
     const started = Date.now();

@@ -30,8 +30,8 @@ describe('SimulatedLink', () => {
 });
 
 describe('JitterBuffer', () => {
-  it('pre-buffers, reorders, reports lost frames and drops late ones', () => {
-    const jb = new JitterBuffer<string>(2);
+  it('pre-buffers, reorders, reports lost frames and drops late ones (fixed delay, one pop per 20 ms)', () => {
+    const jb = new JitterBuffer<string>({ startFrames: 2, adaptive: false });
     jb.push(10, 'a');
     expect(jb.pop()).toBeNull(); // still pre-buffering
     jb.push(12, 'c');

@@ -26,7 +26,7 @@ import playbackUrl from './playback.worklet.ts?worker&url';
 import { WhittleError } from '../../core/errors.ts';
 import type { Codec, StreamDecoder, StreamEncoder } from '../codec.ts';
 import { BitrateController, type Decision } from './controller.ts';
-import { JitterBuffer, type Playout } from './jitter-buffer.ts';
+import { JitterBuffer, type JitterOptions, type JitterStats, type Playout } from './jitter-buffer.ts';
 import { SimulatedLink, type LinkConfig } from './network.ts';
 import type { PlayoutOptions, PlayoutStats } from './playout.ts';
 
@@ -50,8 +50,14 @@ const FEEDBACK_MS = 250;
 export interface LiveOptions {
   /** The simulated network between encoder and decoder (change it later with `setLink`). */
   link: LinkConfig;
-  /** Playout delay in frames (jitter buffer target). */
+  /** The network jitter buffer's starting delay in frames beyond the link's base transit (default 3); it adapts from there. */
   jitterFrames?: number;
+  /**
+   * The network jitter buffer's adaptation (defaults: grow at once on a late packet, shrink one
+   * frame per quiet second, 1 to 25 frames beyond the base transit); `adaptive: false` keeps
+   * `jitterFrames` for good.
+   */
+  jitter?: Omit<JitterOptions, 'startFrames' | 'frameMs'>;
   /** Starting codec bitrate, kbps (a multiple of 0.2 in 0.2..9.2; default 6). */
   kbps?: number;
   /** Let the bitrate controller set the rate from receiver feedback (default false). */
@@ -92,7 +98,7 @@ export interface LiveStats {
   bytesSent: number;
   /** Frame (20 ms) plus codec look-ahead (none for Lyra v2: the decoder is frame-aligned). */
   algorithmicLatencyMs: number;
-  /** Algorithmic + jitter buffer target + network delay (what the configuration implies). */
+  /** Algorithmic + jitter buffer target + network delay + playback target (what the pipeline now aims for). */
   configuredLatencyMs: number;
   /** Measured capture-to-playback time of the latest played frame (audio clock). */
   measuredLatencyMs: number | null;
@@ -114,6 +120,8 @@ export interface LiveStats {
   backlogMax: number;
   /** Worker batches so far (fewer than frames when frames piled up during a pause). */
   batches: number;
+  /** The network jitter buffer: its adaptive target and playout delay, measured jitter (RFC 3550), late packets. */
+  jitter: JitterStats;
   /** The playback worklet's buffer: target depth, concealed slots, frames dropped to win latency back. Null until playback starts. */
   playout: PlayoutStats | null;
   /** The codec's warm-up before the first frame, ms per frame (the first is the cold one). */
@@ -149,7 +157,6 @@ export class LiveSession {
   private chain: Promise<void> = Promise.resolve();
   private captureAt = new Map<number, number>();
   private auto: boolean;
-  private jitterFrames: number;
   private minDelay = Infinity;
   private window = { bits: 0, sent: 0, dropped: 0, delay: 0, since: 0 };
   private engineMs: number[] = [];
@@ -180,8 +187,7 @@ export class LiveSession {
     this.output = new AudioWorkletNode(context, 'whittle-playback', { numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [1], processorOptions: options.playout ?? {} });
     this.maxBacklog = Math.max(1, options.maxBacklog ?? 10);
     this.link = new SimulatedLink(options.link);
-    this.jitterFrames = options.jitterFrames ?? 3;
-    this.jitter = new JitterBuffer(this.jitterFrames);
+    this.jitter = new JitterBuffer({ ...options.jitter, startFrames: options.jitterFrames ?? 3, frameMs: FRAME_MS });
     const kbps = options.kbps ?? 6;
     this.controller = new BitrateController({ startKbps: kbps });
     this.encoder = codec.encoder({ kbps });
@@ -207,6 +213,7 @@ export class LiveSession {
       slotsSkipped: 0,
       backlogMax: 0,
       batches: 0,
+      jitter: this.jitter.stats,
       playout: null,
       warmUpMs,
       switches: [],
@@ -267,10 +274,10 @@ export class LiveSession {
     this.updateConfigured();
   }
 
-  /** Changes the playout delay (jitter buffer target), in 20 ms frames. */
+  /** Sets the network jitter buffer's delay to `frames` (20 ms) beyond the base transit now; it adapts from there (unless `jitter.adaptive` is false). */
   setJitterFrames(frames: number): void {
-    this.jitterFrames = frames;
     this.jitter.setTarget(frames);
+    this.stats.jitter = this.jitter.stats;
     this.updateConfigured();
   }
 
@@ -290,7 +297,8 @@ export class LiveSession {
     const l = this.link.settings;
     // The playback buffer's target (adaptive) is part of it: what the pipeline currently aims for.
     const playoutFrames = this.stats.playout?.targetFrames ?? this.options.playout?.startFrames ?? 2;
-    this.stats.configuredLatencyMs = FRAME_MS + this.jitterFrames * FRAME_MS + l.delayMs + l.jitterMs / 2 + playoutFrames * FRAME_MS;
+    // The jitter buffer's target adapts too (before the first packet: the configured start).
+    this.stats.configuredLatencyMs = FRAME_MS + this.stats.jitter.targetFrames * FRAME_MS + l.delayMs + l.jitterMs / 2 + playoutFrames * FRAME_MS;
   }
 
   private recordSwitch(kbps: number, reason: string): void {
@@ -331,19 +339,26 @@ export class LiveSession {
     }
   }
 
-  /** The network and jitter buffer at frame `index`'s time: what arrived, feedback, the slot to play. */
-  private advance(index: number): Playout<Uint8Array> | null {
+  /**
+   * The network and jitter buffer at frame `index`'s time: what arrived, feedback, the slots
+   * due (usually one; none while the jitter buffer grows its delay, two when it shrinks it).
+   */
+  private advance(index: number): Playout<Uint8Array>[] {
     const now = index * FRAME_MS;
     this.receive(now);
     if (now - this.window.since >= FEEDBACK_MS) this.feedback(now);
-    return this.jitter.pop();
+    const slots = this.jitter.popDue(now);
+    this.stats.jitter = this.jitter.stats;
+    this.updateConfigured();
+    return slots;
   }
 
   /** A frame dropped at the sender for being stale; its playout slot passes unplayed. */
   private skip(frame: { index: number }): void {
     this.encoder.skip(1);
     this.stats.skipped++;
-    if (this.advance(frame.index)) {
+    const passed = this.advance(frame.index).length;
+    for (let k = 0; k < passed; k++) {
       this.played++; // the playback buffer conceals the gap if it runs dry
       this.stats.slotsSkipped++;
       if (this.keepDecoded) {
@@ -367,18 +382,17 @@ export class LiveSession {
     const t0 = performance.now();
     for (const f of batch) this.average('wait', t0 - f.queuedAt);
     // What has arrived by a frame's time cannot include its own packet (a link takes more than
-    // 0 ms to carry it), so the first frame's slot is known before encoding, and its decode goes
-    // to the worker with the encode: one round trip per frame when keeping up, not two in a row.
+    // 0 ms to carry it), so the first frame's slots are known before encoding, and their decode
+    // goes to the worker with the encode: one round trip per frame when keeping up, not two in a row.
     const first = this.advance(batch[0]!.index);
     const pcm = batch.length === 1 ? batch[0]!.pcm : concat(batch.map((f) => f.pcm));
     const encoding = this.timed('encode', this.encoder.encode(pcm));
-    const decoding = first ? this.playout([first]) : Promise.resolve(0);
+    const decoding = first.length > 0 ? this.playout(first) : Promise.resolve(0);
     const { packets, offsets, engineMs } = await encoding;
     // Each packet leaves at its frame's time; each later frame's slot is what had arrived by then.
     const slots: Playout<Uint8Array>[] = [];
     for (let i = 0; i < batch.length; i++) {
-      const slot = i > 0 ? this.advance(batch[i]!.index) : null;
-      if (slot) slots.push(slot);
+      if (i > 0) slots.push(...this.advance(batch[i]!.index));
       this.send(packets.subarray(offsets[i]!, offsets[i + 1]!), batch[i]!.index * FRAME_MS);
     }
     let decodeEngineMs = await decoding;
@@ -412,7 +426,7 @@ export class LiveSession {
       const delay = d.arrivesAt - d.sentAt;
       this.minDelay = Math.min(this.minDelay, delay);
       this.window.delay = Math.max(this.window.delay, delay - this.minDelay);
-      this.jitter.push((d.packet[1]! << 8) | d.packet[2]!, d.packet);
+      this.jitter.push((d.packet[1]! << 8) | d.packet[2]!, d.packet, d.arrivesAt);
     }
     this.stats.late = this.jitter.late;
   }
@@ -453,8 +467,9 @@ export class LiveSession {
     for (let extra = 0; this.played < last && extra < 500; extra++) {
       const now = (last + extra) * FRAME_MS;
       this.receive(now);
-      const slot = this.jitter.pop();
-      if (slot) await this.playout([slot]);
+      const slots = this.jitter.popDue(now);
+      this.stats.jitter = this.jitter.stats;
+      if (slots.length > 0) await this.playout(slots);
     }
     this.output.port.postMessage({ end: true }); // the tail of a clip is not an underrun
     this.stats.done = true;

@@ -2,10 +2,12 @@
  * `whittleTest`: Playwright's `test` with Whittle's fixtures.
  *
  * - `whittleBackend` (automatic, before every test): probes the device on the app's origin for the
- *   project's target, attaches what it found (`whittle-backend`: backend, adapter vendor,
+ *   project's target (once per worker unless `whittleProbe: 'each-test'`), attaches what it found (`whittle-backend`: backend, adapter vendor,
  *   architecture, features, fallback or not, cross-origin isolation) to the report, and when the
  *   target's backend is absent skips the test with the reason, or fails it with that reason when
- *   the project requires the backend (`whittleRequireBackend`). Never a silent pass.
+ *   the project requires the backend (`whittleRequireBackend`). Never a silent pass. The probe
+ *   navigates the test's page to a blank page on the app's origin; probed once per worker, later
+ *   tests start on Playwright's about:blank, as without the preset.
  * - For `wasm-threads`, after the test: the page the test left on the app's origin must be
  *   `crossOriginIsolated`, or the test fails (threads would silently have been one).
  *
@@ -41,9 +43,13 @@ export function requiredBackendMessage(report: Pick<BackendReport, 'target' | 'r
   return `whittle/playwright: the ${report.target} backend is required (whittleRequireBackend) but absent: ${report.reason ?? 'unknown reason'}`;
 }
 
+/** Probe results of this worker process, per project, origin and target (`whittleProbe: 'once'`). */
+const probed = new Map<string, Promise<BackendReport>>();
+
 /**
- * Playwright's `test` with `whittleBackend` and the options `whittleTarget` (default 'wasm') and
- * `whittleRequireBackend` (default false), which `projects` sets per project.
+ * Playwright's `test` with `whittleBackend` and the options `whittleTarget` (default 'wasm'),
+ * `whittleRequireBackend` (default false), which `projects` sets per project, and
+ * `whittleProbe` (default 'once').
  *
  * @example
  * whittleTest.use({ whittleRequireBackend: true });
@@ -52,12 +58,23 @@ export function requiredBackendMessage(report: Pick<BackendReport, 'target' | 'r
 export const whittleTest = base.extend<WhittleTestOptions & WhittleFixtures>({
   whittleTarget: ['wasm', { option: true }],
   whittleRequireBackend: [false, { option: true }],
+  whittleProbe: ['once', { option: true }],
   whittleBackend: [
-    async ({ page, baseURL, whittleTarget, whittleRequireBackend }, use, testInfo) => {
+    async ({ page, baseURL, whittleTarget, whittleRequireBackend, whittleProbe }, use, testInfo) => {
       if (!baseURL)
         throw new Error("whittle/playwright: set use.baseURL to the app's address; the backend probe and seedModelCache run on its origin");
       const origin = new URL(baseURL).origin;
-      const report = await probeBackend(page, { origin, target: whittleTarget });
+      const key = JSON.stringify([testInfo.project.name, origin, whittleTarget]);
+      let probe = whittleProbe === 'once' ? probed.get(key) : undefined;
+      if (!probe) {
+        probe = probeBackend(page, { origin, target: whittleTarget });
+        if (whittleProbe === 'once') {
+          probed.set(key, probe);
+          // A probe that failed (the server was not up yet) is not kept: the next test probes again.
+          probe.catch(() => probed.delete(key));
+        }
+      }
+      const report = await probe;
       await testInfo.attach('whittle-backend', { body: JSON.stringify(report, null, 2), contentType: 'application/json' });
       const adapter = report.adapter
         ? `${report.adapter.vendor ?? '?'} ${report.adapter.architecture ?? '?'}${report.adapter.fallback ? ' (fallback)' : ''}`

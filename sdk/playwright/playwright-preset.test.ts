@@ -10,6 +10,7 @@ import { targetAvailability } from './backend.ts';
 import { expectGoldenTokens, expectLogitsClose } from './golden.ts';
 import { chromiumFlags, whittleProject, projects, WHITTLE_TARGETS } from './projects.ts';
 import { codecRealTimeFactor } from './stats.ts';
+import { isOnnxRuntimeNote } from './page-errors.ts';
 
 function caps(webgpu: Partial<Capabilities['webgpu']>, crossOriginIsolated = false): Capabilities {
   const gpu = { available: false, features: [], shaderF16: false, ...webgpu };
@@ -99,5 +100,17 @@ describe('golden checks', () => {
     expect(() => codecRealTimeFactor({ samples: 0, sampleRate: 16_000, wallMs: 1 })).toThrow(
       expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
     );
+  });
+});
+
+describe('page errors', () => {
+  it("onnxruntime-web's expected notes are told apart from the app's errors", () => {
+    expect(
+      isOnnxRuntimeNote(
+        'Some nodes were not assigned to the preferred execution providers which may or may not have an negative impact on performance.',
+      ),
+    ).toBe(true);
+    expect(isOnnxRuntimeNote('[W:onnxruntime:, session_state.cc:1280 VerifyEachNodeIsAssignedToAnEp] Rerunning with verbose output')).toBe(true);
+    expect(isOnnxRuntimeNote("Failed to fetch dynamically imported module: /ort-wasm-simd-threaded.mjs")).toBe(false);
   });
 });

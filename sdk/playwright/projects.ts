@@ -52,6 +52,13 @@ export interface WhittleTestOptions {
    * with the reason; `true` fails it with the same reason (a GPU job whose GPU went missing).
    */
   whittleRequireBackend: boolean;
+  /**
+   * How often the backend is probed: `'once'` (default) per worker, project and origin (the
+   * browser and its adapter do not change between tests; each test still gets the report and the
+   * skip or failure), or `'each-test'` (a fresh probe before every test, for suites that expect
+   * the device to change under them, such as a lost GPU).
+   */
+  whittleProbe: 'once' | 'each-test';
 }
 
 /**
