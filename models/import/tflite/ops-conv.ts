@@ -88,7 +88,7 @@ export function finishConv(
   acc: Value,
   act: number,
   outQ: QParams | null,
-  mult: Float32Array | null,
+  mult: Float64Array | null,
   cout: number,
   nchw: boolean,
   singleRounding = false,
@@ -140,11 +140,14 @@ function quantPair(
   x: Tv,
   wScales: number[] | null,
   cout: number,
-): { outQ: QParams | null; mult: Float32Array | null } {
+): { outQ: QParams | null; mult: Float64Array | null } {
   const outQ = ctx.qOf(op.outputs[0]!);
   if (!x.q && !outQ && !wScales) return { outQ: null, mult: null };
   if (!x.q || !outQ || !wScales) throw ctx.fail(op, 'mixing float and quantized input/weights/output');
-  const mult = Float32Array.from({ length: cout }, (_, c) => (x.q!.scale * (wScales[wScales.length === 1 ? 0 : c] ?? NaN)) / outQ.scale);
+  // In float64, as TFLite does (double(s_in) * double(s_w) / double(s_out)) before splitting it into
+  // a Q31 significand and a shift: a float32 multiplier keeps only 24 of q31's 31 bits and moved
+  // ties of the first rounding (found on espeak speech, models/codec/testdata/speech-set).
+  const mult = Float64Array.from({ length: cout }, (_, c) => (x.q!.scale * (wScales[wScales.length === 1 ? 0 : c] ?? NaN)) / outQ.scale);
   return { outQ, mult };
 }
 
