@@ -21,21 +21,29 @@
  * j in order: the orders belong to the kernels, so they are checked on the real encoder,
  * lyra.speech-set.oracle.test.ts.)
  *
- * The order is sequential by nature, so it costs one Mul and one Add per product column (K * Cin
- * per group), each over all [T, Cout] outputs at once: a slower graph, used only where
- * bit-exactness is asked for (see `FloatConvOrder`).
+ * In-order sums of up to 256 products are one MatMul (onnxruntime's WASM SGEMM sums that deep in
+ * order, see MLAS_IN_ORDER_DEPTH); deeper ones continue one Mul + Add per product. Used where
+ * bit-exactness is asked for (see `FloatConvOrder`): a few more nodes than one Gemm per conv.
  */
 import type { Value } from '../../onnx/builder.ts';
 import type { Ctx } from './context.ts';
 
 /**
- * 'tflite': float convs summed in TFLite's order (bit-exact, one Mul + Add per product column);
+ * 'tflite': float convs summed in TFLite's order (bit-exact; a few more nodes);
  * 'fast': one Gemm per conv (float32 rounding differs in the last bits).
  */
 export type FloatConvOrder = 'tflite' | 'fast';
 
 /** Time steps per column block of the GEMM; blocks sum in two accumulators. */
 const GEMM_BLOCK = 4;
+
+/**
+ * How many products onnxruntime's WASM SGEMM (MLAS) sums per output in one pass: within such a
+ * depth block it starts each output at 0 and adds the products in order, without fused
+ * multiply-add (measured, and checked by float-order.test.ts; deeper products are summed per
+ * block and the blocks added, which is not TFLite's order, so steps past it run as Mul + Add).
+ */
+const MLAS_IN_ORDER_DEPTH = 256;
 
 /**
  * Conv (grouped or not) over im2col rows [T, K*Cin] (tap-major, channel-minor), weights in
@@ -52,62 +60,67 @@ export function sequentialConvRows(
 ): Value {
   const g = ctx.g;
   const { tOut, k, cin, cout, group } = dims;
-  const steps = k * (cin / group);
-  const weightRow = (j: number) => {
-    const wj = new Float32Array(cout);
-    for (let c = 0; c < cout; c++) wj[c] = w[c * steps + j]!;
-    return wj;
+  const cg = cin / group;
+  const perGroupOut = cout / group;
+  const steps = k * cg;
+  const slice = (x: Value, axis: number, from: number, to: number, size: number) =>
+    from === 0 && to === size ? x : g.op('Slice', [x, g.ints([from], 'starts'), g.ints([to], 'ends'), g.ints([axis], 'axes')]);
+  // Sums over the (ordered) input columns `cols` of `x` [T', K*Cin] for the output channels [c0, c1).
+  const sumOver = (tag: string, x: Value, cols: number[], c0: number, c1: number) => {
+    const weights = new Float32Array(cols.length * (c1 - c0)); // [cols, c1 - c0]
+    cols.forEach((col, r) => {
+      const j = group === 1 ? col : Math.floor(col / cin) * cg + (col % cin) - Math.floor(c0 / perGroupOut) * cg;
+      for (let c = c0; c < c1; c++) weights[r * (c1 - c0) + c - c0] = w[c * steps + j]!;
+    });
+    return inOrderSum(ctx, `${name}_${tag}`, x, cols, weights, c1 - c0);
+  };
+  const columnsOf = (pick: (j: number) => boolean, g0: number) => {
+    const cols: number[] = [];
+    for (let j = 0; j < steps; j++) if (pick(j)) cols.push(Math.floor(j / cg) * cin + g0 + (j % cg));
+    return cols;
   };
   let acc: Value;
   if (group === 1) {
     const blocked = Math.floor(tOut / GEMM_BLOCK) * GEMM_BLOCK;
     const parts: Value[] = [];
-    const slice = (from: number, to: number) =>
-      from === 0 && to === tOut ? rows : g.op('Slice', [rows, g.ints([from], 'starts'), g.ints([to], 'ends'), g.ints([0], 'axes')]);
     if (blocked > 0) {
-      const columns = g.opN('Split', [slice(0, blocked)], steps, { axis: 1, num_outputs: steps }); // [blocked, 1] each
-      const even = chain(ctx, `${name}_even`, columns, weightRow, [cout], (j) => j % 2 === 0, steps);
-      const odd = steps > 1 ? chain(ctx, `${name}_odd`, columns, weightRow, [cout], (j) => j % 2 === 1, steps) : null;
-      parts.push(odd ? g.op('Add', [even, odd]) : even);
+      const x = slice(rows, 0, 0, blocked, tOut);
+      const even = sumOver('even', x, columnsOf((j) => j % 2 === 0, 0), 0, cout);
+      parts.push(steps > 1 ? g.op('Add', [even, sumOver('odd', x, columnsOf((j) => j % 2 === 1, 0), 0, cout)]) : even);
     }
-    if (blocked < tOut) {
-      const columns = g.opN('Split', [slice(blocked, tOut)], steps, { axis: 1, num_outputs: steps });
-      parts.push(chain(ctx, `${name}_rest`, columns, weightRow, [cout], () => true, steps));
-    }
+    if (blocked < tOut) parts.push(sumOver('rest', slice(rows, 0, blocked, tOut, tOut), columnsOf(() => true, 0), 0, cout));
     acc = parts.length === 1 ? parts[0]! : g.op('Concat', parts, { axis: 0 });
   } else {
-    // The input column each output channel reads at step j = tap * cg + i.
-    const cg = cin / group;
-    const perGroupOut = cout / group;
-    const idx = new Int32Array(steps * cout);
-    for (let j = 0; j < steps; j++)
-      for (let c = 0; c < cout; c++) idx[j * cout + c] = Math.floor(j / cg) * cin + Math.floor(c / perGroupOut) * cg + (j % cg);
-    const spread = g.op('Gather', [rows, g.constant(`seqidx${name}`, 'int32', [steps, cout], idx)], { axis: 1 }); // [T, steps, Cout]
-    const columns = g.opN('Split', [spread], steps, { axis: 1, num_outputs: steps }); // [T, 1, Cout] each
-    acc = chain(ctx, name, columns, weightRow, [1, cout], () => true, steps);
+    const parts: Value[] = [];
+    for (let grp = 0; grp < group; grp++)
+      parts.push(sumOver(`g${grp}`, rows, columnsOf(() => true, grp * cg), grp * perGroupOut, (grp + 1) * perGroupOut));
+    acc = g.op('Concat', parts, { axis: 1 });
   }
   if (b) acc = g.op('Add', [acc, g.constant(`seqb${name}`, 'float32', [cout], b)]);
   return g.op('Reshape', [acc, g.ints([1, tOut, 1, cout], 'shape')]);
 }
 
-/** ((x_j0 * w_j0 + x_j1 * w_j1) + ...) over the steps j that `take`, in order. */
-function chain(
-  ctx: Ctx,
-  name: string,
-  columns: Value[],
-  weightRow: (j: number) => Float32Array,
-  rowShape: number[],
-  take: (j: number) => boolean,
-  steps: number,
-): Value {
+/**
+ * y[t][n] = ((x[t][cols[0]] * w[0][n] + x[t][cols[1]] * w[1][n]) + ...) in exactly this order,
+ * from 0, each product rounded before its add. x: [T, C]; w: [cols.length, N]. Returns [T, N].
+ * The first MLAS_IN_ORDER_DEPTH products are one MatMul (which sums them in this order), the
+ * rest are added one Mul + Add at a time.
+ */
+function inOrderSum(ctx: Ctx, name: string, x: Value, cols: number[], w: Float32Array, n: number): Value {
   const g = ctx.g;
-  let acc: Value | null = null;
-  for (let j = 0; j < steps; j++) {
-    if (!take(j)) continue;
-    const product = g.op('Mul', [columns[j]!, g.constant(`seqw${name}_${j}`, 'float32', rowShape, weightRow(j))]);
-    acc = acc ? g.op('Add', [acc, product]) : product;
+  const head = Math.min(cols.length, MLAS_IN_ORDER_DEPTH);
+  const picked = g.op('Gather', [x, g.constant(`seqcols${name}`, 'int32', [cols.length], Int32Array.from(cols))], { axis: 1 }); // [T, cols]
+  const headX = head === cols.length ? picked : g.op('Slice', [picked, g.ints([0], 'starts'), g.ints([head], 'ends'), g.ints([1], 'axes')]);
+  let acc = g.op('MatMul', [headX, g.constant(`seqw${name}`, 'float32', [head, n], w.slice(0, head * n))]);
+  if (head < cols.length) {
+    const tailCount = cols.length - head;
+    const tail = g.op('Slice', [picked, g.ints([head], 'starts'), g.ints([cols.length], 'ends'), g.ints([1], 'axes')]);
+    const columns = g.opN('Split', [tail], tailCount, { axis: 1, num_outputs: tailCount }); // [T, 1] each
+    for (let r = 0; r < tailCount; r++) {
+      const row = g.constant(`seqw${name}_${head + r}`, 'float32', [n], w.slice((head + r) * n, (head + r + 1) * n));
+      acc = g.op('Add', [acc, g.op('Mul', [columns[r]!, row])]);
+    }
   }
-  if (!acc) throw new Error(`float-order: no products for ${name}`);
   return acc;
 }
 
