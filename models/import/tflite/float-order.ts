@@ -11,9 +11,10 @@
  * The orders, measured against the oracle (tfjs-tflite's WASM TFLite running the real encoder,
  * whose float convs run TFLite's builtin kernels; every output of every float conv matched):
  *  - 'gemm' (non-grouped CONV_2D: im2col + an Eigen GEMM): each output is a dot product over
- *    j = tap * Cin + channel; outputs in full blocks of 4 time steps sum even j and odd j in two
- *    accumulators from 0 and add them, the time steps left over (T mod 4) sum all j in one; the
- *    bias is added last. Products are rounded before each add (WASM has no fused multiply-add).
+ *    j = tap * Cin + channel; outputs in full blocks of 4 time steps sum even j and odd j of the
+ *    first 8 * floor(steps / 8) in two accumulators from 0, add them, then add the remaining j in
+ *    order; the time steps left over (T mod 4) sum all j in one accumulator from 0; the bias is
+ *    added last. Products are rounded before each add (WASM has no fused multiply-add).
  *  - 'reference' (grouped CONV_2D, TFLite's reference kernel): one accumulator from 0 over the
  *    group's j, then the bias.
  *  - depthwise (DEPTHWISE_CONV_2D): the accumulator starts at the bias and adds the taps in order.
@@ -36,6 +37,8 @@ export type FloatConvOrder = 'tflite' | 'fast';
 
 /** Time steps per column block of the GEMM; blocks sum in two accumulators. */
 const GEMM_BLOCK = 4;
+/** Depth steps the GEMM's two accumulators take together (the rest is added after them). */
+const GEMM_PEEL = 8;
 
 /**
  * How many products onnxruntime's WASM SGEMM (MLAS) sums per output in one pass: within such a
@@ -66,13 +69,13 @@ export function sequentialConvRows(
   const slice = (x: Value, axis: number, from: number, to: number, size: number) =>
     from === 0 && to === size ? x : g.op('Slice', [x, g.ints([from], 'starts'), g.ints([to], 'ends'), g.ints([axis], 'axes')]);
   // Sums over the (ordered) input columns `cols` of `x` [T', K*Cin] for the output channels [c0, c1).
-  const sumOver = (tag: string, x: Value, cols: number[], c0: number, c1: number) => {
+  const sumOver = (tag: string, x: Value, cols: number[], c0: number, c1: number, start: Value | null = null) => {
     const weights = new Float32Array(cols.length * (c1 - c0)); // [cols, c1 - c0]
     cols.forEach((col, r) => {
       const j = group === 1 ? col : Math.floor(col / cin) * cg + (col % cin) - Math.floor(c0 / perGroupOut) * cg;
       for (let c = c0; c < c1; c++) weights[r * (c1 - c0) + c - c0] = w[c * steps + j]!;
     });
-    return inOrderSum(ctx, `${name}_${tag}`, x, cols, weights, c1 - c0);
+    return inOrderSum(ctx, `${name}_${tag}`, x, cols, weights, c1 - c0, start);
   };
   const columnsOf = (pick: (j: number) => boolean, g0: number) => {
     const cols: number[] = [];
@@ -84,9 +87,17 @@ export function sequentialConvRows(
     const blocked = Math.floor(tOut / GEMM_BLOCK) * GEMM_BLOCK;
     const parts: Value[] = [];
     if (blocked > 0) {
+      // Eigen's GEBP peels the depth by 8 into two accumulators (even and odd steps), adds them,
+      // then adds the remaining (depth mod 8) steps one by one.
       const x = slice(rows, 0, 0, blocked, tOut);
-      const even = sumOver('even', x, columnsOf((j) => j % 2 === 0, 0), 0, cout);
-      parts.push(steps > 1 ? g.op('Add', [even, sumOver('odd', x, columnsOf((j) => j % 2 === 1, 0), 0, cout)]) : even);
+      const peeled = Math.floor(steps / GEMM_PEEL) * GEMM_PEEL;
+      let sum: Value | null = null;
+      if (peeled > 0) {
+        const even = sumOver('even', x, columnsOf((j) => j < peeled && j % 2 === 0, 0), 0, cout);
+        sum = g.op('Add', [even, sumOver('odd', x, columnsOf((j) => j < peeled && j % 2 === 1, 0), 0, cout)]);
+      }
+      if (peeled < steps) sum = sumOver('tail', x, columnsOf((j) => j >= peeled, 0), 0, cout, sum);
+      parts.push(sum!);
     }
     if (blocked < tOut) parts.push(sumOver('rest', slice(rows, 0, blocked, tOut, tOut), columnsOf(() => true, 0), 0, cout));
     acc = parts.length === 1 ? parts[0]! : g.op('Concat', parts, { axis: 0 });
@@ -102,25 +113,31 @@ export function sequentialConvRows(
 
 /**
  * y[t][n] = ((x[t][cols[0]] * w[0][n] + x[t][cols[1]] * w[1][n]) + ...) in exactly this order,
- * from 0, each product rounded before its add. x: [T, C]; w: [cols.length, N]. Returns [T, N].
- * The first MLAS_IN_ORDER_DEPTH products are one MatMul (which sums them in this order), the
- * rest are added one Mul + Add at a time.
+ * from 0 (or from `start`), each product rounded before its add. x: [T, C]; w: [cols.length, N].
+ * Returns [T, N]. From 0, the first MLAS_IN_ORDER_DEPTH products are one MatMul (which sums them
+ * in this order); the rest are added one Mul + Add at a time.
  */
-function inOrderSum(ctx: Ctx, name: string, x: Value, cols: number[], w: Float32Array, n: number): Value {
+function inOrderSum(ctx: Ctx, name: string, x: Value, cols: number[], w: Float32Array, n: number, start: Value | null): Value {
   const g = ctx.g;
-  const head = Math.min(cols.length, MLAS_IN_ORDER_DEPTH);
+  // A MatMul starts at 0, so a sum that continues from `start` is all Mul + Add.
+  const head = start ? 0 : Math.min(cols.length, MLAS_IN_ORDER_DEPTH);
   const picked = g.op('Gather', [x, g.constant(`seqcols${name}`, 'int32', [cols.length], Int32Array.from(cols))], { axis: 1 }); // [T, cols]
-  const headX = head === cols.length ? picked : g.op('Slice', [picked, g.ints([0], 'starts'), g.ints([head], 'ends'), g.ints([1], 'axes')]);
-  let acc = g.op('MatMul', [headX, g.constant(`seqw${name}`, 'float32', [head, n], w.slice(0, head * n))]);
+  let acc = start;
+  if (head > 0) {
+    const headX = head === cols.length ? picked : g.op('Slice', [picked, g.ints([0], 'starts'), g.ints([head], 'ends'), g.ints([1], 'axes')]);
+    acc = g.op('MatMul', [headX, g.constant(`seqw${name}`, 'float32', [head, n], w.slice(0, head * n))]);
+  }
   if (head < cols.length) {
     const tailCount = cols.length - head;
     const tail = g.op('Slice', [picked, g.ints([head], 'starts'), g.ints([cols.length], 'ends'), g.ints([1], 'axes')]);
     const columns = g.opN('Split', [tail], tailCount, { axis: 1, num_outputs: tailCount }); // [T, 1] each
     for (let r = 0; r < tailCount; r++) {
       const row = g.constant(`seqw${name}_${head + r}`, 'float32', [n], w.slice((head + r) * n, (head + r + 1) * n));
-      acc = g.op('Add', [acc, g.op('Mul', [columns[r]!, row])]);
+      const product = g.op('Mul', [columns[r]!, row]);
+      acc = acc ? g.op('Add', [acc, product]) : product;
     }
   }
+  if (!acc) throw new Error(`float-order: no products for ${name}`);
   return acc;
 }
 
