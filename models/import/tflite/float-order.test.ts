@@ -40,8 +40,20 @@ function convModel(c: ConvCase, seed: number): { bytes: Uint8Array; x: Float32Ar
   let sg: WSubgraph;
   if (c.depthwise) {
     const w = rand(c.k * c.cout, 0.5);
-    const options = { type: 2, fields: [0, 1, 1, 1, 0].map((value, slot) => ({ slot, kind: slot === 0 || slot === 4 ? ('i8' as const) : ('i32' as const), value: slot === 0 ? 1 : value })) };
-    sg = { tensors: [f32([1, tIn, 1, c.cin]), f32([1, c.k, 1, c.cout], w), f32([c.cout], b), out], inputs: [0], outputs: [3], ops: [{ code: 4, inputs: [0, 1, 2], outputs: [3], options }] };
+    const options = {
+      type: 2,
+      fields: [0, 1, 1, 1, 0].map((value, slot) => ({
+        slot,
+        kind: slot === 0 || slot === 4 ? ('i8' as const) : ('i32' as const),
+        value: slot === 0 ? 1 : value,
+      })),
+    };
+    sg = {
+      tensors: [f32([1, tIn, 1, c.cin]), f32([1, c.k, 1, c.cout], w), f32([c.cout], b), out],
+      inputs: [0],
+      outputs: [3],
+      ops: [{ code: 4, inputs: [0, 1, 2], outputs: [3], options }],
+    };
   } else {
     const cg = c.cin / (c.groups ?? 1);
     const w = rand(c.cout * c.k * cg, 0.3);
@@ -54,7 +66,12 @@ function convModel(c: ConvCase, seed: number): { bytes: Uint8Array; x: Float32Ar
         { slot: 3, kind: 'i8' as const, value: 0 },
       ],
     };
-    sg = { tensors: [f32([1, tIn, 1, c.cin]), f32([c.cout, c.k, 1, cg], w), f32([c.cout], b), out], inputs: [0], outputs: [3], ops: [{ code: 3, inputs: [0, 1, 2], outputs: [3], options }] };
+    sg = {
+      tensors: [f32([1, tIn, 1, c.cin]), f32([c.cout, c.k, 1, cg], w), f32([c.cout], b), out],
+      inputs: [0],
+      outputs: [3],
+      ops: [{ code: 3, inputs: [0, 1, 2], outputs: [3], options }],
+    };
   }
   return { bytes: writeTflite(onBuiltinKernels(sg)), x };
 }
@@ -96,7 +113,8 @@ describe("float convs in TFLite's summation order", () => {
       expect(differing(await ours(bytes, x, 'tflite'), want)).toBe(0);
       // Where TFLite's GEMM uses two accumulators, one Gemm per conv ('fast') differs in the last
       // bits. (Elsewhere it can agree: onnxruntime's Gemm also sums in order and adds the bias last.)
-      if (c.t >= 4 && c.k * c.cin >= 8 && !c.groups && !c.depthwise) expect(differing(await ours(bytes, x, 'fast'), want)).toBeGreaterThan(0);
+      if (c.t >= 4 && c.k * c.cin >= 8 && !c.groups && !c.depthwise)
+        expect(differing(await ours(bytes, x, 'fast'), want)).toBeGreaterThan(0);
     });
   });
 

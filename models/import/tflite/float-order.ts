@@ -93,18 +93,58 @@ export function sequentialConvRows(
       const peeled = Math.floor(steps / GEMM_PEEL) * GEMM_PEEL;
       let sum: Value | null = null;
       if (peeled > 0) {
-        const even = sumOver('even', x, columnsOf((j) => j < peeled && j % 2 === 0, 0), 0, cout);
-        sum = g.op('Add', [even, sumOver('odd', x, columnsOf((j) => j < peeled && j % 2 === 1, 0), 0, cout)]);
+        const even = sumOver(
+          'even',
+          x,
+          columnsOf((j) => j < peeled && j % 2 === 0, 0),
+          0,
+          cout,
+        );
+        sum = g.op('Add', [
+          even,
+          sumOver(
+            'odd',
+            x,
+            columnsOf((j) => j < peeled && j % 2 === 1, 0),
+            0,
+            cout,
+          ),
+        ]);
       }
-      if (peeled < steps) sum = sumOver('tail', x, columnsOf((j) => j >= peeled, 0), 0, cout, sum);
+      if (peeled < steps)
+        sum = sumOver(
+          'tail',
+          x,
+          columnsOf((j) => j >= peeled, 0),
+          0,
+          cout,
+          sum,
+        );
       parts.push(sum!);
     }
-    if (blocked < tOut) parts.push(sumOver('rest', slice(rows, 0, blocked, tOut, tOut), columnsOf(() => true, 0), 0, cout));
+    if (blocked < tOut)
+      parts.push(
+        sumOver(
+          'rest',
+          slice(rows, 0, blocked, tOut, tOut),
+          columnsOf(() => true, 0),
+          0,
+          cout,
+        ),
+      );
     acc = parts.length === 1 ? parts[0]! : g.op('Concat', parts, { axis: 0 });
   } else {
     const parts: Value[] = [];
     for (let grp = 0; grp < group; grp++)
-      parts.push(sumOver(`g${grp}`, rows, columnsOf(() => true, grp * cg), grp * perGroupOut, (grp + 1) * perGroupOut));
+      parts.push(
+        sumOver(
+          `g${grp}`,
+          rows,
+          columnsOf(() => true, grp * cg),
+          grp * perGroupOut,
+          (grp + 1) * perGroupOut,
+        ),
+      );
     acc = g.op('Concat', parts, { axis: 1 });
   }
   if (b) acc = g.op('Add', [acc, g.constant(`seqb${name}`, 'float32', [cout], b)]);
@@ -124,7 +164,8 @@ function inOrderSum(ctx: Ctx, name: string, x: Value, cols: number[], w: Float32
   const picked = g.op('Gather', [x, g.constant(`seqcols${name}`, 'int32', [cols.length], Int32Array.from(cols))], { axis: 1 }); // [T, cols]
   let acc = start;
   if (head > 0) {
-    const headX = head === cols.length ? picked : g.op('Slice', [picked, g.ints([0], 'starts'), g.ints([head], 'ends'), g.ints([1], 'axes')]);
+    const headX =
+      head === cols.length ? picked : g.op('Slice', [picked, g.ints([0], 'starts'), g.ints([head], 'ends'), g.ints([1], 'axes')]);
     acc = g.op('MatMul', [headX, g.constant(`seqw${name}`, 'float32', [head, n], w.slice(0, head * n))]);
   }
   if (head < cols.length) {
@@ -145,7 +186,15 @@ function inOrderSum(ctx: Ctx, name: string, x: Value, cols: number[], w: Float32
  * Depthwise taps [1, T, K, 1, C] against weights [K, C]: y = ((b + x0*w0) + x1*w1) + ..., the
  * accumulator [1, T, 1, C].
  */
-export function sequentialDepthwise(ctx: Ctx, name: string, taps: Value, k: number, c: number, w: Float32Array, b: Float32Array | null): Value {
+export function sequentialDepthwise(
+  ctx: Ctx,
+  name: string,
+  taps: Value,
+  k: number,
+  c: number,
+  w: Float32Array,
+  b: Float32Array | null,
+): Value {
   const g = ctx.g;
   const perTap = g.opN('Split', [taps], k, { axis: 2, num_outputs: k }); // [1, T, 1, 1, C] each
   let acc: Value | null = b ? g.constant(`seqb${name}`, 'float32', [c], b) : null;

@@ -84,7 +84,15 @@ describe("Lyra 'exact-f64' vs the TFLite oracle on the varied speech set", () =>
         oracleQuantizer.dispose();
         await encoder.dispose();
       }
-      console.log(JSON.stringify({ clip: name, frames, featuresIdentical: frames - featuresDiffer, codesIdenticalAt46: frames - codesDiffer, firstDivergence }));
+      console.log(
+        JSON.stringify({
+          clip: name,
+          frames,
+          featuresIdentical: frames - featuresDiffer,
+          codesIdenticalAt46: frames - codesDiffer,
+          firstDivergence,
+        }),
+      );
       expect(frames).toBeGreaterThan(100);
       expect({ featuresDiffer, codesDiffer, firstDivergence }).toEqual({ featuresDiffer: 0, codesDiffer: 0, firstDivergence: -1 });
     }, 60_000);

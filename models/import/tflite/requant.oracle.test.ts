@@ -78,8 +78,18 @@ function model(kind: Kind, chans: Channel[]): { bytes: Uint8Array; x: Float32Arr
   const tensors: WSubgraph['tensors'] = [
     { shape: [1, LEVELS, 1, cin], type: 0 },
     { shape: [1, LEVELS, 1, cin], type: 9, quant: { scale: [S_IN], zeroPoint: [Z_IN] } },
-    { shape: wShape, type: 9, data: bytesOf(new Int8Array(c).fill(1)), quant: { scale: wScales, zeroPoint: new Array<number>(c).fill(0), axis: kind === 'depthwise' ? 3 : 0 } },
-    { shape: [c], type: 2, data: bytesOf(Int32Array.from(chans, (ch) => ch.bias)), quant: { scale: wScales.map((s) => s * S_IN), zeroPoint: new Array<number>(c).fill(0) } },
+    {
+      shape: wShape,
+      type: 9,
+      data: bytesOf(new Int8Array(c).fill(1)),
+      quant: { scale: wScales, zeroPoint: new Array<number>(c).fill(0), axis: kind === 'depthwise' ? 3 : 0 },
+    },
+    {
+      shape: [c],
+      type: 2,
+      data: bytesOf(Int32Array.from(chans, (ch) => ch.bias)),
+      quant: { scale: wScales.map((s) => s * S_IN), zeroPoint: new Array<number>(c).fill(0) },
+    },
     { shape: [1, LEVELS, 1, c], type: 9, quant: { scale: [S_OUT], zeroPoint: [Z_OUT] } },
     { shape: [1, LEVELS, 1, c], type: 0 },
   ];
@@ -89,15 +99,35 @@ function model(kind: Kind, chans: Channel[]): { bytes: Uint8Array; x: Float32Arr
           code: 4,
           inputs: [1, 2, 3],
           outputs: [4],
-          options: { type: 2, fields: [{ slot: 0, kind: 'i8', value: 1 }, { slot: 1, kind: 'i32', value: 1 }, { slot: 2, kind: 'i32', value: 1 }, { slot: 3, kind: 'i32', value: 1 }] },
+          options: {
+            type: 2,
+            fields: [
+              { slot: 0, kind: 'i8', value: 1 },
+              { slot: 1, kind: 'i32', value: 1 },
+              { slot: 2, kind: 'i32', value: 1 },
+              { slot: 3, kind: 'i32', value: 1 },
+            ],
+          },
         }
       : {
           code: 3,
           inputs: [1, 2, 3],
           outputs: [4],
-          options: { type: 1, fields: [{ slot: 0, kind: 'i8', value: 1 }, { slot: 1, kind: 'i32', value: 1 }, { slot: 2, kind: 'i32', value: 1 }] },
+          options: {
+            type: 1,
+            fields: [
+              { slot: 0, kind: 'i8', value: 1 },
+              { slot: 1, kind: 'i32', value: 1 },
+              { slot: 2, kind: 'i32', value: 1 },
+            ],
+          },
         };
-  const sg: WSubgraph = { tensors, inputs: [0], outputs: [5], ops: [{ code: 114, inputs: [0], outputs: [1] }, conv, { code: 6, inputs: [4], outputs: [5] }] };
+  const sg: WSubgraph = {
+    tensors,
+    inputs: [0],
+    outputs: [5],
+    ops: [{ code: 114, inputs: [0], outputs: [1] }, conv, { code: 6, inputs: [4], outputs: [5] }],
+  };
   return { bytes: writeTflite(onBuiltinKernels(sg)), x };
 }
 

@@ -34,7 +34,10 @@ export function onBuiltinKernels(main: WSubgraph): WSubgraph[] {
   };
   const init: WSubgraph = {
     name: 'init',
-    tensors: [{ shape: [], type: 13 }, { shape: [1], type: 0, data: zero }],
+    tensors: [
+      { shape: [], type: 13 },
+      { shape: [1], type: 0, data: zero },
+    ],
     inputs: [],
     outputs: [],
     ops: [
