@@ -28,10 +28,12 @@ export interface CodecEngineOptions {
   /**
    * int8 requantization (models/import/tflite/requant.ts). Default: 'float' on wasm (int8 weights
    * folded to float32 at import, no int8 emulation: encoder/decoder 184/249 nodes instead of
-   * 389/549, ~1.4x faster per frame than 'exact-f64'; not bit-exact, but the decoded LSD is within
+   * 763/549, ~1.4x faster per frame than 'exact-f64'; not bit-exact, but the decoded LSD is within
    * 0.07 dB of exact on both test clips and the first code matches on 94-99% of frames:
-   * workers/codec/fast-mode.test.ts, numbers in the README) and 'exact-f32' on webgpu. 'exact-f64' (float64 nodes) and 'exact-f32' (float32 ops only)
-   * are bit-exact with TFLite; 'approx' differs by one level on a few int8 outputs per thousand.
+   * workers/codec/fast-mode.test.ts, numbers in the README) and 'exact-f32' on webgpu. 'exact-f64' (float64 nodes; the
+   * encoder's float convs in TFLite's summation order) gives TFLite's features and codes bit for bit; 'exact-f32' (float32
+   * ops only) has TFLite's int8 arithmetic, but its float convs round differently in the last bits, so its codes diverge
+   * in bursts on some clips; 'approx' differs by one level on a few int8 outputs per thousand.
    */
   requant?: RequantMode;
   /** WebGPU only: keep the streaming state in GPU buffers between frames (default true). */
