@@ -28,7 +28,7 @@ export interface CodecEngineOptions {
   /**
    * int8 requantization (models/import/tflite/requant.ts). Default: 'float' on wasm (int8 weights
    * folded to float32 at import, no int8 emulation: encoder/decoder 184/249 nodes instead of
-   * 763/549, ~1.4x faster per frame than 'exact-f64'; not bit-exact, but the decoded LSD is within
+   * 763/549 for 'exact-f64', faster per frame (1.4x when exact-f64's encoder had 389 nodes); not bit-exact, but the decoded LSD is within
    * 0.07 dB of exact on both test clips and the first code matches on 94-99% of frames:
    * workers/codec/fast-mode.test.ts, numbers in the README) and 'exact-f32' on webgpu. 'exact-f64' (float64 nodes; the
    * encoder's float convs in TFLite's summation order) gives TFLite's features and codes bit for bit; 'exact-f32' (float32
