@@ -18,6 +18,7 @@ import { LYRA_V2 } from '../models/codec/lyra-v2.ts';
 import { BITRATES, BITS_PER_QUANTIZER, FRAMES_PER_SECOND, quantizersForKbps } from '../models/codec/bitrates.ts';
 import type { LyraModelBytes } from '../models/import/tflite/lyra.ts';
 import type { CodecInfo, CodecService, EncodedFrames } from '../workers/codec/service.ts';
+import type { RequantMode } from '../models/import/tflite/requant.ts';
 import type { RuntimeConfig } from '../workers/ort/runtime.ts';
 import { startLoaded, type SpawnWorker, type WorkerClient } from './client/worker-client.ts';
 
@@ -102,7 +103,17 @@ export class Codec {
   ) {}
 
   /** @internal use Whittle.codec() */
-  static async start(spawn: SpawnWorker, runtime: RuntimeConfig, models: () => Promise<LyraModelBytes>, label: string): Promise<Codec> {
+  static async start(
+    spawn: SpawnWorker,
+    runtime: RuntimeConfig,
+    models: () => Promise<LyraModelBytes>,
+    label: string,
+    engine: { requant?: RequantMode } = {},
+  ): Promise<Codec> {
+    if (engine.requant === 'exact-f64' && runtime.backend === 'webgpu') {
+      // WebGPU has no float64: onnxruntime would run those nodes on the CPU, a copy per node.
+      throw new WhittleError('INVALID_ARGUMENT', "requant 'exact-f64' needs the wasm backend; use 'exact-f32' on webgpu", { requant: engine.requant });
+    }
     const { client, info } = await startLoaded<CodecService, CodecInfo>({
       spawn,
       label: `codec:${label}`,
@@ -110,7 +121,8 @@ export class Codec {
         await remote.init(runtime);
         const m = await models();
         const buffers = [m.encoder, m.quantizer, m.decoder].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
-        return remote.load(Comlink.transfer(m, buffers)); // the engine picks float32 requant on WebGPU (no float64 there)
+        // Without `requant` the engine picks: 'float' on wasm, 'exact-f32' on webgpu (no float64 there).
+        return remote.load(Comlink.transfer(m, buffers), engine.requant ? { requant: engine.requant } : {});
       },
     });
     return new Codec(client, info);

@@ -7,7 +7,7 @@
  * import { Whittle, WhittleError } from 'whittle';
  * const w = await Whittle.create();
  */
-export { Whittle, type WhittleOptions, type ModelLoadOptions, type RuntimeOptions, type ModelSource } from './whittle.ts';
+export { Whittle, type WhittleOptions, type ModelLoadOptions, type CodecLoadOptions, type RuntimeOptions, type ModelSource } from './whittle.ts';
 export type { UrlModelSource } from './store/url-folder.ts';
 export type { FolderManifest } from './store/folder-manifest.ts';
 export type { WeightsSetting } from '../models/llama/types.ts';
@@ -20,6 +20,7 @@ export type { GenerateStats } from '../core/text-types.ts';
 export type { SamplingOptions } from '../workers/text/sampler.ts';
 export type { StepCost } from '../workers/text/exit-calibration.ts';
 export type { RuntimeInfo, Backend } from '../workers/ort/runtime.ts';
+export type { RequantMode } from '../models/import/tflite/requant.ts';
 export type { SpawnWorker } from './client/worker-client.ts';
 export { WhittleError, type WhittleErrorCode, type ErrorDetails } from '../core/errors.ts';
 export { probeCapabilities, chooseBackend, softwareAdapterReason, type Capabilities, type AdapterFacts, type BackendChoice, type BackendPreference } from './probe.ts';

@@ -11,6 +11,7 @@ import { chooseBackend, probeCapabilities, type BackendChoice, type BackendPrefe
 import { spawnCodecWorker, spawnHeadWorker, spawnTextWorker } from './client/spawn.ts';
 import { Codec } from './codec.ts';
 import { LYRA_V2 } from '../models/codec/lyra-v2.ts';
+import type { RequantMode } from '../models/import/tflite/requant.ts';
 import { TextModel, type TextLoadOptions } from './text-model.ts';
 import type { SpawnWorker } from './client/worker-client.ts';
 import { wasmAfterDeviceLoss } from './client/device-fallback.ts';
@@ -100,6 +101,23 @@ export interface ModelLoadOptions extends LoadOptions {
   backend?: BackendPreference;
   /** Override the worker factory (bundlers without `new URL(..., import.meta.url)` support; tests). */
   spawn?: SpawnWorker;
+}
+
+/**
+ * Codec loading options.
+ *
+ * @example
+ * const exact = await w.codec('lyra-v2', { backend: 'wasm', requant: 'exact-f64' }); // TFLite's codes bit for bit
+ */
+export interface CodecLoadOptions extends ModelLoadOptions {
+  /**
+   * How the int8 layers run. Default: 'float' on wasm (fastest; first code equal to TFLite's on
+   * 94-99% of frames, same quality), 'exact-f32' on webgpu. 'exact-f64' (wasm only) gives
+   * TFLite's codes bit for bit; 'exact-f32' has TFLite's int8 arithmetic but float layers that
+   * round differently in the last bits (codes diverge in bursts on some clips); 'approx' is
+   * one int8 level off on a few outputs per thousand.
+   */
+  requant?: RequantMode;
 }
 
 /**
@@ -304,7 +322,7 @@ export class Whittle {
   }
 
   /** Loads the Lyra v2 codec (SoundStream) into a worker. */
-  async codec(model: string | ModelManifest = LYRA_V2.id, opts: ModelLoadOptions = {}): Promise<Codec> {
+  async codec(model: string | ModelManifest = LYRA_V2.id, opts: CodecLoadOptions = {}): Promise<Codec> {
     const manifest = await this.resolve(model);
     // Pinned until the handle is disposed: its worker re-reads these files when it respawns.
     const lease = await this.store.lease(manifest);
@@ -316,7 +334,7 @@ export class Whittle {
         return blob.arrayBuffer();
       };
       const models = async () => ({ encoder: await read(LYRA_V2.files.encoder), quantizer: await read(LYRA_V2.files.quantizer), decoder: await read(LYRA_V2.files.decoder) });
-      return holdWhileAlive(await Codec.start(...this.workerSetup(opts.spawn ?? spawnCodecWorker, opts.backend), models, manifest.id), lease);
+      return holdWhileAlive(await Codec.start(...this.workerSetup(opts.spawn ?? spawnCodecWorker, opts.backend), models, manifest.id, { requant: opts.requant }), lease);
     } catch (err) {
       lease.release();
       throw err;

@@ -57,6 +57,8 @@ import {
   type LsdOptions,
   type ManifestFile,
   type ModelLoadOptions,
+  type CodecLoadOptions,
+  type RequantMode,
   type ModelManifest,
   type ModelSource,
   type PcmAudio,
@@ -199,6 +201,9 @@ export async function text(w: Whittle, spawn?: SpawnWorker): Promise<string> {
 /** Codec: a WAV file round trip, its distance, and a stream with a bitrate switch. */
 export async function codecRoundTrip(w: Whittle, wav: ArrayBuffer): Promise<ArrayBuffer> {
   const codec: Codec = await w.codec('lyra-v2');
+  const requant: RequantMode = 'exact-f64';
+  const exactOptions: CodecLoadOptions = { backend: 'wasm', requant };
+  (await w.codec('lyra-v2', exactOptions)).dispose();
   const info: CodecInfo = codec.info;
   console.log(info.runtime.backend, CODEC_BITRATES_KBPS.length, quantizersFor(3.2));
   const audio: PcmAudio = parseWav(wav, { mono: true, sampleRate: 16000 });

@@ -13,12 +13,12 @@
  * const codes = await codec.encode(frame, 30);  // 320 samples in [-1, 1] -> Int32Array(46)
  * const pcm = await codec.decode(codes);        // -> 320 samples in [-1, 1]
  */
-import type * as Ort from 'onnxruntime-web';
 import { WhittleError } from '../../core/errors.ts';
 import type { ConvertedGraph } from '../../models/import/tflite/convert.ts';
 import { importLyra, type LyraModelBytes } from '../../models/import/tflite/lyra.ts';
 import type { RequantMode } from '../../models/import/tflite/requant.ts';
-import { createSession, type Backend, type OrtModule } from '../ort/runtime.ts';
+import { type Backend, type OrtModule } from '../ort/runtime.ts';
+import { StatefulSession } from './stateful-session.ts';
 import { FRAME_SAMPLES, MAX_QUANTIZERS, checkQuantizers } from '../../models/codec/bitrates.ts';
 import { rvqDecode, rvqEncode, type Codebooks } from './rvq.ts';
 
@@ -28,64 +28,16 @@ export interface CodecEngineOptions {
   /**
    * int8 requantization (models/import/tflite/requant.ts). Default: 'float' on wasm (int8 weights
    * folded to float32 at import, no int8 emulation: encoder/decoder 184/249 nodes instead of
-   * 389/549, ~1.4x faster per frame than 'exact-f64'; not bit-exact, but the decoded LSD is within
+   * 763/549 for 'exact-f64', faster per frame (1.4x when exact-f64's encoder had 389 nodes); not bit-exact, but the decoded LSD is within
    * 0.07 dB of exact on both test clips and the first code matches on 94-99% of frames:
-   * workers/codec/fast-mode.test.ts, numbers in the README) and 'exact-f32' on webgpu. 'exact-f64' (float64 nodes) and 'exact-f32' (float32 ops only)
-   * are bit-exact with TFLite; 'approx' differs by one level on a few int8 outputs per thousand.
+   * workers/codec/fast-mode.test.ts, numbers in the README) and 'exact-f32' on webgpu. 'exact-f64' (float64 nodes; the
+   * encoder's float convs in TFLite's summation order) gives TFLite's features and codes bit for bit; 'exact-f32' (float32
+   * ops only) has TFLite's int8 arithmetic, but its float convs round differently in the last bits, so its codes diverge
+   * in bursts on some clips; 'approx' differs by one level on a few int8 outputs per thousand.
    */
   requant?: RequantMode;
   /** WebGPU only: keep the streaming state in GPU buffers between frames (default true). */
   stateOnDevice?: boolean;
-}
-
-/**
- * A session with its streaming state (state_out of a run is state_in of the next). On WebGPU
- * the state outputs stay in GPU buffers (`preferredOutputLocation`) and go straight back in as
- * the next frame's inputs, so the conv history never crosses to the CPU; the previous frame's
- * buffers are disposed once consumed (the pattern workers/text/runner.ts uses for KV caches).
- */
-class StatefulSession {
-  private state: Record<string, Ort.Tensor> = {};
-  private constructor(
-    private readonly ort: OrtModule,
-    private readonly session: Ort.InferenceSession,
-    readonly graph: ConvertedGraph,
-    private readonly onDevice: boolean,
-  ) {
-    this.reset();
-  }
-
-  static async create(ort: OrtModule, graph: ConvertedGraph, backend: Backend, stateOnDevice = true): Promise<StatefulSession> {
-    const onDevice = stateOnDevice && backend === 'webgpu' && graph.states.length > 0;
-    const location: Record<string, 'gpu-buffer'> = {};
-    for (const s of graph.states) location[s.outputName] = 'gpu-buffer';
-    const session = await createSession(ort, graph.built, backend, onDevice ? { preferredOutputLocation: location } : {});
-    return new StatefulSession(ort, session, graph, onDevice);
-  }
-
-  reset(): void {
-    this.release();
-    this.state = Object.fromEntries(this.graph.states.map((s) => [s.inputName, new this.ort.Tensor('float32', s.init.slice(), s.shape)]));
-  }
-
-  async run(feeds: Record<string, Ort.Tensor>): Promise<Record<string, Ort.Tensor>> {
-    const out = await this.session.run({ ...feeds, ...this.state });
-    this.release(); // the previous state was consumed by this run
-    this.state = Object.fromEntries(this.graph.states.map((s) => [s.inputName, out[s.outputName]!]));
-    return out;
-  }
-
-  /** Frees GPU-resident state tensors (CPU ones are plain arrays: nothing to free). */
-  private release(): void {
-    if (!this.onDevice) return;
-    for (const t of Object.values(this.state)) if (t.location === 'gpu-buffer') t.dispose();
-  }
-
-  async dispose(): Promise<void> {
-    this.release();
-    this.state = {};
-    await this.session.release();
-  }
 }
 
 export class LyraCodecEngine {

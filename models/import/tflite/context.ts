@@ -11,6 +11,7 @@
 import { GraphBuilder, type DType, type TensorData, type Value } from '../../onnx/builder.ts';
 import { WhittleError } from '../../../core/errors.ts';
 import type { RequantMode } from './requant.ts';
+import type { FloatConvOrder } from './float-order.ts';
 import { TfType, opName, type TfModel, type TfOperator, type TfSubgraph, type TfTensor } from './schema.ts';
 
 export interface QParams {
@@ -39,6 +40,8 @@ export class Ctx {
     graphName: string,
     /** How int8 requantization is emulated (see requant.ts). */
     readonly requant: RequantMode = 'exact-f64',
+    /** How float convs sum their products (see float-order.ts). */
+    readonly floatConvOrder: FloatConvOrder = 'fast',
   ) {
     this.g = new GraphBuilder(graphName);
   }

@@ -13,6 +13,7 @@ import { Ctx, f32, onnxType } from './context.ts';
 import * as B from './ops-basic.ts';
 import { conv2d, transposeConv } from './ops-conv.ts';
 import type { RequantMode } from './requant.ts';
+import type { FloatConvOrder } from './float-order.ts';
 import { TfType, opName, type TfModel, type TfOperator, type TfSubgraph } from './schema.ts';
 
 /** One streaming state tensor of a converted graph. */
@@ -121,10 +122,12 @@ export function convertSubgraph(
   /** Debugging: also output these intermediate tensors as `t<index>` (quantized ones as centered ints). */
   probes: number[] = [],
   requant: RequantMode = 'exact-f64',
+  /** 'tflite' sums float convs in TFLite's order (bit-exact, slower; float-order.ts). */
+  floatConvOrder: FloatConvOrder = 'fast',
 ): ConvertedGraph {
   const sg = model.subgraphs[index];
   if (!sg) throw new WhittleError('BAD_MODEL', `${model.name}: no subgraph ${index}`, { model: model.name });
-  const ctx = new Ctx(model, sg, `${model.name.replace(/\.tflite$/, '')}_${sg.name}`, requant);
+  const ctx = new Ctx(model, sg, `${model.name.replace(/\.tflite$/, '')}_${sg.name}`, requant, floatConvOrder);
   const g = ctx.g;
   const inputs = (io?.inputs ?? sg.inputs.map((t) => ({ name: ctx.tensor(t).name, tensor: t }))).map(({ name, tensor }) => {
     const t = ctx.tensor(tensor);

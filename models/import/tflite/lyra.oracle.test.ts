@@ -9,28 +9,9 @@ import { OracleModel, swapSubgraphs } from './oracle/tflite-oracle.ts';
 import { readLocalModelFile } from '../../local.ts';
 import { parseWav } from '../../../core/wav.ts';
 import { rvqDecode, rvqEncode } from '../../../workers/codec/rvq.ts';
-import type { ConvertedGraph } from './convert.ts';
+import { StatefulSession } from '../../../workers/codec/stateful-session.ts';
 
 ort.env.wasm.numThreads = 1;
-
-/** A session plus its carried state (state_out of one run is state_in of the next). */
-class Stepper {
-  private state: Record<string, ort.Tensor>;
-  private constructor(
-    private readonly session: ort.InferenceSession,
-    private readonly graph: ConvertedGraph,
-  ) {
-    this.state = Object.fromEntries(graph.states.map((s) => [s.inputName, new ort.Tensor('float32', s.init.slice(), s.shape)]));
-  }
-  static async create(graph: ConvertedGraph): Promise<Stepper> {
-    return new Stepper(await ort.InferenceSession.create(graph.built.model, { externalData: graph.built.externalData }), graph);
-  }
-  async run(inputs: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
-    const out = await this.session.run({ ...inputs, ...this.state });
-    this.state = Object.fromEntries(this.graph.states.map((s) => [s.inputName, out[s.outputName]!]));
-    return out;
-  }
-}
 
 const FRAME = 320;
 const RATES = [16, 30, 46];
@@ -66,9 +47,9 @@ describe('Lyra v2 import vs the TFLite oracle', () => {
     const oEnc = await OracleModel.create(encBytes);
     const oQe = await OracleModel.create(swapSubgraphs(quantizerBytes, 0, 1)); // run the `encode` subgraph
     const oDec = await OracleModel.create(new Uint8Array(readLocalModelFile('lyra-v2', 'lyragan.tflite')));
-    const enc = await Stepper.create(lyra.encoder);
-    const qGraph = lyra.quantizerEncode ? await Stepper.create(lyra.quantizerEncode) : null;
-    const dec = await Stepper.create(lyra.decoder);
+    const enc = await StatefulSession.create(ort, lyra.encoder, 'wasm');
+    const qGraph = lyra.quantizerEncode ? await StatefulSession.create(ort, lyra.quantizerEncode, 'wasm') : null;
+    const dec = await StatefulSession.create(ort, lyra.decoder, 'wasm');
     let frames = 0;
     let featureMismatch = 0;
     let maxDecodeDiff = 0;
@@ -155,7 +136,7 @@ describe('Lyra v2 import vs the TFLite oracle', () => {
   }, 60_000);
 
   it('decodes codes to the same features as the quantizer decode graph', async () => {
-    const qd = await Stepper.create(lyra.quantizerDecode!);
+    const qd = await StatefulSession.create(ort, lyra.quantizerDecode!, 'wasm');
     const oQd = await OracleModel.create(quantizerBytes);
     for (let t = 0; t < 8; t++) {
       const codes = Int32Array.from({ length: 46 }, (_, s) => (s < 16 + t * 4 ? (s * 7 + t) % 16 : -1));

@@ -9,6 +9,7 @@
  */
 import { WhittleError } from '../../../core/errors.ts';
 import { convertSubgraph, type ConvertedGraph } from './convert.ts';
+import type { FloatConvOrder } from './float-order.ts';
 import type { RequantMode } from './requant.ts';
 import { readTflite, type TfModel } from './schema.ts';
 import { f32 } from './context.ts';
@@ -42,10 +43,10 @@ export interface LyraGraphs {
   codebooks: Codebooks;
 }
 
-function signatureGraph(model: TfModel, key: string | null, requant: RequantMode): ConvertedGraph {
+function signatureGraph(model: TfModel, key: string | null, requant: RequantMode, floatConvOrder: FloatConvOrder = 'fast'): ConvertedGraph {
   const sig = key === null ? model.signatures[0] : model.signatures.find((s) => s.key === key);
   if (key !== null && !sig) throw new WhittleError('BAD_MODEL', `${model.name}: no signature '${key}'`, { model: model.name });
-  return convertSubgraph(model, sig?.subgraph ?? 0, sig, [], requant);
+  return convertSubgraph(model, sig?.subgraph ?? 0, sig, [], requant, floatConvOrder);
 }
 
 /** The codebook of each SQUARED_DIFFERENCE stage of the quantizer's `encode` subgraph, in order. */
@@ -72,6 +73,12 @@ export function extractCodebooks(model: TfModel): Codebooks {
 export interface ImportLyraOptions {
   /** int8 requantization emulation (see requant.ts); default 'exact-f64' (use 'exact-f32' for WebGPU). */
   requant?: RequantMode;
+  /**
+   * How the encoder's float convs sum (float-order.ts). Default: 'tflite' with 'exact-f64' (the
+   * codes then match TFLite's on every frame of the test sets), else 'fast'. The decoder always
+   * uses 'fast': its output is audio, within ~1e-5 of TFLite's either way.
+   */
+  encoderFloatConvOrder?: FloatConvOrder;
   /** Also convert the quantizer's `encode`/`decode` graphs (default true); the codebooks are always exported. */
   quantizerGraphs?: boolean;
 }
@@ -84,7 +91,7 @@ export function importLyra(bytes: LyraModelBytes, options: ImportLyraOptions = {
   const q = readTflite(bytes.quantizer, 'quantizer.tflite');
   const dec = readTflite(bytes.decoder, 'lyragan.tflite');
   return {
-    encoder: signatureGraph(enc, null, requant),
+    encoder: signatureGraph(enc, null, requant, options.encoderFloatConvOrder ?? (requant === 'exact-f64' ? 'tflite' : 'fast')),
     quantizerEncode: withQuantizer ? signatureGraph(q, 'encode', requant) : null,
     quantizerDecode: withQuantizer ? signatureGraph(q, 'decode', requant) : null,
     decoder: signatureGraph(dec, null, requant),

@@ -11,6 +11,7 @@ import type { Value } from '../../onnx/builder.ts';
 import { type Ctx, copy, dequantizeConst, f32, i32, type QParams, type Tv } from './context.ts';
 import { TfType, type TfOperator } from './schema.ts';
 import { multiplyByQuantizedMultiplier } from './requant.ts';
+import { sequentialConvRows, sequentialDepthwise } from './float-order.ts';
 
 const NHWC_TO_NCHW = [0, 3, 1, 2];
 const NCHW_TO_NHWC = [0, 2, 3, 1];
@@ -88,7 +89,7 @@ export function finishConv(
   acc: Value,
   act: number,
   outQ: QParams | null,
-  mult: Float32Array | null,
+  mult: Float64Array | null,
   cout: number,
   nchw: boolean,
   singleRounding = false,
@@ -140,11 +141,14 @@ function quantPair(
   x: Tv,
   wScales: number[] | null,
   cout: number,
-): { outQ: QParams | null; mult: Float32Array | null } {
+): { outQ: QParams | null; mult: Float64Array | null } {
   const outQ = ctx.qOf(op.outputs[0]!);
   if (!x.q && !outQ && !wScales) return { outQ: null, mult: null };
   if (!x.q || !outQ || !wScales) throw ctx.fail(op, 'mixing float and quantized input/weights/output');
-  const mult = Float32Array.from({ length: cout }, (_, c) => (x.q!.scale * (wScales[wScales.length === 1 ? 0 : c] ?? NaN)) / outQ.scale);
+  // In float64, as TFLite does (double(s_in) * double(s_w) / double(s_out)) before splitting it into
+  // a Q31 significand and a shift: a float32 multiplier keeps only 24 of q31's 31 bits and moved
+  // ties of the first rounding (found on espeak speech, models/codec/testdata/speech-set).
+  const mult = Float64Array.from({ length: cout }, (_, c) => (x.q!.scale * (wScales[wScales.length === 1 ? 0 : c] ?? NaN)) / outQ.scale);
   return { outQ, mult };
 }
 
@@ -267,6 +271,10 @@ function convGemm(ctx: Ctx, op: TfOperator, c: Conv1d, w: Float32Array, b: Float
     for (let k = 0; k < c.k; k++) for (let i = 0; i < cg; i++) dense[(k * c.cin + g0 + i) * c.cout + o] = w[(o * c.k + k) * cg + i]!;
   }
   const rows = g.op('Reshape', [gatherTaps(ctx, op, c), g.ints([tOut, c.k * c.cin], 'shape')]);
+  // Float convs in an exact mode: TFLite's summation order (float-order.ts). Integer-valued
+  // (int8) accumulators are exact in any order and keep the Gemm.
+  if (ctx.floatConvOrder === 'tflite' && !c.x.q)
+    return sequentialConvRows(ctx, String(op.outputs[0]), rows, { tOut, k: c.k, cin: c.cin, cout: c.cout, group: c.group }, w, b);
   const wv = g.constant(`w${op.outputs[0]}`, 'float32', [c.k * c.cin, c.cout], dense);
   const bv = g.constant(`b${op.outputs[0]}`, 'float32', [c.cout], b ?? new Float32Array(c.cout));
   const y = g.op('Gemm', [rows, wv, bv]);
@@ -277,9 +285,12 @@ function convGemm(ctx: Ctx, op: TfOperator, c: Conv1d, w: Float32Array, b: Float
 function depthwiseTaps(ctx: Ctx, op: TfOperator, c: Conv1d, w: Float32Array, b: Float32Array | null): Value {
   const g = ctx.g;
   // TFLite [1, K, 1, C] -> [K, 1, C] against taps [1, T_out, K, 1, C].
-  const wv = g.constant(`w${op.outputs[0]}`, 'float32', [c.k, 1, c.cout], w);
   const taps = gatherTaps(ctx, op, c);
-  const k = c.k === 1 && c.stride === 1 ? null : g.ints([2]);
+  const tapped = !(c.k === 1 && c.stride === 1);
+  // Float depthwise convs in an exact mode: TFLite's summation order (float-order.ts).
+  if (tapped && ctx.floatConvOrder === 'tflite' && !c.x.q) return sequentialDepthwise(ctx, String(op.outputs[0]), taps, c.k, c.cout, w, b);
+  const wv = g.constant(`w${op.outputs[0]}`, 'float32', [c.k, 1, c.cout], w);
+  const k = tapped ? g.ints([2]) : null;
   const summed = k ? g.op('ReduceSum', [g.op('Mul', [taps, wv]), k], { keepdims: 0 }) : g.op('Mul', [taps, g.op('Reshape', [wv, g.ints([c.cout])])]);
   return b ? g.op('Add', [summed, g.constant(`b${op.outputs[0]}`, 'float32', [c.cout], b)]) : summed;
 }

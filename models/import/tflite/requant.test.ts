@@ -2,29 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-web';
 import { Ctx } from './context.ts';
-import { multiplyByQuantizedMultiplier, quantizeMultiplier, type RequantMode } from './requant.ts';
+import { multiplyByQuantizedMultiplier, type RequantMode } from './requant.ts';
+import { ruySingleRounding as ruySingle, tfliteDoubleRounding as tfliteDouble } from './testing/tflite-integer-math.ts';
 
 ort.env.wasm.numThreads = 1;
-
-/** TFLite MultiplyByQuantizedMultiplier (double rounding), reference_ops / quantization_util. */
-function tfliteDouble(acc: number, m: number): number {
-  const [q31, shift] = quantizeMultiplier(m);
-  const left = Math.max(shift, 0);
-  const right = BigInt(Math.max(-shift, 0));
-  const ab = BigInt(acc) * 2n ** BigInt(left) * BigInt(q31);
-  const nudge = ab >= 0n ? 1n << 30n : 1n - (1n << 30n);
-  const h = (ab + nudge) / (1n << 31n); // C++ division truncates toward zero, like BigInt
-  const mask = (1n << right) - 1n;
-  const threshold = (mask >> 1n) + (h < 0n ? 1n : 0n);
-  return Number((h >> right) + ((h & mask) > threshold ? 1n : 0n));
-}
-
-/** ruy's single-rounding multiplier. */
-function ruySingle(acc: number, m: number): number {
-  const [q31, shift] = quantizeMultiplier(m);
-  const total = BigInt(31 - shift);
-  return Number((BigInt(acc) * BigInt(q31) + (1n << (total - 1n))) >> total);
-}
 
 async function run(mults: number[], accs: Float32Array, mode: RequantMode, single: boolean): Promise<Float32Array> {
   const C = mults.length;

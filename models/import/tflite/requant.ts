@@ -41,6 +41,9 @@ export function quantizeMultiplier(m: number): [number, number] {
  * and the int8 layers run as float convs (QUANTIZE/DEQUANTIZE become no-ops), so the graphs are
  * plain float networks. Not bit-exact with TFLite; see ops-conv.ts and workers/codec/README.md
  * for what it costs in quality.
+ *
+ * @example
+ * const mode: RequantMode = 'exact-f64'; // w.codec('lyra-v2', { backend: 'wasm', requant: mode })
  */
 export type RequantMode = 'exact-f64' | 'exact-f32' | 'approx' | 'float';
 

@@ -111,3 +111,4 @@ function list(v: { size(): number; get(i: number): OracleTensor; delete(): void 
 }
 
 export { swapSubgraphs } from './swap.ts';
+export { withSubgraphOutputs } from './with-outputs.ts';
