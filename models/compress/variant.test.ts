@@ -152,6 +152,8 @@ describe('hostile variant files: typed errors, nothing allocated from their clai
   it('stored forms of another setting', () => expect(code(() => readVariant(meta((m) => (m.setting = JSON.stringify({ linear: 'q8' })))))).toMatch(/^BAD_MODEL: .*do not belong to setting/));
   it('a config claiming a huge model, before any allocation', () => expect(code(() => readVariant(config2((c) => (c.vocabSize = 2 ** 40))))).toMatch(/^BAD_MODEL: .*config.vocabSize must be an integer/));
   it('a context too long for any RoPE table', () => expect(code(() => readVariant(config2((c) => (c.maxSeqLen = 1e12))))).toMatch(/^BAD_MODEL: .*maxSeqLen/));
+  it('a context within the limits whose RoPE tables the file could not hold a model for (found by the variant fuzz target)', () =>
+    expect(code(() => readVariant(config2((c) => (c.maxSeqLen = 1 << 20))))).toMatch(/^BAD_MODEL: .*maxSeqLen 1048576 needs \d+ bytes of RoPE tables/));
   it('a config whose shapes the tensors do not have', () => expect(code(() => readVariant(config2((c) => (c.dim = 64))))).toMatch(/^BAD_MODEL: .*has shape .* the config implies/));
   it('a missing tensor', () => {
     const h = header();

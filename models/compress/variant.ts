@@ -352,6 +352,11 @@ export function readVariantInfo(buffer: ArrayBuffer): { info: VariantInfo; tenso
     throw bad(`stored forms ${JSON.stringify(stored)} do not belong to setting ${JSON.stringify(setting)}`);
   }
   const config = checkConfig(parseJsonField(meta, 'config'));
+  // The RoPE tables (cos and sin, maxSeqLen x headSize / 2 floats each) follow from the config
+  // alone, so no tensor bounds them: a real model's weights always outweigh them, a header that
+  // claims a context its file could not hold a model for is hostile.
+  const ropeBytes = 4 * config.maxSeqLen * headSizeOf(config);
+  if (ropeBytes > buffer.byteLength) throw bad(`config.maxSeqLen ${config.maxSeqLen} needs ${ropeBytes} bytes of RoPE tables, more than the whole ${buffer.byteLength}-byte file`);
   const tiedHead = meta.head === 'tied';
   if (tiedHead && (!config.tiedEmbeddings || stored.head.form !== 'f32')) throw bad('a tied head must be fp32 with tied embeddings');
   // Sparse block linears: version 2, and the metadata's sparsity is the setting's.
