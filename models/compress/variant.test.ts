@@ -145,7 +145,7 @@ describe('hostile variant files: typed errors, nothing allocated from their clai
   });
   it('a truncated file', () => expect(code(() => readVariant(good.slice(0, good.byteLength - 10)))).toMatch(/^BAD_MODEL: .*truncated or lying header/));
   it('not a variant (a plain safetensors file)', () => expect(code(() => readVariant(meta((m) => delete m.format)))).toMatch(/^BAD_MODEL: .*not a Whittle variant/));
-  it('a newer format version is UNSUPPORTED', () => expect(code(() => readVariant(meta((m) => (m.whittle_version = '3'))))).toMatch(/^UNSUPPORTED: .*format 3/));
+  it('a newer format version is UNSUPPORTED', () => expect(code(() => readVariant(meta((m) => (m.whittle_version = '4'))))).toMatch(/^UNSUPPORTED: .*format 4/));
   it('a dense file claiming the sparse version 2', () => expect(code(() => readVariant(meta((m) => (m.whittle_version = '2'))))).toMatch(/^BAD_MODEL: .*sparsity null/));
   it('metadata that is not JSON', () => expect(code(() => readVariant(meta((m) => (m.setting = '{'))))).toMatch(/^BAD_MODEL: .*setting is not JSON/));
   it('a setting no kernel implements', () => expect(code(() => readVariant(meta((m) => (m.setting = JSON.stringify({ linear: 'q3' })))))).toMatch(/^BAD_MODEL: .*setting: .*linear/));

@@ -21,7 +21,7 @@ import { choosePrunePlan, maxRemovable, type BlockScores, type PruneCriterion } 
 import { DEFAULT_CALIBRATION_TEXT } from './calibration.ts';
 import * as Comlink from 'comlink';
 import type { PreparedWeights } from '../../models/llama/prepare.ts';
-import { writeVariant, type VariantSource } from '../../models/compress/variant.ts';
+import { writeVariant, type VariantSource, type VariantWidth } from '../../models/compress/variant.ts';
 import type { TextModel } from './model.ts';
 import { prepareStored, textVariantFromFiles } from './variant-model.ts';
 
@@ -187,6 +187,7 @@ export class TextService {
     await this.engine?.dispose();
     this.engine = null;
     this.lastScores = null;
+    this.variantFormat = source.format; // a width variant exported later records it
     this.engine = await TextEngine.create(this.ort, this.runtime.backend, model, options);
     return this.describe();
   }
@@ -227,10 +228,12 @@ export class TextService {
     let model: Omit<TextModel, 'weights'>;
     let stored: PreparedWeights;
     let setting: WeightsSetting;
+    let width: VariantWidth | undefined;
     if (source.format === 'variant') {
       const variant = await textVariantFromFiles(source.files);
       model = variant.model;
       setting = variant.info.setting;
+      width = variant.info.width;
       stored = variant.stored;
       this.variantFormat = variant.info.source.format;
     } else {
@@ -245,7 +248,7 @@ export class TextService {
     this.engine = null;
     this.lastScores = null;
     // The engine derives the kernel form; it keeps whichever of the two forms is smaller.
-    this.engine = await TextEngine.fromStored(this.ort!, backend, model, stored, setting, { ...(options.attention ? { attention: options.attention } : {}), ...(options.plan ? { plan: options.plan } : {}) });
+    this.engine = await TextEngine.fromStored(this.ort!, backend, model, stored, setting, { ...(options.attention ? { attention: options.attention } : {}), ...(options.plan ? { plan: options.plan } : {}), ...(width ? { width } : {}) });
     return this.describe();
   }
 
@@ -259,6 +262,17 @@ export class TextService {
     if (!this.stored || !engine.weights) throw new WhittleError('INVALID_ARGUMENT', 'no variant to export: load with compress and keepVariant first (and export once)');
     const parts = writeVariant(this.stored, engine.weights, { ...source, format: this.variantFormat });
     this.stored = null;
+    return Comlink.transfer(parts, parts);
+  }
+
+  /**
+   * [variant] The compiled width plan's narrowed fp32 blocks as model.whittle.safetensors (a
+   * width variant, format 3; `TextEngine.widthVariant`), in transferable parts: a load of it
+   * compiles the plan without slicing or measuring anything again.
+   */
+  async exportWidthVariant(source: Omit<VariantSource, 'format'>): Promise<ArrayBuffer[]> {
+    const { stored, width } = await this.requireEngine().widthVariant();
+    const parts = writeVariant(stored, { linear: 'f32' }, { ...source, format: this.variantFormat }, width);
     return Comlink.transfer(parts, parts);
   }
 

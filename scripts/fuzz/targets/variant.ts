@@ -1,20 +1,22 @@
 /**
  * models/compress/variant.ts readVariant: compressed variants (model.whittle.safetensors, which a
  * page may fetch from any URL or find in its cache) of small random models, dense and sparse
- * (q8 unstructured, q4 g32 2:4, fp32 2:4, version 2), with their bytes mutated (mostly the
+ * (q8 unstructured, q4 g32 2:4, fp32 2:4, version 2) and width-pruned (FLAP's narrowed blocks
+ * with compensation biases, version 3), with their bytes mutated (mostly the
  * header, the sparse indexes and the counts), their header's tensor entries and the JSON strings
  * inside __metadata__ (config, setting, sparsity, version) edited structurally and re-framed.
  * Every case must read to weights of the shapes its config implies, or throw a typed error,
  * without allocating more than its bytes justify (a config can claim a context whose RoPE tables
  * no tensor backs).
  */
-import { prepareWeights } from '../../../models/llama/prepare.ts';
+import { layerWidth, prepareWeights } from '../../../models/llama/prepare.ts';
 import { randomLlama } from '../../../models/llama/testing/random-model.ts';
-import { headSizeOf, type WeightsSetting } from '../../../models/llama/types.ts';
+import { headSizeOf, type WeightsSetting, type WidthPlan } from '../../../models/llama/types.ts';
 import { blockCount } from '../../../models/compress/blockwise.ts';
 import type { LinearWeight } from '../../../models/compress/linear.ts';
 import { readVariant, writeVariant } from '../../../models/compress/variant.ts';
 import { storagePlan, withStoredHead } from '../../../models/compress/variant-forms.ts';
+import { sliceWidth } from '../../../models/compress/width-slice.ts';
 import { bufferOf, mutateBytes } from '../bytes.ts';
 import { HOSTILE_NUMBERS } from '../hostile.ts';
 import { mutateJsonText, mutateJsonValue } from '../json.ts';
@@ -38,7 +40,20 @@ function makeSeed(setting: WeightsSetting, i: number): Seed {
   // dim 40, hidden 72: the last MatMulNBits block is padded; alternately tied and untied with biases.
   const { config, weights } = randomLlama({ dim: 40, hiddenDim: 72, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 24, qkvBias: i % 2 === 1, tiedEmbeddings: i % 2 === 0 }, 11 + i);
   const plan = storagePlan(setting, 'wasm');
-  const parts = writeVariant(withStoredHead(prepareWeights(config, weights, { weights: plan.prepare, backend: 'wasm' }), plan), setting, { id: 'fuzz', revision: 'r', format: 'hf' });
+  return seedOf(writeVariant(withStoredHead(prepareWeights(config, weights, { weights: plan.prepare, backend: 'wasm' }), plan), setting, { id: 'fuzz', revision: 'r', format: 'hf' }));
+}
+
+/** A width variant: blocks 0 and 1 narrowed (one KV group, a third of the FFN), with compensation biases from made-up means. */
+function widthSeed(): Seed {
+  const { config, weights } = randomLlama({ dim: 40, hiddenDim: 72, nLayers: 3, nHeads: 4, nKvHeads: 2, vocabSize: 24, tiedEmbeddings: true }, 21);
+  const keep = (n: number, step: number) => Array.from({ length: n }, (_, i) => i).filter((i) => i % step === 0);
+  const plan: WidthPlan = { kvHeads: [[1], [0], [0, 1]], ffn: [keep(72, 3), keep(72, 2), keep(72, 1)], bias: true };
+  const means = (l: number) => ({ wo: Float32Array.from({ length: 40 }, (_, i) => Math.sin(i + l)), down: Float32Array.from({ length: 72 }, (_, i) => Math.cos(i - l)) });
+  const narrow = sliceWidth(prepareWeights(config, weights), plan, means, [0, 1]);
+  return seedOf(writeVariant(narrow, { linear: 'f32' }, { id: 'fuzz', revision: 'r', format: 'hf' }, { plan, layers: [0, 1] }));
+}
+
+function seedOf(parts: ArrayBuffer[]): Seed {
   const bytes = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
   parts.reduce((o, p) => (bytes.set(new Uint8Array(p), o), o + p.byteLength), 0);
   const headerLen = Number(new DataView(bytes.buffer).getBigUint64(0, true));
@@ -54,11 +69,12 @@ function frame(header: string, data: Uint8Array): Uint8Array {
   return out;
 }
 
+const WIDTH_KEYS = ['kvHeads', 'ffn', 'bias', 'layers'];
 const CONFIG_KEYS = ['dim', 'hiddenDim', 'nLayers', 'nHeads', 'nKvHeads', 'vocabSize', 'maxSeqLen', 'headDim', 'ropeTheta', 'tiedEmbeddings', 'qkvBias', 'ropeScaling'];
 
 /** One of the JSON strings in __metadata__ edited as JSON (config fields get hostile numbers half the time). */
 function editMetadata(rng: Rng, meta: Record<string, unknown>): void {
-  const key = pick(rng, ['config', 'config', 'setting', 'sparsity', 'stored', 'whittle_version', 'head', 'source']);
+  const key = pick(rng, ['config', 'config', 'setting', 'sparsity', 'stored', 'whittle_version', 'head', 'source', 'width', 'width']);
   const raw = meta[key];
   if (key === 'whittle_version' || key === 'head') {
     meta[key] = pick(rng, key === 'head' ? ['tied', 'stored', 'both', ''] : ['0', '1', '2', '3', '-1', '2.5', '1e9', '']);
@@ -71,8 +87,9 @@ function editMetadata(rng: Rng, meta: Record<string, unknown>): void {
     return;
   }
   const seed: unknown = typeof raw === 'string' ? JSON.parse(raw) : raw;
+  const keys = key === 'width' ? WIDTH_KEYS : CONFIG_KEYS;
   try {
-    meta[key] = chance(rng, 0.8) ? JSON.stringify(mutateJsonValue(rng, seed, { keys: CONFIG_KEYS }).value) : mutateJsonText(rng, seed);
+    meta[key] = chance(rng, 0.8) ? JSON.stringify(mutateJsonValue(rng, seed, { keys }).value) : mutateJsonText(rng, seed);
   } catch {
     // A value JSON cannot write (a bigint, nesting past the stack): this case keeps the field.
   }
@@ -92,7 +109,7 @@ export function variantTarget(): FuzzTarget<ArrayBuffer> {
     // BF16 widens 2x; a tied head is the embedding transposed.
     allocFactor: 64,
     load() {
-      seeds = SETTINGS.map(makeSeed);
+      seeds = [...SETTINGS.map(makeSeed), widthSeed()];
     },
     generate(rng) {
       const seed = pick(rng, seeds);
@@ -132,9 +149,11 @@ export function variantTarget(): FuzzTarget<ArrayBuffer> {
       const c = info.config;
       const hs = headSizeOf(c);
       expectThat(p.layers.length === c.nLayers && p.embedding.length === c.vocabSize * c.dim, 'layers or embedding not of the config');
-      const qkvCols = (c.nHeads + 2 * c.nKvHeads) * hs;
       for (const l of p.layers) {
-        for (const [w, K, N] of [[l.qkv, c.dim, qkvCols], [l.wo, c.nHeads * hs, c.dim], [l.gateUp, c.dim, 2 * c.hiddenDim], [l.down, c.hiddenDim, c.dim]] as const) {
+        // A narrowed block (a width variant) has its own heads and FFN width.
+        const { nHeads, nKvHeads, hidden } = layerWidth(c, l);
+        const qkvCols = (nHeads + 2 * nKvHeads) * hs;
+        for (const [w, K, N] of [[l.qkv, c.dim, qkvCols], [l.wo, nHeads * hs, c.dim], [l.gateUp, c.dim, 2 * hidden], [l.down, hidden, c.dim]] as const) {
           const [k, n] = shapeOf(w, K);
           expectThat(k === K && n === N, `linear [${k}, ${n}] where the config implies [${K}, ${N}]`);
           if (!(w instanceof Float32Array) && w.kind === 'nbits') expectThat(w.weight.scales.length === N * blockCount(K, w.weight.blockSize), 'scales not one per block');
