@@ -89,3 +89,45 @@ test('lm.compress after lm.prune({ width }) quantizes the narrowed blocks in the
   await engine.dispose();
   expect(r.tokens).toEqual(tokens);
 });
+
+test('lm.savePlan of a width plan saves its narrowed blocks; the next load reads them (same logits), savePlan(null) deletes them', async ({ harness, backendName }) => {
+  test.skip(backendName !== 'wasm', 'the store path is backend-independent (the width variant format and reload: workers/text/width-variant.test.ts)');
+  const r = await harness.evaluate(
+    async ({ prompt }) => {
+      const { whittle } = window.harness;
+      const storeName = 'width-variant';
+      await (await whittle.Whittle.create({ backend: 'wasm', storeName })).store.clear();
+      const w = await whittle.Whittle.create({ backend: 'wasm', storeName });
+      const events: { type: string; action?: string; variant?: string }[] = [];
+      const lm = await w.text('stories260K', { onProgress: (e) => events.push(e) });
+      await lm.setPlan({ layers: [0, 1, 2, 4] });
+      const { plan } = await lm.prune({ width: 0.2, method: 'flap' });
+      const fresh = Array.from(await lm.logits(prompt));
+      await lm.savePlan(plan);
+      lm.dispose();
+      const entries = (await w.store.list()).map((e) => ({ id: e.id, derivedFrom: e.derivedFrom ?? null }));
+
+      const again = await w.text('stories260K');
+      const reloaded = { variant: again.variant ?? null, plan: again.info.plan, logits: Array.from(await again.logits(prompt)) };
+      const tokens = (await again.complete(prompt, { maxTokens: 8, temperature: 0, stopTokens: [] })).tokens.length;
+      again.dispose();
+
+      await w.savePlan('stories260K', null);
+      const after = (await w.store.list()).map((e) => e.id);
+      const plain = await w.text('stories260K');
+      const plainVariant = plain.variant ?? null;
+      plain.dispose();
+      return { plan, fresh, events: events.filter((e) => e.type === 'variant'), entries, reloaded, tokens, after, plainVariant };
+    },
+    { prompt: PROMPT },
+  );
+  const widthEntry = r.entries.find((e) => e.id.startsWith('stories260K#width-'));
+  expect(widthEntry?.derivedFrom).toMatchObject({ id: 'stories260K' });
+  expect(r.events).toEqual([expect.objectContaining({ action: 'saved', variant: widthEntry!.id })]);
+  expect(r.reloaded.variant).toBe(widthEntry!.id);
+  expect(r.reloaded.plan).toEqual(r.plan);
+  expect(r.reloaded.logits).toEqual(r.fresh);
+  expect(r.tokens).toBe(8);
+  expect(r.after).not.toContain(widthEntry!.id);
+  expect(r.plainVariant).toBeNull();
+});

@@ -41,8 +41,12 @@ export interface TextLoadOptions {
 /** Transferable copies of the model's files: a fresh set per worker (transfers detach them). */
 export type SourceFactory = () => Promise<TextModelSource>;
 
-/** Saves a plan with the cached model (null clears it): how the handle reaches the store it came from. */
-export type SavePlan = (plan: LlamaPlan | null) => Promise<void>;
+/**
+ * Saves a plan with the cached model (null clears it): how the handle reaches the store it came
+ * from. `exportWidth`, for a width plan the worker compiled from fp32 weights, exports its
+ * narrowed blocks (a width variant) to save beside it.
+ */
+export type SavePlan = (plan: LlamaPlan | null, exportWidth?: (source: { id: string; revision: string; configSha256?: string }) => Promise<ArrayBuffer[]>) => Promise<void>;
 
 function transferablesOf(source: TextModelSource): ArrayBuffer[] {
   // Blobs are cloned by reference (the bytes stay on disk), only ArrayBuffers are transferred.
@@ -100,8 +104,9 @@ export class TextModel {
 
   /**
    * The compressed variant this model was loaded from (its store id, e.g.
-   * 'stories-layerskip#q4-g32-rtn'), when a load with `compress` found one; undefined when it
-   * loaded the source weights.
+   * 'stories-layerskip#q4-g32-rtn'), when a load with `compress` found one, or the width variant
+   * ('stories-layerskip#width-1a2b3c4d') a saved width plan restored; undefined when it loaded
+   * the source weights.
    */
   variant: string | undefined;
 
@@ -267,7 +272,9 @@ export class TextModel {
 
   /**
    * Saves `plan` (e.g. the one `prune` compiled) with the cached model, so the next
-   * `w.text(id)` starts with it: no download, no re-scoring. `null` forgets it.
+   * `w.text(id)` starts with it: no download, no re-scoring. A width plan (`prune({ width })`)
+   * compiled now from the fp32 weights is saved with its narrowed blocks (a width variant, see
+   * `variant`): the next load reads those instead of slicing and measuring the source again. `null` forgets it.
    *
    * @example
    * const { plan } = await lm.prune({ remove: 2 });
@@ -275,7 +282,13 @@ export class TextModel {
    */
   async savePlan(plan: LlamaPlan | null): Promise<void> {
     if (!this.save) throw new WhittleError('UNSUPPORTED', 'this model was not loaded from the model store; it has nowhere to save a plan');
-    await this.save(plan);
+    // The width plan compiled now, from fp32 weights of the source: its narrowed blocks are saved
+    // too (a width variant), so the next load neither slices nor measures them again.
+    const compiled = this.plan;
+    const sameBlocks = (a: LlamaPlan, b: LlamaPlan) => JSON.stringify([a.layers, a.width]) === JSON.stringify([b.layers, b.width]);
+    const fromFp32Source = this.variant === undefined && this.info.weights === undefined;
+    const exportWidth = plan?.width && compiled && fromFp32Source && sameBlocks(plan, compiled) ? (source: { id: string; revision: string; configSha256?: string }) => this.client.call((r) => r.exportWidthVariant(source)) : undefined;
+    await this.save(plan, exportWidth);
   }
 
   /**

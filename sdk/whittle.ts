@@ -11,7 +11,7 @@ import { chooseBackend, probeCapabilities, type BackendChoice, type BackendPrefe
 import { spawnCodecWorker, spawnHeadWorker, spawnTextWorker } from './client/spawn.ts';
 import { Codec } from './codec.ts';
 import { LYRA_V2 } from '../models/codec/lyra-v2.ts';
-import { TextModel, type TextLoadOptions } from './text-model.ts';
+import { TextModel, type LlamaPlan, type SavePlan, type TextLoadOptions } from './text-model.ts';
 import type { SpawnWorker } from './client/worker-client.ts';
 import { wasmAfterDeviceLoss } from './client/device-fallback.ts';
 import type { RuntimeConfig } from '../workers/ort/runtime.ts';
@@ -20,7 +20,7 @@ import type { BlobBackend } from './store/blobs.ts';
 import { validateManifest, type ModelManifest } from './store/manifest.ts';
 import { holdWhileAlive } from './store/lease.ts';
 import { ModelStore, type LoadedModel, type LoadOptions, type StoreLease } from './store/store.ts';
-import { discardVariant, isVariantFolder, openStoredVariant, saveVariant, variantIsBad } from './text-variant.ts';
+import { discardVariant, isVariantFolder, openStoredVariant, openStoredWidthVariant, saveVariant, saveWidthVariant, variantIsBad, widthVariantKey } from './text-variant.ts';
 import { isModelUrl, resolveUrlFolder, type UrlModelSource } from './store/url-folder.ts';
 
 /**
@@ -239,6 +239,20 @@ export class Whittle {
         await discardVariant(this.store, manifest, compress!, (err as Error).message, opts.onProgress);
       }
     }
+    // [variant] The saved plan (restored when the caller gives none) is a width plan saved with
+    // its narrowed blocks: load those (no slicing, no calibration); a bad one is dropped, then the source loads.
+    const savedPlan = compress || opts.plan ? undefined : ((await this.store.entry(manifest.id, manifest.revision))?.extra?.plan as LlamaPlan | undefined);
+    const narrow = savedPlan?.width ? await openStoredWidthVariant(this.store, manifest, savedPlan, opts) : null;
+    if (narrow) {
+      try {
+        const lm = await this.startText(narrow.loaded, narrow.lease, manifest, opts, false);
+        lm.variant = narrow.manifest.id;
+        return lm;
+      } catch (err) {
+        if (!variantIsBad(err)) throw err;
+        await discardVariant(this.store, manifest, savedPlan!, (err as Error).message, opts.onProgress);
+      }
+    }
     // Pinned until the handle is disposed: its worker re-reads these files when it respawns.
     const lease = await this.store.lease(manifest);
     let loaded: LoadedModel;
@@ -282,7 +296,11 @@ export class Whittle {
       const saved = (await this.store.entry(manifest.id, manifest.revision))?.extra?.plan as TextLoadOptions['plan'];
       const plan = opts.plan ?? saved;
       // The handle's savePlan() writes through this store, to this manifest's cache entry.
-      const savePlan = (p: TextLoadOptions['plan'] | null) => this.savePlan(manifest, p);
+      const savePlan: SavePlan = async (p, exportWidth) => {
+        await this.savePlan(manifest, p);
+        // [variant] A width plan's narrowed blocks, from a source load (never fails the save).
+        if (p?.width && exportWidth && !isVariant) await saveWidthVariant(this.store, exportWidth, manifest, loaded, p, opts);
+      };
       const options = { ...(plan ? { plan } : {}), ...(attention ? { attention } : {}), ...(compress ? { compress } : {}), ...(keepVariant ? { keepVariant } : {}) };
       return holdWhileAlive(await TextModel.start(...this.workerSetup(opts.spawn ?? spawnTextWorker, opts.backend), files, options, manifest.id, loaded.source, savePlan), lease);
     } catch (err) {
@@ -299,8 +317,14 @@ export class Whittle {
     const manifest = await this.resolve(model);
     const entry = await this.store.entry(manifest.id, manifest.revision);
     if (!entry) throw new WhittleError('INVALID_ARGUMENT', `${manifest.id} is not cached; load it first`);
-    const { plan: _old, ...rest } = entry.extra ?? {};
+    const { plan: old, ...rest } = entry.extra ?? {};
     await this.store.setExtra(manifest.id, manifest.revision, plan ? { ...rest, plan } : rest);
+    // [variant] The old plan's narrowed blocks go with it (a new width plan saves its own).
+    const oldPlan = old as LlamaPlan | undefined;
+    if (oldPlan?.width && (!plan?.width || widthVariantKey(manifest, oldPlan).id !== widthVariantKey(manifest, plan).id)) {
+      const key = widthVariantKey(manifest, oldPlan);
+      if (await this.store.entry(key.id, key.revision)) await this.store.delete(key.id, key.revision);
+    }
   }
 
   /** Loads the Lyra v2 codec (SoundStream) into a worker. */
