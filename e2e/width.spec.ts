@@ -8,6 +8,7 @@
 import { loadOrt } from '../workers/ort/runtime.ts';
 import { TextEngine } from '../workers/text/engine.ts';
 import { textModelFromLlama2c } from '../workers/text/model.ts';
+import { pruneToTarget } from '../workers/text/target-prune.ts';
 import { test, expect } from './fixtures.ts';
 import { readLocalModelFile } from '../models/local.ts';
 
@@ -130,4 +131,35 @@ test('lm.savePlan of a width plan saves its narrowed blocks; the next load reads
   expect(r.tokens).toBe(8);
   expect(r.after).not.toContain(widthEntry!.id);
   expect(r.plainVariant).toBeNull();
+});
+
+test('lm.compress({ target }) in the worker picks the lowest-perplexity depth / width split, the plan the Node engine picks', async ({ harness, backendName }) => {
+  test.skip(backendName !== 'wasm', 'the search runs the engine calls the width and depth specs check per backend; WASM matches Node bit for bit');
+  const r = await harness.evaluate(
+    async ({ prompt }) => {
+      const { whittle } = window.harness;
+      const w = await whittle.Whittle.create({ backend: 'wasm', storeName: 'width-target' });
+      const lm = await w.text('stories260K');
+      const result = await lm.compress({ target: { params: 0.6 } });
+      const out = await lm.complete(prompt, { maxTokens: 8, temperature: 0, stopTokens: [] });
+      const bad = await lm.compress({ target: { params: 2 } }).then(
+        () => null,
+        (e: { code?: string }) => e.code ?? 'unknown',
+      );
+      lm.dispose();
+      return { plan: result.plan, infoPlan: result.info.plan, params: result.params, perplexities: result.candidates.map((c) => c.perplexity), chosen: result.chosen, tokens: out.tokens.length, bad };
+    },
+    { prompt: PROMPT },
+  );
+  expect(r.infoPlan).toEqual(r.plan);
+  expect(r.perplexities[r.chosen]).toBe(Math.min(...r.perplexities));
+  expect(Math.abs(r.params.after / r.params.before - 0.6)).toBeLessThan(0.01);
+  expect(r.tokens).toBe(8);
+  expect(r.bad).toBe('INVALID_ARGUMENT');
+  const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
+  const engine = await TextEngine.create(ort, 'wasm', textModelFromLlama2c(readLocalModelFile('stories260K', 'stories260K.bin'), readLocalModelFile('stories260K', 'tok512.bin')));
+  const node = await pruneToTarget(engine, { target: { params: 0.6 } });
+  await engine.dispose();
+  expect(r.plan).toEqual(node.plan);
+  expect(r.perplexities).toEqual(node.candidates.map((c) => c.perplexity));
 });

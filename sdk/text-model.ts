@@ -15,14 +15,15 @@ import type { LlamaPlan, WeightsSetting, WidthPlan } from '../models/llama/types
 import type { AttentionKind } from '../models/llama/graph.ts';
 import type { ChatMessage, DropoutOptions, DropoutStats, GenerateOptions, Prompt, SpeculateOptions, SpeculationStats, TextEvent } from '../core/text-types.ts';
 import type { TextModelInfo, TextModelSource, TextService } from '../workers/text/service.ts';
-import type { CalibrateExitsOptions, PruneOptions, PruneResult, WidthPruneOptions, WidthPruneResult } from '../workers/text/service.ts';
+import type { CalibrateExitsOptions, CompressTargetOptions, CompressTargetResult, PruneOptions, PruneResult, WidthPruneOptions, WidthPruneResult } from '../workers/text/service.ts';
+import type { CompressTarget, TargetCandidate } from '../workers/text/target-prune.ts';
 import type { ExitChoice, ExitProfile, StepCost } from '../workers/text/exit-calibration.ts';
 import type { RuntimeConfig } from '../workers/ort/runtime.ts';
 import { WhittleError, throwIfAborted } from '../core/errors.ts';
 import { startLoaded, startedAfterLoss, type PinnedWorker, type SpawnWorker, type WorkerClient } from './client/worker-client.ts';
 
 export type { TextEvent, GenerateOptions, TextModelInfo, LlamaPlan, WidthPlan };
-export type { Prompt, ChatMessage, PruneOptions, PruneResult, WidthPruneOptions, WidthPruneResult, CalibrateExitsOptions, ExitChoice, ExitProfile, SpeculateOptions, SpeculationStats, DropoutOptions, DropoutStats };
+export type { Prompt, ChatMessage, PruneOptions, PruneResult, WidthPruneOptions, WidthPruneResult, CompressTarget, CompressTargetOptions, CompressTargetResult, TargetCandidate, CalibrateExitsOptions, ExitChoice, ExitProfile, SpeculateOptions, SpeculationStats, DropoutOptions, DropoutStats };
 
 /**
  * What to compile first when a text model loads: a plan (pruned blocks, early exit) and the
@@ -239,7 +240,28 @@ export class TextModel {
    * // or: await lm.compress({ linear: 'q8', sparsity: { pattern: '2:4' } });
    * console.log(lm.info.weights, await lm.perplexity('Held-out text.'));
    */
-  async compress(setting: WeightsSetting, options: { signal?: AbortSignal } = {}): Promise<TextModelInfo> {
+  async compress(setting: WeightsSetting, options?: { signal?: AbortSignal }): Promise<TextModelInfo>;
+  /**
+   * Reaches a target on the device (Sheared LLaMA's idea of a target, one-shot: no learned masks,
+   * no training): `{ params: 0.5 }` keeps half of the blocks' linear parameters, `{ layers,
+   * heads, ffn }` a block shape. A small grid of depth / width splits (depth pruning by the
+   * blocks' calibration scores, then FLAP or Wanda-sp width pruning of what remains) is compiled
+   * and measured, and the split with the lowest calibration perplexity stays compiled. fp32
+   * full-width weights (reach the shape first, then compress); on an error or abort the plan
+   * stays as it was.
+   *
+   * @example
+   * const { plan, params, candidates, chosen } = await lm.compress({ target: { params: 0.5 } });
+   * console.log(plan, params.after / params.before, candidates[chosen]!.perplexity);
+   */
+  async compress(target: CompressTargetOptions, options?: { signal?: AbortSignal }): Promise<CompressTargetResult>;
+  async compress(setting: WeightsSetting | CompressTargetOptions, options: { signal?: AbortSignal } = {}): Promise<TextModelInfo | CompressTargetResult> {
+    if ('target' in setting) {
+      const result = await this.cancellable(options.signal, (r, job) => r.compressTarget({ ...setting, job }));
+      this.info = result.info;
+      this.plan = result.info.plan;
+      return result;
+    }
     this.info = await this.cancellable(options.signal, (r, job) => r.compress(setting, { job }));
     return this.info;
   }

@@ -71,8 +71,10 @@ export interface TextEngineOptions {
 }
 
 export interface PruneWidthOptions {
-  /** Fraction of the compiled plan's blocks' linear parameters to remove, in [0, 1). */
+  /** Fraction of the compiled plan's blocks' linear parameters to remove, in [0, 1) (0 with `keep`). */
   ratio: number;
+  /** A target shape instead: every block of the plan keeps exactly this many KV heads and FFN channels. */
+  keep?: { kvHeads: number; ffn: number };
   method: WidthMethod;
   /** FLAP only: standardize its scores over all blocks ('model', default) or per block ('block', as FLAP's code); models/compress/width-select.ts. */
   standardization?: Standardization;
@@ -449,7 +451,7 @@ export class TextEngine {
     const plan = this.requireRunner().plan;
     const tokens = this.tokenIds(options.calibration ?? DEFAULT_CALIBRATION_TEXT);
     this.widthCalibrationPasses++;
-    const outcome = await this.claimed(() => this.withPrepared((_, probe) => scoreWidth(probe, tokens, { ratio: options.ratio, method: options.method, layers: plan.layers, standardization: options.standardization, signal: options.signal }), options.signal));
+    const outcome = await this.claimed(() => this.withPrepared((_, probe) => scoreWidth(probe, tokens, { ratio: options.ratio, method: options.method, layers: plan.layers, standardization: options.standardization, signal: options.signal, ...(options.keep ? { keep: options.keep } : {}) }), options.signal));
     throwIfAborted(options.signal);
     this.widthMeans = { key: plan.layers.join(','), means: outcome.means };
     await this.setPlan({ layers: [...plan.layers], exit: plan.exit, width: outcome.width });

@@ -24,6 +24,7 @@ import type { PreparedWeights } from '../../models/llama/prepare.ts';
 import { writeVariant, type VariantSource, type VariantWidth } from '../../models/compress/variant.ts';
 import type { TextModel } from './model.ts';
 import { prepareStored, textVariantFromFiles } from './variant-model.ts';
+import { pruneToTarget, type CompressTarget, type TargetCandidate } from './target-prune.ts';
 
 export type { CalibrateExitsOptions, ExitCalibration, PerplexityOptions };
 
@@ -123,6 +124,39 @@ export interface WidthPruneOptions {
 export interface WidthPruneResult {
   plan: LlamaPlan;
   width: WidthPlan;
+  params: { before: number; after: number };
+  info: TextModelInfo;
+}
+
+/**
+ * `lm.compress({ target })`: reach a parameter budget or a block shape by the mix of depth and
+ * width pruning with the lowest calibration perplexity (workers/text/target-prune.ts).
+ *
+ * @example
+ * const result = await lm.compress({ target: { params: 0.5 }, method: 'flap' } satisfies CompressTargetOptions);
+ */
+export interface CompressTargetOptions {
+  target: CompressTarget;
+  /** Width scores for a `params` target: 'flap' (default) or 'wanda-sp'; a shape target tries both. */
+  method?: WidthMethod;
+  /** Calibration text (BOS is prepended) or token ids: scoring and the deciding perplexity. Default: DEFAULT_CALIBRATION_TEXT. */
+  calibration?: string | number[];
+  /** Most depth / width splits a `params` target tries (default 4). */
+  candidates?: number;
+}
+
+/**
+ * What `compress({ target })` compiled: the chosen plan, every candidate with its calibration
+ * perplexity, and the blocks' linear parameters before and after.
+ *
+ * @example
+ * const { plan, params, candidates, chosen } = await lm.compress({ target: { layers: 6, heads: 4, ffn: 256 } });
+ * console.log(plan, params.after / params.before, candidates[chosen]!.perplexity);
+ */
+export interface CompressTargetResult {
+  plan: LlamaPlan;
+  candidates: TargetCandidate[];
+  chosen: number;
   params: { before: number; after: number };
   info: TextModelInfo;
 }
@@ -287,6 +321,15 @@ export class TextService {
     await this.job(options.job, (signal) => this.requireEngine().compress(setting, { signal }));
     this.lastScores = null; // block scores were measured on the fp32 weights
     return this.describe();
+  }
+
+  /** Reaches a target shape by depth and width pruning (workers/text/target-prune.ts); see CompressTargetOptions. */
+  async compressTarget(options: OverWire<CompressTargetOptions & { signal?: AbortSignal }>): Promise<CompressTargetResult> {
+    const { job, ...rest } = options;
+    return this.job(job, async (signal) => {
+      const result = await pruneToTarget(this.requireEngine(), { ...rest, ...(signal ? { signal } : {}) });
+      return { ...result, info: this.describe() };
+    });
   }
 
   /**
