@@ -91,7 +91,7 @@ test('lm.compress after lm.prune({ width }) quantizes the narrowed blocks in the
   expect(r.tokens).toEqual(tokens);
 });
 
-test('lm.savePlan of a width plan saves its narrowed blocks; the next load reads them (same logits), savePlan(null) deletes them', async ({ harness, backendName }) => {
+test('lm.savePlan of a width plan saves its narrowed blocks; the next load reads them (same logits); with compress they are quantized from the source; savePlan(null) deletes them', async ({ harness, backendName }) => {
   test.skip(backendName !== 'wasm', 'the store path is backend-independent (the width variant format and reload: workers/text/width-variant.test.ts)');
   const r = await harness.evaluate(
     async ({ prompt }) => {
@@ -113,12 +113,18 @@ test('lm.savePlan of a width plan saves its narrowed blocks; the next load reads
       const tokens = (await again.complete(prompt, { maxTokens: 8, temperature: 0, stopTokens: [] })).tokens.length;
       again.dispose();
 
+      // With compress, the saved width plan's narrowed blocks are quantized from the source (a compression variant holds full-width blocks: none is used or made).
+      const compressed = await w.text('stories260K', { compress: { linear: 'q8' } });
+      const q8 = { plan: compressed.info.plan, weights: compressed.info.weights ?? null, variant: compressed.variant ?? null, tokens: (await compressed.complete(prompt, { maxTokens: 4, temperature: 0, stopTokens: [] })).tokens.length };
+      compressed.dispose();
+      const q8Entries = (await w.store.list()).map((e) => e.id).filter((id) => id.includes('#q8'));
+
       await w.savePlan('stories260K', null);
       const after = (await w.store.list()).map((e) => e.id);
       const plain = await w.text('stories260K');
       const plainVariant = plain.variant ?? null;
       plain.dispose();
-      return { plan, fresh, events: events.filter((e) => e.type === 'variant'), entries, reloaded, tokens, after, plainVariant };
+      return { plan, fresh, events: events.filter((e) => e.type === 'variant'), entries, reloaded, tokens, q8, q8Entries, after, plainVariant };
     },
     { prompt: PROMPT },
   );
@@ -129,6 +135,8 @@ test('lm.savePlan of a width plan saves its narrowed blocks; the next load reads
   expect(r.reloaded.plan).toEqual(r.plan);
   expect(r.reloaded.logits).toEqual(r.fresh);
   expect(r.tokens).toBe(8);
+  expect(r.q8).toEqual({ plan: r.plan, weights: { linear: 'q8' }, variant: null, tokens: 4 });
+  expect(r.q8Entries).toEqual([]);
   expect(r.after).not.toContain(widthEntry!.id);
   expect(r.plainVariant).toBeNull();
 });

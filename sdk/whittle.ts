@@ -226,9 +226,13 @@ export class Whittle {
   async text(model: ModelSource, opts: ModelLoadOptions & TextLoadOptions = {}): Promise<TextModel> {
     const manifest = await this.resolve(model, opts.signal);
     const { compress } = opts;
+    // The plan a saved one restores when the caller gives none (startText reads it again).
+    const savedPlan = opts.plan ? undefined : ((await this.store.entry(manifest.id, manifest.revision))?.extra?.plan as LlamaPlan | undefined);
+    // A width plan compresses its own narrowed blocks: a compression variant (full-width blocks) is neither used nor made for it.
+    const widthPlanned = (opts.plan ?? savedPlan)?.width !== undefined;
     // [variant] A variant an earlier load with this setting saved: no source weights read, no
     // quantization (sdk/text-variant.ts). One that fails verification is dropped, then the source loads.
-    const stored = compress ? await openStoredVariant(this.store, manifest, compress, opts) : null;
+    const stored = compress && !widthPlanned ? await openStoredVariant(this.store, manifest, compress, opts) : null;
     if (stored) {
       try {
         const lm = await this.startText(stored.loaded, stored.lease, manifest, opts, false);
@@ -241,8 +245,7 @@ export class Whittle {
     }
     // [variant] The saved plan (restored when the caller gives none) is a width plan saved with
     // its narrowed blocks: load those (no slicing, no calibration); a bad one is dropped, then the source loads.
-    const savedPlan = compress || opts.plan ? undefined : ((await this.store.entry(manifest.id, manifest.revision))?.extra?.plan as LlamaPlan | undefined);
-    const narrow = savedPlan?.width ? await openStoredWidthVariant(this.store, manifest, savedPlan, opts) : null;
+    const narrow = savedPlan?.width && !compress ? await openStoredWidthVariant(this.store, manifest, savedPlan, opts) : null;
     if (narrow) {
       try {
         const lm = await this.startText(narrow.loaded, narrow.lease, manifest, opts, false);
@@ -263,7 +266,7 @@ export class Whittle {
       throw err;
     }
     // [variant] A compressed load of a source keeps its packed weights to save them as a variant.
-    const makeVariant = compress !== undefined && !isVariantFolder(loaded.files.keys());
+    const makeVariant = compress !== undefined && !widthPlanned && !isVariantFolder(loaded.files.keys());
     const lm = await this.startText(loaded, lease, manifest, opts, makeVariant);
     if (isVariantFolder(loaded.files.keys())) lm.variant = manifest.id;
     if (makeVariant) await saveVariant(this.store, lm, manifest, loaded, compress, opts);

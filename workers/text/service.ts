@@ -211,9 +211,12 @@ export class TextService {
     return runtimeInfo(runtime);
   }
 
-  async load(source: TextModelSource, options: TextLoadWireOptions = {}): Promise<TextModelInfo> {
+  async load(source: TextModelSource, wireOptions: TextLoadWireOptions = {}): Promise<TextModelInfo> {
     if (!this.ort || !this.runtime) throw new WhittleError('INVALID_ARGUMENT', 'init() must run before load()');
     this.stored = null;
+    // A compressed width plan quantizes its narrowed blocks (TextEngine.create narrows, then
+    // compresses); a compression variant holds full-width blocks, so none is kept for it.
+    const options = wireOptions.plan?.width && wireOptions.keepVariant ? { ...wireOptions, keepVariant: false } : wireOptions;
     // Wanda needs the fp32 graphs first (activations), so the model loads fp32 and compresses.
     if (source.format !== 'variant' && options.compress?.sparsity && (options.compress.sparsity.method ?? 'wanda') === 'wanda') return this.loadCalibrated(source, options, options.compress);
     if (source.format === 'variant' || (options.compress && options.keepVariant)) return this.loadPrepared(source, options);

@@ -108,6 +108,29 @@ describe('width variants through the worker service (stories-layerskip, FLAP 20%
   });
 });
 
+describe('a compressed load of a width plan (what Whittle.text does with compress and a saved width plan)', () => {
+  it('narrows, then compresses, keeping no full-width variant: the same logits as without keepVariant', async () => {
+    const source = () => ({ format: 'llama2c' as const, checkpoint: readLocalModelFile('stories260K', 'stories260K.bin'), tokenizer: readLocalModelFile('stories260K', 'tok512.bin'), name: 'stories260K.bin' });
+    const maker = new TextService();
+    await maker.init({ backend: 'wasm', numThreads: 1 });
+    await maker.load(source());
+    const { plan } = await maker.pruneWidth({ width: 0.2, method: 'flap' });
+    await maker.dispose();
+    const logitsOf = async (keepVariant: boolean) => {
+      const s = new TextService();
+      await s.init({ backend: 'wasm', numThreads: 1 });
+      const info = await s.load(source(), { plan, compress: { linear: 'q8' }, keepVariant });
+      expect(info.plan).toEqual(plan);
+      expect(info.weights).toEqual({ linear: 'q8' });
+      const logits = await s.logits(prompt);
+      expect(() => s.exportVariant({ id: 'x', revision: 'r' })).toThrow(/no variant to export/);
+      await s.dispose();
+      return logits;
+    };
+    expect(await logitsOf(true)).toEqual(await logitsOf(false));
+  });
+});
+
 describe('hostile width variants: typed errors before anything is decoded', async () => {
   const engine = await TextEngine.create(ort, 'wasm', stories260K());
   await engine.pruneWidth({ ratio: 0.2, method: 'flap' });
