@@ -2,8 +2,8 @@
  * `compress({ target })` (workers/text/target-prune.ts): the splits a target tries keep the
  * target's parameters; on stories260K the result meets the target (a budget within half a KV
  * group's parameters, a shape exactly), the chosen split is the lowest-perplexity one of
- * the candidates, and each candidate's perplexity is what its plan measures when compiled again
- * through setPlan (which re-measures FLAP's means itself). selectShape against a plain sort.
+ * the candidates, and each candidate's plan and perplexity are what its split gives when made
+ * again by hand (depth plan, then width pruning on the scoring part of the calibration text). selectShape against a plain sort.
  */
 import { describe, expect, it } from 'vitest';
 import { WhittleError } from '../../core/errors.ts';
@@ -14,7 +14,7 @@ import { loadOrt } from '../ort/runtime.ts';
 import { DEFAULT_CALIBRATION_TEXT } from './calibration.ts';
 import { TextEngine } from './engine.ts';
 import { textModelFromLlama2c } from './model.ts';
-import { pruneToTarget, targetSplits } from './target-prune.ts';
+import { pruneToTarget, splitCalibration, targetSplits } from './target-prune.ts';
 
 const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
 const newEngine = () => TextEngine.create(ort, 'wasm', textModelFromLlama2c(readLocalModelFile('stories260K', 'stories260K.bin'), readLocalModelFile('stories260K', 'tok512.bin')));
@@ -57,9 +57,18 @@ describe('targetSplits', () => {
   });
 });
 
+describe('splitCalibration', () => {
+  it('scores on the first two thirds, decides on the first token then the last third (at most a context); short texts use all', () => {
+    const ids = Array.from({ length: 90 }, (_, i) => i);
+    expect(splitCalibration(ids, 256)).toEqual({ scoring: ids.slice(0, 60), deciding: [0, ...ids.slice(60)] });
+    expect(splitCalibration(ids, 20)).toEqual({ scoring: ids.slice(0, 70), deciding: [0, ...ids.slice(70)] });
+    expect(splitCalibration(ids.slice(0, 40), 256)).toEqual({ scoring: ids.slice(0, 40), deciding: ids.slice(0, 40) });
+  });
+});
+
 describe('pruneToTarget on stories260K (WASM)', () => {
   const shape = (e: TextEngine): BlockShape => ({ dim: e.config.dim, headSize: e.headSize, nHeads: e.config.nHeads, nKvHeads: e.config.nKvHeads, hidden: e.config.hiddenDim });
-  const measured = (e: TextEngine) => e.tokenIds(DEFAULT_CALIBRATION_TEXT).slice(0, e.config.maxSeqLen + 1);
+  const measured = (e: TextEngine) => splitCalibration(e.tokenIds(DEFAULT_CALIBRATION_TEXT), e.config.maxSeqLen).deciding;
 
   it('{ params: 0.5 }: half the block parameters (within half a KV group), the lowest-perplexity split of the candidates, each candidate re-measurable', async () => {
     const engine = await newEngine();
@@ -75,11 +84,14 @@ describe('pruneToTarget on stories260K (WASM)', () => {
     expect(result.plan).toEqual(result.candidates[result.chosen]!.plan);
     expect(engine.plan).toEqual(result.plan);
     expect(result.params.after).toBe(result.candidates[result.chosen]!.params);
-    // The compiled plan measures what was reported; so does every candidate compiled again.
+    // The compiled plan measures what was reported; so does every candidate made again by hand
+    // (its blocks, then width pruning on the scoring part of the calibration text).
     expect((await engine.perplexity(measured(engine))).perplexity).toBe(best);
+    const { scoring } = splitCalibration(engine.tokenIds(DEFAULT_CALIBRATION_TEXT), engine.config.maxSeqLen);
     for (const c of result.candidates) {
-      await engine.setPlan(c.plan);
-      expect((await engine.perplexity(measured(engine))).perplexity).toBeCloseTo(c.perplexity, 10);
+      await engine.setPlan({ layers: c.plan.layers });
+      if (c.method) expect((await engine.pruneWidth({ ratio: c.width, method: c.method, calibration: scoring })).plan).toEqual(c.plan);
+      expect((await engine.perplexity(measured(engine))).perplexity).toBe(c.perplexity);
     }
     await engine.dispose();
   });

@@ -15,8 +15,9 @@
  *                                 candidates are which blocks and units go: depth criterion
  *                                 ('perplexity', 'angular') x width scores ('flap', 'wanda-sp').
  *
- * Block scores come from the full-depth model once; each split's width scores from its own
- * depth-pruned blocks. fp32 weights at full width only (as width pruning). On an error or abort
+ * Block scores come from the full-depth model once, each split's width scores from its own
+ * depth-pruned blocks, both on the calibration text's first two thirds; the deciding perplexity
+ * on its last third (splitCalibration). fp32 weights at full width only (as width pruning). On an error or abort
  * the plan compiled before the call is restored.
  *
  * @example
@@ -123,6 +124,19 @@ export function targetSplits(target: CompressTarget, s: BlockShape, nLayers: num
   return criteria.flatMap((criterion) => methods.map((method) => ({ removeBlocks: nLayers - layers, criterion, width: narrow ? width : 0, method, ...(narrow ? { keep } : {}) })));
 }
 
+/**
+ * The calibration tokens split in two: the splits are scored on the first part and decided on
+ * the tail (the first token, BOS where the tokenizer adds one, then the last third, at most a
+ * context). Deciding on the text the blocks were scored on favours depth pruning: its
+ * 'perplexity' criterion picked the blocks whose removal costs that very text least (measured:
+ * bench/PRUNING.md). Under 48 tokens both use all of them.
+ */
+export function splitCalibration(tokens: readonly number[], maxSeqLen: number): { scoring: number[]; deciding: number[] } {
+  if (tokens.length < 48) return { scoring: [...tokens], deciding: tokens.slice(0, maxSeqLen + 1) };
+  const cut = tokens.length - Math.min(maxSeqLen, Math.floor(tokens.length / 3));
+  return { scoring: tokens.slice(0, cut), deciding: [tokens[0]!, ...tokens.slice(cut)] };
+}
+
 export async function pruneToTarget(engine: TextEngine, options: TargetOptions): Promise<TargetResult> {
   const { signal } = options;
   throwIfAborted(signal);
@@ -130,9 +144,7 @@ export async function pruneToTarget(engine: TextEngine, options: TargetOptions):
   const shape: BlockShape = { dim: c.dim, headSize: engine.headSize, nHeads: c.nHeads, nKvHeads: c.nKvHeads, hidden: c.hiddenDim };
   const splits = targetSplits(options.target, shape, c.nLayers, options);
   const full = blockParams(shape);
-  const tokens = engine.tokenIds(options.calibration ?? DEFAULT_CALIBRATION_TEXT);
-  // The deciding perplexity over the first context's worth (engine.perplexity runs one window).
-  const measured = tokens.slice(0, c.maxSeqLen + 1);
+  const { scoring: tokens, deciding: measured } = splitCalibration(engine.tokenIds(options.calibration ?? DEFAULT_CALIBRATION_TEXT), c.maxSeqLen);
   const before = engine.plan;
   try {
     const scores = await engine.scoreBlocks(tokens, { ...(signal ? { signal } : {}) });
