@@ -91,7 +91,7 @@ test('lm.compress after lm.prune({ width }) quantizes the narrowed blocks in the
   expect(r.tokens).toEqual(tokens);
 });
 
-test('lm.savePlan of a width plan saves its narrowed blocks; the next load reads them (same logits); with compress they are quantized from the source; savePlan(null) deletes them', async ({ harness, backendName }) => {
+test('lm.savePlan of a width plan saves its narrowed blocks; the next load reads them (same logits); with compress they are quantized once and cached as their own variant; savePlan(null) deletes both', async ({ harness, backendName }) => {
   test.skip(backendName !== 'wasm', 'the store path is backend-independent (the width variant format and reload: workers/text/width-variant.test.ts)');
   const r = await harness.evaluate(
     async ({ prompt }) => {
@@ -113,18 +113,23 @@ test('lm.savePlan of a width plan saves its narrowed blocks; the next load reads
       const tokens = (await again.complete(prompt, { maxTokens: 8, temperature: 0, stopTokens: [] })).tokens.length;
       again.dispose();
 
-      // With compress, the saved width plan's narrowed blocks are quantized from the source (a compression variant holds full-width blocks: none is used or made).
-      const compressed = await w.text('stories260K', { compress: { linear: 'q8' } });
-      const q8 = { plan: compressed.info.plan, weights: compressed.info.weights ?? null, variant: compressed.variant ?? null, tokens: (await compressed.complete(prompt, { maxTokens: 4, temperature: 0, stopTokens: [] })).tokens.length };
-      compressed.dispose();
+      // With compress, the saved width plan's narrowed blocks are quantized from the source and kept as their own variant, which the next such load runs from.
+      const q8Load = async () => {
+        const lm = await w.text('stories260K', { compress: { linear: 'q8' } });
+        const out = { plan: lm.info.plan, weights: lm.info.weights ?? null, variant: lm.variant ?? null, logits: Array.from(await lm.logits(prompt)) };
+        lm.dispose();
+        return out;
+      };
+      const q8 = await q8Load();
       const q8Entries = (await w.store.list()).map((e) => e.id).filter((id) => id.includes('#q8'));
+      const q8Again = await q8Load();
 
       await w.savePlan('stories260K', null);
       const after = (await w.store.list()).map((e) => e.id);
       const plain = await w.text('stories260K');
       const plainVariant = plain.variant ?? null;
       plain.dispose();
-      return { plan, fresh, events: events.filter((e) => e.type === 'variant'), entries, reloaded, tokens, q8, q8Entries, after, plainVariant };
+      return { plan, fresh, events: events.filter((e) => e.type === 'variant'), entries, reloaded, tokens, q8, q8Entries, q8Again, after, plainVariant };
     },
     { prompt: PROMPT },
   );
@@ -135,9 +140,11 @@ test('lm.savePlan of a width plan saves its narrowed blocks; the next load reads
   expect(r.reloaded.plan).toEqual(r.plan);
   expect(r.reloaded.logits).toEqual(r.fresh);
   expect(r.tokens).toBe(8);
-  expect(r.q8).toEqual({ plan: r.plan, weights: { linear: 'q8' }, variant: null, tokens: 4 });
-  expect(r.q8Entries).toEqual([]);
+  expect(r.q8).toMatchObject({ plan: r.plan, weights: { linear: 'q8' }, variant: null });
+  expect(r.q8Entries).toEqual([`stories260K#q8-g32-rtn-${widthEntry!.id.split('#')[1]}`]);
+  expect(r.q8Again).toEqual({ ...r.q8, variant: r.q8Entries[0] });
   expect(r.after).not.toContain(widthEntry!.id);
+  expect(r.after).not.toContain(r.q8Entries[0]);
   expect(r.plainVariant).toBeNull();
 });
 

@@ -9,7 +9,9 @@
  *   files     model.whittle.safetensors (new bytes) + the source's config.json and tokenizer
  *             files (the same blobs: stored once)
  *
- * Width variants (a width-pruned plan's narrowed blocks, format 3) follow the same path: saved by
+ * A load with `compress` and a width plan (given or saved) keeps its own variant of the narrowed
+ * blocks compressed: id `${model id}#${settingTag}-width-${hash}`, format 3.
+ * Width variants (a width-pruned plan's narrowed fp32 blocks, format 3) follow the same path: saved by
  * `lm.savePlan(plan)` when the worker compiled that width plan from fp32 weights, keyed by the
  * plan, and loaded instead of the source when the saved plan is restored, so the reload neither
  * slices nor measures anything again:
@@ -34,8 +36,12 @@ import type { TextModel } from './text-model.ts';
 /** Source files a variant folder keeps: everything but the weights (config, tokenizer, generation config). */
 const isWeightFile = (name: string) => /\.safetensors(\.index\.json)?$/.test(name) || (name.endsWith('.bin') && !/^tok.*\.bin$/.test(name) && name !== 'tokenizer.bin');
 
-/** The derived entry's id and revision for `setting` of `source`. */
-export function variantKey(source: Pick<ModelManifest, 'id' | 'revision'>, setting: WeightsSetting): { id: string; revision: string } {
+/**
+ * The derived entry's id and revision for `setting` of `source`; with a width `plan`, the variant
+ * of that plan's narrowed blocks compressed with `setting` (`…#q8-g32-rtn-width-1a2b3c4d`).
+ */
+export function variantKey(source: Pick<ModelManifest, 'id' | 'revision'>, setting: WeightsSetting, plan?: LlamaPlan): { id: string; revision: string } {
+  if (plan?.width) return { id: `${source.id}#${settingTag(setting)}-${widthTag(plan)}`, revision: `${source.revision}+variant${WIDTH_VARIANT_VERSION}` };
   return { id: `${source.id}#${settingTag(setting)}`, revision: `${source.revision}+variant${VARIANT_VERSION}` };
 }
 
@@ -46,10 +52,15 @@ function fnv1a(text: string): string {
   return h.toString(16).padStart(8, '0');
 }
 
-/** The derived entry's id and revision for the width variant of `plan` (its blocks and width; the exit does not change the weights). */
-export function widthVariantKey(source: Pick<ModelManifest, 'id' | 'revision'>, plan: LlamaPlan): { id: string; revision: string } {
+/** A width plan's name in store ids: its blocks and width (the exit does not change the weights). */
+export function widthTag(plan: LlamaPlan): string {
   const w = plan.width!;
-  return { id: `${source.id}#width-${fnv1a(JSON.stringify({ layers: plan.layers, kvHeads: w.kvHeads, ffn: w.ffn, bias: w.bias === true }))}`, revision: `${source.revision}+variant${WIDTH_VARIANT_VERSION}` };
+  return `width-${fnv1a(JSON.stringify({ layers: plan.layers, kvHeads: w.kvHeads, ffn: w.ffn, bias: w.bias === true }))}`;
+}
+
+/** The derived entry's id and revision for the (fp32) width variant of `plan`. */
+export function widthVariantKey(source: Pick<ModelManifest, 'id' | 'revision'>, plan: LlamaPlan): { id: string; revision: string } {
+  return { id: `${source.id}#${widthTag(plan)}`, revision: `${source.revision}+variant${WIDTH_VARIANT_VERSION}` };
 }
 
 /** Whether a loaded folder is a variant (a hosted one by URL, or a derived entry). */
@@ -64,8 +75,9 @@ export async function openStoredVariant(
   source: ModelManifest,
   setting: WeightsSetting,
   opts: LoadOptions,
+  plan?: LlamaPlan,
 ): Promise<{ manifest: ModelManifest; loaded: LoadedModel; lease: StoreLease } | null> {
-  return openVariantEntry(store, source, variantKey(source, setting), opts);
+  return openVariantEntry(store, source, variantKey(source, setting, plan), opts);
 }
 
 /** The stored width variant of `source` for `plan` (saved by `lm.savePlan`), as openStoredVariant; null when there is none. */
@@ -97,8 +109,7 @@ async function openVariantEntry(store: ModelStore, source: ModelManifest, key: {
 export const variantIsBad = (err: unknown): boolean => err instanceof WhittleError && (err.code === 'BAD_MODEL' || err.code === 'UNSUPPORTED');
 
 /** Deletes a variant that failed verification and says so. */
-export async function discardVariant(store: ModelStore, source: ModelManifest, setting: WeightsSetting | LlamaPlan, reason: string, onProgress?: (e: StoreEvent) => void): Promise<void> {
-  const key = 'layers' in setting ? widthVariantKey(source, setting) : variantKey(source, setting);
+export async function discardVariant(store: ModelStore, source: ModelManifest, key: { id: string; revision: string }, reason: string, onProgress?: (e: StoreEvent) => void): Promise<void> {
   await store.delete(key.id, key.revision);
   onProgress?.({ type: 'variant', modelId: source.id, variant: key.id, action: 'discarded', reason });
 }
@@ -108,9 +119,10 @@ export async function discardVariant(store: ModelStore, source: ModelManifest, s
  * `keepVariant`) as the derived entry. Never throws: a variant that cannot be saved is reported
  * (`skipped`, with the reason) and the next load compresses again.
  */
-export async function saveVariant(store: ModelStore, lm: TextModel, source: ModelManifest, loaded: LoadedModel, setting: WeightsSetting, opts: LoadOptions): Promise<void> {
+export async function saveVariant(store: ModelStore, lm: TextModel, source: ModelManifest, loaded: LoadedModel, setting: WeightsSetting, opts: LoadOptions, plan?: LlamaPlan): Promise<void> {
   // Exported first, whatever happens next: it also frees the packed copy the worker kept for it.
-  await putVariant(store, (s) => lm.exportVariant(s), source, loaded, variantKey(source, setting), settingTag(setting), opts);
+  const key = variantKey(source, setting, plan);
+  await putVariant(store, (s) => lm.exportVariant(s), source, loaded, key, key.id.slice(source.id.length + 1), opts);
 }
 
 /**

@@ -20,7 +20,7 @@ import type { BlobBackend } from './store/blobs.ts';
 import { validateManifest, type ModelManifest } from './store/manifest.ts';
 import { holdWhileAlive } from './store/lease.ts';
 import { ModelStore, type LoadedModel, type LoadOptions, type StoreLease } from './store/store.ts';
-import { discardVariant, isVariantFolder, openStoredVariant, openStoredWidthVariant, saveVariant, saveWidthVariant, variantIsBad, widthVariantKey } from './text-variant.ts';
+import { discardVariant, isVariantFolder, openStoredVariant, openStoredWidthVariant, saveVariant, saveWidthVariant, variantIsBad, variantKey, widthTag, widthVariantKey } from './text-variant.ts';
 import { isModelUrl, resolveUrlFolder, type UrlModelSource } from './store/url-folder.ts';
 
 /**
@@ -228,11 +228,12 @@ export class Whittle {
     const { compress } = opts;
     // The plan a saved one restores when the caller gives none (startText reads it again).
     const savedPlan = opts.plan ? undefined : ((await this.store.entry(manifest.id, manifest.revision))?.extra?.plan as LlamaPlan | undefined);
-    // A width plan compresses its own narrowed blocks: a compression variant (full-width blocks) is neither used nor made for it.
-    const widthPlanned = (opts.plan ?? savedPlan)?.width !== undefined;
-    // [variant] A variant an earlier load with this setting saved: no source weights read, no
-    // quantization (sdk/text-variant.ts). One that fails verification is dropped, then the source loads.
-    const stored = compress && !widthPlanned ? await openStoredVariant(this.store, manifest, compress, opts) : null;
+    // A width plan compresses its own narrowed blocks: its variant is keyed by the plan too.
+    const plan = opts.plan ?? savedPlan;
+    const widthPlan = plan?.width ? plan : undefined;
+    // [variant] A variant an earlier load with this setting (and width plan) saved: no source weights
+    // read, no quantization (sdk/text-variant.ts). One that fails verification is dropped, then the source loads.
+    const stored = compress ? await openStoredVariant(this.store, manifest, compress, opts, widthPlan) : null;
     if (stored) {
       try {
         const lm = await this.startText(stored.loaded, stored.lease, manifest, opts, false);
@@ -240,7 +241,7 @@ export class Whittle {
         return lm;
       } catch (err) {
         if (!variantIsBad(err)) throw err;
-        await discardVariant(this.store, manifest, compress!, (err as Error).message, opts.onProgress);
+        await discardVariant(this.store, manifest, variantKey(manifest, compress!, widthPlan), (err as Error).message, opts.onProgress);
       }
     }
     // [variant] The saved plan (restored when the caller gives none) is a width plan saved with
@@ -253,7 +254,7 @@ export class Whittle {
         return lm;
       } catch (err) {
         if (!variantIsBad(err)) throw err;
-        await discardVariant(this.store, manifest, savedPlan!, (err as Error).message, opts.onProgress);
+        await discardVariant(this.store, manifest, widthVariantKey(manifest, savedPlan!), (err as Error).message, opts.onProgress);
       }
     }
     // Pinned until the handle is disposed: its worker re-reads these files when it respawns.
@@ -266,10 +267,10 @@ export class Whittle {
       throw err;
     }
     // [variant] A compressed load of a source keeps its packed weights to save them as a variant.
-    const makeVariant = compress !== undefined && !widthPlanned && !isVariantFolder(loaded.files.keys());
+    const makeVariant = compress !== undefined && !isVariantFolder(loaded.files.keys());
     const lm = await this.startText(loaded, lease, manifest, opts, makeVariant);
     if (isVariantFolder(loaded.files.keys())) lm.variant = manifest.id;
-    if (makeVariant) await saveVariant(this.store, lm, manifest, loaded, compress, opts);
+    if (makeVariant) await saveVariant(this.store, lm, manifest, loaded, compress, opts, widthPlan);
     return lm;
   }
 
@@ -323,10 +324,13 @@ export class Whittle {
     const { plan: old, ...rest } = entry.extra ?? {};
     await this.store.setExtra(manifest.id, manifest.revision, plan ? { ...rest, plan } : rest);
     // [variant] The old plan's narrowed blocks go with it (a new width plan saves its own).
+    // Its fp32 width variant and any compressed ones (ids ending in its width tag).
     const oldPlan = old as LlamaPlan | undefined;
-    if (oldPlan?.width && (!plan?.width || widthVariantKey(manifest, oldPlan).id !== widthVariantKey(manifest, plan).id)) {
-      const key = widthVariantKey(manifest, oldPlan);
-      if (await this.store.entry(key.id, key.revision)) await this.store.delete(key.id, key.revision);
+    if (oldPlan?.width && (!plan?.width || widthTag(oldPlan) !== widthTag(plan))) {
+      const tag = widthTag(oldPlan);
+      for (const e of await this.store.list()) {
+        if (e.derivedFrom?.id === manifest.id && e.derivedFrom.revision === manifest.revision && e.id.endsWith(tag)) await this.store.delete(e.id, e.revision);
+      }
     }
   }
 

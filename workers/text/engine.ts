@@ -300,6 +300,12 @@ export class TextEngine {
     return this.claimed(() => this.withPrepared(async (weights, probe) => ({ stored: await this.narrowed(weights, probe, plan, signal), width: { plan: width, layers: [...plan.layers] } }), signal));
   }
 
+  /** When the held weights are narrowed to a width plan (compressed after pruning, or a width variant): that width and the blocks narrowed, as a variant records them. */
+  get narrowedTo(): VariantWidth | undefined {
+    const held = this.heldWidth;
+    return held ? { plan: held.width, layers: [...held.layers].sort((a, b) => a - b) } : undefined;
+  }
+
   /** The stored form `compress({ keepStored })` made, handed over once (then null). */
   takeStored(): PreparedWeights | null {
     const s = this.keptStored;
@@ -320,9 +326,9 @@ export class TextEngine {
    */
   async compress(setting: WeightsSetting, options: { signal?: AbortSignal; keepStored?: boolean } = {}): Promise<void> {
     const width = this.runner?.plan.width;
-    if (width && (setting.method === 'awq' || options.keepStored)) {
-      // AWQ folds scales over the full-width shapes (awq.ts), and a variant's reader expects the config's shapes.
-      throw new WhittleError('UNSUPPORTED', `compressing a width-pruned plan ${setting.method === 'awq' ? "with method 'awq'" : 'into a stored variant'} is not implemented yet (rtn / hqq in memory are)`);
+    if (width && setting.method === 'awq') {
+      // AWQ folds scales over the full-width shapes (awq.ts).
+      throw new WhittleError('UNSUPPORTED', "compressing a width-pruned plan with method 'awq' is not implemented yet (rtn / hqq are)");
     }
     if (this.compression) {
       throw new WhittleError('INVALID_ARGUMENT', `the weights are already compressed (${JSON.stringify(this.compression)}); load the model again to compress it differently`);

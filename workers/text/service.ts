@@ -201,6 +201,8 @@ export class TextService {
   private nextId = 1;
   /** [variant] The weights' stored form, kept for exportVariant() (load with keepVariant). */
   private stored: PreparedWeights | null = null;
+  /** [variant] The width plan `stored` is narrowed to (a compressed width plan's variant), if any. */
+  private storedWidth: VariantWidth | undefined;
   /** [variant] How the loaded model's tokenizer conventions go: recorded in an exported variant. */
   private variantFormat: VariantSource['format'] = 'hf';
 
@@ -211,14 +213,14 @@ export class TextService {
     return runtimeInfo(runtime);
   }
 
-  async load(source: TextModelSource, wireOptions: TextLoadWireOptions = {}): Promise<TextModelInfo> {
+  async load(source: TextModelSource, options: TextLoadWireOptions = {}): Promise<TextModelInfo> {
     if (!this.ort || !this.runtime) throw new WhittleError('INVALID_ARGUMENT', 'init() must run before load()');
     this.stored = null;
-    // A compressed width plan quantizes its narrowed blocks (TextEngine.create narrows, then
-    // compresses); a compression variant holds full-width blocks, so none is kept for it.
-    const options = wireOptions.plan?.width && wireOptions.keepVariant ? { ...wireOptions, keepVariant: false } : wireOptions;
-    // Wanda needs the fp32 graphs first (activations), so the model loads fp32 and compresses.
-    if (source.format !== 'variant' && options.compress?.sparsity && (options.compress.sparsity.method ?? 'wanda') === 'wanda') return this.loadCalibrated(source, options, options.compress);
+    this.storedWidth = undefined;
+    // Wanda needs the fp32 graphs first (activations), so the model loads fp32 and compresses; so
+    // does a width plan whose variant is kept (its narrowed blocks are quantized, as after pruning).
+    const wanda = options.compress?.sparsity && (options.compress.sparsity.method ?? 'wanda') === 'wanda';
+    if (source.format !== 'variant' && options.compress && (wanda || (options.plan?.width && options.keepVariant))) return this.loadCalibrated(source, options, options.compress);
     if (source.format === 'variant' || (options.compress && options.keepVariant)) return this.loadPrepared(source, options);
     const model = source.format === 'llama2c' ? textModelFromLlama2c(source.checkpoint, source.tokenizer, source.name) : await openTextModelFromHf(source.files);
     await this.engine?.dispose();
@@ -251,6 +253,7 @@ export class TextService {
     this.engine = engine;
     if (keepVariant) {
       this.stored = engine.takeStored();
+      this.storedWidth = engine.narrowedTo;
       this.variantFormat = source.format;
     }
     return this.describe();
@@ -297,7 +300,7 @@ export class TextService {
   exportVariant(source: Omit<VariantSource, 'format'>): ArrayBuffer[] {
     const engine = this.requireEngine();
     if (!this.stored || !engine.weights) throw new WhittleError('INVALID_ARGUMENT', 'no variant to export: load with compress and keepVariant first (and export once)');
-    const parts = writeVariant(this.stored, engine.weights, { ...source, format: this.variantFormat });
+    const parts = writeVariant(this.stored, engine.weights, { ...source, format: this.variantFormat }, this.storedWidth);
     this.stored = null;
     return Comlink.transfer(parts, parts);
   }

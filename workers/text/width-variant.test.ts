@@ -109,25 +109,41 @@ describe('width variants through the worker service (stories-layerskip, FLAP 20%
 });
 
 describe('a compressed load of a width plan (what Whittle.text does with compress and a saved width plan)', () => {
-  it('narrows, then compresses, keeping no full-width variant: the same logits as without keepVariant', async () => {
+  it('narrows, then compresses, and keeps a variant of the narrowed compressed blocks that reloads to the same logits', async () => {
     const source = () => ({ format: 'llama2c' as const, checkpoint: readLocalModelFile('stories260K', 'stories260K.bin'), tokenizer: readLocalModelFile('stories260K', 'tok512.bin'), name: 'stories260K.bin' });
     const maker = new TextService();
     await maker.init({ backend: 'wasm', numThreads: 1 });
     await maker.load(source());
     const { plan } = await maker.pruneWidth({ width: 0.2, method: 'flap' });
     await maker.dispose();
-    const logitsOf = async (keepVariant: boolean) => {
-      const s = new TextService();
-      await s.init({ backend: 'wasm', numThreads: 1 });
-      const info = await s.load(source(), { plan, compress: { linear: 'q8' }, keepVariant });
-      expect(info.plan).toEqual(plan);
-      expect(info.weights).toEqual({ linear: 'q8' });
-      const logits = await s.logits(prompt);
-      expect(() => s.exportVariant({ id: 'x', revision: 'r' })).toThrow(/no variant to export/);
-      await s.dispose();
-      return logits;
-    };
-    expect(await logitsOf(true)).toEqual(await logitsOf(false));
+    const setting = { linear: 'q4' as const, group: 32 as const };
+
+    const plain = new TextService();
+    await plain.init({ backend: 'wasm', numThreads: 1 });
+    await plain.load(source(), { plan, compress: setting });
+    const want = await plain.logits(prompt);
+    await plain.dispose();
+
+    const keeper = new TextService();
+    await keeper.init({ backend: 'wasm', numThreads: 1 });
+    const info = await keeper.load(source(), { plan, compress: setting, keepVariant: true });
+    expect(info.plan).toEqual(plan);
+    expect(info.weights).toEqual(setting);
+    expect(await keeper.logits(prompt)).toEqual(want);
+    const file = join(keeper.exportVariant({ id: 'stories260K', revision: 'r' }));
+    await keeper.dispose();
+    const read = readVariant(file);
+    expect(read.info.version).toBe(3);
+    expect(read.info.setting).toEqual(setting);
+    expect(read.info.width?.plan).toEqual(plan.width);
+
+    const user = new TextService();
+    await user.init({ backend: 'wasm', numThreads: 1 });
+    const again = await user.load({ format: 'variant', files: { [VARIANT_FILE]: file, 'tok512.bin': readLocalModelFile('stories260K', 'tok512.bin') } }, { plan });
+    expect(again.plan).toEqual(plan);
+    expect(again.weights).toEqual(setting);
+    expect(await user.logits(prompt)).toEqual(want);
+    await user.dispose();
   });
 });
 
