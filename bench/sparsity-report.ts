@@ -53,7 +53,23 @@ function modelOf(id: string): TextModel | null {
 // Held-out stories, exactly as bench/prune-report.ts samples them.
 const heldOutStories = await sampleHeldOutStories(ort);
 
-interface Row { model: string; weights: string; sparsity: string; perplexity: number; bytes: number; cpuTps: number; seconds: number; readMs: number }
+interface Row { model: string; weights: string; sparsity: string; perplexity: number; bytes: number; cpuTps: number; seconds: number; readMs: number; parts: FileParts }
+
+/** Where a variant's bytes go: the block linears' sparse indexes, their elements (kept values or dense codes), their scales / zero points, and the rest (embedding, norms, head, header). */
+interface FileParts { index: number; elements: number; scales: number; rest: number }
+function fileParts(parts: ArrayBuffer[]): FileParts {
+  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(parts[0]!, 8))) as Record<string, { data_offsets?: [number, number] }>;
+  const out: FileParts = { index: 0, elements: 0, scales: 0, rest: parts[0]!.byteLength };
+  for (const [name, e] of Object.entries(header)) {
+    if (!e.data_offsets) continue;
+    const n = e.data_offsets[1] - e.data_offsets[0];
+    if (!name.startsWith('layers.') || /_norm$|qkv_bias$/.test(name)) out.rest += n;
+    else if (name.endsWith('.sparse_index')) out.index += n;
+    else if (/\.(scales|zero_points)$/.test(name)) out.scales += n;
+    else out.elements += n;
+  }
+  return out;
+}
 
 /** Best of 3: the variant file's bytes -> WASM kernel-form weights (readVariant: checks, sparse decode, BF16 widening; then toKernelForms). */
 function readTime(parts: ArrayBuffer[], setting: WeightsSetting): number {
@@ -102,7 +118,7 @@ for (const id of modelIds) {
       const perplexity = await heldOutPerplexity(engine, windows);
       const cpuTps = (await decodeSpeed(engine, c.bosTokenId, reps)).cpu;
       await engine.dispose();
-      rows.push({ model: id, weights: base.linear === 'q4' ? 'q4 g32' : base.linear, sparsity: label(sparsity), perplexity, bytes, cpuTps, seconds, readMs });
+      rows.push({ model: id, weights: base.linear === 'q4' ? 'q4 g32' : base.linear, sparsity: label(sparsity), perplexity, bytes, cpuTps, seconds, readMs, parts: fileParts(parts) });
       log(`${id} ${settingTag(setting)}: ppl ${perplexity.toFixed(3)}, ${bytes} B, read ${readMs.toFixed(0)} ms, ${cpuTps.toFixed(0)} tok per CPU-s, compress ${seconds.toFixed(1)} s`);
     }
   }
@@ -120,16 +136,17 @@ md.push(
   `Generated ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC (Node ${process.version}, ${cpus().length} cores shared, load ${loadStart.toFixed(1)} → ${loadavg()[0]!.toFixed(1)}). Every row is a fresh engine: \`TextEngine.compress({ linear, sparsity }, { keepStored: true })\` (Wanda's input norms through the linear-input probe graphs on the built-in calibration text, one pass over the unmasked model; masks over every block linear, embedding and head dense; then quantized), the variant bytes of its stored form as \`whittle compress\` writes it, held-out perplexity on the six stories of the depth tables (teacher-forced through the compiled graphs, onnxruntime-web WASM in Node, 1 thread), decode = best of ${reps} greedy 128-token runs, tokens per CPU-second of this process.`,
   '',
   '- **bytes**: the whole model.whittle.safetensors (embedding, norms, head included); **vs dense bytes** against the dense variant of the same weights form. The sparse index is 8/3 bits per group of 4 for 2:4 and a 1-bit mask for unstructured (models/compress/sparse-encoding.ts); kept values in the form\'s own elements; scales and zero points stay dense.',
+  '- **index / values / scales / rest**: shares of the variant\'s bytes: the block linears\' sparse indexes, their stored elements (kept values; dense codes in a dense row), their scales and zero points, and everything else (embedding, norms, head, header). **no-index floor**: the bytes without the index against the dense variant: what even a free index could not go below while the kept codes stay bit-exact.',
   '- **read ms**: the variant file -> WASM kernel-form weights (`readVariant` + `toKernelForms`; best of 3): what a cached load pays before compiling; a sparse variant adds its decode (index walk, codes re-packed, transposes).',
   '- **decode**: the kernels are dense (the sparse weights are expanded at load: onnxruntime-web has no sparse MatMul on WASM or WebGPU), so sparsity cannot change the speed; the column shows the noise of this machine, not an effect.',
   '',
 );
-md.push('| model | weights | sparsity | held-out ppl | vs dense (same weights) | vs fp32 dense | variant bytes | vs dense bytes | read ms | decode tok per CPU-s | vs dense | compress s |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
+md.push('| model | weights | sparsity | held-out ppl | vs dense (same weights) | vs fp32 dense | variant bytes | vs dense bytes | index / values / scales / rest | no-index floor | read ms | decode tok per CPU-s | vs dense | compress s |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const d = denseOf(r);
   const f = fp32Of(r);
   md.push(
-    `| ${r.model} | ${r.weights} | ${r.sparsity} | ${f3(r.perplexity)} | ${r === d ? '—' : pctDiff(r.perplexity, d.perplexity)} | ${r === f ? '—' : pctDiff(r.perplexity, f.perplexity)} | ${(r.bytes / 1e6).toFixed(3)} MB | ${(r.bytes / d.bytes * 100).toFixed(1)}% | ${r.readMs.toFixed(0)} | ${r.cpuTps.toFixed(0)} | ${(r.cpuTps / d.cpuTps).toFixed(2)}x | ${r.seconds.toFixed(1)} |`,
+    `| ${r.model} | ${r.weights} | ${r.sparsity} | ${f3(r.perplexity)} | ${r === d ? '—' : pctDiff(r.perplexity, d.perplexity)} | ${r === f ? '—' : pctDiff(r.perplexity, f.perplexity)} | ${(r.bytes / 1e6).toFixed(3)} MB | ${(r.bytes / d.bytes * 100).toFixed(1)}% | ${[r.parts.index, r.parts.elements, r.parts.scales, r.parts.rest].map((b) => (b / r.bytes * 100).toFixed(0)).join(' / ')}% | ${((r.bytes - r.parts.index) / d.bytes * 100).toFixed(1)}% | ${r.readMs.toFixed(0)} | ${r.cpuTps.toFixed(0)} | ${(r.cpuTps / d.cpuTps).toFixed(2)}x | ${r.seconds.toFixed(1)} |`,
   );
 }
 md.push('', END);
@@ -151,6 +168,7 @@ console.log(
       perplexity_ratio: Number((r.perplexity / denseOf(r).perplexity).toFixed(4)),
       bytes: r.bytes,
       bytes_ratio: Number((r.bytes / denseOf(r).bytes).toFixed(4)),
+      bytes_parts: r.parts,
       read_ms: Number(r.readMs.toFixed(1)),
       decode_cpu_ratio: Number((r.cpuTps / denseOf(r).cpuTps).toFixed(3)),
     })),

@@ -5,7 +5,9 @@
  *     criteria; the table shows the best held-out result among them, which flatters depth);
  *   - FLAP (adaptive ratios + bias compensation), FLAP without its compensation (ablation), and
  *     Wanda-sp (uniform ratio): `TextEngine.pruneWidth` at the fraction of the model's parameters
- *     each depth point removes, and at 10 / 20 / 30 %.
+ *     each depth point removes, and at 10 / 20 / 30 %;
+ *   - the mix `lm.compress({ target: { params } })` picks (workers/text/target-prune.ts) at 20 / 30 %
+ *     and the depth points.
  * Everything runs through the engine's compiled graphs (onnxruntime-web WASM in Node, 1 thread):
  * scoring and calibration through probe graphs, perplexity teacher-forced one token per step.
  *
@@ -30,6 +32,7 @@ import { loadOrt } from '../workers/ort/runtime.ts';
 import { DEFAULT_CALIBRATION_TEXT } from '../workers/text/calibration.ts';
 import { TextEngine } from '../workers/text/engine.ts';
 import { textModelFromHf, type TextModel } from '../workers/text/model.ts';
+import { pruneToTarget } from '../workers/text/target-prune.ts';
 import type { WidthMethod } from '../workers/text/width-prune.ts';
 import { decodeSpeed, heldOutPerplexity, heldOutWindows, sampleHeldOutStories } from './held-out.ts';
 import { localHfFolder } from './local-hf-folder.ts';
@@ -123,6 +126,14 @@ for (const id of ['stories-layerskip', 'stories-baseline']) {
       }
     }
   }
+  // The mix `lm.compress({ target })` picks: the lowest calibration perplexity of up to 4 depth / width splits with the same block parameters.
+  for (const fraction of [0.2, 0.3, ...depthFractions]) {
+    await engine.setPlan(full);
+    const ratio = (fraction * total) / (c.nLayers * blockLinear);
+    const result = await pruneToTarget(engine, { target: { params: 1 - ratio } });
+    const tried = result.candidates.map((cand, i) => `${i === result.chosen ? '**' : ''}${cand.removeBlocks} blocks + ${(cand.width * 100).toFixed(0)}% width: ${cand.perplexity.toFixed(3)}${i === result.chosen ? '**' : ''}`).join('; ');
+    await measure('mix (target)', fraction, `calibration ppl of the splits tried: ${tried}`);
+  }
   await engine.setPlan(full);
   const again = await decodeSpeed(engine, c.bosTokenId, reps);
   const first = rows.find((r) => r.model === id && r.method === 'dense')!;
@@ -145,15 +156,16 @@ md.push(
   ...(Math.max(loadStart, loadavg()[0]!) > cpus().length ? [`- **Caveat: the load average exceeded the ${cpus().length} cores during this run**: wall tok/s are noise (other jobs took the CPU between and within runs). "tok per CPU-s" counts only this process's CPU time and the speed-up column uses it, but a shared core also runs slower per CPU-second: compare the two models' dense rows (the same shape) to see how much noise is left before reading any speed-up. The perplexities are unaffected.`] : []),
   '- **params removed**: of the whole model (embedding, norms and blocks). Width pruning removes only block linears, so a width ratio r of the blocks is r × (block linears / total) of the model; each method is run at the fraction a depth cut removes (1, 2, 3 blocks) so the comparison is at equal parameters, and at 10/20/30 %.',
   '- **depth**: one-shot block scores (`scoreBlocks`), each criterion (influence, angular, perplexity without the block); rows per distinct plan. The summary takes the best held-out result among criteria, i.e. with hindsight that favours depth.',
+  '- **mix (target)**: `lm.compress({ target: { params } })` (workers/text/target-prune.ts) at the same block parameters: up to 4 splits of k blocks removed by depth pruning (perplexity criterion) plus FLAP on the rest, the lowest calibration perplexity (on the built-in calibration text, not the held-out stories) kept; the kept column lists every split tried, the chosen in bold.',
   '- **flap**: WIFV scores (variance of the o_proj / down_proj input channel × squared weight norm; attention scores squared), standardized per module kind over all blocks, KV groups scored by their channels\' mean, ranked across all blocks (adaptive ratios), with the compensation biases (the default of `lm.prune({ width, method: \'flap\' })`); **flap (no bias)** the same cut without them; **flap (per-block std)** standardized within each block as FLAP\'s released code does (`standardization: \'block\'`), with biases; **wanda-sp**: |W|·‖x‖ summed per group, the same share of parameters cut from every block, no biases.',
   '',
 );
 const models = [...new Set(rows.map((r) => r.model))];
 md.push('### Summary: held-out perplexity at equal parameters removed', '');
-md.push('| model | params removed | depth (best criterion) | flap | flap (no bias) | flap (per-block std) | wanda-sp |', '|---|---|---|---|---|---|---|');
+md.push('| model | params removed | depth (best criterion) | flap | flap (no bias) | flap (per-block std) | wanda-sp | mix (target) |', '|---|---|---|---|---|---|---|---|');
 for (const m of models) {
   const d = dense[m]!;
-  md.push(`| ${m} | 0 | ${f3(d.perplexity)} (dense) | | | | |`);
+  md.push(`| ${m} | 0 | ${f3(d.perplexity)} (dense) | | | | | |`);
   const targets = [...new Set(rows.filter((r) => r.model === m && r.method !== 'dense').map((r) => r.target))].sort((a, b) => a - b);
   for (const t of targets) {
     const at = (method: string) => rows.filter((r) => r.model === m && r.method === method && r.target === t);
@@ -163,7 +175,7 @@ for (const m of models) {
       const best = Math.min(...rs.map((r) => r.perplexity));
       return `${f3(best)} (${((best / d.perplexity - 1) * 100).toFixed(1)}%)`;
     };
-    md.push(`| ${m} | ${pct(t)} | ${cell('depth')} | ${cell('flap')} | ${cell('flap (no bias)')} | ${cell('flap (per-block std)')} | ${cell('wanda-sp')} |`);
+    md.push(`| ${m} | ${pct(t)} | ${cell('depth')} | ${cell('flap')} | ${cell('flap (no bias)')} | ${cell('flap (per-block std)')} | ${cell('wanda-sp')} | ${cell('mix (target)')} |`);
   }
 }
 md.push('', '### Every run', '');

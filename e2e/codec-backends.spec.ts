@@ -12,8 +12,8 @@
  */
 import { test, expect } from './fixtures.ts';
 
-test('default modes: the same packets decode to the same quality on WebGPU and WASM; first codes agree', async ({ harness, backendName }) => {
-  test.skip(backendName !== 'webgpu', 'compares WebGPU with WASM in one page');
+test('default modes: the same packets decode to the same quality on WebGPU and WASM; first codes agree', async ({ harness, whittleBackend }) => {
+  test.skip(whittleBackend.backend !== 'webgpu', 'compares WebGPU with WASM in one page');
   test.setTimeout(300_000);
   const r = await harness.evaluate(async () => {
     const { whittle, logSpectralDistance, parseWav } = window.harness;
@@ -55,8 +55,8 @@ test('default modes: the same packets decode to the same quality on WebGPU and W
   expect(r.firstCodeSame).toBeGreaterThanOrEqual(36); // float vs exact: 94-99% of frames (fast-mode test)
 });
 
-test("the same requant mode on both: WebGPU 'exact-f32' against WASM 'exact-f32' and TFLite-exact 'exact-f64'", async ({ harness, backendName }) => {
-  test.skip(backendName !== 'webgpu', 'compares WebGPU with WASM in one page');
+test("the same requant mode on both: WebGPU 'exact-f32' against WASM 'exact-f32' and TFLite-exact 'exact-f64'", async ({ harness, whittleBackend }) => {
+  test.skip(whittleBackend.backend !== 'webgpu', 'compares WebGPU with WASM in one page');
   test.setTimeout(300_000);
   const r = await harness.evaluate(async () => {
     const { whittle, parseWav } = window.harness;

@@ -8,6 +8,7 @@
 import { loadOrt } from '../workers/ort/runtime.ts';
 import { TextEngine } from '../workers/text/engine.ts';
 import { textModelFromLlama2c } from '../workers/text/model.ts';
+import { pruneToTarget } from '../workers/text/target-prune.ts';
 import { test, expect } from './fixtures.ts';
 import { readLocalModelFile } from '../models/local.ts';
 
@@ -88,4 +89,92 @@ test('lm.compress after lm.prune({ width }) quantizes the narrowed blocks in the
   for await (const ev of engine.generate(PROMPT, { maxTokens: 12, greedy: true, stopTokens: [] })) if (ev.type === 'done') tokens = ev.tokens;
   await engine.dispose();
   expect(r.tokens).toEqual(tokens);
+});
+
+test('lm.savePlan of a width plan saves its narrowed blocks; the next load reads them (same logits); with compress they are quantized once and cached as their own variant; savePlan(null) deletes both', async ({ harness, whittleBackend }) => {
+  test.skip(whittleBackend.backend !== 'wasm', 'the store path is backend-independent (the width variant format and reload: workers/text/width-variant.test.ts)');
+  const r = await harness.evaluate(
+    async ({ prompt }) => {
+      const { whittle } = window.harness;
+      const storeName = 'width-variant';
+      await (await whittle.Whittle.create({ backend: 'wasm', storeName })).store.clear();
+      const w = await whittle.Whittle.create({ backend: 'wasm', storeName });
+      const events: { type: string; action?: string; variant?: string }[] = [];
+      const lm = await w.text('stories260K', { onProgress: (e) => events.push(e) });
+      await lm.setPlan({ layers: [0, 1, 2, 4] });
+      const { plan } = await lm.prune({ width: 0.2, method: 'flap' });
+      const fresh = Array.from(await lm.logits(prompt));
+      await lm.savePlan(plan);
+      lm.dispose();
+      const entries = (await w.store.list()).map((e) => ({ id: e.id, derivedFrom: e.derivedFrom ?? null }));
+
+      const again = await w.text('stories260K');
+      const reloaded = { variant: again.variant ?? null, plan: again.info.plan, logits: Array.from(await again.logits(prompt)) };
+      const tokens = (await again.complete(prompt, { maxTokens: 8, temperature: 0, stopTokens: [] })).tokens.length;
+      again.dispose();
+
+      // With compress, the saved width plan's narrowed blocks are quantized from the source and kept as their own variant, which the next such load runs from.
+      const q8Load = async () => {
+        const lm = await w.text('stories260K', { compress: { linear: 'q8' } });
+        const out = { plan: lm.info.plan, weights: lm.info.weights ?? null, variant: lm.variant ?? null, logits: Array.from(await lm.logits(prompt)) };
+        lm.dispose();
+        return out;
+      };
+      const q8 = await q8Load();
+      const q8Entries = (await w.store.list()).map((e) => e.id).filter((id) => id.includes('#q8'));
+      const q8Again = await q8Load();
+
+      await w.savePlan('stories260K', null);
+      const after = (await w.store.list()).map((e) => e.id);
+      const plain = await w.text('stories260K');
+      const plainVariant = plain.variant ?? null;
+      plain.dispose();
+      return { plan, fresh, events: events.filter((e) => e.type === 'variant'), entries, reloaded, tokens, q8, q8Entries, q8Again, after, plainVariant };
+    },
+    { prompt: PROMPT },
+  );
+  const widthEntry = r.entries.find((e) => e.id.startsWith('stories260K#width-'));
+  expect(widthEntry?.derivedFrom).toMatchObject({ id: 'stories260K' });
+  expect(r.events).toEqual([expect.objectContaining({ action: 'saved', variant: widthEntry!.id })]);
+  expect(r.reloaded.variant).toBe(widthEntry!.id);
+  expect(r.reloaded.plan).toEqual(r.plan);
+  expect(r.reloaded.logits).toEqual(r.fresh);
+  expect(r.tokens).toBe(8);
+  expect(r.q8).toMatchObject({ plan: r.plan, weights: { linear: 'q8' }, variant: null });
+  expect(r.q8Entries).toEqual([`stories260K#q8-g32-rtn-${widthEntry!.id.split('#')[1]}`]);
+  expect(r.q8Again).toEqual({ ...r.q8, variant: r.q8Entries[0] });
+  expect(r.after).not.toContain(widthEntry!.id);
+  expect(r.after).not.toContain(r.q8Entries[0]);
+  expect(r.plainVariant).toBeNull();
+});
+
+test('lm.compress({ target }) in the worker picks the lowest-perplexity depth / width split, the plan the Node engine picks', async ({ harness, whittleBackend }) => {
+  test.skip(whittleBackend.backend !== 'wasm', 'the search runs the engine calls the width and depth specs check per backend; WASM matches Node bit for bit');
+  const r = await harness.evaluate(
+    async ({ prompt }) => {
+      const { whittle } = window.harness;
+      const w = await whittle.Whittle.create({ backend: 'wasm', storeName: 'width-target' });
+      const lm = await w.text('stories260K');
+      const result = await lm.compress({ target: { params: 0.6 } });
+      const out = await lm.complete(prompt, { maxTokens: 8, temperature: 0, stopTokens: [] });
+      const bad = await lm.compress({ target: { params: 2 } }).then(
+        () => null,
+        (e: { code?: string }) => e.code ?? 'unknown',
+      );
+      lm.dispose();
+      return { plan: result.plan, infoPlan: result.info.plan, params: result.params, perplexities: result.candidates.map((c) => c.perplexity), chosen: result.chosen, tokens: out.tokens.length, bad };
+    },
+    { prompt: PROMPT },
+  );
+  expect(r.infoPlan).toEqual(r.plan);
+  expect(r.perplexities[r.chosen]).toBe(Math.min(...r.perplexities));
+  expect(Math.abs(r.params.after / r.params.before - 0.6)).toBeLessThan(0.01);
+  expect(r.tokens).toBe(8);
+  expect(r.bad).toBe('INVALID_ARGUMENT');
+  const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
+  const engine = await TextEngine.create(ort, 'wasm', textModelFromLlama2c(readLocalModelFile('stories260K', 'stories260K.bin'), readLocalModelFile('stories260K', 'tok512.bin')));
+  const node = await pruneToTarget(engine, { target: { params: 0.6 } });
+  await engine.dispose();
+  expect(r.plan).toEqual(node.plan);
+  expect(r.perplexities).toEqual(node.candidates.map((c) => c.perplexity));
 });

@@ -15,14 +15,15 @@ import type { LlamaPlan, WeightsSetting, WidthPlan } from '../models/llama/types
 import type { AttentionKind } from '../models/llama/graph.ts';
 import type { ChatMessage, DropoutOptions, DropoutStats, GenerateOptions, Prompt, SpeculateOptions, SpeculationStats, TextEvent } from '../core/text-types.ts';
 import type { TextModelInfo, TextModelSource, TextService } from '../workers/text/service.ts';
-import type { CalibrateExitsOptions, PruneOptions, PruneResult, WidthPruneOptions, WidthPruneResult } from '../workers/text/service.ts';
+import type { CalibrateExitsOptions, CompressTargetOptions, CompressTargetResult, PruneOptions, PruneResult, WidthPruneOptions, WidthPruneResult } from '../workers/text/service.ts';
+import type { CompressTarget, TargetCandidate } from '../workers/text/target-prune.ts';
 import type { ExitChoice, ExitProfile, StepCost } from '../workers/text/exit-calibration.ts';
 import type { RuntimeConfig } from '../workers/ort/runtime.ts';
 import { WhittleError, throwIfAborted } from '../core/errors.ts';
 import { startLoaded, startedAfterLoss, type PinnedWorker, type SpawnWorker, type WorkerClient } from './client/worker-client.ts';
 
 export type { TextEvent, GenerateOptions, TextModelInfo, LlamaPlan, WidthPlan };
-export type { Prompt, ChatMessage, PruneOptions, PruneResult, WidthPruneOptions, WidthPruneResult, CalibrateExitsOptions, ExitChoice, ExitProfile, SpeculateOptions, SpeculationStats, DropoutOptions, DropoutStats };
+export type { Prompt, ChatMessage, PruneOptions, PruneResult, WidthPruneOptions, WidthPruneResult, CompressTarget, CompressTargetOptions, CompressTargetResult, TargetCandidate, CalibrateExitsOptions, ExitChoice, ExitProfile, SpeculateOptions, SpeculationStats, DropoutOptions, DropoutStats };
 
 /**
  * What to compile first when a text model loads: a plan (pruned blocks, early exit) and the
@@ -41,8 +42,12 @@ export interface TextLoadOptions {
 /** Transferable copies of the model's files: a fresh set per worker (transfers detach them). */
 export type SourceFactory = () => Promise<TextModelSource>;
 
-/** Saves a plan with the cached model (null clears it): how the handle reaches the store it came from. */
-export type SavePlan = (plan: LlamaPlan | null) => Promise<void>;
+/**
+ * Saves a plan with the cached model (null clears it): how the handle reaches the store it came
+ * from. `exportWidth`, for a width plan the worker compiled from fp32 weights, exports its
+ * narrowed blocks (a width variant) to save beside it.
+ */
+export type SavePlan = (plan: LlamaPlan | null, exportWidth?: (source: { id: string; revision: string; configSha256?: string }) => Promise<ArrayBuffer[]>) => Promise<void>;
 
 function transferablesOf(source: TextModelSource): ArrayBuffer[] {
   // Blobs are cloned by reference (the bytes stay on disk), only ArrayBuffers are transferred.
@@ -100,8 +105,9 @@ export class TextModel {
 
   /**
    * The compressed variant this model was loaded from (its store id, e.g.
-   * 'stories-layerskip#q4-g32-rtn'), when a load with `compress` found one; undefined when it
-   * loaded the source weights.
+   * 'stories-layerskip#q4-g32-rtn'), when a load with `compress` found one, or the width variant
+   * ('stories-layerskip#width-1a2b3c4d') a saved width plan restored; undefined when it loaded
+   * the source weights.
    */
   variant: string | undefined;
 
@@ -234,7 +240,28 @@ export class TextModel {
    * // or: await lm.compress({ linear: 'q8', sparsity: { pattern: '2:4' } });
    * console.log(lm.info.weights, await lm.perplexity('Held-out text.'));
    */
-  async compress(setting: WeightsSetting, options: { signal?: AbortSignal } = {}): Promise<TextModelInfo> {
+  async compress(setting: WeightsSetting, options?: { signal?: AbortSignal }): Promise<TextModelInfo>;
+  /**
+   * Reaches a target on the device (Sheared LLaMA's idea of a target, one-shot: no learned masks,
+   * no training): `{ params: 0.5 }` keeps half of the blocks' linear parameters, `{ layers,
+   * heads, ffn }` a block shape. A small grid of depth / width splits (depth pruning by the
+   * blocks' calibration scores, then FLAP or Wanda-sp width pruning of what remains) is compiled
+   * and measured, and the split with the lowest calibration perplexity stays compiled. fp32
+   * full-width weights (reach the shape first, then compress); on an error or abort the plan
+   * stays as it was.
+   *
+   * @example
+   * const { plan, params, candidates, chosen } = await lm.compress({ target: { params: 0.5 } });
+   * console.log(plan, params.after / params.before, candidates[chosen]!.perplexity);
+   */
+  async compress(target: CompressTargetOptions, options?: { signal?: AbortSignal }): Promise<CompressTargetResult>;
+  async compress(setting: WeightsSetting | CompressTargetOptions, options: { signal?: AbortSignal } = {}): Promise<TextModelInfo | CompressTargetResult> {
+    if ('target' in setting) {
+      const result = await this.cancellable(options.signal, (r, job) => r.compressTarget({ ...setting, job }));
+      this.info = result.info;
+      this.plan = result.info.plan;
+      return result;
+    }
     this.info = await this.cancellable(options.signal, (r, job) => r.compress(setting, { job }));
     return this.info;
   }
@@ -267,7 +294,9 @@ export class TextModel {
 
   /**
    * Saves `plan` (e.g. the one `prune` compiled) with the cached model, so the next
-   * `w.text(id)` starts with it: no download, no re-scoring. `null` forgets it.
+   * `w.text(id)` starts with it: no download, no re-scoring. A width plan (`prune({ width })`)
+   * compiled now from the fp32 weights is saved with its narrowed blocks (a width variant, see
+   * `variant`): the next load reads those instead of slicing and measuring the source again. `null` forgets it.
    *
    * @example
    * const { plan } = await lm.prune({ remove: 2 });
@@ -275,7 +304,13 @@ export class TextModel {
    */
   async savePlan(plan: LlamaPlan | null): Promise<void> {
     if (!this.save) throw new WhittleError('UNSUPPORTED', 'this model was not loaded from the model store; it has nowhere to save a plan');
-    await this.save(plan);
+    // The width plan compiled now, from fp32 weights of the source: its narrowed blocks are saved
+    // too (a width variant), so the next load neither slices nor measures them again.
+    const compiled = this.plan;
+    const sameBlocks = (a: LlamaPlan, b: LlamaPlan) => JSON.stringify([a.layers, a.width]) === JSON.stringify([b.layers, b.width]);
+    const fromFp32Source = this.variant === undefined && this.info.weights === undefined;
+    const exportWidth = plan?.width && compiled && fromFp32Source && sameBlocks(plan, compiled) ? (source: { id: string; revision: string; configSha256?: string }) => this.client.call((r) => r.exportWidthVariant(source)) : undefined;
+    await this.save(plan, exportWidth);
   }
 
   /**

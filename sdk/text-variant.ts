@@ -9,6 +9,15 @@
  *   files     model.whittle.safetensors (new bytes) + the source's config.json and tokenizer
  *             files (the same blobs: stored once)
  *
+ * A load with `compress` and a width plan (given or saved) keeps its own variant of the narrowed
+ * blocks compressed: id `${model id}#${settingTag}-width-${hash}`, format 3.
+ * Width variants (a width-pruned plan's narrowed fp32 blocks, format 3) follow the same path: saved by
+ * `lm.savePlan(plan)` when the worker compiled that width plan from fp32 weights, keyed by the
+ * plan, and loaded instead of the source when the saved plan is restored, so the reload neither
+ * slices nor measures anything again:
+ *   id        `${model id}#width-${hash of the plan's layers and width}`
+ *   revision  `${model revision}+variant${WIDTH_VARIANT_VERSION}`
+ *
  * Saving never fails a load: QUOTA (or any storage error) skips it with a `variant` event of
  * action 'skipped'. A variant that fails verification in the worker is deleted ('discarded') and
  * the caller falls back to the source.
@@ -17,8 +26,8 @@
  * const found = await openStoredVariant(store, manifest, { linear: 'q4', group: 32 }, opts);
  */
 import { WhittleError } from '../core/errors.ts';
-import { settingTag, VARIANT_FILE, VARIANT_VERSION } from '../models/compress/variant-name.ts';
-import type { WeightsSetting } from '../models/llama/types.ts';
+import { settingTag, VARIANT_FILE, VARIANT_VERSION, WIDTH_VARIANT_VERSION } from '../models/compress/variant-name.ts';
+import type { LlamaPlan, WeightsSetting } from '../models/llama/types.ts';
 import type { StoreEvent } from './store/events.ts';
 import { entryKey, type ModelManifest } from './store/manifest.ts';
 import { derivedManifest, type LoadedModel, type LoadOptions, type ModelStore, type StoreLease } from './store/store.ts';
@@ -27,9 +36,31 @@ import type { TextModel } from './text-model.ts';
 /** Source files a variant folder keeps: everything but the weights (config, tokenizer, generation config). */
 const isWeightFile = (name: string) => /\.safetensors(\.index\.json)?$/.test(name) || (name.endsWith('.bin') && !/^tok.*\.bin$/.test(name) && name !== 'tokenizer.bin');
 
-/** The derived entry's id and revision for `setting` of `source`. */
-export function variantKey(source: Pick<ModelManifest, 'id' | 'revision'>, setting: WeightsSetting): { id: string; revision: string } {
+/**
+ * The derived entry's id and revision for `setting` of `source`; with a width `plan`, the variant
+ * of that plan's narrowed blocks compressed with `setting` (`…#q8-g32-rtn-width-1a2b3c4d`).
+ */
+export function variantKey(source: Pick<ModelManifest, 'id' | 'revision'>, setting: WeightsSetting, plan?: LlamaPlan): { id: string; revision: string } {
+  if (plan?.width) return { id: `${source.id}#${settingTag(setting)}-${widthTag(plan)}`, revision: `${source.revision}+variant${WIDTH_VARIANT_VERSION}` };
   return { id: `${source.id}#${settingTag(setting)}`, revision: `${source.revision}+variant${VARIANT_VERSION}` };
+}
+
+/** 32-bit FNV-1a of a string, as 8 hex digits: a short stable name for a plan. */
+function fnv1a(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h.toString(16).padStart(8, '0');
+}
+
+/** A width plan's name in store ids: its blocks and width (the exit does not change the weights). */
+export function widthTag(plan: LlamaPlan): string {
+  const w = plan.width!;
+  return `width-${fnv1a(JSON.stringify({ layers: plan.layers, kvHeads: w.kvHeads, ffn: w.ffn, bias: w.bias === true }))}`;
+}
+
+/** The derived entry's id and revision for the (fp32) width variant of `plan`. */
+export function widthVariantKey(source: Pick<ModelManifest, 'id' | 'revision'>, plan: LlamaPlan): { id: string; revision: string } {
+  return { id: `${source.id}#${widthTag(plan)}`, revision: `${source.revision}+variant${WIDTH_VARIANT_VERSION}` };
 }
 
 /** Whether a loaded folder is a variant (a hosted one by URL, or a derived entry). */
@@ -44,8 +75,17 @@ export async function openStoredVariant(
   source: ModelManifest,
   setting: WeightsSetting,
   opts: LoadOptions,
+  plan?: LlamaPlan,
 ): Promise<{ manifest: ModelManifest; loaded: LoadedModel; lease: StoreLease } | null> {
-  const key = variantKey(source, setting);
+  return openVariantEntry(store, source, variantKey(source, setting, plan), opts);
+}
+
+/** The stored width variant of `source` for `plan` (saved by `lm.savePlan`), as openStoredVariant; null when there is none. */
+export async function openStoredWidthVariant(store: ModelStore, source: ModelManifest, plan: LlamaPlan, opts: LoadOptions): Promise<{ manifest: ModelManifest; loaded: LoadedModel; lease: StoreLease } | null> {
+  return plan.width ? openVariantEntry(store, source, widthVariantKey(source, plan), opts) : null;
+}
+
+async function openVariantEntry(store: ModelStore, source: ModelManifest, key: { id: string; revision: string }, opts: LoadOptions): Promise<{ manifest: ModelManifest; loaded: LoadedModel; lease: StoreLease } | null> {
   const entry = await store.entry(key.id, key.revision);
   if (!entry) return null;
   // Pinned before reading, so no other load evicts it between here and the worker reading it.
@@ -69,8 +109,7 @@ export async function openStoredVariant(
 export const variantIsBad = (err: unknown): boolean => err instanceof WhittleError && (err.code === 'BAD_MODEL' || err.code === 'UNSUPPORTED');
 
 /** Deletes a variant that failed verification and says so. */
-export async function discardVariant(store: ModelStore, source: ModelManifest, setting: WeightsSetting, reason: string, onProgress?: (e: StoreEvent) => void): Promise<void> {
-  const key = variantKey(source, setting);
+export async function discardVariant(store: ModelStore, source: ModelManifest, key: { id: string; revision: string }, reason: string, onProgress?: (e: StoreEvent) => void): Promise<void> {
   await store.delete(key.id, key.revision);
   onProgress?.({ type: 'variant', modelId: source.id, variant: key.id, action: 'discarded', reason });
 }
@@ -80,18 +119,39 @@ export async function discardVariant(store: ModelStore, source: ModelManifest, s
  * `keepVariant`) as the derived entry. Never throws: a variant that cannot be saved is reported
  * (`skipped`, with the reason) and the next load compresses again.
  */
-export async function saveVariant(store: ModelStore, lm: TextModel, source: ModelManifest, loaded: LoadedModel, setting: WeightsSetting, opts: LoadOptions): Promise<void> {
-  const key = variantKey(source, setting);
+export async function saveVariant(store: ModelStore, lm: TextModel, source: ModelManifest, loaded: LoadedModel, setting: WeightsSetting, opts: LoadOptions, plan?: LlamaPlan): Promise<void> {
+  // Exported first, whatever happens next: it also frees the packed copy the worker kept for it.
+  const key = variantKey(source, setting, plan);
+  await putVariant(store, (s) => lm.exportVariant(s), source, loaded, key, key.id.slice(source.id.length + 1), opts);
+}
+
+/**
+ * Saves the width variant of `plan` (the plan `exportWidth` exports: the worker's compiled one)
+ * as a derived entry. Never throws: `skipped` with the reason, and the next load slices again.
+ */
+export async function saveWidthVariant(store: ModelStore, exportWidth: (source: { id: string; revision: string; configSha256?: string }) => Promise<ArrayBuffer[]>, source: ModelManifest, loaded: LoadedModel, plan: LlamaPlan, opts: LoadOptions): Promise<void> {
+  const key = widthVariantKey(source, plan);
+  await putVariant(store, exportWidth, source, loaded, key, key.id.slice(source.id.length + 1), opts);
+}
+
+async function putVariant(
+  store: ModelStore,
+  exportParts: (source: { id: string; revision: string; configSha256?: string }) => Promise<ArrayBuffer[]>,
+  source: ModelManifest,
+  loaded: LoadedModel,
+  key: { id: string; revision: string },
+  tag: string,
+  opts: LoadOptions,
+): Promise<void> {
   const emit = (e: StoreEvent) => opts.onProgress?.(e);
   try {
     const entry = await store.entry(source.id, source.revision);
     const configSha256 = entry?.files.find((f) => f.name === 'config.json')?.sha256;
-    // Exported first, whatever happens next: it also frees the packed copy the worker kept for it.
-    const parts = await lm.exportVariant({ id: source.id, revision: source.revision, ...(configSha256 ? { configSha256 } : {}) });
+    const parts = await exportParts({ id: source.id, revision: source.revision, ...(configSha256 ? { configSha256 } : {}) });
     if (!entry) throw new WhittleError('STORAGE', `${source.id} has no cache entry to derive a variant from`);
     const kept = entry.files.filter((f) => !isWeightFile(f.name) && loaded.files.has(f.name));
     const manifest = await store.putDerived(
-      { ...key, derivedFrom: { id: source.id, revision: source.revision, variant: settingTag(setting) }, ...(entry.integrity ? { integrity: entry.integrity } : {}), ...(entry.license ? { license: entry.license } : {}) },
+      { ...key, derivedFrom: { id: source.id, revision: source.revision, variant: tag }, ...(entry.integrity ? { integrity: entry.integrity } : {}), ...(entry.license ? { license: entry.license } : {}) },
       [{ name: VARIANT_FILE, blob: new Blob(parts) }, ...kept.map((f) => ({ name: f.name, sha256: f.sha256, size: f.size }))],
       opts,
     );

@@ -12,7 +12,7 @@ import { spawnCodecWorker, spawnHeadWorker, spawnTextWorker } from './client/spa
 import { Codec } from './codec.ts';
 import { LYRA_V2 } from '../models/codec/lyra-v2.ts';
 import type { RequantMode } from '../models/import/tflite/requant.ts';
-import { TextModel, type TextLoadOptions } from './text-model.ts';
+import { TextModel, type LlamaPlan, type SavePlan, type TextLoadOptions } from './text-model.ts';
 import type { SpawnWorker } from './client/worker-client.ts';
 import { wasmAfterDeviceLoss } from './client/device-fallback.ts';
 import type { RuntimeConfig } from '../workers/ort/runtime.ts';
@@ -21,7 +21,7 @@ import type { BlobBackend } from './store/blobs.ts';
 import { validateManifest, type ModelManifest } from './store/manifest.ts';
 import { holdWhileAlive } from './store/lease.ts';
 import { ModelStore, type LoadedModel, type LoadOptions, type StoreLease } from './store/store.ts';
-import { discardVariant, isVariantFolder, openStoredVariant, saveVariant, variantIsBad } from './text-variant.ts';
+import { discardVariant, isVariantFolder, openStoredVariant, openStoredWidthVariant, saveVariant, saveWidthVariant, variantIsBad, variantKey, widthTag, widthVariantKey } from './text-variant.ts';
 import { isModelUrl, resolveUrlFolder, type UrlModelSource } from './store/url-folder.ts';
 
 /**
@@ -244,9 +244,14 @@ export class Whittle {
   async text(model: ModelSource, opts: ModelLoadOptions & TextLoadOptions = {}): Promise<TextModel> {
     const manifest = await this.resolve(model, opts.signal);
     const { compress } = opts;
-    // [variant] A variant an earlier load with this setting saved: no source weights read, no
-    // quantization (sdk/text-variant.ts). One that fails verification is dropped, then the source loads.
-    const stored = compress ? await openStoredVariant(this.store, manifest, compress, opts) : null;
+    // The plan a saved one restores when the caller gives none (startText reads it again).
+    const savedPlan = opts.plan ? undefined : ((await this.store.entry(manifest.id, manifest.revision))?.extra?.plan as LlamaPlan | undefined);
+    // A width plan compresses its own narrowed blocks: its variant is keyed by the plan too.
+    const plan = opts.plan ?? savedPlan;
+    const widthPlan = plan?.width ? plan : undefined;
+    // [variant] A variant an earlier load with this setting (and width plan) saved: no source weights
+    // read, no quantization (sdk/text-variant.ts). One that fails verification is dropped, then the source loads.
+    const stored = compress ? await openStoredVariant(this.store, manifest, compress, opts, widthPlan) : null;
     if (stored) {
       try {
         const lm = await this.startText(stored.loaded, stored.lease, manifest, opts, false);
@@ -254,7 +259,20 @@ export class Whittle {
         return lm;
       } catch (err) {
         if (!variantIsBad(err)) throw err;
-        await discardVariant(this.store, manifest, compress!, (err as Error).message, opts.onProgress);
+        await discardVariant(this.store, manifest, variantKey(manifest, compress!, widthPlan), (err as Error).message, opts.onProgress);
+      }
+    }
+    // [variant] The saved plan (restored when the caller gives none) is a width plan saved with
+    // its narrowed blocks: load those (no slicing, no calibration); a bad one is dropped, then the source loads.
+    const narrow = savedPlan?.width && !compress ? await openStoredWidthVariant(this.store, manifest, savedPlan, opts) : null;
+    if (narrow) {
+      try {
+        const lm = await this.startText(narrow.loaded, narrow.lease, manifest, opts, false);
+        lm.variant = narrow.manifest.id;
+        return lm;
+      } catch (err) {
+        if (!variantIsBad(err)) throw err;
+        await discardVariant(this.store, manifest, widthVariantKey(manifest, savedPlan!), (err as Error).message, opts.onProgress);
       }
     }
     // Pinned until the handle is disposed: its worker re-reads these files when it respawns.
@@ -270,7 +288,7 @@ export class Whittle {
     const makeVariant = compress !== undefined && !isVariantFolder(loaded.files.keys());
     const lm = await this.startText(loaded, lease, manifest, opts, makeVariant);
     if (isVariantFolder(loaded.files.keys())) lm.variant = manifest.id;
-    if (makeVariant) await saveVariant(this.store, lm, manifest, loaded, compress, opts);
+    if (makeVariant) await saveVariant(this.store, lm, manifest, loaded, compress, opts, widthPlan);
     return lm;
   }
 
@@ -300,7 +318,11 @@ export class Whittle {
       const saved = (await this.store.entry(manifest.id, manifest.revision))?.extra?.plan as TextLoadOptions['plan'];
       const plan = opts.plan ?? saved;
       // The handle's savePlan() writes through this store, to this manifest's cache entry.
-      const savePlan = (p: TextLoadOptions['plan'] | null) => this.savePlan(manifest, p);
+      const savePlan: SavePlan = async (p, exportWidth) => {
+        await this.savePlan(manifest, p);
+        // [variant] A width plan's narrowed blocks, from a source load (never fails the save).
+        if (p?.width && exportWidth && !isVariant) await saveWidthVariant(this.store, exportWidth, manifest, loaded, p, opts);
+      };
       const options = { ...(plan ? { plan } : {}), ...(attention ? { attention } : {}), ...(compress ? { compress } : {}), ...(keepVariant ? { keepVariant } : {}) };
       return holdWhileAlive(await TextModel.start(...this.workerSetup(opts.spawn ?? spawnTextWorker, opts.backend), files, options, manifest.id, loaded.source, savePlan), lease);
     } catch (err) {
@@ -317,8 +339,17 @@ export class Whittle {
     const manifest = await this.resolve(model);
     const entry = await this.store.entry(manifest.id, manifest.revision);
     if (!entry) throw new WhittleError('INVALID_ARGUMENT', `${manifest.id} is not cached; load it first`);
-    const { plan: _old, ...rest } = entry.extra ?? {};
+    const { plan: old, ...rest } = entry.extra ?? {};
     await this.store.setExtra(manifest.id, manifest.revision, plan ? { ...rest, plan } : rest);
+    // [variant] The old plan's narrowed blocks go with it (a new width plan saves its own).
+    // Its fp32 width variant and any compressed ones (ids ending in its width tag).
+    const oldPlan = old as LlamaPlan | undefined;
+    if (oldPlan?.width && (!plan?.width || widthTag(oldPlan) !== widthTag(plan))) {
+      const tag = widthTag(oldPlan);
+      for (const e of await this.store.list()) {
+        if (e.derivedFrom?.id === manifest.id && e.derivedFrom.revision === manifest.revision && e.id.endsWith(tag)) await this.store.delete(e.id, e.revision);
+      }
+    }
   }
 
   /** Loads the Lyra v2 codec (SoundStream) into a worker. */

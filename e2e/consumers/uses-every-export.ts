@@ -72,6 +72,10 @@ import {
   type PruneResult,
   type WidthPruneOptions,
   type WidthPruneResult,
+  type CompressTarget,
+  type CompressTargetOptions,
+  type CompressTargetResult,
+  type TargetCandidate,
   type WidthPlan,
   type RuntimeInfo,
   type RuntimeOptions,
@@ -190,6 +194,11 @@ export async function text(w: Whittle, spawn?: SpawnWorker): Promise<string> {
   const narrowed: WidthPruneResult = await lm.prune(widthOptions);
   const width: WidthPlan | undefined = narrowed.plan.width;
   console.log(width?.kvHeads.length, narrowed.params.after / narrowed.params.before);
+  const target: CompressTarget = { params: 0.8 };
+  const targetOptions: CompressTargetOptions = { target, candidates: 2 };
+  const reached: CompressTargetResult = await lm.compress(targetOptions);
+  const best: TargetCandidate | undefined = reached.candidates[reached.chosen];
+  console.log(reached.params.after / reached.params.before, best?.perplexity);
   const scores: BlockScores = pruned.scores;
   const calibrate: CalibrateExitsOptions = { greedy: true };
   const calibrated: { profile: ExitProfile; choice: ExitChoice; stepCost: StepCost } = await lm.calibrateExits(calibrate);

@@ -26,7 +26,7 @@
  * const stored = withStoredHead(prepareWeights(config, weights, { weights: plan.prepare, backend: 'wasm' }), plan);
  * const runnable = toKernelForms(stored, setting, 'wasm'); // q4: the grid requantized to int8 for DynamicQuantizeMatMul
  */
-import type { PreparedLayer, PreparedWeights } from '../llama/prepare.ts';
+import { layerWidth, type PreparedLayer, type PreparedWeights } from '../llama/prepare.ts';
 import type { LlamaConfig, WeightsSetting } from '../llama/types.ts';
 import { WhittleError } from '../../core/errors.ts';
 import { blobBytes, blockCount, dequantizeBlockwise, zeroPointBytes, type BlockSize, type BlockwiseWeight } from './blockwise.ts';
@@ -103,13 +103,17 @@ export function toKernelForm(w: LinearWeight, form: WeightForm, K: number, N: nu
 export function toKernelForms(stored: PreparedWeights, setting: WeightsSetting, backend: KernelBackend): PreparedWeights {
   const { block, head } = resolveForms(setting, backend, stored.config);
   const c = stored.config;
-  const qkvCols = (c.nHeads + 2 * c.nKvHeads) * stored.headSize;
-  const layers = stored.layers.map((l): PreparedLayer => ({
-    ...l,
-    qkv: toKernelForm(l.qkv, block, c.dim, qkvCols),
-    wo: toKernelForm(l.wo, block, c.nHeads * stored.headSize, c.dim),
-    gateUp: toKernelForm(l.gateUp, block, c.dim, 2 * c.hiddenDim),
-    down: toKernelForm(l.down, block, c.hiddenDim, c.dim),
-  }));
+  const hs = stored.headSize;
+  const layers = stored.layers.map((l): PreparedLayer => {
+    // A width-pruned block has its own head count and FFN width.
+    const { nHeads, nKvHeads, hidden } = layerWidth(c, l);
+    return {
+      ...l,
+      qkv: toKernelForm(l.qkv, block, c.dim, (nHeads + 2 * nKvHeads) * hs),
+      wo: toKernelForm(l.wo, block, nHeads * hs, c.dim),
+      gateUp: toKernelForm(l.gateUp, block, c.dim, 2 * hidden),
+      down: toKernelForm(l.down, block, hidden, c.dim),
+    };
+  });
   return { ...stored, layers, head: toKernelForm(stored.head, head, c.dim, c.vocabSize) };
 }

@@ -18,6 +18,11 @@ export const VARIANT_VERSION = 1;
  * tensors. Dense variants keep version 1 (their bytes and store keys do not change).
  */
 export const SPARSE_VARIANT_VERSION = 2;
+/**
+ * The version a variant of a *width-pruned* plan is written as (some blocks narrowed, metadata
+ * `width`; sparse or not): older readers say UNSUPPORTED rather than BAD_MODEL for its shapes.
+ */
+export const WIDTH_VARIANT_VERSION = 3;
 
 /**
  * The short, stable name of a setting, for cache ids (`stories-layerskip#q4-g32-rtn`) and file

@@ -145,13 +145,15 @@ describe('hostile variant files: typed errors, nothing allocated from their clai
   });
   it('a truncated file', () => expect(code(() => readVariant(good.slice(0, good.byteLength - 10)))).toMatch(/^BAD_MODEL: .*truncated or lying header/));
   it('not a variant (a plain safetensors file)', () => expect(code(() => readVariant(meta((m) => delete m.format)))).toMatch(/^BAD_MODEL: .*not a Whittle variant/));
-  it('a newer format version is UNSUPPORTED', () => expect(code(() => readVariant(meta((m) => (m.whittle_version = '3'))))).toMatch(/^UNSUPPORTED: .*format 3/));
+  it('a newer format version is UNSUPPORTED', () => expect(code(() => readVariant(meta((m) => (m.whittle_version = '4'))))).toMatch(/^UNSUPPORTED: .*format 4/));
   it('a dense file claiming the sparse version 2', () => expect(code(() => readVariant(meta((m) => (m.whittle_version = '2'))))).toMatch(/^BAD_MODEL: .*sparsity null/));
   it('metadata that is not JSON', () => expect(code(() => readVariant(meta((m) => (m.setting = '{'))))).toMatch(/^BAD_MODEL: .*setting is not JSON/));
   it('a setting no kernel implements', () => expect(code(() => readVariant(meta((m) => (m.setting = JSON.stringify({ linear: 'q3' })))))).toMatch(/^BAD_MODEL: .*setting: .*linear/));
   it('stored forms of another setting', () => expect(code(() => readVariant(meta((m) => (m.setting = JSON.stringify({ linear: 'q8' })))))).toMatch(/^BAD_MODEL: .*do not belong to setting/));
   it('a config claiming a huge model, before any allocation', () => expect(code(() => readVariant(config2((c) => (c.vocabSize = 2 ** 40))))).toMatch(/^BAD_MODEL: .*config.vocabSize must be an integer/));
   it('a context too long for any RoPE table', () => expect(code(() => readVariant(config2((c) => (c.maxSeqLen = 1e12))))).toMatch(/^BAD_MODEL: .*maxSeqLen/));
+  it('a context within the limits whose RoPE tables the file could not hold a model for (found by the variant fuzz target)', () =>
+    expect(code(() => readVariant(config2((c) => (c.maxSeqLen = 1 << 20))))).toMatch(/^BAD_MODEL: .*maxSeqLen 1048576 needs \d+ bytes of RoPE tables/));
   it('a config whose shapes the tensors do not have', () => expect(code(() => readVariant(config2((c) => (c.dim = 64))))).toMatch(/^BAD_MODEL: .*has shape .* the config implies/));
   it('a missing tensor', () => {
     const h = header();

@@ -17,6 +17,11 @@
  *       <x>.sparse_index   U8 [index bytes]      2:4 pairs, or a bitmask (sparse-encoding.ts)
  *       <x>.sparse_values  F32|BF16 | I8 | U8 [count or packed bytes]   the kept elements
  *     beside the dense .scales / .zero_points; the file is then version 2.
+ *   width (a width-pruned plan's narrowed blocks, version 3): the blocks in width.layers that
+ *     keep fewer KV heads or FFN channels than the config have the narrowed shapes (width-slice.ts:
+ *     qkv [dim, (H' + 2K') hs], wo [H' hs, dim], gate_up [dim, 2F'], down [F', dim], qkv_bias
+ *     [(H' + 2K') hs]), and with width.bias FLAP's compensation layers.<i>.wo_bias and
+ *     .down_bias F32|BF16 [dim]; every other block has the config's shapes.
  *   `head` is absent when it is fp32 and the embeddings are tied: it is then exactly the
  *   embedding transposed, rebuilt on load (half the bytes of an fp32-head variant).
  * RoPE tables are not stored: they follow from the config (rope.ts).
@@ -28,7 +33,8 @@
  *   form of the block linears and of the head), kernels (what each backend compiles from them,
  *   for readers' information), config (the LlamaConfig the weights were prepared for), source
  *   ({ id, revision, format, config_sha256? }), method (the setting's: rtn / hqq / awq), head
- *   "tied" | "stored", sparsity (sparse variants only: { pattern, ratio, method }).
+ *   "tied" | "stored", sparsity (sparse variants only: { pattern, ratio, method }), width (width
+ *   variants only: the plan's WidthPlan { kvHeads, ffn, bias } and `layers`, the blocks narrowed).
  *
  * Reading treats the file as hostile (it may come from any URL): the header is bounds-checked by
  * the safetensors reader before anything is allocated from it, then the metadata is checked
@@ -47,9 +53,9 @@
  */
 import { WhittleError } from '../../core/errors.ts';
 import { parseSafetensorsHeader, safetensorsHeaderLength, type SafetensorsEntry } from '../import/hf/safetensors.ts';
-import type { PreparedLayer, PreparedWeights } from '../llama/prepare.ts';
 import { ropeInverseFrequencies, ropeTables } from '../llama/rope.ts';
-import { headSizeOf, type LlamaConfig, type WeightsSetting } from '../llama/types.ts';
+import { layerWidth, type PreparedLayer, type PreparedWeights } from '../llama/prepare.ts';
+import { headSizeOf, type LlamaConfig, type WeightsSetting, type WidthPlan } from '../llama/types.ts';
 import { blobBytes, blockCount, zeroPointBytes, type BlockSize, type NBits } from './blockwise.ts';
 import { resolveForms, validateWeights, type WeightForm } from './kernel-choice.ts';
 import type { LinearWeight } from './linear.ts';
@@ -57,7 +63,8 @@ import type { LinearWeight } from './linear.ts';
 import { decodeSparseLinear, encodeSparseLinear, sparseValueBytes, type SparseValues } from './sparse-linear.ts';
 import { popcount, sparseIndexBytes, twoFourValues } from './sparse-encoding.ts';
 import { normalizeSparsity, type SparsitySetting } from './sparsity-select.ts';
-import { SPARSE_VARIANT_VERSION, VARIANT_FILE, VARIANT_VERSION } from './variant-name.ts';
+import { SPARSE_VARIANT_VERSION, VARIANT_FILE, VARIANT_VERSION, WIDTH_VARIANT_VERSION } from './variant-name.ts';
+import { validateWidth } from './width-slice.ts';
 
 export { VARIANT_FILE, VARIANT_VERSION };
 const FORMAT = 'whittle-variant';
@@ -83,6 +90,22 @@ export interface VariantInfo {
   source: VariantSource;
   /** Sparse block linears (version 2): how they were masked and are stored. */
   sparsity?: Required<SparsitySetting>;
+  /** Narrowed blocks (version 3): the width plan they were sliced to and the blocks sliced. */
+  width?: VariantWidth;
+}
+
+/** A width variant's blocks: `plan` (kept KV heads and FFN channels of every block) applied to the blocks in `layers`. */
+export interface VariantWidth {
+  plan: WidthPlan;
+  layers: number[];
+}
+
+/** The shapes of block `i`: narrowed when `width` slices it to fewer heads or channels, else the config's. */
+function blockShape(c: LlamaConfig, width: VariantWidth | undefined, i: number): { nHeads: number; nKvHeads: number; hidden: number; narrowed: boolean } {
+  const kv = width?.plan.kvHeads[i]?.length ?? c.nKvHeads;
+  const hidden = width?.plan.ffn[i]?.length ?? c.hiddenDim;
+  const narrowed = width !== undefined && width.layers.includes(i) && (kv < c.nKvHeads || hidden < c.hiddenDim);
+  return narrowed ? { ...layerWidth(c, { kvHeads: kv, hidden }), narrowed } : { nHeads: c.nHeads, nKvHeads: c.nKvHeads, hidden: c.hiddenDim, narrowed };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -164,11 +187,11 @@ function headIsEmbeddingT(p: PreparedWeights): boolean {
  * worker can transfer them without detaching the weights it still runs). Throws
  * INVALID_ARGUMENT for weights holding a 'dequantized' form (fp32 standing for a grid).
  */
-export function writeVariant(p: PreparedWeights, setting: WeightsSetting, source: VariantSource): ArrayBuffer[] {
+export function writeVariant(p: PreparedWeights, setting: WeightsSetting, source: VariantSource, width?: VariantWidth): ArrayBuffer[] {
   validateWeights(setting);
   const c = p.config;
   const hs = p.headSize;
-  const qkvCols = (c.nHeads + 2 * c.nKvHeads) * hs;
+  if (width) validateWidth(width.plan, c.nLayers, c.nKvHeads, c.hiddenDim);
   const block = p.layers[0] ? storedFormOf(p.layers[0].qkv) : ({ form: 'f32' } as StoredForm);
   const head = storedFormOf(p.head);
   const want = expectedForms(setting);
@@ -184,17 +207,26 @@ export function writeVariant(p: PreparedWeights, setting: WeightsSetting, source
     for (const [key, w] of [['qkv', l.qkv], ['wo', l.wo], ['gate_up', l.gateUp], ['down', l.down]] as const) {
       if (!sameForm(storedFormOf(w), block)) throw new WhittleError('INVALID_ARGUMENT', `writeVariant: ${n}.${key} is not stored as ${JSON.stringify(block)}`);
     }
+    // The layer's own shape must be the one the metadata will make a reader expect.
+    const shape = blockShape(c, width, i);
+    const own = layerWidth(c, l);
+    const compensated = l.woBias !== undefined && l.downBias !== undefined;
+    if (own.nKvHeads !== shape.nKvHeads || own.hidden !== shape.hidden || compensated !== (shape.narrowed && width?.plan.bias === true) || (l.woBias === undefined) !== (l.downBias === undefined)) {
+      throw new WhittleError('INVALID_ARGUMENT', `writeVariant: ${n} has ${own.nKvHeads} KV heads, ${own.hidden} FFN channels${compensated ? ', compensation biases' : ''}; the width given says ${shape.nKvHeads}, ${shape.hidden}${shape.narrowed && width?.plan.bias ? ', with biases' : ''}`);
+    }
+    const qkvCols = (shape.nHeads + 2 * shape.nKvHeads) * hs;
     tensors.push(floatTensor(`${n}.attn_norm`, [c.dim], l.attnNorm), floatTensor(`${n}.ffn_norm`, [c.dim], l.ffnNorm));
     if (l.qkvBias) tensors.push(floatTensor(`${n}.qkv_bias`, [qkvCols], l.qkvBias));
-    tensors.push(...linearTensors(`${n}.qkv`, l.qkv, c.dim, qkvCols, sparsity), ...linearTensors(`${n}.wo`, l.wo, c.nHeads * hs, c.dim, sparsity));
-    tensors.push(...linearTensors(`${n}.gate_up`, l.gateUp, c.dim, 2 * c.hiddenDim, sparsity), ...linearTensors(`${n}.down`, l.down, c.hiddenDim, c.dim, sparsity));
+    if (l.woBias && l.downBias) tensors.push(floatTensor(`${n}.wo_bias`, [c.dim], l.woBias), floatTensor(`${n}.down_bias`, [c.dim], l.downBias));
+    tensors.push(...linearTensors(`${n}.qkv`, l.qkv, c.dim, qkvCols, sparsity), ...linearTensors(`${n}.wo`, l.wo, shape.nHeads * hs, c.dim, sparsity));
+    tensors.push(...linearTensors(`${n}.gate_up`, l.gateUp, c.dim, 2 * shape.hidden, sparsity), ...linearTensors(`${n}.down`, l.down, shape.hidden, c.dim, sparsity));
   });
   const tied = headIsEmbeddingT(p);
   if (!tied) tensors.push(...linearTensors('head', p.head, c.dim, c.vocabSize));
 
   const metadata: Record<string, string> = {
     format: FORMAT,
-    whittle_version: String(sparsity ? SPARSE_VARIANT_VERSION : VARIANT_VERSION),
+    whittle_version: String(width ? WIDTH_VARIANT_VERSION : sparsity ? SPARSE_VARIANT_VERSION : VARIANT_VERSION),
     method: setting.method ?? 'rtn',
     setting: JSON.stringify(setting),
     stored: JSON.stringify({ block, head }),
@@ -203,6 +235,7 @@ export function writeVariant(p: PreparedWeights, setting: WeightsSetting, source
     source: JSON.stringify({ id: source.id, revision: source.revision, format: source.format, ...(source.configSha256 ? { config_sha256: source.configSha256 } : {}) }),
     head: tied ? 'tied' : 'stored',
     ...(sparsity ? { sparsity: JSON.stringify(sparsity) } : {}),
+    ...(width ? { width: JSON.stringify({ kvHeads: width.plan.kvHeads, ffn: width.plan.ffn, bias: width.plan.bias === true, layers: width.layers }) } : {}),
   };
   // F32 first, then BF16, then bytes: every tensor stays aligned to its element size with no gap
   // between tensors (official safetensors readers refuse gaps), so a reader can view F32 in place.
@@ -328,6 +361,20 @@ function checkSparsity(raw: unknown): Required<SparsitySetting> {
   }
 }
 
+/** The metadata's width: a valid WidthPlan for the config and distinct blocks it was applied to. */
+function checkWidth(raw: unknown, c: LlamaConfig): VariantWidth {
+  if (!isObject(raw) || typeof raw.bias !== 'boolean' || !Array.isArray(raw.layers)) throw bad('__metadata__.width must be { kvHeads, ffn, bias, layers }');
+  const plan: WidthPlan = { kvHeads: raw.kvHeads as number[][], ffn: raw.ffn as number[][], bias: raw.bias };
+  try {
+    validateWidth(plan, c.nLayers, c.nKvHeads, c.hiddenDim);
+  } catch (err) {
+    throw new WhittleError('BAD_MODEL', `${VARIANT_FILE}: __metadata__.width: ${(err as Error).message}`, { file: VARIANT_FILE }, { cause: err });
+  }
+  const layers = raw.layers as unknown[];
+  if (layers.length > c.nLayers || layers.some((l, i) => !Number.isInteger(l) || (l as number) < 0 || (l as number) >= c.nLayers || layers.indexOf(l) !== i)) throw bad(`__metadata__.width.layers must be distinct blocks below ${c.nLayers}`);
+  return { plan, layers: layers as number[] };
+}
+
 /** The metadata only (header bytes): what a variant is, without decoding any tensor. */
 export function readVariantInfo(buffer: ArrayBuffer): { info: VariantInfo; tensors: Map<string, SafetensorsEntry>; tiedHead: boolean } {
   const headerLen = safetensorsHeaderLength(new Uint8Array(buffer, 0, Math.min(8, buffer.byteLength)), buffer.byteLength, VARIANT_FILE);
@@ -338,8 +385,8 @@ export function readVariantInfo(buffer: ArrayBuffer): { info: VariantInfo; tenso
   if (!isObject(meta) || meta.format !== FORMAT) throw bad(`not a Whittle variant (__metadata__.format is not '${FORMAT}')`);
   const version = Number(meta.whittle_version);
   if (!Number.isInteger(version) || version < 1) throw bad(`__metadata__.whittle_version ${JSON.stringify(meta.whittle_version)} is not a version`);
-  if (version > SPARSE_VARIANT_VERSION) {
-    throw new WhittleError('UNSUPPORTED', `${VARIANT_FILE} is variant format ${version}; this Whittle reads up to ${SPARSE_VARIANT_VERSION}`, { file: VARIANT_FILE, version });
+  if (version > WIDTH_VARIANT_VERSION) {
+    throw new WhittleError('UNSUPPORTED', `${VARIANT_FILE} is variant format ${version}; this Whittle reads up to ${WIDTH_VARIANT_VERSION}`, { file: VARIANT_FILE, version });
   }
   if (meta.head !== 'tied' && meta.head !== 'stored') throw bad("__metadata__.head must be 'tied' or 'stored'");
   const setting = checkSetting(parseJsonField(meta, 'setting'));
@@ -352,25 +399,32 @@ export function readVariantInfo(buffer: ArrayBuffer): { info: VariantInfo; tenso
     throw bad(`stored forms ${JSON.stringify(stored)} do not belong to setting ${JSON.stringify(setting)}`);
   }
   const config = checkConfig(parseJsonField(meta, 'config'));
+  // The RoPE tables (cos and sin, maxSeqLen x headSize / 2 floats each) follow from the config
+  // alone, so no tensor bounds them: a real model's weights always outweigh them, a header that
+  // claims a context its file could not hold a model for is hostile.
+  const ropeBytes = 4 * config.maxSeqLen * headSizeOf(config);
+  if (ropeBytes > buffer.byteLength) throw bad(`config.maxSeqLen ${config.maxSeqLen} needs ${ropeBytes} bytes of RoPE tables, more than the whole ${buffer.byteLength}-byte file`);
   const tiedHead = meta.head === 'tied';
   if (tiedHead && (!config.tiedEmbeddings || stored.head.form !== 'f32')) throw bad('a tied head must be fp32 with tied embeddings');
   // Sparse block linears: version 2, and the metadata's sparsity is the setting's.
   const sparsity = meta.sparsity === undefined ? undefined : checkSparsity(parseJsonField(meta, 'sparsity'));
-  if (JSON.stringify(sparsity) !== JSON.stringify(setting.sparsity) || (sparsity !== undefined) !== (version === SPARSE_VARIANT_VERSION)) {
-    throw bad(`__metadata__.sparsity ${JSON.stringify(sparsity ?? null)} does not match the setting's ${JSON.stringify(setting.sparsity ?? null)} in a version ${version} file`);
+  const width = meta.width === undefined ? undefined : checkWidth(parseJsonField(meta, 'width'), config);
+  // Version 1 dense, 2 sparse, 3 narrowed blocks (sparse or not): each file the lowest that reads it.
+  const wantVersion = width ? WIDTH_VARIANT_VERSION : sparsity ? SPARSE_VARIANT_VERSION : VARIANT_VERSION;
+  if (JSON.stringify(sparsity) !== JSON.stringify(setting.sparsity) || version !== wantVersion) {
+    throw bad(`__metadata__.sparsity ${JSON.stringify(sparsity ?? null)} (width ${width ? 'given' : 'absent'}) does not match the setting's ${JSON.stringify(setting.sparsity ?? null)} in a version ${version} file`);
   }
   if (sparsity?.pattern === '2:4') {
     // 2:4 groups run along every block linear's inputs: dim, nHeads * headSize, hidden.
     for (const K of [config.dim, config.nHeads * headSizeOf(config), config.hiddenDim]) if (K % 4 !== 0) throw bad(`2:4 sparsity needs inputs in groups of 4; the config has a linear with ${K}`);
   }
-  return { info: { version, setting, stored, config, source: checkSource(parseJsonField(meta, 'source')), ...(sparsity ? { sparsity } : {}) }, tensors, tiedHead };
+  return { info: { version, setting, stored, config, source: checkSource(parseJsonField(meta, 'source')), ...(sparsity ? { sparsity } : {}), ...(width ? { width } : {}) }, tensors, tiedHead };
 }
 
 /** The expected tensors of a variant (name -> allowed dtypes and shape), from the config and forms alone. */
 function expectedTensors(info: VariantInfo, tiedHead: boolean): Map<string, { dtypes: string[]; shape: number[] }> {
   const c = info.config;
   const hs = headSizeOf(c);
-  const qkvCols = (c.nHeads + 2 * c.nKvHeads) * hs;
   const out = new Map<string, { dtypes: string[]; shape: number[] }>();
   const float = (name: string, shape: number[]) => out.set(name, { dtypes: ['F32', 'BF16'], shape });
   const sp = info.sparsity;
@@ -404,13 +458,19 @@ function expectedTensors(info: VariantInfo, tiedHead: boolean): Map<string, { dt
   float('final_norm', [c.dim]);
   for (let i = 0; i < c.nLayers; i++) {
     const n = `layers.${i}`;
+    const shape = blockShape(c, info.width, i);
+    const cols = (shape.nHeads + 2 * shape.nKvHeads) * hs;
     float(`${n}.attn_norm`, [c.dim]);
     float(`${n}.ffn_norm`, [c.dim]);
-    if (c.qkvBias) float(`${n}.qkv_bias`, [qkvCols]);
-    linear(`${n}.qkv`, info.stored.block, c.dim, qkvCols, true);
-    linear(`${n}.wo`, info.stored.block, c.nHeads * hs, c.dim, true);
-    linear(`${n}.gate_up`, info.stored.block, c.dim, 2 * c.hiddenDim, true);
-    linear(`${n}.down`, info.stored.block, c.hiddenDim, c.dim, true);
+    if (c.qkvBias) float(`${n}.qkv_bias`, [cols]);
+    if (shape.narrowed && info.width?.plan.bias) {
+      float(`${n}.wo_bias`, [c.dim]);
+      float(`${n}.down_bias`, [c.dim]);
+    }
+    linear(`${n}.qkv`, info.stored.block, c.dim, cols, true);
+    linear(`${n}.wo`, info.stored.block, shape.nHeads * hs, c.dim, true);
+    linear(`${n}.gate_up`, info.stored.block, c.dim, 2 * shape.hidden, true);
+    linear(`${n}.down`, info.stored.block, shape.hidden, c.dim, true);
   }
   if (!tiedHead) linear('head', info.stored.head, c.dim, c.vocabSize);
   return out;
@@ -458,7 +518,6 @@ export function readVariant(buffer: ArrayBuffer): { prepared: PreparedWeights; i
   const bytes = (name: string) => new Uint8Array(buffer, entry(name).begin, entry(name).end - entry(name).begin);
   const c = info.config;
   const hs = headSizeOf(c);
-  const qkvCols = (c.nHeads + 2 * c.nKvHeads) * hs;
   const sparsity = info.sparsity;
   const linear = (name: string, form: StoredForm, K: number, N: number, sparse = false): LinearWeight => {
     if (sparse && sparsity) {
@@ -474,14 +533,17 @@ export function readVariant(buffer: ArrayBuffer): { prepared: PreparedWeights; i
   };
   const layers = Array.from({ length: c.nLayers }, (_, i): PreparedLayer => {
     const n = `layers.${i}`;
+    const shape = blockShape(c, info.width, i);
     return {
       attnNorm: float(`${n}.attn_norm`),
-      qkv: linear(`${n}.qkv`, info.stored.block, c.dim, qkvCols, true),
+      qkv: linear(`${n}.qkv`, info.stored.block, c.dim, (shape.nHeads + 2 * shape.nKvHeads) * hs, true),
       ...(c.qkvBias ? { qkvBias: float(`${n}.qkv_bias`) } : {}),
-      wo: linear(`${n}.wo`, info.stored.block, c.nHeads * hs, c.dim, true),
+      wo: linear(`${n}.wo`, info.stored.block, shape.nHeads * hs, c.dim, true),
       ffnNorm: float(`${n}.ffn_norm`),
-      gateUp: linear(`${n}.gate_up`, info.stored.block, c.dim, 2 * c.hiddenDim, true),
-      down: linear(`${n}.down`, info.stored.block, c.hiddenDim, c.dim, true),
+      gateUp: linear(`${n}.gate_up`, info.stored.block, c.dim, 2 * shape.hidden, true),
+      down: linear(`${n}.down`, info.stored.block, shape.hidden, c.dim, true),
+      ...(shape.narrowed ? { kvHeads: shape.nKvHeads, hidden: shape.hidden } : {}),
+      ...(tensors.has(`${n}.wo_bias`) ? { woBias: float(`${n}.wo_bias`), downBias: float(`${n}.down_bias`) } : {}),
     };
   });
   const embedding = float('embedding');

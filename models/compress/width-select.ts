@@ -165,3 +165,20 @@ function selectAdaptive(scores: readonly ChannelScores[], s: BlockShape, ratio: 
   }
   return scores.map((_, b) => ({ kvHeads: keptOf(s.nKvHeads, removedGroups[b]!), ffn: keptOf(s.hidden, removedChannels[b]!) }));
 }
+
+/**
+ * A target shape (Sheared LLaMA's idea): every block in `scores` keeps exactly `keep.kvHeads` KV
+ * groups and `keep.ffn` FFN channels, the highest scored (groups by the sum of their channels'
+ * scores, as the uniform selection ranks them; ties: the lower index is removed first).
+ */
+export function selectShape(scores: readonly ChannelScores[], shape: BlockShape, keep: { kvHeads: number; ffn: number }): KeptWidth[] {
+  checkScores(scores, shape, 0);
+  const fits = (n: number, max: number) => Number.isInteger(n) && n >= 1 && n <= max;
+  if (!fits(keep.kvHeads, shape.nKvHeads) || !fits(keep.ffn, shape.hidden)) {
+    throw new WhittleError('INVALID_ARGUMENT', `a block keeps 1..${shape.nKvHeads} KV heads and 1..${shape.hidden} FFN channels, not ${keep.kvHeads} and ${keep.ffn}`, { kvHeads: keep.kvHeads, ffn: keep.ffn });
+  }
+  return scores.map((b) => ({
+    kvHeads: keptOf(shape.nKvHeads, lowest(groupScores(b.attention, shape, 'sum'), shape.nKvHeads - keep.kvHeads)),
+    ffn: keptOf(shape.hidden, lowest(b.ffn, shape.hidden - keep.ffn)),
+  }));
+}

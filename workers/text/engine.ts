@@ -25,6 +25,7 @@ import { validatePlan } from '../../models/llama/plan.ts';
 import { prepareLayerwiseFrom, preparedBytes, prepareWeights, prepareWeightsFrom, type LayerwiseWeights, type PreparedWeights } from '../../models/llama/prepare.ts';
 import { compressPrepared } from '../../models/compress/compress-prepared.ts';
 import { storagePlan, toKernelForms, withStoredHead } from '../../models/compress/variant-forms.ts';
+import type { VariantWidth } from '../../models/compress/variant.ts';
 import { sparsifyWithCalibration } from './sparsify.ts'; // sparsity (issue #14)
 import { compressPreparedAwq } from './awq-compress.ts'; // AWQ (issue #13)
 import type { BlockScores } from '../../models/llama/scoring.ts';
@@ -70,8 +71,10 @@ export interface TextEngineOptions {
 }
 
 export interface PruneWidthOptions {
-  /** Fraction of the compiled plan's blocks' linear parameters to remove, in [0, 1). */
+  /** Fraction of the compiled plan's blocks' linear parameters to remove, in [0, 1) (0 with `keep`). */
   ratio: number;
+  /** A target shape instead: every block of the plan keeps exactly this many KV heads and FFN channels. */
+  keep?: { kvHeads: number; ffn: number };
   method: WidthMethod;
   /** FLAP only: standardize its scores over all blocks ('model', default) or per block ('block', as FLAP's code); models/compress/width-select.ts. */
   standardization?: Standardization;
@@ -135,6 +138,11 @@ export class TextEngine {
    * plan blocks (`key`) they were measured through.
    */
   private widthMeans: { key: string; means: (InputMeans | undefined)[] } | null = null;
+  /**
+   * Calibration passes this engine ran for width pruning (scoring, or FLAP's compensation means
+   * for a width plan it had to slice): what a width variant saves, so a reload can be checked to run none.
+   */
+  widthCalibrationPasses = 0;
   /** When `generate` recompiled the plan with another exit to speculate: the caller's plan, restored for the next plain generation. */
   private planBeforeSpeculation: LlamaPlan | null = null;
   /** The model's chat template, when it has one: `generate` then accepts a list of messages. */
@@ -242,11 +250,14 @@ export class TextEngine {
     model: Omit<TextModel, 'weights'>,
     stored: PreparedWeights,
     setting: WeightsSetting,
-    options: Pick<TextEngineOptions, 'attention' | 'plan'> = {},
+    options: Pick<TextEngineOptions, 'attention' | 'plan'> & { /** The stored blocks are narrowed to this width plan (a width variant): plans keep it, nothing is sliced or measured again. */ width?: VariantWidth } = {},
   ): Promise<TextEngine> {
     const kernel = toKernelForms(stored, setting, backend);
     const engine = new TextEngine(ort, backend, model, kernel, { ...(options.attention ? { attention: options.attention } : {}), compress: setting });
-    await engine.setPlan(options.plan);
+    const width = options.width;
+    if (width) engine.heldWidth = { width: width.plan, layers: new Set(width.layers) };
+    // A width variant's own plan by default: its narrowed blocks at its width.
+    await engine.setPlan(options.plan ?? (width ? { layers: [...width.layers].sort((a, b) => a - b), width: width.plan } : undefined));
     if (preparedBytes(stored) < preparedBytes(kernel)) {
       engine.heldStored = stored;
       engine.reprepare = async () => toKernelForms(stored, setting, backend);
@@ -275,6 +286,26 @@ export class TextEngine {
     return this.compression;
   }
 
+  /**
+   * The compiled width plan's blocks as a width variant stores them (writeVariant's `width`):
+   * the narrowed fp32 weights with FLAP's compensation biases, sliced with the means the pruning
+   * measured (measured again only for a plan given to setPlan). fp32 engines only: a compressed
+   * one's kernel form is not always a stored form (save the width plan before compressing).
+   */
+  async widthVariant(signal?: AbortSignal): Promise<{ stored: PreparedWeights; width: VariantWidth }> {
+    const plan = this.requireRunner().plan;
+    if (!plan.width) throw new WhittleError('INVALID_ARGUMENT', 'the compiled plan has no width to store (prune({ width }) first)');
+    if (this.compression || this.heldWidth) throw new WhittleError('UNSUPPORTED', 'a width variant stores the fp32 blocks narrowed from the full model; these weights are compressed or narrowed already');
+    const width = plan.width;
+    return this.claimed(() => this.withPrepared(async (weights, probe) => ({ stored: await this.narrowed(weights, probe, plan, signal), width: { plan: width, layers: [...plan.layers] } }), signal));
+  }
+
+  /** When the held weights are narrowed to a width plan (compressed after pruning, or a width variant): that width and the blocks narrowed, as a variant records them. */
+  get narrowedTo(): VariantWidth | undefined {
+    const held = this.heldWidth;
+    return held ? { plan: held.width, layers: [...held.layers].sort((a, b) => a - b) } : undefined;
+  }
+
   /** The stored form `compress({ keepStored })` made, handed over once (then null). */
   takeStored(): PreparedWeights | null {
     const s = this.keptStored;
@@ -295,9 +326,9 @@ export class TextEngine {
    */
   async compress(setting: WeightsSetting, options: { signal?: AbortSignal; keepStored?: boolean } = {}): Promise<void> {
     const width = this.runner?.plan.width;
-    if (width && (setting.method === 'awq' || options.keepStored)) {
-      // AWQ folds scales over the full-width shapes (awq.ts), and a variant's reader expects the config's shapes.
-      throw new WhittleError('UNSUPPORTED', `compressing a width-pruned plan ${setting.method === 'awq' ? "with method 'awq'" : 'into a stored variant'} is not implemented yet (rtn / hqq in memory are)`);
+    if (width && setting.method === 'awq') {
+      // AWQ folds scales over the full-width shapes (awq.ts).
+      throw new WhittleError('UNSUPPORTED', "compressing a width-pruned plan with method 'awq' is not implemented yet (rtn / hqq are)");
     }
     if (this.compression) {
       throw new WhittleError('INVALID_ARGUMENT', `the weights are already compressed (${JSON.stringify(this.compression)}); load the model again to compress it differently`);
@@ -404,6 +435,7 @@ export class TextEngine {
     const key = layers.join(',');
     if (this.widthMeans?.key === key) return this.widthMeans.means;
     const means: (InputMeans | undefined)[] = Array.from({ length: this.config.nLayers }, () => undefined);
+    this.widthCalibrationPasses++;
     await collectLinearInputStats(probe, this.tokenIds(DEFAULT_CALIBRATION_TEXT), (l, s) => void (means[l] = { wo: s.wo.mean, down: s.down.mean }), { rows: 0, layers, signal });
     this.widthMeans = { key, means };
     return means;
@@ -420,10 +452,12 @@ export class TextEngine {
    */
   async pruneWidth(options: PruneWidthOptions): Promise<WidthOutcome & { plan: LlamaPlan }> {
     throwIfAborted(options.signal);
+    if (this.heldWidth) throw new WhittleError('UNSUPPORTED', 'these weights are narrowed to a width plan already (a width variant, or compressed after pruning): load the full model to prune again');
     if (this.compression) throw new WhittleError('UNSUPPORTED', 'width pruning slices fp32 weights; these are compressed (prune the width before compressing)');
     const plan = this.requireRunner().plan;
     const tokens = this.tokenIds(options.calibration ?? DEFAULT_CALIBRATION_TEXT);
-    const outcome = await this.claimed(() => this.withPrepared((_, probe) => scoreWidth(probe, tokens, { ratio: options.ratio, method: options.method, layers: plan.layers, standardization: options.standardization, signal: options.signal }), options.signal));
+    this.widthCalibrationPasses++;
+    const outcome = await this.claimed(() => this.withPrepared((_, probe) => scoreWidth(probe, tokens, { ratio: options.ratio, method: options.method, layers: plan.layers, standardization: options.standardization, signal: options.signal, ...(options.keep ? { keep: options.keep } : {}) }), options.signal));
     throwIfAborted(options.signal);
     this.widthMeans = { key: plan.layers.join(','), means: outcome.means };
     await this.setPlan({ layers: [...plan.layers], exit: plan.exit, width: outcome.width });

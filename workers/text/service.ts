@@ -21,9 +21,10 @@ import { choosePrunePlan, maxRemovable, type BlockScores, type PruneCriterion } 
 import { DEFAULT_CALIBRATION_TEXT } from './calibration.ts';
 import * as Comlink from 'comlink';
 import type { PreparedWeights } from '../../models/llama/prepare.ts';
-import { writeVariant, type VariantSource } from '../../models/compress/variant.ts';
+import { writeVariant, type VariantSource, type VariantWidth } from '../../models/compress/variant.ts';
 import type { TextModel } from './model.ts';
 import { prepareStored, textVariantFromFiles } from './variant-model.ts';
+import { pruneToTarget, type CompressTarget, type TargetCandidate } from './target-prune.ts';
 
 export type { CalibrateExitsOptions, ExitCalibration, PerplexityOptions };
 
@@ -127,6 +128,39 @@ export interface WidthPruneResult {
   info: TextModelInfo;
 }
 
+/**
+ * `lm.compress({ target })`: reach a parameter budget or a block shape by the mix of depth and
+ * width pruning with the lowest calibration perplexity (workers/text/target-prune.ts).
+ *
+ * @example
+ * const result = await lm.compress({ target: { params: 0.5 }, method: 'flap' } satisfies CompressTargetOptions);
+ */
+export interface CompressTargetOptions {
+  target: CompressTarget;
+  /** Width scores for a `params` target: 'flap' (default) or 'wanda-sp'; a shape target tries both. */
+  method?: WidthMethod;
+  /** Calibration text (BOS is prepended) or token ids: scoring and the deciding perplexity. Default: DEFAULT_CALIBRATION_TEXT. */
+  calibration?: string | number[];
+  /** Most depth / width splits a `params` target tries (default 4). */
+  candidates?: number;
+}
+
+/**
+ * What `compress({ target })` compiled: the chosen plan, every candidate with its calibration
+ * perplexity, and the blocks' linear parameters before and after.
+ *
+ * @example
+ * const { plan, params, candidates, chosen } = await lm.compress({ target: { layers: 6, heads: 4, ffn: 256 } });
+ * console.log(plan, params.after / params.before, candidates[chosen]!.perplexity);
+ */
+export interface CompressTargetResult {
+  plan: LlamaPlan;
+  candidates: TargetCandidate[];
+  chosen: number;
+  params: { before: number; after: number };
+  info: TextModelInfo;
+}
+
 export interface PruneResult {
   /** The plan now compiled: the kept blocks, no early exit. */
   plan: LlamaPlan;
@@ -167,6 +201,8 @@ export class TextService {
   private nextId = 1;
   /** [variant] The weights' stored form, kept for exportVariant() (load with keepVariant). */
   private stored: PreparedWeights | null = null;
+  /** [variant] The width plan `stored` is narrowed to (a compressed width plan's variant), if any. */
+  private storedWidth: VariantWidth | undefined;
   /** [variant] How the loaded model's tokenizer conventions go: recorded in an exported variant. */
   private variantFormat: VariantSource['format'] = 'hf';
 
@@ -180,13 +216,17 @@ export class TextService {
   async load(source: TextModelSource, options: TextLoadWireOptions = {}): Promise<TextModelInfo> {
     if (!this.ort || !this.runtime) throw new WhittleError('INVALID_ARGUMENT', 'init() must run before load()');
     this.stored = null;
-    // Wanda needs the fp32 graphs first (activations), so the model loads fp32 and compresses.
-    if (source.format !== 'variant' && options.compress?.sparsity && (options.compress.sparsity.method ?? 'wanda') === 'wanda') return this.loadCalibrated(source, options, options.compress);
+    this.storedWidth = undefined;
+    // Wanda needs the fp32 graphs first (activations), so the model loads fp32 and compresses; so
+    // does a width plan whose variant is kept (its narrowed blocks are quantized, as after pruning).
+    const wanda = options.compress?.sparsity && (options.compress.sparsity.method ?? 'wanda') === 'wanda';
+    if (source.format !== 'variant' && options.compress && (wanda || (options.plan?.width && options.keepVariant))) return this.loadCalibrated(source, options, options.compress);
     if (source.format === 'variant' || (options.compress && options.keepVariant)) return this.loadPrepared(source, options);
     const model = source.format === 'llama2c' ? textModelFromLlama2c(source.checkpoint, source.tokenizer, source.name) : await openTextModelFromHf(source.files);
     await this.engine?.dispose();
     this.engine = null;
     this.lastScores = null;
+    this.variantFormat = source.format; // a width variant exported later records it
     this.engine = await TextEngine.create(this.ort, this.runtime.backend, model, options);
     return this.describe();
   }
@@ -213,6 +253,7 @@ export class TextService {
     this.engine = engine;
     if (keepVariant) {
       this.stored = engine.takeStored();
+      this.storedWidth = engine.narrowedTo;
       this.variantFormat = source.format;
     }
     return this.describe();
@@ -227,10 +268,12 @@ export class TextService {
     let model: Omit<TextModel, 'weights'>;
     let stored: PreparedWeights;
     let setting: WeightsSetting;
+    let width: VariantWidth | undefined;
     if (source.format === 'variant') {
       const variant = await textVariantFromFiles(source.files);
       model = variant.model;
       setting = variant.info.setting;
+      width = variant.info.width;
       stored = variant.stored;
       this.variantFormat = variant.info.source.format;
     } else {
@@ -245,7 +288,7 @@ export class TextService {
     this.engine = null;
     this.lastScores = null;
     // The engine derives the kernel form; it keeps whichever of the two forms is smaller.
-    this.engine = await TextEngine.fromStored(this.ort!, backend, model, stored, setting, { ...(options.attention ? { attention: options.attention } : {}), ...(options.plan ? { plan: options.plan } : {}) });
+    this.engine = await TextEngine.fromStored(this.ort!, backend, model, stored, setting, { ...(options.attention ? { attention: options.attention } : {}), ...(options.plan ? { plan: options.plan } : {}), ...(width ? { width } : {}) });
     return this.describe();
   }
 
@@ -257,8 +300,19 @@ export class TextService {
   exportVariant(source: Omit<VariantSource, 'format'>): ArrayBuffer[] {
     const engine = this.requireEngine();
     if (!this.stored || !engine.weights) throw new WhittleError('INVALID_ARGUMENT', 'no variant to export: load with compress and keepVariant first (and export once)');
-    const parts = writeVariant(this.stored, engine.weights, { ...source, format: this.variantFormat });
+    const parts = writeVariant(this.stored, engine.weights, { ...source, format: this.variantFormat }, this.storedWidth);
     this.stored = null;
+    return Comlink.transfer(parts, parts);
+  }
+
+  /**
+   * [variant] The compiled width plan's narrowed fp32 blocks as model.whittle.safetensors (a
+   * width variant, format 3; `TextEngine.widthVariant`), in transferable parts: a load of it
+   * compiles the plan without slicing or measuring anything again.
+   */
+  async exportWidthVariant(source: Omit<VariantSource, 'format'>): Promise<ArrayBuffer[]> {
+    const { stored, width } = await this.requireEngine().widthVariant();
+    const parts = writeVariant(stored, { linear: 'f32' }, { ...source, format: this.variantFormat }, width);
     return Comlink.transfer(parts, parts);
   }
 
@@ -273,6 +327,15 @@ export class TextService {
     await this.job(options.job, (signal) => this.requireEngine().compress(setting, { signal }));
     this.lastScores = null; // block scores were measured on the fp32 weights
     return this.describe();
+  }
+
+  /** Reaches a target shape by depth and width pruning (workers/text/target-prune.ts); see CompressTargetOptions. */
+  async compressTarget(options: OverWire<CompressTargetOptions & { signal?: AbortSignal }>): Promise<CompressTargetResult> {
+    const { job, ...rest } = options;
+    return this.job(job, async (signal) => {
+      const result = await pruneToTarget(this.requireEngine(), { ...rest, ...(signal ? { signal } : {}) });
+      return { ...result, info: this.describe() };
+    });
   }
 
   /**

@@ -15,7 +15,7 @@
  */
 import { WhittleError } from '../../core/errors.ts';
 import { flapScores, wandaSpScores, type ChannelScores } from '../../models/compress/width-scores.ts';
-import { blockParams, selectWidth, type BlockShape, type Standardization } from '../../models/compress/width-select.ts';
+import { blockParams, selectShape, selectWidth, type BlockShape, type Standardization } from '../../models/compress/width-select.ts';
 import type { InputMeans } from '../../models/compress/width-slice.ts';
 import { calibrationWindows } from '../../models/llama/scoring.ts';
 import type { WidthPlan } from '../../models/llama/types.ts';
@@ -26,8 +26,10 @@ import type { ProbeSource } from './probe-runner.ts';
 export type WidthMethod = 'flap' | 'wanda-sp';
 
 export interface ScoreWidthOptions {
-  /** Fraction of the `layers`' linear parameters to remove, in [0, 1). */
+  /** Fraction of the `layers`' linear parameters to remove, in [0, 1) (ignored with `keep`). */
   ratio: number;
+  /** A target shape instead of a ratio: each of `layers` keeps exactly this many KV heads and FFN channels (width-select.ts selectShape). */
+  keep?: { kvHeads: number; ffn: number };
   method: WidthMethod;
   /** Blocks to prune, in plan order. */
   layers: readonly number[];
@@ -78,7 +80,8 @@ export async function scoreWidth(source: ProbeSource, tokens: readonly number[],
     },
     { rows: 0, layers, signal: options.signal },
   );
-  const kept = selectWidth(layers.map((l) => scores.get(l)!), shape, ratio, method === 'flap' ? 'adaptive' : 'uniform', options.standardization);
+  const blockScores = layers.map((l) => scores.get(l)!);
+  const kept = options.keep ? selectShape(blockScores, shape, options.keep) : selectWidth(blockScores, shape, ratio, method === 'flap' ? 'adaptive' : 'uniform', options.standardization);
   const all = (n: number) => Array.from({ length: n }, (_, i) => i);
   const width: WidthPlan = { kvHeads: Array.from({ length: c.nLayers }, () => all(c.nKvHeads)), ffn: Array.from({ length: c.nLayers }, () => all(c.hiddenDim)), bias: method === 'flap' };
   let after = 0;

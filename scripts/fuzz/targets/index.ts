@@ -10,6 +10,7 @@ import { manifestTarget } from './manifest.ts';
 import { safetensorsTarget } from './safetensors.ts';
 import { tfliteTarget } from './tflite.ts';
 import { tokenizerJsonTarget } from './tokenizer-json.ts';
+import { variantTarget } from './variant.ts';
 import { wavTarget } from './wav.ts';
 import { weightMapTarget } from './weight-map.ts';
 import { wlcStreamTarget } from './wlc-stream.ts';
@@ -28,6 +29,7 @@ const FACTORIES: Record<string, () => FuzzTarget> = {
   wav: wavTarget,
   'codec-packet': codecPacketTarget,
   'wlc-stream': wlcStreamTarget,
+  variant: variantTarget,
 };
 
 export const TARGET_NAMES: readonly string[] = Object.keys(FACTORIES);
