@@ -41,6 +41,7 @@ import { WhittleError } from '../../core/errors.ts';
 import { blockCount, zeroPointBytes, type BlockwiseWeight, type NBits } from '../../models/compress/blockwise.ts';
 import type { LinearWeight } from '../../models/compress/linear.ts';
 import { PAIRS, type FillOf } from '../../models/compress/sparse-encoding.ts';
+import { packCodes, unpackCodes, zeroPointOf } from '../../models/compress/sparse-linear.ts';
 import type { SparsityPattern } from '../../models/compress/sparsity-select.ts';
 import { newProbs, RangeDecoder, RangeEncoder } from './range-coder.ts';
 
@@ -194,25 +195,6 @@ export function decodeSparseStream(stream: Uint8Array, fill: FillOf, rows: numbe
       for (const i of [i0, i1]) put(r, g + i, dec.decodeBit(m.nonZero, m.klass) ? decodeNonZero(dec, m, bits) : 0);
     }
   }
-  return out;
-}
-
-/** The zero point of block j of column n, from MatMulNBits' packed zero points. */
-function zeroPointOf(q: Pick<BlockwiseWeight, 'bits' | 'zeroPoints'>, zpBytes: number): (n: number, j: number) => number {
-  return q.bits === 8 ? (n, j) => q.zeroPoints[n * zpBytes + j]! : (n, j) => (q.zeroPoints[n * zpBytes + (j >> 1)]! >> ((j & 1) * 4)) & 15;
-}
-
-function unpackCodes(b: Uint8Array, count: number, bits: NBits): Uint32Array {
-  const out = new Uint32Array(count);
-  if (bits === 8) out.set(b.subarray(0, count));
-  else for (let i = 0; i < count; i++) out[i] = (b[i >> 1]! >> ((i & 1) * 4)) & 15;
-  return out;
-}
-
-function packCodes(codes: Uint32Array, bits: NBits): Uint8Array {
-  if (bits === 8) return Uint8Array.from(codes);
-  const out = new Uint8Array(Math.ceil(codes.length / 2));
-  for (let i = 0; i < codes.length; i++) out[i >> 1]! |= codes[i]! << ((i & 1) * 4);
   return out;
 }
 

@@ -25,18 +25,18 @@ export type SparseValues = Float32Array | Int8Array | Uint8Array;
 export const sparseValueBytes = (count: number, bits: 32 | 8 | 4): number => (bits === 4 ? Math.ceil(count / 2) : (count * bits) / 8);
 
 /** The zero point of block j of column n, from MatMulNBits' packed zero points. */
-function zeroPointOf(q: Pick<BlockwiseWeight, 'bits' | 'zeroPoints'>, zpBytes: number): (n: number, j: number) => number {
+export function zeroPointOf(q: Pick<BlockwiseWeight, 'bits' | 'zeroPoints'>, zpBytes: number): (n: number, j: number) => number {
   return q.bits === 8 ? (n, j) => q.zeroPoints[n * zpBytes + j]! : (n, j) => (q.zeroPoints[n * zpBytes + (j >> 1)]! >> ((j & 1) * 4)) & 15;
 }
 
-function unpackCodes(b: Uint8Array, count: number, bits: NBits): Uint32Array {
+export function unpackCodes(b: Uint8Array, count: number, bits: NBits): Uint32Array {
   const out = new Uint32Array(count);
   if (bits === 8) out.set(b.subarray(0, count));
   else for (let i = 0; i < count; i++) out[i] = (b[i >> 1]! >> ((i & 1) * 4)) & 15;
   return out;
 }
 
-function packCodes(codes: Uint32Array, bits: NBits): Uint8Array {
+export function packCodes(codes: Uint32Array, bits: NBits): Uint8Array {
   if (bits === 8) return Uint8Array.from(codes);
   const out = new Uint8Array(Math.ceil(codes.length / 2));
   for (let i = 0; i < codes.length; i++) out[i >> 1]! |= codes[i]! << ((i & 1) * 4);
