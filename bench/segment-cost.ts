@@ -8,13 +8,14 @@
  */
 import { openAsBlob, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { REPO_ROOT } from '../models/local.ts';
 import { loadOrt } from '../workers/ort/runtime.ts';
 import { openTextModelFromHf } from '../workers/text/model.ts';
 import { prepareWeightsFrom } from '../models/llama/prepare.ts';
 import { PlanRunner } from '../workers/text/runner.ts';
 const weights = process.argv[2] ?? 'f32';
 const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
-const dir = '/work/main/public/models/synthetic-smollm2-135m';
+const dir = join(REPO_ROOT, 'public', 'models', 'synthetic-smollm2-135m');
 const files = Object.fromEntries(await Promise.all(readdirSync(dir).filter((n) => /\.(json|safetensors)$/.test(n)).map(async (n) => [n, await openAsBlob(join(dir, n))] as const)));
 const model = await openTextModelFromHf(files);
 const prepared = await prepareWeightsFrom(model.config, model.weights, weights === 'f32' ? {} : { weights: { linear: 'q8' } });
