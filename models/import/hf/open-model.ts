@@ -76,16 +76,25 @@ export async function openHfModel(files: HfFolderFiles, options: HfConfigOptions
     for (const tensor of opened.tensors.keys()) shardOf.set(tensor, 'model.safetensors');
   }
 
-  const read = async (spec: HfTensorSpec): Promise<Float32Array> => {
-    const shardName = shardOf.get(spec.key);
-    if (shardName === undefined) throw new WhittleError('BAD_MODEL', `missing tensor ${spec.key}`, { tensor: spec.key });
+  /** A tensor's entry (checked against `shape`) and the shard it lives in. */
+  const locate = (key: string, shape: readonly number[]): { shard: OpenShard; entry: SafetensorsEntry } => {
+    const shardName = shardOf.get(key);
+    if (shardName === undefined) throw new WhittleError('BAD_MODEL', `missing tensor ${key}`, { tensor: key });
     const shard = shards.get(shardName)!;
-    const entry = floatTensorEntry({ name: shardName, tensors: shard.tensors }, spec.key, spec.shape);
+    return { shard, entry: floatTensorEntry({ name: shardName, tensors: shard.tensors }, key, shape) };
+  };
+  /** Bytes [entry.begin, entry.end) as float32; `ownBuffer` false when the values view the read's buffer. */
+  const readFloats = async (shard: OpenShard, entry: SafetensorsEntry): Promise<{ values: Float32Array; ownBuffer: boolean }> => {
     const bytes = await shard.source.read(entry.begin, entry.end);
     const values = decodeFloatTensor(entry, bytes.buffer, bytes.byteOffset);
+    const ownBuffer = values.buffer !== bytes.buffer;
     // bf16/f16 were widened into a new array: the bytes read are garbage now.
-    if (shard.source.freshReads && values.buffer !== bytes.buffer) releaseNow(new Uint8Array(bytes.buffer));
-    return values;
+    if (shard.source.freshReads && ownBuffer) releaseNow(new Uint8Array(bytes.buffer));
+    return { values, ownBuffer };
+  };
+  const read = async (spec: HfTensorSpec): Promise<Float32Array> => {
+    const { shard, entry } = locate(spec.key, spec.shape);
+    return (await readFloats(shard, entry)).values;
   };
 
   const { dim, vocabSize } = config;
@@ -101,42 +110,35 @@ export async function openHfModel(files: HfFolderFiles, options: HfConfigOptions
     floatTensorEntry({ name: shardName, tensors: shards.get(shardName)!.tensors }, spec.key, spec.shape);
   }
 
+  // Rows of the embedding table [count, dim] in one read (embeddingRows, embeddingRange).
+  const table = locate('model.embed_tokens.weight', [vocabSize, dim]);
+  const rowBytes = (table.entry.end - table.entry.begin) / vocabSize;
+  const readTableRows = (first: number, count: number) => {
+    const begin = table.entry.begin + first * rowBytes;
+    return readFloats(table.shard, { ...table.entry, shape: [count, dim], begin, end: begin + count * rowBytes });
+  };
+
   const reader: LlamaWeightReader = {
     freshReads: [...shards.values()].every((sh) => sh.source.freshReads),
     tokenEmbedding: () => read({ key: 'model.embed_tokens.weight', shape: [vocabSize, dim] }),
     lmHead: async () => (config.tiedEmbeddings ? null : read({ key: 'lm_head.weight', shape: [vocabSize, dim] })),
     finalNorm: () => read({ key: 'model.norm.weight', shape: [dim] }),
     embeddingRows: async (ids) => {
-      const shardName = shardOf.get('model.embed_tokens.weight')!;
-      const shard = shards.get(shardName)!;
-      const entry = floatTensorEntry({ name: shardName, tensors: shard.tensors }, 'model.embed_tokens.weight', [vocabSize, dim]);
-      const rowBytes = (entry.end - entry.begin) / vocabSize;
       const out = new Float32Array(ids.length * dim);
       // One read per row (a few KB each), concurrently: the table itself is never in memory.
       await Promise.all(
         ids.map(async (id, s) => {
           if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new WhittleError('INVALID_ARGUMENT', `token ${id} is outside the vocabulary (${vocabSize})`);
-          const begin = entry.begin + id * rowBytes;
-          const bytes = await shard.source.read(begin, begin + rowBytes);
-          out.set(decodeFloatTensor({ ...entry, shape: [dim], begin, end: begin + rowBytes }, bytes.buffer, bytes.byteOffset), s * dim);
+          out.set((await readTableRows(id, 1)).values, s * dim);
         }),
       );
       return out;
     },
     embeddingRange: async (first, count) => {
       checkRange(first, count, vocabSize);
-      const shardName = shardOf.get('model.embed_tokens.weight')!;
-      const shard = shards.get(shardName)!;
-      const entry = floatTensorEntry({ name: shardName, tensors: shard.tensors }, 'model.embed_tokens.weight', [vocabSize, dim]);
-      const rowBytes = (entry.end - entry.begin) / vocabSize;
-      const begin = entry.begin + first * rowBytes;
-      const end = begin + count * rowBytes;
-      const bytes = await shard.source.read(begin, end);
-      const rows = decodeFloatTensor({ ...entry, shape: [count, dim], begin, end }, bytes.buffer, bytes.byteOffset);
+      const { values, ownBuffer } = await readTableRows(first, count);
       // A view of an in-memory file is copied: the caller may release what it gets.
-      if (rows.buffer === bytes.buffer && !shard.source.freshReads) return rows.slice();
-      if (rows.buffer !== bytes.buffer && shard.source.freshReads) releaseNow(new Uint8Array(bytes.buffer));
-      return rows;
+      return ownBuffer || table.shard.source.freshReads ? values : values.slice();
     },
     layer: async (i) => {
       const specs = hfLayerTensors(config, i);
