@@ -310,7 +310,6 @@ function releaseReplaced(before: readonly ArrayBufferView[], after: PreparedLaye
  */
 export function heldLayerwise(w: PreparedWeights): LayerwiseWeights {
   const { layers, head, embedding, ...rest } = w;
-  const dim = w.config.dim;
   return {
     ...rest,
     layer: async (i) => layers[i]!,
@@ -319,10 +318,7 @@ export function heldLayerwise(w: PreparedWeights): LayerwiseWeights {
     headIsFp32: head instanceof Float32Array,
     headReadsTable: false,
     fresh: { layers: false, head: false, table: false },
-    embeddingRows: async (ids) => {
-      for (const id of ids) if (!Number.isInteger(id) || id < 0 || id * dim >= embedding.length) throw new WhittleError('INVALID_ARGUMENT', `token ${id} is outside the vocabulary (${embedding.length / dim})`);
-      return gatherRows(embedding, dim, ids);
-    },
+    embeddingRows: async (ids) => gatherRows(embedding, w.config.dim, ids),
   };
 }
 

@@ -73,8 +73,10 @@ export function checkRange(first: number, count: number, vocab: number): void {
   }
 }
 
-/** Rows `ids` of `table` [vocab, dim] -> [ids.length, dim]. */
+/** Rows `ids` of `table` [vocab, dim] -> [ids.length, dim]; INVALID_ARGUMENT for a row the table does not have. */
 export function gatherRows(table: Float32Array, dim: number, ids: readonly number[]): Float32Array {
+  const rows = table.length / dim;
+  for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= rows) throw new WhittleError('INVALID_ARGUMENT', `row ${id} is outside the table's ${rows} rows`, { row: id, rows });
   const out = new Float32Array(ids.length * dim);
   ids.forEach((id, s) => out.set(table.subarray(id * dim, (id + 1) * dim), s * dim));
   return out;
