@@ -1,9 +1,5 @@
 import { defineConfig } from 'vitest/config';
-
-// Node 20 has ArrayBuffer.prototype.transfer behind a V8 flag (Chromium and Node 21+ ship it):
-// with it, the tests run the same early releases of load-time arrays that the browser does
-// (core/release.ts), so a use after release fails here rather than in a user's tab.
-const transferFlag = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer !== 'function' && process.versions.node.startsWith('20.') ? ['--harmony-rab-gsab-transfer'] : [];
+import { TRANSFER_FLAG } from './scripts/node-transfer-flag.ts';
 
 export default defineConfig({
   test: {
@@ -11,6 +7,7 @@ export default defineConfig({
     exclude: ['**/node_modules/**', 'models/recipes/**'],
     testTimeout: 60_000,
     pool: 'forks',
-    execArgv: transferFlag,
+    // Every test runs the early releases of load-time arrays that a browser does (scripts/node-transfer-flag.ts).
+    execArgv: TRANSFER_FLAG,
   },
 });

@@ -17,6 +17,7 @@ import { existsSync, openAsBlob, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '../models/local.ts';
+import { TRANSFER_FLAG } from '../scripts/node-transfer-flag.ts';
 import { writeSyntheticFolder } from '../models/synthetic/folder.ts';
 import { isShapeId, publishedShape, SHAPES } from '../models/synthetic/shapes.ts';
 import { watchWasmHeap, wasmHeapBytes } from '../workers/ort/heap.ts';
@@ -25,9 +26,6 @@ const { values } = parseArgs({
   options: { shapes: { type: 'string', default: 'smollm2-135m' }, weights: { type: 'string', default: 'f32,q8' }, json: { type: 'boolean', default: false }, child: { type: 'string' }, 'max-tokens': { type: 'string', default: '8' } },
 });
 const MB = 2 ** 20;
-// Node 20 has ArrayBuffer.prototype.transfer behind a flag; Chromium (where Whittle runs) ships
-// it, and the load releases its temporaries with it (core/release.ts): measure what a tab does.
-const TRANSFER_FLAG = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer !== 'function' && process.versions.node.startsWith('20.') ? ['--harmony-rab-gsab-transfer'] : [];
 
 interface Row {
   shape: string;
