@@ -6,7 +6,9 @@
  * - wasm_heap_mb: onnxruntime's WASM memory after the load (it only grows: its peak);
  * - array_buffers_mb: ArrayBuffers alive after the load and a GC (what JS still holds);
  * - weights_mb: the weights as the sessions hold them (fp32: 4 bytes a parameter);
- * plus load time and a short greedy decode. Weights are synthetic (models/synthetic/, published
+ * plus load time and a short greedy decode. `--variant DIR` (one shape and weights) loads that
+ * compressed variant folder (`whittle compress`) instead, through the worker's service, as a page
+ * loads a cached variant from its store. Weights are synthetic (models/synthetic/, published
  * shapes, generated into public/models/synthetic-<shape>/ when missing): memory and load only.
  * The folder is opened the way the CLI opens one (Blobs from `fs.openAsBlob`, streamed layer by
  * layer). On Node 20 the children run with ArrayBuffer.prototype.transfer turned on, as Chromium
@@ -21,9 +23,10 @@ import { TRANSFER_FLAG } from '../scripts/node-transfer-flag.ts';
 import { writeSyntheticFolder } from '../models/synthetic/folder.ts';
 import { isShapeId, publishedShape, SHAPES } from '../models/synthetic/shapes.ts';
 import { watchWasmHeap, wasmHeapBytes } from '../workers/ort/heap.ts';
+import type { LlamaConfig } from '../models/llama/types.ts';
 
 const { values } = parseArgs({
-  options: { shapes: { type: 'string', default: 'smollm2-135m' }, weights: { type: 'string', default: 'f32,q8' }, json: { type: 'boolean', default: false }, child: { type: 'string' }, 'max-tokens': { type: 'string', default: '8' } },
+  options: { shapes: { type: 'string', default: 'smollm2-135m' }, weights: { type: 'string', default: 'f32,q8' }, json: { type: 'boolean', default: false }, child: { type: 'string' }, variant: { type: 'string' }, 'max-tokens': { type: 'string', default: '8' } },
 });
 const MB = 2 ** 20;
 
@@ -44,22 +47,50 @@ interface Row {
 
 /** One measurement, in this (fresh) process: prints its row as JSON. */
 async function child(spec: string): Promise<void> {
-  const [shape, weights] = spec.split(':') as [string, string];
+  // `shape:weights` loads the synthetic source folder (compressing on the fly); `shape:weights:variantDir`
+  // loads a compressed variant folder (`whittle compress`) through the worker's own service, as a
+  // page does from the store's cached variant.
+  const [shape, weights, variantDir] = spec.split(':') as [string, string, string | undefined];
   watchWasmHeap();
   const { loadOrt } = await import('../workers/ort/runtime.ts');
   const { TextEngine } = await import('../workers/text/engine.ts');
+  const { TextService } = await import('../workers/text/service.ts');
   const { openTextModelFromHf } = await import('../workers/text/model.ts');
-  const dir = join(REPO_ROOT, 'public', 'models', `synthetic-${shape}`);
+  const dir = variantDir ?? join(REPO_ROOT, 'public', 'models', `synthetic-${shape}`);
   const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
   const files = Object.fromEntries(await Promise.all(readdirSync(dir).filter((n) => /\.(json|safetensors)$/.test(n)).map(async (n) => [n, await openAsBlob(join(dir, n))] as const)));
   const t0 = performance.now();
-  const model = await openTextModelFromHf(files);
-  const engine = await TextEngine.create(ort, 'wasm', model, weights === 'f32' ? {} : { compress: { linear: weights as 'q8' | 'q4' } });
+  let config: LlamaConfig;
+  let generate: (prompt: number[]) => AsyncIterable<{ type: string }>;
+  let heldBytes: () => number;
+  let dispose: () => Promise<void>;
+  let serviceDecode: number | null = null;
+  if (variantDir) {
+    const service = new TextService();
+    await service.init({ backend: 'wasm', numThreads: 1 });
+    const info = await service.load({ format: 'variant', files });
+    const { llamaConfigFromHf } = await import('../models/import/hf/config.ts');
+    config = llamaConfigFromHf(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
+    generate = async function* (prompt) {
+      const done = await service.complete(prompt, { maxTokens: Number(values['max-tokens']), greedy: true, addBos: false });
+      serviceDecode = done.stats.decodeTokensPerSecond; // complete() gives the tokens at once: its own timing
+      yield* [];
+    };
+    heldBytes = () => info.memory.heldWeightBytes;
+    dispose = () => service.dispose();
+  } else {
+    const model = await openTextModelFromHf(files);
+    const engine = await TextEngine.create(ort, 'wasm', model, weights === 'f32' ? {} : { compress: { linear: weights as 'q8' | 'q4' } });
+    config = model.config;
+    generate = (prompt) => engine.generate(prompt, { maxTokens: Number(values['max-tokens']), greedy: true, addBos: false });
+    heldBytes = () => engine.heldWeightBytes;
+    dispose = () => engine.dispose();
+  }
   const loadMs = performance.now() - t0;
   const prompt = Array.from({ length: 16 }, (_, i) => 100 + i);
   let n = 0;
   let first = 0;
-  for await (const ev of engine.generate(prompt, { maxTokens: Number(values['max-tokens']), greedy: true, addBos: false })) {
+  for await (const ev of generate(prompt)) {
     if (ev.type === 'token' && ++n === 1) first = performance.now();
   }
   const decodeS = (performance.now() - first) / 1000;
@@ -69,10 +100,10 @@ async function child(spec: string): Promise<void> {
     gc?.();
     await new Promise((r) => setTimeout(r, 200));
   }
-  const held = engine.heldWeightBytes;
+  const held = heldBytes();
   const status = readFileSync('/proc/self/status', 'utf8');
   const hwmKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-  const c = model.config;
+  const c = config;
   const params = c.vocabSize * c.dim * (c.tiedEmbeddings ? 1 : 2) + c.nLayers * (c.dim * (c.nHeads + 2 * c.nKvHeads) * (c.headDim ?? c.dim / c.nHeads) + c.nHeads * (c.headDim ?? c.dim / c.nHeads) * c.dim + 3 * c.dim * c.hiddenDim);
   const heap = wasmHeapBytes();
   const row: Row = {
@@ -85,11 +116,11 @@ async function child(spec: string): Promise<void> {
     peak_rss_mb: Math.round(hwmKb / 1024),
     wasm_heap_mb: heap === null ? null : Math.round(heap / MB),
     array_buffers_mb: Math.round(process.memoryUsage().arrayBuffers / MB),
-    decode_tok_s: +((n - 1) / decodeS).toFixed(2),
+    decode_tok_s: +(serviceDecode ?? (n - 1) / decodeS).toFixed(2),
     held_weights_mb: Math.round(held / MB),
   };
   console.log(JSON.stringify(row));
-  await engine.dispose();
+  await dispose();
 }
 
 if (values.child) {
@@ -101,14 +132,14 @@ if (values.child) {
     const dir = join(REPO_ROOT, 'public', 'models', `synthetic-${shape}`);
     if (!existsSync(join(dir, 'config.json'))) writeSyntheticFolder(publishedShape(shape), dir, { seed: 0 }); // the seed bench:scale uses
     for (const weights of values.weights.split(',')) {
-      const r = spawnSync(process.execPath, ['--expose-gc', ...TRANSFER_FLAG, '--import', 'tsx', 'bench/load-memory.ts', '--child', `${shape}:${weights}`, '--max-tokens', values['max-tokens']], { cwd: REPO_ROOT, encoding: 'utf8', maxBuffer: 1 << 24 });
+      const r = spawnSync(process.execPath, ['--expose-gc', ...TRANSFER_FLAG, '--import', 'tsx', 'bench/load-memory.ts', '--child', `${shape}:${weights}${values.variant ? `:${values.variant}` : ''}`, '--max-tokens', values['max-tokens']], { cwd: REPO_ROOT, encoding: 'utf8', maxBuffer: 1 << 24 });
       const line = r.stdout.trim().split('\n').pop() ?? '';
       if (r.status !== 0 || !line.startsWith('{')) {
         console.error(`[memory] ${shape} ${weights} failed (exit ${r.status}): ${r.stderr.slice(-2000)}`);
         continue;
       }
       const row = JSON.parse(line) as Row;
-      console.error(`[memory] ${shape} ${weights}: peak RSS ${row.peak_rss_mb} MB, WASM heap ${row.wasm_heap_mb} MB, JS ArrayBuffers ${row.array_buffers_mb} MB, load ${row.load_ms} ms, decode ${row.decode_tok_s} tok/s`);
+      console.error(`[memory] ${shape} ${weights}${values.variant ? ' (variant)' : ''}: peak RSS ${row.peak_rss_mb} MB, WASM heap ${row.wasm_heap_mb} MB, JS ArrayBuffers ${row.array_buffers_mb} MB, load ${row.load_ms} ms, decode ${row.decode_tok_s} tok/s`);
       rows.push(row);
     }
   }

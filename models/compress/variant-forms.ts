@@ -96,6 +96,18 @@ export function toKernelForm(w: LinearWeight, form: WeightForm, K: number, N: nu
   return dequantizeBlockwise(w.weight);
 }
 
+/** One stored block in the kernel form `block` (its own width: a width-pruned block has its own head count and FFN width). */
+export function layerToKernelForm(l: PreparedLayer, block: WeightForm, c: LlamaConfig, hs: number): PreparedLayer {
+  const { nHeads, nKvHeads, hidden } = layerWidth(c, l);
+  return {
+    ...l,
+    qkv: toKernelForm(l.qkv, block, c.dim, (nHeads + 2 * nKvHeads) * hs),
+    wo: toKernelForm(l.wo, block, nHeads * hs, c.dim),
+    gateUp: toKernelForm(l.gateUp, block, c.dim, 2 * hidden),
+    down: toKernelForm(l.down, block, hidden, c.dim),
+  };
+}
+
 /**
  * Stored prepared weights -> what `backend` compiles for `setting`, layer by layer (each layer's
  * fp32 copies, where a form is dequantized, are made one at a time). Norms, embedding, RoPE are shared.
@@ -103,17 +115,6 @@ export function toKernelForm(w: LinearWeight, form: WeightForm, K: number, N: nu
 export function toKernelForms(stored: PreparedWeights, setting: WeightsSetting, backend: KernelBackend): PreparedWeights {
   const { block, head } = resolveForms(setting, backend, stored.config);
   const c = stored.config;
-  const hs = stored.headSize;
-  const layers = stored.layers.map((l): PreparedLayer => {
-    // A width-pruned block has its own head count and FFN width.
-    const { nHeads, nKvHeads, hidden } = layerWidth(c, l);
-    return {
-      ...l,
-      qkv: toKernelForm(l.qkv, block, c.dim, (nHeads + 2 * nKvHeads) * hs),
-      wo: toKernelForm(l.wo, block, nHeads * hs, c.dim),
-      gateUp: toKernelForm(l.gateUp, block, c.dim, 2 * hidden),
-      down: toKernelForm(l.down, block, hidden, c.dim),
-    };
-  });
+  const layers = stored.layers.map((l) => layerToKernelForm(l, block, c, stored.headSize));
   return { ...stored, layers, head: toKernelForm(stored.head, head, c.dim, c.vocabSize) };
 }

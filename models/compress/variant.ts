@@ -52,7 +52,7 @@
  * const runnable = toKernelForms(prepared, info.setting, 'wasm');
  */
 import { WhittleError } from '../../core/errors.ts';
-import { parseSafetensorsHeader, safetensorsHeaderLength, type SafetensorsEntry } from '../import/hf/safetensors.ts';
+import { decodeFloatTensor, parseSafetensorsHeader, safetensorsHeaderLength, type SafetensorsEntry } from '../import/hf/safetensors.ts';
 import { ropeInverseFrequencies, ropeTables } from '../llama/rope.ts';
 import { layerWidth, type PreparedLayer, type PreparedWeights } from '../llama/prepare.ts';
 import { headSizeOf, type LlamaConfig, type WeightsSetting, type WidthPlan } from '../llama/types.ts';
@@ -375,12 +375,29 @@ function checkWidth(raw: unknown, c: LlamaConfig): VariantWidth {
   return { plan, layers: layers as number[] };
 }
 
+/** A variant's header, checked: what it is and where each tensor lies (absolute byte offsets), no tensor decoded. */
+export interface OpenedVariant {
+  info: VariantInfo;
+  tensors: Map<string, SafetensorsEntry>;
+  /** The head is the fp32 embedding transposed, not stored. */
+  tiedHead: boolean;
+}
+
 /** The metadata only (header bytes): what a variant is, without decoding any tensor. */
-export function readVariantInfo(buffer: ArrayBuffer): { info: VariantInfo; tensors: Map<string, SafetensorsEntry>; tiedHead: boolean } {
+export function readVariantInfo(buffer: ArrayBuffer): OpenedVariant {
   const headerLen = safetensorsHeaderLength(new Uint8Array(buffer, 0, Math.min(8, buffer.byteLength)), buffer.byteLength, VARIANT_FILE);
-  const headerBytes = new Uint8Array(buffer, 8, headerLen);
+  return parseVariantHeader(new Uint8Array(buffer, 8, headerLen), buffer.byteLength);
+}
+
+/**
+ * The header's JSON bytes (the `headerLen` bytes after the length) of a file of `fileSize`
+ * bytes -> what the variant is: the metadata checked field by field, every tensor's offsets
+ * against the file's size. Nothing else of the file is needed (variant-layerwise.ts reads the
+ * rest tensor by tensor).
+ */
+export function parseVariantHeader(headerBytes: Uint8Array, fileSize: number): OpenedVariant {
   // Offsets, shapes x dtypes and overlaps checked against the file's bytes first.
-  const tensors = parseSafetensorsHeader(headerBytes, buffer.byteLength, VARIANT_FILE);
+  const tensors = parseSafetensorsHeader(headerBytes, fileSize, VARIANT_FILE);
   const meta = (JSON.parse(new TextDecoder().decode(headerBytes)) as Record<string, unknown>).__metadata__;
   if (!isObject(meta) || meta.format !== FORMAT) throw bad(`not a Whittle variant (__metadata__.format is not '${FORMAT}')`);
   const version = Number(meta.whittle_version);
@@ -403,7 +420,7 @@ export function readVariantInfo(buffer: ArrayBuffer): { info: VariantInfo; tenso
   // alone, so no tensor bounds them: a real model's weights always outweigh them, a header that
   // claims a context its file could not hold a model for is hostile.
   const ropeBytes = 4 * config.maxSeqLen * headSizeOf(config);
-  if (ropeBytes > buffer.byteLength) throw bad(`config.maxSeqLen ${config.maxSeqLen} needs ${ropeBytes} bytes of RoPE tables, more than the whole ${buffer.byteLength}-byte file`);
+  if (ropeBytes > fileSize) throw bad(`config.maxSeqLen ${config.maxSeqLen} needs ${ropeBytes} bytes of RoPE tables, more than the whole ${fileSize}-byte file`);
   const tiedHead = meta.head === 'tied';
   if (tiedHead && (!config.tiedEmbeddings || stored.head.form !== 'f32')) throw bad('a tied head must be fp32 with tied embeddings');
   // Sparse block linears: version 2, and the metadata's sparsity is the setting's.
@@ -477,12 +494,11 @@ function expectedTensors(info: VariantInfo, tiedHead: boolean): Map<string, { dt
 }
 
 /**
- * A variant file -> its stored-form PreparedWeights (run them through `toKernelForms` for a
- * backend) and what it is. Aligned F32, I8 and U8 tensors are views into `buffer` (no copy);
- * BF16 is widened. Every check runs before the first tensor is decoded.
+ * Every tensor of the header against what the config and forms imply (dtype, shape, none missing
+ * or extra): after this, decoding a tensor cannot meet a size the header did not promise.
  */
-export function readVariant(buffer: ArrayBuffer): { prepared: PreparedWeights; info: VariantInfo } {
-  const { info, tensors, tiedHead } = readVariantInfo(buffer);
+export function checkVariantTensors(opened: OpenedVariant): void {
+  const { info, tensors, tiedHead } = opened;
   const expected = expectedTensors(info, tiedHead);
   for (const [name, e] of tensors) {
     const want = expected.get(name);
@@ -493,29 +509,41 @@ export function readVariant(buffer: ArrayBuffer): { prepared: PreparedWeights; i
     }
   }
   for (const name of expected.keys()) if (!tensors.has(name)) throw bad(`missing tensor ${name}`, { tensor: name });
-  if (info.sparsity?.pattern === 'unstructured') {
-    // Each bitmask's popcount (read in place) must be its values' count before anything is decoded.
-    for (const [name, want] of expected) {
-      if (!name.endsWith('.sparse_index')) continue;
-      const e = tensors.get(name)!;
-      const values = tensors.get(name.replace(/index$/, 'values'))!;
-      const count = popcount(new Uint8Array(buffer, e.begin, e.end - e.begin));
-      const n = values.dtype === 'U8' ? sparseValueBytes(count, info.stored.block.form === 'nbits' ? info.stored.block.bits : 8) : count;
-      if (values.shape[0] !== n) throw bad(`${name} marks ${count} kept weights, ${name.replace(/index$/, 'values')} has ${values.shape[0]}`, { tensor: name, bytes: want.shape[0]! });
-    }
-  }
+}
 
+/**
+ * An unstructured sparse index's popcount (counted in place) must be its values' count before
+ * either is decoded: the index is in the file, so a header cannot make the decoder allocate
+ * what the file's bytes do not back. `indexBytes` gives an index tensor's bytes.
+ */
+export function checkSparseCount(opened: OpenedVariant, indexName: string, indexBytes: Uint8Array): void {
+  const { info, tensors } = opened;
+  if (info.sparsity?.pattern !== 'unstructured') return;
+  const valuesName = indexName.replace(/index$/, 'values');
+  const values = tensors.get(valuesName)!;
+  const count = popcount(indexBytes);
+  const n = values.dtype === 'U8' ? sparseValueBytes(count, info.stored.block.form === 'nbits' ? info.stored.block.bits : 8) : count;
+  if (values.shape[0] !== n) throw bad(`${indexName} marks ${count} kept weights, ${valuesName} has ${values.shape[0]}`, { tensor: indexName });
+}
+
+/** Where a tensor's bytes are: `buffer` from `byteOffset` on (the whole file, or that tensor's own read). */
+export type TensorBytesAt = (name: string) => { buffer: ArrayBuffer; byteOffset: number };
+
+/**
+ * Decoders of a checked variant's tensors (checkVariantTensors first) from wherever their bytes
+ * are. Aligned F32, I8 and U8 tensors are views into those bytes (no copy); BF16 is widened.
+ */
+export function variantDecoder(opened: OpenedVariant, at: TensorBytesAt) {
+  const { info, tensors } = opened;
   const entry = (name: string) => tensors.get(name)!;
   const float = (name: string): Float32Array => {
-    const e = entry(name);
-    const n = e.shape.reduce((a, b) => a * b, 1);
-    if (e.dtype === 'F32') return e.begin % 4 === 0 ? new Float32Array(buffer, e.begin, n) : new Float32Array(buffer.slice(e.begin, e.end));
-    const bits = e.begin % 2 === 0 ? new Uint16Array(buffer, e.begin, n) : new Uint16Array(buffer.slice(e.begin, e.end));
-    const out = new Uint32Array(n);
-    for (let i = 0; i < n; i++) out[i] = bits[i]! << 16; // bfloat16 is the top half of a float32: exact
-    return new Float32Array(out.buffer);
+    const { buffer, byteOffset } = at(name);
+    return decodeFloatTensor(entry(name), buffer, byteOffset);
   };
-  const bytes = (name: string) => new Uint8Array(buffer, entry(name).begin, entry(name).end - entry(name).begin);
+  const bytes = (name: string) => {
+    const { buffer, byteOffset } = at(name);
+    return new Uint8Array(buffer, byteOffset, entry(name).end - entry(name).begin);
+  };
   const c = info.config;
   const hs = headSizeOf(c);
   const sparsity = info.sparsity;
@@ -527,34 +555,67 @@ export function readVariant(buffer: ArrayBuffer): { prepared: PreparedWeights; i
       return decodeSparseLinear(bytes(`${x}.sparse_index`), values, like, K, N, sparsity.pattern, x);
     }
     if (form.form === 'f32') return float(name);
-    if (form.form === 'int8') return { kind: 'int8', weight: { K, N, b: new Int8Array(buffer, entry(`${name}.q`).begin, K * N), scales: float(`${name}.scales`) } };
+    if (form.form === 'int8') {
+      const { buffer, byteOffset } = at(`${name}.q`);
+      return { kind: 'int8', weight: { K, N, b: new Int8Array(buffer, byteOffset, K * N), scales: float(`${name}.scales`) } };
+    }
     // accuracyLevel is a kernel choice, replaced by toKernelForms; 1 is the weight-only default.
     return { kind: 'nbits', accuracyLevel: 1, weight: { K, N, bits: form.bits, blockSize: form.blockSize, b: bytes(`${name}.q`), scales: float(`${name}.scales`), zeroPoints: bytes(`${name}.zero_points`) } };
   };
-  const layers = Array.from({ length: c.nLayers }, (_, i): PreparedLayer => {
-    const n = `layers.${i}`;
-    const shape = blockShape(c, info.width, i);
-    return {
-      attnNorm: float(`${n}.attn_norm`),
-      qkv: linear(`${n}.qkv`, info.stored.block, c.dim, (shape.nHeads + 2 * shape.nKvHeads) * hs, true),
-      ...(c.qkvBias ? { qkvBias: float(`${n}.qkv_bias`) } : {}),
-      wo: linear(`${n}.wo`, info.stored.block, shape.nHeads * hs, c.dim, true),
-      ffnNorm: float(`${n}.ffn_norm`),
-      gateUp: linear(`${n}.gate_up`, info.stored.block, c.dim, 2 * shape.hidden, true),
-      down: linear(`${n}.down`, info.stored.block, shape.hidden, c.dim, true),
-      ...(shape.narrowed ? { kvHeads: shape.nKvHeads, hidden: shape.hidden } : {}),
-      ...(tensors.has(`${n}.wo_bias`) ? { woBias: float(`${n}.wo_bias`), downBias: float(`${n}.down_bias`) } : {}),
-    };
-  });
-  const embedding = float('embedding');
-  let head: LinearWeight;
-  if (tiedHead) {
-    const t = new Float32Array(c.dim * c.vocabSize);
-    for (let v = 0; v < c.vocabSize; v++) for (let d = 0; d < c.dim; d++) t[d * c.vocabSize + v] = embedding[v * c.dim + d]!;
-    head = t;
-  } else head = linear('head', info.stored.head, c.dim, c.vocabSize);
+  return {
+    float,
+    /** Block `i` in its stored form. */
+    layer(i: number): PreparedLayer {
+      const n = `layers.${i}`;
+      const shape = blockShape(c, info.width, i);
+      return {
+        attnNorm: float(`${n}.attn_norm`),
+        qkv: linear(`${n}.qkv`, info.stored.block, c.dim, (shape.nHeads + 2 * shape.nKvHeads) * hs, true),
+        ...(c.qkvBias ? { qkvBias: float(`${n}.qkv_bias`) } : {}),
+        wo: linear(`${n}.wo`, info.stored.block, shape.nHeads * hs, c.dim, true),
+        ffnNorm: float(`${n}.ffn_norm`),
+        gateUp: linear(`${n}.gate_up`, info.stored.block, c.dim, 2 * shape.hidden, true),
+        down: linear(`${n}.down`, info.stored.block, shape.hidden, c.dim, true),
+        ...(shape.narrowed ? { kvHeads: shape.nKvHeads, hidden: shape.hidden } : {}),
+        ...(tensors.has(`${n}.wo_bias`) ? { woBias: float(`${n}.wo_bias`), downBias: float(`${n}.down_bias`) } : {}),
+      };
+    },
+    /** The head [dim, vocab] in its stored form; a tied one is `embedding` [vocab, dim] transposed. */
+    head(embedding: () => Float32Array): LinearWeight {
+      if (!opened.tiedHead) return linear('head', info.stored.head, c.dim, c.vocabSize);
+      const table = embedding();
+      const t = new Float32Array(c.dim * c.vocabSize);
+      for (let v = 0; v < c.vocabSize; v++) for (let d = 0; d < c.dim; d++) t[d * c.vocabSize + v] = table[v * c.dim + d]!;
+      return t;
+    },
+  };
+}
+
+/** The names of block `i`'s tensors in the file. */
+export function layerTensorNames(opened: OpenedVariant, i: number): string[] {
+  const prefix = `layers.${i}.`;
+  return [...opened.tensors.keys()].filter((name) => name.startsWith(prefix));
+}
+
+/**
+ * A variant file -> its stored-form PreparedWeights (run them through `toKernelForms` for a
+ * backend) and what it is. Aligned F32, I8 and U8 tensors are views into `buffer` (no copy);
+ * BF16 is widened. Every check runs before the first tensor is decoded. (A whole file in
+ * memory; variant-layerwise.ts reads one from storage a block at a time.)
+ */
+export function readVariant(buffer: ArrayBuffer): { prepared: PreparedWeights; info: VariantInfo } {
+  const opened = readVariantInfo(buffer);
+  checkVariantTensors(opened);
+  for (const [name, e] of opened.tensors) if (name.endsWith('.sparse_index')) checkSparseCount(opened, name, new Uint8Array(buffer, e.begin, e.end - e.begin));
+  const { info } = opened;
+  const decode = variantDecoder(opened, (name) => ({ buffer, byteOffset: opened.tensors.get(name)!.begin }));
+  const c = info.config;
+  const hs = headSizeOf(c);
+  const layers = Array.from({ length: c.nLayers }, (_, i) => decode.layer(i));
+  const embedding = decode.float('embedding');
+  const head = decode.head(() => embedding);
   const rope = ropeTables(ropeInverseFrequencies(hs, c.ropeTheta, c.ropeScaling), c.maxSeqLen);
-  return { info, prepared: { config: c, headSize: hs, embedding, layers, finalNorm: float('final_norm'), head, ropeCos: rope.cos, ropeSin: rope.sin } };
+  return { info, prepared: { config: c, headSize: hs, embedding, layers, finalNorm: decode.float('final_norm'), head, ropeCos: rope.cos, ropeSin: rope.sin } };
 }
 
 /**

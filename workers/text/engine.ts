@@ -25,7 +25,9 @@ import { validatePlan } from '../../models/llama/plan.ts';
 import { prepareLayerwiseFrom, preparedBytes, prepareWeights, prepareWeightsFrom, type LayerwiseWeights, type PreparedWeights } from '../../models/llama/prepare.ts';
 import { compressPrepared } from '../../models/compress/compress-prepared.ts';
 import { storagePlan, toKernelForms, withStoredHead } from '../../models/compress/variant-forms.ts';
-import type { VariantWidth } from '../../models/compress/variant.ts';
+import { readVariant, type VariantWidth } from '../../models/compress/variant.ts';
+import { variantLayerwise, type VariantFile } from '../../models/compress/variant-layerwise.ts';
+import { readWhole } from '../../models/import/hf/byte-source.ts';
 import { sparsifyWithCalibration } from './sparsify.ts'; // sparsity (issue #14)
 import { compressPreparedAwq } from './awq-compress.ts'; // AWQ (issue #13)
 import type { BlockScores } from '../../models/llama/scoring.ts';
@@ -263,6 +265,26 @@ export class TextEngine {
       engine.reprepare = async () => toKernelForms(stored, setting, backend);
       engine.prepared = null;
     }
+    return engine;
+  }
+
+  /**
+   * An engine on a variant file read from storage (models/compress/variant-layerwise.ts): only
+   * its header is held; every compile reads the blocks of the segment it builds from the file
+   * and converts them to `backend`'s kernel form, and calls that need every block at once
+   * (scoring, calibration) read the whole file for their duration. A width variant's blocks
+   * are narrowed, which the per-segment path does not handle: it goes through `fromStored`.
+   */
+  static async fromVariantFile(ort: OrtModule, backend: Backend, model: Omit<TextModel, 'weights'>, file: VariantFile, options: Pick<TextEngineOptions, 'attention' | 'plan'> & { signal?: AbortSignal } = {}): Promise<TextEngine> {
+    const setting = file.info.setting;
+    if (file.info.width) {
+      const { prepared } = readVariant(await readWhole(file.file));
+      return TextEngine.fromStored(ort, backend, model, prepared, setting, { ...options, width: file.info.width });
+    }
+    const engine = new TextEngine(ort, backend, model, null, { ...(options.attention ? { attention: options.attention } : {}), compress: setting });
+    engine.layerwise = (signal) => variantLayerwise(file, backend, signal);
+    engine.reprepare = async () => toKernelForms(readVariant(await readWhole(file.file)).prepared, setting, backend);
+    await engine.setPlan(options.plan, options.signal);
     return engine;
   }
 

@@ -22,8 +22,7 @@ import { DEFAULT_CALIBRATION_TEXT } from './calibration.ts';
 import * as Comlink from 'comlink';
 import type { PreparedWeights } from '../../models/llama/prepare.ts';
 import { writeVariant, type VariantSource, type VariantWidth } from '../../models/compress/variant.ts';
-import type { TextModel } from './model.ts';
-import { prepareStored, textVariantFromFiles } from './variant-model.ts';
+import { openTextVariant, prepareStored } from './variant-model.ts';
 import { pruneToTarget, type CompressTarget, type TargetCandidate } from './target-prune.ts';
 
 export type { CalibrateExitsOptions, ExitCalibration, PerplexityOptions };
@@ -265,31 +264,32 @@ export class TextService {
    */
   private async loadPrepared(source: TextModelSource, options: TextLoadWireOptions): Promise<TextModelInfo> {
     const backend = this.runtime!.backend;
-    let model: Omit<TextModel, 'weights'>;
-    let stored: PreparedWeights;
-    let setting: WeightsSetting;
-    let width: VariantWidth | undefined;
+    const engineOptions = { ...(options.attention ? { attention: options.attention } : {}), ...(options.plan ? { plan: options.plan } : {}) };
+    // The source is read and checked before the loaded engine goes: a bad file loses nothing.
     if (source.format === 'variant') {
-      const variant = await textVariantFromFiles(source.files);
-      model = variant.model;
-      setting = variant.info.setting;
-      width = variant.info.width;
-      stored = variant.stored;
+      // Only the header is read here: the engine reads the blocks from the file as plans compile.
+      const variant = await openTextVariant(source.files);
+      await this.dropEngine();
       this.variantFormat = variant.info.source.format;
-    } else {
-      const full = source.format === 'llama2c' ? textModelFromLlama2c(source.checkpoint, source.tokenizer, source.name) : await openTextModelFromHf(source.files);
-      setting = options.compress!;
-      stored = await prepareStored(full, setting, backend);
-      model = { config: full.config, tokenizer: full.tokenizer, ...(full.chatTemplate ? { chatTemplate: full.chatTemplate } : {}) };
-      this.stored = stored;
-      this.variantFormat = source.format;
+      this.engine = await TextEngine.fromVariantFile(this.ort!, backend, variant.model, variant.file, engineOptions);
+      return this.describe();
     }
+    const full = source.format === 'llama2c' ? textModelFromLlama2c(source.checkpoint, source.tokenizer, source.name) : await openTextModelFromHf(source.files);
+    const setting = options.compress!;
+    const stored = await prepareStored(full, setting, backend);
+    const model = { config: full.config, tokenizer: full.tokenizer, ...(full.chatTemplate ? { chatTemplate: full.chatTemplate } : {}) };
+    await this.dropEngine();
+    this.stored = stored;
+    this.variantFormat = source.format;
+    // The engine derives the kernel form; it keeps whichever of the two forms is smaller.
+    this.engine = await TextEngine.fromStored(this.ort!, backend, model, stored, setting, engineOptions);
+    return this.describe();
+  }
+
+  private async dropEngine(): Promise<void> {
     await this.engine?.dispose();
     this.engine = null;
     this.lastScores = null;
-    // The engine derives the kernel form; it keeps whichever of the two forms is smaller.
-    this.engine = await TextEngine.fromStored(this.ort!, backend, model, stored, setting, { ...(options.attention ? { attention: options.attention } : {}), ...(options.plan ? { plan: options.plan } : {}), ...(width ? { width } : {}) });
-    return this.describe();
   }
 
   /**

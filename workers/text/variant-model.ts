@@ -12,6 +12,7 @@ import { llamaConfigFromHf } from '../../models/import/hf/config.ts';
 import { llama2cTokenizerToHf, readLlama2cTokenizer } from '../../models/import/llama2c/tokenizer.ts';
 import { checkVariantAgainstConfig, readVariant, VARIANT_FILE, type VariantInfo } from '../../models/compress/variant.ts';
 import { storagePlan, withStoredHead } from '../../models/compress/variant-forms.ts';
+import { openVariantFile, type VariantFile } from '../../models/compress/variant-layerwise.ts';
 import type { KernelBackend } from '../../models/compress/kernel-choice.ts';
 import { prepareWeightsFrom, type PreparedWeights } from '../../models/llama/prepare.ts';
 import type { WeightsSetting } from '../../models/llama/types.ts';
@@ -65,6 +66,20 @@ export async function textVariantFromFiles(files: VariantFiles): Promise<{ model
   const rawConfig = await jsonOf(files, 'config.json');
   if (rawConfig !== undefined) checkVariantAgainstConfig(info, llamaConfigFromHf(rawConfig));
   return { model: { config: info.config, ...(await tokenizerOf(files, info)) }, stored: prepared, info };
+}
+
+/**
+ * A variant folder's model (config, tokenizer) and its weights file with only the header read
+ * (models/compress/variant-layerwise.ts): for `TextEngine.fromVariantFile`, which reads the
+ * blocks from the file as plans compile. A config.json beside it must describe the same shapes.
+ */
+export async function openTextVariant(files: VariantFiles): Promise<{ model: Omit<TextModel, 'weights'>; file: VariantFile; info: VariantInfo }> {
+  const weights = files[VARIANT_FILE];
+  if (!weights) throw new WhittleError('BAD_MODEL', `a variant folder needs ${VARIANT_FILE}`, { file: VARIANT_FILE });
+  const file = await openVariantFile(weights);
+  const rawConfig = await jsonOf(files, 'config.json');
+  if (rawConfig !== undefined) checkVariantAgainstConfig(file.info, llamaConfigFromHf(rawConfig));
+  return { model: { config: file.info.config, ...(await tokenizerOf(files, file.info)) }, file, info: file.info };
 }
 
 const isReader = (w: TextModel['weights'] | LlamaWeightReader): w is LlamaWeightReader => typeof (w as { layer?: unknown }).layer === 'function';
