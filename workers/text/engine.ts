@@ -288,6 +288,24 @@ export class TextEngine {
     return engine;
   }
 
+  /**
+   * Lets go of the weights held in JS: later compiles read (and compress) `model`'s files again,
+   * a segment at a time, as `create` does for a streamed model. For an engine made by
+   * `fromStored` from `model`'s own files once its variant is written (the first load with
+   * `compress`): the stored form it kept was for the variant, and a re-plan re-quantizes the
+   * source to the same weights (the same per-layer compression, the head from the same rows).
+   */
+  readFromSource(model: StreamedTextModel): void {
+    const setting = this.compression;
+    if (this.heldWidth || (setting && (setting.method === 'awq' || setting.sparsity?.method === 'wanda'))) throw new WhittleError('INTERNAL', 'readFromSource: these weights were calibrated or narrowed, the source alone cannot give them again');
+    const reader = model.weights;
+    const prepareOptions = setting ? { weights: setting, backend: this.backend } : { backend: this.backend };
+    this.prepared = null;
+    this.heldStored = null;
+    this.reprepare = () => prepareWeightsFrom(model.config, reader, prepareOptions);
+    this.layerwise = (signal) => prepareLayerwiseFrom(model.config, reader, { ...prepareOptions, ...(signal ? { signal } : {}) });
+  }
+
   /** Bytes of prepared weights the engine holds in JS besides the compiled sessions (0 once it let an fp32 copy go; the stored form when it keeps only that). */
   get heldWeightBytes(): number {
     return this.prepared ? preparedBytes(this.prepared) : this.heldStored ? preparedBytes(this.heldStored) : 0;

@@ -13,6 +13,7 @@ import { loadOrt } from '../ort/runtime.ts';
 import { TextEngine } from './engine.ts';
 import { textModelFromHf } from './model.ts';
 import { prepareStored } from './variant-model.ts';
+import { TextService } from './service.ts';
 
 const FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
 const model = () => textModelFromHf(Object.fromEntries(FILES.map((f) => [f, readLocalModelFile('stories-layerskip', f)])));
@@ -54,4 +55,35 @@ describe('TextEngine.fromStored', async () => {
     expect(lean.heldWeightBytes).toBe(preparedBytes(stored));
     await lean.dispose();
   });
+});
+
+describe('the first load with compress and keepVariant (TextService)', () => {
+  it.each<[string, WeightsSetting]>([
+    ['q4 g32', { linear: 'q4', group: 32 }],
+    ['q8', { linear: 'q8' }],
+  ])('%s: once the variant is exported the engine holds nothing and compiles from the files to the same logits', async (_, setting) => {
+    const files = () => Object.fromEntries(FILES.map((f) => [f, readLocalModelFile('stories-layerskip', f)]));
+    const maker = new TextService();
+    await maker.init({ backend: 'wasm', numThreads: 1 });
+    const plain = new TextService();
+    await plain.init({ backend: 'wasm', numThreads: 1 });
+    try {
+      const info = await maker.load({ format: 'hf', files: files() }, { compress: setting, keepVariant: true });
+      expect(info.memory.heldWeightBytes).toBeGreaterThan(0); // the stored form, for the export
+      const before = await maker.logits(IDS);
+      maker.exportVariant({ id: 'stories-layerskip', revision: 'r' });
+      expect(maker.describe().memory.heldWeightBytes).toBe(0);
+      expect(await maker.logits(IDS)).toEqual(before);
+      // A re-plan reads and compresses the files again: what a load with compress alone compiles.
+      await plain.load({ format: 'hf', files: files() }, { compress: setting });
+      const plan = { layers: [0, 1, 2, 4, 5, 6, 7], exit: 3 };
+      await maker.setPlan(plan);
+      await plain.setPlan(plan);
+      expect(await maker.logits(IDS)).toEqual(await plain.logits(IDS));
+      expect(await maker.logits(IDS, { exit: true })).toEqual(await plain.logits(IDS, { exit: true }));
+    } finally {
+      await maker.dispose();
+      await plain.dispose();
+    }
+  }, 120_000);
 });

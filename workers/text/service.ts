@@ -15,7 +15,7 @@ import { watchWasmHeap, wasmHeapBytes } from '../ort/heap.ts';
 import { loadOrt, runtimeInfo, type OrtModule, type RuntimeConfig, type RuntimeInfo } from '../ort/runtime.ts';
 import type { GenerateOptions, Prompt, TextEvent } from '../../core/text-types.ts';
 import { TextEngine, type PerplexityOptions } from './engine.ts';
-import { openTextModelFromHf, textModelFromLlama2c } from './model.ts';
+import { openTextModelFromHf, textModelFromLlama2c, type StreamedTextModel } from './model.ts';
 import type { CalibrateExitsOptions, ExitCalibration } from './exit-calibrator.ts';
 import { choosePrunePlan, maxRemovable, type BlockScores, type PruneCriterion } from '../../models/llama/scoring.ts';
 import { DEFAULT_CALIBRATION_TEXT } from './calibration.ts';
@@ -198,6 +198,8 @@ export class TextService {
   /** Block scores of the last calibration, by its token ids: scores come from the full-depth model, so re-pruning with another k reuses them. */
   private lastScores: { key: string; scores: BlockScores } | null = null;
   private nextId = 1;
+  /** [variant] The streamed source the stored form below was prepared from (loadPrepared), for the engine to read after the export. */
+  private storedSource: StreamedTextModel | null = null;
   /** [variant] The weights' stored form, kept for exportVariant() (load with keepVariant). */
   private stored: PreparedWeights | null = null;
   /** [variant] The width plan `stored` is narrowed to (a compressed width plan's variant), if any. */
@@ -215,6 +217,7 @@ export class TextService {
   async load(source: TextModelSource, options: TextLoadWireOptions = {}): Promise<TextModelInfo> {
     if (!this.ort || !this.runtime) throw new WhittleError('INVALID_ARGUMENT', 'init() must run before load()');
     this.stored = null;
+    this.storedSource = null;
     this.storedWidth = undefined;
     // Wanda needs the fp32 graphs first (activations), so the model loads fp32 and compresses; so
     // does a width plan whose variant is kept (its narrowed blocks are quantized, as after pruning).
@@ -281,6 +284,8 @@ export class TextService {
     await this.dropEngine();
     this.stored = stored;
     this.variantFormat = source.format;
+    // Once the variant is exported the engine reads the files again instead of keeping its copy.
+    this.storedSource = 'layer' in full.weights ? (full as StreamedTextModel) : null;
     // The engine derives the kernel form; it keeps whichever of the two forms is smaller.
     this.engine = await TextEngine.fromStored(this.ort!, backend, model, stored, setting, engineOptions);
     return this.describe();
@@ -302,6 +307,10 @@ export class TextService {
     if (!this.stored || !engine.weights) throw new WhittleError('INVALID_ARGUMENT', 'no variant to export: load with compress and keepVariant first (and export once)');
     const parts = writeVariant(this.stored, engine.weights, { ...source, format: this.variantFormat }, this.storedWidth);
     this.stored = null;
+    // The engine kept the stored form (with an fp32 table) for this export alone: at Llama-3.2-1B
+    // q8, 2.5 GB of JS for the model's life. From now on its compiles read the source again.
+    if (this.storedSource) engine.readFromSource(this.storedSource);
+    this.storedSource = null;
     return Comlink.transfer(parts, parts);
   }
 
