@@ -78,3 +78,47 @@ test('playground: generate a story in a worker, prune a block, stop mid-stream',
   await expect(page.locator('#story-stats')).toContainText('ABORTED');
   await expect(page.locator('#generate')).toBeEnabled();
 });
+
+/** rgb(r, g, b) -> [r, g, b]. */
+const channels = (colour: string) => colour.match(/\d+/g)!.slice(0, 3).map(Number);
+
+test('playground: dropout decoding colours the context by uncertainty, shows each step’s votes and drops, and 0 members is greedy', async ({ page, whittleBackend }) => {
+  test.setTimeout(240_000);
+  // SwiftShader emulates the GPU on the CPU: fewer tokens on WebGPU.
+  const tokens = whittleBackend.backend === 'webgpu' ? 8 : 16;
+  await page.goto('/');
+  await expect(page.locator('#choice')).toContainText('Using');
+  await page.selectOption('#backend', whittleBackend.backend);
+  await expect(page.locator('#choice')).toContainText(`Using ${whittleBackend.backend}`);
+  await page.selectOption('#model', 'stories-layerskip');
+  await page.fill('#dropout-tokens', String(tokens));
+  await page.click('#insert-distractor');
+  await page.click('#dropout-run');
+  await expect(page.locator('#dropout-stats')).toContainText(`${tokens} steps`, { timeout: 180_000 });
+
+  // Every context token is a span carrying the epistemic value the SDK returned, and its colour
+  // follows that value: sorted by value, no colour channel ever rises.
+  const context = await page.locator('#context-tokens .ctx').evaluateAll((spans) => spans.map((s) => ({ value: (s as HTMLElement).dataset.epistemic, colour: getComputedStyle(s).backgroundColor })));
+  expect(context.length).toBeGreaterThan(40);
+  expect(context.every((c) => c.value !== undefined)).toBe(true);
+  const sorted = context.map((c) => ({ value: Number(c.value), rgb: channels(c.colour) })).sort((a, b) => a.value - b.value);
+  for (let i = 1; i < sorted.length; i++) for (let ch = 0; ch < 3; ch++) expect(sorted[i]!.rgb[ch]!).toBeLessThanOrEqual(sorted[i - 1]!.rgb[ch]!);
+  expect(sorted.at(-1)!.rgb).not.toEqual(sorted[0]!.rgb);
+
+  // A token the members ran on: its votes (one row per member) and the context tokens they dropped, outlined.
+  const ensembleToken = page.locator('#dropout-out .gen.ensemble').first();
+  await ensembleToken.click();
+  await expect(page.locator('#step-detail')).toContainText('the base pass proposed');
+  await expect(page.locator('#step-detail table.votes tr')).toHaveCount(1 + 3);
+  expect(await page.locator('#context-tokens .ctx.dropped').count()).toBeGreaterThan(0);
+  await expect(page.locator('#dropout-out .gen.current')).toHaveCount(1);
+  await page.screenshot({ path: `test-results/playground-dropout-${whittleBackend.backend}.png`, fullPage: true });
+
+  // Exactness guard: with no members it is plain decoding, the greedy answer beside it token for token.
+  await page.fill('#dropout-members', '0');
+  await expect(page.locator('#dropout-rates')).toHaveValue('');
+  await page.click('#dropout-run');
+  await expect(page.locator('#dropout-stats')).toContainText('plain decoding (0 members)', { timeout: 120_000 });
+  await expect(page.locator('#dropout-stats')).toContainText(`agrees with greedy on ${tokens} of ${tokens} tokens`);
+  expect(await page.locator('#dropout-out').textContent()).toBe(await page.locator('#greedy-out').textContent());
+});

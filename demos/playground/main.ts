@@ -1,10 +1,11 @@
 /**
  * Whittle playground: capabilities, the verified model cache, and a story model in a worker
- * (pruning, early exit, self-speculative decoding). The loaded model lives in model-session.ts,
- * so other panels can share it.
+ * (pruning, early exit, self-speculative decoding). The dropout-decoding panel lives in its own
+ * module and shares the loaded model (model-session.ts).
  */
 import { Whittle, type BackendPreference, type GenerateOptions, type LlamaPlan, type ModelManifest, type PruneCriterion, type StoreEvent, type TextEvent } from 'whittle';
 import { $, describe, fmtBytes, isAbort } from './dom.ts';
+import { setupDropoutPanel } from './dropout-panel.ts';
 import { announcePlan, currentWhittle, dropModel, exclusive, loadedModel, loadModel, onPlanChange, useWhittle } from './model-session.ts';
 
 let running: AbortController | null = null;
@@ -265,4 +266,5 @@ $('clear').addEventListener('click', () => {
   void currentWhittle().store.clear().then(renderModels);
 });
 onPlanChange((info) => renderPlanControls(info.nLayers, info.plan));
+setupDropoutPanel();
 void start('auto');
