@@ -122,3 +122,49 @@ test('playground: dropout decoding colours the context by uncertainty, shows eac
   await expect(page.locator('#dropout-stats')).toContainText(`agrees with greedy on ${tokens} of ${tokens} tokens`);
   expect(await page.locator('#dropout-out').textContent()).toBe(await page.locator('#greedy-out').textContent());
 });
+
+test('playground: the width sweep plots held-out perplexity against parameters removed, one line per method, and applies a pruning', async ({ page, whittleBackend }) => {
+  test.skip(whittleBackend.backend === 'webgpu', 'the sweep compiles and measures 13 plans; SwiftShader emulates WebGPU on the CPU, too slow for it (width pruning on WebGPU is e2e/width.spec.ts)');
+  test.setTimeout(300_000);
+  await page.goto('/');
+  await expect(page.locator('#choice')).toContainText('Using');
+  await page.selectOption('#backend', whittleBackend.backend);
+  await expect(page.locator('#choice')).toContainText(`Using ${whittleBackend.backend}`);
+  await page.selectOption('#model', 'stories-layerskip');
+  // A plan of the user's own first (one block pruned): the sweep must hand it back.
+  await page.fill('#prune-k', '1');
+  await page.fill('#max-tokens', '12');
+  await page.click('#generate'); // loads the model
+  await expect(page.locator('#story-stats')).toContainText('12 tokens', { timeout: 60_000 });
+  await page.click('#prune');
+  await expect(page.locator('#story-stats')).toContainText('pruned blocks', { timeout: 120_000 });
+  await expect(page.locator('#blocks input:checked')).toHaveCount(7);
+  await page.click('#sweep');
+  await expect(page.locator('#sweep-status')).toContainText('done: 4 fractions × 3 methods', { timeout: 240_000 });
+  await expect(page.locator('#sweep')).toBeEnabled();
+  const series = await page.locator('#sweep-plot g.series').evaluateAll((groups) =>
+    groups.map((g) => ({ name: g.getAttribute('data-series'), points: [...g.querySelectorAll('circle')].map((c) => ({ x: Number(c.getAttribute('data-x')), y: Number(c.getAttribute('data-y')) })) })),
+  );
+  expect(series.map((s) => s.name)).toEqual(['depth', 'FLAP', 'Wanda-sp']);
+  for (const s of series) expect(s.points).toHaveLength(4);
+  // 0% is each method pruning nothing: the full model's held-out perplexity, as lm.perplexity gave it before the sweep.
+  const full = Number(await page.locator('#sweep-full').getAttribute('data-perplexity'));
+  expect(full).toBeGreaterThan(1);
+  for (const s of series) {
+    expect(s.points[0]!.x).toBe(0);
+    expect(s.points[0]!.y).toBeCloseTo(full, 4);
+    for (let i = 1; i < 4; i++) expect(s.points[i]!.x).toBeGreaterThan(s.points[i - 1]!.x);
+  }
+  // The sweep hands the user's plan back: the 7 blocks it had.
+  await expect(page.locator('#blocks input:checked')).toHaveCount(7);
+  await page.screenshot({ path: 'test-results/playground-width.png', fullPage: true });
+
+  // Apply FLAP at 2 blocks' worth, and the story generates with the narrowed blocks.
+  await page.selectOption('#apply-method', 'flap');
+  await page.selectOption('#apply-fraction', '2');
+  await page.click('#apply-width');
+  await expect(page.locator('#apply-status')).toContainText('FLAP: 25', { timeout: 60_000 });
+  await page.click('#generate');
+  await expect(page.locator('#story-stats')).toContainText('width-pruned', { timeout: 60_000 });
+  await expect(page.locator('#story-stats')).toContainText('12 tokens');
+});

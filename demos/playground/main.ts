@@ -1,12 +1,13 @@
 /**
  * Whittle playground: capabilities, the verified model cache, and a story model in a worker
- * (pruning, early exit, self-speculative decoding). The dropout-decoding panel lives in its own
- * module and shares the loaded model (model-session.ts).
+ * (pruning, early exit, self-speculative decoding). The width-sweep and dropout-decoding panels
+ * live in their own modules and share the loaded model (model-session.ts).
  */
 import { Whittle, type BackendPreference, type GenerateOptions, type LlamaPlan, type ModelManifest, type PruneCriterion, type StoreEvent, type TextEvent } from 'whittle';
 import { $, describe, fmtBytes, isAbort } from './dom.ts';
 import { setupDropoutPanel } from './dropout-panel.ts';
 import { announcePlan, currentWhittle, dropModel, exclusive, loadedModel, loadModel, onPlanChange, useWhittle } from './model-session.ts';
+import { setupWidthPanel } from './width-panel.ts';
 
 let running: AbortController | null = null;
 let startSeq = 0;
@@ -173,7 +174,9 @@ async function generate(): Promise<void> {
       if (current.layers.join() !== layers.join()) await model.setPlan(exit === 'auto' ? { layers } : { layers, exit });
       options.speculate = { exit, draft: $<HTMLSelectElement>('draft').value === 'auto' ? 'auto' : Number($<HTMLSelectElement>('draft').value) };
     } else {
-      const plan: LlamaPlan = exitValue > 0 ? { layers, exit: Math.min(exitValue, layers.length) } : { layers };
+      // A width-pruned plan (the width panel's Apply) keeps its narrowed blocks while the ticked blocks stay the same.
+      const width = current.width && current.layers.join() === layers.join() ? { width: current.width } : {};
+      const plan: LlamaPlan = exitValue > 0 ? { layers, exit: Math.min(exitValue, layers.length), ...width } : { layers, ...width };
       if (JSON.stringify(plan) !== JSON.stringify(current)) await model.setPlan(plan);
       options.exit = exitValue > 0;
     }
@@ -195,7 +198,7 @@ async function generate(): Promise<void> {
         rate.textContent = `${s.decodeTokensPerSecond.toFixed(0)} tok/s`;
         stats.textContent =
           `${s.generatedTokens} tokens · first token ${s.timeToFirstTokenMs.toFixed(0)} ms · ` +
-          `blocks [${s.plan.layers.join(',')}]${options.exit ? ` exit after ${s.plan.exit}` : ''} · ` +
+          `blocks [${s.plan.layers.join(',')}]${s.plan.width ? ', width-pruned' : ''}${options.exit ? ` exit after ${s.plan.exit}` : ''} · ` +
           (sp
             ? `speculating: exit ${sp.exit}${sp.calibration ? ' (calibrated)' : ''}, draft ${sp.draft === 'auto' ? `auto (mean ${sp.meanDraft.toFixed(1)})` : sp.draft}, ${sp.accepted}/${sp.drafted} drafts accepted (${(sp.acceptance * 100).toFixed(0)}%), ${sp.tokensPerRound.toFixed(2)} tokens/round · `
             : '') +
@@ -266,5 +269,6 @@ $('clear').addEventListener('click', () => {
   void currentWhittle().store.clear().then(renderModels);
 });
 onPlanChange((info) => renderPlanControls(info.nLayers, info.plan));
+setupWidthPanel();
 setupDropoutPanel();
 void start('auto');
