@@ -167,4 +167,13 @@ test('playground: the width sweep plots held-out perplexity against parameters r
   await page.click('#generate');
   await expect(page.locator('#story-stats')).toContainText('width-pruned', { timeout: 60_000 });
   await expect(page.locator('#story-stats')).toContainText('12 tokens');
+
+  // Stop mid-sweep: it ends with ABORTED and the applied plan is back.
+  await page.click('#sweep');
+  await expect(page.locator('#sweep-status')).toContainText('FLAP', { timeout: 60_000 });
+  await page.click('#sweep-stop');
+  await expect(page.locator('#sweep-status')).toContainText('ABORTED', { timeout: 60_000 });
+  await expect(page.locator('#sweep')).toBeEnabled();
+  await page.click('#generate');
+  await expect(page.locator('#story-stats')).toContainText('width-pruned', { timeout: 60_000 });
 });
