@@ -92,6 +92,10 @@ test('playground: dropout decoding colours the context by uncertainty, shows eac
   await expect(page.locator('#choice')).toContainText(`Using ${whittleBackend.backend}`);
   await page.selectOption('#model', 'stories-layerskip');
   await page.fill('#dropout-tokens', String(tokens));
+  // The bench's two kinds of noise, through the buttons.
+  const clean = await page.inputValue('#dropout-context');
+  await page.click('#corrupt-tokens');
+  await expect(page.locator('#dropout-context')).not.toHaveValue(clean);
   await page.click('#insert-distractor');
   await page.click('#dropout-run');
   await expect(page.locator('#dropout-stats')).toContainText(`${tokens} steps`, { timeout: 180_000 });
@@ -100,6 +104,8 @@ test('playground: dropout decoding colours the context by uncertainty, shows eac
   // follows that value: sorted by value, no colour channel ever rises.
   const context = await page.locator('#context-tokens .ctx').evaluateAll((spans) => spans.map((s) => ({ value: (s as HTMLElement).dataset.epistemic, colour: getComputedStyle(s).backgroundColor })));
   expect(context.length).toBeGreaterThan(40);
+  // The spans are the context's tokens, whole: their pieces read back as the context text.
+  expect((await page.locator('#context-tokens').textContent())!.trimStart()).toBe(await page.inputValue('#dropout-context'));
   expect(context.every((c) => c.value !== undefined)).toBe(true);
   const sorted = context.map((c) => ({ value: Number(c.value), rgb: channels(c.colour) })).sort((a, b) => a.value - b.value);
   for (let i = 1; i < sorted.length; i++) for (let ch = 0; ch < 3; ch++) expect(sorted[i]!.rgb[ch]!).toBeLessThanOrEqual(sorted[i - 1]!.rgb[ch]!);
