@@ -27,7 +27,7 @@ let sweeping: AbortController | null = null;
 const percent = (f: number) => `${(f * 100).toFixed(f * 100 === Math.round(f * 100) ? 0 : 1)}%`;
 
 /** Token-weighted perplexity over the held-out stories (one number, as bench/pages/prune.ts reports it). */
-export async function heldOutPerplexity(model: TextModel, signal?: AbortSignal): Promise<number> {
+async function heldOutPerplexity(model: TextModel, signal?: AbortSignal): Promise<number> {
   let nll = 0;
   let predictions = 0;
   for (const text of HELD_OUT_STORIES) {
