@@ -78,3 +78,108 @@ test('playground: generate a story in a worker, prune a block, stop mid-stream',
   await expect(page.locator('#story-stats')).toContainText('ABORTED');
   await expect(page.locator('#generate')).toBeEnabled();
 });
+
+/** rgb(r, g, b) -> [r, g, b]. */
+const channels = (colour: string) => colour.match(/\d+/g)!.slice(0, 3).map(Number);
+
+test('playground: dropout decoding colours the context by uncertainty, shows each step’s votes and drops, and 0 members is greedy', async ({ page, whittleBackend }) => {
+  test.setTimeout(240_000);
+  // SwiftShader emulates the GPU on the CPU: fewer tokens on WebGPU.
+  const tokens = whittleBackend.backend === 'webgpu' ? 8 : 16;
+  await page.goto('/');
+  await expect(page.locator('#choice')).toContainText('Using');
+  await page.selectOption('#backend', whittleBackend.backend);
+  await expect(page.locator('#choice')).toContainText(`Using ${whittleBackend.backend}`);
+  await page.selectOption('#model', 'stories-layerskip');
+  await page.fill('#dropout-tokens', String(tokens));
+  // The bench's two kinds of noise, through the buttons.
+  const clean = await page.inputValue('#dropout-context');
+  await page.click('#corrupt-tokens');
+  await expect(page.locator('#dropout-context')).not.toHaveValue(clean);
+  await page.click('#insert-distractor');
+  await page.click('#dropout-run');
+  await expect(page.locator('#dropout-stats')).toContainText(`${tokens} steps`, { timeout: 180_000 });
+
+  // Every context token is a span carrying the epistemic value the SDK returned, and its colour
+  // follows that value: sorted by value, no colour channel ever rises.
+  const context = await page.locator('#context-tokens .ctx').evaluateAll((spans) => spans.map((s) => ({ value: (s as HTMLElement).dataset.epistemic, colour: getComputedStyle(s).backgroundColor })));
+  expect(context.length).toBeGreaterThan(40);
+  // The spans are the context's tokens, whole: their pieces read back as the context text.
+  expect((await page.locator('#context-tokens').textContent())!.trimStart()).toBe(await page.inputValue('#dropout-context'));
+  expect(context.every((c) => c.value !== undefined)).toBe(true);
+  const sorted = context.map((c) => ({ value: Number(c.value), rgb: channels(c.colour) })).sort((a, b) => a.value - b.value);
+  for (let i = 1; i < sorted.length; i++) for (let ch = 0; ch < 3; ch++) expect(sorted[i]!.rgb[ch]!).toBeLessThanOrEqual(sorted[i - 1]!.rgb[ch]!);
+  expect(sorted.at(-1)!.rgb).not.toEqual(sorted[0]!.rgb);
+
+  // A token the members ran on: its votes (one row per member) and the context tokens they dropped, outlined.
+  const ensembleToken = page.locator('#dropout-out .gen.ensemble').first();
+  await ensembleToken.click();
+  await expect(page.locator('#step-detail')).toContainText('the base pass proposed');
+  await expect(page.locator('#step-detail table.votes tr')).toHaveCount(1 + 3);
+  expect(await page.locator('#context-tokens .ctx.dropped').count()).toBeGreaterThan(0);
+  await expect(page.locator('#dropout-out .gen.current')).toHaveCount(1);
+  await page.screenshot({ path: `test-results/playground-dropout-${whittleBackend.backend}.png`, fullPage: true });
+
+  // Exactness guard: with no members it is plain decoding, the greedy answer beside it token for token.
+  await page.fill('#dropout-members', '0');
+  await expect(page.locator('#dropout-rates')).toHaveValue('');
+  await page.click('#dropout-run');
+  await expect(page.locator('#dropout-stats')).toContainText('plain decoding (0 members)', { timeout: 120_000 });
+  await expect(page.locator('#dropout-stats')).toContainText(`agrees with greedy on ${tokens} of ${tokens} tokens`);
+  expect(await page.locator('#dropout-out').textContent()).toBe(await page.locator('#greedy-out').textContent());
+});
+
+test('playground: the width sweep plots held-out perplexity against parameters removed, one line per method, and applies a pruning', async ({ page, whittleBackend }) => {
+  test.skip(whittleBackend.backend === 'webgpu', 'SwiftShader emulates WebGPU on the CPU: scoring stories-layerskip\'s blocks alone (before the 13 plans of the sweep) ran past 2 minutes there; width pruning in a WebGPU worker is e2e/width.spec.ts');
+  test.setTimeout(300_000);
+  await page.goto('/');
+  await expect(page.locator('#choice')).toContainText('Using');
+  await page.selectOption('#backend', whittleBackend.backend);
+  await expect(page.locator('#choice')).toContainText(`Using ${whittleBackend.backend}`);
+  await page.selectOption('#model', 'stories-layerskip');
+  // A plan of the user's own first (one block pruned): the sweep must hand it back.
+  await page.fill('#prune-k', '1');
+  await page.fill('#max-tokens', '12');
+  await page.click('#generate'); // loads the model
+  await expect(page.locator('#story-stats')).toContainText('12 tokens', { timeout: 60_000 });
+  await page.click('#prune');
+  await expect(page.locator('#story-stats')).toContainText('pruned blocks', { timeout: 120_000 });
+  await expect(page.locator('#blocks input:checked')).toHaveCount(7);
+  await page.click('#sweep');
+  await expect(page.locator('#sweep-status')).toContainText('done: 4 fractions × 3 methods', { timeout: 240_000 });
+  await expect(page.locator('#sweep')).toBeEnabled();
+  const series = await page.locator('#sweep-plot g.series').evaluateAll((groups) =>
+    groups.map((g) => ({ name: g.getAttribute('data-series'), points: [...g.querySelectorAll('circle')].map((c) => ({ x: Number(c.getAttribute('data-x')), y: Number(c.getAttribute('data-y')) })) })),
+  );
+  expect(series.map((s) => s.name)).toEqual(['depth', 'FLAP', 'Wanda-sp']);
+  for (const s of series) expect(s.points).toHaveLength(4);
+  // 0% is each method pruning nothing: the full model's held-out perplexity, as lm.perplexity gave it before the sweep.
+  const full = Number(await page.locator('#sweep-full').getAttribute('data-perplexity'));
+  expect(full).toBeGreaterThan(1);
+  for (const s of series) {
+    expect(s.points[0]!.x).toBe(0);
+    expect(s.points[0]!.y).toBeCloseTo(full, 4);
+    for (let i = 1; i < 4; i++) expect(s.points[i]!.x).toBeGreaterThan(s.points[i - 1]!.x);
+  }
+  // The sweep hands the user's plan back: the 7 blocks it had.
+  await expect(page.locator('#blocks input:checked')).toHaveCount(7);
+  await page.screenshot({ path: 'test-results/playground-width.png', fullPage: true });
+
+  // Apply FLAP at 2 blocks' worth, and the story generates with the narrowed blocks.
+  await page.selectOption('#apply-method', 'flap');
+  await page.selectOption('#apply-fraction', '2');
+  await page.click('#apply-width');
+  await expect(page.locator('#apply-status')).toContainText('FLAP: 25', { timeout: 60_000 });
+  await page.click('#generate');
+  await expect(page.locator('#story-stats')).toContainText('width-pruned', { timeout: 60_000 });
+  await expect(page.locator('#story-stats')).toContainText('12 tokens');
+
+  // Stop mid-sweep: it ends with ABORTED and the applied plan is back.
+  await page.click('#sweep');
+  await expect(page.locator('#sweep-status')).toContainText('FLAP', { timeout: 60_000 });
+  await page.click('#sweep-stop');
+  await expect(page.locator('#sweep-status')).toContainText('ABORTED', { timeout: 60_000 });
+  await expect(page.locator('#sweep')).toBeEnabled();
+  await page.click('#generate');
+  await expect(page.locator('#story-stats')).toContainText('width-pruned', { timeout: 60_000 });
+});

@@ -8,17 +8,13 @@
  * measurement's own bias. One WASM thread.
  */
 import { Whittle, type TextModel } from 'whittle';
+import { HELD_OUT_STORIES } from '../../demos/shared/held-out-stories.ts';
 import { log, medianBy, report, warmUp } from './page.ts';
 
 const params = new URLSearchParams(location.search);
 const quick = params.has('quick');
 const models = (params.get('models') ?? 'stories260K,stories-layerskip,stories-baseline').split(',');
 
-/** Held-out text: not in the calibration text (workers/text/calibration.ts), TinyStories-like. */
-const HELD_OUT = [
-  'Ben had a little red car. He liked to push it across the floor and make it go fast. One day the car rolled under the bed. Ben looked and looked, but it was dark. His sister came with a lamp, and they found the car next to an old sock. Ben laughed and gave his sister a big hug.',
-  'Mia and her dad went to the lake. The water was cold and blue. They saw a duck with three baby ducks. The babies swam in a line behind their mom. Mia threw some bread, and the ducks ate it all. "Thank you," said Mia\'s dad, "for being so kind to them."',
-];
 const PROMPTS = ['Once upon a time', 'The little boat', 'Sam and Mia went to the beach.'];
 
 async function decodeTokS(lm: TextModel, maxTokens: number): Promise<number> {
@@ -36,7 +32,7 @@ async function heldOutPerplexity(lm: TextModel): Promise<number> {
   // Token-weighted mean NLL over the paragraphs -> one perplexity.
   let nll = 0;
   let n = 0;
-  for (const text of HELD_OUT) {
+  for (const text of HELD_OUT_STORIES) {
     const r = await lm.perplexity(text);
     nll += Math.log(r.perplexity) * r.predictions;
     n += r.predictions;

@@ -1,12 +1,14 @@
-/** Whittle playground: capabilities, the verified model cache, and a story model in a worker (pruning, early exit, self-speculative decoding). */
-import { Whittle, WhittleError, type BackendPreference, type GenerateOptions, type LlamaPlan, type ModelManifest, type PruneCriterion, type StoreEvent, type TextEvent, type TextModel } from 'whittle';
+/**
+ * Whittle playground: capabilities, the verified model cache, and a story model in a worker
+ * (pruning, early exit, self-speculative decoding). The width-sweep and dropout-decoding panels
+ * live in their own modules and share the loaded model (model-session.ts).
+ */
+import { Whittle, type BackendPreference, type GenerateOptions, type LlamaPlan, type ModelManifest, type PruneCriterion, type StoreEvent, type TextEvent } from 'whittle';
+import { $, describe, fmtBytes, isAbort } from './dom.ts';
+import { setupDropoutPanel } from './dropout-panel.ts';
+import { announcePlan, currentWhittle, dropModel, exclusive, loadedModel, loadModel, onPlanChange, useWhittle } from './model-session.ts';
+import { setupWidthPanel } from './width-panel.ts';
 
-const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-const fmtBytes = (n: number) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
-const describe = (e: unknown) => (e instanceof WhittleError ? `${e.code}: ${e.message}` : String(e));
-
-let whittle: Whittle;
-let lm: { id: string; model: TextModel } | null = null;
 let running: AbortController | null = null;
 let startSeq = 0;
 
@@ -15,14 +17,14 @@ async function start(preference: BackendPreference): Promise<void> {
   const seq = ++startSeq;
   const created = await Whittle.create({ backend: preference });
   if (seq !== startSeq) return;
-  whittle = created;
-  const { capabilities: caps, choice } = whittle;
+  useWhittle(created);
+  const { capabilities: caps, choice } = created;
   const rows: [string, string][] = [
     ['WebGPU', caps.webgpu.available ? `${caps.webgpu.vendor || 'adapter'} ${caps.webgpu.architecture ?? ''}${caps.webgpu.isFallbackAdapter ? ' (software)' : ''}` : 'not available'],
     ['shader-f16', caps.webgpu.shaderF16 ? 'yes' : 'no'],
     ['cross-origin isolated', caps.crossOriginIsolated ? 'yes (WASM threads)' : 'no (single-threaded WASM)'],
     ['CPU threads', String(caps.hardwareConcurrency)],
-    ['model cache', whittle.store.backend === 'opfs' ? 'Origin Private File System' : 'Cache Storage'],
+    ['model cache', created.store.backend === 'opfs' ? 'Origin Private File System' : 'Cache Storage'],
   ];
   $('caps').replaceChildren(...rows.flatMap(([k, v]) => [Object.assign(document.createElement('dt'), { textContent: k }), Object.assign(document.createElement('dd'), { textContent: v })]));
   $('choice').textContent = `Using ${choice.backend}: ${choice.reason}.`;
@@ -30,6 +32,7 @@ async function start(preference: BackendPreference): Promise<void> {
 }
 
 async function renderModels(): Promise<void> {
+  const whittle = currentWhittle();
   const res = await fetch('/models/manifests.json');
   const { models } = (await res.json()) as { models: (ModelManifest & { kind?: string })[] };
   const select = $<HTMLSelectElement>('model');
@@ -132,23 +135,6 @@ function plotBars(title: string, values: number[], labels: string[], highlight: 
   $('scores').hidden = false;
 }
 
-async function loadModel(id: string, signal: AbortSignal): Promise<TextModel> {
-  if (lm && lm.id === id) return lm.model;
-  lm?.model.dispose();
-  lm = null;
-  $('story-stats').textContent = `loading ${id} into a worker…`;
-  const model = await whittle.text(id, {
-    signal,
-    onProgress: (e) => {
-      if (e.type === 'progress') $('story-stats').textContent = `downloading ${e.file}: ${fmtBytes(e.overallLoaded)} / ${fmtBytes(e.overallTotal)}`;
-    },
-  });
-  lm = { id, model };
-  renderPlanControls(model.info.nLayers, model.info.plan);
-  await renderModels();
-  return model;
-}
-
 /** Token spans: accepted drafts green, the verifier's tokens plain, rejected drafts struck out before the token that replaced them. */
 function appendToken(out: HTMLElement, ev: Extract<TextEvent, { type: 'token' }>): void {
   if (ev.rejected && ev.rejected.text) out.append(Object.assign(document.createElement('s'), { className: 'rejected', textContent: ev.rejected.text }));
@@ -170,7 +156,8 @@ async function generate(): Promise<void> {
   stats.className = 'muted';
   rate.textContent = '';
   try {
-    const model = await loadModel(id, running.signal);
+    const model = await loadModel(id, running.signal, (text) => (stats.textContent = text));
+    await renderModels();
     const layers = keptLayers();
     const exitValue = Number($<HTMLInputElement>('exit').value);
     const speculating = $<HTMLInputElement>('speculate').checked;
@@ -187,7 +174,9 @@ async function generate(): Promise<void> {
       if (current.layers.join() !== layers.join()) await model.setPlan(exit === 'auto' ? { layers } : { layers, exit });
       options.speculate = { exit, draft: $<HTMLSelectElement>('draft').value === 'auto' ? 'auto' : Number($<HTMLSelectElement>('draft').value) };
     } else {
-      const plan: LlamaPlan = exitValue > 0 ? { layers, exit: Math.min(exitValue, layers.length) } : { layers };
+      // A width-pruned plan (the width panel's Apply) keeps its narrowed blocks while the ticked blocks stay the same.
+      const width = current.width && current.layers.join() === layers.join() ? { width: current.width } : {};
+      const plan: LlamaPlan = exitValue > 0 ? { layers, exit: Math.min(exitValue, layers.length), ...width } : { layers, ...width };
       if (JSON.stringify(plan) !== JSON.stringify(current)) await model.setPlan(plan);
       options.exit = exitValue > 0;
     }
@@ -209,7 +198,7 @@ async function generate(): Promise<void> {
         rate.textContent = `${s.decodeTokensPerSecond.toFixed(0)} tok/s`;
         stats.textContent =
           `${s.generatedTokens} tokens · first token ${s.timeToFirstTokenMs.toFixed(0)} ms · ` +
-          `blocks [${s.plan.layers.join(',')}]${options.exit ? ` exit after ${s.plan.exit}` : ''} · ` +
+          `blocks [${s.plan.layers.join(',')}]${s.plan.width ? ', width-pruned' : ''}${options.exit ? ` exit after ${s.plan.exit}` : ''} · ` +
           (sp
             ? `speculating: exit ${sp.exit}${sp.calibration ? ' (calibrated)' : ''}, draft ${sp.draft === 'auto' ? `auto (mean ${sp.meanDraft.toFixed(1)})` : sp.draft}, ${sp.accepted}/${sp.drafted} drafts accepted (${(sp.acceptance * 100).toFixed(0)}%), ${sp.tokensPerRound.toFixed(2)} tokens/round · `
             : '') +
@@ -229,7 +218,7 @@ async function generate(): Promise<void> {
     }
   } catch (e) {
     stats.textContent = describe(e);
-    stats.className = e instanceof WhittleError && e.code === 'ABORTED' ? 'muted' : 'error';
+    stats.className = isAbort(e) ? 'muted' : 'error';
   } finally {
     running = null;
     $<HTMLButtonElement>('generate').disabled = false;
@@ -239,7 +228,8 @@ async function generate(): Promise<void> {
 
 /** Scores every block in the worker and drops the k least important: the plan changes in place. */
 async function prune(): Promise<void> {
-  if (!lm) return;
+  const model = loadedModel();
+  if (!model) return;
   const button = $<HTMLButtonElement>('prune');
   const stats = $('story-stats');
   button.disabled = true;
@@ -247,8 +237,8 @@ async function prune(): Promise<void> {
   stats.textContent = 'scoring blocks on the calibration text…';
   try {
     const criterion = $<HTMLSelectElement>('prune-criterion').value as PruneCriterion;
-    const result = await lm.model.prune({ remove: Number($<HTMLInputElement>('prune-k').value), criterion });
-    renderPlanControls(result.info.nLayers, result.plan);
+    const result = await model.prune({ remove: Number($<HTMLInputElement>('prune-k').value), criterion });
+    announcePlan(result.info);
     const s = result.scores;
     const values = criterion === 'perplexity' ? s.perplexity : criterion === 'influence' ? s.influence : s.angular;
     const what = criterion === 'perplexity' ? `calibration perplexity without each block (full model: ${s.fullPerplexity.toFixed(2)})` : criterion === 'influence' ? 'block influence (1 - cosine of input and output)' : 'angular distance of input and output';
@@ -264,20 +254,21 @@ async function prune(): Promise<void> {
 
 $('story-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
-  void generate();
+  void exclusive(generate);
 });
 $('stop').addEventListener('click', () => running?.abort());
-$('prune').addEventListener('click', () => void prune());
+$('prune').addEventListener('click', () => void exclusive(prune));
 $('exit').addEventListener('input', showExit);
 $('speculate').addEventListener('change', showExit);
 $('backend').addEventListener('change', () => {
-  lm?.model.dispose();
-  lm = null;
+  dropModel();
   void start($<HTMLSelectElement>('backend').value as BackendPreference);
 });
 $('clear').addEventListener('click', () => {
-  lm?.model.dispose();
-  lm = null;
-  void whittle.store.clear().then(renderModels);
+  dropModel();
+  void currentWhittle().store.clear().then(renderModels);
 });
+onPlanChange((info) => renderPlanControls(info.nLayers, info.plan));
+setupWidthPanel();
+setupDropoutPanel();
 void start('auto');
