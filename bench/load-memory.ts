@@ -8,7 +8,8 @@
  * - weights_mb: the weights as the sessions hold them (fp32: 4 bytes a parameter);
  * plus load time and a short greedy decode. `--variant DIR` (one shape and weights) loads that
  * compressed variant folder (`whittle compress`) instead, through the worker's service, as a page
- * loads a cached variant from its store. Weights are synthetic (models/synthetic/, published
+ * loads a cached variant from its store; `--first-load` loads the source the way the SDK's first
+ * load with compress does (keepVariant, then the variant exported as a page would store it). Weights are synthetic (models/synthetic/, published
  * shapes, generated into public/models/synthetic-<shape>/ when missing): memory and load only.
  * The folder is opened the way the CLI opens one (Blobs from `fs.openAsBlob`, streamed layer by
  * layer). On Node 20 the children run with ArrayBuffer.prototype.transfer turned on, as Chromium
@@ -26,7 +27,7 @@ import { watchWasmHeap, wasmHeapBytes } from '../workers/ort/heap.ts';
 import type { LlamaConfig } from '../models/llama/types.ts';
 
 const { values } = parseArgs({
-  options: { shapes: { type: 'string', default: 'smollm2-135m' }, weights: { type: 'string', default: 'f32,q8' }, json: { type: 'boolean', default: false }, child: { type: 'string' }, variant: { type: 'string' }, 'max-tokens': { type: 'string', default: '8' } },
+  options: { shapes: { type: 'string', default: 'smollm2-135m' }, weights: { type: 'string', default: 'f32,q8' }, json: { type: 'boolean', default: false }, child: { type: 'string' }, variant: { type: 'string' }, 'first-load': { type: 'boolean', default: false }, 'max-tokens': { type: 'string', default: '8' } },
 });
 const MB = 2 ** 20;
 
@@ -50,7 +51,11 @@ async function child(spec: string): Promise<void> {
   // `shape:weights` loads the synthetic source folder (compressing on the fly); `shape:weights:variantDir`
   // loads a compressed variant folder (`whittle compress`) through the worker's own service, as a
   // page does from the store's cached variant.
-  const [shape, weights, variantDir] = spec.split(':') as [string, string, string | undefined];
+  const [shape, weights, third] = spec.split(':') as [string, string, string | undefined];
+  // `shape:weights:first-load`: the SDK's first load with compress, which also makes the variant
+  // to cache (keepVariant, then exportVariant: the parts a page writes to its store).
+  const firstLoad = third === 'first-load';
+  const variantDir = firstLoad ? undefined : third;
   watchWasmHeap();
   const { loadOrt } = await import('../workers/ort/runtime.ts');
   const { TextEngine } = await import('../workers/text/engine.ts');
@@ -65,10 +70,11 @@ async function child(spec: string): Promise<void> {
   let heldBytes: () => number;
   let dispose: () => Promise<void>;
   let serviceDecode: number | null = null;
-  if (variantDir) {
+  if (variantDir || firstLoad) {
     const service = new TextService();
     await service.init({ backend: 'wasm', numThreads: 1 });
-    const info = await service.load({ format: 'variant', files });
+    await (firstLoad ?  service.load({ format: 'hf', files }, { compress: { linear: weights as 'q8' | 'q4' }, keepVariant: true }) : service.load({ format: 'variant', files }));
+    if (firstLoad) service.exportVariant({ id: shape, revision: 'bench' }).length = 0; // the page would write these parts to its store
     const { llamaConfigFromHf } = await import('../models/import/hf/config.ts');
     config = llamaConfigFromHf(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
     generate = async function* (prompt) {
@@ -76,7 +82,7 @@ async function child(spec: string): Promise<void> {
       serviceDecode = done.stats.decodeTokensPerSecond; // complete() gives the tokens at once: its own timing
       yield* [];
     };
-    heldBytes = () => info.memory.heldWeightBytes;
+    heldBytes = () => service.describe().memory.heldWeightBytes;
     dispose = () => service.dispose();
   } else {
     const model = await openTextModelFromHf(files);
@@ -132,14 +138,14 @@ if (values.child) {
     const dir = join(REPO_ROOT, 'public', 'models', `synthetic-${shape}`);
     if (!existsSync(join(dir, 'config.json'))) writeSyntheticFolder(publishedShape(shape), dir, { seed: 0 }); // the seed bench:scale uses
     for (const weights of values.weights.split(',')) {
-      const r = spawnSync(process.execPath, ['--expose-gc', ...TRANSFER_FLAG, '--import', 'tsx', 'bench/load-memory.ts', '--child', `${shape}:${weights}${values.variant ? `:${values.variant}` : ''}`, '--max-tokens', values['max-tokens']], { cwd: REPO_ROOT, encoding: 'utf8', maxBuffer: 1 << 24 });
+      const r = spawnSync(process.execPath, ['--expose-gc', ...TRANSFER_FLAG, '--import', 'tsx', 'bench/load-memory.ts', '--child', `${shape}:${weights}${values.variant ? `:${values.variant}` : values['first-load'] ? ':first-load' : ''}`, '--max-tokens', values['max-tokens']], { cwd: REPO_ROOT, encoding: 'utf8', maxBuffer: 1 << 24 });
       const line = r.stdout.trim().split('\n').pop() ?? '';
       if (r.status !== 0 || !line.startsWith('{')) {
         console.error(`[memory] ${shape} ${weights} failed (exit ${r.status}): ${r.stderr.slice(-2000)}`);
         continue;
       }
       const row = JSON.parse(line) as Row;
-      console.error(`[memory] ${shape} ${weights}${values.variant ? ' (variant)' : ''}: peak RSS ${row.peak_rss_mb} MB, WASM heap ${row.wasm_heap_mb} MB, JS ArrayBuffers ${row.array_buffers_mb} MB, load ${row.load_ms} ms, decode ${row.decode_tok_s} tok/s`);
+      console.error(`[memory] ${shape} ${weights}${values.variant ? ' (variant)' : values['first-load'] ? ' (first load + variant)' : ''}: peak RSS ${row.peak_rss_mb} MB, WASM heap ${row.wasm_heap_mb} MB, JS ArrayBuffers ${row.array_buffers_mb} MB, load ${row.load_ms} ms, decode ${row.decode_tok_s} tok/s`);
       rows.push(row);
     }
   }

@@ -304,6 +304,9 @@ export class TextEngine {
     this.heldStored = null;
     this.reprepare = () => prepareWeightsFrom(model.config, reader, prepareOptions);
     this.layerwise = (signal) => prepareLayerwiseFrom(model.config, reader, { ...prepareOptions, ...(signal ? { signal } : {}) });
+    // The compiled runner may look tokens up in the held table (which its reader's closure keeps
+    // alive with the rest): the source's rows are the same values.
+    if (reader.embeddingRows) for (const r of [this.runner, this.dropoutRunner]) r?.readRowsFrom((ids) => reader.embeddingRows!(ids));
   }
 
   /** Bytes of prepared weights the engine holds in JS besides the compiled sessions (0 once it let an fp32 copy go; the stored form when it keeps only that). */

@@ -309,7 +309,7 @@ export class PlanRunner {
     readonly attention: AttentionKind,
     private readonly segments: CompiledSegment[],
     /** Looks tokens up on the host when the first segment takes `inputs_embeds` (compile's HOST_LOOKUP_BYTES and split rules). */
-    private readonly embeddingRows?: (ids: readonly number[]) => Promise<Float32Array>,
+    private embeddingRows?: (ids: readonly number[]) => Promise<Float32Array>,
     /** The RoPE tables, when the segments take each run's rows as inputs (compile's split plans). */
     private readonly rope?: RopeTables,
   ) {
@@ -422,6 +422,15 @@ export class PlanRunner {
       runner.reset();
     }
     return runner;
+  }
+
+  /**
+   * Reads token rows from `rows` from now on, where this runner looks tokens up on the host:
+   * another reader of the same table (the same values), so that whatever the compile's reader
+   * kept alive (a held table, and through its closure the weights beside it) can go.
+   */
+  readRowsFrom(rows: (ids: readonly number[]) => Promise<Float32Array>): void {
+    if (this.embeddingRows) this.embeddingRows = rows;
   }
 
   /** Positions the model's context (and RoPE tables) hold. */
