@@ -305,12 +305,15 @@ export class TextService {
   exportVariant(source: Omit<VariantSource, 'format'>): ArrayBuffer[] {
     const engine = this.requireEngine();
     if (!this.stored || !engine.weights) throw new WhittleError('INVALID_ARGUMENT', 'no variant to export: load with compress and keepVariant first (and export once)');
-    const parts = writeVariant(this.stored, engine.weights, { ...source, format: this.variantFormat }, this.storedWidth);
+    const stored = this.stored;
     this.stored = null;
     // The engine kept the stored form (with an fp32 table) for this export alone: at Llama-3.2-1B
-    // q8, 2.5 GB of JS for the model's life. From now on its compiles read the source again.
-    if (this.storedSource) engine.readFromSource(this.storedSource);
+    // q8, 2.5 GB of JS for the model's life. From now on its compiles read the source again, and
+    // the stored form is released array by array as the file's parts are copied from it.
+    const sourceModel = this.storedSource;
     this.storedSource = null;
+    if (sourceModel) engine.readFromSource(sourceModel);
+    const parts = writeVariant(stored, engine.weights, { ...source, format: this.variantFormat }, this.storedWidth, { consume: sourceModel !== null });
     return Comlink.transfer(parts, parts);
   }
 
