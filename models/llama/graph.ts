@@ -7,7 +7,9 @@
  *   position       int64   [1]                 first position of this step (RoPE offset)
  *   position_ids   int64   [1, S]              instead of `position` in the dropout variant
  *   rope_cos/sin   float32 [S, headSize / 2]   instead of either, with SegmentOptions.ropeIn: the run's RoPE rows
- *   logit_rows     int64   [R]                 dropout variant: the rows the head reads (logits [1, R, vocab])
+ *   logit_rows     int64   [R]                 dropout variant: the rows gathered for the head; the first
+ *                                              head_split[0] give `logits` [1, head_split[0], vocab], the
+ *                                              rest are the run's marked context rows (see below)
  *   attention_mask float32 [G*S, T]            additive; row s*G+g is query s ('plain' attention only)
  *   seqlens_k      int32   [1] = T - 1, total_seq_len int32 [] = T   ('gqa' attention only)
  *   past_key.L / past_value.L, present_key.L / present_value.L: see `kvCacheShape`
@@ -93,8 +95,26 @@ export interface SegmentOptions {
    * Dropout decoding's variant (workers/text/dropout-decode.ts): `position_ids` int64 [1, S]
    * replaces `position` (so S rows can share one position: the ensemble members are S copies of
    * one token, each under its own attention mask), and the head reads the rows named by
-   * `logit_rows` int64 [R] (logits [1, R, vocab]) instead of the last one. Only for attention
-   * kinds with a mask input ('plain', 'onnx'); graphs without it are unchanged.
+   * `logit_rows` int64 [R] instead of the last one. Only for attention kinds with a mask input
+   * ('plain', 'onnx'); graphs without it are unchanged.
+   *
+   * The variant also reduces the context uncertainty in the graph, so that O(n) numbers and not
+   * n x vocab logits leave the runtime (workers/text/dropout-uncertainty.ts). Extra inputs:
+   *   head_rows  int64 [1]        how many of the gathered rows the head reads (the logit rows, and
+   *                               after them this run's marked rows when it scores them)
+   *   head_split int64 [2]        [L, N]: L logit rows, N scored rows (head_rows - L own + Q fed)
+   *   scored_in  float [1, Q, dim] final-normed marked rows of earlier runs, scored here too
+   *   mass_in    float [Vm]       Σ_i P_i of marked rows scored elsewhere ([1] zero when none)
+   *   top_k      int64 [1]        k of the top-k ids
+   * and outputs, over the N scored rows (this run's own first, then scored_in's):
+   *   final_normed   [1, R, dim]  every gathered row after the final norm (fed back as scored_in)
+   *   scored_plogp   [1, N + 1, 1, 1] Σ_v P(v) log P(v) = -H(P)
+   *   scored_mass    [1, 1, vocab]    Σ over the N rows of P  (before mass_in)
+   *   scored_cross   [1, N + 1, 1]    Σ_v P(v) log S(v), S = scored_mass + mass_in
+   *   scored_top_ids [1, N + 1, k]    int64, most probable first, ties to the lower id (TopK)
+   * where row N is padding (see emitScoredHead) and `scored_weights` float [1, 1, N + 1] is 1 for
+   * rows 0..N-1 and 0 for it.
+   * The head is the same initializer as the logits' (one MatMul over both row sets): no copy.
    */
   dropout?: boolean;
   /**
@@ -155,13 +175,14 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
 
   // Pending MLP output of the previous block: added to the residual by the next fused norm.
   let pending: Value | null = null;
-  const normWithResidual = (weight: Float32Array, name: string): Value => {
+  const normWithResidual = (weight: Float32Array, name: string, outputName?: string): Value => {
     const gamma = g.constant(name, 'float32', [c.dim], weight);
     if (pending === null) {
-      return g.op('SimplifiedLayerNormalization', [resid, gamma], { axis: -1, epsilon: eps });
+      return g.op('SimplifiedLayerNormalization', [resid, gamma], { axis: -1, epsilon: eps }, outputName === undefined ? {} : { outputName });
     }
     // outputs: normed, mean, inv_std_var, input + skip (the new residual)
-    const [normed, , , sum] = g.opN('SkipSimplifiedLayerNormalization', [pending, resid, gamma], 4, { epsilon: eps }, { domain: 'com.microsoft' });
+    const names = outputName === undefined ? {} : { outputNames: [outputName, `${name}.mean`, `${name}.inv_std`, `${name}.sum`] };
+    const [normed, , , sum] = g.opN('SkipSimplifiedLayerNormalization', [pending, resid, gamma], 4, { epsilon: eps }, { domain: 'com.microsoft', ...names });
     resid = sum!;
     pending = null;
     return normed!;
@@ -263,14 +284,65 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
       resid = last(resid);
       if (pending) pending = last(pending);
     }
-    const normed = normWithResidual(w.finalNorm, 'final_norm');
+    const normed = normWithResidual(w.finalNorm, 'final_norm', dropout ? 'final_normed' : undefined);
     const tiedFp32 = options.headFromEmbedding === true && c.tiedEmbeddings && w.head instanceof Float32Array;
-    const logits = tiedFp32
-      ? g.op('FusedMatMul', [normed, embeddingTable()], { transB: 1 }, { domain: 'com.microsoft', outputName: 'logits' }) // normed @ embedding^T
-      : emitLinear(g, normed, 'lm_head', w.head, c.dim, c.vocabSize, 'logits');
-    g.output(logits, 'float32', optimum ? [B, 'S', c.vocabSize] : [1, dropout ? 'R' : segment.allLogits ? 'S' : 1, c.vocabSize], 'logits');
+    const head = (x: Value, outputName?: string): Value =>
+      tiedFp32
+        ? g.op('FusedMatMul', [x, embeddingTable()], { transB: 1 }, { domain: 'com.microsoft', ...(outputName === undefined ? {} : { outputName }) }) // x @ embedding^T
+        : emitLinear(g, x, 'lm_head', w.head, c.dim, c.vocabSize, outputName);
+    if (dropout) {
+      g.output(normed, 'float32', [1, 'R', c.dim], 'final_normed');
+      emitScoredHead(g, normed, head, c.dim, c.vocabSize);
+    } else {
+      const logits = head(normed, 'logits');
+      g.output(logits, 'float32', optimum ? [B, 'S', c.vocabSize] : [1, segment.allLogits ? 'S' : 1, c.vocabSize], 'logits');
+    }
   }
   return { built: g.build({ opset: attention === 'onnx' ? 23 : 21 }), nodeCount: g.nodeCount, segment, attention };
+}
+
+/**
+ * The dropout variant's head (SegmentOptions.dropout): one head MatMul over the logit rows and
+ * the scored rows together, then the uncertainty reduction of the scored rows (see the option's
+ * comment for the I/O). Why these quantities: with P̄ = S / n,
+ * KL(P ‖ P̄) = Σ P (log P - log S) + log n, so the host finishes H and KL from O(N) numbers
+ * (workers/text/dropout-uncertainty.ts) once S covers every marked row. Row dot products are
+ * batched MatMuls ([N, 1, V] x [N, V, 1]) rather than Mul + ReduceSum, so no N x vocab product
+ * tensor is allocated beside the logits, P and log P.
+ *
+ * Most runs (decode steps, members) score nothing, N = 0, and onnxruntime refuses empty tensors
+ * in these nodes (WASM TopK: "divide by zero"; WebGPU Softmax: "Invalid dispatch group size (0,
+ * 1, 1)"; WASM ReduceLogSumExp returns a wrongly shaped result and warns every run). So the
+ * scored rows get one constant padding row (its outputs are ignored, and `scored_weights` [1, 1,
+ * N + 1], 1 per real row and 0 for it, keeps it out of Σ P): a run that scores nothing pays these
+ * nodes over one vocab row.
+ */
+function emitScoredHead(g: GraphBuilder, normed: Value, head: (x: Value, outputName?: string) => Value, dim: number, vocab: number): void {
+  const headRows = g.input('head_rows', 'int64', [1]);
+  const split = g.input('head_split', 'int64', [2]);
+  const scoredIn = g.input('scored_in', 'float32', [1, 'Q', dim]);
+  const massIn = g.input('mass_in', 'float32', ['Vm']);
+  const k = g.input('top_k', 'int64', [1]);
+  const own = g.op('Slice', [normed, g.ints([0]), headRows, g.ints([1])]); // [1, head_rows, dim]
+  const all = head(g.op('Concat', [own, scoredIn], { axis: 1 })); // [1, L + N, vocab]
+  const [logits, z] = g.opN('Split', [all, split], 2, { axis: 1 }, { outputNames: ['logits', 'scored_logits'] });
+  g.output(logits!, 'float32', [1, 'L', vocab], 'logits');
+  const rowWeights = g.input('scored_weights', 'float32', [1, 1, 'N1']);
+  const padded = g.op('Concat', [z!, g.constant('scored_padding', 'float32', [1, 1, vocab], new Float32Array(vocab))], { axis: 1 }); // [1, N + 1, vocab]
+  const [, ids] = g.opN('TopK', [padded, k], 2, { axis: -1, largest: 1, sorted: 1 }, { outputNames: ['scored_top_values', 'scored_top_ids'] });
+  g.output(ids!, 'int64', [1, 'N1', 'k'], 'scored_top_ids');
+  const p = g.op('Softmax', [padded], { axis: -1 }); // [1, N + 1, vocab]
+  const logP = g.op('LogSoftmax', [padded], { axis: -1 }); // [1, N + 1, vocab]
+  const plogp = g.op('MatMul', [g.op('Unsqueeze', [p, g.ints([2])]), g.op('Unsqueeze', [logP, g.ints([3])])], {}, { outputName: 'scored_plogp' }); // [1, N + 1, 1, 1]
+  g.output(plogp, 'float32', [1, 'N1', 1, 1], 'scored_plogp');
+  // Σ P over the real rows only: weights 1 for them, 0 for the padding row (exact, no subtraction).
+  const mass = g.op('MatMul', [rowWeights, p], {}, { outputName: 'scored_mass' }); // [1, 1, vocab]
+  g.output(mass, 'float32', [1, 1, vocab], 'scored_mass');
+  // S >= every P of the run in it, so S is 0 only where they all underflowed to 0; the clamp
+  // keeps 0 * log 0 from being NaN there (a P recomputed elsewhere, fed in mass_in, is > 0 anyway).
+  const logS = g.op('Log', [g.op('Max', [g.op('Add', [mass, massIn]), g.scalar(1.1754944e-38, 'tiny')])]); // [1, vocab]
+  const cross = g.op('MatMul', [p, g.op('Reshape', [logS, g.ints([vocab, 1])])], {}, { outputName: 'scored_cross' }); // [1, N + 1, 1]
+  g.output(cross, 'float32', [1, 'N1', 1], 'scored_cross');
 }
 
 /**

@@ -124,6 +124,8 @@ export interface RowsRun {
   positions: readonly number[];
   /** The rows whose logits come back, in this order: logits [R * vocab]. */
   logitRows: readonly number[];
+  /** Context-uncertainty rows of the run (dropout-uncertainty.ts); none by default. */
+  scoring?: RowsScoring;
   /**
    * Writes query s's mask row over T = slots + S positions (past slots, then the new rows);
    * default: causal over the filled cache. `P` is the cache length, `slots` the positions the
@@ -138,6 +140,37 @@ export interface RowsRun {
    */
   appendFrom?: number;
 }
+
+/**
+ * What a `rows` run does for the context uncertainty, in the graph (models/llama/graph.ts
+ * `emitScoredHead`): `marked` rows of the run go through the final norm (returned, so a later
+ * run can score them: `RowsResult.normed`); with `scoreOwn` the head also scores them, and it
+ * scores `scoredIn` (rows a previous run returned). S, the mass scores are taken against, is
+ * the scored rows' Σ P plus `massIn`.
+ */
+export interface RowsScoring {
+  /** Rows of this run (indices into its new rows) that are marked context. */
+  marked: readonly number[];
+  /** Score the marked rows here too (else only their normed states come back). */
+  scoreOwn: boolean;
+  /** Final-normed rows from earlier runs [Q * dim]. */
+  scoredIn: Float32Array;
+  /** Σ_i P_i of marked rows scored in other runs [vocab]; default none. */
+  massIn?: Float32Array;
+  topK: number;
+}
+
+/** A `rows` run's outputs beyond the logits; `scored` is in scoring order: own marked rows, then `scoredIn`'s. */
+export interface RowsResult {
+  logits: Float32Array;
+  /** The marked rows after the final norm [marked * dim]. */
+  normed: Float32Array;
+  /** Per scored row: Σ P log P (= -H), Σ P log S, top-k ids [N * k]; Σ P over them [vocab]. */
+  scored: { plogp: Float32Array; cross: Float32Array; mass: Float32Array; topIds: BigInt64Array };
+}
+
+/** The dropout variant's uncertainty outputs: fetched only by runs that score (RowsScoring). */
+const SCORING_OUTPUTS = ['final_normed', 'scored_plogp', 'scored_cross', 'scored_mass', 'scored_top_ids'];
 
 /**
  * A K or V tensor as rows: [K, T, hs] is K rows of T positions of `hs` values (`unit` = hs); a
@@ -434,6 +467,11 @@ export class PlanRunner {
     return this.weights.config.vocabSize;
   }
 
+  /** Width of the hidden state (and of `RowsResult.normed`'s rows). */
+  get hiddenSize(): number {
+    return this.weights.config.dim;
+  }
+
   /** session.run calls of one full-path step (segments in the plan). */
   get runsPerStep(): number {
     return this.segments.length;
@@ -511,6 +549,27 @@ export class PlanRunner {
     const { logits } = await this.runRange(0, this.segments.length - 1, { tokens }, this.position, tokens.length, signal, false, run);
     if (run.append) this.position += tokens.length - from;
     return logits;
+  }
+
+  /**
+   * A `rows` run that also reduces context uncertainty in the graph (`run.scoring`): the logits
+   * of `run.logitRows`, the marked rows' normed states and the scored rows' sums, no n x vocab.
+   */
+  async scoreRows(tokens: readonly number[], run: RowsRun & { scoring: RowsScoring }, signal?: AbortSignal): Promise<RowsResult> {
+    if (!this.dropoutVariant) throw new WhittleError('INTERNAL', 'scoreRows() needs graphs compiled with the dropout variant');
+    if (run.appendFrom !== undefined) throw new WhittleError('INTERNAL', 'a scoring run caches all its rows or none');
+    this.checkTokens(tokens);
+    if (run.positions.length !== tokens.length) throw new WhittleError('INTERNAL', `${tokens.length} rows but ${run.positions.length} positions`);
+    const { logits, extra } = await this.runRange(0, this.segments.length - 1, { tokens }, this.position, tokens.length, signal, false, run);
+    if (run.append) this.position += tokens.length;
+    const data = <T>(name: string) => extra![name]!.data as T;
+    const dim = this.weights.config.dim;
+    const L = run.logitRows.length;
+    return {
+      logits,
+      normed: data<Float32Array>('final_normed').subarray(L * dim),
+      scored: { plogp: data('scored_plogp'), cross: data('scored_cross'), mass: data('scored_mass'), topIds: data('scored_top_ids') },
+    };
   }
 
   /** Whether `rows` may cache only the last rows of a run (`RowsRun.appendFrom`): the host cache (WASM). */
@@ -601,7 +660,7 @@ export class PlanRunner {
    * ids or a hidden state; returns the last segment's logits (and its hidden_out, read back,
    * when `wantHidden`). Caches of the layers run grow from P to P + S.
    */
-  private async runRange(first: number, last: number, input: { tokens?: readonly number[]; hidden?: Ort.Tensor }, P: number, S: number, signal: AbortSignal | undefined, wantHidden: boolean, rows?: RowsRun): Promise<{ logits: Float32Array; hidden?: Float32Array }> {
+  private async runRange(first: number, last: number, input: { tokens?: readonly number[]; hidden?: Ort.Tensor }, P: number, S: number, signal: AbortSignal | undefined, wantHidden: boolean, rows?: RowsRun): Promise<{ logits: Float32Array; hidden?: Float32Array; extra?: Record<string, Ort.Tensor> }> {
     const c = this.weights.config;
     const T = P + S;
     const positions = rows?.positions ?? Array.from({ length: S }, (_, s) => P + s);
@@ -615,9 +674,22 @@ export class PlanRunner {
     // The dropout variant's own inputs; its graphs otherwise compute what the plain ones do.
     const variantFeeds = (slots: number): Record<string, Ort.Tensor> => {
       if (!this.dropoutVariant) return {};
+      const logitRows = rows?.logitRows ?? [S - 1];
+      const scoring = rows?.scoring;
+      const marked = scoring?.marked ?? [];
+      const headRows = logitRows.length + (scoring?.scoreOwn ? marked.length : 0);
+      const fed = (scoring?.scoredIn.length ?? 0) / c.dim;
       const out: Record<string, Ort.Tensor> = {
         position_ids: new this.ort.Tensor('int64', BigInt64Array.from(positions, (p) => BigInt(p)), [1, S]),
-        logit_rows: new this.ort.Tensor('int64', BigInt64Array.from(rows?.logitRows ?? [S - 1], (r) => BigInt(r)), [rows?.logitRows.length ?? 1]),
+        // The graph gathers the logit rows, then the marked ones (graph.ts, SegmentOptions.dropout).
+        logit_rows: new this.ort.Tensor('int64', BigInt64Array.from([...logitRows, ...marked], (r) => BigInt(r)), [logitRows.length + marked.length]),
+        head_rows: new this.ort.Tensor('int64', BigInt64Array.of(BigInt(headRows)), [1]),
+        head_split: new this.ort.Tensor('int64', BigInt64Array.of(BigInt(logitRows.length), BigInt(headRows - logitRows.length + fed)), [2]),
+        scored_in: new this.ort.Tensor('float32', scoring?.scoredIn ?? new Float32Array(0), [1, fed, c.dim]),
+        mass_in: scoring?.massIn ? new this.ort.Tensor('float32', scoring.massIn, [c.vocabSize]) : new this.ort.Tensor('float32', new Float32Array(1), [1]),
+        top_k: new this.ort.Tensor('int64', BigInt64Array.of(BigInt(scoring?.topK ?? 1)), [1]),
+        // 1 per scored row, 0 for the graph's padding row (graph.ts emitScoredHead).
+        scored_weights: new this.ort.Tensor('float32', new Float32Array(headRows - logitRows.length + fed + 1).fill(1, 0, headRows - logitRows.length + fed), [1, 1, headRows - logitRows.length + fed + 1]),
       };
       const fill = rows?.mask;
       if (fill) out.attention_mask = this.inputs.rowMask(S, slots + S, (s, row) => fill(s, row, P, slots));
@@ -635,6 +707,7 @@ export class PlanRunner {
 
     let logits: Float32Array | null = null;
     let hidden: Float32Array | undefined;
+    let extra: Record<string, Ort.Tensor> | undefined;
     const wasm = this.backend === 'wasm';
     const hs = this.weights.headSize;
     // True while feeds.hidden_in is a previous segment's hidden_out (a GPU buffer on WebGPU) that
@@ -676,7 +749,9 @@ export class PlanRunner {
         const inputs: Record<string, Ort.Tensor> = {};
         for (const name of seg.session.inputNames) inputs[name] = feeds[name]!;
         // Scratch rows (dropout members) fetch no cache output: the caches stay as they were.
-        const fetches = append ? this.fetches[i]! : this.fetches[i]!.filter((n) => !n.startsWith('new_') && !n.startsWith('present_'));
+        // The uncertainty outputs only when the run scores: otherwise each would be one more
+        // array onnxruntime-web allocates per step (see HostKv) for an empty tensor.
+        const fetches = this.fetches[i]!.filter((n) => (append || !(n.startsWith('new_') || n.startsWith('present_'))) && (rows?.scoring || !SCORING_OUTPUTS.includes(n)));
         const out = await seg.session.run(inputs, fetches);
         if (ownsHidden) feeds.hidden_in?.dispose(); // the previous segment's hidden_out, now consumed
         ownsHidden = false;
@@ -704,14 +779,16 @@ export class PlanRunner {
           }
         }
         // onnxruntime-web hands every CPU output back in a typed array of its own: no copy needed.
-        if (i === last) logits = out.logits!.data as Float32Array;
-        else out.logits?.dispose();
+        if (i === last) {
+          logits = out.logits!.data as Float32Array;
+          if (rows?.scoring) extra = Object.fromEntries(SCORING_OUTPUTS.map((n) => [n, out[n]!]));
+        } else out.logits?.dispose();
       }
     } catch (err) {
       if (ownsHidden) feeds.hidden_in?.dispose();
       throw err;
     }
-    return { logits: logits!, hidden };
+    return { logits: logits!, hidden, ...(extra ? { extra } : {}) };
   }
 
   /** Releases the sessions and caches; the runner is unusable afterwards. */
