@@ -27,7 +27,7 @@
  * FLAP's compensation biases after O and down (1 Add each) when it has them.
  */
 import { WhittleError } from '../../core/errors.ts';
-import { emitLinear } from '../compress/linear.ts';
+import { emitLinear, linearInitializers, linearOp } from '../compress/linear.ts';
 import { GraphBuilder, float, type BuiltModel, type Dim, type Value } from '../onnx/builder.ts';
 import type { Segment } from './plan.ts';
 import { checkSupported, layerWidth, type PreparedWeights } from './prepare.ts';
@@ -100,20 +100,22 @@ export interface SegmentOptions {
    *
    * The variant also reduces the context uncertainty in the graph, so that O(n) numbers and not
    * n x vocab logits leave the runtime (workers/text/dropout-uncertainty.ts). Extra inputs:
-   *   head_rows  int64 [1]        how many of the gathered rows the head reads (the logit rows, and
-   *                               after them this run's marked rows when it scores them)
-   *   head_split int64 [2]        [L, N]: L logit rows, N scored rows (head_rows - L own + Q fed)
-   *   scored_in  float [1, Q, dim] final-normed marked rows of earlier runs, scored here too
-   *   mass_in    float [Vm]       Σ_i P_i of marked rows scored elsewhere ([1] zero when none)
-   *   top_k      int64 [1]        k of the top-k ids
+   *   score       bool []          whether this run scores (else the head reads the R = L rows
+   *                                alone and the outputs below are one-element placeholders)
+   *   score_sizes int64 [4]        [head_rows, L, N, k]: how many of the gathered rows the head
+   *                                reads (the logit rows, then this run's marked rows when it
+   *                                scores them), L logit rows, N scored rows (head_rows - L own + Q
+   *                                fed), k of the top-k ids
+   *   scored_in   float [1, Q, dim] final-normed marked rows of earlier runs, scored here too
+   *   mass_in     float [Vm]       Σ_i P_i of marked rows scored elsewhere ([1] zero when none)
+   *   scored_weights float [1, 1, N + 1] 1 per scored row, 0 for the padding row (see below)
    * and outputs, over the N scored rows (this run's own first, then scored_in's):
    *   final_normed   [1, R, dim]  every gathered row after the final norm (fed back as scored_in)
    *   scored_plogp   [1, N + 1, 1, 1] Σ_v P(v) log P(v) = -H(P)
    *   scored_mass    [1, 1, vocab]    Σ over the N rows of P  (before mass_in)
    *   scored_cross   [1, N + 1, 1]    Σ_v P(v) log S(v), S = scored_mass + mass_in
    *   scored_top_ids [1, N + 1, k]    int64, most probable first, ties to the lower id (TopK)
-   * where row N is padding (see emitScoredHead) and `scored_weights` float [1, 1, N + 1] is 1 for
-   * rows 0..N-1 and 0 for it.
+   * where row N is padding (see emitScoredHead).
    * The head is the same initializer as the logits' (one MatMul over both row sets): no copy.
    */
   dropout?: boolean;
@@ -286,15 +288,18 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
     }
     const normed = normWithResidual(w.finalNorm, 'final_norm', dropout ? 'final_normed' : undefined);
     const tiedFp32 = options.headFromEmbedding === true && c.tiedEmbeddings && w.head instanceof Float32Array;
-    const head = (x: Value, outputName?: string): Value =>
+    // The head's initializers live in this graph; the dropout variant applies them in two If
+    // branches too, which read them from here (one copy).
+    const headWeights = tiedFp32 ? [embeddingTable()] : linearInitializers(g, 'lm_head', w.head, c.dim, c.vocabSize);
+    const head: HeadOp = (at, x, outputName) =>
       tiedFp32
-        ? g.op('FusedMatMul', [x, embeddingTable()], { transB: 1 }, { domain: 'com.microsoft', ...(outputName === undefined ? {} : { outputName }) }) // x @ embedding^T
-        : emitLinear(g, x, 'lm_head', w.head, c.dim, c.vocabSize, outputName);
+        ? at.op('FusedMatMul', [x, headWeights[0]!], { transB: 1 }, { domain: 'com.microsoft', ...(outputName === undefined ? {} : { outputName }) }) // x @ embedding^T
+        : linearOp(at, x, w.head, headWeights, outputName);
     if (dropout) {
       g.output(normed, 'float32', [1, 'R', c.dim], 'final_normed');
       emitScoredHead(g, normed, head, c.dim, c.vocabSize);
     } else {
-      const logits = head(normed, 'logits');
+      const logits = head(g, normed, 'logits');
       g.output(logits, 'float32', optimum ? [B, 'S', c.vocabSize] : [1, segment.allLogits ? 'S' : 1, c.vocabSize], 'logits');
     }
   }
@@ -310,40 +315,69 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
  * batched MatMuls ([N, 1, V] x [N, V, 1]) rather than Mul + ReduceSum, so no N x vocab product
  * tensor is allocated beside the logits, P and log P.
  *
- * Most runs (decode steps, members) score nothing, N = 0, and onnxruntime refuses empty tensors
- * in these nodes (WASM TopK: "divide by zero"; WebGPU Softmax: "Invalid dispatch group size (0,
- * 1, 1)"; WASM ReduceLogSumExp returns a wrongly shaped result and warns every run). So the
- * scored rows get one constant padding row (its outputs are ignored, and `scored_weights` [1, 1,
- * N + 1], 1 per real row and 0 for it, keeps it out of Σ P): a run that scores nothing pays these
- * nodes over one vocab row.
+ * Most runs (decode steps, members) score nothing: an `If` on `score` sends them through a
+ * branch with the head alone (16 nodes fewer per step; measured in bench/RESULTS.md), and both
+ * branches read the head's initializers from this graph. A scoring run may still score no row
+ * (a prompt chunk whose marked rows are only normed for later), and onnxruntime refuses empty
+ * tensors in these nodes (WASM TopK: "divide by zero"; WebGPU Softmax: "Invalid dispatch group
+ * size (0, 1, 1)"), so the scored rows get one constant padding row (its outputs are ignored, and
+ * row weights [1, 1, N + 1], 1 per real row and 0 for it, keep it out of Σ P).
  */
-function emitScoredHead(g: GraphBuilder, normed: Value, head: (x: Value, outputName?: string) => Value, dim: number, vocab: number): void {
-  const headRows = g.input('head_rows', 'int64', [1]);
-  const split = g.input('head_split', 'int64', [2]);
+function emitScoredHead(g: GraphBuilder, normed: Value, head: HeadOp, dim: number, vocab: number): void {
+  // Five inputs, not seven: every run feeds them (onnxruntime-web takes no optional graph input:
+  // it refuses an input outside inputNames, which leaves out initializers), and each costs a run
+  // some µs (stories260K: a decode step 1.19x the previous variant's with seven).
+  const score = g.input('score', 'bool', []);
+  const sizes = g.input('score_sizes', 'int64', [4]); // [head_rows, L, N, k]
   const scoredIn = g.input('scored_in', 'float32', [1, 'Q', dim]);
   const massIn = g.input('mass_in', 'float32', ['Vm']);
-  const k = g.input('top_k', 'int64', [1]);
-  const own = g.op('Slice', [normed, g.ints([0]), headRows, g.ints([1])]); // [1, head_rows, dim]
-  const all = head(g.op('Concat', [own, scoredIn], { axis: 1 })); // [1, L + N, vocab]
-  const [logits, z] = g.opN('Split', [all, split], 2, { axis: 1 }, { outputNames: ['logits', 'scored_logits'] });
-  g.output(logits!, 'float32', [1, 'L', vocab], 'logits');
   const rowWeights = g.input('scored_weights', 'float32', [1, 1, 'N1']);
-  const padded = g.op('Concat', [z!, g.constant('scored_padding', 'float32', [1, 1, vocab], new Float32Array(vocab))], { axis: 1 }); // [1, N + 1, vocab]
-  const [, ids] = g.opN('TopK', [padded, k], 2, { axis: -1, largest: 1, sorted: 1 }, { outputNames: ['scored_top_values', 'scored_top_ids'] });
-  g.output(ids!, 'int64', [1, 'N1', 'k'], 'scored_top_ids');
-  const p = g.op('Softmax', [padded], { axis: -1 }); // [1, N + 1, vocab]
-  const logP = g.op('LogSoftmax', [padded], { axis: -1 }); // [1, N + 1, vocab]
-  const plogp = g.op('MatMul', [g.op('Unsqueeze', [p, g.ints([2])]), g.op('Unsqueeze', [logP, g.ints([3])])], {}, { outputName: 'scored_plogp' }); // [1, N + 1, 1, 1]
-  g.output(plogp, 'float32', [1, 'N1', 1, 1], 'scored_plogp');
+  const padding = g.constant('scored_padding', 'float32', [1, 1, vocab], new Float32Array(vocab));
+  const outputs: [string, 'float32' | 'int64', Dim[]][] = [
+    ['logits', 'float32', [1, 'L', vocab]],
+    ['scored_plogp', 'float32', [1, 'N1', 1, 1]],
+    ['scored_cross', 'float32', [1, 'N1', 1]],
+    ['scored_mass', 'float32', [1, 1, vocab]],
+    ['scored_top_ids', 'int64', [1, 'N1', 'k']],
+  ];
+
+  // score = false (decode steps, members: R = L rows, nothing scored): the head alone, and one-
+  // element placeholders for the rest.
+  const plain = g.branch('plain');
+  plain.output(head(plain, normed, 'logits.plain'), 'float32', outputs[0]![2], 'logits.plain');
+  const placeholder = (name: string, dtype: 'float32' | 'int64', rank: number) =>
+    plain.output(plain.constant(`${name}.plain`, dtype, new Array<number>(rank).fill(1), dtype === 'int64' ? BigInt64Array.of(-1n) : Float32Array.of(0)), dtype, new Array<number>(rank).fill(1), `${name}.plain`);
+  for (const [name, dtype, shape] of outputs.slice(1)) placeholder(name, dtype, shape.length);
+
+  // score = true: one head MatMul over the logit rows and the scored rows, then the reduction.
+  const t = g.branch('scored');
+  const size = (from: number, to: number) => t.op('Slice', [sizes, t.ints([from]), t.ints([to])]);
+  const headRows = size(0, 1);
+  const split = size(1, 3);
+  const k = size(3, 4);
+  const own = t.op('Slice', [normed, t.ints([0]), headRows, t.ints([1])]); // [1, head_rows, dim]
+  const all = head(t, t.op('Concat', [own, scoredIn], { axis: 1 })); // [1, L + N, vocab]
+  const [logits, z] = t.opN('Split', [all, split], 2, { axis: 1 }, { outputNames: ['logits.scored', 'scored_logits'] });
+  const padded = t.op('Concat', [z!, padding], { axis: 1 }); // [1, N + 1, vocab]
+  const [, ids] = t.opN('TopK', [padded, k], 2, { axis: -1, largest: 1, sorted: 1 }, { outputNames: ['scored_top_values', 'scored_top_ids.scored'] });
+  const p = t.op('Softmax', [padded], { axis: -1 }); // [1, N + 1, vocab]
+  const logP = t.op('LogSoftmax', [padded], { axis: -1 }); // [1, N + 1, vocab]
+  const plogp = t.op('MatMul', [t.op('Unsqueeze', [p, t.ints([2])]), t.op('Unsqueeze', [logP, t.ints([3])])], {}, { outputName: 'scored_plogp.scored' }); // [1, N + 1, 1, 1]
   // Σ P over the real rows only: weights 1 for them, 0 for the padding row (exact, no subtraction).
-  const mass = g.op('MatMul', [rowWeights, p], {}, { outputName: 'scored_mass' }); // [1, 1, vocab]
-  g.output(mass, 'float32', [1, 1, vocab], 'scored_mass');
+  const mass = t.op('MatMul', [rowWeights, p], {}, { outputName: 'scored_mass.scored' }); // [1, 1, vocab]
   // S >= every P of the run in it, so S is 0 only where they all underflowed to 0; the clamp
   // keeps 0 * log 0 from being NaN there (a P recomputed elsewhere, fed in mass_in, is > 0 anyway).
-  const logS = g.op('Log', [g.op('Max', [g.op('Add', [mass, massIn]), g.scalar(1.1754944e-38, 'tiny')])]); // [1, vocab]
-  const cross = g.op('MatMul', [p, g.op('Reshape', [logS, g.ints([vocab, 1])])], {}, { outputName: 'scored_cross' }); // [1, N + 1, 1]
-  g.output(cross, 'float32', [1, 'N1', 1], 'scored_cross');
+  const logS = t.op('Log', [t.op('Max', [t.op('Add', [mass, massIn]), t.scalar(1.1754944e-38, 'tiny')])]); // [1, 1, vocab]
+  const cross = t.op('MatMul', [p, t.op('Reshape', [logS, t.ints([vocab, 1])])], {}, { outputName: 'scored_cross.scored' }); // [1, N + 1, 1]
+  // A branch's outputs are the If's, in the same order.
+  [logits!, plogp, cross, mass, ids!].forEach((v, i) => t.output(v, outputs[i]![1], outputs[i]![2]));
+
+  const results = g.opN('If', [score], outputs.length, { then_branch: { kind: 'graph', graph: t }, else_branch: { kind: 'graph', graph: plain } }, { outputNames: outputs.map(([name]) => name) });
+  outputs.forEach(([name, dtype, shape], i) => g.output(results[i]!, dtype, shape, name));
 }
+
+/** Applies the LM head to `x` [1, rows, dim] in `at` (this graph or an If branch of it) -> [1, rows, vocab]. */
+type HeadOp = (at: GraphBuilder, x: Value, outputName?: string) => Value;
 
 /**
  * Additive attention mask [B, 1, S, T] from optimum's int64 `attention_mask` [B, T]: key t is

@@ -51,7 +51,7 @@ export const SCORED_BYTES = 64 * 2 ** 20;
 
 /** What the prefill moved across the runtime boundary for the uncertainty, in bytes (bench). */
 export interface UncertaintyTransfer {
-  /** Fetched from the runtime: normed rows, per-row sums, top-k ids, mass vectors. */
+  /** Fetched from the runtime: normed rows, per-row sums, top-k ids, mass vectors (not the logits the prefill fetches anyway). */
   out: number;
   /** Fed back into it: normed rows (`scored_in`) and masses (`mass_in`). */
   in: number;
@@ -108,8 +108,8 @@ export async function prefillUncertainty(runner: PlanRunner, prompt: readonly nu
     // One pass: only the last chunk scores, all n rows (its own, then the earlier ones' normed states).
     const scoreOwn = !onePass || final;
     const scoredIn = onePass && final ? normed.subarray(0, first * dim) : new Float32Array(0);
-    const out = await runner.scoreRows(part, { positions: part.map((_, s) => start + s), logitRows: [part.length - 1], append: true, scoring: { marked: own, scoreOwn, scoredIn, topK: k } }, signal);
-    transfer.out += bytesOf(out) + out.logits.byteLength;
+    const out = await runner.scoreRows(part, { positions: part.map((_, s) => start + s), logitRows: [part.length - 1], append: true, scoring: { marked: own, scoreOwn, scoredIn, topK: k, wantMass: !onePass } }, signal);
+    transfer.out += bytesOf(out);
     transfer.in += scoredIn.byteLength;
     normed.set(out.normed, first * dim);
     logits = out.logits;
@@ -136,7 +136,7 @@ export async function prefillUncertainty(runner: PlanRunner, prompt: readonly nu
       const scoredIn = normed.subarray(c.from * dim, c.to * dim);
       // One logit row all the same: a run with none would make an empty `logits`, which WebGPU's kernels refuse.
       const out = await runner.scoreRows([last], { positions: [runner.position - 1], logitRows: [0], append: false, scoring: { marked: [], scoreOwn: false, scoredIn, massIn, topK: k } }, signal);
-      transfer.out += bytesOf(out) + out.logits.byteLength;
+      transfer.out += bytesOf(out);
       transfer.in += scoredIn.byteLength + massIn.byteLength;
       transfer.extraRuns++;
       for (let j = 0; j < c.to - c.from; j++) sums.cross[c.from + j] = out.scored.cross[j]!;
