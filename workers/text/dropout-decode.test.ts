@@ -11,6 +11,7 @@ import { readLlama2cCheckpoint } from '../../models/import/llama2c/checkpoint.ts
 import { readLocalModelFile } from '../../models/local.ts';
 import type { AttentionKind } from '../../models/llama/graph.ts';
 import { prepareWeights } from '../../models/llama/prepare.ts';
+import { compressPrepared } from '../../models/compress/compress-prepared.ts';
 import { sliceWidth } from '../../models/compress/width-slice.ts';
 import { randomLlama } from '../../models/llama/testing/random-model.ts';
 import type { LlamaConfig, LlamaPlan, LlamaWeights } from '../../models/llama/types.ts';
@@ -131,7 +132,24 @@ describe.each(['onnx', 'plain'] as const)('dropout variant (%s attention) vs the
   });
 });
 
-describe('context uncertainty reduced in the graph, a larger vocabulary', () => {
+describe('context uncertainty reduced in the graph: quantized heads, a larger vocabulary', () => {
+  // A quantized head in both If branches, read from the enclosing graph. The prompt is one chunk
+  // and the reference logits come from one run over the same rows in the same order (the last
+  // position, then the marked ones): DynamicQuantizeMatMul quantizes its input per tensor, so an
+  // int8 head's logits of a row depend on the other rows of its run (by 6e-3 nats of H here
+  // between the per-chunk batches of the old path and this one's single batch).
+  it.each([['int8 head (q8)', 'int8'], ['MatMulNBits q4 head', 'nbits']] as const)('stories260K, %s: in-graph vs the float64 reduction of the same head\'s logits', async (_, kernel) => {
+    const prepared = compressPrepared(prepareWeights(stories.config, stories.weights), { linear: kernel === 'int8' ? 'q8' : 'q4', head: 'q8', kernel }, 'wasm');
+    expect(prepared.head instanceof Float32Array).toBe(false);
+    const runner = await PlanRunner.compile(ort, 'wasm', prepared, { layers: [0, 1, 2, 3, 4] }, 'onnx', { dropout: true });
+    const marked = [1, 2, 5, 6, 9];
+    const rows = await runner.rows(prompt, { positions: prompt.map((_, p) => p), logitRows: [prompt.length - 1, ...marked], append: true });
+    const want = contextUncertainty(rows.subarray(512), marked.length, 512, 5);
+    runner.reset();
+    expectUncertainty((await prefillUncertainty(runner, prompt, marked, 5)).uncertainty, want, 1e-5, kernel);
+    await runner.release();
+  });
+
   // 4096 tokens, 40 marked rows over 6 prefill chunks of 8 (7, 8, 8, 8, 8 and 1 marked): P̄ spans
   // every chunk, float32 sums run over 4096 entries; two passes at 16 rows per run group the
   // chunks' rows as 15, 16, 9: 3 scratch runs.
