@@ -9,21 +9,27 @@
  * token.
  *
  * The reduction over the vocabulary happens in the prefill graphs (models/llama/graph.ts,
- * `emitScoredHead`): only O(n) numbers per row (Σ P log P, Σ P log S, k ids), one vocab vector
- * and the marked rows' final-normed states [n, dim] cross from the runtime, never the n x vocab
+ * `emitScoredHead`): only O(n) numbers per row (Σ P log P, Σ P log S, k ids) and the marked
+ * rows' final-normed states [n, dim] cross from the runtime, never the n x vocab
  * logits (at SmolLM2's 49152 tokens, 256 marked rows were 50 MB per prompt). KL needs S, the sum
  * over *every* marked row, but the prompt runs in chunks (runner.prefillChunk): so the chunks
  * before the last return only their marked rows' normed states [M, dim], and the last chunk's
  * run scores all n rows at once (its own, and the earlier ones fed back as `scored_in`) with the
  * same head initializer that makes its logits: no second copy of the head, no extra run, and each
- * row through the head once.
+ * row through the head once. (Decode steps and members skip these nodes: an If in the graph.)
  *
- * That last run holds about three [n, vocab] float tensors (logits, P, their split). Above
+ * That last run holds about three [n, vocab] float tensors (the head's output or its split, P,
+ * log P). Above
  * SCORED_BYTES per tensor the rows are scored in two passes instead: each chunk scores its own
  * rows (Σ P log P, top-k, and its Σ P, summed here in float64), then scratch runs (nothing
  * cached) score the rows again, consecutive chunks' rows together up to the same row limit,
  * against the full S (`mass_in` = S minus the group's own mass, which the graph adds back):
- * bounded memory, for one extra run per group and a second head product per marked row.
+ * bounded memory, for one extra run per group, a second head product per marked row and one
+ * vocab vector per chunk out of the runtime.
+ *
+ * An int8 head (DynamicQuantizeMatMul) quantizes its input per tensor, so its logits of a row
+ * depend on the other rows of the run: with one, these numbers are those of the rows headed
+ * together (all n in one pass), as the per-chunk logits rows were before.
  *
  * @example
  * const { logits, uncertainty } = await prefillUncertainty(runner, prompt, marked, 5);
