@@ -34,7 +34,8 @@ import { readLocalModelFile } from '../models/local.ts';
 import { prepareWeights } from '../models/llama/prepare.ts';
 import { fullPlan } from '../models/llama/types.ts';
 import { loadOrt } from '../workers/ort/runtime.ts';
-import { DropoutEnsemble, prefillMarked } from '../workers/text/dropout-decode.ts';
+import { DropoutEnsemble } from '../workers/text/dropout-decode.ts';
+import { prefillUncertainty } from '../workers/text/dropout-uncertainty.ts';
 import { resolveDropout } from '../workers/text/dropout-members.ts';
 import { TextEngine } from '../workers/text/engine.ts';
 import { textModelFromHf, textModelFromLlama2c, type TextModel } from '../workers/text/model.ts';
@@ -187,8 +188,8 @@ for (const { id, model } of models) {
         // NLL of the true continuation, teacher-forced.
         runner.reset();
         const setup = dropout ? resolveDropout(dropout, prompt, c.bosTokenId, c.vocabSize, 0) : null;
-        const prefilled = await prefillMarked(runner, prompt, setup?.positions ?? []);
-        const ensemble = setup ? new DropoutEnsemble(runner, setup, prefilled.markedLogits, { greedy: true }) : null;
+        const prefilled = await prefillUncertainty(runner, prompt, setup?.positions ?? [], setup?.topK ?? 1);
+        const ensemble = setup ? new DropoutEnsemble(runner, setup, prefilled.uncertainty, { greedy: true }) : null;
         let logits = prefilled.logits;
         let last = prompt.at(-1)!;
         const history = [...prompt];

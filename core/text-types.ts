@@ -161,7 +161,11 @@ export interface DropoutStats {
   memberMs: number;
   fusedRuns: number;
   overturnedFused: number;
-  /** Time to reduce the marked rows' logits to their uncertainty, ms (the prefill itself is in `prefillMs`). */
+  /**
+   * Time the uncertainty took beyond the prefill's own runs, ms: the host's last reduction and,
+   * for more marked rows than one run scores (workers/text/dropout-uncertainty.ts), the scratch
+   * runs of the second pass. The scoring inside the prefill's runs is in `prefillMs`.
+   */
   uncertaintyMs: number;
 }
 

@@ -35,28 +35,36 @@ export function linearBytes(w: LinearWeight): number {
 
 /** Emits X [.., K] @ W [K, N] -> [.., N] as the node `w`'s form needs; `name` prefixes its initializers. */
 export function emitLinear(g: GraphBuilder, x: Value, name: string, w: LinearWeight, K: number, N: number, outputName?: string): Value {
-  const out = outputName === undefined ? {} : { outputName };
+  return linearOp(g, x, w, linearInitializers(g, name, w, K, N), outputName);
+}
+
+/**
+ * The initializers of `w`'s form in `g` (weight first), for a linear emitted more than once or
+ * inside a subgraph (`linearOp` in an If branch reads them from the enclosing graph, no copy).
+ */
+export function linearInitializers(g: GraphBuilder, name: string, w: LinearWeight, K: number, N: number): Value[] {
   if (w instanceof Float32Array) {
     if (w.length !== K * N) throw new WhittleError('INTERNAL', `linear ${name}: ${w.length} weights for [${K}, ${N}]`);
-    return g.op('MatMul', [x, g.constant(name, 'float32', [K, N], w)], {}, out);
+    return [g.constant(name, 'float32', [K, N], w)];
   }
   if (w.weight.K !== K || w.weight.N !== N) {
     throw new WhittleError('INTERNAL', `linear ${name}: quantized as [${w.weight.K}, ${w.weight.N}], used as [${K}, ${N}]`);
   }
-  if (w.kind === 'int8') {
-    const b = g.constant(name, 'int8', [K, N], w.weight.b);
-    const scale = g.constant(`${name}.scale`, 'float32', [N], w.weight.scales);
-    return g.op('DynamicQuantizeMatMul', [x, b, scale], {}, { domain: 'com.microsoft', ...out });
-  }
+  if (w.kind === 'int8') return [g.constant(name, 'int8', [K, N], w.weight.b), g.constant(`${name}.scale`, 'float32', [N], w.weight.scales)];
   const q = w.weight;
   const nBlocks = blockCount(K, q.blockSize);
-  const b = g.constant(name, 'uint8', [N, nBlocks, blobBytes(q.blockSize, q.bits)], q.b);
-  const scales = g.constant(`${name}.scales`, 'float32', [N * nBlocks], q.scales);
-  const zp = g.constant(`${name}.zero_points`, 'uint8', [N * zeroPointBytes(nBlocks, q.bits)], q.zeroPoints);
-  return g.op(
-    'MatMulNBits',
-    [x, b, scales, zp],
-    { K, N, bits: q.bits, block_size: q.blockSize, accuracy_level: w.accuracyLevel },
-    { domain: 'com.microsoft', ...out },
-  );
+  return [
+    g.constant(name, 'uint8', [N, nBlocks, blobBytes(q.blockSize, q.bits)], q.b),
+    g.constant(`${name}.scales`, 'float32', [N * nBlocks], q.scales),
+    g.constant(`${name}.zero_points`, 'uint8', [N * zeroPointBytes(nBlocks, q.bits)], q.zeroPoints),
+  ];
+}
+
+/** The node of `w`'s form over `initializers` (from `linearInitializers`, in `g` or an enclosing graph). */
+export function linearOp(g: GraphBuilder, x: Value, w: LinearWeight, initializers: readonly Value[], outputName?: string): Value {
+  const out = outputName === undefined ? {} : { outputName };
+  if (w instanceof Float32Array) return g.op('MatMul', [x, initializers[0]!], {}, out);
+  if (w.kind === 'int8') return g.op('DynamicQuantizeMatMul', [x, ...initializers], {}, { domain: 'com.microsoft', ...out });
+  const q = w.weight;
+  return g.op('MatMulNBits', [x, ...initializers], { K: q.K, N: q.N, bits: q.bits, block_size: q.blockSize, accuracy_level: w.accuracyLevel }, { domain: 'com.microsoft', ...out });
 }

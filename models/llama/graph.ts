@@ -7,7 +7,9 @@
  *   position       int64   [1]                 first position of this step (RoPE offset)
  *   position_ids   int64   [1, S]              instead of `position` in the dropout variant
  *   rope_cos/sin   float32 [S, headSize / 2]   instead of either, with SegmentOptions.ropeIn: the run's RoPE rows
- *   logit_rows     int64   [R]                 dropout variant: the rows the head reads (logits [1, R, vocab])
+ *   logit_rows     int64   [R]                 dropout variant: the rows gathered for the head; the first
+ *                                              head_split[0] give `logits` [1, head_split[0], vocab], the
+ *                                              rest are the run's marked context rows (see below)
  *   attention_mask float32 [G*S, T]            additive; row s*G+g is query s ('plain' attention only)
  *   seqlens_k      int32   [1] = T - 1, total_seq_len int32 [] = T   ('gqa' attention only)
  *   past_key.L / past_value.L, present_key.L / present_value.L: see `kvCacheShape`
@@ -25,7 +27,7 @@
  * FLAP's compensation biases after O and down (1 Add each) when it has them.
  */
 import { WhittleError } from '../../core/errors.ts';
-import { emitLinear } from '../compress/linear.ts';
+import { emitLinear, linearInitializers, linearOp } from '../compress/linear.ts';
 import { GraphBuilder, float, type BuiltModel, type Dim, type Value } from '../onnx/builder.ts';
 import type { Segment } from './plan.ts';
 import { checkSupported, layerWidth, type PreparedWeights } from './prepare.ts';
@@ -93,8 +95,28 @@ export interface SegmentOptions {
    * Dropout decoding's variant (workers/text/dropout-decode.ts): `position_ids` int64 [1, S]
    * replaces `position` (so S rows can share one position: the ensemble members are S copies of
    * one token, each under its own attention mask), and the head reads the rows named by
-   * `logit_rows` int64 [R] (logits [1, R, vocab]) instead of the last one. Only for attention
-   * kinds with a mask input ('plain', 'onnx'); graphs without it are unchanged.
+   * `logit_rows` int64 [R] instead of the last one. Only for attention kinds with a mask input
+   * ('plain', 'onnx'); graphs without it are unchanged.
+   *
+   * The variant also reduces the context uncertainty in the graph, so that O(n) numbers and not
+   * n x vocab logits leave the runtime (workers/text/dropout-uncertainty.ts). Extra inputs:
+   *   score       bool []          whether this run scores (else the head reads the R = L rows
+   *                                alone and the outputs below are one-element placeholders)
+   *   score_sizes int64 [4]        [head_rows, L, N, k]: how many of the gathered rows the head
+   *                                reads (the logit rows, then this run's marked rows when it
+   *                                scores them), L logit rows, N scored rows (head_rows - L own + Q
+   *                                fed), k of the top-k ids
+   *   scored_in   float [1, Q, dim] final-normed marked rows of earlier runs, scored here too
+   *   mass_in     float [Vm]       Σ_i P_i of marked rows scored elsewhere ([1] zero when none)
+   *   scored_weights float [1, 1, N + 1] 1 per scored row, 0 for the padding row (see below)
+   * and outputs, over the N scored rows (this run's own first, then scored_in's):
+   *   final_normed   [1, R, dim]  every gathered row after the final norm (fed back as scored_in)
+   *   scored_plogp   [1, N + 1, 1, 1] Σ_v P(v) log P(v) = -H(P)
+   *   scored_mass    [1, 1, vocab]    Σ over the N rows of P  (before mass_in)
+   *   scored_cross   [1, N + 1, 1]    Σ_v P(v) log S(v), S = scored_mass + mass_in
+   *   scored_top_ids [1, N + 1, k]    int64, most probable first, ties to the lower id (TopK)
+   * where row N is padding (see emitScoredHead).
+   * The head is the same initializer as the logits' (one MatMul over both row sets): no copy.
    */
   dropout?: boolean;
   /**
@@ -155,13 +177,14 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
 
   // Pending MLP output of the previous block: added to the residual by the next fused norm.
   let pending: Value | null = null;
-  const normWithResidual = (weight: Float32Array, name: string): Value => {
+  const normWithResidual = (weight: Float32Array, name: string, outputName?: string): Value => {
     const gamma = g.constant(name, 'float32', [c.dim], weight);
     if (pending === null) {
-      return g.op('SimplifiedLayerNormalization', [resid, gamma], { axis: -1, epsilon: eps });
+      return g.op('SimplifiedLayerNormalization', [resid, gamma], { axis: -1, epsilon: eps }, outputName === undefined ? {} : { outputName });
     }
     // outputs: normed, mean, inv_std_var, input + skip (the new residual)
-    const [normed, , , sum] = g.opN('SkipSimplifiedLayerNormalization', [pending, resid, gamma], 4, { epsilon: eps }, { domain: 'com.microsoft' });
+    const names = outputName === undefined ? {} : { outputNames: [outputName, `${name}.mean`, `${name}.inv_std`, `${name}.sum`] };
+    const [normed, , , sum] = g.opN('SkipSimplifiedLayerNormalization', [pending, resid, gamma], 4, { epsilon: eps }, { domain: 'com.microsoft', ...names });
     resid = sum!;
     pending = null;
     return normed!;
@@ -263,15 +286,98 @@ export function buildSegment(w: PreparedWeights, segment: Segment, attention: At
       resid = last(resid);
       if (pending) pending = last(pending);
     }
-    const normed = normWithResidual(w.finalNorm, 'final_norm');
+    const normed = normWithResidual(w.finalNorm, 'final_norm', dropout ? 'final_normed' : undefined);
     const tiedFp32 = options.headFromEmbedding === true && c.tiedEmbeddings && w.head instanceof Float32Array;
-    const logits = tiedFp32
-      ? g.op('FusedMatMul', [normed, embeddingTable()], { transB: 1 }, { domain: 'com.microsoft', outputName: 'logits' }) // normed @ embedding^T
-      : emitLinear(g, normed, 'lm_head', w.head, c.dim, c.vocabSize, 'logits');
-    g.output(logits, 'float32', optimum ? [B, 'S', c.vocabSize] : [1, dropout ? 'R' : segment.allLogits ? 'S' : 1, c.vocabSize], 'logits');
+    // The head's initializers live in this graph; the dropout variant applies them in two If
+    // branches too, which read them from here (one copy).
+    const headWeights = tiedFp32 ? [embeddingTable()] : linearInitializers(g, 'lm_head', w.head, c.dim, c.vocabSize);
+    const head: HeadOp = (at, x, outputName) =>
+      tiedFp32
+        ? at.op('FusedMatMul', [x, headWeights[0]!], { transB: 1 }, { domain: 'com.microsoft', ...(outputName === undefined ? {} : { outputName }) }) // x @ embedding^T
+        : linearOp(at, x, w.head, headWeights, outputName);
+    if (dropout) {
+      g.output(normed, 'float32', [1, 'R', c.dim], 'final_normed');
+      emitScoredHead(g, normed, head, c.dim, c.vocabSize);
+    } else {
+      const logits = head(g, normed, 'logits');
+      g.output(logits, 'float32', optimum ? [B, 'S', c.vocabSize] : [1, segment.allLogits ? 'S' : 1, c.vocabSize], 'logits');
+    }
   }
   return { built: g.build({ opset: attention === 'onnx' ? 23 : 21 }), nodeCount: g.nodeCount, segment, attention };
 }
+
+/**
+ * The dropout variant's head (SegmentOptions.dropout): one head MatMul over the logit rows and
+ * the scored rows together, then the uncertainty reduction of the scored rows (see the option's
+ * comment for the I/O). Why these quantities: with P̄ = S / n,
+ * KL(P ‖ P̄) = Σ P (log P - log S) + log n, so the host finishes H and KL from O(N) numbers
+ * (workers/text/dropout-uncertainty.ts) once S covers every marked row. Row dot products are
+ * batched MatMuls ([N, 1, V] x [N, V, 1]) rather than Mul + ReduceSum, so no N x vocab product
+ * tensor is allocated beside the logits, P and log P.
+ *
+ * Most runs (decode steps, members) score nothing: an `If` on `score` sends them through a
+ * branch with the head alone (16 nodes fewer per step; measured in bench/RESULTS.md), and both
+ * branches read the head's initializers from this graph. A scoring run may still score no row
+ * (a prompt chunk whose marked rows are only normed for later), and onnxruntime refuses empty
+ * tensors in these nodes (WASM TopK: "divide by zero"; WebGPU Softmax: "Invalid dispatch group
+ * size (0, 1, 1)"), so the scored rows get one constant padding row (its outputs are ignored, and
+ * row weights [1, 1, N + 1], 1 per real row and 0 for it, keep it out of Σ P).
+ */
+function emitScoredHead(g: GraphBuilder, normed: Value, head: HeadOp, dim: number, vocab: number): void {
+  // Five inputs, not seven: every run feeds them (onnxruntime-web takes no optional graph input:
+  // it refuses an input outside inputNames, which leaves out initializers), and each costs a run
+  // some µs (stories260K: a decode step 1.19x the previous variant's with seven).
+  const score = g.input('score', 'bool', []);
+  const sizes = g.input('score_sizes', 'int64', [4]); // [head_rows, L, N, k]
+  const scoredIn = g.input('scored_in', 'float32', [1, 'Q', dim]);
+  const massIn = g.input('mass_in', 'float32', ['Vm']);
+  const rowWeights = g.input('scored_weights', 'float32', [1, 1, 'N1']);
+  const padding = g.constant('scored_padding', 'float32', [1, 1, vocab], new Float32Array(vocab));
+  const outputs: [string, 'float32' | 'int64', Dim[]][] = [
+    ['logits', 'float32', [1, 'L', vocab]],
+    ['scored_plogp', 'float32', [1, 'N1', 1, 1]],
+    ['scored_cross', 'float32', [1, 'N1', 1]],
+    ['scored_mass', 'float32', [1, 1, vocab]],
+    ['scored_top_ids', 'int64', [1, 'N1', 'k']],
+  ];
+
+  // score = false (decode steps, members: R = L rows, nothing scored): the head alone, and one-
+  // element placeholders for the rest.
+  const plain = g.branch('plain');
+  plain.output(head(plain, normed, 'logits.plain'), 'float32', outputs[0]![2], 'logits.plain');
+  const placeholder = (name: string, dtype: 'float32' | 'int64', rank: number) =>
+    plain.output(plain.constant(`${name}.plain`, dtype, new Array<number>(rank).fill(1), dtype === 'int64' ? BigInt64Array.of(-1n) : Float32Array.of(0)), dtype, new Array<number>(rank).fill(1), `${name}.plain`);
+  for (const [name, dtype, shape] of outputs.slice(1)) placeholder(name, dtype, shape.length);
+
+  // score = true: one head MatMul over the logit rows and the scored rows, then the reduction.
+  const t = g.branch('scored');
+  const size = (from: number, to: number) => t.op('Slice', [sizes, t.ints([from]), t.ints([to])]);
+  const headRows = size(0, 1);
+  const split = size(1, 3);
+  const k = size(3, 4);
+  const own = t.op('Slice', [normed, t.ints([0]), headRows, t.ints([1])]); // [1, head_rows, dim]
+  const all = head(t, t.op('Concat', [own, scoredIn], { axis: 1 })); // [1, L + N, vocab]
+  const [logits, z] = t.opN('Split', [all, split], 2, { axis: 1 }, { outputNames: ['logits.scored', 'scored_logits'] });
+  const padded = t.op('Concat', [z!, padding], { axis: 1 }); // [1, N + 1, vocab]
+  const [, ids] = t.opN('TopK', [padded, k], 2, { axis: -1, largest: 1, sorted: 1 }, { outputNames: ['scored_top_values', 'scored_top_ids.scored'] });
+  const p = t.op('Softmax', [padded], { axis: -1 }); // [1, N + 1, vocab]
+  const logP = t.op('LogSoftmax', [padded], { axis: -1 }); // [1, N + 1, vocab]
+  const plogp = t.op('MatMul', [t.op('Unsqueeze', [p, t.ints([2])]), t.op('Unsqueeze', [logP, t.ints([3])])], {}, { outputName: 'scored_plogp.scored' }); // [1, N + 1, 1, 1]
+  // Σ P over the real rows only: weights 1 for them, 0 for the padding row (exact, no subtraction).
+  const mass = t.op('MatMul', [rowWeights, p], {}, { outputName: 'scored_mass.scored' }); // [1, 1, vocab]
+  // S >= every P of the run in it, so S is 0 only where they all underflowed to 0; the clamp
+  // keeps 0 * log 0 from being NaN there (a P recomputed elsewhere, fed in mass_in, is > 0 anyway).
+  const logS = t.op('Log', [t.op('Max', [t.op('Add', [mass, massIn]), t.scalar(1.1754944e-38, 'tiny')])]); // [1, 1, vocab]
+  const cross = t.op('MatMul', [p, t.op('Reshape', [logS, t.ints([vocab, 1])])], {}, { outputName: 'scored_cross.scored' }); // [1, N + 1, 1]
+  // A branch's outputs are the If's, in the same order.
+  [logits!, plogp, cross, mass, ids!].forEach((v, i) => t.output(v, outputs[i]![1], outputs[i]![2]));
+
+  const results = g.opN('If', [score], outputs.length, { then_branch: { kind: 'graph', graph: t }, else_branch: { kind: 'graph', graph: plain } }, { outputNames: outputs.map(([name]) => name) });
+  outputs.forEach(([name, dtype, shape], i) => g.output(results[i]!, dtype, shape, name));
+}
+
+/** Applies the LM head to `x` [1, rows, dim] in `at` (this graph or an If branch of it) -> [1, rows, vocab]. */
+type HeadOp = (at: GraphBuilder, x: Value, outputName?: string) => Value;
 
 /**
  * Additive attention mask [B, 1, S, T] from optimum's int64 `attention_mask` [B, T]: key t is

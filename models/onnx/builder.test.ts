@@ -45,4 +45,27 @@ describe('GraphBuilder', () => {
     const out = await session.run({ x: new ort.Tensor('float32', new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]) });
     expect(Array.from(out.s!.data as Float32Array)).toEqual([6, 15]);
   });
+
+  it('If branches read the outer graph\'s inputs and external initializers (no copy) and keep their own constants inline', async () => {
+    const n = 1024; // w is 4 KB: external in the outer graph
+    const w = Float32Array.from({ length: n }, (_, i) => i * 0.5);
+    const g = new GraphBuilder('branches');
+    const cond = g.input('cond', 'bool', []);
+    const x = g.input('x', 'float32', [n]);
+    const wv = g.constant('w', 'float32', [n], w);
+    const then = g.branch('then');
+    then.output(then.op('Mul', [x, wv]), 'float32', [n], 'y_then');
+    const otherwise = g.branch('else');
+    otherwise.output(otherwise.op('Add', [x, otherwise.scalar(1)]), 'float32', [n], 'y_else');
+    g.output(g.op('If', [cond], { then_branch: { kind: 'graph', graph: then }, else_branch: { kind: 'graph', graph: otherwise } }, { outputName: 'y' }), 'float32', [n], 'y');
+    const built = g.build();
+    expect(built.externalData.map((e) => e.data.buffer)).toEqual([w.buffer]);
+    const session = await ort.InferenceSession.create(built.model, { externalData: built.externalData });
+    const input = Float32Array.from({ length: n }, (_, i) => i % 7);
+    for (const c of [true, false]) {
+      const out = await session.run({ cond: new ort.Tensor('bool', Uint8Array.of(c ? 1 : 0), []), x: new ort.Tensor('float32', input, [n]) });
+      expect(Array.from(out.y!.data as Float32Array)).toEqual(Array.from(input, (v, i) => (c ? v * w[i]! : v + 1)));
+    }
+    await session.release();
+  });
 });

@@ -41,7 +41,12 @@ const DTYPE_CODE: Record<DType, number> = {
 };
 
 /** Attribute values; wrap with `float()` to force a float attribute for an integral number. */
-export type Attr = number | string | readonly number[] | FloatAttr | FloatsAttr;
+export type Attr = number | string | readonly number[] | FloatAttr | FloatsAttr | GraphAttr;
+/** A subgraph attribute (`If` branches), made by `GraphBuilder.branch`. */
+export interface GraphAttr {
+  readonly kind: 'graph';
+  readonly graph: GraphBuilder;
+}
 export interface FloatAttr {
   readonly kind: 'float';
   readonly value: number;
@@ -99,11 +104,29 @@ export class GraphBuilder {
   private readonly initializers: TensorDef[] = [];
   private readonly inputs: IoDef[] = [];
   private readonly outputs: IoDef[] = [];
-  private readonly usedNames = new Set<string>();
-  private readonly domains = new Set<string>();
   private counter = 0;
 
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    // A branch shares its parent's names (a subgraph may not redefine an outer value) and domains.
+    private readonly usedNames = new Set<string>(),
+    private readonly domains = new Set<string>(),
+    // Node names stay unique across a graph and its branches.
+    private readonly nodePrefix = '',
+  ) {}
+
+  /**
+   * A subgraph for a control-flow attribute (`If`'s then/else branches): it reads the enclosing
+   * graph's values (inputs, initializers, node outputs) by name, so an outer weight is not copied.
+   * Declare its results with `output`; its own constants are written inline.
+   *
+   * @example
+   * const then = g.branch('then'); then.output(then.op('Neg', [x]), 'float32', ['n'], 'y_then');
+   * g.op('If', [cond], { then_branch: { kind: 'graph', graph: then }, else_branch: ... });
+   */
+  branch(name: string): GraphBuilder {
+    return new GraphBuilder(`${this.name}.${name}`, this.usedNames, this.domains, `${this.name}.${name}.`);
+  }
 
   /** An unused value name with a readable prefix (claimed by whoever defines the value). */
   private fresh(prefix: string): string {
@@ -185,7 +208,7 @@ export class GraphBuilder {
       inputs: inputs.map((v) => (v === null ? '' : v.name)),
       outputs,
       attrs,
-      name: `${opType}_${this.nodes.length}`,
+      name: `${this.nodePrefix}${opType}_${this.nodes.length}`,
     });
     return outputs.map((name) => ({ name }));
   }
@@ -200,20 +223,24 @@ export class GraphBuilder {
     const model = new ProtoWriter()
       .varint(1, 10) // ir_version 10 (ONNX 1.16+), understood by onnxruntime 1.2x
       .string(2, options.producer ?? 'whittle')
-      .message(7, (graph) => {
-        for (const n of this.nodes) graph.message(1, (w) => writeNode(w, n));
-        graph.string(2, this.name);
-        for (const t of this.initializers) {
-          graph.message(5, (w) => writeTensor(w, t, externalData, options.embedWeights ?? false));
-        }
-        for (const io of this.inputs) graph.message(11, (w) => writeValueInfo(w, io));
-        for (const io of this.outputs) graph.message(12, (w) => writeValueInfo(w, io));
-      });
+      .message(7, (graph) => this.writeGraph(graph, externalData, options.embedWeights ?? false));
     model.message(8, (w) => w.string(1, '').varint(2, opset));
     for (const domain of this.domains) {
       model.message(8, (w) => w.string(1, domain).varint(2, 1));
     }
     return { model: model.finish(), externalData };
+  }
+
+  /** The GraphProto fields of this graph (the model's, or a branch's inside an attribute). */
+  private writeGraph(graph: ProtoWriter, externalData: BuiltModel['externalData'], embed: boolean): void {
+    const writeSubgraph = (w: ProtoWriter, sub: GraphBuilder) => sub.writeGraph(w, externalData, true);
+    for (const n of this.nodes) graph.message(1, (w) => writeNode(w, n, writeSubgraph));
+    graph.string(2, this.name);
+    for (const t of this.initializers) {
+      graph.message(5, (w) => writeTensor(w, t, externalData, embed));
+    }
+    for (const io of this.inputs) graph.message(11, (w) => writeValueInfo(w, io));
+    for (const io of this.outputs) graph.message(12, (w) => writeValueInfo(w, io));
   }
 }
 
@@ -253,14 +280,14 @@ function writeValueInfo(w: ProtoWriter, io: IoDef): void {
   );
 }
 
-function writeNode(w: ProtoWriter, n: NodeDef): void {
+function writeNode(w: ProtoWriter, n: NodeDef, writeSubgraph: (w: ProtoWriter, g: GraphBuilder) => void): void {
   for (const i of n.inputs) w.string(1, i);
   for (const o of n.outputs) w.string(2, o);
   w.string(3, n.name);
   w.string(4, n.opType);
   if (n.domain !== '') w.string(7, n.domain);
   for (const [name, value] of Object.entries(n.attrs)) {
-    w.message(5, (a) => writeAttr(a, name, value));
+    w.message(5, (a) => writeAttr(a, name, value, writeSubgraph));
   }
 }
 
@@ -268,16 +295,19 @@ function writeNode(w: ProtoWriter, n: NodeDef): void {
 const ATTR_FLOAT = 1;
 const ATTR_INT = 2;
 const ATTR_STRING = 3;
+const ATTR_GRAPH = 5;
 const ATTR_FLOATS = 6;
 const ATTR_INTS = 7;
 
-function writeAttr(a: ProtoWriter, name: string, value: Attr): void {
+function writeAttr(a: ProtoWriter, name: string, value: Attr, writeSubgraph: (w: ProtoWriter, g: GraphBuilder) => void): void {
   a.string(1, name);
   if (typeof value === 'string') {
     a.string(4, value).varint(20, ATTR_STRING);
   } else if (typeof value === 'number') {
     if (Number.isInteger(value)) a.varint(3, value).varint(20, ATTR_INT);
     else a.float(2, value).varint(20, ATTR_FLOAT);
+  } else if ('kind' in value && value.kind === 'graph') {
+    a.message(6, (g) => writeSubgraph(g, value.graph)).varint(20, ATTR_GRAPH);
   } else if ('kind' in value) {
     if (value.kind === 'float') a.float(2, value.value).varint(20, ATTR_FLOAT);
     else a.packedFloats(7, value.value).varint(20, ATTR_FLOATS);

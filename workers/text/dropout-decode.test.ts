@@ -1,6 +1,7 @@
 /**
  * Dropout decoding against the reference forward (models/reference): the dropout variant's
- * graphs, the marked rows' logits the uncertainty is computed from, and the members' masks (a
+ * graphs, the marked rows' uncertainty reduced in the graph (against the float64 reduction of
+ * whole logits rows, the graph's own and the reference's, in one pass and in two), and the members' masks (a
  * dropped context token's key and value take no part in the member's attention; positions and
  * the cache unchanged), then the engine's exactness guard and its stats.
  */
@@ -10,13 +11,16 @@ import { readLlama2cCheckpoint } from '../../models/import/llama2c/checkpoint.ts
 import { readLocalModelFile } from '../../models/local.ts';
 import type { AttentionKind } from '../../models/llama/graph.ts';
 import { prepareWeights } from '../../models/llama/prepare.ts';
+import { compressPrepared } from '../../models/compress/compress-prepared.ts';
 import { sliceWidth } from '../../models/compress/width-slice.ts';
 import { randomLlama } from '../../models/llama/testing/random-model.ts';
 import type { LlamaConfig, LlamaPlan, LlamaWeights } from '../../models/llama/types.ts';
 import { LlamaReference } from '../../models/reference/llama-ref.ts';
 import { loadOrt } from '../ort/runtime.ts';
 import type { DropoutStats } from '../../core/text-types.ts';
-import { DropoutEnsemble, memberLogits, prefillMarked } from './dropout-decode.ts';
+import { contextUncertainty } from '../../models/reference/uncertainty-ref.ts';
+import { DropoutEnsemble, memberLogits } from './dropout-decode.ts';
+import { prefillUncertainty, type ContextUncertainty } from './dropout-uncertainty.ts';
 import { resolveDropout } from './dropout-members.ts';
 import { TextEngine } from './engine.ts';
 import { textModelFromLlama2c } from './model.ts';
@@ -41,10 +45,24 @@ async function checkMembers(config: LlamaConfig, weights: LlamaWeights, plan: Ll
   runner.prefillChunk = 4; // several chunks, so marked rows come from more than one run
   const ref = new LlamaReference(config, weights, plan);
   const refRows = prompt.map((t, p) => ref.forward(t, p));
-  const { logits, markedLogits } = await prefillMarked(runner, prompt, marked);
   const V = config.vocabSize;
-  expectClose(logits, refRows.at(-1)!, 'prefill logits');
-  marked.forEach((p, i) => expectClose(markedLogits.subarray(i * V, (i + 1) * V), refRows[p]!, `marked row ${p}`));
+  // The marked rows' whole logits, as the graph's head makes them, and the float64 host reduction
+  // of them that was the production path before the reduction moved into the graph.
+  const graphRows = await markedLogitRows(runner, prompt, marked);
+  marked.forEach((p, i) => expectClose(graphRows.subarray(i * V, (i + 1) * V), refRows[p]!, `marked row ${p}`));
+  const fromGraphRows = contextUncertainty(graphRows, marked.length, V, 5);
+  const fromReference = contextUncertainty(Float32Array.from(marked.flatMap((p) => [...refRows[p]!])), marked.length, V, 5);
+  const chunksWithMarked = new Set(marked.map((p) => Math.floor(p / runner.prefillChunk))).size;
+  // One pass (the last chunk scores every row), then two passes with a limit of 1 row per scoring
+  // run (so each chunk's rows, however many, take a scratch run of their own).
+  for (const rowsPerRun of [undefined, 1]) {
+    runner.reset();
+    const { logits, uncertainty: u, transfer } = await prefillUncertainty(runner, prompt, marked, 5, undefined, rowsPerRun);
+    expectClose(logits, refRows.at(-1)!, 'prefill logits');
+    expect(transfer.extraRuns).toBe(rowsPerRun === undefined ? 0 : chunksWithMarked);
+    expectUncertainty(u, fromGraphRows, 1e-5, `in-graph vs float64 host reduction of the same logits (rows per run ${rowsPerRun ?? 'all'})`);
+    expectUncertainty(u, fromReference, 1e-4, `in-graph vs float64 reduction of the reference forward's logits (rows per run ${rowsPerRun ?? 'all'})`);
+  }
 
   let pos = prompt.length;
   let last = prompt.at(-1)!;
@@ -72,6 +90,34 @@ async function checkMembers(config: LlamaConfig, weights: LlamaWeights, plan: Ll
   await runner.release();
 }
 
+/**
+ * The old way, kept here as the test's source of the graph's own logits: each prefill chunk's
+ * head reads the marked rows too and returns their logits [marked.length * vocab].
+ */
+async function markedLogitRows(runner: PlanRunner, prompt: readonly number[], marked: readonly number[]): Promise<Float32Array> {
+  runner.reset();
+  const V = runner.vocabSize;
+  const rows = new Float32Array(marked.length * V);
+  let next = 0;
+  for (let start = 0; start < prompt.length; start += runner.prefillChunk) {
+    const part = prompt.slice(start, start + runner.prefillChunk);
+    const own: number[] = [];
+    while (next < marked.length && marked[next]! < start + part.length) own.push(marked[next++]! - start);
+    const out = await runner.rows(part, { positions: part.map((_, s) => start + s), logitRows: own, append: true });
+    rows.set(out, (next - own.length) * V);
+  }
+  return rows;
+}
+
+/** H and KL within `tol` (absolute, nats) and the same top-k ids. */
+function expectUncertainty(got: ContextUncertainty, want: ContextUncertainty, tol: number, what: string): void {
+  const worst = (a: Float64Array, b: Float64Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
+  expect(got.aleatoric.length, what).toBe(want.aleatoric.length);
+  expect(worst(got.aleatoric, want.aleatoric), `${what}: aleatoric`).toBeLessThan(tol);
+  expect(worst(got.epistemic, want.epistemic), `${what}: epistemic`).toBeLessThan(tol);
+  expect([...got.topK], `${what}: top-k`).toEqual([...want.topK]);
+}
+
 const stories = readLlama2cCheckpoint(readLocalModelFile('stories260K', 'stories260K.bin'));
 const prompt = [1, 403, 407, 261, 378, 432, 383, 286, 261, 376];
 const drops = [[2], [1, 4, 5], [], [3, 6, 7, 8]];
@@ -83,6 +129,47 @@ describe.each(['onnx', 'plain'] as const)('dropout variant (%s attention) vs the
   it('random GQA model, half RoPE, untied', () => {
     const m = randomLlama();
     return checkMembers(m.config, m.weights, { layers: [0, 1, 2] }, attention, [1, 5, 9, 33, 7, 0, 12], [1, 2, 3, 4, 5, 6], [39], [[1, 2], [5], [0, 3, 4]]);
+  });
+});
+
+describe('context uncertainty reduced in the graph: quantized heads, a larger vocabulary', () => {
+  // A quantized head in both If branches, read from the enclosing graph. The prompt is one chunk
+  // and the reference logits come from one run over the same rows in the same order (the last
+  // position, then the marked ones): DynamicQuantizeMatMul quantizes its input per tensor, so an
+  // int8 head's logits of a row depend on the other rows of its run (by 6e-3 nats of H here
+  // between the per-chunk batches of the old path and this one's single batch).
+  it.each([['int8 head (q8)', 'int8'], ['MatMulNBits q4 head', 'nbits']] as const)('stories260K, %s: in-graph vs the float64 reduction of the same head\'s logits', async (_, kernel) => {
+    const prepared = compressPrepared(prepareWeights(stories.config, stories.weights), { linear: kernel === 'int8' ? 'q8' : 'q4', head: 'q8', kernel }, 'wasm');
+    expect(prepared.head instanceof Float32Array).toBe(false);
+    const runner = await PlanRunner.compile(ort, 'wasm', prepared, { layers: [0, 1, 2, 3, 4] }, 'onnx', { dropout: true });
+    const marked = [1, 2, 5, 6, 9];
+    const rows = await runner.rows(prompt, { positions: prompt.map((_, p) => p), logitRows: [prompt.length - 1, ...marked], append: true });
+    const want = contextUncertainty(rows.subarray(512), marked.length, 512, 5);
+    runner.reset();
+    expectUncertainty((await prefillUncertainty(runner, prompt, marked, 5)).uncertainty, want, 1e-5, kernel);
+    await runner.release();
+  });
+
+  // 4096 tokens, 40 marked rows over 6 prefill chunks of 8 (7, 8, 8, 8, 8 and 1 marked): P̄ spans
+  // every chunk, float32 sums run over 4096 entries; two passes at 16 rows per run group the
+  // chunks' rows as 15, 16, 9: 3 scratch runs.
+  it.each(['onnx', 'plain'] as const)('random GQA model, vocab 4096 (%s attention): one pass and two passes vs the float64 reduction', async (attention) => {
+    const m = randomLlama({ vocabSize: 4096, maxSeqLen: 64, dim: 48, nHeads: 6, nKvHeads: 2 }, 7);
+    const runner = await PlanRunner.compile(ort, 'wasm', prepareWeights(m.config, m.weights), { layers: [0, 1, 2] }, attention, { dropout: true });
+    runner.prefillChunk = 8;
+    const prompt = Array.from({ length: 41 }, (_, i) => (i * 2654435761) % 4096);
+    const marked = Array.from({ length: 40 }, (_, i) => i + 1);
+    const want = contextUncertainty(await markedLogitRows(runner, prompt, marked), marked.length, 4096, 5);
+    for (const rowsPerRun of [undefined, 16]) {
+      runner.reset();
+      const { uncertainty, transfer } = await prefillUncertainty(runner, prompt, marked, 5, undefined, rowsPerRun);
+      // float32 sums of 4096 terms of size up to ln 4096 = 8.3 nats: about 1e-5 of rounding.
+      expectUncertainty(uncertainty, want, 5e-5, `rows per run ${rowsPerRun ?? 'all'}`);
+      expect(transfer.extraRuns).toBe(rowsPerRun === undefined ? 0 : 3);
+      // What crossed: no marked row's logits (40 x 4096 floats would be 655 360 bytes).
+      expect(transfer.out).toBeLessThan(40 * 4096 * 4 / 2);
+    }
+    await runner.release();
   });
 });
 
@@ -175,8 +262,8 @@ describe('TextEngine dropout decoding (stories260K)', async () => {
     const runs: { tokens: number[]; stats: DropoutStats }[] = [];
     for (const fuse of [false, true]) {
       const runner = await PlanRunner.compile(ort, 'wasm', weights, { layers: [0, 1, 2, 3, 4] }, 'onnx', { dropout: true });
-      const { logits: first, markedLogits } = await prefillMarked(runner, ids, setup.positions);
-      const ensemble = new DropoutEnsemble(runner, setup, markedLogits, { greedy: true });
+      const { logits: first, uncertainty } = await prefillUncertainty(runner, ids, setup.positions, setup.topK);
+      const ensemble = new DropoutEnsemble(runner, setup, uncertainty, { greedy: true });
       let logits = first;
       let last = ids.at(-1)!;
       const history = [...ids];

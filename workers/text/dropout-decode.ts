@@ -4,8 +4,8 @@
  * dropout variant of the graphs (SegmentOptions.dropout: per-row positions and mask, chosen
  * logit rows), which otherwise computes what the plain graphs compute.
  *
- * - Prefill: the prompt in chunks; the head also reads the marked context rows, whose logits
- *   give each one's uncertainty (dropout-uncertainty.ts).
+ * - Prefill: the prompt in chunks; the graphs also reduce the marked context rows through the
+ *   head to each one's uncertainty (dropout-uncertainty.ts: O(n) numbers leave the runtime).
  * - Each step: the base pass (an ordinary decode step, appended to the cache) proposes y; the
  *   context tokens whose top-k holds y are relevant; each member draws which of them to drop
  *   (dropout-members.ts); the members that drop something run as rows of ONE run: the last token
@@ -22,38 +22,14 @@
  * @example
  * const source = dropoutTokens(runner, promptIds, history, options, setup, counters, maxSeqLen, signal, onPrefill);
  */
-import { WhittleError, throwIfAborted } from '../../core/errors.ts';
+import { WhittleError } from '../../core/errors.ts';
 import type { DropoutStats, SamplingOptions } from '../../core/text-types.ts';
 import { createRng, type Rng } from '../../core/random.ts';
 import { dropProbabilities, drawDrops, normalizeMinMax, relevanceIndex, vote, type DropoutSetup } from './dropout-members.ts';
-import { contextUncertainty, summarize, type ContextUncertainty } from './dropout-uncertainty.ts';
+import { prefillUncertainty, summarize, type ContextUncertainty } from './dropout-uncertainty.ts';
 import type { Produced } from './plain-decode.ts';
 import { MASKED_SCORE, type PlanRunner } from './runner.ts';
 import { isGreedy, sample } from './sampler.ts';
-
-/**
- * Prefills `prompt` (a fresh cache) through the dropout variant and returns the last position's
- * logits [vocab] and the logits rows of `marked` positions [marked.length * vocab], in order.
- */
-export async function prefillMarked(runner: PlanRunner, prompt: readonly number[], marked: readonly number[], signal?: AbortSignal): Promise<{ logits: Float32Array; markedLogits: Float32Array }> {
-  const vocab = runner.vocabSize;
-  const markedLogits = new Float32Array(marked.length * vocab);
-  const chunk = Math.max(1, Math.floor(runner.prefillChunk));
-  let logits: Float32Array = new Float32Array(0);
-  let next = 0; // index into `marked`
-  for (let start = 0; start < prompt.length; start += chunk) {
-    throwIfAborted(signal);
-    const part = prompt.slice(start, start + chunk);
-    const rows: number[] = [];
-    const first = next;
-    while (next < marked.length && marked[next]! < start + part.length) rows.push(marked[next++]! - start);
-    rows.push(part.length - 1); // the last row: the next token's logits
-    const out = await runner.rows(part, { positions: part.map((_, s) => start + s), logitRows: rows, append: true }, signal);
-    markedLogits.set(out.subarray(0, (rows.length - 1) * vocab), first * vocab);
-    logits = out.subarray((rows.length - 1) * vocab);
-  }
-  return { logits, markedLogits };
-}
 
 /** One step's ensemble: what each member did and what the vote chose. */
 export interface EnsembleStep {
@@ -81,7 +57,6 @@ export interface EnsembleStep {
  * teacher-forced (NLL of a given continuation).
  */
 export class DropoutEnsemble {
-  readonly uncertainty: ContextUncertainty;
   private readonly normEpistemic: Float64Array;
   private readonly relevance: Map<number, number[]>;
   /** Drops and members' samples: one stream, seeded by the setup. */
@@ -91,10 +66,11 @@ export class DropoutEnsemble {
   constructor(
     private readonly runner: PlanRunner,
     readonly setup: DropoutSetup,
-    markedLogits: Float32Array,
+    /** The marked positions' uncertainty, from the prefill (prefillUncertainty). */
+    readonly uncertainty: ContextUncertainty,
     private readonly sampling: SamplingOptions,
   ) {
-    this.uncertainty = contextUncertainty(markedLogits, setup.positions.length, runner.vocabSize, setup.topK);
+    if (uncertainty.aleatoric.length !== setup.positions.length || uncertainty.k !== setup.topK) throw new WhittleError('INTERNAL', `uncertainty of ${uncertainty.aleatoric.length} rows (top-${uncertainty.k}) for ${setup.positions.length} marked (top-${setup.topK})`);
     this.normEpistemic = normalizeMinMax(this.uncertainty.epistemic);
     this.relevance = relevanceIndex(this.uncertainty.topK, setup.topK);
     this.rng = createRng(setup.seed);
@@ -244,12 +220,11 @@ export async function* dropoutTokens(
   signal: AbortSignal,
   onPrefill: () => void,
 ): AsyncGenerator<Produced, void, undefined> {
-  const prefilled = await prefillMarked(runner, prompt, setup.positions, signal);
+  const prefilled = await prefillUncertainty(runner, prompt, setup.positions, setup.topK, signal);
+  run.uncertaintyMs = prefilled.transfer.extraMs;
   let logits = prefilled.logits;
-  const t0 = performance.now();
-  const ensemble = new DropoutEnsemble(runner, setup, prefilled.markedLogits, sampling);
+  const ensemble = new DropoutEnsemble(runner, setup, prefilled.uncertainty, sampling);
   run.ensemble = ensemble;
-  run.uncertaintyMs = performance.now() - t0;
   onPrefill();
   let last = prompt[prompt.length - 1]!;
   for (;;) {

@@ -124,6 +124,8 @@ export interface RowsRun {
   positions: readonly number[];
   /** The rows whose logits come back, in this order: logits [R * vocab]. */
   logitRows: readonly number[];
+  /** Context-uncertainty rows of the run (dropout-uncertainty.ts); none by default. */
+  scoring?: RowsScoring;
   /**
    * Writes query s's mask row over T = slots + S positions (past slots, then the new rows);
    * default: causal over the filled cache. `P` is the cache length, `slots` the positions the
@@ -137,6 +139,49 @@ export interface RowsRun {
    * scratch. WASM only (`canAppendRows`): on WebGPU present_* holds every row.
    */
   appendFrom?: number;
+}
+
+/**
+ * What a `rows` run does for the context uncertainty, in the graph (models/llama/graph.ts
+ * `emitScoredHead`): `marked` rows of the run go through the final norm (returned, so a later
+ * run can score them: `RowsResult.normed`); with `scoreOwn` the head also scores them, and it
+ * scores `scoredIn` (rows a previous run returned). S, the mass scores are taken against, is
+ * the scored rows' Σ P plus `massIn`.
+ */
+export interface RowsScoring {
+  /** Rows of this run (indices into its new rows) that are marked context. */
+  marked: readonly number[];
+  /** Score the marked rows here too (else only their normed states come back). */
+  scoreOwn: boolean;
+  /** Final-normed rows from earlier runs [Q * dim]. */
+  scoredIn: Float32Array;
+  /** Σ_i P_i of marked rows scored in other runs [vocab]; default none. */
+  massIn?: Float32Array;
+  topK: number;
+  /** Fetch the scored rows' Σ P (`RowsResult.scored.mass`, [vocab]); only the two-pass path needs it. */
+  wantMass?: boolean;
+}
+
+/** A `rows` run's outputs beyond the logits; `scored` is in scoring order: own marked rows, then `scoredIn`'s. */
+export interface RowsResult {
+  logits: Float32Array;
+  /** The marked rows after the final norm [marked * dim]. */
+  normed: Float32Array;
+  /**
+   * Per scored row: Σ P log P (= -H), Σ P log S, top-k ids [N * k]; Σ P over them [vocab] (with
+   * `wantMass`). Empty when the run scored nothing.
+   */
+  scored: { plogp: Float32Array; cross: Float32Array; mass: Float32Array; topIds: BigInt64Array };
+}
+
+/** The dropout variant's uncertainty outputs: fetched only by runs that score (RowsScoring), and only those they use. */
+const SCORING_OUTPUTS = ['final_normed', 'scored_plogp', 'scored_cross', 'scored_mass', 'scored_top_ids'];
+
+/** Which of SCORING_OUTPUTS a run fetches: the normed rows always, per-row sums when it scores rows, Σ P when asked. */
+function scoringFetches(scoring: RowsScoring | undefined, dim: number): Set<string> {
+  if (!scoring) return new Set();
+  const scores = (scoring.scoreOwn && scoring.marked.length > 0) || scoring.scoredIn.length / dim > 0;
+  return new Set(['final_normed', ...(scores ? ['scored_plogp', 'scored_cross', 'scored_top_ids'] : []), ...(scores && scoring.wantMass ? ['scored_mass'] : [])]);
 }
 
 /**
@@ -289,6 +334,8 @@ export class PlanRunner {
   readonly dropoutVariant: boolean;
   /** Positions fed so far (the next token's position). */
   position = 0;
+  /** The dropout variant's scoring inputs for runs that score nothing (the graph's plain branch reads none of them): made once. */
+  private readonly unscored: Record<string, Ort.Tensor>;
   /**
    * Most positions one `session.run` takes in `step` (a longer prompt runs as consecutive
    * chunks). Bounds what a run allocates for S positions: attention scores [H, S, T], the mask
@@ -321,6 +368,13 @@ export class PlanRunner {
     const skip = backend === 'wasm' ? 'present_' : 'new_';
     this.fetches = segments.map((seg) => seg.session.outputNames.filter((n) => !n.startsWith(skip)));
     this.dropoutVariant = segments.some((s) => s.session.inputNames.includes('logit_rows'));
+    this.unscored = {
+      score: new ort.Tensor('bool', Uint8Array.of(0), []),
+      score_sizes: new ort.Tensor('int64', BigInt64Array.of(1n, 1n, 0n, 1n), [4]),
+      scored_in: new ort.Tensor('float32', new Float32Array(0), [1, 0, weights.config.dim]),
+      mass_in: new ort.Tensor('float32', new Float32Array(1), [1]),
+      scored_weights: new ort.Tensor('float32', new Float32Array(1), [1, 1, 1]),
+    };
     this.reset();
   }
 
@@ -443,6 +497,11 @@ export class PlanRunner {
     return this.weights.config.vocabSize;
   }
 
+  /** Width of the hidden state (and of `RowsResult.normed`'s rows). */
+  get hiddenSize(): number {
+    return this.weights.config.dim;
+  }
+
   /** session.run calls of one full-path step (segments in the plan). */
   get runsPerStep(): number {
     return this.segments.length;
@@ -520,6 +579,27 @@ export class PlanRunner {
     const { logits } = await this.runRange(0, this.segments.length - 1, { tokens }, this.position, tokens.length, signal, false, run);
     if (run.append) this.position += tokens.length - from;
     return logits;
+  }
+
+  /**
+   * A `rows` run that also reduces context uncertainty in the graph (`run.scoring`): the logits
+   * of `run.logitRows`, the marked rows' normed states and the scored rows' sums, no n x vocab.
+   */
+  async scoreRows(tokens: readonly number[], run: RowsRun & { scoring: RowsScoring }, signal?: AbortSignal): Promise<RowsResult> {
+    if (!this.dropoutVariant) throw new WhittleError('INTERNAL', 'scoreRows() needs graphs compiled with the dropout variant');
+    if (run.appendFrom !== undefined) throw new WhittleError('INTERNAL', 'a scoring run caches all its rows or none');
+    this.checkTokens(tokens);
+    if (run.positions.length !== tokens.length) throw new WhittleError('INTERNAL', `${tokens.length} rows but ${run.positions.length} positions`);
+    const { logits, extra } = await this.runRange(0, this.segments.length - 1, { tokens }, this.position, tokens.length, signal, false, run);
+    if (run.append) this.position += tokens.length;
+    const dim = this.weights.config.dim;
+    const data = <T extends Float32Array | BigInt64Array>(name: string, empty: T) => (extra?.[name]?.data as T | undefined) ?? empty;
+    const L = run.logitRows.length;
+    return {
+      logits,
+      normed: data('final_normed', new Float32Array(0)).subarray(L * dim),
+      scored: { plogp: data('scored_plogp', new Float32Array(0)), cross: data('scored_cross', new Float32Array(0)), mass: data('scored_mass', new Float32Array(0)), topIds: data('scored_top_ids', new BigInt64Array(0)) },
+    };
   }
 
   /** Whether `rows` may cache only the last rows of a run (`RowsRun.appendFrom`): the host cache (WASM). */
@@ -610,7 +690,7 @@ export class PlanRunner {
    * ids or a hidden state; returns the last segment's logits (and its hidden_out, read back,
    * when `wantHidden`). Caches of the layers run grow from P to P + S.
    */
-  private async runRange(first: number, last: number, input: { tokens?: readonly number[]; hidden?: Ort.Tensor }, P: number, S: number, signal: AbortSignal | undefined, wantHidden: boolean, rows?: RowsRun): Promise<{ logits: Float32Array; hidden?: Float32Array }> {
+  private async runRange(first: number, last: number, input: { tokens?: readonly number[]; hidden?: Ort.Tensor }, P: number, S: number, signal: AbortSignal | undefined, wantHidden: boolean, rows?: RowsRun): Promise<{ logits: Float32Array; hidden?: Float32Array; extra?: Record<string, Ort.Tensor> }> {
     const c = this.weights.config;
     const T = P + S;
     const positions = rows?.positions ?? Array.from({ length: S }, (_, s) => P + s);
@@ -624,9 +704,28 @@ export class PlanRunner {
     // The dropout variant's own inputs; its graphs otherwise compute what the plain ones do.
     const variantFeeds = (slots: number): Record<string, Ort.Tensor> => {
       if (!this.dropoutVariant) return {};
+      const logitRows = rows?.logitRows ?? [S - 1];
+      const scoring = rows?.scoring;
+      const marked = scoring?.marked ?? [];
+      const headRows = logitRows.length + (scoring?.scoreOwn ? marked.length : 0);
+      const fed = (scoring?.scoredIn.length ?? 0) / c.dim;
+      const N = headRows - logitRows.length + fed;
       const out: Record<string, Ort.Tensor> = {
         position_ids: new this.ort.Tensor('int64', BigInt64Array.from(positions, (p) => BigInt(p)), [1, S]),
-        logit_rows: new this.ort.Tensor('int64', BigInt64Array.from(rows?.logitRows ?? [S - 1], (r) => BigInt(r)), [rows?.logitRows.length ?? 1]),
+        // The graph gathers the logit rows, then the marked ones (graph.ts, SegmentOptions.dropout).
+        logit_rows: new this.ort.Tensor('int64', BigInt64Array.from([...logitRows, ...marked], (r) => BigInt(r)), [logitRows.length + marked.length]),
+        // Runs without `scoring` take the graph's plain branch (the head over the logit rows alone),
+        // which reads none of the rest: the same placeholder tensors every time.
+        ...(scoring
+          ? {
+              score: new this.ort.Tensor('bool', Uint8Array.of(1), []),
+              score_sizes: new this.ort.Tensor('int64', BigInt64Array.of(BigInt(headRows), BigInt(logitRows.length), BigInt(N), BigInt(scoring.topK)), [4]),
+              scored_in: new this.ort.Tensor('float32', scoring.scoredIn, [1, fed, c.dim]),
+              mass_in: scoring.massIn ? new this.ort.Tensor('float32', scoring.massIn, [c.vocabSize]) : new this.ort.Tensor('float32', new Float32Array(1), [1]),
+              // 1 per scored row, 0 for the graph's padding row (graph.ts emitScoredHead).
+              scored_weights: new this.ort.Tensor('float32', new Float32Array(N + 1).fill(1, 0, N), [1, 1, N + 1]),
+            }
+          : this.unscored),
       };
       const fill = rows?.mask;
       if (fill) out.attention_mask = this.inputs.rowMask(S, slots + S, (s, row) => fill(s, row, P, slots));
@@ -644,6 +743,8 @@ export class PlanRunner {
 
     let logits: Float32Array | null = null;
     let hidden: Float32Array | undefined;
+    let extra: Record<string, Ort.Tensor> | undefined;
+    const wanted = scoringFetches(rows?.scoring, c.dim);
     const wasm = this.backend === 'wasm';
     const hs = this.weights.headSize;
     // True while feeds.hidden_in is a previous segment's hidden_out (a GPU buffer on WebGPU) that
@@ -685,7 +786,9 @@ export class PlanRunner {
         const inputs: Record<string, Ort.Tensor> = {};
         for (const name of seg.session.inputNames) inputs[name] = feeds[name]!;
         // Scratch rows (dropout members) fetch no cache output: the caches stay as they were.
-        const fetches = append ? this.fetches[i]! : this.fetches[i]!.filter((n) => !n.startsWith('new_') && !n.startsWith('present_'));
+        // The uncertainty outputs only when the run scores: otherwise each would be one more
+        // array onnxruntime-web allocates per step (see HostKv) for an empty tensor.
+        const fetches = this.fetches[i]!.filter((n) => (append || !(n.startsWith('new_') || n.startsWith('present_'))) && (!SCORING_OUTPUTS.includes(n) || wanted.has(n)));
         const out = await seg.session.run(inputs, fetches);
         if (ownsHidden) feeds.hidden_in?.dispose(); // the previous segment's hidden_out, now consumed
         ownsHidden = false;
@@ -713,14 +816,16 @@ export class PlanRunner {
           }
         }
         // onnxruntime-web hands every CPU output back in a typed array of its own: no copy needed.
-        if (i === last) logits = out.logits!.data as Float32Array;
-        else out.logits?.dispose();
+        if (i === last) {
+          logits = out.logits!.data as Float32Array;
+          if (wanted.size > 0) extra = Object.fromEntries([...wanted].map((n) => [n, out[n]!]));
+        } else out.logits?.dispose();
       }
     } catch (err) {
       if (ownsHidden) feeds.hidden_in?.dispose();
       throw err;
     }
-    return { logits: logits!, hidden };
+    return { logits: logits!, hidden, ...(extra ? { extra } : {}) };
   }
 
   /** Releases the sessions and caches; the runner is unusable afterwards. */

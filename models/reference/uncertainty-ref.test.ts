@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../core/random.ts';
-import { contextUncertainty, topKIds } from './dropout-uncertainty.ts';
+import { contextUncertainty, topKIds } from './uncertainty-ref.ts';
 
 /**
  * The reference, written the naive way on purpose: probabilities by exp / sum (no log-softmax),
