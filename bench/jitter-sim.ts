@@ -27,8 +27,8 @@ const SCENARIOS: { name: string; link: Partial<LinkConfig>; phases?: { atFrame: 
   { name: 'jitter 0-60 ms, 5% bursty loss', link: { jitterMs: 60, loss: 0.05, burstiness: 0.7 } },
   { name: 'jitter 0-120 ms for 20 s, then none', link: { jitterMs: 120 }, phases: [{ atFrame: 1000, link: { jitterMs: 0 } }] },
   // The live demo's link (16 kbps: the bottleneck takes 5.5-13 ms per packet by bitrate) with the soak's switches.
-  { name: 'demo 16 kbps link, jitter 0-10, switches', link: { kbps: 16, jitterMs: 10 }, phases: SWITCHES },
-  { name: 'the same, jitter 0-60 ms', link: { kbps: 16, jitterMs: 60 }, phases: SWITCHES },
+  { name: '16 kbps, jitter 0-10 ms, bitrate cycle', link: { kbps: 16, jitterMs: 10 }, phases: SWITCHES },
+  { name: '16 kbps, jitter 0-60 ms, bitrate cycle', link: { kbps: 16, jitterMs: 60 }, phases: SWITCHES },
 ];
 
 interface Summary {
