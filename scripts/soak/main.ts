@@ -11,10 +11,10 @@
  * The codec's link has 0..J ms of jitter (default 10); `--jitter-buffer fixed` runs the network
  * jitter buffer at a fixed 3 frames, the peer of the adaptive default.
  *
- * `--backend webgpu [--codec-frames F]`: the text mix on WebGPU (SwiftShader here: 200 generations,
- * a plan switch every 8) and F frames (default 600) of the codec's streaming encoder and decoder in
+ * `--backend webgpu [--codec-frames F]`: the text mix on WebGPU (SwiftShader here: 96 generations,
+ * a plan switch every 12) and F frames (default 600) of the codec's streaming encoder and decoder in
  * place of the live session, the workers' live GPU buffers sampled (`gpuBuffers` in the JSON);
- * `--short` is a quick check (about a minute on SwiftShader, most of it compiling; not in CI).
+ * `--short` is a quick check (a few minutes on SwiftShader, most of it compiling shaders; not in CI).
  * Exit status 1 also when a decoded sample was not finite.
  */
 import { parseArgs } from 'node:util';

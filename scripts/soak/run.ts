@@ -92,23 +92,24 @@ export const SHORT: SoakSettings = {
   codecSampleEvery: 25,
 };
 /**
- * WebGPU on SwiftShader (a CPU emulation, ~1.5 s a generation and ~150 ms a codec frame at load
- * 11 on 2 cores): the same mix in 200 shorter generations with a plan switch (and a GPU buffer
- * sample) every 8, and 600 streamed codec frames; about 8 minutes.
+ * WebGPU on SwiftShader (a CPU emulation: ~1 s a generation and ~150 ms a codec frame at load 20
+ * on 2 cores, and a plan switch recompiles every shader on a fresh device, ~30 s; see
+ * workers/text/engine.ts setPlan): the same mix in 96 shorter generations with a plan switch (and
+ * a GPU buffer sample) every 12, and 600 streamed codec frames; about 9 minutes.
  */
 export const LONG_WEBGPU: SoakSettings = {
   ...LONG,
   backend: 'webgpu',
-  generations: 200,
-  sampleEvery: 8,
+  generations: 96,
+  sampleEvery: 12,
   maxTokens: 8,
   minutes: 0,
   hogMinutes: 0,
   codecFrames: 600,
   codecSampleEvery: 25,
 };
-/** The CI run on WebGPU: each plan compiled and run twice, 40 codec frames; most of its time is SwiftShader compiling. */
-export const SHORT_WEBGPU: SoakSettings = { ...LONG_WEBGPU, generations: 12, sampleEvery: 2, maxTokens: 3, codecFrames: 40, codecSampleEvery: 10 };
+/** A quick check on WebGPU (not in CI: a few minutes on SwiftShader, most of it compiling shaders). */
+export const SHORT_WEBGPU: SoakSettings = { ...LONG_WEBGPU, generations: 16, sampleEvery: 4, maxTokens: 3, codecFrames: 40, codecSampleEvery: 10 };
 
 /** The defaults for a backend: the long run (the command) or the short one (CI). */
 export function soakDefaults(backend: 'wasm' | 'webgpu', short: boolean): SoakSettings {
