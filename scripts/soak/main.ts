@@ -11,7 +11,7 @@
  * The codec's link has 0..J ms of jitter (default 10); `--jitter-buffer fixed` runs the network
  * jitter buffer at a fixed 3 frames, the peer of the adaptive default.
  *
- * `--backend webgpu [--codec-frames F]`: the text mix on WebGPU (SwiftShader here: 96 generations,
+ * `--backend webgpu [--codec-frames F]`: the text mix on WebGPU (SwiftShader here: 72 generations,
  * a plan switch every 12) and F frames (default 600) of the codec's streaming encoder and decoder in
  * place of the live session, the workers' live GPU buffers sampled (`gpuBuffers` in the JSON);
  * `--short` is a quick check (a few minutes on SwiftShader, most of it compiling shaders; not in CI).

@@ -94,13 +94,14 @@ export const SHORT: SoakSettings = {
 /**
  * WebGPU on SwiftShader (a CPU emulation: ~1 s a generation and ~150 ms a codec frame at load 20
  * on 2 cores, and a plan switch recompiles every shader on a fresh device, ~30 s; see
- * workers/text/engine.ts setPlan): the same mix in 96 shorter generations with a plan switch (and
- * a GPU buffer sample) every 12, and 600 streamed codec frames; about 9 minutes.
+ * workers/text/engine.ts setPlan; the first generations on it compile theirs): the same mix in 72
+ * shorter generations with a plan switch (and a GPU buffer sample) every 12, and 600 streamed codec
+ * frames; about 8 minutes (96 generations took 10.3 min at load 10-22).
  */
 export const LONG_WEBGPU: SoakSettings = {
   ...LONG,
   backend: 'webgpu',
-  generations: 96,
+  generations: 72,
   sampleEvery: 12,
   maxTokens: 8,
   minutes: 0,
