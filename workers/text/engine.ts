@@ -399,10 +399,10 @@ export class TextEngine {
       const fresh: LlamaPlan = { layers: [...plan.layers], exit: plan.exit, ...(plan.width ? { width: plan.width } : {}) };
       // A full-width plan over weights the engine does not hold compiles from the files one
       // segment at a time; a width plan needs every block at once (its slices are measured).
-      const compile = async (p: LlamaPlan) =>
+      const compile = async (p: LlamaPlan, until?: AbortSignal) =>
         !this.prepared && this.layerwise && !p.width
-          ? PlanRunner.compile(this.ort, this.backend, await this.layerwise(signal), p, this.attention)
-          : this.withPrepared(async (weights, probe) => PlanRunner.compile(this.ort, this.backend, await this.narrowed(weights, probe, p), p, this.attention), signal);
+          ? PlanRunner.compile(this.ort, this.backend, await this.layerwise(until), p, this.attention)
+          : this.withPrepared(async (weights, probe) => PlanRunner.compile(this.ort, this.backend, await this.narrowed(weights, probe, p), p, this.attention), until);
       const old = this.runner;
       // WebGPU: onnxruntime-web (1.30) keeps a released session's GPU buffers (its weights and
       // what its runs allocated) for as long as any other session lives on the device, and frees
@@ -418,8 +418,9 @@ export class TextEngine {
       }
       let next: PlanRunner;
       try {
-        next = await compile(fresh);
+        next = await compile(fresh, signal);
       } catch (err) {
+        // Not under `signal`: an aborted switch must still leave the old plan working.
         if (releaseFirst) this.runner = await compile(old.plan);
         throw err;
       }
