@@ -17,13 +17,18 @@ const frames = arg('frames', 3000);
 const seeds = arg('seeds', 5);
 
 const BASE: LinkConfig = { kbps: 64, delayMs: 40, jitterMs: 0, loss: 0 };
-const SCENARIOS: { name: string; link: Partial<LinkConfig>; phases?: { atFrame: number; link: Partial<LinkConfig> }[] }[] = [
+/** The soak's bitrate cycle, 6 -> 3.2 -> 9.2 -> 4.8 kbps every 3 s: packets of 18, 11, 26 and 15 bytes. */
+const SWITCHES = Array.from({ length: Math.ceil(frames / 150) }, (_, k) => ({ atFrame: k * 150, packetBytes: [18, 11, 26, 15][k % 4]! }));
+const SCENARIOS: { name: string; link: Partial<LinkConfig>; phases?: { atFrame: number; link?: Partial<LinkConfig>; packetBytes?: number }[] }[] = [
   { name: 'steady (40 ms, no jitter)', link: {} },
   { name: 'demo link (jitter 0-10 ms)', link: { jitterMs: 10 } },
   { name: 'jitter 0-60 ms', link: { jitterMs: 60 } },
   { name: 'jitter 0-120 ms', link: { jitterMs: 120 } },
   { name: 'jitter 0-60 ms, 5% bursty loss', link: { jitterMs: 60, loss: 0.05, burstiness: 0.7 } },
   { name: 'jitter 0-120 ms for 20 s, then none', link: { jitterMs: 120 }, phases: [{ atFrame: 1000, link: { jitterMs: 0 } }] },
+  // The live demo's link (16 kbps: the bottleneck takes 5.5-13 ms per packet by bitrate) with the soak's switches.
+  { name: '16 kbps, jitter 0-10 ms, bitrate cycle', link: { kbps: 16, jitterMs: 10 }, phases: SWITCHES },
+  { name: '16 kbps, jitter 0-60 ms, bitrate cycle', link: { kbps: 16, jitterMs: 60 }, phases: SWITCHES },
 ];
 
 interface Summary {

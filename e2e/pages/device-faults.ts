@@ -1,9 +1,10 @@
 /**
  * The page e2e/device-faults.spec.ts (and text.spec.ts's WebGPU leak check) drives: the public
  * SDK, and model workers that lose their WebGPU device when told to and count their GPU buffers
- * (device-tap.worker.ts).
+ * (device-tap.worker.ts, gpu-buffer-count.ts).
  */
 import * as whittle from 'whittle';
+import { gpuBuffers } from './gpu-buffer-count.ts';
 
 /** Starts a model's worker from device-tap.worker.ts (a `ModelLoadOptions.spawn`). */
 const tapWorker = (name: string): Worker => new Worker(new URL('./device-tap.worker.ts', import.meta.url), { type: 'module', name });
@@ -42,20 +43,6 @@ function loseDeviceQuietly(worker: Worker): Promise<void> {
   });
   worker.postMessage({ type: 'e2e:destroy-device', holdReport: true });
   return held;
-}
-
-/** GPU buffers `worker` has created and destroyed so far (device-tap.worker.ts). */
-function gpuBuffers(worker: Worker): Promise<{ created: number; destroyed: number }> {
-  return new Promise((resolve) => {
-    const onMessage = (ev: MessageEvent) => {
-      const data = ev.data as { type?: string; created: number; destroyed: number } | null;
-      if (data?.type !== 'e2e:gpu-buffers') return;
-      worker.removeEventListener('message', onMessage);
-      resolve({ created: data.created, destroyed: data.destroyed });
-    };
-    worker.addEventListener('message', onMessage);
-    worker.postMessage({ type: 'e2e:gpu-buffers' });
-  });
 }
 
 /** What a rejected promise carried, as JSON: its code and whether it is a WhittleError. */

@@ -5,10 +5,11 @@
  * device's `lost` promise as a driver reset does; onnxruntime creates its device inside the
  * worker and keeps it to itself, so this worker keeps every device the adapter hands out and
  * destroys them when the page posts `{ type: 'e2e:destroy-device' }` (the worker's RPC ignores
- * messages of types it does not know). Then it runs the real worker entry its name asks for:
- * the codec's for a `whittle-codec:…` worker, else the text worker.
+ * messages of types it does not know). It also counts its GPU buffers (gpu-buffer-count.ts).
+ * Then it runs the real worker entry its name asks for: the codec's for a `whittle-codec:…`
+ * worker, else the text worker.
  */
-export {}; // a module: top-level await below
+import { countGpuBuffers } from './gpu-buffer-count.ts';
 
 const devices: GPUDevice[] = [];
 const requestDevice = GPUAdapter.prototype.requestDevice;
@@ -18,26 +19,8 @@ GPUAdapter.prototype.requestDevice = async function (this: GPUAdapter, descripto
   return device;
 };
 
-/**
- * GPU buffers created and destroyed in this worker, for leak checks: `{ type: 'e2e:gpu-buffers' }`
- * is answered with `{ type: 'e2e:gpu-buffers', created, destroyed }`. onnxruntime keeps freed
- * buffers in a pool and reuses them, so in a steady state `created - destroyed` stays flat; a
- * tensor that is never disposed keeps its buffer out of the pool and the next step creates another.
- */
-const buffers = { created: 0, destroyed: 0 };
-const createBuffer = GPUDevice.prototype.createBuffer;
-GPUDevice.prototype.createBuffer = function (this: GPUDevice, descriptor: GPUBufferDescriptor): GPUBuffer {
-  buffers.created++;
-  return createBuffer.call(this, descriptor);
-};
-const destroyBuffer = GPUBuffer.prototype.destroy;
-GPUBuffer.prototype.destroy = function (this: GPUBuffer): undefined {
-  buffers.destroyed++;
-  destroyBuffer.call(this);
-};
-self.addEventListener('message', (ev: MessageEvent) => {
-  if ((ev.data as { type?: unknown } | null)?.type === 'e2e:gpu-buffers') self.postMessage({ type: 'e2e:gpu-buffers', ...buffers });
-});
+// GPU buffers created and destroyed, for leak checks (e2e/text.spec.ts): gpu-buffer-count.ts.
+countGpuBuffers();
 
 /**
  * `{ type: 'e2e:destroy-device', holdReport: true }` also holds back the worker's device-lost

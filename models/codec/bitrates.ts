@@ -11,6 +11,10 @@ export const FRAME_SAMPLES = LYRA_V2.frameSamples; // 320
 export const FRAMES_PER_SECOND = SAMPLE_RATE / FRAME_SAMPLES; // 50
 export const BITS_PER_QUANTIZER = LYRA_V2.bitsPerQuantizer; // 4
 export const MAX_QUANTIZERS = LYRA_V2.stages; // 46
+/** A Whittle packet's header: quantizer count and 16-bit frame index (workers/codec/packet.ts). */
+export const PACKET_HEADER_BYTES = 3;
+/** The largest packet a stream can send: 46 quantizers (9.2 kbps), 23 bytes of codes, plus the header. */
+export const MAX_PACKET_BYTES = PACKET_HEADER_BYTES + Math.ceil((MAX_QUANTIZERS * BITS_PER_QUANTIZER) / 8);
 /** 3.2, 6 and 9.2 kbps. */
 export const REFERENCE_QUANTIZERS = [16, 30, 46] as const;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { growthVerdict, MIB } from './growth.ts';
+import { GPU_BUFFER_FLOOR, growthVerdict, MIB } from './growth.ts';
 
 describe('growthVerdict', () => {
   const xs = Array.from({ length: 20 }, (_, i) => i * 50);
@@ -24,5 +24,17 @@ describe('growthVerdict', () => {
     expect(v.points).toBe(4);
     expect(v.bound).toBe(MIB);
     expect(v.flat).toBe(true);
+  });
+
+  it('judges GPU buffer counts on their own floor: one buffer kept per abort is growth, a few pooled ones are not', () => {
+    const generations = Array.from({ length: 12 }, (_, i) => 20 * (i + 1));
+    // A steady pool of 180 buffers that moves by one or two as sizes come and go.
+    const steady = generations.map((_, i) => 180 + (i % 3 === 0 ? 2 : i % 2));
+    expect(growthVerdict(generations, steady, GPU_BUFFER_FLOOR)).toMatchObject({ flat: true, bound: 4 });
+    // One buffer left behind by every aborted stream (a quarter of the generations).
+    const leaking = generations.map((g, i) => steady[i]! + g / 4);
+    expect(growthVerdict(generations, leaking, GPU_BUFFER_FLOOR).flat).toBe(false);
+    // On the heaps' 1 MiB floor the same leak would pass unseen.
+    expect(growthVerdict(generations, leaking).flat).toBe(true);
   });
 });

@@ -8,10 +8,27 @@
  *   the worker's WASM heap and the page's JS heap are sampled every `sampleEvery` generations.
  * - codec(): live streaming (capture -> encode -> lossy link -> jitter buffer -> decode/conceal ->
  *   playback) of a looping clip for a given time, switching bitrate and loss as it goes.
+ * - codecStream(): the codec's streaming encoder and decoder without the live session (no audio
+ *   clock: as fast as the backend goes; for WebGPU on SwiftShader, too slow for real time),
+ *   switching bitrate every few frames and losing packets, its worker's GPU buffers sampled.
  * - jsHeap(): the page's JS memory, with its workers when the page is cross-origin isolated.
+ *
+ * On WebGPU the models run in a worker that counts its GPU buffers (gpu-count.worker.ts), and the
+ * live ones (created - destroyed) are sampled with the other resources.
  */
 import * as whittle from 'whittle';
 import type { LlamaPlan, LiveStats, TextModel } from 'whittle';
+import { createRng } from '../../core/random.ts';
+import { gpuBuffers } from '../../e2e/pages/gpu-buffer-count.ts';
+
+/** A model's worker that counts its GPU buffers (a `spawn` for Whittle's text() and codec()). */
+const countingWorker = (name: string): Worker => new Worker(new URL('./gpu-count.worker.ts', import.meta.url), { type: 'module', name });
+
+/** The live GPU buffers (created - destroyed) of `worker`, which must be a counting one. */
+async function liveGpuBuffers(worker: Worker): Promise<number> {
+  const count = await gpuBuffers(worker);
+  return count.created - count.destroyed;
+}
 
 export interface HeapSample {
   bytes: number;
@@ -24,6 +41,8 @@ export interface TextSample {
   plan: string;
   wasmHeapBytes: number | null;
   jsHeap: HeapSample;
+  /** The worker's live GPU buffers (WebGPU; null on WASM). */
+  gpuBuffers: number | null;
 }
 
 export interface TextSoakOptions {
@@ -104,7 +123,10 @@ export interface CodecSoakResult {
  * is false there and the main thread's heap (performance.memory) is what is sampled.
  */
 async function jsHeap(whole = true): Promise<HeapSample> {
-  const perf = performance as Performance & { measureUserAgentSpecificMemory?: () => Promise<{ bytes: number }>; memory?: { usedJSHeapSize: number } };
+  const perf = performance as Performance & {
+    measureUserAgentSpecificMemory?: () => Promise<{ bytes: number }>;
+    memory?: { usedJSHeapSize: number };
+  };
   if (whole && crossOriginIsolated && perf.measureUserAgentSpecificMemory) {
     return { bytes: (await perf.measureUserAgentSpecificMemory()).bytes, source: 'measureUserAgentSpecificMemory' };
   }
@@ -134,7 +156,9 @@ function plansFor(nLayers: number): { name: string; plan: LlamaPlan }[] {
 async function text(options: TextSoakOptions): Promise<TextSoakResult> {
   const t0 = performance.now();
   const w = await whittle.Whittle.create({ backend: options.backend, storeName: 'soak', maxThreads: options.threads });
-  const lm: TextModel = await w.text(options.model);
+  const gpu = options.backend === 'webgpu';
+  const lm: TextModel = await w.text(options.model, gpu ? { spawn: countingWorker } : {});
+  const gpuSample = async () => (gpu ? liveGpuBuffers(await lm.worker()) : null);
   const plans = plansFor(lm.info.nLayers);
   const result: TextSoakResult = {
     generations: 0,
@@ -157,7 +181,13 @@ async function text(options: TextSoakOptions): Promise<TextSoakResult> {
         const info = await lm.setPlan(plan.plan);
         result.kindMs.planSwitch += performance.now() - t;
         result.planSwitches++;
-        result.samples.push({ generation: i, plan: plan.name, wasmHeapBytes: info.memory.wasmHeapBytes, jsHeap: await jsHeap(options.threads === 1) });
+        result.samples.push({
+          generation: i,
+          plan: plan.name,
+          wasmHeapBytes: info.memory.wasmHeapBytes,
+          jsHeap: await jsHeap(options.threads === 1),
+          gpuBuffers: await gpuSample(),
+        });
         console.log(`[soak] generation ${i}, plan ${plan.name}, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
       }
       const kindStart = performance.now();
@@ -209,7 +239,13 @@ async function text(options: TextSoakOptions): Promise<TextSoakResult> {
   }
   // The closing sample, after the last generation, on the plan in force.
   const info = await lm.setPlan(plan.plan);
-  result.samples.push({ generation: options.generations, plan: plan.name, wasmHeapBytes: info.memory.wasmHeapBytes, jsHeap: await jsHeap(options.threads === 1) });
+  result.samples.push({
+    generation: options.generations,
+    plan: plan.name,
+    wasmHeapBytes: info.memory.wasmHeapBytes,
+    jsHeap: await jsHeap(options.threads === 1),
+    gpuBuffers: await gpuSample(),
+  });
   lm.dispose();
   result.ms = performance.now() - t0;
   return result;
@@ -225,7 +261,9 @@ function quantile(values: number[], q: number): number | null {
 }
 
 async function codec(options: CodecSoakOptions): Promise<CodecSoakResult> {
-  codecModel ??= whittle.Whittle.create({ backend: options.backend, storeName: 'soak', maxThreads: options.threads }).then((w) => w.codec('lyra-v2'));
+  codecModel ??= whittle.Whittle.create({ backend: options.backend, storeName: 'soak', maxThreads: options.threads }).then((w) =>
+    w.codec('lyra-v2'),
+  );
   clip ??= fetch('/models/lyra-testdata/sample1_16kHz.wav').then((r) => r.arrayBuffer());
   const model = await codecModel;
   const context = new AudioContext({ sampleRate: 16000 });
@@ -258,7 +296,8 @@ async function codec(options: CodecSoakOptions): Promise<CodecSoakResult> {
     if (s.measuredLatencyMs !== null && s.measuredLatencyMs !== lastLatency) latencies.push((lastLatency = s.measuredLatencyMs));
     engineMs.push(s.engineMsPerFrame);
     if (frame % options.switchEveryFrames === 0) live.setBitrate(options.kbps[(frame / options.switchEveryFrames) % options.kbps.length]!);
-    if (frame % options.lossEveryFrames === 0) live.setLink({ loss: options.loss[(frame / options.lossEveryFrames) % options.loss.length]! });
+    if (frame % options.lossEveryFrames === 0)
+      live.setLink({ loss: options.loss[(frame / options.lossEveryFrames) % options.loss.length]! });
   };
   source.connect(live.input);
   live.output.connect(context.destination);
@@ -284,7 +323,13 @@ async function codec(options: CodecSoakOptions): Promise<CodecSoakResult> {
     late: s.late,
     underruns: s.underruns,
     switches: s.switches.length,
-    latencyMs: { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), max: quantile(latencies, 1), last: s.measuredLatencyMs, configured: s.configuredLatencyMs },
+    latencyMs: {
+      p50: quantile(latencies, 0.5),
+      p99: quantile(latencies, 0.99),
+      max: quantile(latencies, 1),
+      last: s.measuredLatencyMs,
+      configured: s.configuredLatencyMs,
+    },
     engineMsPerFrame: { p50: quantile(engineMs, 0.5), p99: quantile(engineMs, 0.99) },
     playout: s.playout,
     jitter: s.jitter,
@@ -297,7 +342,98 @@ async function codec(options: CodecSoakOptions): Promise<CodecSoakResult> {
   };
 }
 
-const soak = { text, codec, jsHeap };
+export interface CodecStreamOptions {
+  backend: 'wasm' | 'webgpu';
+  threads: number;
+  frames: number;
+  /** Bitrates cycled through, one switch every `switchEveryFrames`. */
+  kbps: number[];
+  switchEveryFrames: number;
+  /** Share of packets lost (seeded): their slots are concealed. */
+  loss: number;
+  seed: number;
+  /** A GPU buffer sample every this many frames (WebGPU). */
+  sampleEvery: number;
+}
+
+export interface CodecStreamResult {
+  frames: number;
+  /** Slots decoded from a packet, and concealed for a lost one. */
+  decoded: number;
+  concealed: number;
+  switches: number;
+  /** Decoded or concealed samples that were not finite numbers (a broken stream, not a leak). */
+  nonFinite: number;
+  errors: { typed: Record<string, number>; untyped: string[] };
+  /** [frames streamed, the worker's live GPU buffers] (WebGPU; empty on WASM). */
+  gpuBuffers: [number, number][];
+  /** Wall time per frame (encode + decode round trips, one frame each), ms. */
+  msPerFrame: { p50: number | null; p99: number | null };
+  seconds: number;
+}
+
+/**
+ * The codec's streaming encoder and decoder, one frame per call each (as the live session sends
+ * them when it keeps up), on a looping clip: bitrate switches every `switchEveryFrames`, a seeded
+ * share of packets lost (the decoder conceals those slots). Its own Codec (and worker).
+ */
+async function codecStream(options: CodecStreamOptions): Promise<CodecStreamResult> {
+  const t0 = performance.now();
+  const gpu = options.backend === 'webgpu';
+  const w = await whittle.Whittle.create({ backend: options.backend, storeName: 'soak', maxThreads: options.threads });
+  const model = await w.codec('lyra-v2', gpu ? { spawn: countingWorker } : {});
+  clip ??= fetch('/models/lyra-testdata/sample1_16kHz.wav').then((r) => r.arrayBuffer());
+  const audio = (await new OfflineAudioContext(1, 1, 16000).decodeAudioData((await clip).slice(0))).getChannelData(0);
+  const FRAME = 320;
+  const clipFrames = Math.floor(audio.length / FRAME);
+  const encoder = model.encoder({ kbps: options.kbps[0]! });
+  const decoder = model.decoder();
+  const random = createRng(options.seed); // the same losses on every run and backend
+  const result: CodecStreamResult = {
+    frames: 0,
+    decoded: 0,
+    concealed: 0,
+    switches: 0,
+    nonFinite: 0,
+    errors: { typed: {}, untyped: [] },
+    gpuBuffers: [],
+    msPerFrame: { p50: null, p99: null },
+    seconds: 0,
+  };
+  const frameMs: number[] = [];
+  const sample = async (frame: number) => {
+    if (gpu) result.gpuBuffers.push([frame, await liveGpuBuffers(await model.worker())]);
+  };
+  for (let i = 0; i < options.frames; i++) {
+    const t = performance.now();
+    try {
+      if (i % options.sampleEvery === 0) await sample(i);
+      if (i > 0 && i % options.switchEveryFrames === 0) {
+        encoder.setBitrate(options.kbps[(i / options.switchEveryFrames) % options.kbps.length]!);
+        result.switches++;
+      }
+      const at = (i % clipFrames) * FRAME;
+      const { packets } = await encoder.encode(audio.slice(at, at + FRAME));
+      const lost = random() < options.loss;
+      const out = await decoder.decodeSlots([lost ? null : packets]);
+      if (lost) result.concealed++;
+      else result.decoded++;
+      for (const x of out.pcm) if (!Number.isFinite(x)) result.nonFinite++;
+    } catch (err) {
+      recordError(result.errors, err);
+    }
+    result.frames++;
+    frameMs.push(performance.now() - t);
+    if (i % 100 === 99) console.log(`[soak] codec stream: frame ${i + 1}, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  }
+  await sample(options.frames); // the closing sample, after the last frame
+  model.dispose();
+  result.msPerFrame = { p50: quantile(frameMs, 0.5), p99: quantile(frameMs, 0.99) };
+  result.seconds = (performance.now() - t0) / 1000;
+  return result;
+}
+
+const soak = { text, codec, codecStream, jsHeap };
 declare global {
   interface Window {
     soak: typeof soak;

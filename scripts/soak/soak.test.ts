@@ -16,12 +16,14 @@ describe('soak (short run)', () => {
   it('runs text generations and live codec streams in Chromium', async () => {
     r = await runSoak({ ...SHORT, port: 0, log: () => undefined });
     expect(r.text.generations).toBe(SHORT.generations);
+    expect(r.codec).not.toBeNull(); // the live session runs on WASM
+    expect(r.gpuBuffers).toBeNull(); // no GPU buffers on WASM
   }, 600_000);
 
   it('raises no error but the aborts asked for, and no untyped one', () => {
     expect(r.text.errors).toEqual({ typed: {}, untyped: [] });
-    expect(r.codec.quiet.errors).toEqual({ typed: {}, untyped: [] });
-    expect(r.codec.hog.errors).toEqual({ typed: {}, untyped: [] });
+    expect(r.codec!.quiet.errors).toEqual({ typed: {}, untyped: [] });
+    expect(r.codec!.hog.errors).toEqual({ typed: {}, untyped: [] });
     expect(r.text.kinds.aborted).toBe(SHORT.generations / 4);
   });
 
@@ -34,15 +36,15 @@ describe('soak (short run)', () => {
     expect(r.text.memory.jsHeap.source).toBe('measureUserAgentSpecificMemory'); // the page is cross-origin isolated
     expect(r.text.memory.wasmHeap.verdict).toMatchObject({ flat: true });
     expect(r.text.memory.jsHeap.verdict).toMatchObject({ flat: true });
-    expect(r.codec.memory.jsHeap.verdict).toMatchObject({ flat: true });
-    expect(r.codec.memory.jsHeap.verdict.points).toBeGreaterThanOrEqual(3);
+    expect(r.codec!.memory.jsHeap.verdict).toMatchObject({ flat: true });
+    expect(r.codec!.memory.jsHeap.verdict.points).toBeGreaterThanOrEqual(3);
   });
 
   it('streams: frames captured and played, bitrate switched, losses concealed', () => {
-    for (const run of [r.codec.quiet, r.codec.hog]) {
+    for (const run of [r.codec!.quiet, r.codec!.hog]) {
       expect(run.frames).toBeGreaterThan(0.5 * run.seconds * 50); // 50 frames a second when the machine keeps up
       expect(run.switches).toBeGreaterThan(0);
     }
-    expect(r.codec.quiet.concealed).toBeGreaterThan(0);
+    expect(r.codec!.quiet.concealed).toBeGreaterThan(0);
   });
 });

@@ -135,4 +135,30 @@ describe('JitterBuffer behind the simulated link, against the fixed buffer on th
     expect(run.stats.grew).toBe(0);
     expect(run.delayMs.lastMean).toBe(60);
   });
+
+  // The live demo's link: 16 kbps, 40 ms, 0-10 ms of jitter. Its bottleneck takes 13 ms to carry
+  // a 9.2 kbps packet (26 bytes) and 5.5 ms for a 3.2 kbps one (11 bytes), so a switch up makes
+  // every packet 7.5 ms slower: before the buffer sized its delay for the largest packet, a
+  // 3.2 kbps spell shrank it to 60 ms, and the first 9.2 kbps packets (61-63 ms) were late.
+  const DEMO_LINK = { kbps: 16, delayMs: 40, jitterMs: 10, loss: 0 };
+  /** 6 -> 3.2 -> 9.2 -> 4.8 kbps every 3 s (the soak's cycle): packets of 18, 11, 26, 15 bytes. */
+  const switches = (frames: number) => Array.from({ length: Math.ceil(frames / 150) }, (_, k) => ({ atFrame: k * 150, packetBytes: [18, 11, 26, 15][k % 4]! }));
+
+  it('a bitrate switch is not jitter: no late packet and no growth from packets of another size (seeds 1-3)', () => {
+    for (const seed of [1, 2, 3]) {
+      const run = simulateJitter({ link: { ...DEMO_LINK, seed }, buffer: ADAPTIVE, frames: 3000, phases: switches(3000) });
+      expect(run.late, `seed ${seed}`).toBe(0);
+      expect(run.stats.grew, `seed ${seed}`).toBe(0);
+      // The delay covers the largest packet's transit (40 + 13 + 0..10 ms) and stays there.
+      expect(new Set(run.targetTrace.slice(500)), `seed ${seed}`).toEqual(new Set([run.stats.targetFrames]));
+      expect(run.delayMs.lastMean, `seed ${seed}`).toBe(80);
+    }
+  });
+
+  it('with bitrate switches, the network\'s own lateness still counts and still grows the delay', () => {
+    const run = simulateJitter({ link: { ...DEMO_LINK, seed: 1 }, buffer: ADAPTIVE, frames: 3000, phases: [...switches(3000), { atFrame: 1000, link: { jitterMs: 60 } }] });
+    expect(run.late).toBeGreaterThan(0);
+    expect(run.stats.grew).toBeGreaterThan(0);
+    expect(Math.max(...run.targetTrace.slice(1000))).toBeGreaterThan(Math.max(...run.targetTrace.slice(500, 1000)));
+  });
 });

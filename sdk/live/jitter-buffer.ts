@@ -19,6 +19,14 @@
  *   with a crossfade).
  * It also keeps RFC 3550's interarrival jitter estimate (J += (|D| - J) / 16), reported in stats.
  *
+ * Packets of different sizes: a slow link's bottleneck takes longer to carry a bigger packet (on
+ * the demo's 16 kbps link, 13 ms for a 9.2 kbps packet against 5.5 ms at 3.2 kbps), so a bitrate
+ * switch moves every transit at once, and a delay shrunk during a low-rate spell made the first
+ * packets after a switch up late (and grew the delay) though the network had not changed. The
+ * caller says how much sooner each packet came than the stream's largest would have (`push`'s
+ * `headroomMs`, see deliver.ts); the buffer measures each transit as if the packet were the
+ * largest, so its delay always covers the largest packet and a switch is neither late nor growth.
+ *
  * Times are milliseconds on the caller's clock, which must be the sender's: frame f sent at
  * f * frameMs plus a constant (only differences of transit matter). Callers that pass no times
  * get a clock of one frame per `pop()`: pop once every 20 ms and push what arrived in between.
@@ -77,7 +85,7 @@ export interface JitterStats {
   targetFrames: number;
   /** Playout delay: a frame's turn after it was sent, ms. */
   delayMs: number;
-  /** The smallest transit among recent arrivals, ms (the link's base delay; relative when the caller's clock is). */
+  /** The smallest transit among recent arrivals, ms, as for the stream's largest packet (the link's base delay; relative when the caller's clock is). */
   baseTransitMs: number;
   /** RFC 3550 interarrival jitter estimate, ms. */
   jitterMs: number;
@@ -200,10 +208,12 @@ export class JitterBuffer<T> {
   /**
    * Adds a packet under its 16-bit header frame index, arrived at `arrivedAtMs` (default: the
    * implicit clock, the turn the next `pop()` plays). A packet whose turn has passed counts as late.
+   * `headroomMs`: how much sooner this packet arrived than one of the stream's largest size would
+   * have (default 0); its transit is measured as the largest packet's (see the top of this file).
    */
-  push(frameIndex16: number, packet: T, arrivedAtMs: number = this.ticks * this.frameMs): void {
+  push(frameIndex16: number, packet: T, arrivedAtMs: number = this.ticks * this.frameMs, headroomMs = 0): void {
     const frame = this.unwrap(frameIndex16);
-    const transit = arrivedAtMs - frame * this.frameMs;
+    const transit = arrivedAtMs + Math.max(0, headroomMs) - frame * this.frameMs;
     this.measure(transit);
     if (this.delayFrames === null) this.delayFrames = this.framesFor(transit) + this.startFrames - 1;
     if (this.next !== null && frame < this.next) {

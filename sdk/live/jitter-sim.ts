@@ -9,6 +9,7 @@
  * const run = simulateJitter({ link: { kbps: 64, delayMs: 40, jitterMs: 120, loss: 0, seed: 1 }, buffer: { startFrames: 3 }, frames: 3000 });
  * console.log(run.late, run.delayMs.mean);
  */
+import { deliver } from './deliver.ts';
 import { JitterBuffer, type JitterOptions, type JitterStats } from './jitter-buffer.ts';
 import { SimulatedLink, type LinkConfig } from './network.ts';
 
@@ -24,8 +25,8 @@ export interface JitterSimulation {
   link: LinkConfig;
   buffer: JitterOptions;
   frames: number;
-  /** Link changes mid-run (the demo's sliders). */
-  phases?: { atFrame: number; link: Partial<LinkConfig> }[];
+  /** Link changes mid-run (the demo's sliders), and bitrate switches (the packets' size from that frame on). */
+  phases?: { atFrame: number; link?: Partial<LinkConfig>; packetBytes?: number }[];
   /** Bytes per packet, header included (default 18: 6 kbps plus the 3-byte header). */
   packetBytes?: number;
 }
@@ -67,7 +68,7 @@ export interface JitterRun {
 export function simulateJitter(setup: JitterSimulation): JitterRun {
   const link = new SimulatedLink<Uint8Array>(setup.link);
   const jitter = new JitterBuffer<Uint8Array>(setup.buffer);
-  const bytes = setup.packetBytes ?? 18;
+  let bytes = setup.packetBytes ?? 18;
   const phases = [...(setup.phases ?? [])].sort((a, b) => a.atFrame - b.atFrame);
   const turns = new Map<number, number>();
   const delays: { frame: number; ms: number }[] = [];
@@ -76,7 +77,7 @@ export function simulateJitter(setup: JitterSimulation): JitterRun {
   let concealed = 0;
   let lost = 0;
   const turn = (now: number) => {
-    for (const d of link.receive(now)) jitter.push((d.packet[1]! << 8) | d.packet[2]!, d.packet, d.arrivesAt);
+    for (const d of link.receive(now)) deliver(jitter, link, d);
     for (const slot of jitter.popDue(now)) {
       turns.set(slot.frame, (turns.get(slot.frame) ?? 0) + 1);
       if (slot.packet) {
@@ -86,7 +87,11 @@ export function simulateJitter(setup: JitterSimulation): JitterRun {
     }
   };
   for (let i = 0; i < setup.frames; i++) {
-    while (phases.length > 0 && phases[0]!.atFrame <= i) link.set(phases.shift()!.link);
+    while (phases.length > 0 && phases[0]!.atFrame <= i) {
+      const phase = phases.shift()!;
+      if (phase.link) link.set(phase.link);
+      if (phase.packetBytes !== undefined) bytes = phase.packetBytes;
+    }
     const now = i * FRAME_MS;
     turn(now);
     const packet = new Uint8Array(bytes);

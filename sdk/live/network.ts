@@ -42,6 +42,8 @@ export interface Delivery<T> {
   packet: T;
   sentAt: number;
   arrivesAt: number;
+  /** The bottleneck's time to carry this packet (its size over the link's rate when sent), ms: part of its transit. */
+  transmitMs: number;
 }
 
 /**
@@ -90,10 +92,15 @@ export class SimulatedLink<T extends { byteLength: number }> {
     return this.bad;
   }
 
+  /** The bottleneck's time to carry `bytes` at the link's rate now, ms. */
+  transmitMs(bytes: number): number {
+    return (bytes * 8) / this.config.kbps; // kbit/s == bit/ms
+  }
+
   /** Offers a packet to the link at time `now`. Returns false if it was dropped. */
   send(packet: T, now: number): boolean {
     this.sent++;
-    const txMs = (packet.byteLength * 8) / this.config.kbps; // kbit/s == bit/ms
+    const txMs = this.transmitMs(packet.byteLength);
     const start = Math.max(now, this.busyUntil);
     if (start - now > this.config.queueMs || this.lost()) {
       this.dropped++;
@@ -101,7 +108,7 @@ export class SimulatedLink<T extends { byteLength: number }> {
     }
     this.busyUntil = start + txMs;
     const arrivesAt = this.busyUntil + this.config.delayMs + this.random() * this.config.jitterMs;
-    this.inFlight.push({ packet, sentAt: now, arrivesAt });
+    this.inFlight.push({ packet, sentAt: now, arrivesAt, transmitMs: txMs });
     return true;
   }
 

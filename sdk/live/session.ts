@@ -26,6 +26,7 @@ import playbackUrl from './playback.worklet.ts?worker&url';
 import { WhittleError } from '../../core/errors.ts';
 import type { Codec, StreamDecoder, StreamEncoder } from '../codec.ts';
 import { BitrateController, type Decision } from './controller.ts';
+import { deliver } from './deliver.ts';
 import { JitterBuffer, type JitterOptions, type JitterStats, type Playout } from './jitter-buffer.ts';
 import { SimulatedLink, type LinkConfig } from './network.ts';
 import type { PlayoutOptions, PlayoutStats } from './playout.ts';
@@ -426,7 +427,7 @@ export class LiveSession {
       const delay = d.arrivesAt - d.sentAt;
       this.minDelay = Math.min(this.minDelay, delay);
       this.window.delay = Math.max(this.window.delay, delay - this.minDelay);
-      this.jitter.push((d.packet[1]! << 8) | d.packet[2]!, d.packet, d.arrivesAt);
+      deliver(this.jitter, this.link, d);
     }
     this.stats.late = this.jitter.late;
   }

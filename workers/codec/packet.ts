@@ -8,9 +8,9 @@
  *   bytes 3..   payload, ceil(4n / 8) bytes
  */
 import { WhittleError } from '../../core/errors.ts';
-import { BITS_PER_QUANTIZER, MAX_QUANTIZERS, checkQuantizers } from '../../models/codec/bitrates.ts';
+import { BITS_PER_QUANTIZER, MAX_QUANTIZERS, PACKET_HEADER_BYTES, checkQuantizers } from '../../models/codec/bitrates.ts';
 
-export const HEADER_BYTES = 3;
+export const HEADER_BYTES = PACKET_HEADER_BYTES;
 
 export interface CodecPacket {
   numQuantizers: number;

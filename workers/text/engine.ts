@@ -442,15 +442,35 @@ export class TextEngine {
       const fresh: LlamaPlan = { layers: [...plan.layers], exit: plan.exit, ...(plan.width ? { width: plan.width } : {}) };
       // A full-width plan over weights the engine does not hold compiles from the files one
       // segment at a time; a width plan needs every block at once (its slices are measured).
-      const next =
-        !this.prepared && this.layerwise && !fresh.width
-          ? await PlanRunner.compile(this.ort, this.backend, await this.layerwise(signal), fresh, this.attention)
-          : await this.withPrepared(async (weights, probe) => PlanRunner.compile(this.ort, this.backend, await this.narrowed(weights, probe, fresh), fresh, this.attention), signal);
+      const compile = async (p: LlamaPlan, until?: AbortSignal) =>
+        !this.prepared && this.layerwise && !p.width
+          ? PlanRunner.compile(this.ort, this.backend, await this.layerwise(until), p, this.attention)
+          : this.withPrepared(async (weights, probe) => PlanRunner.compile(this.ort, this.backend, await this.narrowed(weights, probe, p), p, this.attention), until);
       const old = this.runner;
+      // WebGPU: onnxruntime-web (1.30) keeps a released session's GPU buffers (its weights and
+      // what its runs allocated) for as long as any other session lives on the device, and frees
+      // them all when the last one goes. Compiling the next plan before releasing the old one
+      // therefore left the old plan's buffers behind at every switch (the soak's WebGPU run: +35
+      // to +173 live buffers per switch, linear over 150 switches). So on WebGPU the old plan's
+      // sessions go first, as compress() does; a failed compile restores the old plan.
+      const releaseFirst = this.backend === 'webgpu' && old !== null;
+      if (releaseFirst) {
+        await old.release();
+        this.runner = null;
+        await this.releaseDropoutRunner();
+      }
+      let next: PlanRunner;
+      try {
+        next = await compile(fresh, signal);
+      } catch (err) {
+        // Not under `signal`: an aborted switch must still leave the old plan working.
+        if (releaseFirst) this.runner = await compile(old.plan);
+        throw err;
+      }
       this.runner = next;
       // Exit profiles and step costs were measured at the old width.
       if (JSON.stringify(old?.plan.width) !== JSON.stringify(fresh.width)) this.calibrator = new ExitCalibrator(this.config);
-      await old?.release();
+      if (!releaseFirst) await old?.release();
       await this.releaseDropoutRunner();
     } finally {
       this.busy = false;
