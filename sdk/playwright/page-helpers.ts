@@ -5,8 +5,8 @@
  * public `ModelStore.import`, so a seeded model sits exactly where the app will look for it.
  *
  * It sets `globalThis.whittlePlaywright`; the Node half (seed.ts, backend.ts) calls it with
- * `page.evaluate`. Bytes arrive base64-encoded in chunks (`addChunk`) because one evaluate
- * argument travels as one protocol message.
+ * `page.evaluate`. A seeded model's bytes are fetched in chunks the test runner answers
+ * (seed-route.ts) straight into Blobs, never passed as evaluate arguments.
  *
  * @example
  * await page.addScriptTag({ content: pageHelpersSource() });
@@ -26,6 +26,11 @@ export interface SeedFile {
   sha256: string;
 }
 
+/** Where a seeded file's bytes are: the URLs of its chunks, in order (seed-route.ts). */
+export interface SeedSourceFile {
+  chunks: string[];
+}
+
 /** What the Node half asks the page to import. */
 export interface SeedRequest {
   /** The folder URL the app loads (`w.text({ url })`), resolved against the page; or a manifest's id. */
@@ -33,6 +38,8 @@ export interface SeedRequest {
   manifest?: ModelManifest;
   revision: string;
   files: SeedFile[];
+  /** Where each file's bytes are (answered by the test runner: seed-route.ts). */
+  from: Record<string, SeedSourceFile>;
   storeName: string;
   cache: BlobBackend;
 }
@@ -45,31 +52,27 @@ export interface SeedResult {
   bytes: number;
 }
 
-const chunks = new Map<string, Uint8Array[]>();
-
 const helpers = {
   probe: (): Promise<Capabilities> => probeCapabilities(),
   softwareAdapterReason,
-  /** Buffers part of a file (base64) until `seed` (the transfer is chunked; see the top of this file). */
-  addChunk(name: string, base64: string): void {
-    const binary = atob(base64);
-    const bytes = new Uint8Array(binary.length);
-    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-    const list = chunks.get(name) ?? [];
-    list.push(bytes);
-    chunks.set(name, list);
-  },
   async seed(request: SeedRequest): Promise<SeedResult> {
-    try {
-      const manifest = seedManifest(request);
-      const files = new Map<string, Blob>();
-      for (const f of request.files) files.set(f.name, new Blob((chunks.get(f.name) ?? []) as BlobPart[]));
-      const store = await ModelStore.open({ backend: request.cache, name: request.storeName });
-      const key = await store.import(manifest, files);
-      return { key, id: manifest.id, backend: store.backend, bytes: manifest.files.reduce((s, f) => s + f.size, 0) };
-    } finally {
-      chunks.clear();
+    const manifest = seedManifest(request);
+    const files = new Map<string, Blob>();
+    for (const f of request.files) {
+      const source = request.from[f.name];
+      if (source === undefined) throw new WhittleError('INVALID_ARGUMENT', `seedModelCache: no source for ${f.name}`);
+      const parts: Blob[] = [];
+      for (const url of source.chunks) {
+        const response = await fetch(url, { cache: 'no-store' });
+        if (!response.ok) throw new WhittleError('NETWORK', `seedModelCache: ${f.name} answered ${response.status}`);
+        // Blobs: the browser keeps big ones on disk, not in the page's heap.
+        parts.push(await response.blob());
+      }
+      files.set(f.name, new Blob(parts));
     }
+    const store = await ModelStore.open({ backend: request.cache, name: request.storeName });
+    const key = await store.import(manifest, files);
+    return { key, id: manifest.id, backend: store.backend, bytes: manifest.files.reduce((s, f) => s + f.size, 0) };
   },
 };
 

@@ -2,10 +2,15 @@
  * `seedModelCache`: puts a model's files from the test runner's disk into the browser's model
  * store before the app runs, so the app loads it from the cache and makes no model requests.
  *
- * The bytes go to the page in `page.evaluate` arguments (nothing on the wire: not a request in
- * the server's log nor in the browser's), and the page writes them with the SDK's own
- * `ModelStore.import` into the same store (OPFS or Cache Storage, metadata in IndexedDB) the
- * app's `Whittle.create()` opens. The entry is keyed as the app's load will look it up:
+ * The bytes reach the page through Playwright's own routing (seed-route.ts: a random path on the
+ * app's origin that no app serves, answered in chunks read from disk as the page fetches them,
+ * so a multi-GB model never sits whole in either process), never from the app's server: the
+ * app's server log and the app's model URLs in the browser's request log stay empty. The page
+ * holds each file as a Blob until the store has hashed and written it: a model larger than the
+ * browser's Blob memory (a Playwright context without a user-data dir keeps Blobs in memory:
+ * the 2.48 GB Llama-3.2-1B folder failed there) needs a persistent context. The page writes them with the
+ * SDK's own `ModelStore.import` into the same store (OPFS or Cache Storage, metadata in
+ * IndexedDB) the app's `Whittle.create()` opens. The entry is keyed as the app's load will look it up:
  * - `{ dir, url }`: a folder the app loads by URL (`w.text({ url, files?, sha256? })`); the key
  *   is the folder's absolute URL and `revision` (default 'seeded'; an app that names a revision
  *   must be seeded with the same one). Give `files` when the app does.
@@ -20,11 +25,12 @@
  */
 import { test, type Page } from '@playwright/test';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { createReadStream, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { BlobBackend } from '../store/blobs.ts';
 import type { ModelManifest } from '../store/manifest.ts';
 import { openOriginPage } from './origin-page.ts';
+import { routeSeedFiles } from './seed-route.ts';
 import type { SeedFile, SeedRequest, SeedResult } from './page-helpers.ts';
 
 /**
@@ -61,9 +67,6 @@ export interface SeedSource {
  * const { key, bytes } = await seedModelCache(page, source); // 'http://127.0.0.1:5173/models/stories260K/@seeded'
  */
 export type SeededModel = SeedResult;
-
-/** Bytes per evaluate call: each travels as one protocol message (base64 encoded). */
-const CHUNK_BYTES = 4 << 20;
 
 function seedError(message: string): Error {
   return new Error(`seedModelCache: ${message}`);
@@ -102,35 +105,38 @@ export async function seedModelCache(page: Page, source: SeedSource): Promise<Se
     throw seedError(`cannot read ${dir}: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (names.length === 0) throw seedError(`${dir} has no files to seed`);
-  const contents = names.map((name) => {
+  const files: SeedFile[] = [];
+  for (const name of names) {
     try {
-      return { name, bytes: readFileSync(join(dir, name)) };
+      const path = join(dir, name);
+      files.push({ name, size: statSync(path).size, sha256: await sha256Of(path) });
     } catch (err) {
       throw seedError(`cannot read ${name} in ${dir}: ${err instanceof Error ? err.message : String(err)}`);
     }
-  });
-  const files: SeedFile[] = contents.map(({ name, bytes }) => ({
-    name,
-    size: bytes.length,
-    sha256: createHash('sha256').update(bytes).digest('hex'),
-  }));
-
-  await openOriginPage(page, originOf(page, source), { isolated: source.isolated ?? false });
-  for (const { name, bytes } of contents) {
-    for (let at = 0; at < bytes.length || at === 0; at += CHUNK_BYTES) {
-      // Base64 by hand: Playwright's own typed-array encoding builds a JS array per byte in Node < 22.
-      const chunk = bytes.subarray(at, at + CHUNK_BYTES).toString('base64');
-      await page.evaluate(([n, b]) => globalThis.whittlePlaywright.addChunk(n, b), [name, chunk] as const);
-      if (bytes.length === 0) break;
-    }
   }
-  const request: SeedRequest = {
-    ...(source.url !== undefined ? { url: source.url } : {}),
-    ...(source.manifest ? { manifest: source.manifest } : {}),
-    revision: source.revision ?? 'seeded',
-    files,
-    storeName: source.storeName ?? 'whittle',
-    cache: source.cache ?? 'auto',
-  };
-  return page.evaluate((r) => globalThis.whittlePlaywright.seed(r), request);
+
+  const origin = originOf(page, source);
+  await openOriginPage(page, origin, { isolated: source.isolated ?? false });
+  const route = await routeSeedFiles(page, origin, files.map((f) => ({ name: f.name, path: join(dir, f.name), size: f.size })));
+  try {
+    const request: SeedRequest = {
+      ...(source.url !== undefined ? { url: source.url } : {}),
+      ...(source.manifest ? { manifest: source.manifest } : {}),
+      revision: source.revision ?? 'seeded',
+      files,
+      from: route.sources,
+      storeName: source.storeName ?? 'whittle',
+      cache: source.cache ?? 'auto',
+    };
+    return await page.evaluate((r) => globalThis.whittlePlaywright.seed(r), request);
+  } finally {
+    await route.close();
+  }
+}
+
+/** A file's sha256, read as a stream (a model's shards need not fit in memory). */
+async function sha256Of(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
