@@ -20,6 +20,7 @@ import { applyMask, sparsityMask, type SparsitySetting } from './sparsity-select
 import { readVariant, writeVariant, type VariantSource } from './variant.ts';
 import { settingTag, storagePlan, toKernelForms, withStoredHead } from './variant-forms.ts';
 import { createRng } from '../../core/random.ts';
+import { joinParts } from './testing/join-parts.ts';
 
 /**
  * The reference: W as torch's [out][in] rows, X [rows][in] activations; Wanda's metric
@@ -145,15 +146,6 @@ describe('sparse encoding', () => {
 });
 
 const SOURCE: VariantSource = { id: 'random', revision: 'r1', format: 'hf' };
-const join = (parts: ArrayBuffer[]): ArrayBuffer => {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(new Uint8Array(p), o);
-    o += p.byteLength;
-  }
-  return out.buffer;
-};
 const plain = (p: PreparedWeights) => JSON.parse(JSON.stringify(p, (_k, v: unknown) => (ArrayBuffer.isView(v) ? { type: v.constructor.name, values: Array.from(v as unknown as ArrayLike<number>) } : v))) as unknown;
 const dense = (w: LinearWeight): Float32Array => (w instanceof Float32Array ? w : w.kind === 'int8' ? dequantizePerChannelInt8(w.weight) : dequantizeBlockwise(w.weight));
 
@@ -162,7 +154,7 @@ describe('sparse variants (random GQA model, magnitude masks applied at load)', 
   const { config, weights } = randomLlama({ dim: 40, hiddenDim: 72, nHeads: 4, nKvHeads: 2, vocabSize: 50, qkvBias: true, tiedEmbeddings: false }, 7);
   const variant = (setting: WeightsSetting, backend: 'wasm' | 'webgpu') => {
     const plan = storagePlan(setting, backend);
-    return join(writeVariant(withStoredHead(prepareWeights(config, weights, { weights: plan.prepare, backend }), plan), setting, SOURCE));
+    return joinParts(writeVariant(withStoredHead(prepareWeights(config, weights, { weights: plan.prepare, backend }), plan), setting, SOURCE));
   };
   for (const pattern of ['2:4', 'unstructured'] as const) {
     for (const base of [{ linear: 'f32' }, { linear: 'q8' }, { linear: 'q8', kernel: 'nbits' }, { linear: 'q4', group: 32 }, { linear: 'q4', group: 64, method: 'hqq' }] as WeightsSetting[]) {
@@ -189,7 +181,7 @@ describe('sparse variants (random GQA model, magnitude masks applied at load)', 
   }
   it('a 50% sparse fp32 variant is at most 60% of the dense bytes (block linears dominate)', () => {
     const big = randomLlama({ dim: 64, hiddenDim: 172, nLayers: 4, vocabSize: 64 }, 3);
-    const file = (s: WeightsSetting) => join(writeVariant(prepareWeights(big.config, big.weights, { weights: s }), s, SOURCE)).byteLength;
+    const file = (s: WeightsSetting) => joinParts(writeVariant(prepareWeights(big.config, big.weights, { weights: s }), s, SOURCE)).byteLength;
     const d = file({ linear: 'f32' });
     expect(file({ linear: 'f32', sparsity: { pattern: '2:4', method: 'magnitude' } }) / d).toBeLessThanOrEqual(0.6);
     expect(file({ linear: 'f32', sparsity: { pattern: 'unstructured', method: 'magnitude' } }) / d).toBeLessThanOrEqual(0.6);
@@ -207,7 +199,7 @@ describe('hostile sparse variant files: typed errors before anything is decoded'
   const { config, weights } = randomLlama({ tiedEmbeddings: true }, 9);
   const setting: WeightsSetting = { linear: 'q4', sparsity: { pattern: 'unstructured', method: 'magnitude' } };
   const plan = storagePlan(setting, 'wasm');
-  const good = join(writeVariant(withStoredHead(prepareWeights(config, weights, { weights: plan.prepare, backend: 'wasm' }), plan), setting, SOURCE));
+  const good = joinParts(writeVariant(withStoredHead(prepareWeights(config, weights, { weights: plan.prepare, backend: 'wasm' }), plan), setting, SOURCE));
   const headerLen = Number(new DataView(good).getBigUint64(0, true));
   const header = () => JSON.parse(new TextDecoder().decode(new Uint8Array(good, 8, headerLen))) as Record<string, Record<string, unknown>>;
   const withHeader = (h: unknown): ArrayBuffer => {

@@ -20,21 +20,13 @@ import type { KernelBackend } from './kernel-choice.ts';
 import { openVariantFile, variantLayerwise } from './variant-layerwise.ts';
 import { readVariant, writeVariant } from './variant.ts';
 import { settingTag, storagePlan, toKernelForms, withStoredHead } from './variant-forms.ts';
+import { joinParts } from './testing/join-parts.ts';
 
-const join = (parts: ArrayBuffer[]): ArrayBuffer => {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(new Uint8Array(p), o);
-    o += p.byteLength;
-  }
-  return out.buffer;
-};
 
 function variantOf(model: ReturnType<typeof randomLlama>, setting: WeightsSetting, backend: KernelBackend): ArrayBuffer {
   const plan = storagePlan(setting, backend);
   const stored = withStoredHead(prepareWeights(model.config, model.weights, { weights: plan.prepare, backend }), plan);
-  return join(writeVariant(stored, setting, { id: 'random', revision: 'r1', format: 'hf' }));
+  return joinParts(writeVariant(stored, setting, { id: 'random', revision: 'r1', format: 'hf' }));
 }
 
 /** Plain data for toEqual: typed arrays compared element by element, with their types. */
@@ -84,7 +76,7 @@ describe('an engine on a variant file (stories-layerskip, WASM)', () => {
     const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
     const m = textModelFromHf(Object.fromEntries(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'].map((f) => [f, readLocalModelFile('stories-layerskip', f)])));
     for (const setting of [{ linear: 'q4', group: 32 }, { linear: 'q8' }] satisfies WeightsSetting[]) {
-      const bytes = join(writeVariant(await prepareStored(m, setting, 'wasm'), setting, { id: 'stories-layerskip', revision: 'r', format: 'hf' }));
+      const bytes = joinParts(writeVariant(await prepareStored(m, setting, 'wasm'), setting, { id: 'stories-layerskip', revision: 'r', format: 'hf' }));
       const held = await TextEngine.fromStored(ort, 'wasm', m, readVariant(bytes.slice(0)).prepared, setting);
       const streamed = await TextEngine.fromVariantFile(ort, 'wasm', m, await openVariantFile(new Blob([bytes])));
       try {

@@ -16,23 +16,15 @@ import { dequantizeBlockwise } from './blockwise.ts';
 import type { KernelBackend } from './kernel-choice.ts';
 import { readVariant, readVariantInfo, VARIANT_FILE, writeVariant, type VariantSource } from './variant.ts';
 import { int8ToBlockwise, settingTag, storagePlan, toKernelForms, withStoredHead } from './variant-forms.ts';
+import { joinParts } from './testing/join-parts.ts';
 
 const SOURCE: VariantSource = { id: 'random', revision: 'r1', format: 'hf' };
-const join = (parts: ArrayBuffer[]): ArrayBuffer => {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(new Uint8Array(p), o);
-    o += p.byteLength;
-  }
-  return out.buffer;
-};
 
 /** Stored-form prepared weights -> variant bytes. */
 function variantOf(config: ReturnType<typeof randomLlama>['config'], weights: ReturnType<typeof randomLlama>['weights'], setting: WeightsSetting, backend: KernelBackend): ArrayBuffer {
   const plan = storagePlan(setting, backend);
   const stored = withStoredHead(prepareWeights(config, weights, { weights: plan.prepare, backend }), plan);
-  return join(writeVariant(stored, setting, SOURCE));
+  return joinParts(writeVariant(stored, setting, SOURCE));
 }
 
 /** Plain data for toEqual: typed arrays compared element by element, with their types. */
@@ -195,7 +187,7 @@ describe('through the worker service: stories-layerskip q4 g32 on WASM', async (
     const parts = maker.exportVariant({ id: 'stories-layerskip', revision: 'whittle-recipe-1' });
     expect(() => maker.exportVariant({ id: 'x', revision: 'y' })).toThrow(/no variant to export/);
     await maker.dispose();
-    const variant = join(parts);
+    const variant = joinParts(parts);
     expect(variant.byteLength).toBeLessThan(readLocalModelFile('stories-layerskip', 'model.safetensors').byteLength / 3);
 
     const user = new TextService();
@@ -212,7 +204,7 @@ describe('through the worker service: stories-layerskip q4 g32 on WASM', async (
     const maker = new TextService();
     await maker.init({ backend: 'wasm', numThreads: 1 });
     await maker.load({ format: 'hf', files: files() }, { compress: setting, keepVariant: true });
-    const variant = join(maker.exportVariant({ id: 'stories-layerskip', revision: 'r' }));
+    const variant = joinParts(maker.exportVariant({ id: 'stories-layerskip', revision: 'r' }));
     await maker.dispose();
     const other = JSON.parse(new TextDecoder().decode(readLocalModelFile('stories-layerskip', 'config.json'))) as Record<string, unknown>;
     other.intermediate_size = 2 * (other.intermediate_size as number);
@@ -234,7 +226,7 @@ describe('through the worker service: a llama2.c model (stories260K) q8', () => 
     await maker.init({ backend: 'wasm', numThreads: 1 });
     await maker.load(src(), { compress: { linear: 'q8' }, keepVariant: true });
     const expected = await maker.complete('Once upon a time', { maxTokens: 12, greedy: true });
-    const variant = join(maker.exportVariant({ id: 'stories260K', revision: 'r' }));
+    const variant = joinParts(maker.exportVariant({ id: 'stories260K', revision: 'r' }));
     await maker.dispose();
     expect(readVariantInfo(variant).info.source.format).toBe('llama2c');
     const user = new TextService();

@@ -13,15 +13,11 @@ import { loadOrt } from '../ort/runtime.ts';
 import { TextEngine } from './engine.ts';
 import { textModelFromLlama2c } from './model.ts';
 import { TextService } from './service.ts';
+import { joinParts } from '../../models/compress/testing/join-parts.ts';
 
 const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
 const stories260K = () => textModelFromLlama2c(readLocalModelFile('stories260K', 'stories260K.bin'), readLocalModelFile('stories260K', 'tok512.bin'));
 const prompt = [1, 403, 407, 261];
-const join = (parts: ArrayBuffer[]): ArrayBuffer => {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
-  parts.reduce((o, p) => (out.set(new Uint8Array(p), o), o + p.byteLength), 0);
-  return out.buffer;
-};
 const code = async (p: Promise<unknown>) => ((await p.catch((e: unknown) => e)) as WhittleError).code;
 
 describe('width variants through the engine (stories260K)', () => {
@@ -34,7 +30,7 @@ describe('width variants through the engine (stories260K)', () => {
       const want = await fresh.logits(prompt);
       const { stored, width } = await fresh.widthVariant();
       expect(fresh.widthCalibrationPasses).toBe(1); // sliced with the pruning's own means
-      const file = join(writeVariant(stored, { linear: 'f32' }, { id: 'stories260K', revision: 'r', format: 'llama2c' }, width));
+      const file = joinParts(writeVariant(stored, { linear: 'f32' }, { id: 'stories260K', revision: 'r', format: 'llama2c' }, width));
       await fresh.dispose();
 
       const { prepared, info } = readVariant(file);
@@ -93,7 +89,7 @@ describe('width variants through the worker service (stories-layerskip, FLAP 20%
     const { plan } = await maker.pruneWidth({ width: 0.2, method: 'flap' });
     const want = await maker.logits(tokens);
     const wantTokens = (await maker.complete('Once upon a time', { maxTokens: 12, greedy: true })).tokens;
-    const variant = join(await maker.exportWidthVariant({ id: 'stories-layerskip', revision: 'r' }));
+    const variant = joinParts(await maker.exportWidthVariant({ id: 'stories-layerskip', revision: 'r' }));
     await maker.dispose();
     expect(variant.byteLength).toBeLessThan(readLocalModelFile('stories-layerskip', 'model.safetensors').byteLength * 0.85);
 
@@ -130,7 +126,7 @@ describe('a compressed load of a width plan (what Whittle.text does with compres
     expect(info.plan).toEqual(plan);
     expect(info.weights).toEqual(setting);
     expect(await keeper.logits(prompt)).toEqual(want);
-    const file = join(keeper.exportVariant({ id: 'stories260K', revision: 'r' }));
+    const file = joinParts(keeper.exportVariant({ id: 'stories260K', revision: 'r' }));
     await keeper.dispose();
     const read = readVariant(file);
     expect(read.info.version).toBe(3);
@@ -152,7 +148,7 @@ describe('hostile width variants: typed errors before anything is decoded', asyn
   await engine.pruneWidth({ ratio: 0.2, method: 'flap' });
   const { stored, width } = await engine.widthVariant();
   await engine.dispose();
-  const good = join(writeVariant(stored, { linear: 'f32' }, { id: 'stories260K', revision: 'r', format: 'llama2c' }, width));
+  const good = joinParts(writeVariant(stored, { linear: 'f32' }, { id: 'stories260K', revision: 'r', format: 'llama2c' }, width));
   const headerLen = Number(new DataView(good).getBigUint64(0, true));
   const edit = (f: (meta: Record<string, string>) => void): ArrayBuffer => {
     const h = JSON.parse(new TextDecoder().decode(new Uint8Array(good, 8, headerLen))) as { __metadata__: Record<string, string> };
