@@ -51,15 +51,6 @@ class HardConcrete(nn.Module):
         return torch.sigmoid(self.log_alpha - BETA * math.log(-GAMMA / ZETA))
 
 
-def group_params(cfg: Config):
-    """Linear parameters one KV group and one FFN channel own in a block."""
-    rep = cfg.n_heads // cfg.n_kv_heads
-    hd = cfg.head_dim
-    per_group = (rep * hd * cfg.dim) * 2 + (hd * cfg.dim) * 2  # q rows + o columns, k rows + v rows
-    per_channel = 3 * cfg.dim  # gate row, up row, down column
-    return per_group, per_channel
-
-
 class ShapeMasks(nn.Module):
     """Masks over every block's KV groups and FFN channels, installed as pre-hooks on `model`.
 
@@ -241,7 +232,3 @@ class WidthConfig(Config):
     def head_dim(self):
         return self.head_size
 
-
-def block_linear_params(cfg):
-    per_group, per_channel = group_params(cfg)
-    return cfg.n_kv_heads * per_group + cfg.hidden_dim * per_channel

@@ -249,7 +249,10 @@ def oneshot_model(parent, plan):
 
 def cmd_train(a):
     torch.set_num_threads(a.threads)
-    log = Logger(os.path.join(a.work, f"cpt-{a.init}.log"))
+    name = a.name or f"cpt-{a.init}"
+    if not name.startswith("cpt-"):
+        raise InputError(f"--name must start with cpt- (evaluate looks for cpt-*.pt), got {name}")
+    log = Logger(os.path.join(a.work, f"{name}.log"))
     train, val, _ = load_data(a)
     mon = monitor_windows(val, a.seq, a.monitor_windows)
     if a.init == "pruned":
@@ -284,7 +287,7 @@ def cmd_train(a):
             history.append(rec)
             log(json.dumps(rec))
     wall = time.time() - t0
-    out = os.path.join(a.work, f"cpt-{a.init}.pt")
+    out = os.path.join(a.work, f"{name}.pt")
     save(out, {"model": model.state_dict(), "config": model_config_dict(model), "args": vars(a),
                "history": history, "wall_s": wall})
     log(f"wrote {out}; wall {wall:.0f}s")
@@ -343,8 +346,10 @@ def cmd_export(a):
     if not a.no_card:
         pruned = torch.load(os.path.join(a.work, "pruned.pt"))
         ev_path = os.path.join(a.work, "eval-pytorch.json")
+        wh_path = os.path.join(a.work, "eval-whittle.json")
         card = model_card(model, pruned, ck if a.source != "pruned" else None,
-                          read_json(ev_path) if os.path.isfile(ev_path) else None)
+                          read_json(ev_path) if os.path.isfile(ev_path) else None,
+                          read_json(wh_path) if os.path.isfile(wh_path) else None)
     write_hf_folder(model, out, extra, card)
     print(f"exported {ck_path} -> {out}")
 
@@ -374,7 +379,7 @@ def cmd_evaluate(a):
         ce = mean_ce(model, wins)
         res["models"][name] = {"ppl": math.exp(ce), "ce": ce, "params": model.num_params(), "seconds": round(time.time() - t, 1)}
         print(f"{name}: ppl {math.exp(ce):.4f} ({model.num_params()} params, {time.time() - t:.0f}s)", flush=True)
-    write_json(os.path.join(a.work, "eval-pytorch.json"), res, indent=2)
+    write_json(os.path.join(a.work, a.out or "eval-pytorch.json"), res, indent=2)
 
 
 # ---------------------------------------------------------------------------- golden logits
@@ -436,6 +441,7 @@ def main(argv=None):
     p.add_argument("--init", required=True,
                    help="'pruned' (stage 1's result), 'dense' (the unpruned parent, a reference) or a one-shot "
                         "plan of <work>/oneshot-plans.json (e.g. flap-corpus)")
+    p.add_argument("--name", default=None, help="checkpoint / log name (default cpt-<init>)")
     p = sub.add_parser("export", help="write a checkpoint as a HF llama folder (default models/stories-sheared)")
     p.add_argument("--work", default=DEFAULT_WORK)
     p.add_argument("--source", choices=["pruned", "cpt-pruned"], default="cpt-pruned")
@@ -446,7 +452,8 @@ def main(argv=None):
     p.add_argument("--corpus-work", default=CORPUS_WORK)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seq", type=int, default=256)
-    p.add_argument("--windows", type=int, default=128)
+    p.add_argument("--windows", type=int, default=64)
+    p.add_argument("--out", default=None, help="file name in <work> (default eval-pytorch.json)")
     p = sub.add_parser("golden", help="PyTorch logits of an exported folder for Whittle's test")
     p.add_argument("--work", default=DEFAULT_WORK)
     p.add_argument("--corpus-work", default=CORPUS_WORK)
