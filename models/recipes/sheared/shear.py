@@ -463,7 +463,7 @@ def main(argv=None):
         os.makedirs(a.work, exist_ok=True)
         {"prune": cmd_prune, "train": cmd_train, "export": cmd_export, "evaluate": cmd_evaluate,
          "golden": cmd_golden}[a.cmd](a)
-    except InputError as e:
+    except (InputError, ValueError) as e:  # ValueError: a shape outside the model (masks.py, slice_model)
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
 
