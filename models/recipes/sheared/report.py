@@ -99,7 +99,7 @@ def main():
     if "cpt-flap-corpus" in p:
         L.append(f"- **The control: is it the masks or the training?** Mostly the training. The one-shot FLAP cut given the "
                  f"same 300 stage-2 steps reaches {p['cpt-flap-corpus']:.3f}: the sheared model is {rel(sheared, p['cpt-flap-corpus'])} "
-                 f"from it, a small edge." + (
+                 f"from it, a small edge" + (" that a second data order does not reproduce (below)." if "cpt-pruned-seed2026" in p else ".") + (
                      f" Given the sheared model's total number of weight updates (450 = 150 + 300), the one-shot cut reaches "
                      f"{p['cpt-flap-corpus-450']:.3f} and is better than the sheared model ({rel(sheared, p['cpt-flap-corpus-450'])} "
                      f"for the sheared one): at this scale and budget, learning the masks did not pay for the steps it took."
@@ -114,8 +114,16 @@ def main():
                  f"{q.get('cpt-flap-corpus', float('nan')):.3f} (300 steps) / {q.get('cpt-flap-corpus-450', float('nan')):.3f} "
                  f"(450), masks only {q['pruned']:.3f}, one-shot FLAP {q.get('oneshot flap (PyTorch re-slice)', float('nan')):.3f}, "
                  f"dense {q['dense (stories-layerskip)']:.3f}, dense + 300 steps {q.get('cpt-dense', float('nan')):.3f}.")
-    L.append("- Caveats: one run per arm (no seeds repeated), short runs on a shared CPU; the sheared-vs-control gap at "
-             "300 steps is small enough that another seed could reverse it. Stage 1's Lagrangian overshot during the "
+    seeds = "cpt-pruned-seed2026" in p and "cpt-flap-corpus-seed2026" in p
+    if seeds:
+        L.append(f"- **A second data order** (stage 2 with seed 2026 instead of 2025, same stage-1 result and one-shot cut): "
+                 f"sheared {p['cpt-pruned-seed2026']:.3f} vs control {p['cpt-flap-corpus-seed2026']:.3f} "
+                 f"({rel(p['cpt-pruned-seed2026'], p['cpt-flap-corpus-seed2026'])} for the sheared one; seed 2025: "
+                 f"{rel(sheared, p['cpt-flap-corpus'])}). The committed model is the seed-2025 run.")
+    L.append(("- Caveats: stage 1 ran once (one mask-learning run), stage 2 with two data orders at most; "
+              if seeds else "- Caveats: one run per arm (no seeds repeated); ") +
+             "short runs on a shared CPU; the sheared-vs-control gap at "
+             "300 steps is small enough that other seeds could reverse it. Stage 1's Lagrangian overshot during the "
              "target warm-up (expected kept fractions down to ~0.45 at step 50, CE up to 2.5) before settling; a "
              "smoother schedule might leave the weights in a better state for stage 2.")
     L.append("\n## Runs\n")
