@@ -29,7 +29,7 @@ test('stories260K greedy from BOS gives run.c\'s 20 tokens, streamed token by to
   await recordStats(statsFromGenerate(r.done!.stats));
 });
 
-test('streamed text is exact: the first token keeps its leading space', async ({ harness, whittleBackend }) => {
+test('streamed text is exact: the first token keeps its leading space; lm.decode inverts lm.encode', async ({ harness, whittleBackend }) => {
   test.skip(whittleBackend.backend !== 'wasm', 'text assembly is backend-independent; WebGPU golden above');
   const r = await harness.evaluate(async () => {
     const { whittle } = window.harness;
@@ -41,11 +41,19 @@ test('streamed text is exact: the first token keeps its leading space', async ({
       if (ev.type === 'token') streamed += ev.text;
       else done = ev;
     }
+    // decode is encode's inverse in the worker; an id past the vocabulary is refused, typed.
+    const roundTrip = await lm.decode(await lm.encode('Once upon a time, there was a little girl.'));
+    const outside = await lm.decode([512]).then(
+      () => 'no error',
+      (e: { code?: string }) => e.code,
+    );
     lm.dispose();
-    return { streamed, done };
+    return { streamed, done, roundTrip, outside };
   });
   expect(r.streamed).toMatch(/^ girl named Lily/);
   expect(r.streamed + r.done!.tail).toBe(r.done!.text);
+  expect(r.roundTrip).toBe('Once upon a time, there was a little girl.');
+  expect(r.outside).toBe('INVALID_ARGUMENT');
 });
 
 test('an aborted perplexity call rejects with ABORTED within a step; the model keeps working', async ({ harness, whittleBackend }) => {

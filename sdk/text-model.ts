@@ -364,8 +364,28 @@ export class TextModel {
     }
   }
 
+  /**
+   * Token ids of `text` as the model's tokenizer splits it (no BOS added).
+   *
+   * @example
+   * const ids = await lm.encode('Once upon a time');
+   */
   encode(text: string): Promise<number[]> {
     return this.client.call((r) => r.encode(text));
+  }
+
+  /**
+   * The text of token ids as the model's tokenizer joins them: special tokens left out unless
+   * `skipSpecial: false`. For ids the SDK reports (a stream's tokens, dropout decoding's votes and
+   * dropped context positions' tokens). An id outside the vocabulary is INVALID_ARGUMENT.
+   *
+   * @example
+   * const piece = await lm.decode([ev.dropout.votes[0]]);
+   */
+  decode(ids: readonly number[], options: { skipSpecial?: boolean } = {}): Promise<string> {
+    const list = [...ids];
+    const skipSpecial = options.skipSpecial ?? true;
+    return this.client.call((r) => r.decode(list, skipSpecial));
   }
 
   worker(): Promise<Worker> {

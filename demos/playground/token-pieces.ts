@@ -1,10 +1,10 @@
 /**
  * The text of every token id of a model, read from the model's own tokenizer file (the one its
- * manifest lists, served beside the weights). The SDK's TextModel encodes text but has no
- * decode, and dropout decoding reports the members' votes and dropped context tokens as ids: to
- * show them, the playground needs each id's piece. Pieces are shown one by one, so a piece is
- * its text as it reads inside a sentence (SentencePiece's '▁' as a space, byte tokens as their
- * character when printable).
+ * manifest lists, served beside the weights). Dropout decoding reports the members' votes and
+ * dropped context tokens as ids, and the panel shows pieces one by one, each as it reads inside a
+ * sentence (SentencePiece's '▁' as a space, byte tokens as their character when printable):
+ * `lm.decode([id])` gives a lone token's text, which drops that leading space, and the panel
+ * also needs every whole-word id up front (random corruption draws from them).
  */
 import type { ModelManifest } from 'whittle';
 

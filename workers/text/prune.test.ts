@@ -15,6 +15,13 @@ describe('TextService.prune on stories260K', async () => {
   await service.init({ backend: 'wasm', numThreads: 1 });
   const loaded = await service.load({ format: 'llama2c', checkpoint: checkpoint(), tokenizer: tokenizer() });
 
+  it('decode inverts encode, and refuses an id outside the vocabulary (typed)', () => {
+    const text = 'Tom and Lily went to the park.';
+    expect(service.decode(service.encode(text))).toBe(text);
+    expect(() => service.decode([512])).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as unknown as Error);
+    expect(() => service.decode([-1])).toThrow(WhittleError);
+  });
+
   it('the built-in calibration text is a few hundred tokens', () => {
     const n = service.encode(DEFAULT_CALIBRATION_TEXT).length;
     expect(n).toBeGreaterThan(300);

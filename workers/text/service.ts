@@ -427,6 +427,15 @@ export class TextService {
     return this.requireEngine().tokenizer.encode(text);
   }
 
+  /** The text of `ids` (see TextModel.decode); INVALID_ARGUMENT for an id outside the vocabulary. */
+  decode(ids: number[], skipSpecial = true): string {
+    const engine = this.requireEngine();
+    const vocab = engine.config.vocabSize;
+    if (!Array.isArray(ids)) throw new WhittleError('INVALID_ARGUMENT', 'decode takes an array of token ids');
+    for (const id of ids) if (!Number.isSafeInteger(id) || id < 0 || id >= vocab) throw new WhittleError('INVALID_ARGUMENT', `token ${String(id)} is outside the vocabulary (${vocab})`);
+    return engine.tokenizer.decode(ids, skipSpecial);
+  }
+
   /**
    * Runs a whole generation inside the worker and returns its `done` event: no per-token
    * round trips, for callers that want the result, not the stream.
