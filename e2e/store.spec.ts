@@ -266,3 +266,55 @@ test('Cache Storage commits an unverified download under its computed digest', a
   expect(second.sha).toBe(real.sha256);
   expect((await serverLog(harness)).filter((l) => l.url.includes('/__e2e/file/'))).toEqual([]);
 });
+
+test('importChunks writes files as their chunks arrive, checked as written; a file that does not match leaves nothing', async ({ harness }) => {
+  const tok = modelFile(MODEL, 'tok512.bin');
+  const r = await harness.evaluate(
+    async ({ real, tok, MODEL, FILE }) => {
+      const { whittle } = window.harness;
+      const store = await whittle.ModelStore.open({ name: 'import-chunks', backend: 'opfs' });
+      await store.clear();
+      const bytesOf = async (name: string) => new Uint8Array(await (await fetch(`/__e2e/file/${MODEL}/${name}`)).arrayBuffer());
+      const files = { [FILE]: await bytesOf(FILE), 'tok512.bin': await bytesOf('tok512.bin') };
+      const manifest = (over: Partial<Record<'sha' | 'size', string | number>> = {}) => ({
+        id: 'chunked',
+        revision: String(Math.random()),
+        files: [
+          { name: FILE, url: `/x/${FILE}`, size: real.size, sha256: real.sha256 },
+          { name: 'tok512.bin', url: '/x/tok512.bin', size: (over.size as number) ?? tok.size, sha256: (over.sha as string) ?? tok.sha256 },
+        ],
+      });
+      // Uneven chunks, so no chunk boundary lines up with anything.
+      const chunked = (edit?: (b: Uint8Array) => Uint8Array) =>
+        async function* (name: string) {
+          const all = edit && name === 'tok512.bin' ? edit(files[name]!) : files[name]!;
+          for (let at = 0; at < all.length; at += 100_003) yield all.subarray(at, at + 100_003);
+        };
+      const opfsNames = async () => {
+        const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('import-chunks', { create: true });
+        const names: string[] = [];
+        for await (const name of (dir as unknown as { keys(): AsyncIterable<string> }).keys()) names.push(name);
+        return names.sort();
+      };
+      const code = async (f: () => Promise<unknown>) => f().then(() => 'ok', (e: { code?: string; message?: string }) => `${e.code}: ${e.message}`);
+      const flipped = await code(() => store.importChunks(manifest(), chunked((b) => Uint8Array.from(b, (x, i) => (i === 3000 ? x ^ 1 : x)))));
+      const afterFlip = { list: (await store.list()).length, files: await opfsNames() };
+      const longer = await code(() => store.importChunks(manifest(), chunked((b) => Uint8Array.from([...b, 7]))));
+      const noHash = await code(() => store.importChunks({ ...manifest(), integrity: 'none', files: manifest().files.map(({ sha256: _, ...f }) => f) }, chunked()));
+      const good = manifest();
+      const key = await store.importChunks(good, chunked());
+      const loaded = await store.load(good);
+      const back = new Uint8Array(await loaded.files.get('tok512.bin')!.arrayBuffer());
+      return { flipped, afterFlip, longer, noHash, key, source: loaded.source, same: back.every((x, i) => x === files['tok512.bin']![i]), files: await opfsNames() };
+    },
+    { real, tok, MODEL, FILE },
+  );
+  expect(r.flipped).toMatch(/^INTEGRITY: .*tok512\.bin has sha256/);
+  expect(r.afterFlip).toEqual({ list: 0, files: [] }); // the first file's committed blob went too
+  expect(r.longer).toMatch(/^INTEGRITY: .*tok512\.bin has more than/);
+  expect(r.noHash).toMatch(/^INVALID_ARGUMENT: .*has no sha256/);
+  expect(r.key).toMatch(/^chunked@/);
+  expect(r.source).toBe('cache');
+  expect(r.same).toBe(true);
+  expect(r.files).toEqual([real.sha256, tok.sha256].sort());
+});

@@ -6,7 +6,8 @@
  *
  * It sets `globalThis.whittlePlaywright`; the Node half (seed.ts, backend.ts) calls it with
  * `page.evaluate`. A seeded model's bytes are fetched in chunks the test runner answers
- * (seed-route.ts) straight into Blobs, never passed as evaluate arguments.
+ * (seed-route.ts) and written into the store chunk by chunk (`ModelStore.importChunks`), never
+ * passed as evaluate arguments.
  *
  * @example
  * await page.addScriptTag({ content: pageHelpersSource() });
@@ -57,21 +58,18 @@ const helpers = {
   softwareAdapterReason,
   async seed(request: SeedRequest): Promise<SeedResult> {
     const manifest = seedManifest(request);
-    const files = new Map<string, Blob>();
-    for (const f of request.files) {
-      const source = request.from[f.name];
-      if (source === undefined) throw new WhittleError('INVALID_ARGUMENT', `seedModelCache: no source for ${f.name}`);
-      const parts: Blob[] = [];
-      for (const url of source.chunks) {
+    for (const f of request.files) if (request.from[f.name] === undefined) throw new WhittleError('INVALID_ARGUMENT', `seedModelCache: no source for ${f.name}`);
+    // Chunk by chunk into the store (hashed as written): a multi-GB model is never held whole,
+    // as Blobs in a Playwright context without a user-data dir would be (in memory).
+    async function* chunksOf(name: string): AsyncIterable<Uint8Array> {
+      for (const url of request.from[name]!.chunks) {
         const response = await fetch(url, { cache: 'no-store' });
-        if (!response.ok) throw new WhittleError('NETWORK', `seedModelCache: ${f.name} answered ${response.status}`);
-        // Blobs: the browser keeps big ones on disk, not in the page's heap.
-        parts.push(await response.blob());
+        if (!response.ok) throw new WhittleError('NETWORK', `seedModelCache: ${name} answered ${response.status}`);
+        yield new Uint8Array(await response.arrayBuffer());
       }
-      files.set(f.name, new Blob(parts));
     }
     const store = await ModelStore.open({ backend: request.cache, name: request.storeName });
-    const key = await store.import(manifest, files);
+    const key = await store.importChunks(manifest, chunksOf);
     return { key, id: manifest.id, backend: store.backend, bytes: manifest.files.reduce((s, f) => s + f.size, 0) };
   },
 };

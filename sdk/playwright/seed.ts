@@ -6,9 +6,10 @@
  * app's origin that no app serves, answered in chunks read from disk as the page fetches them,
  * so a multi-GB model never sits whole in either process), never from the app's server: the
  * app's server log and the app's model URLs in the browser's request log stay empty. The page
- * holds each file as a Blob until the store has hashed and written it: a model larger than the
- * browser's Blob memory (a Playwright context without a user-data dir keeps Blobs in memory:
- * the 2.48 GB Llama-3.2-1B folder failed there) needs a persistent context. The page writes them with the
+ * writes each chunk into the store as it arrives (`ModelStore.importChunks`, hashed as written),
+ * so neither process holds a file whole. The browser's storage quota still applies: a context
+ * without a user-data dir (Playwright's default `newContext`) has a small one, and the 2.48 GB
+ * Llama-3.2-1B folder failed there at the commit; seed such models into a persistent context. The page writes them with the
  * SDK's own `ModelStore.import` into the same store (OPFS or Cache Storage, metadata in
  * IndexedDB) the app's `Whittle.create()` opens. The entry is keyed as the app's load will look it up:
  * - `{ dir, url }`: a folder the app loads by URL (`w.text({ url, files?, sha256? })`); the key
@@ -106,6 +107,7 @@ export async function seedModelCache(page: Page, source: SeedSource): Promise<Se
   }
   if (names.length === 0) throw seedError(`${dir} has no files to seed`);
   const files: SeedFile[] = [];
+  // sha256 by the runner: the store checks every file against it as it writes.
   for (const name of names) {
     try {
       const path = join(dir, name);

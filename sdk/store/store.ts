@@ -20,7 +20,7 @@
  * const model = await store.load(manifest, { onProgress: (e) => e.type === 'progress' && bar(e.overallLoaded / e.overallTotal) });
  * const bytes = await model.files.get('stories260K.bin')!.arrayBuffer();
  */
-import { sha256 as sha256Hex } from 'hash-wasm';
+import { createSHA256, sha256 as sha256Hex } from 'hash-wasm';
 import { WhittleError, throwIfAborted } from '../../core/errors.ts';
 import { openBlobStore, type BlobBackend, type BlobStore } from './blobs.ts';
 import { downloadFile, sha256OfBlob } from './download.ts';
@@ -293,6 +293,76 @@ export class ModelStore {
     for (const f of listed) await this.writeBlob(f.sha256, f.blob, signal);
     throwIfAborted(signal);
     await this.meta.put(newEntry(key, manifest, fullyVerified(manifest) ? undefined : 'none', listed, total));
+    return key;
+  }
+
+  /**
+   * `import` for bytes that arrive in chunks (a test runner's seeding of a multi-GB model, which a
+   * page cannot hold as Blobs): each file is hashed while it is written to a partial, committed
+   * only if its size and sha256 are the manifest's, and the entry is written last. Every file
+   * needs a sha256 (INVALID_ARGUMENT otherwise); a file that does not match is INTEGRITY, and
+   * what this call committed before it is removed again, so a failed import leaves nothing.
+   * `chunks(name)` is asked once per file the store does not hold already.
+   *
+   * @example
+   * await store.importChunks(manifest, async function* (name) { for (const url of urlsOf(name)) yield new Uint8Array(await (await fetch(url)).arrayBuffer()); });
+   */
+  async importChunks(manifestInput: ModelManifest, chunks: (name: string) => AsyncIterable<Uint8Array>, opts: LoadOptions = {}): Promise<string> {
+    const manifest = validateManifest(manifestInput);
+    const { signal, onProgress } = opts;
+    const emit = (e: StoreEvent) => onProgress?.(e);
+    const key = entryKey(manifest);
+    const unhashed = manifest.files.find((f) => f.sha256 === undefined);
+    if (unhashed) throw new WhittleError('INVALID_ARGUMENT', `importChunks: ${unhashed.name} has no sha256 in ${manifest.id}'s manifest`, { id: manifest.id, file: unhashed.name });
+    const listed = manifest.files.map((f) => ({ name: f.name, size: f.size, sha256: f.sha256! }));
+    const missing: typeof listed = [];
+    for (const f of listed) {
+      const have = await this.blobs.get(f.sha256);
+      if (!have || have.size !== f.size) missing.push(f);
+    }
+    await this.ensureRoom(key, manifestBytes(manifest), missing.reduce((n, f) => n + f.size, 0), emit, manifest.id);
+    const committed: string[] = [];
+    try {
+      for (const f of missing) {
+        await withExclusiveLock(
+          this.blobLock(f.sha256),
+          async () => {
+            const have = await this.blobs.get(f.sha256);
+            if (have && have.size === f.size) return; // another tab wrote the same bytes meanwhile
+            const hasher = await createSHA256();
+            let size = 0;
+            const writer = await this.blobs.openPartial(f.sha256, true);
+            try {
+              for await (const chunk of chunks(f.name)) {
+                throwIfAborted(signal);
+                size += chunk.byteLength;
+                if (size > f.size) break;
+                hasher.update(chunk);
+                await writer.write(chunk);
+              }
+            } finally {
+              await writer.close();
+            }
+            const digest = size === f.size ? hasher.digest('hex') : null;
+            if (digest !== f.sha256) {
+              await this.blobs.delete(f.sha256); // the partial
+              throw size === f.size
+                ? new WhittleError('INTEGRITY', `importChunks: ${f.name} has sha256 ${digest}, the manifest says ${f.sha256}`, { file: f.name })
+                : new WhittleError('INTEGRITY', `importChunks: ${f.name} has ${size > f.size ? 'more than ' : ''}${size} bytes, the manifest says ${f.size}`, { file: f.name });
+            }
+            await this.blobs.commit(f.sha256);
+            committed.push(f.sha256);
+          },
+          signal,
+        );
+      }
+      throwIfAborted(signal);
+      await this.meta.put(newEntry(key, manifest, undefined, listed, manifestBytes(manifest)));
+    } catch (err) {
+      // Nothing half-imported stays: the files this call committed go again (no entry names them).
+      for (const sha of committed) await this.blobs.delete(sha);
+      throw err;
+    }
     return key;
   }
 
