@@ -23,8 +23,9 @@
  */
 import { WhittleError, throwIfAborted } from '../../core/errors.ts';
 import { arraysIn, releaseNow } from '../../core/release.ts';
-import { byteSource, type ByteSource, type FileBytes } from '../import/hf/byte-source.ts';
-import { decodeFloatTensor, safetensorsHeaderLength } from '../import/hf/safetensors.ts';
+import { byteSource, readSafetensorsHeaderBytes, type ByteSource, type FileBytes } from '../import/hf/byte-source.ts';
+import { decodeFloatTensor } from '../import/hf/safetensors.ts';
+import { readRowByRow } from '../llama/weight-reader.ts';
 import type { LayerwiseWeights } from '../llama/prepare.ts';
 import { ropeInverseFrequencies, ropeTables } from '../llama/rope.ts';
 import { headSizeOf } from '../llama/types.ts';
@@ -42,10 +43,7 @@ export interface VariantFile extends OpenedVariant {
 /** Reads and checks a variant file's header (a few KB), nothing else. */
 export async function openVariantFile(file: FileBytes): Promise<VariantFile> {
   const source = byteSource(file, VARIANT_FILE);
-  const first = await source.read(0, Math.min(8, source.size));
-  const headerLen = safetensorsHeaderLength(new Uint8Array(first.buffer, first.byteOffset, Math.min(8, source.size)), source.size, VARIANT_FILE);
-  const header = await source.read(8, 8 + headerLen);
-  const opened = parseVariantHeader(new Uint8Array(header.buffer, header.byteOffset, headerLen), source.size);
+  const opened = parseVariantHeader(await readSafetensorsHeaderBytes(source), source.size);
   checkVariantTensors(opened);
   return { ...opened, source, file };
 }
@@ -125,18 +123,11 @@ export async function variantLayerwise(file: VariantFile, backend: KernelBackend
       if (t && !given && source.freshReads) releaseNow(t);
       return head;
     },
-    embeddingRows: async (ids) => {
-      const out = new Float32Array(ids.length * c.dim);
-      // One read per row (a few KB each), concurrently: the table itself is never in memory.
-      await Promise.all(
-        ids.map(async (id, s) => {
-          if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new WhittleError('INVALID_ARGUMENT', `token ${id} is outside the vocabulary (${c.vocabSize})`);
-          const begin = table.begin + id * rowBytes;
-          const r = await source.read(begin, begin + rowBytes);
-          out.set(decodeFloatTensor({ ...table, shape: [1, c.dim], begin, end: begin + rowBytes }, r.buffer, r.byteOffset), s * c.dim);
-        }),
-      );
-      return out;
-    },
+    embeddingRows: (ids) =>
+      readRowByRow(ids, c.vocabSize, c.dim, async (id) => {
+        const begin = table.begin + id * rowBytes;
+        const r = await source.read(begin, begin + rowBytes);
+        return decodeFloatTensor({ ...table, shape: [1, c.dim], begin, end: begin + rowBytes }, r.buffer, r.byteOffset);
+      }),
   };
 }

@@ -73,6 +73,18 @@ export function checkRange(first: number, count: number, vocab: number): void {
   }
 }
 
+/**
+ * Rows `ids` of a table [vocab, dim] kept in storage -> [ids.length, dim], each row one small
+ * read (`readRow`, concurrently): the table itself is never in memory. INVALID_ARGUMENT for a
+ * token outside the vocabulary, before anything is read.
+ */
+export async function readRowByRow(ids: readonly number[], vocab: number, dim: number, readRow: (id: number) => Promise<Float32Array>): Promise<Float32Array> {
+  for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new WhittleError('INVALID_ARGUMENT', `token ${id} is outside the vocabulary (${vocab})`);
+  const out = new Float32Array(ids.length * dim);
+  await Promise.all(ids.map(async (id, s) => out.set(await readRow(id), s * dim)));
+  return out;
+}
+
 /** Rows `ids` of `table` [vocab, dim] -> [ids.length, dim]; INVALID_ARGUMENT for a row the table does not have. */
 export function gatherRows(table: Float32Array, dim: number, ids: readonly number[]): Float32Array {
   const rows = table.length / dim;

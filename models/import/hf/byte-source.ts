@@ -7,6 +7,7 @@
  * const src = byteSource(file, 'model-00001-of-00002.safetensors');
  * const head = await src.read(0, 8);
  */
+import { safetensorsHeaderLength } from './safetensors.ts';
 export interface ByteSource {
   readonly name: string;
   readonly size: number;
@@ -29,6 +30,17 @@ export function byteSource(file: FileBytes, name: string): ByteSource {
     freshReads: true,
     read: async (begin, end) => ({ buffer: await file.slice(begin, end).arrayBuffer(), byteOffset: 0 }),
   };
+}
+
+/**
+ * A safetensors file's JSON header bytes, read from `source` (the 8-byte length, then the header
+ * it announces, bounds-checked against the file before anything is allocated from it).
+ */
+export async function readSafetensorsHeaderBytes(source: ByteSource): Promise<Uint8Array> {
+  const first = await source.read(0, Math.min(8, source.size));
+  const headerLen = safetensorsHeaderLength(new Uint8Array(first.buffer, first.byteOffset, Math.min(8, source.size)), source.size, source.name);
+  const header = await source.read(8, 8 + headerLen);
+  return new Uint8Array(header.buffer, header.byteOffset, headerLen);
 }
 
 /** A whole (small) file's bytes: config.json, tokenizer.json and the like. */

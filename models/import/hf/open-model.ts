@@ -11,12 +11,12 @@
  */
 import { WhittleError } from '../../../core/errors.ts';
 import { releaseNow } from '../../../core/release.ts';
-import { checkRange, type LlamaWeightReader } from '../../llama/weight-reader.ts';
+import { checkRange, readRowByRow, type LlamaWeightReader } from '../../llama/weight-reader.ts';
 import type { LlamaConfig, LlamaLayerWeights } from '../../llama/types.ts';
-import { byteSource, readWhole, type ByteSource, type FileBytes } from './byte-source.ts';
+import { byteSource, readSafetensorsHeaderBytes, readWhole, type ByteSource, type FileBytes } from './byte-source.ts';
 import { llamaConfigFromHf, type HfConfigOptions } from './config.ts';
 import { assembleLayer, checkHead, hfLayerTensors, parseJsonFile, readWeightMap, type HfTensorSpec } from './model.ts';
-import { decodeFloatTensor, floatTensorEntry, parseSafetensorsHeader, safetensorsHeaderLength, type SafetensorsEntry } from './safetensors.ts';
+import { decodeFloatTensor, floatTensorEntry, parseSafetensorsHeader, type SafetensorsEntry } from './safetensors.ts';
 
 export type HfFolderFiles = Record<string, FileBytes>;
 
@@ -37,10 +37,7 @@ interface OpenShard {
 
 async function openShard(file: FileBytes, name: string): Promise<OpenShard> {
   const source = byteSource(file, name);
-  const first = await source.read(0, Math.min(8, source.size));
-  const headerLen = safetensorsHeaderLength(new Uint8Array(first.buffer, first.byteOffset, Math.min(8, source.size)), source.size, name);
-  const header = await source.read(8, 8 + headerLen);
-  return { source, tensors: parseSafetensorsHeader(new Uint8Array(header.buffer, header.byteOffset, headerLen), source.size, name) };
+  return { source, tensors: parseSafetensorsHeader(await readSafetensorsHeaderBytes(source), source.size, name) };
 }
 
 async function readJson(files: HfFolderFiles, name: string): Promise<unknown> {
@@ -123,17 +120,7 @@ export async function openHfModel(files: HfFolderFiles, options: HfConfigOptions
     tokenEmbedding: () => read({ key: 'model.embed_tokens.weight', shape: [vocabSize, dim] }),
     lmHead: async () => (config.tiedEmbeddings ? null : read({ key: 'lm_head.weight', shape: [vocabSize, dim] })),
     finalNorm: () => read({ key: 'model.norm.weight', shape: [dim] }),
-    embeddingRows: async (ids) => {
-      const out = new Float32Array(ids.length * dim);
-      // One read per row (a few KB each), concurrently: the table itself is never in memory.
-      await Promise.all(
-        ids.map(async (id, s) => {
-          if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new WhittleError('INVALID_ARGUMENT', `token ${id} is outside the vocabulary (${vocabSize})`);
-          out.set((await readTableRows(id, 1)).values, s * dim);
-        }),
-      );
-      return out;
-    },
+    embeddingRows: (ids) => readRowByRow(ids, vocabSize, dim, async (id) => (await readTableRows(id, 1)).values),
     embeddingRange: async (first, count) => {
       checkRange(first, count, vocabSize);
       const { values, ownBuffer } = await readTableRows(first, count);
