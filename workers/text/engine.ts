@@ -223,10 +223,8 @@ export class TextEngine {
       // embedding and head) would double the model's memory for nothing but faster re-planning.
       // Compiles read (and compress) the files again, one segment's blocks at a time
       // (`layerwise`), or whole for the calls that need every block.
-      const reader = model.weights;
       const engine = new TextEngine(ort, backend, model, null, options);
-      engine.reprepare = () => prepareWeightsFrom(model.config, reader, prepareOptions);
-      engine.layerwise = (signal) => prepareLayerwiseFrom(model.config, reader, { ...prepareOptions, ...(signal ? { signal } : {}) });
+      engine.compileFrom(model);
       await engine.setPlan(options.plan, options.signal);
       return engine;
     }
@@ -289,6 +287,19 @@ export class TextEngine {
   }
 
   /**
+   * Later compiles read (and compress, with the engine's setting) `model`'s files: a segment at a
+   * time (`layerwise`), or whole for the calls that need every block (`reprepare`); nothing held.
+   */
+  private compileFrom(model: StreamedTextModel): void {
+    const reader = model.weights;
+    const prepareOptions = this.compression ? { weights: this.compression, backend: this.backend } : { backend: this.backend };
+    this.prepared = null;
+    this.heldStored = null;
+    this.reprepare = () => prepareWeightsFrom(model.config, reader, prepareOptions);
+    this.layerwise = (signal) => prepareLayerwiseFrom(model.config, reader, { ...prepareOptions, ...(signal ? { signal } : {}) });
+  }
+
+  /**
    * Lets go of the weights held in JS: later compiles read (and compress) `model`'s files again,
    * a segment at a time, as `create` does for a streamed model. For an engine made by
    * `fromStored` from `model`'s own files once its variant is written (the first load with
@@ -298,12 +309,8 @@ export class TextEngine {
   readFromSource(model: StreamedTextModel): void {
     const setting = this.compression;
     if (this.heldWidth || (setting && (setting.method === 'awq' || setting.sparsity?.method === 'wanda'))) throw new WhittleError('INTERNAL', 'readFromSource: these weights were calibrated or narrowed, the source alone cannot give them again');
+    this.compileFrom(model);
     const reader = model.weights;
-    const prepareOptions = setting ? { weights: setting, backend: this.backend } : { backend: this.backend };
-    this.prepared = null;
-    this.heldStored = null;
-    this.reprepare = () => prepareWeightsFrom(model.config, reader, prepareOptions);
-    this.layerwise = (signal) => prepareLayerwiseFrom(model.config, reader, { ...prepareOptions, ...(signal ? { signal } : {}) });
     // The compiled runner may look tokens up in the held table (which its reader's closure keeps
     // alive with the rest): the source's rows are the same values.
     if (reader.embeddingRows) for (const r of [this.runner, this.dropoutRunner]) r?.readRowsFrom((ids) => reader.embeddingRows!(ids));

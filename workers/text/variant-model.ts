@@ -60,12 +60,8 @@ async function tokenizerOf(files: VariantFiles, info: VariantInfo): Promise<Omit
  * what the variant is. A config.json beside it must describe the same shapes.
  */
 export async function textVariantFromFiles(files: VariantFiles): Promise<{ model: Omit<TextModel, 'weights'>; stored: PreparedWeights; info: VariantInfo }> {
-  const file = files[VARIANT_FILE];
-  if (!file) throw new WhittleError('BAD_MODEL', `a variant folder needs ${VARIANT_FILE}`, { file: VARIANT_FILE });
-  const { prepared, info } = readVariant(await bytesOf(file));
-  const rawConfig = await jsonOf(files, 'config.json');
-  if (rawConfig !== undefined) checkVariantAgainstConfig(info, llamaConfigFromHf(rawConfig));
-  return { model: { config: info.config, ...(await tokenizerOf(files, info)) }, stored: prepared, info };
+  const { model, file, info } = await openTextVariant(files);
+  return { model, stored: readVariant(await bytesOf(file.file)).prepared, info };
 }
 
 /**
