@@ -1,7 +1,7 @@
 /**
  * The files `seedModelCache` hands to the page, answered by Playwright itself (`page.route`) on a
  * path of the app's origin that no app serves, a chunk at a time, read from the test runner's
- * disk as the page asks: the page fetches each file's chunks straight into Blobs, so a multi-GB
+ * disk as the page asks: the page writes each chunk into the store as it arrives, so a multi-GB
  * model never passes through `page.evaluate` arguments (decoded byte by byte in page JS before)
  * nor sits whole in either process's memory, and no request reaches the app's server.
  *

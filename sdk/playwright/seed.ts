@@ -3,15 +3,14 @@
  * store before the app runs, so the app loads it from the cache and makes no model requests.
  *
  * The bytes reach the page through Playwright's own routing (seed-route.ts: a random path on the
- * app's origin that no app serves, answered in chunks read from disk as the page fetches them,
- * so a multi-GB model never sits whole in either process), never from the app's server: the
- * app's server log and the app's model URLs in the browser's request log stay empty. The page
- * writes each chunk into the store as it arrives (`ModelStore.importChunks`, hashed as written),
- * so neither process holds a file whole. The browser's storage quota still applies: a context
- * without a user-data dir (Playwright's default `newContext`) has a small one, and the 2.48 GB
- * Llama-3.2-1B folder failed there at the commit; seed such models into a persistent context. The page writes them with the
- * SDK's own `ModelStore.import` into the same store (OPFS or Cache Storage, metadata in
- * IndexedDB) the app's `Whittle.create()` opens. The entry is keyed as the app's load will look it up:
+ * app's origin that no app serves, answered in chunks read from disk as the page fetches them),
+ * never from the app's server: the app's server log and the app's model URLs in the browser's
+ * request log stay empty. The page writes each chunk into the same store (OPFS or Cache Storage,
+ * metadata in IndexedDB) the app's `Whittle.create()` opens, through the SDK's own
+ * `ModelStore.importChunks` (hashed as written), so neither process holds a file whole. The
+ * browser's storage quota still applies: a context without a user-data dir (Playwright's default
+ * `newContext`) has a small one, and the 2.48 GB Llama-3.2-1B folder failed there at the commit;
+ * seed such models into a persistent context. The entry is keyed as the app's load will look it up:
  * - `{ dir, url }`: a folder the app loads by URL (`w.text({ url, files?, sha256? })`); the key
  *   is the folder's absolute URL and `revision` (default 'seeded'; an app that names a revision
  *   must be seeded with the same one). Give `files` when the app does.

@@ -101,6 +101,12 @@ export interface StoreLease {
   release(): void;
 }
 
+/** A Blob's bytes in 8 MiB reads (the whole of a GB file is never one ArrayBuffer). */
+async function* blobChunks(blob: Blob): AsyncIterable<Uint8Array> {
+  const CHUNK = 8 << 20;
+  for (let at = 0; at < blob.size; at += CHUNK) yield new Uint8Array(await blob.slice(at, at + CHUNK).arrayBuffer());
+}
+
 /** The store entry of a model written now (a load, an import or a derived variant). */
 function newEntry(
   key: string,
@@ -247,7 +253,7 @@ export class ModelStore {
       }
     }
     await this.ensureRoom(key, total, needed, emit, derived.id);
-    for (const f of listed) if (f.blob) await this.writeBlob(f.sha256, f.blob, signal);
+    for (const f of listed) if (f.blob) await this.writeBlob(f.sha256, f.size, () => blobChunks(f.blob!), signal);
     throwIfAborted(signal);
     await this.meta.put({ ...newEntry(key, derived, derived.integrity, listed, total), derivedFrom: derived.derivedFrom });
     return derivedManifest({ ...derived, files: listed });
@@ -290,7 +296,7 @@ export class ModelStore {
       if (!have || have.size !== f.size) needed += f.size;
     }
     await this.ensureRoom(key, total, needed, emit, manifest.id);
-    for (const f of listed) await this.writeBlob(f.sha256, f.blob, signal);
+    for (const f of listed) await this.writeBlob(f.sha256, f.size, () => blobChunks(f.blob), signal);
     throwIfAborted(signal);
     await this.meta.put(newEntry(key, manifest, fullyVerified(manifest) ? undefined : 'none', listed, total));
     return key;
@@ -323,39 +329,7 @@ export class ModelStore {
     await this.ensureRoom(key, manifestBytes(manifest), missing.reduce((n, f) => n + f.size, 0), emit, manifest.id);
     const committed: string[] = [];
     try {
-      for (const f of missing) {
-        await withExclusiveLock(
-          this.blobLock(f.sha256),
-          async () => {
-            const have = await this.blobs.get(f.sha256);
-            if (have && have.size === f.size) return; // another tab wrote the same bytes meanwhile
-            const hasher = await createSHA256();
-            let size = 0;
-            const writer = await this.blobs.openPartial(f.sha256, true);
-            try {
-              for await (const chunk of chunks(f.name)) {
-                throwIfAborted(signal);
-                size += chunk.byteLength;
-                if (size > f.size) break;
-                hasher.update(chunk);
-                await writer.write(chunk);
-              }
-            } finally {
-              await writer.close();
-            }
-            const digest = size === f.size ? hasher.digest('hex') : null;
-            if (digest !== f.sha256) {
-              await this.blobs.delete(f.sha256); // the partial
-              throw size === f.size
-                ? new WhittleError('INTEGRITY', `importChunks: ${f.name} has sha256 ${digest}, the manifest says ${f.sha256}`, { file: f.name })
-                : new WhittleError('INTEGRITY', `importChunks: ${f.name} has ${size > f.size ? 'more than ' : ''}${size} bytes, the manifest says ${f.size}`, { file: f.name });
-            }
-            await this.blobs.commit(f.sha256);
-            committed.push(f.sha256);
-          },
-          signal,
-        );
-      }
+      for (const f of missing) if (await this.writeBlob(f.sha256, f.size, () => chunks(f.name), signal, f.name)) committed.push(f.sha256);
       throwIfAborted(signal);
       await this.meta.put(newEntry(key, manifest, undefined, listed, manifestBytes(manifest)));
     } catch (err) {
@@ -366,24 +340,43 @@ export class ModelStore {
     return key;
   }
 
-  /** Writes and commits one content-addressed blob under its lock (a no-op when it is there already). */
-  private async writeBlob(sha256: string, blob: Blob, signal: AbortSignal | undefined): Promise<void> {
-    await withExclusiveLock(
+  /**
+   * Writes and commits one content-addressed blob of `size` bytes under its lock from its bytes in
+   * chunks; a no-op (false) when it is there already. With `verifying` (the file's name), the
+   * bytes are hashed as they are written and must be `size` bytes of `sha256`: INTEGRITY
+   * otherwise, the partial deleted. True when it wrote the blob.
+   */
+  private async writeBlob(sha256: string, size: number, chunks: () => AsyncIterable<Uint8Array>, signal: AbortSignal | undefined, verifying?: string): Promise<boolean> {
+    return withExclusiveLock(
       this.blobLock(sha256),
       async () => {
         const have = await this.blobs.get(sha256);
-        if (have && have.size === blob.size) return; // another tab wrote the same bytes meanwhile
+        if (have && have.size === size) return false; // another tab wrote the same bytes meanwhile
+        const hasher = verifying === undefined ? null : await createSHA256();
+        let written = 0;
         const writer = await this.blobs.openPartial(sha256, true);
         try {
-          const CHUNK = 8 << 20;
-          for (let at = 0; at < blob.size; at += CHUNK) {
+          for await (const chunk of chunks()) {
             throwIfAborted(signal);
-            await writer.write(new Uint8Array(await blob.slice(at, at + CHUNK).arrayBuffer()));
+            written += chunk.byteLength;
+            if (written > size) break;
+            hasher?.update(chunk);
+            await writer.write(chunk);
           }
         } finally {
           await writer.close();
         }
+        if (hasher) {
+          const digest = written === size ? hasher.digest('hex') : null;
+          if (digest !== sha256) {
+            await this.blobs.delete(sha256); // the partial
+            throw written === size
+              ? new WhittleError('INTEGRITY', `importChunks: ${verifying} has sha256 ${digest}, the manifest says ${sha256}`, { file: verifying! })
+              : new WhittleError('INTEGRITY', `importChunks: ${verifying} has ${written > size ? 'more than ' : ''}${written} bytes, the manifest says ${size}`, { file: verifying! });
+          }
+        }
         await this.blobs.commit(sha256);
+        return true;
       },
       signal,
     );
