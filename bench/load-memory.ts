@@ -48,12 +48,12 @@ interface Row {
 
 /** One measurement, in this (fresh) process: prints its row as JSON. */
 async function child(spec: string): Promise<void> {
-  // `shape:weights` loads the synthetic source folder (compressing on the fly); `shape:weights:variantDir`
-  // loads a compressed variant folder (`whittle compress`) through the worker's own service, as a
-  // page does from the store's cached variant.
-  const [shape, weights, third] = spec.split(':') as [string, string, string | undefined];
+  // `shape:weights`: the synthetic source folder, compressed on the fly (the engine, streamed).
   // `shape:weights:first-load`: the SDK's first load with compress, which also makes the variant
   // to cache (keepVariant, then exportVariant: the parts a page writes to its store).
+  // `shape:weights:<dir>`: a compressed variant folder (`whittle compress`), as a page loads the
+  // store's cached variant. The last two through the worker's own service.
+  const [shape, weights, third] = spec.split(':') as [string, string, string | undefined];
   const firstLoad = third === 'first-load';
   const variantDir = firstLoad ? undefined : third;
   watchWasmHeap();
@@ -64,42 +64,42 @@ async function child(spec: string): Promise<void> {
   const dir = variantDir ?? join(REPO_ROOT, 'public', 'models', `synthetic-${shape}`);
   const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
   const files = Object.fromEntries(await Promise.all(readdirSync(dir).filter((n) => /\.(json|safetensors)$/.test(n)).map(async (n) => [n, await openAsBlob(join(dir, n))] as const)));
+  const maxTokens = Number(values['max-tokens']);
+  const prompt = Array.from({ length: 16 }, (_, i) => 100 + i);
   const t0 = performance.now();
   let config: LlamaConfig;
-  let generate: (prompt: number[]) => AsyncIterable<{ type: string }>;
+  /** Greedy decode tok/s after `prompt`. */
+  let decode: () => Promise<number>;
   let heldBytes: () => number;
   let dispose: () => Promise<void>;
-  let serviceDecode: number | null = null;
   if (variantDir || firstLoad) {
     const service = new TextService();
     await service.init({ backend: 'wasm', numThreads: 1 });
-    await (firstLoad ?  service.load({ format: 'hf', files }, { compress: { linear: weights as 'q8' | 'q4' }, keepVariant: true }) : service.load({ format: 'variant', files }));
-    if (firstLoad) service.exportVariant({ id: shape, revision: 'bench' }).length = 0; // the page would write these parts to its store
+    if (firstLoad) {
+      await service.load({ format: 'hf', files }, { compress: { linear: weights as 'q8' | 'q4' }, keepVariant: true });
+      service.exportVariant({ id: shape, revision: 'bench' }); // the parts a page would write to its store, dropped
+    } else await service.load({ format: 'variant', files });
     const { llamaConfigFromHf } = await import('../models/import/hf/config.ts');
     config = llamaConfigFromHf(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
-    generate = async function* (prompt) {
-      const done = await service.complete(prompt, { maxTokens: Number(values['max-tokens']), greedy: true, addBos: false });
-      serviceDecode = done.stats.decodeTokensPerSecond; // complete() gives the tokens at once: its own timing
-      yield* [];
-    };
+    // complete() gives the tokens at once: the worker's own decode timing.
+    decode = async () => (await service.complete(prompt, { maxTokens, greedy: true, addBos: false })).stats.decodeTokensPerSecond;
     heldBytes = () => service.describe().memory.heldWeightBytes;
     dispose = () => service.dispose();
   } else {
     const model = await openTextModelFromHf(files);
     const engine = await TextEngine.create(ort, 'wasm', model, weights === 'f32' ? {} : { compress: { linear: weights as 'q8' | 'q4' } });
     config = model.config;
-    generate = (prompt) => engine.generate(prompt, { maxTokens: Number(values['max-tokens']), greedy: true, addBos: false });
+    decode = async () => {
+      let n = 0;
+      let first = 0;
+      for await (const ev of engine.generate(prompt, { maxTokens, greedy: true, addBos: false })) if (ev.type === 'token' && ++n === 1) first = performance.now();
+      return (n - 1) / ((performance.now() - first) / 1000);
+    };
     heldBytes = () => engine.heldWeightBytes;
     dispose = () => engine.dispose();
   }
   const loadMs = performance.now() - t0;
-  const prompt = Array.from({ length: 16 }, (_, i) => 100 + i);
-  let n = 0;
-  let first = 0;
-  for await (const ev of generate(prompt)) {
-    if (ev.type === 'token' && ++n === 1) first = performance.now();
-  }
-  const decodeS = (performance.now() - first) / 1000;
+  const decodeTokS = await decode();
   // ArrayBuffer backing stores are freed by GC tasks after the collection: collect, yield, collect.
   const gc = (globalThis as { gc?: () => void }).gc;
   for (let i = 0; i < 3; i++) {
@@ -122,7 +122,7 @@ async function child(spec: string): Promise<void> {
     peak_rss_mb: Math.round(hwmKb / 1024),
     wasm_heap_mb: heap === null ? null : Math.round(heap / MB),
     array_buffers_mb: Math.round(process.memoryUsage().arrayBuffers / MB),
-    decode_tok_s: +(serviceDecode ?? (n - 1) / decodeS).toFixed(2),
+    decode_tok_s: +decodeTokS.toFixed(2),
     held_weights_mb: Math.round(held / MB),
   };
   console.log(JSON.stringify(row));
