@@ -10,6 +10,12 @@ export const describe = (e: unknown) => (e instanceof WhittleError ? `${e.code}:
 
 export const isAbort = (e: unknown) => e instanceof WhittleError && e.code === 'ABORTED';
 
+/** A job's error in its status line: an abort the user asked for reads as muted, anything else as an error. */
+export function showError(node: HTMLElement, e: unknown): void {
+  node.textContent = describe(e);
+  node.className = isAbort(e) ? 'muted' : 'error';
+}
+
 /** An element with its text and class set in one call. */
 export function el<K extends keyof HTMLElementTagNameMap>(tag: K, text = '', className = ''): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);

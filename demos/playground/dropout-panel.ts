@@ -7,7 +7,7 @@
 import type { DropoutOptions, DropoutStats, TextEvent, TextModel } from 'whittle';
 import { HELD_OUT_STORIES } from '../shared/held-out-stories.ts';
 import { insertSentence, replaceRandomTokens, seededRandom, sentencesOf } from './context-noise.ts';
-import { $, describe, el, isAbort } from './dom.ts';
+import { $, describe, el, showError } from './dom.ts';
 import { exclusive, loadModel } from './model-session.ts';
 import { tokenPieces, type TokenPieces } from './token-pieces.ts';
 
@@ -184,8 +184,7 @@ async function run(): Promise<void> {
     $('dropout-stats').textContent = describeStats(finished.stats.dropout, finished.stats.decodeTokensPerSecond, greedy.stats.decodeTokensPerSecond, agreement);
     status.textContent = '';
   } catch (e) {
-    status.textContent = describe(e);
-    status.className = isAbort(e) ? 'muted' : 'error';
+    showError(status, e);
   } finally {
     running = null;
     $<HTMLButtonElement>('dropout-run').disabled = false;

@@ -4,7 +4,7 @@
  * live in their own modules and share the loaded model (model-session.ts).
  */
 import { Whittle, type BackendPreference, type GenerateOptions, type LlamaPlan, type ModelManifest, type PruneCriterion, type StoreEvent, type TextEvent } from 'whittle';
-import { $, describe, fmtBytes, isAbort } from './dom.ts';
+import { $, describe, fmtBytes, showError } from './dom.ts';
 import { setupDropoutPanel } from './dropout-panel.ts';
 import { announcePlan, currentWhittle, dropModel, exclusive, loadedModel, loadModel, onPlanChange, useWhittle } from './model-session.ts';
 import { setupWidthPanel } from './width-panel.ts';
@@ -217,8 +217,7 @@ async function generate(): Promise<void> {
       }
     }
   } catch (e) {
-    stats.textContent = describe(e);
-    stats.className = isAbort(e) ? 'muted' : 'error';
+    showError(stats, e);
   } finally {
     running = null;
     $<HTMLButtonElement>('generate').disabled = false;
