@@ -74,6 +74,15 @@ def generate(mirror, work, tokens, seed=1234, temperature=1.0, max_len=255, batc
     """Generate the corpus into work/corpus (atomically: written to a temp dir then renamed)."""
     model, tok = load_verified(mirror)
     log("stories260K port verified: greedy output from BOS matches llama2.c's known token ids")
+    return build_corpus(mirror, work, tokens, seed, temperature, max_len, batch, val_batches, tok.vocab_size,
+                        lambda b: sample_batch(model, batch, max_len, temperature, seed + b), log)
+
+
+def build_corpus(mirror, work, tokens, seed, temperature, max_len, batch, val_batches, vocab_size, stories_of,
+                 log=print, extra_meta=None):
+    """The corpus from `stories_of(b)` (batch b's stories, token lists without BOS, b = 0, 1, ...):
+    training batches until `tokens` training tokens, then the held-out batches; written to a temp dir,
+    then renamed to work/corpus. corpus_parts.py (the sheared recipe) feeds it batches sampled apart."""
     d = corpus_dir(work)
     tmp = d + f".tmp{os.getpid()}"
     os.makedirs(tmp, exist_ok=True)
@@ -85,7 +94,7 @@ def generate(mirror, work, tokens, seed=1234, temperature=1.0, max_len=255, batc
     # train batches first until the token target is reached, then the held-out batches
     while counts["train"] < tokens or stories["val"] < val_batches * batch:
         split = "train" if counts["train"] < tokens else "val"
-        for s in sample_batch(model, batch, max_len, temperature, seed + b):
+        for s in stories_of(b):
             arr = np.array([BOS] + s, dtype="<u2")
             streams[split].append(arr)
             counts[split] += arr.size
@@ -100,10 +109,11 @@ def generate(mirror, work, tokens, seed=1234, temperature=1.0, max_len=255, batc
         "stories260K_sha256": sha256(os.path.join(mirror, "stories260K", "stories260K.bin")),
         "tok512_sha256": sha256(os.path.join(mirror, "stories260K", "tok512.bin")),
         "seed": seed, "temperature": temperature, "max_len": max_len, "batch": batch,
-        "batches": b, "val_batches": val_batches, "vocab_size": tok.vocab_size,
+        "batches": b, "val_batches": val_batches, "vocab_size": vocab_size,
         "train_tokens": counts["train"], "val_tokens": counts["val"],
         "train_stories": stories["train"], "val_stories": stories["val"],
         "seconds": round(time.time() - t0, 1),
+        **(extra_meta or {}),
     }
     with open(os.path.join(tmp, "meta.json"), "w") as f:
         json.dump(meta, f, indent=2)

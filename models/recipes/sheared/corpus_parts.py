@@ -13,7 +13,6 @@ Check against the committed stories-layerskip card: 9984 training stories (2,511
 1024 held-out stories (258,136 tokens) with --tokens 2500000.
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -24,7 +23,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "layerskip"))
 
-from corpus import corpus_dir, sample_batch, sha256  # noqa: E402
+from corpus import build_corpus, corpus_dir, sample_batch  # noqa: E402
 from llama2c import BOS, InputError, load_verified  # noqa: E402
 
 WORK = os.path.join(HERE, "..", "layerskip", "work")
@@ -49,41 +48,22 @@ def generate_parts(a, lo, hi):
 
 
 def assemble(a):
-    """corpus.py's loop over the saved parts: train batches until the token target, then val."""
-    streams, counts, stories, b = {"train": [], "val": []}, {"train": 0, "val": 0}, {"train": 0, "val": 0}, 0
-    while counts["train"] < a.tokens or stories["val"] < a.val_batches * a.batch:
-        split = "train" if counts["train"] < a.tokens else "val"
-        if not os.path.isfile(part_path(a.work, b)):
-            raise InputError(f"batch {b} is missing ({part_path(a.work, b)}): generate it with --batches")
-        s = np.load(part_path(a.work, b))
-        n = int((s == BOS).sum())  # every story starts with BOS and sampling stops at BOS/EOS
-        if n != a.batch:
-            raise InputError(f"batch {b} holds {n} stories, expected {a.batch}")
-        streams[split].append(s)
-        counts[split] += s.size
-        stories[split] += n
-        b += 1
+    """The saved parts through corpus.py's own split rule and writer (build_corpus)."""
     d = corpus_dir(a.work)
     if os.path.exists(os.path.join(d, "meta.json")):
         raise InputError(f"{d} already exists; delete it to regenerate")
-    tmp = d + f".tmp{os.getpid()}"
-    os.makedirs(tmp, exist_ok=True)
-    for split in ("train", "val"):
-        np.concatenate(streams[split]).astype("<u2").tofile(os.path.join(tmp, f"{split}.bin"))
-    meta = {
-        "source": "stories260K (llama2.c, MIT) self-distillation",
-        "stories260K_sha256": sha256(os.path.join(a.mirror, "stories260K", "stories260K.bin")),
-        "tok512_sha256": sha256(os.path.join(a.mirror, "stories260K", "tok512.bin")),
-        "seed": a.seed, "temperature": a.temperature, "max_len": a.max_len, "batch": a.batch,
-        "batches": b, "val_batches": a.val_batches, "vocab_size": 512,
-        "train_tokens": counts["train"], "val_tokens": counts["val"],
-        "train_stories": stories["train"], "val_stories": stories["val"],
-        "generated_by": "models/recipes/sheared/corpus_parts.py (corpus.py's sample_batch, batches in parallel)",
-    }
-    with open(os.path.join(tmp, "meta.json"), "w") as f:
-        json.dump(meta, f, indent=2)
-    os.replace(tmp, d)
-    print(f"corpus written to {d}: {json.dumps(meta)}")
+
+    def stories_of(b):
+        if not os.path.isfile(part_path(a.work, b)):
+            raise InputError(f"batch {b} is missing ({part_path(a.work, b)}): generate it with --batches")
+        s = np.load(part_path(a.work, b))
+        starts = np.flatnonzero(s == BOS)  # every story starts with BOS and sampling stops at BOS/EOS
+        if starts.size != a.batch:
+            raise InputError(f"batch {b} holds {starts.size} stories, expected {a.batch}")
+        return [story[1:].tolist() for story in np.split(s, starts[1:])]
+
+    build_corpus(a.mirror, a.work, a.tokens, a.seed, a.temperature, a.max_len, a.batch, a.val_batches, 512, stories_of,
+                 extra_meta={"generated_by": "models/recipes/sheared/corpus_parts.py (corpus.py's sample_batch, batches in parallel)"})
 
 
 def main():
