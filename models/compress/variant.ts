@@ -112,9 +112,17 @@ function blockShape(c: LlamaConfig, width: VariantWidth | undefined, i: number):
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-interface OutTensor {
+/** A tensor's header entry: all a reader learns before its bytes (a streamed writer knows it before producing them). */
+export interface TensorSpec {
   name: string;
   dtype: 'F32' | 'BF16' | 'I8' | 'U8';
+  shape: number[];
+  byteLength: number;
+}
+
+export interface OutTensor {
+  name: string;
+  dtype: TensorSpec['dtype'];
   shape: number[];
   bytes: Uint8Array;
 }
@@ -137,15 +145,15 @@ function floatTensor(name: string, shape: number[], v: Float32Array): OutTensor 
 
 const copy = (a: Uint8Array | Int8Array | Float32Array): Uint8Array => new Uint8Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
 
-function storedFormOf(w: LinearWeight): StoredForm {
+export function storedFormOf(w: LinearWeight): StoredForm {
   if (w instanceof Float32Array) return { form: 'f32' };
   if (w.kind === 'int8') return { form: 'int8' };
   return { form: 'nbits', bits: w.weight.bits, blockSize: w.weight.blockSize };
 }
 
-const sameForm = (a: StoredForm, b: StoredForm) => JSON.stringify(a) === JSON.stringify(b);
+export const sameForm = (a: StoredForm, b: StoredForm) => JSON.stringify(a) === JSON.stringify(b);
 
-function linearTensors(name: string, w: LinearWeight, K: number, N: number, sparsity?: Required<SparsitySetting>): OutTensor[] {
+export function linearTensors(name: string, w: LinearWeight, K: number, N: number, sparsity?: Required<SparsitySetting>): OutTensor[] {
   if (sparsity) {
     // The element tensor becomes index + kept values; scales and zero points stay dense.
     const { index, values } = encodeSparseLinear(w, K, N, sparsity.pattern);
@@ -198,12 +206,7 @@ export function writeVariant(p: PreparedWeights, setting: WeightsSetting, source
   if (width) validateWidth(width.plan, c.nLayers, c.nKvHeads, c.hiddenDim);
   const block = p.layers[0] ? storedFormOf(p.layers[0].qkv) : ({ form: 'f32' } as StoredForm);
   const head = storedFormOf(p.head);
-  const want = expectedForms(setting);
-  // A 'dequantized' weight is a Float32Array: it would be stored as fp32 and read back as a
-  // setting that never made fp32 blocks. Refused here rather than written wrong.
-  if (!want.block.some((f) => sameForm(f, block)) || !want.head.some((f) => sameForm(f, head))) {
-    throw new WhittleError('INVALID_ARGUMENT', `writeVariant: weights held as ${JSON.stringify({ block, head })} are not a stored form of ${JSON.stringify(setting)} (prepare them as storagePlan() says)`);
-  }
+  checkStoredForms(setting, block, head);
   const sparsity = setting.sparsity ? normalizeSparsity(setting.sparsity) : undefined;
   // Whether the head is the table transposed, decided before either is released.
   const tied = headIsEmbeddingT(p);
@@ -235,37 +238,69 @@ export function writeVariant(p: PreparedWeights, setting: WeightsSetting, source
   if (!tied) tensors.push(...linearTensors('head', p.head, c.dim, c.vocabSize));
   consumed(p.head);
 
-  const metadata: Record<string, string> = {
+  const metadata = variantMetadata({ setting, block, head, config: c, source, tied, ...(sparsity ? { sparsity } : {}), ...(width ? { width } : {}) });
+  // F32 first, then BF16, then bytes: every tensor stays aligned to its element size with no gap
+  // between tensors (official safetensors readers refuse gaps), so a reader can view F32 in place.
+  byDtypeRank(tensors);
+  const header = encodeVariantHeader(metadata, tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, byteLength: t.bytes.byteLength })));
+  return [header.buffer as ArrayBuffer, ...tensors.map((t) => t.bytes.buffer as ArrayBuffer)];
+}
+
+/**
+ * Throws INVALID_ARGUMENT unless `block` and `head` are stored forms `setting` can leave: a
+ * 'dequantized' weight is a Float32Array, which would be stored as fp32 and read back as a
+ * setting that never made fp32 blocks. Refused rather than written wrong.
+ */
+export function checkStoredForms(setting: WeightsSetting, block: StoredForm, head: StoredForm): void {
+  const want = expectedForms(setting);
+  if (!want.block.some((f) => sameForm(f, block)) || !want.head.some((f) => sameForm(f, head))) {
+    throw new WhittleError('INVALID_ARGUMENT', `writeVariant: weights held as ${JSON.stringify({ block, head })} are not a stored form of ${JSON.stringify(setting)} (prepare them as storagePlan() says)`);
+  }
+}
+
+/** Sorts tensors F32, then BF16, then bytes (stable): each stays aligned to its element size when the ones before it are whole multiples of 4 bytes. */
+export function byDtypeRank<T extends { dtype: TensorSpec['dtype'] }>(tensors: T[]): T[] {
+  const rank = { F32: 0, BF16: 1, I8: 2, U8: 2 } as const;
+  return tensors.sort((a, b) => rank[a.dtype] - rank[b.dtype]);
+}
+
+/** The `__metadata__` of a variant (see the file's header). */
+export function variantMetadata(v: { setting: WeightsSetting; block: StoredForm; head: StoredForm; config: LlamaConfig; source: VariantSource; tied: boolean; sparsity?: Required<SparsitySetting>; width?: VariantWidth }): Record<string, string> {
+  const { setting, config: c, source, sparsity, width } = v;
+  return {
     format: FORMAT,
     whittle_version: String(width ? WIDTH_VARIANT_VERSION : sparsity ? SPARSE_VARIANT_VERSION : VARIANT_VERSION),
     method: setting.method ?? 'rtn',
     setting: JSON.stringify(setting),
-    stored: JSON.stringify({ block, head }),
+    stored: JSON.stringify({ block: v.block, head: v.head }),
     kernels: JSON.stringify({ wasm: resolveForms(setting, 'wasm', c), webgpu: resolveForms(setting, 'webgpu', c) }),
     config: JSON.stringify(c),
     source: JSON.stringify({ id: source.id, revision: source.revision, format: source.format, ...(source.configSha256 ? { config_sha256: source.configSha256 } : {}) }),
-    head: tied ? 'tied' : 'stored',
+    head: v.tied ? 'tied' : 'stored',
     ...(sparsity ? { sparsity: JSON.stringify(sparsity) } : {}),
     ...(width ? { width: JSON.stringify({ kvHeads: width.plan.kvHeads, ffn: width.plan.ffn, bias: width.plan.bias === true, layers: width.layers }) } : {}),
   };
-  // F32 first, then BF16, then bytes: every tensor stays aligned to its element size with no gap
-  // between tensors (official safetensors readers refuse gaps), so a reader can view F32 in place.
-  const rank = { F32: 0, BF16: 1, I8: 2, U8: 2 } as const;
-  tensors.sort((a, b) => rank[a.dtype] - rank[b.dtype]);
+}
+
+/**
+ * The file's first bytes: the header's length (u64 LE) and its JSON, which lists `tensors` back
+ * to back in the order given (safetensors allows no gaps), padded with spaces (valid JSON) so
+ * the data starts 8-byte aligned.
+ */
+export function encodeVariantHeader(metadata: Record<string, string>, tensors: readonly TensorSpec[]): Uint8Array {
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   for (const t of tensors) {
-    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.bytes.byteLength] };
-    offset += t.bytes.byteLength;
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.byteLength] };
+    offset += t.byteLength;
   }
   let json = new TextEncoder().encode(JSON.stringify(header));
-  // Pad with spaces (valid JSON) so the data starts 8-byte aligned.
   const padded = Math.ceil(json.byteLength / 8) * 8;
   if (padded !== json.byteLength) json = new TextEncoder().encode(JSON.stringify(header) + ' '.repeat(padded - json.byteLength));
   const head8 = new Uint8Array(8 + json.byteLength);
   new DataView(head8.buffer).setBigUint64(0, BigInt(json.byteLength), true);
   head8.set(json, 8);
-  return [head8.buffer, ...tensors.map((t) => t.bytes.buffer as ArrayBuffer)];
+  return head8;
 }
 
 // ---------------------------------------------------------------------------------------------
