@@ -19,6 +19,11 @@ export interface LlamaWeightReader {
    * own (inMemoryReader hands out the weights it holds).
    */
   readonly freshReads?: boolean;
+  /**
+   * Whether every float tensor the reader returns was stored as BF16, so each value is exactly a
+   * bfloat16: a writer may then declare them BF16 before reading them (variant-stream.ts).
+   */
+  readonly floatsExactInBf16?: boolean;
   tokenEmbedding(): Promise<Float32Array>; // [vocab, dim]
   /** The untied head [vocab, dim]; null when the model ties it to the embedding. */
   lmHead(): Promise<Float32Array | null>;

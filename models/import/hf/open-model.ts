@@ -117,6 +117,7 @@ export async function openHfModel(files: HfFolderFiles, options: HfConfigOptions
 
   const reader: LlamaWeightReader = {
     freshReads: [...shards.values()].every((sh) => sh.source.freshReads),
+    floatsExactInBf16: required.every((spec) => shards.get(shardOf.get(spec.key)!)!.tensors.get(spec.key)!.dtype === 'BF16'),
     tokenEmbedding: () => read({ key: 'model.embed_tokens.weight', shape: [vocabSize, dim] }),
     lmHead: async () => (config.tiedEmbeddings ? null : read({ key: 'lm_head.weight', shape: [vocabSize, dim] })),
     finalNorm: () => read({ key: 'model.norm.weight', shape: [dim] }),
