@@ -318,3 +318,54 @@ test('importChunks writes files as their chunks arrive, checked as written; a fi
   expect(r.same).toBe(true);
   expect(r.files).toEqual([real.sha256, tok.sha256].sort());
 });
+
+test('putDerivedStream writes bytes of unknown digest as they arrive and commits them under it; short, long or aborted streams leave nothing', async ({ harness }) => {
+  const tok = modelFile(MODEL, 'tok512.bin');
+  const r = await harness.evaluate(
+    async ({ tok, MODEL, FILE }) => {
+      const { whittle } = window.harness;
+      const store = await whittle.ModelStore.open({ name: 'derived-stream', backend: 'opfs' });
+      await store.clear();
+      const bytes = new Uint8Array(await (await fetch(`/__e2e/file/${MODEL}/${FILE}`)).arrayBuffer());
+      const source = { id: 'src', revision: 'r1', files: [{ name: 'tok512.bin', url: `/__e2e/file/${MODEL}/tok512.bin`, size: tok.size, sha256: tok.sha256 }] };
+      await store.load(source);
+      const derived = (rev: string) => ({ id: 'src#derived', revision: rev, derivedFrom: { id: 'src', revision: 'r1', variant: 'derived' } });
+      // Uneven chunks, made as the stream is read (as a worker's would be).
+      async function* chunks(of: Uint8Array, signal?: AbortController) {
+        for (let at = 0; at < of.length; at += 70_001) {
+          if (signal && at > 140_000) signal.abort();
+          yield of.slice(at, at + 70_001);
+        }
+      }
+      const opfsNames = async () => {
+        const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('derived-stream', { create: true });
+        const names: string[] = [];
+        for await (const name of (dir as unknown as { keys(): AsyncIterable<string> }).keys()) names.push(name);
+        return names.sort();
+      };
+      const code = async (f: () => Promise<unknown>) => f().then(() => 'ok', (e: { code?: string; message?: string }) => `${e.code}: ${e.message}`);
+      const shared = [{ name: 'tok512.bin', sha256: tok.sha256, size: tok.size }];
+      const short = await code(() => store.putDerivedStream(derived('a'), { name: 'x.bin', size: bytes.length + 1, chunks: chunks(bytes) }, shared));
+      const long = await code(() => store.putDerivedStream(derived('b'), { name: 'x.bin', size: bytes.length - 1, chunks: chunks(bytes) }, shared));
+      const ac = new AbortController();
+      const aborted = await code(() => store.putDerivedStream(derived('c'), { name: 'x.bin', size: bytes.length, chunks: chunks(bytes, ac) }, shared, { signal: ac.signal }));
+      const missingShared = await code(() => store.putDerivedStream(derived('d'), { name: 'x.bin', size: bytes.length, chunks: chunks(bytes) }, [{ name: 'nope', sha256: '0'.repeat(64), size: 3 }]));
+      const afterFailures = { list: (await store.list()).map((e) => e.id), files: await opfsNames() };
+      const manifest = await store.putDerivedStream(derived('e'), { name: 'x.bin', size: bytes.length, chunks: chunks(bytes) }, shared);
+      const loaded = await store.loadCached(manifest);
+      const back = new Uint8Array(await loaded!.files.get('x.bin')!.arrayBuffer());
+      return { short, long, aborted, missingShared, afterFailures, files: manifest.files, same: back.length === bytes.length && back.every((x, i) => x === bytes[i]), opfs: await opfsNames() };
+    },
+    { tok, MODEL, FILE },
+  );
+  expect(r.short).toMatch(/^INTEGRITY: .*ended at/);
+  expect(r.long).toMatch(/^INTEGRITY: .*runs past/);
+  expect(r.aborted).toMatch(/^ABORTED/);
+  expect(r.missingShared).toMatch(/^STORAGE: .*not in the store/);
+  // Nothing half-written: only the source's entry and blob.
+  expect(r.afterFailures).toEqual({ list: ['src'], files: [tok.sha256] });
+  // Committed under the digest of what arrived: the checkpoint's own sha256.
+  expect(r.files).toEqual([{ name: 'x.bin', size: real.size, sha256: real.sha256, url: `derived:${real.sha256}` }, { name: 'tok512.bin', size: tok.size, sha256: tok.sha256, url: `derived:${tok.sha256}` }]);
+  expect(r.same).toBe(true);
+  expect(r.opfs).toEqual([real.sha256, tok.sha256].sort());
+});

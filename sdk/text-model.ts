@@ -49,7 +49,7 @@ export type SourceFactory = () => Promise<TextModelSource>;
  */
 export type SavePlan = (plan: LlamaPlan | null, exportWidth?: (source: { id: string; revision: string; configSha256?: string }) => Promise<ArrayBuffer[]>) => Promise<void>;
 
-function transferablesOf(source: TextModelSource): ArrayBuffer[] {
+export function transferablesOf(source: TextModelSource): ArrayBuffer[] {
   // Blobs are cloned by reference (the bytes stay on disk), only ArrayBuffers are transferred.
   return source.format === 'llama2c' ? [source.checkpoint, source.tokenizer] : Object.values(source.files).filter((f): f is ArrayBuffer => f instanceof ArrayBuffer);
 }

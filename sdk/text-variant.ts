@@ -25,13 +25,18 @@
  * @example
  * const found = await openStoredVariant(store, manifest, { linear: 'q4', group: 32 }, opts);
  */
-import { WhittleError } from '../core/errors.ts';
-import { settingTag, VARIANT_FILE, VARIANT_VERSION, WIDTH_VARIANT_VERSION } from '../models/compress/variant-name.ts';
+import * as Comlink from 'comlink';
+import { WhittleError, throwIfAborted } from '../core/errors.ts';
+import { settingTag, unstreamableReason, VARIANT_FILE, VARIANT_VERSION, WIDTH_VARIANT_VERSION } from '../models/compress/variant-name.ts';
 import type { LlamaPlan, WeightsSetting } from '../models/llama/types.ts';
 import type { StoreEvent } from './store/events.ts';
 import { entryKey, type ModelManifest } from './store/manifest.ts';
 import { derivedManifest, type LoadedModel, type LoadOptions, type ModelStore, type StoreLease } from './store/store.ts';
 import type { TextModel } from './text-model.ts';
+import { transferablesOf } from './text-model.ts';
+import { textSourceOf } from './text-source.ts';
+import { WorkerClient, type SpawnWorker } from './client/worker-client.ts';
+import type { TextService } from '../workers/text/service.ts';
 
 /** Source files a variant folder keeps: everything but the weights (config, tokenizer, generation config). */
 const isWeightFile = (name: string) => /\.safetensors(\.index\.json)?$/.test(name) || (name.endsWith('.bin') && !/^tok.*\.bin$/.test(name) && name !== 'tokenizer.bin');
@@ -132,6 +137,63 @@ export async function saveVariant(store: ModelStore, lm: TextModel, source: Mode
 export async function saveWidthVariant(store: ModelStore, exportWidth: (source: { id: string; revision: string; configSha256?: string }) => Promise<ArrayBuffer[]>, source: ModelManifest, loaded: LoadedModel, plan: LlamaPlan, opts: LoadOptions): Promise<void> {
   const key = widthVariantKey(source, plan);
   await putVariant(store, exportWidth, source, loaded, key, key.id.slice(source.id.length + 1), opts);
+}
+
+/**
+ * [variant] The first load with `compress`, without holding the model: a worker of its own
+ * (`spawn`; no onnxruntime started) compresses the source in `loaded` into
+ * model.whittle.safetensors a block at a time (TextService.openVariantStream), and the bytes go
+ * into the store as they come (ModelStore.putDerivedStream: room made for the announced size
+ * first, hashed as written), with `variant` events of action 'compressing' (bytes written, of
+ * `total`). The caller then loads the variant as any later load does, so the first load peaks
+ * where a cached one does instead of holding the stored form, the compiled weights and the file
+ * at once. Returns 'saved'; 'whole-model' (no event) when the setting needs the whole model
+ * (sparsity, AWQ), for which the caller loads the source with `keepVariant` and saves after, as
+ * before; 'skipped' (with a 'skipped' event and the reason: QUOTA, a worker or storage failure),
+ * for which the caller loads the source compressed and saves nothing (the next load tries
+ * again). An abort (`opts.signal`) throws.
+ */
+export async function saveStreamedVariant(store: ModelStore, spawn: SpawnWorker, backend: 'wasm' | 'webgpu', source: ModelManifest, loaded: LoadedModel, setting: WeightsSetting, opts: LoadOptions): Promise<'saved' | 'whole-model' | 'skipped'> {
+  const key = variantKey(source, setting);
+  const emit = (e: StoreEvent) => opts.onProgress?.(e);
+  if (unstreamableReason(setting) !== null) return 'whole-model';
+  const client = new WorkerClient<TextService>({ spawn, label: `compress:${source.id}` });
+  try {
+    const worker = await client.pin();
+    const entry = await store.entry(source.id, source.revision);
+    if (!entry) throw new WhittleError('STORAGE', `${source.id} has no cache entry to derive a variant from`);
+    const configSha256 = entry.files.find((f) => f.name === 'config.json')?.sha256;
+    const files = await textSourceOf(loaded, source.id)();
+    if (files.format === 'variant') throw new WhittleError('INVALID_ARGUMENT', `${source.id} is a variant already`);
+    const { size } = await worker.call((r) => r.openVariantStream(Comlink.transfer(files, transferablesOf(files)), setting, { id: source.id, revision: source.revision, ...(configSha256 ? { configSha256 } : {}) }, backend));
+    let written = 0;
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      for (;;) {
+        throwIfAborted(opts.signal);
+        const chunk = await worker.call((r) => r.nextVariantChunk());
+        if (!chunk) return;
+        written += chunk.byteLength;
+        emit({ type: 'variant', modelId: source.id, variant: key.id, action: 'compressing', bytes: written, total: size });
+        yield chunk;
+      }
+    }
+    const kept = entry.files.filter((f) => !isWeightFile(f.name) && loaded.files.has(f.name));
+    const manifest = await store.putDerivedStream(
+      { ...key, derivedFrom: { id: source.id, revision: source.revision, variant: key.id.slice(source.id.length + 1) }, ...(entry.integrity ? { integrity: entry.integrity } : {}), ...(entry.license ? { license: entry.license } : {}) },
+      { name: VARIANT_FILE, size, chunks: chunks() },
+      kept.map((f) => ({ name: f.name, sha256: f.sha256, size: f.size })),
+      opts,
+    );
+    emit({ type: 'variant', modelId: source.id, variant: key.id, action: 'saved', bytes: manifest.files.reduce((n, f) => n + f.size, 0) });
+    return 'saved';
+  } catch (err) {
+    if (err instanceof WhittleError && err.code === 'ABORTED') throw err;
+    const reason = err instanceof WhittleError ? `${err.code}: ${err.message}` : String(err);
+    emit({ type: 'variant', modelId: source.id, variant: key.id, action: 'skipped', reason });
+    return 'skipped';
+  } finally {
+    client.dispose();
+  }
 }
 
 async function putVariant(

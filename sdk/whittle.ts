@@ -21,7 +21,8 @@ import type { BlobBackend } from './store/blobs.ts';
 import { validateManifest, type ModelManifest } from './store/manifest.ts';
 import { holdWhileAlive } from './store/lease.ts';
 import { ModelStore, type LoadedModel, type LoadOptions, type StoreLease } from './store/store.ts';
-import { discardVariant, isVariantFolder, openStoredVariant, openStoredWidthVariant, saveVariant, saveWidthVariant, variantIsBad, variantKey, widthTag, widthVariantKey } from './text-variant.ts';
+import { textSourceOf } from './text-source.ts';
+import { discardVariant, isVariantFolder, openStoredVariant, openStoredWidthVariant, saveStreamedVariant, saveVariant, saveWidthVariant, variantIsBad, variantKey, widthTag, widthVariantKey } from './text-variant.ts';
 import { isModelUrl, resolveUrlFolder, type UrlModelSource } from './store/url-folder.ts';
 
 /**
@@ -284,35 +285,49 @@ export class Whittle {
       lease.release();
       throw err;
     }
-    // [variant] A compressed load of a source keeps its packed weights to save them as a variant.
-    const makeVariant = compress !== undefined && !isVariantFolder(loaded.files.keys());
+    // [variant] A compressed load of a source: the variant is compressed into the store a block
+    // at a time by a worker of its own, then loaded from there like any later load, so this first
+    // load holds no more than a cached one (saveStreamedVariant). A setting that needs the whole
+    // model (sparsity, AWQ, a width plan's narrowed blocks), or a save that fails, takes the old
+    // way: the worker keeps its packed weights to save them as a variant after loading.
+    let makeVariant = compress !== undefined && !isVariantFolder(loaded.files.keys());
+    let streamed: Awaited<ReturnType<typeof saveStreamedVariant>> = 'whole-model';
+    try {
+      if (makeVariant && !widthPlan) streamed = await saveStreamedVariant(this.store, opts.spawn ?? spawnTextWorker, this.runtimeFor(opts.backend).backend, manifest, loaded, compress!, opts);
+    } catch (err) {
+      lease.release(); // aborted
+      throw err;
+    }
+    // Saved then refused as bad, or not saved (QUOTA...): load the source; saving again now would fail the same way.
+    if (streamed !== 'whole-model') makeVariant = false;
+    if (streamed === 'saved') {
+      const saved = await openStoredVariant(this.store, manifest, compress!, opts);
+      if (saved) {
+        try {
+          const lm = await this.startText(saved.loaded, saved.lease, manifest, opts, false);
+          lm.variant = saved.manifest.id;
+          lease.release(); // the variant's own lease pins what the model re-reads
+          return lm;
+        } catch (err) {
+          if (!variantIsBad(err)) {
+            lease.release();
+            throw err;
+          }
+          await discardVariant(this.store, manifest, variantKey(manifest, compress!), (err as Error).message, opts.onProgress);
+        }
+      }
+    }
     const lm = await this.startText(loaded, lease, manifest, opts, makeVariant);
     if (isVariantFolder(loaded.files.keys())) lm.variant = manifest.id;
-    if (makeVariant) await saveVariant(this.store, lm, manifest, loaded, compress, opts, widthPlan);
+    if (makeVariant) await saveVariant(this.store, lm, manifest, loaded, compress!, opts, widthPlan);
     return lm;
   }
 
   /** Starts a text worker on `loaded`'s files (llama2.c, HF or a variant folder); releases `lease` if that fails, else when the handle is disposed. */
   private async startText(loaded: LoadedModel, lease: StoreLease, manifest: ModelManifest, opts: ModelLoadOptions & TextLoadOptions, keepVariant: boolean): Promise<TextModel> {
     try {
-      const names = [...loaded.files.keys()];
-      const read = async (name: string) => loaded.files.get(name)!.arrayBuffer();
-      const blobs = () => Object.fromEntries(names.map((n) => [n, loaded.files.get(n)!] as const));
-      const isVariant = isVariantFolder(names);
-      const isHf = names.includes('config.json');
-      const checkpoint = names.find((n) => n.endsWith('.bin') && !/^tok/.test(n) && n !== 'tokenizer.bin');
-      const tokenizer = names.find((n) => /^tok.*\.bin$/.test(n) || n === 'tokenizer.bin' || n === 'tokenizer.json');
-      if (!isVariant && !isHf && (!checkpoint || !tokenizer)) {
-        throw new WhittleError('BAD_MODEL', `${manifest.id}: expected a llama2.c checkpoint + tokenizer or a Hugging Face folder`, { files: names.join(',') });
-      }
-      // HF and variant folders go to the worker as the store's Blobs (disk-backed): it reads the shards tensor by
-      // tensor, so neither thread ever holds a multi-GB checkpoint whole.
-      const files = async () =>
-        isVariant
-          ? { format: 'variant' as const, files: blobs() }
-          : isHf
-            ? { format: 'hf' as const, files: blobs() }
-            : { format: 'llama2c' as const, checkpoint: await read(checkpoint!), tokenizer: await read(tokenizer!), name: checkpoint! };
+      const isVariant = isVariantFolder(loaded.files.keys());
+      const files = textSourceOf(loaded, manifest.id);
       const { attention, compress } = opts;
       // A plan saved with the cached model (savePlan) is restored unless the caller gives one.
       const saved = (await this.store.entry(manifest.id, manifest.revision))?.extra?.plan as TextLoadOptions['plan'];

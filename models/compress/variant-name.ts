@@ -39,3 +39,14 @@ export function settingTag(setting: WeightsSetting): string {
   const sparse = sp ? `-sparse${sp.pattern === '2:4' ? '24' : String(Math.round((sp.ratio ?? 0.5) * 1000) / 10)}-${sp.method ?? 'wanda'}` : '';
   return `${setting.linear}${group}${head}-${setting.method ?? 'rtn'}${sparse}`;
 }
+
+/**
+ * Why a variant for `setting` cannot be written a block at a time from the source weights alone
+ * (variant-stream.ts), or null when it can: the page asks before it starts the streamed save.
+ */
+export function unstreamableReason(setting: WeightsSetting): string | null {
+  if (setting.sparsity) return 'a sparse variant stores kept values whose count is known only after masking';
+  if (setting.method === 'awq') return "method 'awq' measures activations of the whole model first";
+  if (setting.linear === 'f32') return "linear 'f32' stores fp32 blocks (nothing to compress)";
+  return null;
+}

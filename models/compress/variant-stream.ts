@@ -37,6 +37,9 @@ import { resolveForms, validateWeights, type KernelBackend, type WeightForm } fr
 import type { LinearWeight } from './linear.ts';
 import { byDtypeRank, checkStoredForms, encodeVariantHeader, linearTensors, sameForm, storedFormOf, variantMetadata, type OutTensor, type StoredForm, type TensorSpec, type VariantSource } from './variant.ts';
 import { storagePlan } from './variant-forms.ts';
+import { unstreamableReason } from './variant-name.ts';
+
+export { unstreamableReason };
 
 /** Table rows per chunk of the stream (and per read of the source): a few MB. */
 const TABLE_CHUNK_BYTES = 8 * 2 ** 20;
@@ -46,14 +49,6 @@ export interface VariantStream {
   readonly size: number;
   /** The file's bytes in order; each chunk is a new array the consumer may keep or transfer. */
   chunks(signal?: AbortSignal): AsyncGenerator<Uint8Array, void, undefined>;
-}
-
-/** Why `setting` cannot be streamed from the source alone, or null when it can. */
-export function unstreamableReason(setting: WeightsSetting): string | null {
-  if (setting.sparsity) return 'a sparse variant stores kept values whose count is known only after masking';
-  if (setting.method === 'awq') return "method 'awq' measures activations of the whole model first";
-  if (setting.linear === 'f32') return "linear 'f32' stores fp32 blocks (nothing to compress)";
-  return null;
 }
 
 /** A kernel form as the variant stores it (storagePlan's `prepare` forms are all storable). */

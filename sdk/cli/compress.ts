@@ -20,13 +20,14 @@ import { once } from 'node:events';
 import { WhittleError } from '../../core/errors.ts';
 import { readRegistry } from '../../models/local.ts';
 import { settingTag, toKernelForms } from '../../models/compress/variant-forms.ts';
+import { unstreamableReason } from '../../models/compress/variant-name.ts';
 import { VARIANT_FILE, writeVariant, type VariantInfo } from '../../models/compress/variant.ts';
 import type { PreparedWeights } from '../../models/llama/prepare.ts';
 import type { WeightsSetting } from '../../models/llama/types.ts';
 import type { TextModel } from '../../workers/text/model.ts';
 import { loadOrt } from '../../workers/ort/runtime.ts';
 import { TextEngine } from '../../workers/text/engine.ts';
-import { prepareStored, textVariantFromFiles } from '../../workers/text/variant-model.ts';
+import { prepareStored, textVariantFromFiles, variantStreamOf } from '../../workers/text/variant-model.ts';
 import { FOLDER_MANIFEST } from '../store/folder-manifest.ts';
 import { resolveUrlFolder } from '../store/url-folder.ts';
 import { openModelArg } from './load.ts';
@@ -110,20 +111,28 @@ export async function compressToFolder(arg: string, options: { setting: WeightsS
   const source = await sourceFiles(arg, options.integrity);
   const model = await openModelArg(arg, options.integrity ? { integrity: options.integrity } : {});
   const t0 = performance.now();
-  const stored = setting.sparsity ? await sparseStored(model, setting) : await prepareStored(model, setting, 'wasm');
-  log(`prepared${setting.sparsity ? ', masked' : ''} and quantized ${model.config.nLayers} layers to ${tag} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const configSha256 = source.keep['config.json'] ? createHash('sha256').update(source.keep['config.json']).digest('hex') : undefined;
-  const parts = writeVariant(stored, setting, { id: source.id, revision: source.revision, format: source.format, ...(configSha256 ? { configSha256 } : {}) });
+  const variantSource = { id: source.id, revision: source.revision, format: source.format, ...(configSha256 ? { configSha256 } : {}) };
+  // The variant a browser's first load writes (saveStreamedVariant), byte for byte, made the same
+  // way: a block at a time, never the whole model. Sparse settings need the whole model (masks
+  // from its graphs): prepared whole, then written.
+  const chunks: AsyncIterable<Uint8Array | ArrayBuffer> | Iterable<ArrayBuffer> = unstreamableReason(setting) === null
+    ? (await variantStreamOf(model, setting, 'wasm', variantSource)).chunks()
+    : writeVariant(setting.sparsity ? await sparseStored(model, setting) : await prepareStored(model, setting, 'wasm'), setting, variantSource);
   const dir = resolve(process.cwd(), options.out);
   mkdirSync(dir, { recursive: true });
-  // Streamed part by part: the file is never one buffer (a 1B model's variant is ~0.8 GB).
+  // Written chunk by chunk: the file is never one buffer (a 1B model's variant is ~1.4 GB).
   const out = createWriteStream(join(dir, VARIANT_FILE));
-  for (const p of parts) if (!out.write(new Uint8Array(p))) await once(out, 'drain');
+  let variantBytes = 0;
+  for await (const chunk of chunks) {
+    variantBytes += chunk.byteLength;
+    if (!out.write(new Uint8Array(chunk))) await once(out, 'drain');
+  }
   out.end();
   await once(out, 'finish');
+  log(`${setting.sparsity ? 'masked, ' : ''}quantized ${model.config.nLayers} layers to ${tag} and wrote ${variantBytes} bytes in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   for (const [name, bytes] of Object.entries(source.keep)) writeFileSync(join(dir, name), bytes);
   const manifest = await writeFolderManifest(dir, { revision: `${source.revision}+${tag}`, ...(source.license ? { license: source.license } : {}) });
-  const variantBytes = parts.reduce((s, p) => s + p.byteLength, 0);
   return { dir, variantBytes, files: manifest.files.map(({ name, size }) => ({ name, size })), tag };
 }
 

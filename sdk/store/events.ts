@@ -30,4 +30,6 @@ export type StoreEvent =
    * model still loads, only the next load compresses again); `discarded` when a stored one failed
    * verification (the load then falls back to the source). `variant` is the derived entry's id.
    */
-  | { type: 'variant'; modelId: string; variant: string; action: 'loaded' | 'saved' | 'skipped' | 'discarded'; bytes?: number; reason?: string };
+  | { type: 'variant'; modelId: string; variant: string; action: 'loaded' | 'saved' | 'skipped' | 'discarded'; bytes?: number; reason?: string }
+  /** A variant being compressed into the store a block at a time (the first load with `compress`): `bytes` of the file's `total` written so far. */
+  | { type: 'variant'; modelId: string; variant: string; action: 'compressing'; bytes: number; total: number };

@@ -260,6 +260,69 @@ export class ModelStore {
   }
 
   /**
+   * `putDerived` for a file that arrives as a stream of bytes whose digest nobody knows yet (a
+   * variant compressed a block at a time in a worker, sdk/text-variant.ts): room for `file.size`
+   * is made first (QUOTA before a byte is written), the bytes go to a partial of their own and are
+   * hashed as they arrive, then committed under their digest (or dropped, when the store holds
+   * those bytes already). A stream that ends short of `file.size` or runs past it is INTEGRITY;
+   * any failure or abort removes the partial, so nothing is left half-written. `shared` are files
+   * of existing blobs named by sha256, as putDerived's.
+   */
+  async putDerivedStream(
+    derived: { id: string; revision: string; derivedFrom: NonNullable<CacheEntry['derivedFrom']>; integrity?: 'none'; license?: string },
+    file: { name: string; size: number; chunks: AsyncIterable<Uint8Array> },
+    shared: { name: string; sha256: string; size: number }[],
+    opts: LoadOptions = {},
+  ): Promise<ModelManifest> {
+    const { signal, onProgress } = opts;
+    const emit = (e: StoreEvent) => onProgress?.(e);
+    const key = entryKey(derived);
+    for (const f of shared) {
+      const have = await this.blobs.get(f.sha256);
+      if (!have || have.size !== f.size) throw new WhittleError('STORAGE', `putDerivedStream: ${f.name} (${f.sha256}) is not in the store`);
+    }
+    const total = file.size + shared.reduce((n, f) => n + f.size, 0);
+    await this.ensureRoom(key, total, file.size, emit, derived.id);
+    // A name no other writer uses: the digest, which names the committed file, is known only at the end.
+    const partial = `stream-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+    let sha256: string;
+    try {
+      const hasher = await createSHA256();
+      let written = 0;
+      const writer = await this.blobs.openPartial(partial, true);
+      try {
+        for await (const chunk of file.chunks) {
+          throwIfAborted(signal);
+          written += chunk.byteLength;
+          if (written > file.size) throw new WhittleError('INTEGRITY', `putDerivedStream: ${file.name} runs past the ${file.size} bytes it announced`, { file: file.name });
+          hasher.update(chunk);
+          await writer.write(chunk);
+        }
+      } finally {
+        await writer.close();
+      }
+      throwIfAborted(signal);
+      if (written !== file.size) throw new WhittleError('INTEGRITY', `putDerivedStream: ${file.name} ended at ${written} of the ${file.size} bytes it announced`, { file: file.name });
+      sha256 = hasher.digest('hex');
+      await withExclusiveLock(
+        this.blobLock(sha256),
+        async () => {
+          const have = await this.blobs.get(sha256);
+          if (have && have.size === file.size) await this.blobs.delete(partial);
+          else await this.blobs.commit(partial, sha256);
+        },
+        signal,
+      );
+    } catch (err) {
+      await this.blobs.delete(partial).catch(() => undefined);
+      throw err;
+    }
+    const listed = [{ name: file.name, size: file.size, sha256 }, ...shared];
+    await this.meta.put({ ...newEntry(key, derived, derived.integrity, listed, total), derivedFrom: derived.derivedFrom });
+    return derivedManifest({ ...derived, files: listed });
+  }
+
+  /**
    * Writes a model's files from bytes the caller already has (a test runner's local copies, an
    * app's own bundle), so a later `load(manifest)` or `w.text(url)` is served from the cache with
    * zero requests. Every file of the manifest must be given; each is checked against the

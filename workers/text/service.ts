@@ -22,7 +22,8 @@ import { DEFAULT_CALIBRATION_TEXT } from './calibration.ts';
 import * as Comlink from 'comlink';
 import type { PreparedWeights } from '../../models/llama/prepare.ts';
 import { writeVariant, type VariantSource, type VariantWidth } from '../../models/compress/variant.ts';
-import { openTextVariant, prepareStored } from './variant-model.ts';
+import { openTextVariant, prepareStored, variantStreamOf } from './variant-model.ts';
+import type { KernelBackend } from '../../models/compress/kernel-choice.ts';
 import { pruneToTarget, type CompressTarget, type TargetCandidate } from './target-prune.ts';
 
 export type { CalibrateExitsOptions, ExitCalibration, PerplexityOptions };
@@ -206,6 +207,8 @@ export class TextService {
   private storedWidth: VariantWidth | undefined;
   /** [variant] How the loaded model's tokenizer conventions go: recorded in an exported variant. */
   private variantFormat: VariantSource['format'] = 'hf';
+  /** [variant] The variant file `openVariantStream` opened, read chunk by chunk by `nextVariantChunk`. */
+  private variantChunks: AsyncGenerator<Uint8Array, void, undefined> | null = null;
 
   async init(runtime: RuntimeConfig): Promise<RuntimeInfo> {
     watchWasmHeap(); // before onnxruntime creates its memory
@@ -295,6 +298,46 @@ export class TextService {
     await this.engine?.dispose();
     this.engine = null;
     this.lastScores = null;
+  }
+
+  /**
+   * [variant] Opens the compressed variant of `source` (a Hugging Face folder or a llama2.c
+   * checkpoint) for `setting` as model.whittle.safetensors produced a block at a time
+   * (models/compress/variant-stream.ts): nothing is compiled and no onnxruntime is needed (no
+   * init()), and what the worker holds is one block and one chunk. Returns the file's size, known
+   * before any weight is read; `nextVariantChunk` then hands out its bytes in order. The page
+   * writes them into its store and loads the variant from there, so the first load with
+   * `compress` peaks where a load from the cached variant does. UNSUPPORTED for the settings that
+   * need the whole model (sparsity, AWQ): load with `keepVariant` and `exportVariant` instead.
+   */
+  async openVariantStream(source: Exclude<TextModelSource, { format: 'variant' }>, setting: WeightsSetting, variant: Omit<VariantSource, 'format'>, backend: KernelBackend): Promise<{ size: number }> {
+    validateWeights(setting);
+    await this.variantChunks?.return();
+    this.variantChunks = null;
+    const model = source.format === 'llama2c' ? textModelFromLlama2c(source.checkpoint, source.tokenizer, source.name) : await openTextModelFromHf(source.files);
+    const stream = await variantStreamOf(model, setting, backend, { ...variant, format: source.format });
+    this.variantChunks = stream.chunks();
+    return { size: stream.size };
+  }
+
+  /** [variant] The next bytes of the stream `openVariantStream` opened (transferred), or null at its end (the stream is then closed). */
+  async nextVariantChunk(): Promise<Uint8Array | null> {
+    if (!this.variantChunks) throw new WhittleError('INVALID_ARGUMENT', 'no variant stream is open (openVariantStream first)');
+    const next = await this.variantChunks.next().catch(async (err: unknown) => {
+      this.variantChunks = null;
+      throw err;
+    });
+    if (next.done) {
+      this.variantChunks = null;
+      return null;
+    }
+    return next.value; // transferred (workers/rpc.ts)
+  }
+
+  /** [variant] Abandons the open variant stream (nothing more is read or quantized). */
+  async closeVariantStream(): Promise<void> {
+    await this.variantChunks?.return();
+    this.variantChunks = null;
   }
 
   /**

@@ -10,7 +10,8 @@
 import { WhittleError } from '../../core/errors.ts';
 import { llamaConfigFromHf } from '../../models/import/hf/config.ts';
 import { llama2cTokenizerToHf, readLlama2cTokenizer } from '../../models/import/llama2c/tokenizer.ts';
-import { checkVariantAgainstConfig, readVariant, VARIANT_FILE, type VariantInfo } from '../../models/compress/variant.ts';
+import { checkVariantAgainstConfig, readVariant, VARIANT_FILE, type VariantInfo, type VariantSource } from '../../models/compress/variant.ts';
+import { streamVariant, type VariantStream } from '../../models/compress/variant-stream.ts';
 import { storagePlan, withStoredHead } from '../../models/compress/variant-forms.ts';
 import { openVariantFile, type VariantFile } from '../../models/compress/variant-layerwise.ts';
 import type { KernelBackend } from '../../models/compress/kernel-choice.ts';
@@ -79,6 +80,16 @@ export async function openTextVariant(files: VariantFiles): Promise<{ model: Omi
 }
 
 const isReader = (w: TextModel['weights'] | LlamaWeightReader): w is LlamaWeightReader => typeof (w as { layer?: unknown }).layer === 'function';
+
+/**
+ * A source model's variant for `setting` as a stream written a block at a time
+ * (models/compress/variant-stream.ts): UNSUPPORTED for the settings that need the whole model
+ * (`unstreamableReason`), for which prepareStored + writeVariant remain.
+ */
+export function variantStreamOf(model: TextModel | StreamedTextModel, setting: WeightsSetting, backend: KernelBackend, source: VariantSource, signal?: AbortSignal): Promise<VariantStream> {
+  const reader = isReader(model.weights) ? model.weights : inMemoryReader(model.weights);
+  return streamVariant(model.config, reader, setting, backend, source, signal);
+}
 
 /** A source model's weights prepared for `setting` in their stored form (what a variant holds), layer by layer. */
 export async function prepareStored(model: TextModel | StreamedTextModel, setting: WeightsSetting, backend: KernelBackend, signal?: AbortSignal): Promise<PreparedWeights> {
