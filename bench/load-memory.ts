@@ -9,14 +9,18 @@
  * plus load time and a short greedy decode. `--variant DIR` (one shape and weights) loads that
  * compressed variant folder (`whittle compress`) instead, through the worker's service, as a page
  * loads a cached variant from its store; `--first-load` loads the source the way the SDK's first
- * load with compress does (keepVariant, then the variant exported as a page would store it). Weights are synthetic (models/synthetic/, published
+ * load with compress does (the variant streamed out a block at a time and written, then loaded
+ * from the file), `--first-load-kept` the whole-model way sparsity and AWQ still take (keepVariant,
+ * then the variant exported as a page would store it). Weights are synthetic (models/synthetic/, published
  * shapes, generated into public/models/synthetic-<shape>/ when missing): memory and load only.
  * The folder is opened the way the CLI opens one (Blobs from `fs.openAsBlob`, streamed layer by
  * layer). On Node 20 the children run with ArrayBuffer.prototype.transfer turned on, as Chromium
  * has it, so load-time temporaries are released as they are in a tab (core/release.ts). Chromium's numbers (the renderer's RSS) are in `npm run bench:scale`.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, openAsBlob, readFileSync, readdirSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, openAsBlob, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '../models/local.ts';
@@ -27,7 +31,7 @@ import { watchWasmHeap, wasmHeapBytes } from '../workers/ort/heap.ts';
 import type { LlamaConfig } from '../models/llama/types.ts';
 
 const { values } = parseArgs({
-  options: { shapes: { type: 'string', default: 'smollm2-135m' }, weights: { type: 'string', default: 'f32,q8' }, json: { type: 'boolean', default: false }, child: { type: 'string' }, variant: { type: 'string' }, 'first-load': { type: 'boolean', default: false }, 'max-tokens': { type: 'string', default: '8' } },
+  options: { shapes: { type: 'string', default: 'smollm2-135m' }, weights: { type: 'string', default: 'f32,q8' }, json: { type: 'boolean', default: false }, child: { type: 'string' }, variant: { type: 'string' }, 'first-load': { type: 'boolean', default: false }, 'first-load-kept': { type: 'boolean', default: false }, 'max-tokens': { type: 'string', default: '8' } },
 });
 const MB = 2 ** 20;
 
@@ -54,7 +58,8 @@ async function child(spec: string): Promise<void> {
   // `shape:weights:<dir>`: a compressed variant folder (`whittle compress`), as a page loads the
   // store's cached variant. The last two through the worker's own service.
   const [shape, weights, third] = spec.split(':') as [string, string, string | undefined];
-  const firstLoad = third === 'first-load';
+  const firstLoad = third === 'first-load' || third === 'first-load-kept';
+  let cleanup = () => {};
   const variantDir = firstLoad ? undefined : third;
   watchWasmHeap();
   const { loadOrt } = await import('../workers/ort/runtime.ts');
@@ -75,9 +80,28 @@ async function child(spec: string): Promise<void> {
   if (variantDir || firstLoad) {
     const service = new TextService();
     await service.init({ backend: 'wasm', numThreads: 1 });
-    if (firstLoad) {
-      await service.load({ format: 'hf', files }, { compress: { linear: weights as 'q8' | 'q4' }, keepVariant: true });
-      service.exportVariant({ id: shape, revision: 'bench' }); // the parts a page would write to its store, dropped
+    const setting = { linear: weights as 'q8' | 'q4' };
+    if (firstLoad && third === 'first-load-kept') {
+      // The whole-model way (still the one for sparsity and AWQ): compress in the loading
+      // worker, keep the stored form, export the parts a page would write to its store.
+      await service.load({ format: 'hf', files }, { compress: setting, keepVariant: true });
+      service.exportVariant({ id: shape, revision: 'bench' });
+    } else if (firstLoad) {
+      // The SDK's way (sdk/text-variant.ts saveStreamedVariant): a service of its own streams the
+      // variant out a block at a time, written to disk as it comes (a page writes it to its
+      // store), then the variant loads as a cached one does. One process holds both, as a tab does.
+      const producer = new TextService();
+      await producer.openVariantStream({ format: 'hf', files }, setting, { id: shape, revision: 'bench' }, 'wasm');
+      const { VARIANT_FILE } = await import('../models/compress/variant-name.ts');
+      const out = join(tmpdir(), `whittle-first-load-${process.pid}`);
+      mkdirSync(out, { recursive: true });
+      const stream = createWriteStream(join(out, VARIANT_FILE));
+      for (let c = await producer.nextVariantChunk(); c; c = await producer.nextVariantChunk()) if (!stream.write(c)) await once(stream, 'drain');
+      stream.end();
+      await once(stream, 'finish');
+      const kept = Object.fromEntries(Object.entries(files).filter(([n]) => n.endsWith('.json') && !n.endsWith('.index.json')));
+      await service.load({ format: 'variant', files: { ...kept, [VARIANT_FILE]: await openAsBlob(join(out, VARIANT_FILE)) } });
+      cleanup = () => rmSync(out, { recursive: true, force: true });
     } else await service.load({ format: 'variant', files });
     const { llamaConfigFromHf } = await import('../models/import/hf/config.ts');
     config = llamaConfigFromHf(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
@@ -127,6 +151,7 @@ async function child(spec: string): Promise<void> {
   };
   console.log(JSON.stringify(row));
   await dispose();
+  cleanup();
 }
 
 if (values.child) {
@@ -138,14 +163,14 @@ if (values.child) {
     const dir = join(REPO_ROOT, 'public', 'models', `synthetic-${shape}`);
     if (!existsSync(join(dir, 'config.json'))) writeSyntheticFolder(publishedShape(shape), dir, { seed: 0 }); // the seed bench:scale uses
     for (const weights of values.weights.split(',')) {
-      const r = spawnSync(process.execPath, ['--expose-gc', ...TRANSFER_FLAG, '--import', 'tsx', 'bench/load-memory.ts', '--child', `${shape}:${weights}${values.variant ? `:${values.variant}` : values['first-load'] ? ':first-load' : ''}`, '--max-tokens', values['max-tokens']], { cwd: REPO_ROOT, encoding: 'utf8', maxBuffer: 1 << 24 });
+      const r = spawnSync(process.execPath, ['--expose-gc', ...TRANSFER_FLAG, '--import', 'tsx', 'bench/load-memory.ts', '--child', `${shape}:${weights}${values.variant ? `:${values.variant}` : values['first-load'] ? ':first-load' : values['first-load-kept'] ? ':first-load-kept' : ''}`, '--max-tokens', values['max-tokens']], { cwd: REPO_ROOT, encoding: 'utf8', maxBuffer: 1 << 24 });
       const line = r.stdout.trim().split('\n').pop() ?? '';
       if (r.status !== 0 || !line.startsWith('{')) {
         console.error(`[memory] ${shape} ${weights} failed (exit ${r.status}): ${r.stderr.slice(-2000)}`);
         continue;
       }
       const row = JSON.parse(line) as Row;
-      console.error(`[memory] ${shape} ${weights}${values.variant ? ' (variant)' : values['first-load'] ? ' (first load + variant)' : ''}: peak RSS ${row.peak_rss_mb} MB, WASM heap ${row.wasm_heap_mb} MB, JS ArrayBuffers ${row.array_buffers_mb} MB, load ${row.load_ms} ms, decode ${row.decode_tok_s} tok/s`);
+      console.error(`[memory] ${shape} ${weights}${values.variant ? ' (variant)' : values['first-load'] ? ' (first load: variant streamed, then loaded)' : values['first-load-kept'] ? ' (first load, whole-model way)' : ''}: peak RSS ${row.peak_rss_mb} MB, WASM heap ${row.wasm_heap_mb} MB, JS ArrayBuffers ${row.array_buffers_mb} MB, load ${row.load_ms} ms, decode ${row.decode_tok_s} tok/s`);
       rows.push(row);
     }
   }

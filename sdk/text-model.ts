@@ -105,7 +105,8 @@ export class TextModel {
 
   /**
    * The compressed variant this model was loaded from (its store id, e.g.
-   * 'stories-layerskip#q4-g32-rtn'), when a load with `compress` found one, or the width variant
+   * 'stories-layerskip#q4-g32-rtn'), when a load with `compress` found one or made one (the first
+   * load compresses into the store, then loads from there), or the width variant
    * ('stories-layerskip#width-1a2b3c4d') a saved width plan restored; undefined when it loaded
    * the source weights.
    */
