@@ -304,7 +304,8 @@ export class Whittle {
       const saved = await openStoredVariant(this.store, manifest, compress!, opts);
       if (saved) {
         try {
-          const lm = await this.startText(saved.loaded, saved.lease, manifest, opts, false);
+          // `source` says where this load's bytes came from: the source's download (or cache), not the variant just written.
+          const lm = await this.startText({ ...saved.loaded, source: loaded.source }, saved.lease, manifest, opts, false);
           lm.variant = saved.manifest.id;
           lease.release(); // the variant's own lease pins what the model re-reads
           return lm;
