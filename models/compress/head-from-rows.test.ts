@@ -26,12 +26,24 @@ describe('headFromRows', () => {
     }
   });
 
-  it('leaves the forms it does not build (grids, blockwise) to the whole-table path', async () => {
+  it.each([1, 5, 37, 1000])('round-to-nearest MatMulNBits (8 and 4 bits, blocks past K padded) equals the whole-table result (%s rows per chunk)', async (chunkRows) => {
+    // dim 12 < every block size: each column is one padded block.
+    const forms: WeightForm[] = [{ form: 'nbits', bits: 8, blockSize: 32, accuracyLevel: 4 }, { form: 'nbits', bits: 4, blockSize: 64, accuracyLevel: 1 }];
+    for (const form of forms) expect(await headFromRows(readRows, vocab, dim, form, undefined, chunkRows)).toEqual(compressLinear(transposed, dim, vocab, form));
+    // K over several blocks (dim 80, blocks of 32: 3 blocks, the last padded).
+    const wide = Float32Array.from({ length: vocab * 80 }, () => rand() * 2 - 1);
+    const wideT = new Float32Array(80 * vocab);
+    for (let v = 0; v < vocab; v++) for (let d = 0; d < 80; d++) wideT[d * vocab + v] = wide[v * 80 + d]!;
+    const form: WeightForm = { form: 'nbits', bits: 4, blockSize: 32, accuracyLevel: 1 };
+    expect(await headFromRows(async (f, c) => wide.slice(f * 80, (f + c) * 80), vocab, 80, form, undefined, chunkRows)).toEqual(compressLinear(wideT, 80, vocab, form));
+  });
+
+  it('leaves the forms it does not build (grids, refined methods) to the whole-table path', async () => {
     const grid: WeightForm = { form: 'int8', grid: { bits: 4, blockSize: 32 } };
-    const nbits: WeightForm = { form: 'nbits', bits: 8, blockSize: 32, accuracyLevel: 1 };
-    expect(headFormStreams(grid) || headFormStreams(nbits)).toBe(false);
+    const hqq: WeightForm = { form: 'nbits', bits: 4, blockSize: 32, accuracyLevel: 1, method: 'hqq' };
+    expect(headFormStreams(grid) || headFormStreams(hqq)).toBe(false);
     expect(await headFromRows(readRows, vocab, dim, grid)).toBeNull();
-    expect(await headFromRows(readRows, vocab, dim, nbits)).toBeNull();
+    expect(await headFromRows(readRows, vocab, dim, hqq)).toBeNull();
   });
 
   it('stops between chunks when aborted', async () => {
