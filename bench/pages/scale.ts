@@ -91,16 +91,13 @@ async function whittleContender(): Promise<Contender> {
   return {
     async load() {
       let networkBytes = 0;
-      let modelId = '';
       const onProgress = (e: StoreEvent) => {
-        if (e.type === 'done') {
-          modelId = e.modelId;
-          if (e.source === 'network') networkBytes = e.bytes;
-        }
+        if (e.type === 'done' && e.source === 'network') networkBytes = e.bytes;
       };
       lm = await w.text(source, { onProgress, ...(compress ? { compress } : {}) });
-      const entry = await w.store.entry(modelId);
-      return { networkBytes, cachedBytes: entry?.bytes ?? 0, source: lm.source };
+      // Everything the store holds for it: the source and, with compress, its variant.
+      const cachedBytes = (await w.store.list()).reduce((n, e) => n + e.bytes, 0);
+      return { networkBytes, cachedBytes, source: lm.source };
     },
     drop() {
       lm?.dispose();
