@@ -10,6 +10,7 @@
 import type { Page } from '@playwright/test';
 import { seedModelCache, expectGoldenTokens } from 'whittle/playwright';
 import { test, expect, modelFile, STORIES260K_GOLDEN as GOLDEN } from './fixtures.ts';
+import { damageStoredFile, opfsNames } from './opfs.ts';
 
 const DIR = 'public/models/stories260K';
 const FILES = ['stories260K.bin', 'tok512.bin'];
@@ -27,36 +28,6 @@ function seedRequests(page: Page): string[] {
     if (r.url().includes('/__whittle_playwright__/seed/')) urls.push(r.url());
   });
   return urls;
-}
-
-/** The names in the store's OPFS folder (committed blobs, partial segments, anything). */
-function opfsNames(page: Page): Promise<string[]> {
-  return page.evaluate(async () => {
-    const root = await navigator.storage.getDirectory();
-    const dir = await root.getDirectoryHandle('whittle', { create: true });
-    const names: string[] = [];
-    for await (const name of (dir as unknown as { keys(): AsyncIterable<string> }).keys()) names.push(name);
-    return names.sort();
-  });
-}
-
-/** Damages a stored blob as a disk error or another script of the origin would: `flip` a byte in place, or `truncate` it. */
-function damage(page: Page, sha256: string, how: 'flip' | 'truncate'): Promise<number> {
-  return page.evaluate(
-    async ({ sha256, how }) => {
-      const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('whittle');
-      const handle = await dir.getFileHandle(sha256);
-      const size = (await handle.getFile()).size;
-      const at = Math.floor(size / 2);
-      const byte = new Uint8Array(await (await handle.getFile()).slice(at, at + 1).arrayBuffer())[0]!;
-      const w = await handle.createWritable({ keepExistingData: true });
-      if (how === 'flip') await w.write({ type: 'write', position: at, data: new Uint8Array([byte ^ 0x40]) });
-      else await w.truncate(at);
-      await w.close();
-      return (await handle.getFile()).size;
-    },
-    { sha256, how },
-  );
 }
 
 /** Whether the store holds one entry and its every file hashes to the sha256 it was seeded with (the SDK's own check). */
@@ -98,21 +69,21 @@ test('a stored file damaged in place or cut short is not present: the entry is d
   await seedModelCache(page, { dir: DIR, url: FOLDER, files: FILES });
 
   // Same size, one byte flipped: only hashing tells.
-  expect(await damage(page, model.sha256, 'flip')).toBe(model.size);
+  expect(await damageStoredFile(page, model.sha256, 'flip')).toBe(model.size);
   const afterFlip = await seedModelCache(page, { dir: DIR, url: FOLDER, files: FILES });
   expect(afterFlip.status).toBe('seeded');
   expect(afterFlip.discarded).toEqual([{ file: 'stories260K.bin', reason: expect.stringMatching(/^sha256 [0-9a-f]{64} != [0-9a-f]{64}$/) }]);
   expect(afterFlip.bytesWritten).toBe(model.size); // the intact tokenizer is kept
 
   // Cut short: a partial file.
-  await damage(page, tokenizer.sha256, 'truncate');
+  await damageStoredFile(page, tokenizer.sha256, 'truncate');
   const afterCut = await seedModelCache(page, { dir: DIR, url: FOLDER, files: FILES });
   expect(afterCut).toMatchObject({ status: 'seeded', bytesWritten: tokenizer.size, discarded: [{ file: 'tok512.bin', reason: `size ${Math.floor(tokenizer.size / 2)} != ${tokenizer.size}` }] });
 
   // Both damaged: the entry is dropped at the first, and the second, left without an entry, must
   // still be hashed before it is reused (it is not: it is written again).
-  await damage(page, model.sha256, 'flip');
-  await damage(page, tokenizer.sha256, 'flip');
+  await damageStoredFile(page, model.sha256, 'flip');
+  await damageStoredFile(page, tokenizer.sha256, 'flip');
   const afterBoth = await seedModelCache(page, { dir: DIR, url: FOLDER, files: FILES });
   expect(afterBoth).toMatchObject({ status: 'seeded', bytesWritten: BYTES });
   expect(await storeIsIntact(page)).toEqual({ intact: true, entries: 1 });

@@ -10,7 +10,7 @@
  *
  * @example
  * const outcome = await page.evaluate((r) => whittlePlaywright.seed(r), request);
- * if (!outcome.ok) throw seedFailure(outcome.error, { model: 'stories260K', origin, bytes, persistent: page.context().browser() === null });
+ * if (!outcome.ok) throw seedFailure(outcome.error, { model: 'stories260K', origin, bytes, persistent: (await contextKind(page)) === 'persistent' });
  */
 import { fromWire, WhittleError, type WireError } from '../../core/errors.ts';
 
@@ -21,7 +21,7 @@ export interface SeedFailureContext {
   origin: string;
   /** The model's bytes. */
   bytes: number;
-  /** Whether the page's context has a user-data dir (`launchPersistentContext`). */
+  /** Whether the page's context has a user-data dir (`launchPersistentContext`; context-kind.ts). */
   persistent: boolean;
 }
 

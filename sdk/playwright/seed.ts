@@ -39,6 +39,7 @@ import { join, resolve } from 'node:path';
 import { WhittleError } from '../../core/errors.ts';
 import type { BlobBackend } from '../store/blobs.ts';
 import type { ModelManifest } from '../store/manifest.ts';
+import { contextKind, type ContextKind } from './context-kind.ts';
 import { fileSha256 } from './file-digest.ts';
 import { openOriginPage } from './origin-page.ts';
 import { seedFailure } from './seed-error.ts';
@@ -77,7 +78,7 @@ export interface SeedSource {
  * 'present': found intact, nothing fetched), the model's `bytes`, the `bytesWritten`, what was
  * `discarded` (stored files that failed their check, and why), and the `seconds` it took
  * (hashing the local files included). The same object is the test's `whittle-seed` attachment,
- * with `context` ('persistent' or 'default').
+ * with `context` ('persistent', 'default', or 'unknown' outside Chromium: context-kind.ts).
  *
  * @example
  * const { key, status, seconds } = await seedModelCache(page, source); // 'http://127.0.0.1:5173/models/stories260K/@seeded', 'present', 0.4
@@ -152,23 +153,22 @@ export async function seedModelCache(page: Page, source: SeedSource): Promise<Se
   } finally {
     await route.close();
   }
-  // A persistent context (launchPersistentContext) is the one without a Browser object.
-  const persistent = page.context().browser() === null;
+  const context = await contextKind(page);
   if (!outcome.ok)
-    throw seedFailure(outcome.error, { model: source.url ?? source.manifest!.id, origin, bytes: files.reduce((n, f) => n + f.size, 0), persistent });
+    throw seedFailure(outcome.error, { model: source.url ?? source.manifest!.id, origin, bytes: files.reduce((n, f) => n + f.size, 0), persistent: context === 'persistent' });
   const seeded: SeededModel = { ...outcome.result, seconds: Math.round(performance.now() - started) / 1000 };
-  await attachToTest(seeded, persistent);
+  await attachToTest(seeded, context);
   return seeded;
 }
 
 /** The `whittle-seed` attachment of the running test (none when called outside a test). */
-async function attachToTest(seeded: SeededModel, persistent: boolean): Promise<void> {
+async function attachToTest(seeded: SeededModel, context: ContextKind): Promise<void> {
   let info: TestInfo;
   try {
     info = test.info();
   } catch {
     return;
   }
-  const body = JSON.stringify({ ...seeded, context: persistent ? 'persistent' : 'default' }, null, 2);
+  const body = JSON.stringify({ ...seeded, context }, null, 2);
   await info.attach('whittle-seed', { body, contentType: 'application/json' });
 }
