@@ -1,11 +1,10 @@
 /**
- * `whittlePersistentTest` across runs: a nested Playwright run (e2e/persistent/, two projects)
- * twice on the same profile root, against this run's dev server. The first run seeds each
- * project's profile; the second, a new Playwright process and a new Chromium on the same
- * user-data dirs, finds the model intact (`present`): no seed request, no model request in the
- * browser's or the server's log, golden tokens from the cache. In each run a second test flips a
- * byte of the stored model file, and seeding writes that file again. The two projects never
- * share a profile.
+ * `whittlePersistentTest` across runs: a nested Playwright run (e2e/persistent/) twice on the
+ * same profile root, against this run's dev server. The first run seeds the project's profile;
+ * the second, a new Playwright process and a new Chromium on the same user-data dir, finds the
+ * model intact (`present`): no seed request, no model request in the browser's or the server's
+ * log, golden tokens from the cache. In each run a second test flips a byte of the stored model
+ * file, and seeding writes that file again.
  */
 import { test, expect } from '@playwright/test';
 import { spawn } from 'node:child_process';
@@ -72,44 +71,50 @@ async function nestedRun(root: string, baseURL: string, reportPath: string): Pro
         return a?.body === undefined ? undefined : JSON.parse(Buffer.from(a.body, 'base64').toString());
       };
       const key = `${t.projectName} ${spec.title.split(':')[0]}`;
-      out.set(key, { status: result.status, error: result.error?.message ?? stderr, seeded: attached('whittle-seed'), wire: attached('wire') });
+      out.set(key, {
+        status: result.status,
+        error: result.error?.message ?? stderr,
+        seeded: attached('whittle-seed'),
+        wire: attached('wire'),
+      });
     }
   return out;
 }
 
-test('a persistent profile seeded in one run is present in the next (nothing on the wire), and a damaged one is re-seeded', async ({ baseURL }, testInfo) => {
+test('a persistent profile seeded in one run is present in the next (nothing on the wire), and a damaged one is re-seeded', async ({
+  baseURL,
+}, testInfo) => {
   test.skip(testInfo.project.name !== 'wasm', 'the nested run starts its own Chromium; once is enough');
   test.setTimeout(120_000);
   const root = testInfo.outputPath('profiles');
   const first = await nestedRun(root, baseURL!, testInfo.outputPath('report-1.json'));
   const second = await nestedRun(root, baseURL!, testInfo.outputPath('report-2.json'));
   const modelBytes = modelFile('stories260K', 'stories260K.bin').size;
+  const project = 'threads'; // the nested run's one project
 
-  for (const project of ['threads', 'one-thread']) {
-    for (const [run, results] of [first, second].entries())
-      for (const title of ['seeds or finds', 'damaged']) {
-        const r = results.get(`${project} ${title}`);
-        expect(r?.status, `run ${run + 1}, ${project}, ${title}: ${r?.error}`).toBe('passed');
-      }
-    const one = first.get(`${project} seeds or finds`)!;
-    const two = second.get(`${project} seeds or finds`)!;
-    // First run, empty profile: seeded, through the seed route only (one chunk per file); the app
-    // then made no model request.
-    expect(one.seeded).toMatchObject({ status: 'seeded', bytes: BYTES, bytesWritten: BYTES, context: 'persistent', discarded: [] });
-    expect(one.wire).toMatchObject({ seedRequests: 2, browserModelRequests: 0, serverModelRequests: 0 });
-    expect(one.wire.userDataDir.startsWith(join(root, `${project}-`))).toBe(true);
-    // Second run, a new Playwright process and Chromium on the same profile: found intact
-    // (re-hashed), nothing fetched at all.
-    expect(two.seeded).toMatchObject({ status: 'present', bytes: BYTES, bytesWritten: 0, context: 'persistent', discarded: [] });
-    expect(two.wire).toMatchObject({ seedRequests: 0, browserModelRequests: 0, serverModelRequests: 0, userDataDir: one.wire.userDataDir });
-    // In both runs, a flipped byte in the stored model file: discarded, and only that file written again.
-    for (const results of [first, second]) {
-      const damaged = results.get(`${project} damaged`)!.seeded;
-      expect(damaged).toMatchObject({ status: 'seeded', bytesWritten: modelBytes, context: 'persistent' });
-      expect(damaged.discarded).toEqual([{ file: 'stories260K.bin', reason: expect.stringMatching(/^sha256 [0-9a-f]{64} != [0-9a-f]{64}$/) }]);
+  for (const [run, results] of [first, second].entries())
+    for (const title of ['seeds or finds', 'damaged']) {
+      const r = results.get(`${project} ${title}`);
+      expect(r?.status, `run ${run + 1}, ${title}: ${r?.error}`).toBe('passed');
     }
-    await testInfo.attach(`${project}: seconds to seed / to find present`, { body: `${one.seeded.seconds} / ${two.seeded.seconds}` });
+  const one = first.get(`${project} seeds or finds`)!;
+  const two = second.get(`${project} seeds or finds`)!;
+  // First run, empty profile: seeded, through the seed route only (one chunk per file); the app
+  // then made no model request.
+  expect(one.seeded).toMatchObject({ status: 'seeded', bytes: BYTES, bytesWritten: BYTES, context: 'persistent', discarded: [] });
+  expect(one.wire).toMatchObject({ seedRequests: 2, browserModelRequests: 0, serverModelRequests: 0 });
+  expect(one.wire.userDataDir.startsWith(join(root, `${project}-`))).toBe(true);
+  // Second run, a new Playwright process and Chromium on the same profile: found intact
+  // (re-hashed), nothing fetched at all.
+  expect(two.seeded).toMatchObject({ status: 'present', bytes: BYTES, bytesWritten: 0, context: 'persistent', discarded: [] });
+  expect(two.wire).toMatchObject({ seedRequests: 0, browserModelRequests: 0, serverModelRequests: 0, userDataDir: one.wire.userDataDir });
+  // In both runs, a flipped byte in the stored model file: discarded, and only that file written again.
+  for (const results of [first, second]) {
+    const damaged = results.get(`${project} damaged`)!.seeded;
+    expect(damaged).toMatchObject({ status: 'seeded', bytesWritten: modelBytes, context: 'persistent' });
+    expect(damaged.discarded).toEqual([
+      { file: 'stories260K.bin', reason: expect.stringMatching(/^sha256 [0-9a-f]{64} != [0-9a-f]{64}$/) },
+    ]);
   }
-  // One profile per project.
-  expect(first.get('threads seeds or finds')!.wire.userDataDir).not.toBe(first.get('one-thread seeds or finds')!.wire.userDataDir);
+  await testInfo.attach('seconds to seed / to find present', { body: `${one.seeded.seconds} / ${two.seeded.seconds}` });
 });

@@ -45,7 +45,9 @@ async function storeIsIntact(page: Page): Promise<{ intact: boolean; entries: nu
   }, FOLDER);
 }
 
-test('an intact seeded entry is present on the next seeding: its files re-hashed, nothing fetched, reported in whittle-seed', async ({ page }) => {
+test('an intact seeded entry is present on the next seeding: its files re-hashed, nothing fetched, reported in whittle-seed', async ({
+  page,
+}) => {
   const first = await seedModelCache(page, { dir: DIR, url: FOLDER, files: FILES });
   expect(first).toMatchObject({ status: 'seeded', bytes: BYTES, bytesWritten: BYTES, discarded: [] });
   const requests = seedRequests(page);
@@ -63,7 +65,9 @@ test('an intact seeded entry is present on the next seeding: its files re-hashed
   for (const r of reports) expect(r.seconds).toBeGreaterThan(0);
 });
 
-test('a stored file damaged in place or cut short is not present: the entry is dropped and seeded again, and loads golden', async ({ page }) => {
+test('a stored file damaged in place or cut short is not present: the entry is dropped and seeded again, and loads golden', async ({
+  page,
+}) => {
   const model = modelFile('stories260K', 'stories260K.bin');
   const tokenizer = modelFile('stories260K', 'tok512.bin');
   await seedModelCache(page, { dir: DIR, url: FOLDER, files: FILES });
@@ -72,13 +76,19 @@ test('a stored file damaged in place or cut short is not present: the entry is d
   expect(await damageStoredFile(page, model.sha256, 'flip')).toBe(model.size);
   const afterFlip = await seedModelCache(page, { dir: DIR, url: FOLDER, files: FILES });
   expect(afterFlip.status).toBe('seeded');
-  expect(afterFlip.discarded).toEqual([{ file: 'stories260K.bin', reason: expect.stringMatching(/^sha256 [0-9a-f]{64} != [0-9a-f]{64}$/) }]);
+  expect(afterFlip.discarded).toEqual([
+    { file: 'stories260K.bin', reason: expect.stringMatching(/^sha256 [0-9a-f]{64} != [0-9a-f]{64}$/) },
+  ]);
   expect(afterFlip.bytesWritten).toBe(model.size); // the intact tokenizer is kept
 
   // Cut short: a partial file.
   await damageStoredFile(page, tokenizer.sha256, 'truncate');
   const afterCut = await seedModelCache(page, { dir: DIR, url: FOLDER, files: FILES });
-  expect(afterCut).toMatchObject({ status: 'seeded', bytesWritten: tokenizer.size, discarded: [{ file: 'tok512.bin', reason: `size ${Math.floor(tokenizer.size / 2)} != ${tokenizer.size}` }] });
+  expect(afterCut).toMatchObject({
+    status: 'seeded',
+    bytesWritten: tokenizer.size,
+    discarded: [{ file: 'tok512.bin', reason: `size ${Math.floor(tokenizer.size / 2)} != ${tokenizer.size}` }],
+  });
 
   // Both damaged: the entry is dropped at the first, and the second, left without an entry, must
   // still be hashed before it is reused (it is not: it is written again).
@@ -89,7 +99,9 @@ test('a stored file damaged in place or cut short is not present: the entry is d
   expect(await storeIsIntact(page)).toEqual({ intact: true, entries: 1 });
 
   const tokens = await page.evaluate(async (folder) => {
-    const lm = await (await window.harness.whittle.Whittle.create({ backend: 'wasm' })).text({ url: folder, files: ['stories260K.bin', 'tok512.bin'] });
+    const lm = await (
+      await window.harness.whittle.Whittle.create({ backend: 'wasm' })
+    ).text({ url: folder, files: ['stories260K.bin', 'tok512.bin'] });
     const done = await lm.complete([1], { maxTokens: 20, temperature: 0 });
     const source = lm.source;
     lm.dispose();
@@ -115,8 +127,12 @@ test("seeding past the origin's storage quota is a QUOTA WhittleError that names
   );
   expect(failure?.name).toBe('WhittleError');
   expect(failure?.code).toBe('QUOTA');
-  expect(failure?.message).toMatch(/^seedModelCache: \/__e2e\/hf\/-\/stories260K\/ \(\d+ bytes\) on http:\/\/127\.0\.0\.1:\d+: the browser's storage quota ran out/);
-  expect(failure?.message).toContain("run the test in a persistent context (import { whittlePersistentTest as test } from 'whittle/playwright')");
+  expect(failure?.message).toMatch(
+    /^seedModelCache: \/__e2e\/hf\/-\/stories260K\/ \(\d+ bytes\) on http:\/\/127\.0\.0\.1:\d+: the browser's storage quota ran out/,
+  );
+  expect(failure?.message).toContain(
+    "run the test in a persistent context (import { whittlePersistentTest as test } from 'whittle/playwright')",
+  );
   expect(failure?.message).toContain('nothing of this seeding was kept');
   // Nothing half-written: no blob, no partial segment, no entry.
   expect(await opfsNames(page)).toEqual([]);

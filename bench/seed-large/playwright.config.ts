@@ -21,7 +21,11 @@ export default defineConfig<object, PersistentContextOptions>({
   timeout: 1_800_000,
   outputDir: 'test-results',
   reporter: [['list']],
-  use: { baseURL: 'http://127.0.0.1:5391', headless: true, whittleUserDataDir: process.env.WHITTLE_SEED_LARGE_PROFILES ?? '/tmp/whittle-seed-profiles' },
+  use: {
+    baseURL: 'http://127.0.0.1:5391',
+    headless: true,
+    whittleUserDataDir: process.env.WHITTLE_SEED_LARGE_PROFILES ?? '/tmp/whittle-seed-profiles',
+  },
   projects: [whittleProject('wasm', { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS })],
   webServer: {
     command: `node -e "require('node:http').createServer((q, s) => s.end('ok')).listen(5391, '127.0.0.1')"`,

@@ -13,11 +13,20 @@ function report(context: string, outcome: Record<string, unknown>): void {
   console.log(JSON.stringify({ context, dir, ...outcome, runnerPeakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) }));
 }
 
-whittlePersistentTest('persistent context: seeded, or present when an earlier run seeded it', async ({ page, whittlePersistentContext }) => {
-  whittlePersistentTest.skip(!existsSync(dir), `${dir} is missing (bench/scale.ts generates it)`);
-  const seeded = await seedModelCache(page, source);
-  report('persistent', { status: seeded.status, bytes: seeded.bytes, bytesWritten: seeded.bytesWritten, seconds: seeded.seconds, profile: whittlePersistentContext.userDataDir });
-});
+whittlePersistentTest(
+  'persistent context: seeded, or present when an earlier run seeded it',
+  async ({ page, whittlePersistentContext }) => {
+    whittlePersistentTest.skip(!existsSync(dir), `${dir} is missing (bench/scale.ts generates it)`);
+    const seeded = await seedModelCache(page, source);
+    report('persistent', {
+      status: seeded.status,
+      bytes: seeded.bytes,
+      bytesWritten: seeded.bytesWritten,
+      seconds: seeded.seconds,
+      profile: whittlePersistentContext.userDataDir,
+    });
+  },
+);
 
 whittleTest("Playwright's default context: seeded, or the QUOTA error", async ({ page }) => {
   whittleTest.skip(!existsSync(dir), `${dir} is missing (bench/scale.ts generates it)`);
@@ -25,6 +34,11 @@ whittleTest("Playwright's default context: seeded, or the QUOTA error", async ({
   await seedModelCache(page, source).then(
     (seeded) => report('default', { status: seeded.status, bytes: seeded.bytes, seconds: seeded.seconds }),
     (err: Error & { code?: string }) =>
-      report('default', { status: 'failed', code: err.code, message: err.message, seconds: Math.round(performance.now() - started) / 1000 }),
+      report('default', {
+        status: 'failed',
+        code: err.code,
+        message: err.message,
+        seconds: Math.round(performance.now() - started) / 1000,
+      }),
   );
 });

@@ -64,14 +64,18 @@ test("the example app's Playwright suite: golden on wasm, wasm-threads and webgp
   // Per spec file (story: the default context; persistent: whittlePersistentTest), per project.
   const byRun = new Map(report.suites.flatMap(allSpecs).flatMap((s) => s.tests.map((t) => [`${s.file} ${t.projectName}`, t] as const)));
   const files = ['story.spec.ts', 'persistent.spec.ts'];
-  expect([...byRun.keys()].sort()).toEqual(files.flatMap((f) => ['wasm', 'wasm-threads', 'webgpu', 'webgpu-swiftshader'].map((p) => `${f} ${p}`)).sort());
+  expect([...byRun.keys()].sort()).toEqual(
+    files.flatMap((f) => ['wasm', 'wasm-threads', 'webgpu', 'webgpu-swiftshader'].map((p) => `${f} ${p}`)).sort(),
+  );
   for (const name of ['wasm', 'wasm-threads', 'webgpu-swiftshader']) {
     for (const file of files) {
       const t = byRun.get(`${file} ${name}`)!;
       expect(t.status, `${file} ${name}`).toBe('expected');
       expect(t.results[0]!.status, `${file} ${name}`).toBe('passed');
       const attached = t.results[0]!.attachments.map((a) => a.name);
-      expect(attached, `${file} ${name}`).toEqual(expect.arrayContaining(['whittle-backend', 'whittle-seed', ...(file === 'story.spec.ts' ? ['whittle-stats'] : [])]));
+      expect(attached, `${file} ${name}`).toEqual(
+        expect.arrayContaining(['whittle-backend', 'whittle-seed', ...(file === 'story.spec.ts' ? ['whittle-stats'] : [])]),
+      );
     }
   }
   for (const file of files) {

@@ -1,7 +1,8 @@
 /**
- * A nested Playwright run for e2e/persistent-context.spec.ts: `whittlePersistentTest` in two
- * projects (so two profiles under one root), against the outer run's dev server. The outer spec
- * runs it several times on the same root (WHITTLE_PERSISTENT_ROOT) and reads each JSON report.
+ * A nested Playwright run for e2e/persistent-context.spec.ts: `whittlePersistentTest` in one
+ * project, against the outer run's dev server. The outer spec runs it twice on the same profile
+ * root (WHITTLE_PERSISTENT_ROOT) and reads each JSON report. (One profile per project is checked
+ * from the packed tarball, e2e/consumers/example.spec.ts, and its naming in persistent-profile.test.ts.)
  */
 import { defineConfig } from '@playwright/test';
 import { whittleProject, type PersistentContextOptions } from 'whittle/playwright';
@@ -18,5 +19,5 @@ export default defineConfig<object, PersistentContextOptions>({
   // test-results/, which holds the outer run's output (this run's profiles and reports among it).
   outputDir: 'test-results',
   use: { baseURL: process.env.WHITTLE_PERSISTENT_BASE_URL, headless: true, whittleUserDataDir: process.env.WHITTLE_PERSISTENT_ROOT },
-  projects: [whittleProject('wasm-threads', { ...chromium, name: 'threads' }), whittleProject('wasm', { ...chromium, name: 'one-thread' })],
+  projects: [whittleProject('wasm-threads', { ...chromium, name: 'threads' })],
 });

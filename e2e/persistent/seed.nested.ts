@@ -31,7 +31,11 @@ async function runApp(page: Page, backend: 'webgpu' | 'wasm'): Promise<{ tokens:
   );
 }
 
-test('seeds or finds: stories260K from the persistent profile, golden, no model request', async ({ page, whittleBackend, whittlePersistentContext }) => {
+test('seeds or finds: stories260K from the persistent profile, golden, no model request', async ({
+  page,
+  whittleBackend,
+  whittlePersistentContext,
+}) => {
   const requests: string[] = [];
   page.on('request', (r) => requests.push(r.url()));
   await serverLog(page, true);

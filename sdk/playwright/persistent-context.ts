@@ -70,44 +70,50 @@ export interface PersistentContext {
  *   expect(['seeded', 'present']).toContain(status);
  * });
  */
-export const whittlePersistentTest = whittleTest.extend<object, PersistentContextOptions & { whittlePersistentContext: PersistentContext }>({
-  whittleUserDataDir: [undefined, { option: true, scope: 'worker' }],
-  whittlePersistentContext: [
-    async ({ playwright, browserName, channel, headless, launchOptions, whittleUserDataDir }, use, workerInfo) => {
-      const configDir = workerInfo.config.configFile ? dirname(workerInfo.config.configFile) : process.cwd();
-      const root = resolve(configDir, whittleUserDataDir ?? defaultProfileRoot(configDir));
-      const userDataDir = profileDir(root, { projectName: workerInfo.project.name, browserName, channel, headless, launchOptions }, workerInfo.parallelIndex);
-      mkdirSync(userDataDir, { recursive: true });
-      let context: BrowserContext;
-      try {
-        context = await playwright[browserName].launchPersistentContext(userDataDir, {
-          ...launchOptions,
-          headless,
-          ...(channel ? { channel } : {}),
-          ...persistentContextOptions(workerInfo.project.use as Record<string, unknown>),
-        });
-      } catch (err) {
-        // Chromium refuses a user-data dir another browser has open (another run on the same root).
-        throw new Error(
-          `whittle/playwright: cannot launch a persistent context on ${userDataDir} (is another run using it?): ${err instanceof Error ? err.message : String(err)}`,
-          { cause: err },
+export const whittlePersistentTest = whittleTest.extend<object, PersistentContextOptions & { whittlePersistentContext: PersistentContext }>(
+  {
+    whittleUserDataDir: [undefined, { option: true, scope: 'worker' }],
+    whittlePersistentContext: [
+      async ({ playwright, browserName, channel, headless, launchOptions, whittleUserDataDir }, use, workerInfo) => {
+        const configDir = workerInfo.config.configFile ? dirname(workerInfo.config.configFile) : process.cwd();
+        const root = resolve(configDir, whittleUserDataDir ?? defaultProfileRoot(configDir));
+        const userDataDir = profileDir(
+          root,
+          { projectName: workerInfo.project.name, browserName, channel, headless, launchOptions },
+          workerInfo.parallelIndex,
         );
-      }
-      await use({ context, userDataDir });
-      await context.close();
+        mkdirSync(userDataDir, { recursive: true });
+        let context: BrowserContext;
+        try {
+          context = await playwright[browserName].launchPersistentContext(userDataDir, {
+            ...launchOptions,
+            headless,
+            ...(channel ? { channel } : {}),
+            ...persistentContextOptions(workerInfo.project.use as Record<string, unknown>),
+          });
+        } catch (err) {
+          // Chromium refuses a user-data dir another browser has open (another run on the same root).
+          throw new Error(
+            `whittle/playwright: cannot launch a persistent context on ${userDataDir} (is another run using it?): ${err instanceof Error ? err.message : String(err)}`,
+            { cause: err },
+          );
+        }
+        await use({ context, userDataDir });
+        await context.close();
+      },
+      { scope: 'worker' },
+    ],
+    context: async ({ whittlePersistentContext, actionTimeout, navigationTimeout }, use) => {
+      const { context } = whittlePersistentContext;
+      // As Playwright's own context fixture does (0, its default, means no limit).
+      context.setDefaultTimeout(actionTimeout || 0);
+      context.setDefaultNavigationTimeout(navigationTimeout || 0);
+      await use(context);
     },
-    { scope: 'worker' },
-  ],
-  context: async ({ whittlePersistentContext, actionTimeout, navigationTimeout }, use) => {
-    const { context } = whittlePersistentContext;
-    // As Playwright's own context fixture does (0, its default, means no limit).
-    context.setDefaultTimeout(actionTimeout || 0);
-    context.setDefaultNavigationTimeout(navigationTimeout || 0);
-    await use(context);
+    page: async ({ context }, use) => {
+      const page = await context.newPage();
+      await use(page);
+      await page.close();
+    },
   },
-  page: async ({ context }, use) => {
-    const page = await context.newPage();
-    await use(page);
-    await page.close();
-  },
-});
+);

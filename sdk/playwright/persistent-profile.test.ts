@@ -9,7 +9,13 @@ import { whittleProject } from './projects.ts';
 
 /** A project's profile key as the fixture builds it from a `whittleProject` preset. */
 function keyOf(project: ReturnType<typeof whittleProject>, headless = true): ProfileKey {
-  return { projectName: project.name!, browserName: 'chromium', channel: project.use!.channel, headless, launchOptions: project.use!.launchOptions! };
+  return {
+    projectName: project.name!,
+    browserName: 'chromium',
+    channel: project.use!.channel,
+    headless,
+    launchOptions: project.use!.launchOptions!,
+  };
 }
 
 const root = '/app/node_modules/.cache/whittle-playwright';
@@ -51,7 +57,9 @@ describe('profileDir', () => {
 
   it('keeps a folder name safe from any project name', () => {
     const key = { ...keyOf(whittleProject('wasm')), projectName: '../GPU job: nvidia/ampere' };
-    expect(profileDir(root, key, 2)).toMatch(/^\/app\/node_modules\/\.cache\/whittle-playwright\/\.\._GPU_job_nvidia_ampere-[0-9a-f]{10}\/worker-2$/);
+    expect(profileDir(root, key, 2)).toMatch(
+      /^\/app\/node_modules\/\.cache\/whittle-playwright\/\.\._GPU_job_nvidia_ampere-[0-9a-f]{10}\/worker-2$/,
+    );
   });
 });
 

@@ -38,7 +38,15 @@ export function defaultProfileRoot(configDir: string): string {
 /** The user-data dir of one worker of one project under `root`. */
 export function profileDir(root: string, key: ProfileKey, parallelIndex: number): string {
   const { executablePath, args, ignoreDefaultArgs, chromiumSandbox } = key.launchOptions;
-  const shape = JSON.stringify([key.browserName, key.channel ?? null, key.headless, executablePath ?? null, args ?? [], ignoreDefaultArgs ?? null, chromiumSandbox ?? null]);
+  const shape = JSON.stringify([
+    key.browserName,
+    key.channel ?? null,
+    key.headless,
+    executablePath ?? null,
+    args ?? [],
+    ignoreDefaultArgs ?? null,
+    chromiumSandbox ?? null,
+  ]);
   const digest = createHash('sha256').update(shape).digest('hex').slice(0, 10);
   // A project name may hold anything; the folder name keeps letters, digits and ._- only.
   const name = key.projectName.replace(/[^A-Za-z0-9._-]+/g, '_') || 'project';
@@ -80,7 +88,9 @@ const CONTEXT_SETTINGS = [
  * persistentContextOptions({ baseURL: 'http://127.0.0.1:4173', launchOptions: {}, contextOptions: { locale: 'fr-FR' } });
  * // { locale: 'fr-FR', baseURL: 'http://127.0.0.1:4173' }
  */
-export function persistentContextOptions(use: { contextOptions?: BrowserContextOptions } & Partial<Record<string, unknown>>): BrowserContextOptions {
+export function persistentContextOptions(
+  use: { contextOptions?: BrowserContextOptions } & Partial<Record<string, unknown>>,
+): BrowserContextOptions {
   const options: Record<string, unknown> = { ...use.contextOptions };
   for (const setting of CONTEXT_SETTINGS) if (use[setting] !== undefined) options[setting] = use[setting];
   return options as BrowserContextOptions;

@@ -29,11 +29,15 @@ describe('seedFailure', () => {
   });
 
   it('other codes keep their code and details, with the model named', () => {
-    const integrity = toWire(new WhittleError('INTEGRITY', 'importChunks: tok512.bin has sha256 ab, the manifest says cd', { file: 'tok512.bin' }));
+    const integrity = toWire(
+      new WhittleError('INTEGRITY', 'importChunks: tok512.bin has sha256 ab, the manifest says cd', { file: 'tok512.bin' }),
+    );
     const err = seedFailure(integrity, context);
     expect(err.code).toBe('INTEGRITY');
     expect(err.details).toEqual({ file: 'tok512.bin' });
-    expect(err.message).toBe('seedModelCache: /models/llama/ (2480795158 bytes) on http://127.0.0.1:4173: importChunks: tok512.bin has sha256 ab, the manifest says cd');
+    expect(err.message).toBe(
+      'seedModelCache: /models/llama/ (2480795158 bytes) on http://127.0.0.1:4173: importChunks: tok512.bin has sha256 ab, the manifest says cd',
+    );
   });
 
   it("an error that was no WhittleError in the page arrives as INTERNAL with the page's message", () => {

@@ -42,7 +42,10 @@ export function seedFailure(error: WireError, context: SeedFailureContext): Whit
   const advice = context.persistent
     ? "this context is persistent already, so the profile's disk is what ran out: free space there, or seed fewer files"
     : PERSISTENT_CONTEXT_HINT;
-  return rebuilt(fromPage, `${what}: the browser's storage quota ran out (${fromPage.message}); nothing of this seeding was kept. ${advice}`);
+  return rebuilt(
+    fromPage,
+    `${what}: the browser's storage quota ran out (${fromPage.message}); nothing of this seeding was kept. ${advice}`,
+  );
 }
 
 function rebuilt(from: WhittleError, message: string): WhittleError {

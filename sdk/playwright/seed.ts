@@ -137,7 +137,11 @@ export async function seedModelCache(page: Page, source: SeedSource): Promise<Se
 
   const origin = originOf(page, source);
   await openOriginPage(page, origin, { isolated: source.isolated ?? false });
-  const route = await routeSeedFiles(page, origin, files.map((f) => ({ name: f.name, path: join(dir, f.name), size: f.size })));
+  const route = await routeSeedFiles(
+    page,
+    origin,
+    files.map((f) => ({ name: f.name, path: join(dir, f.name), size: f.size })),
+  );
   let outcome: SeedOutcome;
   try {
     const request: SeedRequest = {
@@ -155,7 +159,12 @@ export async function seedModelCache(page: Page, source: SeedSource): Promise<Se
   }
   const context = await contextKind(page);
   if (!outcome.ok)
-    throw seedFailure(outcome.error, { model: source.url ?? source.manifest!.id, origin, bytes: files.reduce((n, f) => n + f.size, 0), persistent: context === 'persistent' });
+    throw seedFailure(outcome.error, {
+      model: source.url ?? source.manifest!.id,
+      origin,
+      bytes: files.reduce((n, f) => n + f.size, 0),
+      persistent: context === 'persistent',
+    });
   const seeded: SeededModel = { ...outcome.result, seconds: Math.round(performance.now() - started) / 1000 };
   await attachToTest(seeded, context);
   return seeded;

@@ -9,7 +9,11 @@ const MODEL = { dir: 'public/models/stories260K', url: '/models/stories260K/', f
 /** stories260K's greedy tokens from BOS, from llama2.c's run.c (an independent implementation). */
 const GOLDEN = [403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267, 337];
 
-test('the model stays in the persistent profile: seeding again finds it present and fetches nothing', async ({ page, whittleBackend, baseURL }) => {
+test('the model stays in the persistent profile: seeding again finds it present and fetches nothing', async ({
+  page,
+  whittleBackend,
+  baseURL,
+}) => {
   // 'seeded' in a fresh profile, 'present' where an earlier test or run seeded it.
   const first = await seedModelCache(page, MODEL);
   const again = await seedModelCache(page, MODEL);
