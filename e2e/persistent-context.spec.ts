@@ -4,12 +4,14 @@
  * the second, a new Playwright process and a new Chromium on the same user-data dir, finds the
  * model intact (`present`): no seed request, no model request in the browser's or the server's
  * log, golden tokens from the cache. In each run a second test flips a byte of the stored model
- * file, and seeding writes that file again.
+ * file, and seeding writes that file again. A profile another browser has open is refused with
+ * a WhittleError that names it.
  */
-import { test, expect } from '@playwright/test';
+import { test, expect, chromium } from '@playwright/test';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from './chromium.ts';
 import { modelFile } from './fixtures.ts';
 
 interface JsonResult {
@@ -117,4 +119,28 @@ test('a persistent profile seeded in one run is present in the next (nothing on 
     ]);
   }
   await testInfo.attach('seconds to seed / to find present', { body: `${one.seeded.seconds} / ${two.seeded.seconds}` });
+});
+
+test('a profile another browser holds fails the test with a WhittleError naming the folder, instead of a second profile', async ({
+  baseURL,
+}, testInfo) => {
+  test.skip(testInfo.project.name !== 'wasm', 'the nested run starts its own Chromium; once is enough');
+  test.setTimeout(90_000);
+  const root = testInfo.outputPath('profiles');
+  const first = await nestedRun(root, baseURL!, testInfo.outputPath('report-1.json'));
+  const { userDataDir } = first.get('threads seeds or finds')!.wire;
+  // Another run's browser on the same profile (Chromium locks a user-data dir to one browser).
+  const holder = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS] });
+  try {
+    const second = await nestedRun(root, baseURL!, testInfo.outputPath('report-2.json'));
+    const r = second.get('threads seeds or finds')!;
+    expect(r.status).toBe('failed');
+    expect(r.error).toContain(
+      `WhittleError: whittle/playwright: cannot launch a persistent context on ${userDataDir} (is another run using it?)`,
+    );
+    // The serial suite stops there: the next test is skipped, not run in a second profile.
+    expect(second.get('threads damaged')!.status).toBe('skipped');
+  } finally {
+    await holder.close();
+  }
 });

@@ -35,6 +35,7 @@
 import type { BrowserContext } from '@playwright/test';
 import { dirname, resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
+import { WhittleError } from '../../core/errors.ts';
 import { whittleTest } from './fixtures.ts';
 import { defaultProfileRoot, persistentContextOptions, profileDir } from './persistent-profile.ts';
 
@@ -93,8 +94,10 @@ export const whittlePersistentTest = whittleTest.extend<object, PersistentContex
           });
         } catch (err) {
           // Chromium refuses a user-data dir another browser has open (another run on the same root).
-          throw new Error(
+          throw new WhittleError(
+            'STORAGE',
             `whittle/playwright: cannot launch a persistent context on ${userDataDir} (is another run using it?): ${err instanceof Error ? err.message : String(err)}`,
+            { userDataDir },
             { cause: err },
           );
         }
