@@ -2,8 +2,10 @@
  * `whittle/playwright`: end-to-end testing of Whittle apps with Playwright, on GPUs and in CI.
  * Projects per backend (`projects`, `whittleProject`), a `test` that probes and reports the
  * backend the page really got and skips (or fails, when required) where it is absent
- * (`whittleTest`), `seedModelCache` for model-free e2e runs, golden checks and report stats, and
- * the page's errors in the runner's output (`logPageErrors`).
+ * (`whittleTest`), the same in a persistent Chromium context for GB models and a store that
+ * survives runs (`whittlePersistentTest`), `seedModelCache` for model-free e2e runs (skipped when
+ * the store holds the files intact), golden checks and report stats, and the page's errors in the
+ * runner's output (`logPageErrors`).
  * `@playwright/test` is an optional peer dependency: install it to use this entry.
  *
  * @example
@@ -32,6 +34,7 @@ export {
 export { whittleTest, expect, requiredBackendMessage, type WhittleFixtures } from './playwright/fixtures.ts';
 export { targetAvailability, probeBackend, type BackendReport } from './playwright/backend.ts';
 export { seedModelCache, type SeedSource, type SeededModel } from './playwright/seed.ts';
+export { whittlePersistentTest, type PersistentContextOptions, type PersistentContext } from './playwright/persistent-context.ts';
 export { expectGoldenTokens, expectLogitsClose, type LogitsComparison } from './playwright/golden.ts';
 export { recordStats, statsFromGenerate, codecRealTimeFactor, type WhittleStats } from './playwright/stats.ts';
 export { logPageErrors, isOnnxRuntimeNote } from './playwright/page-errors.ts';

@@ -3,17 +3,20 @@
  * Playwright suite, on `whittle/playwright`, run as its user would run it in CI, with the
  * `wasm`, `wasm-threads` and `webgpu-swiftshader` projects, plus `webgpu`, which this machine
  * (SwiftShader only) lacks: the JSON report must show that one skipped with the reason, never a
- * pass. Its TypeScript (config and spec) must compile against the package's declarations.
+ * pass. Both of its specs run: the default context's and the persistent-context recipe's, whose
+ * profiles must be where a user finds them by default. Its TypeScript (config and specs) must
+ * compile against the package's declarations.
  */
 import { test, expect } from '@playwright/test';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../chromium.ts';
 import { builtApps } from './build-apps.ts';
 
 interface JsonSpec {
   title: string;
+  file: string;
   tests: {
     projectName: string;
     status: string;
@@ -38,7 +41,7 @@ function allSpecs(suite: JsonSuite): JsonSpec[] {
   return [...suite.specs, ...(suite.suites ?? []).flatMap(allSpecs)];
 }
 
-test("the example app's Playwright suite: golden on wasm, wasm-threads and webgpu-swiftshader; webgpu skipped with its reason", () => {
+test("the example app's Playwright suite: golden on wasm, wasm-threads and webgpu-swiftshader, in the default and a persistent context; webgpu skipped with its reason", () => {
   test.setTimeout(400_000);
   const dir = builtApps().example;
   const reportPath = join(dir, 'report.json');
@@ -58,20 +61,34 @@ test("the example app's Playwright suite: golden on wasm, wasm-threads and webgp
   if (run.status !== 0) console.log(run.stdout.slice(-4000), run.stderr.slice(-4000));
   expect(run.status).toBe(0);
   const report = JSON.parse(readFileSync(reportPath, 'utf8')) as { suites: JsonSuite[] };
-  const tests = report.suites.flatMap(allSpecs).flatMap((s) => s.tests);
-  const byProject = new Map(tests.map((t) => [t.projectName, t]));
-  expect([...byProject.keys()].sort()).toEqual(['wasm', 'wasm-threads', 'webgpu', 'webgpu-swiftshader']);
+  // Per spec file (story: the default context; persistent: whittlePersistentTest), per project.
+  const byRun = new Map(report.suites.flatMap(allSpecs).flatMap((s) => s.tests.map((t) => [`${s.file} ${t.projectName}`, t] as const)));
+  const files = ['story.spec.ts', 'persistent.spec.ts'];
+  expect([...byRun.keys()].sort()).toEqual(
+    files.flatMap((f) => ['wasm', 'wasm-threads', 'webgpu', 'webgpu-swiftshader'].map((p) => `${f} ${p}`)).sort(),
+  );
   for (const name of ['wasm', 'wasm-threads', 'webgpu-swiftshader']) {
-    const t = byProject.get(name)!;
-    expect(t.status, name).toBe('expected');
-    expect(t.results[0]!.status, name).toBe('passed');
-    const attached = t.results[0]!.attachments.map((a) => a.name);
-    expect(attached, name).toEqual(expect.arrayContaining(['whittle-backend', 'whittle-stats']));
+    for (const file of files) {
+      const t = byRun.get(`${file} ${name}`)!;
+      expect(t.status, `${file} ${name}`).toBe('expected');
+      expect(t.results[0]!.status, `${file} ${name}`).toBe('passed');
+      const attached = t.results[0]!.attachments.map((a) => a.name);
+      expect(attached, `${file} ${name}`).toEqual(
+        expect.arrayContaining(['whittle-backend', 'whittle-seed', ...(file === 'story.spec.ts' ? ['whittle-stats'] : [])]),
+      );
+    }
   }
-  const gpu = byProject.get('webgpu')!;
-  expect(gpu.results[0]!.status).toBe('skipped');
-  const skip = gpu.annotations.find((a) => a.type === 'skip');
-  expect(skip?.description).toMatch(/^webgpu backend absent: no hardware WebGPU adapter: /);
+  for (const file of files) {
+    const gpu = byRun.get(`${file} webgpu`)!;
+    expect(gpu.results[0]!.status).toBe('skipped');
+    const skip = gpu.annotations.find((a) => a.type === 'skip');
+    expect(skip?.description).toMatch(/^webgpu backend absent: no hardware WebGPU adapter: /);
+  }
+  // The persistent profiles, where a user's project keeps them by default: one per project (each
+  // named by its settings' digest), one per worker inside.
+  const profiles = readdirSync(join(dir, 'node_modules/.cache/whittle-playwright')).sort();
+  expect(profiles.map((p) => p.replace(/-[0-9a-f]{10}$/, ''))).toEqual(['wasm', 'wasm-threads', 'webgpu', 'webgpu-swiftshader']);
+  for (const p of profiles) expect(readdirSync(join(dir, 'node_modules/.cache/whittle-playwright', p))).toEqual(['worker-0']);
 });
 
 test("the example's config and spec compile against the installed package's declarations (strict, lib check on)", () => {

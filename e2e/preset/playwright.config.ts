@@ -20,6 +20,9 @@ export default defineConfig({
   testMatch: '*.nested.ts',
   workers: 1,
   timeout: 60_000,
+  // Playwright empties its output folder at the start of a run, by default the package's
+  // test-results/, which holds the outer run's output.
+  outputDir: 'test-results',
   use: { baseURL: process.env.WHITTLE_PRESET_BASE_URL, headless: true },
   projects: [
     whittleProject('webgpu', { ...chromium, name: 'optional' }),

@@ -290,6 +290,7 @@ export class ModelStore {
       const hasher = await createSHA256();
       let written = 0;
       const writer = await this.blobs.openPartial(partial, true);
+      let writing: unknown = null;
       try {
         for await (const chunk of file.chunks) {
           throwIfAborted(signal);
@@ -298,18 +299,30 @@ export class ModelStore {
           hasher.update(chunk);
           await writer.write(chunk);
         }
+      } catch (err) {
+        writing = err;
+        throw err;
       } finally {
-        await writer.close();
+        // After a failed write the stream's close fails too; the write's error (QUOTA) is the one to report.
+        await writer.close().catch((err: unknown) => {
+          if (writing === null) throw err;
+        });
       }
       throwIfAborted(signal);
       if (written !== file.size) throw new WhittleError('INTEGRITY', `putDerivedStream: ${file.name} ended at ${written} of the ${file.size} bytes it announced`, { file: file.name });
-      sha256 = hasher.digest('hex');
+      const digest = hasher.digest('hex');
+      sha256 = digest;
       await withExclusiveLock(
-        this.blobLock(sha256),
+        this.blobLock(digest),
         async () => {
-          const have = await this.blobs.get(sha256);
-          if (have && have.size === file.size) await this.blobs.delete(partial);
-          else await this.blobs.commit(partial, sha256);
+          const have = await this.blobs.get(digest);
+          if (have && have.size === file.size) return this.blobs.delete(partial);
+          try {
+            await this.blobs.commit(partial, digest);
+          } catch (err) {
+            await this.blobs.delete(digest); // the target a failed multi-segment commit had begun (no blob of these bytes existed)
+            throw err;
+          }
         },
         signal,
       );
@@ -370,8 +383,11 @@ export class ModelStore {
    * page cannot hold as Blobs): each file is hashed while it is written to a partial, committed
    * only if its size and sha256 are the manifest's, and the entry is written last. Every file
    * needs a sha256 (INVALID_ARGUMENT otherwise); a file that does not match is INTEGRITY, and
-   * what this call committed before it is removed again, so a failed import leaves nothing.
-   * `chunks(name)` is asked once per file the store does not hold already.
+   * what this call committed before it is removed again, so a failed import leaves nothing (a
+   * storage quota that runs out mid-file is QUOTA, and leaves nothing either). A file the store
+   * holds already, with no entry naming it (what an interrupted import or a discarded entry left),
+   * is reused only if its bytes hash to its sha256, as `load` does; otherwise it is written again.
+   * `chunks(name)` is asked once per file the store does not hold intact.
    *
    * @example
    * await store.importChunks(manifest, async function* (name) { for (const url of urlsOf(name)) yield new Uint8Array(await (await fetch(url)).arrayBuffer()); });
@@ -387,7 +403,11 @@ export class ModelStore {
     const missing: typeof listed = [];
     for (const f of listed) {
       const have = await this.blobs.get(f.sha256);
-      if (!have || have.size !== f.size) missing.push(f);
+      if (have && have.size === f.size && (await sha256OfBlob(have, signal)) === f.sha256) continue;
+      // Damaged bytes under a digest's name (same size or not) go, under the blob's lock: writeBlob
+      // would otherwise take a same-size blob for one another tab just wrote.
+      if (have) await withExclusiveLock(this.blobLock(f.sha256), () => this.blobs.delete(f.sha256), signal);
+      missing.push(f);
     }
     await this.ensureRoom(key, manifestBytes(manifest), missing.reduce((n, f) => n + f.size, 0), emit, manifest.id);
     const committed: string[] = [];
@@ -407,7 +427,9 @@ export class ModelStore {
    * Writes and commits one content-addressed blob of `size` bytes under its lock from its bytes in
    * chunks; a no-op (false) when it is there already. With `verifying` (the file's name), the
    * bytes are hashed as they are written and must be `size` bytes of `sha256`: INTEGRITY
-   * otherwise, the partial deleted. True when it wrote the blob.
+   * otherwise. Whatever fails (a mismatch, a QUOTA mid-file, an abort), nothing of the blob stays:
+   * no caller resumes such a partial, and a half-written one would only hold quota. True when it
+   * wrote the blob.
    */
   private async writeBlob(sha256: string, size: number, chunks: () => AsyncIterable<Uint8Array>, signal: AbortSignal | undefined, verifying?: string): Promise<boolean> {
     return withExclusiveLock(
@@ -417,28 +439,39 @@ export class ModelStore {
         if (have && have.size === size) return false; // another tab wrote the same bytes meanwhile
         const hasher = verifying === undefined ? null : await createSHA256();
         let written = 0;
-        const writer = await this.blobs.openPartial(sha256, true);
         try {
-          for await (const chunk of chunks()) {
-            throwIfAborted(signal);
-            written += chunk.byteLength;
-            if (written > size) break;
-            hasher?.update(chunk);
-            await writer.write(chunk);
+          const writer = await this.blobs.openPartial(sha256, true);
+          let writing: unknown = null;
+          try {
+            for await (const chunk of chunks()) {
+              throwIfAborted(signal);
+              written += chunk.byteLength;
+              if (written > size) break;
+              hasher?.update(chunk);
+              await writer.write(chunk);
+            }
+          } catch (err) {
+            writing = err;
+            throw err;
+          } finally {
+            // After a failed write the stream's close fails too; the write's error (QUOTA) is the one to report.
+            await writer.close().catch((err: unknown) => {
+              if (writing === null) throw err;
+            });
           }
-        } finally {
-          await writer.close();
-        }
-        if (hasher) {
-          const digest = written === size ? hasher.digest('hex') : null;
-          if (digest !== sha256) {
-            await this.blobs.delete(sha256); // the partial
-            throw written === size
-              ? new WhittleError('INTEGRITY', `importChunks: ${verifying} has sha256 ${digest}, the manifest says ${sha256}`, { file: verifying! })
-              : new WhittleError('INTEGRITY', `importChunks: ${verifying} has ${written > size ? 'more than ' : ''}${written} bytes, the manifest says ${size}`, { file: verifying! });
+          if (hasher) {
+            const digest = written === size ? hasher.digest('hex') : null;
+            if (digest !== sha256)
+              throw written === size
+                ? new WhittleError('INTEGRITY', `importChunks: ${verifying} has sha256 ${digest}, the manifest says ${sha256}`, { file: verifying! })
+                : new WhittleError('INTEGRITY', `importChunks: ${verifying} has ${written > size ? 'more than ' : ''}${written} bytes, the manifest says ${size}`, { file: verifying! });
           }
+          await this.blobs.commit(sha256);
+        } catch (err) {
+          // The partial's segments, and the target a failed multi-segment commit had begun.
+          await this.blobs.delete(sha256);
+          throw err;
         }
-        await this.blobs.commit(sha256);
         return true;
       },
       signal,
