@@ -20,7 +20,7 @@
  * const model = await store.load(manifest, { onProgress: (e) => e.type === 'progress' && bar(e.overallLoaded / e.overallTotal) });
  * const bytes = await model.files.get('stories260K.bin')!.arrayBuffer();
  */
-import { createSHA256, sha256 as sha256Hex } from 'hash-wasm';
+import { createSHA256, sha256 as sha256Hex, type IHasher } from 'hash-wasm';
 import { WhittleError, throwIfAborted } from '../../core/errors.ts';
 import { openBlobStore, type BlobBackend, type BlobStore } from './blobs.ts';
 import { downloadFile, sha256OfBlob } from './download.ts';
@@ -288,28 +288,10 @@ export class ModelStore {
     let sha256: string;
     try {
       const hasher = await createSHA256();
-      let written = 0;
-      const writer = await this.blobs.openPartial(partial, true);
-      let writing: unknown = null;
-      try {
-        for await (const chunk of file.chunks) {
-          throwIfAborted(signal);
-          written += chunk.byteLength;
-          if (written > file.size) throw new WhittleError('INTEGRITY', `putDerivedStream: ${file.name} runs past the ${file.size} bytes it announced`, { file: file.name });
-          hasher.update(chunk);
-          await writer.write(chunk);
-        }
-      } catch (err) {
-        writing = err;
-        throw err;
-      } finally {
-        // After a failed write the stream's close fails too; the write's error (QUOTA) is the one to report.
-        await writer.close().catch((err: unknown) => {
-          if (writing === null) throw err;
-        });
-      }
+      const written = await this.writePartial(partial, file.chunks, file.size, hasher, signal);
       throwIfAborted(signal);
-      if (written !== file.size) throw new WhittleError('INTEGRITY', `putDerivedStream: ${file.name} ended at ${written} of the ${file.size} bytes it announced`, { file: file.name });
+      if (written > file.size) throw new WhittleError('INTEGRITY', `putDerivedStream: ${file.name} runs past the ${file.size} bytes it announced`, { file: file.name });
+      if (written < file.size) throw new WhittleError('INTEGRITY', `putDerivedStream: ${file.name} ended at ${written} of the ${file.size} bytes it announced`, { file: file.name });
       const digest = hasher.digest('hex');
       sha256 = digest;
       await withExclusiveLock(
@@ -438,27 +420,8 @@ export class ModelStore {
         const have = await this.blobs.get(sha256);
         if (have && have.size === size) return false; // another tab wrote the same bytes meanwhile
         const hasher = verifying === undefined ? null : await createSHA256();
-        let written = 0;
         try {
-          const writer = await this.blobs.openPartial(sha256, true);
-          let writing: unknown = null;
-          try {
-            for await (const chunk of chunks()) {
-              throwIfAborted(signal);
-              written += chunk.byteLength;
-              if (written > size) break;
-              hasher?.update(chunk);
-              await writer.write(chunk);
-            }
-          } catch (err) {
-            writing = err;
-            throw err;
-          } finally {
-            // After a failed write the stream's close fails too; the write's error (QUOTA) is the one to report.
-            await writer.close().catch((err: unknown) => {
-              if (writing === null) throw err;
-            });
-          }
+          const written = await this.writePartial(sha256, chunks(), size, hasher, signal);
           if (hasher) {
             const digest = written === size ? hasher.digest('hex') : null;
             if (digest !== sha256)
@@ -476,6 +439,35 @@ export class ModelStore {
       },
       signal,
     );
+  }
+
+  /**
+   * Writes `chunks` into a fresh partial `name` (hashed into `hasher` when given) and returns the
+   * bytes they held, stopping at the chunk that runs past `limit` (a return over `limit` means the
+   * source ran long). After a failed write the stream's close fails too; the write's error (QUOTA)
+   * is the one reported. The caller removes the partial on failure.
+   */
+  private async writePartial(name: string, chunks: AsyncIterable<Uint8Array>, limit: number, hasher: IHasher | null, signal: AbortSignal | undefined): Promise<number> {
+    const writer = await this.blobs.openPartial(name, true);
+    let written = 0;
+    let writing: unknown = null;
+    try {
+      for await (const chunk of chunks) {
+        throwIfAborted(signal);
+        written += chunk.byteLength;
+        if (written > limit) break;
+        hasher?.update(chunk);
+        await writer.write(chunk);
+      }
+    } catch (err) {
+      writing = err;
+      throw err;
+    } finally {
+      await writer.close().catch((err: unknown) => {
+        if (writing === null) throw err;
+      });
+    }
+    return written;
   }
 
   async clear(): Promise<void> {
