@@ -177,3 +177,35 @@ test('a stored variant that fails verification is discarded and the source loads
   expect(third.variant).toBe(VARIANT_ID);
   expect(third.tokens).toEqual(first.tokens);
 });
+
+test('aborting the first load while its variant is being compressed rejects ABORTED and leaves no variant and no partial; the next load makes it', async ({ harness }) => {
+  await clearStore(harness, 'variant-abort');
+  const r = await harness.evaluate(
+    async ({ ID, SETTING }) => {
+      const { whittle } = window.harness;
+      const w = await whittle.Whittle.create({ backend: 'wasm', storeName: 'variant-abort' });
+      const ac = new AbortController();
+      let compressing = 0;
+      const code = await w
+        .text(ID, { compress: SETTING, signal: ac.signal, onProgress: (e) => e.type === 'variant' && e.action === 'compressing' && ++compressing === 3 && ac.abort() })
+        .then(
+          (lm) => (lm.dispose(), 'loaded'),
+          (e: { code?: string }) => e.code ?? 'not-a-WhittleError',
+        );
+      const ids = (await w.store.list()).map((e) => e.id);
+      const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('variant-abort');
+      const names: string[] = [];
+      for await (const name of (dir as unknown as { keys(): AsyncIterable<string> }).keys()) names.push(name);
+      const again = await w.text(ID, { compress: SETTING });
+      const variant = again.variant ?? null;
+      again.dispose();
+      return { code, compressing, ids, partials: names.filter((n) => n.includes('.part') || n.startsWith('stream-')), variant };
+    },
+    { ID, SETTING },
+  );
+  expect(r.code).toBe('ABORTED');
+  expect(r.compressing).toBe(3);
+  expect(r.ids).toEqual([ID]); // the source stays cached; no variant entry
+  expect(r.partials).toEqual([]);
+  expect(r.variant).toBe(VARIANT_ID);
+});
