@@ -3,7 +3,7 @@
  * Debian Chromium (playwright-core), relays the page's progress to stderr and prints the
  * page's result as ONE JSON object on the last line of stdout.
  *
- *   tsx bench/run.ts <name> [--json] [--quick] [--port N] [--models a,b]
+ *   tsx bench/run.ts <name> [--json] [--quick] [--port N] [--models a,b]   (prune: the depth-only Chromium page; npm run bench:prune is bench/prune.ts)
  *   tsx bench/run.ts scale [--json] [--quick] [--shapes smollm2-135m,smollm2-360m] [--rounds 3] [--threads 1,2] [--weights f32,q8,q4] [--peers transformersjs,wllama|none] [--backend webgpu] [--page-timeout S]   (bench/scale.ts)
  *
  * Pages set `window.benchDone = { result }` or `{ error }`. Ratios against the peer measured

@@ -11,7 +11,7 @@
  *
  * Writes its section into bench/PRUNING.md (between the sparsity markers, after the width
  * section, which bench/prune-report.ts keeps with everything after it) and prints one JSON line
- * last: { rows: [{ model, weights, sparsity, perplexity, perplexity_ratio, bytes, bytes_ratio, decode_cpu_ratio }] }.
+ * last: { rows: [{ model, method, weights, sparsity, params_removed, perplexity, perplexity_ratio, bytes, bytes_ratio, decode_speedup }] }.
  *
  * Held-out text: the six stories bench/prune-report.ts samples from stories260K (seeds 101-106),
  * so the dense fp32 perplexities equal the depth and width tables'.
@@ -23,7 +23,8 @@ import { settingTag } from '../models/compress/variant-name.ts';
 import { readVariant, writeVariant } from '../models/compress/variant.ts';
 import { toKernelForms } from '../models/compress/variant-forms.ts';
 import type { SparsitySetting } from '../models/compress/sparsity-select.ts';
-import type { WeightsSetting } from '../models/llama/types.ts';
+import { blockParams } from '../models/compress/width-select.ts';
+import { headSizeOf, type WeightsSetting } from '../models/llama/types.ts';
 import { REPO_ROOT } from '../models/local.ts';
 import { loadOrt } from '../workers/ort/runtime.ts';
 import { TextEngine } from '../workers/text/engine.ts';
@@ -53,7 +54,7 @@ function modelOf(id: string): TextModel | null {
 // Held-out stories, exactly as bench/prune-report.ts samples them.
 const heldOutStories = await sampleHeldOutStories(ort);
 
-interface Row { model: string; weights: string; sparsity: string; perplexity: number; bytes: number; cpuTps: number; seconds: number; readMs: number; parts: FileParts }
+interface Row { model: string; weights: string; sparsity: string; perplexity: number; bytes: number; cpuTps: number; seconds: number; readMs: number; parts: FileParts; paramsRemoved: number }
 
 /** Where a variant's bytes go: the block linears' sparse indexes, their elements (kept values or dense codes), their scales / zero points, and the rest (embedding, norms, head, header). */
 interface FileParts { index: number; elements: number; scales: number; rest: number }
@@ -102,6 +103,8 @@ for (const id of modelIds) {
     continue;
   }
   const c = model.config;
+  const blockLinear = blockParams({ dim: c.dim, headSize: headSizeOf(c), nHeads: c.nHeads, nKvHeads: c.nKvHeads, hidden: c.hiddenDim });
+  const total = c.vocabSize * c.dim * (c.tiedEmbeddings ? 1 : 2) + c.dim + c.nLayers * (blockLinear + 2 * c.dim);
   const windows = heldOutWindows(model, heldOutStories);
   for (const base of bases) {
     // Quantized rows: Wanda only (magnitude is measured on fp32, where it shows the calibration's worth).
@@ -118,7 +121,9 @@ for (const id of modelIds) {
       const perplexity = await heldOutPerplexity(engine, windows);
       const cpuTps = (await decodeSpeed(engine, c.bosTokenId, reps)).cpu;
       await engine.dispose();
-      rows.push({ model: id, weights: base.linear === 'q4' ? 'q4 g32' : base.linear, sparsity: label(sparsity), perplexity, bytes, cpuTps, seconds, readMs, parts: fileParts(parts) });
+      // The masks zero `ratio` of every block linear (2:4: half); the embedding, norms and head stay dense.
+      const paramsRemoved = sparsity ? ((sparsity.pattern === '2:4' ? 0.5 : (sparsity.ratio ?? 0.5)) * c.nLayers * blockLinear) / total : 0;
+      rows.push({ model: id, weights: base.linear === 'q4' ? 'q4 g32' : base.linear, sparsity: label(sparsity), perplexity, bytes, cpuTps, seconds, readMs, parts: fileParts(parts), paramsRemoved });
       log(`${id} ${settingTag(setting)}: ppl ${perplexity.toFixed(3)}, ${bytes} B, read ${readMs.toFixed(0)} ms, ${cpuTps.toFixed(0)} tok per CPU-s, compress ${seconds.toFixed(1)} s`);
     }
   }
@@ -162,8 +167,10 @@ console.log(
   JSON.stringify({
     rows: rows.map((r) => ({
       model: r.model,
+      method: r.sparsity,
       weights: r.weights,
       sparsity: r.sparsity,
+      params_removed: Number(r.paramsRemoved.toFixed(4)),
       perplexity: Number(r.perplexity.toFixed(4)),
       perplexity_ratio: Number((r.perplexity / denseOf(r).perplexity).toFixed(4)),
       bytes: r.bytes,
@@ -171,6 +178,9 @@ console.log(
       bytes_parts: r.parts,
       read_ms: Number(r.readMs.toFixed(1)),
       decode_cpu_ratio: Number((r.cpuTps / denseOf(r).cpuTps).toFixed(3)),
+      // The same number under the name bench:prune's table uses (decode tok per CPU-s over the dense model of the same weights form).
+      decode_speedup: Number((r.cpuTps / denseOf(r).cpuTps).toFixed(3)),
+      bytes_basis: 'variant file',
     })),
   }),
 );

@@ -1,12 +1,12 @@
 /**
  * Width against depth pruning at equal parameters: held-out perplexity and greedy decode speed
  * of stories-layerskip and stories-baseline (the LayerSkip recipe's trained models) with
- *   - depth: k = 1..3 blocks removed (`scoreBlocks` on the calibration text, each of the three
+ *   - depth: k = 1..4 blocks removed (`scoreBlocks` on the calibration text, each of the three
  *     criteria; the table shows the best held-out result among them, which flatters depth);
  *   - FLAP (adaptive ratios + bias compensation), FLAP without its compensation (ablation), and
  *     Wanda-sp (uniform ratio): `TextEngine.pruneWidth` at the fraction of the model's parameters
- *     each depth point removes, and at 10 / 20 / 30 %;
- *   - the mix `lm.compress({ target: { params } })` picks (workers/text/target-prune.ts) at 20 / 30 %
+ *     each depth point removes, and at 10 / 20 / 30 / 40 / 50 %;
+ *   - the mix `lm.compress({ target: { params } })` picks (workers/text/target-prune.ts) at 20 / 30 / 40 / 50 %
  *     and the depth points.
  * Everything runs through the engine's compiled graphs (onnxruntime-web WASM in Node, 1 thread):
  * scoring and calibration through probe graphs, perplexity teacher-forced one token per step.
@@ -95,7 +95,7 @@ for (const id of ['stories-layerskip', 'stories-baseline']) {
 
   const scores = await engine.scoreBlocks(DEFAULT_CALIBRATION_TEXT);
   const depthFractions: number[] = [];
-  for (let k = 1; k <= 3; k++) {
+  for (let k = 1; k <= 4; k++) {
     const fraction = (k * (blockLinear + 2 * c.dim)) / total;
     depthFractions.push(fraction);
     const seen = new Set<string>();
@@ -107,7 +107,7 @@ for (const id of ['stories-layerskip', 'stories-baseline']) {
       await measure(`depth`, fraction, `${criterion}: removed blocks ${removed.join(', ')}`);
     }
   }
-  for (const fraction of [0.1, 0.2, 0.3, ...depthFractions]) {
+  for (const fraction of [0.1, 0.2, 0.3, 0.4, 0.5, ...depthFractions]) {
     // The fraction of the whole model, as a fraction of what width pruning can touch (the blocks' linears).
     const ratio = (fraction * total) / (c.nLayers * blockLinear);
     for (const method of ['flap', 'wanda-sp'] as WidthMethod[]) {
@@ -127,7 +127,7 @@ for (const id of ['stories-layerskip', 'stories-baseline']) {
     }
   }
   // The mix `lm.compress({ target })` picks: the lowest calibration perplexity of up to 4 depth / width splits with the same block parameters.
-  for (const fraction of [0.2, 0.3, ...depthFractions]) {
+  for (const fraction of [0.2, 0.3, 0.4, 0.5, ...depthFractions]) {
     await engine.setPlan(full);
     const ratio = (fraction * total) / (c.nLayers * blockLinear);
     const result = await pruneToTarget(engine, { target: { params: 1 - ratio } });
@@ -154,7 +154,7 @@ md.push(
   `Generated ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC (Node ${process.version}, ${cpus().length} cores shared, load ${loadStart.toFixed(1)} → ${loadavg()[0]!.toFixed(1)}). Everything through the engine's compiled graphs (onnxruntime-web WASM in Node, 1 thread): calibration statistics through the linear-input probe graphs on the built-in calibration text (${'`workers/text/calibration.ts`'}), held-out perplexity teacher-forced one token per step on the same six stories as the depth tables above, decode tok/s = best of ${reps} greedy 128-token runs after a warm-up (ratios within a model matter, not absolutes, on this shared machine).`,
   '',
   ...(Math.max(loadStart, loadavg()[0]!) > cpus().length ? [`- **Caveat: the load average exceeded the ${cpus().length} cores during this run**: wall tok/s are noise (other jobs took the CPU between and within runs). "tok per CPU-s" counts only this process's CPU time and the speed-up column uses it, but a shared core also runs slower per CPU-second: compare the two models' dense rows (the same shape) to see how much noise is left before reading any speed-up. The perplexities are unaffected.`] : []),
-  '- **params removed**: of the whole model (embedding, norms and blocks). Width pruning removes only block linears, so a width ratio r of the blocks is r × (block linears / total) of the model; each method is run at the fraction a depth cut removes (1, 2, 3 blocks) so the comparison is at equal parameters, and at 10/20/30 %.',
+  '- **params removed**: of the whole model (embedding, norms and blocks). Width pruning removes only block linears, so a width ratio r of the blocks is r × (block linears / total) of the model; each method is run at the fraction a depth cut removes (1, 2, 3, 4 blocks) so the comparison is at equal parameters, and at 10/20/30/40/50 %.',
   '- **depth**: one-shot block scores (`scoreBlocks`), each criterion (influence, angular, perplexity without the block); rows per distinct plan. The summary takes the best held-out result among criteria, i.e. with hindsight that favours depth.',
   '- **mix (target)**: `lm.compress({ target: { params } })` (workers/text/target-prune.ts) at the same block parameters: up to 4 splits of k blocks removed by depth pruning (perplexity criterion) plus FLAP on the rest, the lowest calibration perplexity (on the built-in calibration text, not the held-out stories) kept; the kept column lists every split tried, the chosen in bold.',
   '- **flap**: WIFV scores (variance of the o_proj / down_proj input channel × squared weight norm; attention scores squared), standardized per module kind over all blocks, KV groups scored by their channels\' mean, ranked across all blocks (adaptive ratios), with the compensation biases (the default of `lm.prune({ width, method: \'flap\' })`); **flap (no bias)** the same cut without them; **flap (per-block std)** standardized within each block as FLAP\'s released code does (`standardization: \'block\'`), with biases; **wanda-sp**: |W|·‖x‖ summed per group, the same share of parameters cut from every block, no biases.',
@@ -201,7 +201,12 @@ const json = {
     perplexity: Number(r.perplexity.toFixed(4)),
     perplexity_ratio: Number((r.perplexity / dense[r.model]!.perplexity).toFixed(4)),
     decode_speedup: Number((r.cpuTps / dense[r.model]!.cpuTps).toFixed(3)),
+    // Not a file: what the kept parameters weigh in fp32 (a width or depth cut is stored fp32 unless compressed).
     bytes: Math.round((dense[r.model]!.params * (1 - r.paramsRemoved)) * 4),
+    bytes_basis: 'fp32 parameters kept',
+    weights: 'f32',
+    target: Number(r.target.toFixed(4)),
+    kept: r.detail,
   })),
 };
 console.log(JSON.stringify(json));

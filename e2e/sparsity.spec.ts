@@ -4,8 +4,8 @@
  * - magnitude 2:4 (masks from the weights alone): the worker's logits equal the Node engine's
  *   within 1e-4 on WASM and WebGPU, so the sparse weights compile and run the same on both (the
  *   Node engine's are checked against the reference forward in workers/text/sparsify.test.ts);
- * - Wanda 2:4 (norms through the worker's probe graphs): logits within 1e-4 and the same greedy
- *   tokens as the Node engine, on WASM and WebGPU. (On WebGPU the probes with GroupQueryAttention
+ * - Wanda 2:4 and Wanda 50% unstructured (norms through the worker's probe graphs): logits within
+ *   1e-4 and the same greedy tokens as the Node engine, on WASM and WebGPU. (On WebGPU the probes with GroupQueryAttention
  *   measured other statistics, 7.3 logits apart; workers/text/sparsify.ts now measures with the
  *   'onnx' attention, and this test is what caught it.)
  * And a load with `compress: { sparsity }` caches a sparse variant that the next load runs from,
@@ -74,6 +74,18 @@ test('Wanda 2:4 in the worker: the Node engine\'s logits within 1e-4 and its tok
   expect(r.requests).toBe(0);
   expect(r.sparse).not.toEqual(r.dense);
   const node = await nodeRun(SETTING, 12);
+  expectLogitsClose(r.logits, node.logits, { atol: 1e-4, rtol: 0 });
+  expect(r.sparse).toEqual(node.tokens);
+});
+
+test('Wanda 50% unstructured in the worker: the Node engine\'s logits within 1e-4 and its tokens (WASM and WebGPU)', async ({ harness, whittleBackend }) => {
+  const setting = { linear: 'f32', sparsity: { pattern: 'unstructured', method: 'wanda' } };
+  const r = await pageRun(harness, whittleBackend.backend, setting);
+  expect(r.weights).toEqual(setting);
+  expect(r.requests).toBe(0);
+  expect(r.bad).toBe('INVALID_ARGUMENT');
+  expect(r.sparse).not.toEqual(r.dense);
+  const node = await nodeRun(setting, 12);
   expectLogitsClose(r.logits, node.logits, { atol: 1e-4, rtol: 0 });
   expect(r.sparse).toEqual(node.tokens);
 });

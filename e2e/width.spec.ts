@@ -3,12 +3,15 @@
  * TextService.pruneWidth -> TextEngine.pruneWidth): stories260K loses 20% of its block weights by
  * FLAP, generation continues with no new download, and the greedy tokens equal those of the same
  * width plan compiled by the Node engine (whose output is checked against the reference forward
- * in workers/text/width-prune.test.ts). Then Wanda-sp on a depth-pruned plan.
+ * in workers/text/width-prune.test.ts). Then Wanda-sp on a depth-pruned plan. The depth / width
+ * mix of `compress({ target })` runs on WASM with the default calibration and, on both backends,
+ * with a short one against the Node engine's search.
  */
 import { loadOrt } from '../workers/ort/runtime.ts';
 import { TextEngine } from '../workers/text/engine.ts';
 import { textModelFromLlama2c } from '../workers/text/model.ts';
 import { pruneToTarget } from '../workers/text/target-prune.ts';
+import { expectLogitsClose } from 'whittle/playwright';
 import { test, expect } from './fixtures.ts';
 import { readLocalModelFile } from '../models/local.ts';
 
@@ -149,7 +152,7 @@ test('lm.savePlan of a width plan saves its narrowed blocks; the next load reads
 });
 
 test('lm.compress({ target }) in the worker picks the lowest-perplexity depth / width split, the plan the Node engine picks', async ({ harness, whittleBackend }) => {
-  test.skip(whittleBackend.backend !== 'wasm', 'the search runs the engine calls the width and depth specs check per backend; WASM matches Node bit for bit');
+  test.skip(whittleBackend.backend !== 'wasm', 'on WebGPU the short-calibration test below runs the search against Node (the default calibration text is slow on SwiftShader); WASM matches Node bit for bit');
   const r = await harness.evaluate(
     async ({ prompt }) => {
       const { whittle } = window.harness;
@@ -177,4 +180,37 @@ test('lm.compress({ target }) in the worker picks the lowest-perplexity depth / 
   await engine.dispose();
   expect(r.plan).toEqual(node.plan);
   expect(r.perplexities).toEqual(node.candidates.map((c) => c.perplexity));
+});
+
+// A handful of tokens (about 60) keeps the search short on SwiftShader; over 48 tokens the splits are
+// still scored on the first two thirds and decided on the rest (target-prune.ts splitCalibration).
+const SHORT_CALIBRATION = 'Once upon a time, there was a little girl named Lily. She liked to run on the grass. One day, Lily saw a bird sitting on a branch.';
+
+test('lm.compress({ target }) on a short calibration, on WASM and WebGPU: the Node engine\'s candidates, choice and plan, its logits within 1e-4', async ({ harness, whittleBackend }) => {
+  const r = await harness.evaluate(
+    async ({ backend, prompt, calibration }) => {
+      const { whittle } = window.harness;
+      const w = await whittle.Whittle.create({ backend, storeName: `width-target-short-${backend}` });
+      const lm = await w.text('stories260K');
+      const result = await lm.compress({ target: { params: 0.6 }, calibration });
+      const logits = Array.from(await lm.logits(prompt));
+      lm.dispose();
+      return { plan: result.plan, perplexities: result.candidates.map((c) => c.perplexity), layers: result.candidates.map((c) => c.plan.layers), chosen: result.chosen, logits };
+    },
+    { backend: whittleBackend.backend, prompt: PROMPT, calibration: SHORT_CALIBRATION },
+  );
+  const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
+  const engine = await TextEngine.create(ort, 'wasm', textModelFromLlama2c(readLocalModelFile('stories260K', 'stories260K.bin'), readLocalModelFile('stories260K', 'tok512.bin')));
+  const node = await pruneToTarget(engine, { target: { params: 0.6 }, calibration: SHORT_CALIBRATION });
+  const logits = await engine.logits(PROMPT);
+  await engine.dispose();
+  expect(node.candidates.length).toBeGreaterThan(1);
+  // WebGPU (SwiftShader) sums in another order, so its calibration statistics and perplexities
+  // differ in the last digits; WASM runs Node's kernels.
+  const rtol = whittleBackend.backend === 'wasm' ? 0 : 1e-4;
+  const both = JSON.stringify({ page: r.perplexities, node: node.candidates.map((c) => c.perplexity), pageLayers: r.layers, nodeLayers: node.candidates.map((c) => c.plan.layers) });
+  r.perplexities.forEach((p, i) => expect(Math.abs(p - node.candidates[i]!.perplexity), both).toBeLessThanOrEqual(rtol * node.candidates[i]!.perplexity));
+  expect(r.chosen).toBe(node.chosen);
+  expect(r.plan).toEqual(node.plan);
+  expectLogitsClose(r.logits, logits, { atol: 1e-4, rtol: 0 });
 });

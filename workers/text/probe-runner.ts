@@ -32,7 +32,7 @@ import { Checkpoint } from './checkpoint.ts';
 import { StepInputs } from './runner.ts';
 import type * as Ort from 'onnxruntime-web';
 
-/** What a probe compiles from: the engine's runtime, prepared weights and attention kind. */
+/** What a probe compiles from: the engine's runtime, prepared weights and attention kind (the probes use 'onnx' whatever it says; see ProbeRunner). */
 export interface ProbeSource {
   ort: OrtModule;
   backend: Backend;
@@ -54,16 +54,21 @@ export type HeadRun = (hidden: Float32Array, from: number, count: number) => Pro
 const HEAD_RUN_FLOATS = 1 << 22;
 
 export class ProbeRunner {
+  private readonly source: ProbeSource;
   private readonly checkpoint: Checkpoint;
   private readonly inputs: StepInputs;
 
-  constructor(
-    private readonly source: ProbeSource,
-    signal?: AbortSignal,
-  ) {
+  constructor(source: ProbeSource, signal?: AbortSignal) {
+    // Probes compile their own graphs, always with the 'onnx' attention (plain ops), whatever the
+    // engine generates with. In Chromium's WebGPU (SwiftShader) a probe prefill from an empty
+    // past through GroupQueryAttention measures other values than WASM: Wanda's statistics
+    // (activation-stats.ts, which forced this first) and block scores (stories260K, 33 calibration
+    // tokens: the perplexity without block 1 or 3, 2.90 and 2.95 on WASM, ranked the other way, so
+    // depth pruning and compress({ target }) removed other blocks; e2e/width.spec.ts caught it).
+    this.source = { ...source, attention: 'onnx' };
     const c = source.weights.config;
     this.checkpoint = new Checkpoint(signal);
-    this.inputs = new StepInputs(source.ort, source.attention, c.nHeads / c.nKvHeads);
+    this.inputs = new StepInputs(source.ort, this.source.attention, c.nHeads / c.nKvHeads);
   }
 
   /** Positions one head run covers at most (callers chunk with it: `run(h, from, count)`). */
