@@ -27,6 +27,7 @@
  */
 import * as Comlink from 'comlink';
 import { WhittleError, throwIfAborted } from '../core/errors.ts';
+import { resolveForms } from '../models/compress/kernel-choice.ts';
 import { settingTag, unstreamableReason, VARIANT_FILE, VARIANT_VERSION, WIDTH_VARIANT_VERSION } from '../models/compress/variant-name.ts';
 import type { LlamaPlan, WeightsSetting } from '../models/llama/types.ts';
 import type { StoreEvent } from './store/events.ts';
@@ -139,6 +140,17 @@ export async function saveWidthVariant(store: ModelStore, exportWidth: (source: 
   await putVariant(store, exportWidth, source, loaded, key, key.id.slice(source.id.length + 1), opts);
 }
 
+/** `p`, or ABORTED as soon as `signal` aborts (what `p` was doing is the caller's to stop). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new WhittleError('ABORTED', 'The operation was aborted', {}));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 /**
  * [variant] The first load with `compress`, without holding the model: a worker of its own
  * (`spawn`; no onnxruntime started) compresses the source in `loaded` into
@@ -147,16 +159,19 @@ export async function saveWidthVariant(store: ModelStore, exportWidth: (source: 
  * first, hashed as written), with `variant` events of action 'compressing' (bytes written, of
  * `total`). The caller then loads the variant as any later load does, so the first load peaks
  * where a cached one does instead of holding the stored form, the compiled weights and the file
- * at once. Returns 'saved'; 'whole-model' (no event) when the setting needs the whole model
- * (sparsity, AWQ), for which the caller loads the source with `keepVariant` and saves after, as
- * before; 'skipped' (with a 'skipped' event and the reason: QUOTA, a worker or storage failure),
- * for which the caller loads the source compressed and saves nothing (the next load tries
- * again). An abort (`opts.signal`) throws.
+ * at once. Returns 'saved'; 'whole-model' when the setting needs the whole model (sparsity,
+ * AWQ; no event) or the stream failed otherwise (a 'skipped' event says why), for which the
+ * caller loads the source with `keepVariant` and saves after, as before; 'skipped' (with the
+ * event) for QUOTA or a storage failure, for which the caller loads the source compressed and
+ * saves nothing (the next load tries again). An abort (`opts.signal`) throws ABORTED at once; a
+ * setting the backend refuses throws INVALID_ARGUMENT before anything starts.
  */
 export async function saveStreamedVariant(store: ModelStore, spawn: SpawnWorker, backend: 'wasm' | 'webgpu', source: ModelManifest, loaded: LoadedModel, setting: WeightsSetting, opts: LoadOptions): Promise<'saved' | 'whole-model' | 'skipped'> {
   const key = variantKey(source, setting);
   const emit = (e: StoreEvent) => opts.onProgress?.(e);
   if (unstreamableReason(setting) !== null) return 'whole-model';
+  // A setting this backend refuses (hqq on WASM's int8 kernel) fails the load here, as it would in the worker.
+  resolveForms(setting, backend);
   const client = new WorkerClient<TextService>({ spawn, label: `compress:${source.id}` });
   try {
     const worker = await client.pin();
@@ -170,7 +185,9 @@ export async function saveStreamedVariant(store: ModelStore, spawn: SpawnWorker,
     async function* chunks(): AsyncGenerator<Uint8Array> {
       for (;;) {
         throwIfAborted(opts.signal);
-        const chunk = await worker.call((r) => r.nextVariantChunk());
+        // The worker quantizes a block (or the head) per call: an abort answers at once, and the
+        // worker is terminated below rather than waited for.
+        const chunk = await untilAborted(worker.call((r) => r.nextVariantChunk()), opts.signal);
         if (!chunk) return;
         written += chunk.byteLength;
         emit({ type: 'variant', modelId: source.id, variant: key.id, action: 'compressing', bytes: written, total: size });
@@ -190,7 +207,9 @@ export async function saveStreamedVariant(store: ModelStore, spawn: SpawnWorker,
     if (err instanceof WhittleError && err.code === 'ABORTED') throw err;
     const reason = err instanceof WhittleError ? `${err.code}: ${err.message}` : String(err);
     emit({ type: 'variant', modelId: source.id, variant: key.id, action: 'skipped', reason });
-    return 'skipped';
+    // No room (or no storage) would fail a second save the same way; anything else (the worker
+    // died, the stream broke its own header) may not: the load keeps its weights to save them.
+    return err instanceof WhittleError && (err.code === 'QUOTA' || err.code === 'STORAGE') ? 'skipped' : 'whole-model';
   } finally {
     client.dispose();
   }

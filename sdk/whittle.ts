@@ -301,7 +301,14 @@ export class Whittle {
     // Saved then refused as bad, or not saved (QUOTA...): load the source; saving again now would fail the same way.
     if (streamed !== 'whole-model') makeVariant = false;
     if (streamed === 'saved') {
-      const saved = await openStoredVariant(this.store, manifest, compress!, opts);
+      // Opening the entry just written can fail too (storage, verifyOnLoad): then the source loads.
+      const saved = await openStoredVariant(this.store, manifest, compress!, opts).catch((err: unknown) => {
+        if (err instanceof WhittleError && err.code === 'ABORTED') {
+          lease.release();
+          throw err;
+        }
+        return null;
+      });
       if (saved) {
         try {
           // `source` says where this load's bytes came from: the source's download (or cache), not the variant just written.
@@ -314,7 +321,7 @@ export class Whittle {
             lease.release();
             throw err;
           }
-          await discardVariant(this.store, manifest, variantKey(manifest, compress!), (err as Error).message, opts.onProgress);
+          await discardVariant(this.store, manifest, variantKey(manifest, compress!), (err as Error).message, opts.onProgress).catch(() => undefined);
         }
       }
     }

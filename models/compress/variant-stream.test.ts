@@ -115,6 +115,21 @@ describe('a streamed variant = the whole-model writer, read back', () => {
     }
   }
 
+  it.each([1, 7, 64, 1000])('table chunks of %s rows make the same file (the last chunk short or the whole table)', async (rows) => {
+    const model = randomLlama({ dim: 32, hiddenDim: 48, vocabSize: 64, tiedEmbeddings: true }, 4);
+    const stream = await streamVariant(model.config, inMemoryReader(model.weights), { linear: 'q8', head: 'q8' }, 'wasm', SOURCE, undefined, rows);
+    const file = await collect(stream.chunks());
+    expect(file.byteLength).toBe(stream.size);
+    expectSameVariant(file.buffer as ArrayBuffer, await whole(model.config, inMemoryReader(model.weights), { linear: 'q8', head: 'q8' }, 'wasm'));
+    // A reader without row reads gives its table once.
+    let tables = 0;
+    const base = inMemoryReader(model.weights);
+    const noRows: LlamaWeightReader = { tokenEmbedding: () => (tables++, base.tokenEmbedding()), lmHead: base.lmHead, finalNorm: base.finalNorm, layer: base.layer };
+    const again = await collect((await streamVariant(model.config, noRows, { linear: 'q8' }, 'wasm', SOURCE, undefined, rows)).chunks());
+    expectSameVariant(again.buffer as ArrayBuffer, await whole(model.config, inMemoryReader(model.weights), { linear: 'q8' }, 'wasm'));
+    expect(tables).toBe(1);
+  });
+
   it("knows its size before reading a weight: the reader is asked for nothing but the final norm until the stream is read", async () => {
     const model = randomLlama({ dim: 32, hiddenDim: 48, vocabSize: 64 }, 3);
     const asked: string[] = [];

@@ -5,7 +5,9 @@
  * parts; its peak was 3x the cached load's. Here the file's layout is computed from the config
  * and the setting before any weight is read (every tensor's dtype and shape follow from them),
  * the header goes out first, and each block is read, quantized, written and let go: what is held
- * at any time is one block, one chunk of table rows, and the head in its stored form.
+ * at any time is one block, one chunk of table rows, and the head in its stored form (a tied
+ * head is built from the table's rows; an untied one is read whole, transposed and quantized,
+ * twice its fp32 size for that moment).
  *
  * The file is an ordinary variant (variant.ts; any reader reads it) with one difference of
  * order: writeVariant sorts all tensors F32, BF16, bytes; here the same sort applies within each
@@ -17,7 +19,8 @@
  * every stored float is BF16 (`floatsExactInBf16`, as in the published bf16 folders) and the
  * preparation keeps them exact (the Q bias is scaled by 1/sqrt(head size): exact only for a power
  * of two), else F32: never a rounding, and checked as each is written (INTERNAL if a declared
- * BF16 value is not one). Settings that need more than the source's weights (AWQ, which measures
+ * BF16 value is not one). Unlike writeVariant, which looks at the values, an fp32-stored source
+ * whose values happen to be bfloat16s (an upcast bf16 model) is written F32: bigger, not wrong. Settings that need more than the source's weights (AWQ, which measures
  * activations; sparsity, whose kept counts are known only after masking) or store fp32 blocks are
  * UNSUPPORTED here: the caller takes the whole-model path (prepareStored + writeVariant).
  *
@@ -109,7 +112,16 @@ const isPowerOfTwo = (x: number): boolean => Math.log2(x) === Math.round(Math.lo
  * settings `unstreamableReason` names; the config's shapes are checked by the reader as blocks
  * are read (BAD_MODEL).
  */
-export async function streamVariant(config: LlamaConfig, reader: LlamaWeightReader, setting: WeightsSetting, backend: KernelBackend, source: VariantSource, signal?: AbortSignal): Promise<VariantStream> {
+export async function streamVariant(
+  config: LlamaConfig,
+  reader: LlamaWeightReader,
+  setting: WeightsSetting,
+  backend: KernelBackend,
+  source: VariantSource,
+  signal?: AbortSignal,
+  /** Table rows per chunk (and per read); tests make it small. */
+  tableChunkRows = Math.max(1, Math.floor(TABLE_CHUNK_BYTES / (config.dim * 4))),
+): Promise<VariantStream> {
   validateWeights(setting);
   const why = unstreamableReason(setting);
   if (why) throw new WhittleError('UNSUPPORTED', `streamVariant: ${why}`);
@@ -148,10 +160,12 @@ export async function streamVariant(config: LlamaConfig, reader: LlamaWeightRead
   throwIfAborted(signal);
   // Blocks and head prepared as the whole-model path prepares them (prepareStored), one at a time.
   const layerwise = await prepareLayerwiseFrom(c, reader, { weights: plan.prepare, backend, ...(signal ? { signal } : {}) });
+  // A reader without row reads (none built in has none) gives its table once, sliced per chunk.
+  let whole: Float32Array | null = null;
   const readRows = async (first: number, count: number): Promise<Float32Array> => {
     if (reader.embeddingRange) return reader.embeddingRange(first, count);
-    const table = await reader.tokenEmbedding();
-    return table.slice(first * c.dim, (first + count) * c.dim);
+    whole ??= await reader.tokenEmbedding();
+    return whole.slice(first * c.dim, (first + count) * c.dim);
   };
 
   /** The stored head [dim, vocab] (untied, or tied in an 8-bit form), built from the table's rows where its form allows. */
@@ -175,10 +189,9 @@ export async function streamVariant(config: LlamaConfig, reader: LlamaWeightRead
         yield floatBytes(layerwise.finalNorm, spec.dtype as 'F32' | 'BF16', spec.name);
         continue;
       }
-      const rowsPerChunk = Math.max(1, Math.floor(TABLE_CHUNK_BYTES / (c.dim * 4)));
-      for (let first = 0; first < c.vocabSize; first += rowsPerChunk) {
+      for (let first = 0; first < c.vocabSize; first += tableChunkRows) {
         throwIfAborted(until);
-        const rows = await readRows(first, Math.min(rowsPerChunk, c.vocabSize - first));
+        const rows = await readRows(first, Math.min(tableChunkRows, c.vocabSize - first));
         const bytes = floatBytes(rows, spec.dtype as 'F32' | 'BF16', spec.name);
         releaseNow(rows); // embeddingRange's rows (or the slice above) are this call's alone
         yield bytes;

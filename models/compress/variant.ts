@@ -26,7 +26,10 @@
  *   embedding transposed, rebuilt on load (half the bytes of an fp32-head variant).
  * RoPE tables are not stored: they follow from the config (rope.ts).
  * Floats are written BF16 where that is lossless (every value's low 16 bits zero, as for weights
- * that came from a bf16 checkpoint) and F32 otherwise: never a rounding.
+ * that came from a bf16 checkpoint) and F32 otherwise: never a rounding. writeVariant decides by
+ * the values; the streamed writer (variant-stream.ts) decides before reading, by the source's
+ * dtypes, and orders tensors by dtype within each segment (table, each block, head) rather than
+ * across the file.
  *
  * `__metadata__` (safetensors allows string values only; the JSON ones are JSON strings):
  *   format "whittle-variant", whittle_version "1", setting (WeightsSetting), stored (the stored

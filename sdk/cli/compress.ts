@@ -14,7 +14,7 @@
  * await compressToFolder('stories-layerskip', { setting: { linear: 'q4', group: 32 }, out: 'dist/stories-q4' });
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, isAbsolute, join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { WhittleError } from '../../core/errors.ts';
@@ -113,8 +113,8 @@ export async function compressToFolder(arg: string, options: { setting: WeightsS
   const t0 = performance.now();
   const configSha256 = source.keep['config.json'] ? createHash('sha256').update(source.keep['config.json']).digest('hex') : undefined;
   const variantSource = { id: source.id, revision: source.revision, format: source.format, ...(configSha256 ? { configSha256 } : {}) };
-  // The variant a browser's first load writes (saveStreamedVariant), byte for byte, made the same
-  // way: a block at a time, never the whole model. Sparse settings need the whole model (masks
+  // The variant a WASM page's first load writes (saveStreamedVariant), byte for byte, made the
+  // same way: a block at a time, never the whole model. Sparse settings need the whole model (masks
   // from its graphs): prepared whole, then written.
   const chunks: AsyncIterable<Uint8Array | ArrayBuffer> | Iterable<ArrayBuffer> = unstreamableReason(setting) === null
     ? (await variantStreamOf(model, setting, 'wasm', variantSource)).chunks()
@@ -122,14 +122,22 @@ export async function compressToFolder(arg: string, options: { setting: WeightsS
   const dir = resolve(process.cwd(), options.out);
   mkdirSync(dir, { recursive: true });
   // Written chunk by chunk: the file is never one buffer (a 1B model's variant is ~1.4 GB).
-  const out = createWriteStream(join(dir, VARIANT_FILE));
+  const file = join(dir, VARIANT_FILE);
+  const out = createWriteStream(file);
   let variantBytes = 0;
-  for await (const chunk of chunks) {
-    variantBytes += chunk.byteLength;
-    if (!out.write(new Uint8Array(chunk))) await once(out, 'drain');
+  try {
+    for await (const chunk of chunks) {
+      variantBytes += chunk.byteLength;
+      if (!out.write(new Uint8Array(chunk))) await once(out, 'drain');
+    }
+    out.end();
+    await once(out, 'finish');
+  } catch (err) {
+    // Compression runs while the file is written: a failure must not leave half a variant behind.
+    out.destroy();
+    rmSync(file, { force: true });
+    throw err;
   }
-  out.end();
-  await once(out, 'finish');
   log(`${setting.sparsity ? 'masked, ' : ''}quantized ${model.config.nLayers} layers to ${tag} and wrote ${variantBytes} bytes in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   for (const [name, bytes] of Object.entries(source.keep)) writeFileSync(join(dir, name), bytes);
   const manifest = await writeFolderManifest(dir, { revision: `${source.revision}+${tag}`, ...(source.license ? { license: source.license } : {}) });

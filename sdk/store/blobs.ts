@@ -204,6 +204,9 @@ export class OpfsBlobStore implements BlobStore {
  * written back (as one Blob built from the previous partial plus the new chunks, no byte
  * copying in JS) on flush/close.
  */
+/** Cache Storage writes: chunks held in JS at most this long before they are folded into a Blob. */
+const FOLD_BYTES = 16 << 20;
+
 export class CacheBlobStore implements BlobStore {
   readonly kind = 'cache';
   private constructor(private readonly cache: Cache, private readonly prefix: string) {}
@@ -240,15 +243,28 @@ export class CacheBlobStore implements BlobStore {
   async openPartial(sha256: string, fresh: boolean): Promise<PartialWriter> {
     let base: Blob = fresh ? new Blob([]) : ((await this.partial(sha256)) ?? new Blob([]));
     let pending: Uint8Array[] = [];
-    const flush = async () => {
-      if (pending.length === 0 && !fresh) return;
+    let pendingBytes = 0;
+    /** Bytes written since the last put (folded or not). */
+    let unput = false;
+    // Folds the chunks written so far into the Blob (the browser's blob storage, not the JS heap).
+    const fold = () => {
       base = new Blob([base, ...(pending as Uint8Array<ArrayBuffer>[])]);
       pending = [];
+      pendingBytes = 0;
+    };
+    const flush = async () => {
+      if (!unput && !fresh) return;
+      fold();
+      unput = false;
       await this.put(`${sha256}.part`, base);
     };
     return {
       write: async (chunk) => {
         pending.push(chunk);
+        unput = true;
+        pendingBytes += chunk.byteLength;
+        // A multi-GB write would otherwise sit in the page's JS heap until close.
+        if (pendingBytes >= FOLD_BYTES) fold();
       },
       flush,
       close: flush,

@@ -283,35 +283,46 @@ export class ModelStore {
     }
     const total = file.size + shared.reduce((n, f) => n + f.size, 0);
     await this.ensureRoom(key, total, file.size, emit, derived.id);
-    // A name no other writer uses: the digest, which names the committed file, is known only at the end.
-    const partial = `stream-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
-    let sha256: string;
-    try {
-      const hasher = await createSHA256();
-      const written = await this.writePartial(partial, file.chunks, file.size, hasher, signal);
-      throwIfAborted(signal);
-      if (written > file.size) throw new WhittleError('INTEGRITY', `putDerivedStream: ${file.name} runs past the ${file.size} bytes it announced`, { file: file.name });
-      if (written < file.size) throw new WhittleError('INTEGRITY', `putDerivedStream: ${file.name} ended at ${written} of the ${file.size} bytes it announced`, { file: file.name });
-      const digest = hasher.digest('hex');
-      sha256 = digest;
-      await withExclusiveLock(
-        this.blobLock(digest),
-        async () => {
-          const have = await this.blobs.get(digest);
-          if (have && have.size === file.size) return this.blobs.delete(partial);
-          try {
-            await this.blobs.commit(partial, digest);
-          } catch (err) {
-            await this.blobs.delete(digest); // the target a failed multi-segment commit had begun (no blob of these bytes existed)
-            throw err;
-          }
-        },
-        signal,
-      );
-    } catch (err) {
-      await this.blobs.delete(partial).catch(() => undefined);
-      throw err;
-    }
+    // The digest, which names the committed file, is known only at the end: the partial is named
+    // after the entry instead, written fresh under its own lock, so what a closed tab left of it
+    // is replaced by the next save of the same entry rather than kept, and two tabs never write
+    // one partial at once.
+    const partial = `stream-${(await sha256Hex(key)).slice(0, 32)}`;
+    const sha256 = await withExclusiveLock(
+      this.blobLock(partial),
+      async () => {
+        try {
+          const hasher = await createSHA256();
+          const written = await this.writePartial(partial, file.chunks, file.size, hasher, signal);
+          throwIfAborted(signal);
+          if (written > file.size) throw new WhittleError('INTEGRITY', `putDerivedStream: ${file.name} runs past the ${file.size} bytes it announced`, { file: file.name });
+          if (written < file.size) throw new WhittleError('INTEGRITY', `putDerivedStream: ${file.name} ended at ${written} of the ${file.size} bytes it announced`, { file: file.name });
+          const digest = hasher.digest('hex');
+          await withExclusiveLock(
+            this.blobLock(digest),
+            async () => {
+              const have = await this.blobs.get(digest);
+              // Bytes already under this digest are kept only when they hash to it (as importChunks
+              // does): an entry's blobs were checked as written, an unnamed one may be damaged.
+              if (have && have.size === file.size && (await this.named(digest) || (await sha256OfBlob(have, signal)) === digest)) return this.blobs.delete(partial);
+              if (have) await this.blobs.delete(digest);
+              try {
+                await this.blobs.commit(partial, digest);
+              } catch (err) {
+                await this.blobs.delete(digest); // the target a failed multi-segment commit had begun
+                throw err;
+              }
+            },
+            signal,
+          );
+          return digest;
+        } catch (err) {
+          await this.blobs.delete(partial).catch(() => undefined);
+          throw err;
+        }
+      },
+      signal,
+    );
     const listed = [{ name: file.name, size: file.size, sha256 }, ...shared];
     await this.meta.put({ ...newEntry(key, derived, derived.integrity, listed, total), derivedFrom: derived.derivedFrom });
     return derivedManifest({ ...derived, files: listed });
@@ -439,6 +450,11 @@ export class ModelStore {
       },
       signal,
     );
+  }
+
+  /** Whether some cache entry lists the blob `sha256`. */
+  private async named(sha256: string): Promise<boolean> {
+    return (await this.meta.all()).some((e) => e.files.some((f) => f.sha256 === sha256));
   }
 
   /**
