@@ -369,3 +369,28 @@ test('putDerivedStream writes bytes of unknown digest as they arrive and commits
   expect(r.same).toBe(true);
   expect(r.opfs).toEqual([real.sha256, tok.sha256].sort());
 });
+
+test('Cache Storage: a stream longer than what it holds in JS (folded into a Blob every 16 MiB) is stored whole and under its digest', async ({ harness }) => {
+  const r = await harness.evaluate(async () => {
+    const { whittle } = window.harness;
+    const store = await whittle.ModelStore.open({ name: 'derived-stream-cache', backend: 'cache' });
+    await store.clear();
+    // 40 MiB of deterministic bytes, in uneven chunks: two folds and a remainder.
+    const size = 40 * 2 ** 20 + 12_345;
+    const bytes = new Uint8Array(size);
+    let x = 1;
+    for (let i = 0; i < size; i++) bytes[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+    async function* chunks() {
+      for (let at = 0; at < size; at += 3_000_017) yield bytes.slice(at, at + 3_000_017);
+    }
+    const expected = Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)), (b) => b.toString(16).padStart(2, '0')).join('');
+    const manifest = await store.putDerivedStream({ id: 'big#derived', revision: 'r1', derivedFrom: { id: 'big', revision: 'r1', variant: 'derived' } }, { name: 'x.bin', size, chunks: chunks() }, []);
+    const loaded = await store.loadCached(manifest);
+    const back = new Uint8Array(await loaded!.files.get('x.bin')!.arrayBuffer());
+    let same = back.length === size;
+    for (let i = 0; same && i < size; i++) same = back[i] === bytes[i];
+    return { sha: manifest.files[0]!.sha256, expected, same };
+  });
+  expect(r.sha).toBe(r.expected);
+  expect(r.same).toBe(true);
+});
