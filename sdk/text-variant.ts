@@ -140,6 +140,12 @@ export async function saveWidthVariant(store: ModelStore, exportWidth: (source: 
   await putVariant(store, exportWidth, source, loaded, key, key.id.slice(source.id.length + 1), opts);
 }
 
+/**
+ * What saveStreamedVariant did: saved the variant and `opened` it for the load (pinned; null when
+ * opening it failed: load the source), or 'whole-model' / 'skipped' (see saveStreamedVariant).
+ */
+export type StreamedSave = { opened: { manifest: ModelManifest; loaded: LoadedModel; lease: StoreLease } | null } | 'whole-model' | 'skipped';
+
 /** `p`, or ABORTED as soon as `signal` aborts (what `p` was doing is the caller's to stop). */
 function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return p;
@@ -159,20 +165,25 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promis
  * first, hashed as written), with `variant` events of action 'compressing' (bytes written, of
  * `total`). The caller then loads the variant as any later load does, so the first load peaks
  * where a cached one does instead of holding the stored form, the compiled weights and the file
- * at once. Returns 'saved'; 'whole-model' when the setting needs the whole model (sparsity,
+ * at once. Returns the saved variant opened for the load (its files, pinned by their own lease:
+ * the caller releases it, or startText does), or null in `opened` when opening it failed;
+ * 'whole-model' when the setting needs the whole model (sparsity,
  * AWQ; no event) or the stream failed otherwise (a 'skipped' event says why), for which the
  * caller loads the source with `keepVariant` and saves after, as before; 'skipped' (with the
  * event) for QUOTA or a storage failure, for which the caller loads the source compressed and
  * saves nothing (the next load tries again). An abort (`opts.signal`) throws ABORTED at once; a
  * setting the backend refuses throws INVALID_ARGUMENT before anything starts.
  */
-export async function saveStreamedVariant(store: ModelStore, spawn: SpawnWorker, backend: 'wasm' | 'webgpu', source: ModelManifest, loaded: LoadedModel, setting: WeightsSetting, opts: LoadOptions): Promise<'saved' | 'whole-model' | 'skipped'> {
+export async function saveStreamedVariant(store: ModelStore, spawn: SpawnWorker, backend: 'wasm' | 'webgpu', source: ModelManifest, loaded: LoadedModel, setting: WeightsSetting, opts: LoadOptions): Promise<StreamedSave> {
   const key = variantKey(source, setting);
   const emit = (e: StoreEvent) => opts.onProgress?.(e);
   if (unstreamableReason(setting) !== null) return 'whole-model';
   // A setting this backend refuses (hqq on WASM's int8 kernel) fails the load here, as it would in the worker.
   resolveForms(setting, backend);
   const client = new WorkerClient<TextService>({ spawn, label: `compress:${source.id}` });
+  // Pinned from before it exists until the load holds its own lease on it: another tab's
+  // eviction cannot take the new entry in between.
+  const pin = await store.lease(key);
   try {
     const worker = await client.pin();
     const entry = await store.entry(source.id, source.revision);
@@ -202,7 +213,12 @@ export async function saveStreamedVariant(store: ModelStore, spawn: SpawnWorker,
       opts,
     );
     emit({ type: 'variant', modelId: source.id, variant: key.id, action: 'saved', bytes: manifest.files.reduce((n, f) => n + f.size, 0) });
-    return 'saved';
+    // Opening it can fail too (storage, verifyOnLoad): the caller then loads the source.
+    const opened = await openStoredVariant(store, source, setting, opts).catch((err: unknown) => {
+      if (err instanceof WhittleError && err.code === 'ABORTED') throw err;
+      return null;
+    });
+    return { opened };
   } catch (err) {
     if (err instanceof WhittleError && err.code === 'ABORTED') throw err;
     const reason = err instanceof WhittleError ? `${err.code}: ${err.message}` : String(err);
@@ -212,6 +228,7 @@ export async function saveStreamedVariant(store: ModelStore, spawn: SpawnWorker,
     return err instanceof WhittleError && (err.code === 'QUOTA' || err.code === 'STORAGE') ? 'skipped' : 'whole-model';
   } finally {
     client.dispose();
+    pin.release();
   }
 }
 

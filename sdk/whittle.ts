@@ -22,7 +22,7 @@ import { validateManifest, type ModelManifest } from './store/manifest.ts';
 import { holdWhileAlive } from './store/lease.ts';
 import { ModelStore, type LoadedModel, type LoadOptions, type StoreLease } from './store/store.ts';
 import { textSourceOf } from './text-source.ts';
-import { discardVariant, isVariantFolder, openStoredVariant, openStoredWidthVariant, saveStreamedVariant, saveVariant, saveWidthVariant, variantIsBad, variantKey, widthTag, widthVariantKey } from './text-variant.ts';
+import { discardVariant, isVariantFolder, openStoredVariant, openStoredWidthVariant, saveStreamedVariant, saveVariant, saveWidthVariant, variantIsBad, variantKey, widthTag, widthVariantKey, type StreamedSave } from './text-variant.ts';
 import { isModelUrl, resolveUrlFolder, type UrlModelSource } from './store/url-folder.ts';
 
 /**
@@ -291,7 +291,7 @@ export class Whittle {
     // model (sparsity, AWQ, a width plan's narrowed blocks), or a save that fails, takes the old
     // way: the worker keeps its packed weights to save them as a variant after loading.
     let makeVariant = compress !== undefined && !isVariantFolder(loaded.files.keys());
-    let streamed: Awaited<ReturnType<typeof saveStreamedVariant>> = 'whole-model';
+    let streamed: StreamedSave = 'whole-model';
     try {
       if (makeVariant && !widthPlan) streamed = await saveStreamedVariant(this.store, opts.spawn ?? spawnTextWorker, this.runtimeFor(opts.backend).backend, manifest, loaded, compress!, opts);
     } catch (err) {
@@ -300,15 +300,8 @@ export class Whittle {
     }
     // Saved then refused as bad, or not saved (QUOTA...): load the source; saving again now would fail the same way.
     if (streamed !== 'whole-model') makeVariant = false;
-    if (streamed === 'saved') {
-      // Opening the entry just written can fail too (storage, verifyOnLoad): then the source loads.
-      const saved = await openStoredVariant(this.store, manifest, compress!, opts).catch((err: unknown) => {
-        if (err instanceof WhittleError && err.code === 'ABORTED') {
-          lease.release();
-          throw err;
-        }
-        return null;
-      });
+    if (typeof streamed === 'object') {
+      const saved = streamed.opened;
       if (saved) {
         try {
           // `source` says where this load's bytes came from: the source's download (or cache), not the variant just written.
