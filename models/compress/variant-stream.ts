@@ -33,16 +33,13 @@ import { arraysIn, releaseNow } from '../../core/release.ts';
 import { headSizeOf, type LlamaConfig, type WeightsSetting } from '../llama/types.ts';
 import { prepareLayerwiseFrom, type PreparedLayer } from '../llama/prepare.ts';
 import type { LlamaWeightReader } from '../llama/weight-reader.ts';
-import { blobBytes, blockCount, zeroPointBytes } from './blockwise.ts';
 import { compressLinear } from './compress-prepared.ts';
 import { headFormStreams, headFromRows } from './head-from-rows.ts';
 import { resolveForms, validateWeights, type KernelBackend, type WeightForm } from './kernel-choice.ts';
 import type { LinearWeight } from './linear.ts';
-import { byDtypeRank, checkStoredForms, encodeVariantHeader, linearTensors, sameForm, storedFormOf, variantMetadata, type OutTensor, type StoredForm, type TensorSpec, type VariantSource } from './variant.ts';
+import { byDtypeRank, checkStoredForms, denseLinearTensors, encodeVariantHeader, linearTensors, sameForm, storedFormOf, variantMetadata, type OutTensor, type StoredForm, type TensorSpec, type VariantSource } from './variant.ts';
 import { storagePlan } from './variant-forms.ts';
 import { unstreamableReason } from './variant-name.ts';
-
-export { unstreamableReason };
 
 /** Table rows per chunk of the stream (and per read of the source): a few MB. */
 const TABLE_CHUNK_BYTES = 8 * 2 ** 20;
@@ -62,26 +59,17 @@ function storedOf(f: WeightForm): StoredForm {
   throw new WhittleError('INTERNAL', `streamVariant: ${JSON.stringify(f)} is not a stored form`);
 }
 
-/** The header entries of one linear weight [K, N] stored as `form` (variant.ts linearTensors, dense). */
+const BYTES = { F32: 4, BF16: 2, I8: 1, U8: 1 } as const;
+
+/** The header entries of one dense linear [K, N] stored as `form` (variant.ts denseLinearTensors), an fp32 weight as `floats`. */
 function linearSpecs(name: string, form: StoredForm, K: number, N: number, floats: 'F32' | 'BF16'): TensorSpec[] {
-  if (form.form === 'f32') return [{ name, dtype: floats, shape: [K, N], byteLength: K * N * (floats === 'F32' ? 4 : 2) }];
-  if (form.form === 'int8') {
-    return [
-      { name: `${name}.q`, dtype: 'I8', shape: [K, N], byteLength: K * N },
-      { name: `${name}.scales`, dtype: 'F32', shape: [N], byteLength: 4 * N },
-    ];
-  }
-  const nBlocks = blockCount(K, form.blockSize);
-  const blob = blobBytes(form.blockSize, form.bits);
-  const zp = zeroPointBytes(nBlocks, form.bits);
-  return [
-    { name: `${name}.q`, dtype: 'U8', shape: [N, nBlocks, blob], byteLength: N * nBlocks * blob },
-    { name: `${name}.scales`, dtype: 'F32', shape: [N, nBlocks], byteLength: 4 * N * nBlocks },
-    { name: `${name}.zero_points`, dtype: 'U8', shape: [N, zp], byteLength: N * zp },
-  ];
+  return denseLinearTensors(name, form, K, N).map((t) => {
+    const dtype = t.dtype === 'float' ? floats : t.dtype;
+    return { name: t.name, dtype, shape: t.shape, byteLength: t.shape.reduce((a, b) => a * b, 1) * BYTES[dtype] };
+  });
 }
 
-const floatSpec = (name: string, shape: number[], dtype: 'F32' | 'BF16'): TensorSpec => ({ name, dtype, shape, byteLength: shape.reduce((a, b) => a * b, 1) * (dtype === 'F32' ? 4 : 2) });
+const floatSpec = (name: string, shape: number[], dtype: 'F32' | 'BF16'): TensorSpec => ({ name, dtype, shape, byteLength: shape.reduce((a, b) => a * b, 1) * BYTES[dtype] });
 
 /** fp32 values as the declared dtype's bytes (a new array); INTERNAL when BF16 was declared for a value that is not one. */
 function floatBytes(v: Float32Array, dtype: 'F32' | 'BF16', name: string): Uint8Array {
@@ -138,6 +126,8 @@ export async function streamVariant(
   const floats: 'F32' | 'BF16' = reader.floatsExactInBf16 ? 'BF16' : 'F32';
   const biasFloats: 'F32' | 'BF16' = floats === 'BF16' && isPowerOfTwo(Math.sqrt(hs)) ? 'BF16' : 'F32';
   const qkvCols = (c.nHeads + 2 * c.nKvHeads) * hs;
+  /** Each block's linears: the file's name, the prepared layer's field, K x N. */
+  const linears = [['qkv', 'qkv', c.dim, qkvCols], ['wo', 'wo', c.nHeads * hs, c.dim], ['gate_up', 'gateUp', c.dim, 2 * c.hiddenDim], ['down', 'down', c.hiddenDim, c.dim]] as const;
 
   const tableSegment = byDtypeRank([floatSpec('embedding', [c.vocabSize, c.dim], floats), floatSpec('final_norm', [c.dim], floats)]);
   const layerSegment = (i: number): TensorSpec[] => {
@@ -146,17 +136,15 @@ export async function streamVariant(
       floatSpec(`${n}.attn_norm`, [c.dim], floats),
       floatSpec(`${n}.ffn_norm`, [c.dim], floats),
       ...(c.qkvBias ? [floatSpec(`${n}.qkv_bias`, [qkvCols], biasFloats)] : []),
-      ...linearSpecs(`${n}.qkv`, block, c.dim, qkvCols, floats),
-      ...linearSpecs(`${n}.wo`, block, c.nHeads * hs, c.dim, floats),
-      ...linearSpecs(`${n}.gate_up`, block, c.dim, 2 * c.hiddenDim, floats),
-      ...linearSpecs(`${n}.down`, block, c.hiddenDim, c.dim, floats),
+      ...linears.flatMap(([key, , K, N]) => linearSpecs(`${n}.${key}`, block, K, N, floats)),
     ]);
   };
   const layerSegments = Array.from({ length: c.nLayers }, (_, i) => layerSegment(i));
   const headSegment = tied ? [] : byDtypeRank(linearSpecs('head', head, c.dim, c.vocabSize, floats));
   const metadata = variantMetadata({ setting, block, head, config: c, source, tied });
-  const header = encodeVariantHeader(metadata, [...tableSegment, ...layerSegments.flat(), ...headSegment]);
-  const size = header.byteLength + [...tableSegment, ...layerSegments.flat(), ...headSegment].reduce((n, t) => n + t.byteLength, 0);
+  const all = [...tableSegment, ...layerSegments.flat(), ...headSegment];
+  const header = encodeVariantHeader(metadata, all);
+  const size = header.byteLength + all.reduce((n, t) => n + t.byteLength, 0);
   throwIfAborted(signal);
   // Blocks and head prepared as the whole-model path prepares them (prepareStored), one at a time.
   const layerwise = await prepareLayerwiseFrom(c, reader, { weights: plan.prepare, backend, ...(signal ? { signal } : {}) });
@@ -225,7 +213,8 @@ export async function streamVariant(
     float(`${n}.attn_norm`, l.attnNorm, floats);
     float(`${n}.ffn_norm`, l.ffnNorm, floats);
     if (l.qkvBias) float(`${n}.qkv_bias`, l.qkvBias, biasFloats);
-    for (const [key, w, K, N] of [['qkv', l.qkv, c.dim, qkvCols], ['wo', l.wo, c.nHeads * hs, c.dim], ['gate_up', l.gateUp, c.dim, 2 * c.hiddenDim], ['down', l.down, c.hiddenDim, c.dim]] as const) {
+    for (const [key, field, K, N] of linears) {
+      const w = l[field];
       if (!sameForm(storedFormOf(w), block)) throw new WhittleError('INTERNAL', `streamVariant: ${n}.${key} came out ${JSON.stringify(storedFormOf(w))}, the header says ${JSON.stringify(block)}`);
       out.push(...linearTensors(`${n}.${key}`, w, K, N));
     }

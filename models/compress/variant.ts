@@ -184,6 +184,27 @@ export function linearTensors(name: string, w: LinearWeight, K: number, N: numbe
   ];
 }
 
+/**
+ * The tensors of one dense linear [K, N] stored as `form`, as a file holds them (linearTensors
+ * writes them, expectedTensors checks them, the streamed writer declares them): `float` is an
+ * fp32 weight, stored F32 or BF16.
+ */
+export function denseLinearTensors(name: string, form: StoredForm, K: number, N: number): { name: string; dtype: 'float' | 'F32' | 'I8' | 'U8'; shape: number[] }[] {
+  if (form.form === 'f32') return [{ name, dtype: 'float', shape: [K, N] }];
+  if (form.form === 'int8') {
+    return [
+      { name: `${name}.q`, dtype: 'I8', shape: [K, N] },
+      { name: `${name}.scales`, dtype: 'F32', shape: [N] },
+    ];
+  }
+  const nBlocks = blockCount(K, form.blockSize);
+  return [
+    { name: `${name}.q`, dtype: 'U8', shape: [N, nBlocks, blobBytes(form.blockSize, form.bits)] },
+    { name: `${name}.scales`, dtype: 'F32', shape: [N, nBlocks] },
+    { name: `${name}.zero_points`, dtype: 'U8', shape: [N, zeroPointBytes(nBlocks, form.bits)] },
+  ];
+}
+
 /** The head [dim, vocab] equals the embedding [vocab, dim] transposed: then it need not be stored. */
 function headIsEmbeddingT(p: PreparedWeights): boolean {
   if (!(p.head instanceof Float32Array) || !p.config.tiedEmbeddings) return false;
@@ -495,6 +516,7 @@ function expectedTensors(info: VariantInfo, tiedHead: boolean): Map<string, { dt
   const float = (name: string, shape: number[]) => out.set(name, { dtypes: ['F32', 'BF16'], shape });
   const sp = info.sparsity;
   const linear = (name: string, form: StoredForm, K: number, N: number, sparse = false) => {
+    const dense = denseLinearTensors(name, form, K, N);
     if (sparse && sp) {
       // Rows are outputs, columns inputs (K, padded to whole blocks for nbits); an unstructured
       // count (-1 here) is the index's popcount, checked against the values in readVariant.
@@ -504,21 +526,11 @@ function expectedTensors(info: VariantInfo, tiedHead: boolean): Map<string, { dt
       out.set(`${x}.sparse_index`, { dtypes: ['U8'], shape: [sparseIndexBytes(N, cols, sp.pattern)] });
       const bits = form.form === 'f32' ? 32 : form.form === 'int8' ? 8 : form.bits;
       out.set(`${x}.sparse_values`, { dtypes: form.form === 'f32' ? ['F32', 'BF16'] : [form.form === 'int8' ? 'I8' : 'U8'], shape: [count < 0 ? -1 : form.form === 'nbits' ? sparseValueBytes(count, bits) : count] });
-      if (form.form === 'f32') return;
-      out.set(`${name}.scales`, { dtypes: ['F32'], shape: form.form === 'int8' ? [N] : [N, blockCount(K, form.blockSize)] });
-      if (form.form === 'nbits') out.set(`${name}.zero_points`, { dtypes: ['U8'], shape: [N, zeroPointBytes(blockCount(K, form.blockSize), form.bits)] });
+      // The element tensor is replaced; scales and zero points stay dense.
+      for (const t of dense) if (t.name !== x) out.set(t.name, { dtypes: [t.dtype], shape: t.shape });
       return;
     }
-    if (form.form === 'f32') float(name, [K, N]);
-    else if (form.form === 'int8') {
-      out.set(`${name}.q`, { dtypes: ['I8'], shape: [K, N] });
-      out.set(`${name}.scales`, { dtypes: ['F32'], shape: [N] });
-    } else {
-      const nBlocks = blockCount(K, form.blockSize);
-      out.set(`${name}.q`, { dtypes: ['U8'], shape: [N, nBlocks, blobBytes(form.blockSize, form.bits)] });
-      out.set(`${name}.scales`, { dtypes: ['F32'], shape: [N, nBlocks] });
-      out.set(`${name}.zero_points`, { dtypes: ['U8'], shape: [N, zeroPointBytes(nBlocks, form.bits)] });
-    }
+    for (const t of dense) out.set(t.name, { dtypes: t.dtype === 'float' ? ['F32', 'BF16'] : [t.dtype], shape: t.shape });
   };
   float('embedding', [c.vocabSize, c.dim]);
   float('final_norm', [c.dim]);
