@@ -15,7 +15,7 @@ import { watchWasmHeap, wasmHeapBytes } from '../ort/heap.ts';
 import { loadOrt, runtimeInfo, type OrtModule, type RuntimeConfig, type RuntimeInfo } from '../ort/runtime.ts';
 import type { GenerateOptions, Prompt, TextEvent } from '../../core/text-types.ts';
 import { TextEngine, type PerplexityOptions } from './engine.ts';
-import { openTextModelFromHf, textModelFromLlama2c, type StreamedTextModel } from './model.ts';
+import { openTextModelFromHf, textModelFromLlama2c, type StreamedTextModel, type TextModel } from './model.ts';
 import type { CalibrateExitsOptions, ExitCalibration } from './exit-calibrator.ts';
 import { choosePrunePlan, maxRemovable, type BlockScores, type PruneCriterion } from '../../models/llama/scoring.ts';
 import { DEFAULT_CALIBRATION_TEXT } from './calibration.ts';
@@ -185,6 +185,11 @@ interface Stream {
   pumped: Promise<void>;
 }
 
+/** A source's model: a llama2.c checkpoint decoded, or a Hugging Face folder opened for streamed reads. */
+function sourceModel(source: Exclude<TextModelSource, { format: 'variant' }>): Promise<TextModel | StreamedTextModel> {
+  return source.format === 'llama2c' ? Promise.resolve(textModelFromLlama2c(source.checkpoint, source.tokenizer, source.name)) : openTextModelFromHf(source.files);
+}
+
 export class TextService {
   private ort: OrtModule | null = null;
   private runtime: RuntimeConfig | null = null;
@@ -227,7 +232,7 @@ export class TextService {
     const wanda = options.compress?.sparsity && (options.compress.sparsity.method ?? 'wanda') === 'wanda';
     if (source.format !== 'variant' && options.compress && (wanda || (options.plan?.width && options.keepVariant))) return this.loadCalibrated(source, options, options.compress);
     if (source.format === 'variant' || (options.compress && options.keepVariant)) return this.loadPrepared(source, options);
-    const model = source.format === 'llama2c' ? textModelFromLlama2c(source.checkpoint, source.tokenizer, source.name) : await openTextModelFromHf(source.files);
+    const model = await sourceModel(source);
     await this.engine?.dispose();
     this.engine = null;
     this.lastScores = null;
@@ -243,7 +248,7 @@ export class TextService {
    */
   private async loadCalibrated(source: Exclude<TextModelSource, { format: 'variant' }>, options: TextLoadWireOptions, setting: WeightsSetting): Promise<TextModelInfo> {
     validateWeights(setting);
-    const model = source.format === 'llama2c' ? textModelFromLlama2c(source.checkpoint, source.tokenizer, source.name) : await openTextModelFromHf(source.files);
+    const model = await sourceModel(source);
     await this.engine?.dispose();
     this.engine = null;
     this.lastScores = null;
@@ -280,7 +285,7 @@ export class TextService {
       this.engine = await TextEngine.fromVariantFile(this.ort!, backend, variant.model, variant.file, engineOptions);
       return this.describe();
     }
-    const full = source.format === 'llama2c' ? textModelFromLlama2c(source.checkpoint, source.tokenizer, source.name) : await openTextModelFromHf(source.files);
+    const full = await sourceModel(source);
     const setting = options.compress!;
     const stored = await prepareStored(full, setting, backend);
     const model = { config: full.config, tokenizer: full.tokenizer, ...(full.chatTemplate ? { chatTemplate: full.chatTemplate } : {}) };
@@ -314,7 +319,7 @@ export class TextService {
     validateWeights(setting);
     await this.variantChunks?.return();
     this.variantChunks = null;
-    const model = source.format === 'llama2c' ? textModelFromLlama2c(source.checkpoint, source.tokenizer, source.name) : await openTextModelFromHf(source.files);
+    const model = await sourceModel(source);
     const stream = await variantStreamOf(model, setting, backend, { ...variant, format: source.format });
     this.variantChunks = stream.chunks();
     return { size: stream.size };
