@@ -33,6 +33,7 @@ import type { LlamaPlan, WeightsSetting } from '../models/llama/types.ts';
 import type { StoreEvent } from './store/events.ts';
 import { entryKey, type ModelManifest } from './store/manifest.ts';
 import { derivedManifest, type LoadedModel, type LoadOptions, type ModelStore, type StoreLease } from './store/store.ts';
+import type { CacheEntry } from './store/meta.ts';
 import type { TextModel } from './text-model.ts';
 import { transferablesOf } from './text-model.ts';
 import { textSourceOf } from './text-source.ts';
@@ -188,10 +189,9 @@ export async function saveStreamedVariant(store: ModelStore, spawn: SpawnWorker,
     const worker = await client.pin();
     const entry = await store.entry(source.id, source.revision);
     if (!entry) throw new WhittleError('STORAGE', `${source.id} has no cache entry to derive a variant from`);
-    const configSha256 = entry.files.find((f) => f.name === 'config.json')?.sha256;
     const files = await textSourceOf(loaded, source.id)();
     if (files.format === 'variant') throw new WhittleError('INVALID_ARGUMENT', `${source.id} is a variant already`);
-    const { size } = await worker.call((r) => r.openVariantStream(Comlink.transfer(files, transferablesOf(files)), setting, { id: source.id, revision: source.revision, ...(configSha256 ? { configSha256 } : {}) }, backend));
+    const { size } = await worker.call((r) => r.openVariantStream(Comlink.transfer(files, transferablesOf(files)), setting, recordedSource(source, entry), backend));
     let written = 0;
     async function* chunks(): AsyncGenerator<Uint8Array> {
       for (;;) {
@@ -205,14 +205,8 @@ export async function saveStreamedVariant(store: ModelStore, spawn: SpawnWorker,
         yield chunk;
       }
     }
-    const kept = entry.files.filter((f) => !isWeightFile(f.name) && loaded.files.has(f.name));
-    const manifest = await store.putDerivedStream(
-      { ...key, derivedFrom: { id: source.id, revision: source.revision, variant: key.id.slice(source.id.length + 1) }, ...(entry.integrity ? { integrity: entry.integrity } : {}), ...(entry.license ? { license: entry.license } : {}) },
-      { name: VARIANT_FILE, size, chunks: chunks() },
-      kept.map((f) => ({ name: f.name, sha256: f.sha256, size: f.size })),
-      opts,
-    );
-    emit({ type: 'variant', modelId: source.id, variant: key.id, action: 'saved', bytes: manifest.files.reduce((n, f) => n + f.size, 0) });
+    const { derived, shared } = derivation(entry, source, loaded, key, key.id.slice(source.id.length + 1));
+    emit(savedEvent(source, key, await store.putDerivedStream(derived, { name: VARIANT_FILE, size, chunks: chunks() }, shared, opts)));
     // Opening it can fail too (storage, verifyOnLoad): the caller then loads the source.
     const opened = await openStoredVariant(store, source, setting, opts).catch((err: unknown) => {
       if (err instanceof WhittleError && err.code === 'ABORTED') throw err;
@@ -221,8 +215,7 @@ export async function saveStreamedVariant(store: ModelStore, spawn: SpawnWorker,
     return { opened };
   } catch (err) {
     if (err instanceof WhittleError && err.code === 'ABORTED') throw err;
-    const reason = err instanceof WhittleError ? `${err.code}: ${err.message}` : String(err);
-    emit({ type: 'variant', modelId: source.id, variant: key.id, action: 'skipped', reason });
+    emit(skippedEvent(source, key, err));
     // No room (or no storage) would fail a second save the same way; anything else (the worker
     // died, the stream broke its own header) may not: the load keeps its weights to save them.
     return err instanceof WhittleError && (err.code === 'QUOTA' || err.code === 'STORAGE') ? 'skipped' : 'whole-model';
@@ -244,21 +237,33 @@ async function putVariant(
   const emit = (e: StoreEvent) => opts.onProgress?.(e);
   try {
     const entry = await store.entry(source.id, source.revision);
-    const configSha256 = entry?.files.find((f) => f.name === 'config.json')?.sha256;
-    const parts = await exportParts({ id: source.id, revision: source.revision, ...(configSha256 ? { configSha256 } : {}) });
+    // Exported before the entry is checked: the export also frees the packed copy the worker kept for it.
+    const parts = await exportParts(recordedSource(source, entry));
     if (!entry) throw new WhittleError('STORAGE', `${source.id} has no cache entry to derive a variant from`);
-    const kept = entry.files.filter((f) => !isWeightFile(f.name) && loaded.files.has(f.name));
-    const manifest = await store.putDerived(
-      { ...key, derivedFrom: { id: source.id, revision: source.revision, variant: tag }, ...(entry.integrity ? { integrity: entry.integrity } : {}), ...(entry.license ? { license: entry.license } : {}) },
-      [{ name: VARIANT_FILE, blob: new Blob(parts) }, ...kept.map((f) => ({ name: f.name, sha256: f.sha256, size: f.size }))],
-      opts,
-    );
-    emit({ type: 'variant', modelId: source.id, variant: key.id, action: 'saved', bytes: manifest.files.reduce((s, f) => s + f.size, 0) });
+    const { derived, shared } = derivation(entry, source, loaded, key, tag);
+    emit(savedEvent(source, key, await store.putDerived(derived, [{ name: VARIANT_FILE, blob: new Blob(parts) }, ...shared], opts)));
   } catch (err) {
-    const reason = err instanceof WhittleError ? `${err.code}: ${err.message}` : String(err);
-    emit({ type: 'variant', modelId: source.id, variant: key.id, action: 'skipped', reason });
+    emit(skippedEvent(source, key, err));
   }
 }
+
+/** What a variant records of its source: id, revision and the digest of its config.json (when the entry has one). */
+function recordedSource(source: ModelManifest, entry: CacheEntry | undefined): { id: string; revision: string; configSha256?: string } {
+  const configSha256 = entry?.files.find((f) => f.name === 'config.json')?.sha256;
+  return { id: source.id, revision: source.revision, ...(configSha256 ? { configSha256 } : {}) };
+}
+
+/** A variant entry of `source` (store key `key`, variant `tag`): what it derives from and the source's non-weight files it shares (stored once). */
+function derivation(entry: CacheEntry, source: ModelManifest, loaded: LoadedModel, key: { id: string; revision: string }, tag: string) {
+  return {
+    derived: { ...key, derivedFrom: { id: source.id, revision: source.revision, variant: tag }, ...(entry.integrity ? { integrity: entry.integrity } : {}), ...(entry.license ? { license: entry.license } : {}) },
+    shared: entry.files.filter((f) => !isWeightFile(f.name) && loaded.files.has(f.name)).map((f) => ({ name: f.name, sha256: f.sha256, size: f.size })),
+  };
+}
+
+const savedEvent = (source: ModelManifest, key: { id: string }, manifest: ModelManifest): StoreEvent => ({ type: 'variant', modelId: source.id, variant: key.id, action: 'saved', bytes: manifest.files.reduce((n, f) => n + f.size, 0) });
+
+const skippedEvent = (source: ModelManifest, key: { id: string }, err: unknown): StoreEvent => ({ type: 'variant', modelId: source.id, variant: key.id, action: 'skipped', reason: err instanceof WhittleError ? `${err.code}: ${err.message}` : String(err) });
 
 /** The entry key of the variant (for tests and listings). */
 export const variantEntryKey = (source: Pick<ModelManifest, 'id' | 'revision'>, setting: WeightsSetting): string => entryKey(variantKey(source, setting));
