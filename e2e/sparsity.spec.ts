@@ -56,39 +56,23 @@ const pageRun = (harness: Parameters<Parameters<typeof test>[2]>[0]['harness'], 
     { backend, prompt: PROMPT, setting },
   );
 
-test('magnitude 2:4 in the worker: logits of the Node engine within 1e-4 (WASM and WebGPU)', async ({ harness, whittleBackend }) => {
-  const setting = { linear: 'f32', sparsity: { pattern: '2:4', method: 'magnitude' } };
-  const r = await pageRun(harness, whittleBackend.backend, setting);
-  expect(r.weights).toEqual(setting);
-  expect(r.requests).toBe(0);
-  expect(r.bad).toBe('INVALID_ARGUMENT');
-  expect(r.sparse).not.toEqual(r.dense);
-  const node = await nodeRun(setting, 12);
-  expectLogitsClose(r.logits, node.logits, { atol: 1e-4, rtol: 0 });
-  expect(r.sparse).toEqual(node.tokens);
-});
-
-test('Wanda 2:4 in the worker: the Node engine\'s logits within 1e-4 and its tokens (WASM and WebGPU)', async ({ harness, whittleBackend }) => {
-  const r = await pageRun(harness, whittleBackend.backend, SETTING);
-  expect(r.weights).toEqual(SETTING);
-  expect(r.requests).toBe(0);
-  expect(r.sparse).not.toEqual(r.dense);
-  const node = await nodeRun(SETTING, 12);
-  expectLogitsClose(r.logits, node.logits, { atol: 1e-4, rtol: 0 });
-  expect(r.sparse).toEqual(node.tokens);
-});
-
-test('Wanda 50% unstructured in the worker: the Node engine\'s logits within 1e-4 and its tokens (WASM and WebGPU)', async ({ harness, whittleBackend }) => {
-  const setting = { linear: 'f32', sparsity: { pattern: 'unstructured', method: 'wanda' } };
-  const r = await pageRun(harness, whittleBackend.backend, setting);
-  expect(r.weights).toEqual(setting);
-  expect(r.requests).toBe(0);
-  expect(r.bad).toBe('INVALID_ARGUMENT');
-  expect(r.sparse).not.toEqual(r.dense);
-  const node = await nodeRun(setting, 12);
-  expectLogitsClose(r.logits, node.logits, { atol: 1e-4, rtol: 0 });
-  expect(r.sparse).toEqual(node.tokens);
-});
+// The worker's masks against the Node engine's, per method: its logits within 1e-4 and its greedy tokens.
+for (const [title, setting] of [
+  ['magnitude 2:4 in the worker: logits of the Node engine within 1e-4 (WASM and WebGPU)', { linear: 'f32', sparsity: { pattern: '2:4', method: 'magnitude' } }],
+  ["Wanda 2:4 in the worker: the Node engine's logits within 1e-4 and its tokens (WASM and WebGPU)", SETTING],
+  ["Wanda 50% unstructured in the worker: the Node engine's logits within 1e-4 and its tokens (WASM and WebGPU)", { linear: 'f32', sparsity: { pattern: 'unstructured', method: 'wanda' } }],
+] as const) {
+  test(title, async ({ harness, whittleBackend }) => {
+    const r = await pageRun(harness, whittleBackend.backend, setting);
+    expect(r.weights).toEqual(setting);
+    expect(r.requests).toBe(0);
+    expect(r.bad).toBe('INVALID_ARGUMENT');
+    expect(r.sparse).not.toEqual(r.dense);
+    const node = await nodeRun(setting, 12);
+    expectLogitsClose(r.logits, node.logits, { atol: 1e-4, rtol: 0 });
+    expect(r.sparse).toEqual(node.tokens);
+  });
+}
 
 test('a load with compress: { sparsity } caches a sparse variant (<= 60% of the fp32 source) that the next load runs from', async ({ harness, whittleBackend }) => {
   test.skip(whittleBackend.backend !== 'wasm', 'the store path is backend-independent (kernel forms per backend: models/compress/sparsity.test.ts)');
