@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   // examples/ are users' apps: compiled against the installed tarball by e2e/consumers/example.spec.ts.
-  { ignores: ['node_modules/', 'dist/', 'public/', 'models/recipes/', 'test-results/', 'playwright-report/', 'examples/', '**/*.js', '**/*.mjs'] },
+  { ignores: ['node_modules/', 'dist/', 'public/', 'models/recipes/', 'workers/kernels/assembly/', 'test-results/', 'playwright-report/', 'examples/', '**/*.js', '**/*.mjs'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],

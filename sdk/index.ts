@@ -12,7 +12,7 @@ export type { UrlModelSource } from './store/url-folder.ts';
 export type { FolderManifest } from './store/folder-manifest.ts';
 export type { WeightsSetting } from '../models/llama/types.ts';
 export type { SparsitySetting, SparsityPattern, SparsityMethod } from '../models/compress/sparsity-select.ts';
-export { TextModel, type TextEvent, type GenerateOptions, type TextModelInfo, type LlamaPlan, type WidthPlan, type TextLoadOptions, type PruneOptions, type PruneResult, type WidthPruneOptions, type WidthPruneResult, type CompressTarget, type CompressTargetOptions, type CompressTargetResult, type TargetCandidate, type CalibrateExitsOptions, type ExitChoice, type ExitProfile, type SpeculateOptions, type SpeculationStats, type DropoutOptions, type DropoutStats, type Prompt, type ChatMessage } from './text-model.ts';
+export { TextModel, type TextEvent, type GenerateOptions, type TextModelInfo, type LlamaPlan, type WidthPlan, type TextLoadOptions, type DecodeKernelChoice, type PruneOptions, type PruneResult, type WidthPruneOptions, type WidthPruneResult, type CompressTarget, type CompressTargetOptions, type CompressTargetResult, type TargetCandidate, type CalibrateExitsOptions, type ExitChoice, type ExitProfile, type SpeculateOptions, type SpeculationStats, type DropoutOptions, type DropoutStats, type Prompt, type ChatMessage } from './text-model.ts';
 export type { PruneCriterion, BlockScores } from '../models/llama/scoring.ts';
 // Types the text model's signatures use, declared where the engine defines them.
 export type { AttentionKind } from '../models/llama/graph.ts';

@@ -19,10 +19,11 @@ import type { CalibrateExitsOptions, CompressTargetOptions, CompressTargetResult
 import type { CompressTarget, TargetCandidate } from '../workers/text/target-prune.ts';
 import type { ExitChoice, ExitProfile, StepCost } from '../workers/text/exit-calibration.ts';
 import type { RuntimeConfig } from '../workers/ort/runtime.ts';
+import type { DecodeKernelChoice } from '../workers/text/runner.ts';
 import { WhittleError, throwIfAborted } from '../core/errors.ts';
 import { startLoaded, startedAfterLoss, type PinnedWorker, type SpawnWorker, type WorkerClient } from './client/worker-client.ts';
 
-export type { TextEvent, GenerateOptions, TextModelInfo, LlamaPlan, WidthPlan };
+export type { TextEvent, GenerateOptions, TextModelInfo, LlamaPlan, WidthPlan, DecodeKernelChoice };
 export type { Prompt, ChatMessage, PruneOptions, PruneResult, WidthPruneOptions, WidthPruneResult, CompressTarget, CompressTargetOptions, CompressTargetResult, TargetCandidate, CalibrateExitsOptions, ExitChoice, ExitProfile, SpeculateOptions, SpeculationStats, DropoutOptions, DropoutStats };
 
 /**
@@ -35,6 +36,14 @@ export type { Prompt, ChatMessage, PruneOptions, PruneResult, WidthPruneOptions,
 export interface TextLoadOptions {
   plan?: LlamaPlan;
   attention?: AttentionKind | 'auto';
+  /**
+   * Which kernels run decode steps on the WASM backend. Default 'auto': Whittle's own int8
+   * WebAssembly SIMD kernels when the weights are int8 (`compress: { weights: 'q8' }`, or q4 on
+   * the int8 kernel) and their copy of the weights is at most 512 MiB (they keep one beside
+   * onnxruntime's; `lm.info.decode.kernelBytes` says how much), else onnxruntime's graphs.
+   * 'kernel' insists (UNSUPPORTED where they cannot run), 'onnxruntime' never uses them.
+   */
+  decodeKernel?: DecodeKernelChoice;
   /** Compress the linear weights as the model loads (int8 / int4, see `TextModel.compress`). */
   compress?: WeightsSetting;
 }

@@ -329,7 +329,7 @@ export class Whittle {
     try {
       const isVariant = isVariantFolder(loaded.files.keys());
       const files = textSourceOf(loaded, manifest.id);
-      const { attention, compress } = opts;
+      const { attention, compress, decodeKernel } = opts;
       // A plan saved with the cached model (savePlan) is restored unless the caller gives one.
       const saved = (await this.store.entry(manifest.id, manifest.revision))?.extra?.plan as TextLoadOptions['plan'];
       const plan = opts.plan ?? saved;
@@ -339,7 +339,7 @@ export class Whittle {
         // [variant] A width plan's narrowed blocks, from a source load (never fails the save).
         if (p?.width && exportWidth && !isVariant) await saveWidthVariant(this.store, exportWidth, manifest, loaded, p, opts);
       };
-      const options = { ...(plan ? { plan } : {}), ...(attention ? { attention } : {}), ...(compress ? { compress } : {}), ...(keepVariant ? { keepVariant } : {}) };
+      const options = { ...(plan ? { plan } : {}), ...(attention ? { attention } : {}), ...(decodeKernel ? { decodeKernel } : {}), ...(compress ? { compress } : {}), ...(keepVariant ? { keepVariant } : {}) };
       return holdWhileAlive(await TextModel.start(...this.workerSetup(opts.spawn ?? spawnTextWorker, opts.backend), files, options, manifest.id, loaded.source, savePlan), lease);
     } catch (err) {
       lease.release();

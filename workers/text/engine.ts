@@ -45,7 +45,7 @@ import { dropoutTokens, type DropoutRun } from './dropout-decode.ts';
 import { resolveDropout } from './dropout-members.ts';
 import { plainTokens } from './plain-decode.ts';
 import { ProbeRunner, type ProbeSource } from './probe-runner.ts';
-import { PlanRunner } from './runner.ts';
+import { PlanRunner, type CompileLimits, type DecodeKernelChoice } from './runner.ts';
 import { createRng, isGreedy, sample } from './sampler.ts';
 import { newSpecCounters, speculationStats, speculativeTokens, type SpeculationSetup } from './speculative-decode.ts';
 import { TextStreamer } from './streamer.ts';
@@ -65,6 +65,12 @@ export interface TextEngineOptions {
    * multiple of 8, else 'plain' opset-21 ops, since the opset-23 op is not known to have one there.
    */
   attention?: AttentionKind | 'auto';
+  /**
+   * Which kernels run WASM decode steps (runner.ts `DecodeKernelChoice`): default 'auto' =
+   * Whittle's own int8 SIMD kernels where the weights are int8 and their copy is small enough,
+   * else onnxruntime's graphs.
+   */
+  decodeKernel?: DecodeKernelChoice;
   /**
    * Compress the linear weights when the model loads (models/compress/): the fp32 copy is never
    * kept, so memory and cache hold the compressed form only. See `TextEngine.compress`.
@@ -150,6 +156,8 @@ export class TextEngine {
   /** The model's chat template, when it has one: `generate` then accepts a list of messages. */
   readonly chatTemplate: ChatTemplate | undefined;
   readonly attention: AttentionKind;
+  /** Passed to every PlanRunner.compile (TextEngineOptions.decodeKernel). */
+  private readonly decodeKernel: DecodeKernelChoice;
   readonly config: LlamaConfig;
   readonly tokenizer: TextTokenizer;
 
@@ -163,13 +171,14 @@ export class TextEngine {
     private readonly backend: Backend,
     model: Omit<TextModel, 'weights'>,
     prepared: PreparedWeights | null,
-    options: Pick<TextEngineOptions, 'attention' | 'compress'> = {},
+    options: Pick<TextEngineOptions, 'attention' | 'compress' | 'decodeKernel'> = {},
   ) {
     this.config = model.config;
     this.tokenizer = model.tokenizer;
     this.chatTemplate = model.chatTemplate;
     this.prepared = prepared;
     this.compression = options.compress;
+    this.decodeKernel = options.decodeKernel ?? 'auto';
     const wanted = options.attention ?? 'auto';
     const hs = headSizeOf(model.config);
     this.headSize = hs;
@@ -250,10 +259,10 @@ export class TextEngine {
     model: Omit<TextModel, 'weights'>,
     stored: PreparedWeights,
     setting: WeightsSetting,
-    options: Pick<TextEngineOptions, 'attention' | 'plan'> & { /** The stored blocks are narrowed to this width plan (a width variant): plans keep it, nothing is sliced or measured again. */ width?: VariantWidth } = {},
+    options: Pick<TextEngineOptions, 'attention' | 'plan' | 'decodeKernel'> & { /** The stored blocks are narrowed to this width plan (a width variant): plans keep it, nothing is sliced or measured again. */ width?: VariantWidth } = {},
   ): Promise<TextEngine> {
     const kernel = toKernelForms(stored, setting, backend);
-    const engine = new TextEngine(ort, backend, model, kernel, { ...(options.attention ? { attention: options.attention } : {}), compress: setting });
+    const engine = new TextEngine(ort, backend, model, kernel, { ...(options.attention ? { attention: options.attention } : {}), ...(options.decodeKernel ? { decodeKernel: options.decodeKernel } : {}), compress: setting });
     const width = options.width;
     if (width) engine.heldWidth = { width: width.plan, layers: new Set(width.layers) };
     // A width variant's own plan by default: its narrowed blocks at its width.
@@ -273,13 +282,13 @@ export class TextEngine {
    * (scoring, calibration) read the whole file for their duration. A width variant's blocks
    * are narrowed, which the per-segment path does not handle: it goes through `fromStored`.
    */
-  static async fromVariantFile(ort: OrtModule, backend: Backend, model: Omit<TextModel, 'weights'>, file: VariantFile, options: Pick<TextEngineOptions, 'attention' | 'plan'> & { signal?: AbortSignal } = {}): Promise<TextEngine> {
+  static async fromVariantFile(ort: OrtModule, backend: Backend, model: Omit<TextModel, 'weights'>, file: VariantFile, options: Pick<TextEngineOptions, 'attention' | 'plan' | 'decodeKernel'> & { signal?: AbortSignal } = {}): Promise<TextEngine> {
     const setting = file.info.setting;
     if (file.info.width) {
       const { prepared } = readVariant(await readWhole(file.file));
       return TextEngine.fromStored(ort, backend, model, prepared, setting, { ...options, width: file.info.width });
     }
-    const engine = new TextEngine(ort, backend, model, null, { ...(options.attention ? { attention: options.attention } : {}), compress: setting });
+    const engine = new TextEngine(ort, backend, model, null, { ...(options.attention ? { attention: options.attention } : {}), ...(options.decodeKernel ? { decodeKernel: options.decodeKernel } : {}), compress: setting });
     engine.layerwise = (signal) => variantLayerwise(file, backend, signal);
     engine.reprepare = async () => toKernelForms(readVariant(await readWhole(file.file)).prepared, setting, backend);
     await engine.setPlan(options.plan, options.signal);
@@ -329,6 +338,17 @@ export class TextEngine {
   /** Graph nodes per compiled segment. */
   get nodeCounts(): number[] {
     return this.requireRunner().nodeCounts;
+  }
+
+  /** The compile options every plan gets: which kernels take decode steps. */
+  private get compileLimits(): CompileLimits {
+    return { decodeKernel: this.decodeKernel };
+  }
+
+  /** Which kernels take the compiled plan's decode steps, and the bytes the decode kernels hold (0 without them). */
+  get decode(): { path: 'kernel' | 'onnxruntime'; kernelBytes: number } {
+    const runner = this.requireRunner();
+    return { path: runner.decodePath, kernelBytes: runner.kernelBytes };
   }
 
   /** The setting the linear weights were compressed with; undefined while they are fp32. */
@@ -413,9 +433,9 @@ export class TextEngine {
         await this.releaseDropoutRunner();
         let next: PlanRunner;
         try {
-          next = await PlanRunner.compile(this.ort, this.backend, compressed, fresh, this.attention);
+          next = await PlanRunner.compile(this.ort, this.backend, compressed, fresh, this.attention, undefined, this.compileLimits);
         } catch (err) {
-          this.runner = await PlanRunner.compile(this.ort, this.backend, fp32, fresh, this.attention);
+          this.runner = await PlanRunner.compile(this.ort, this.backend, fp32, fresh, this.attention, undefined, this.compileLimits);
           throw err;
         }
         this.runner = next;
@@ -451,8 +471,8 @@ export class TextEngine {
       // segment at a time; a width plan needs every block at once (its slices are measured).
       const compile = async (p: LlamaPlan, until?: AbortSignal) =>
         !this.prepared && this.layerwise && !p.width
-          ? PlanRunner.compile(this.ort, this.backend, await this.layerwise(until), p, this.attention)
-          : this.withPrepared(async (weights, probe) => PlanRunner.compile(this.ort, this.backend, await this.narrowed(weights, probe, p), p, this.attention), until);
+          ? PlanRunner.compile(this.ort, this.backend, await this.layerwise(until), p, this.attention, undefined, this.compileLimits)
+          : this.withPrepared(async (weights, probe) => PlanRunner.compile(this.ort, this.backend, await this.narrowed(weights, probe, p), p, this.attention, undefined, this.compileLimits), until);
       const old = this.runner;
       // WebGPU: onnxruntime-web (1.30) keeps a released session's GPU buffers (its weights and
       // what its runs allocated) for as long as any other session lives on the device, and frees
@@ -787,7 +807,7 @@ export class TextEngine {
   private async dropoutRunnerFor(plan: LlamaPlan): Promise<PlanRunner> {
     if (this.dropoutRunner) return this.dropoutRunner;
     const attention = this.attention === 'gqa' ? 'plain' : this.attention;
-    const compiled = await this.withPrepared((weights) => PlanRunner.compile(this.ort, this.backend, weights, { layers: [...plan.layers], exit: plan.exit }, attention, { dropout: true }));
+    const compiled = await this.withPrepared((weights) => PlanRunner.compile(this.ort, this.backend, weights, { layers: [...plan.layers], exit: plan.exit }, attention, { dropout: true }, this.compileLimits));
     // setPlan/compress may have run meanwhile (they release the variant): keep only a current one.
     if (this.runner?.plan !== plan) {
       await compiled.release();

@@ -24,6 +24,8 @@ import { gatherRows } from '../../models/llama/weight-reader.ts';
 import { linearBytes } from '../../models/compress/linear.ts';
 import type { LlamaPlan } from '../../models/llama/types.ts';
 import { createSession, type Backend, type OrtModule } from '../ort/runtime.ts';
+import { KernelHeap, kernelsSupported } from '../kernels/kernel-heap.ts';
+import { KernelDecoder, kernelLinearBytes, kernelReadsHead, kernelReadsLayer } from './kernel-decoder.ts';
 import type * as Ort from 'onnxruntime-web';
 
 interface CompiledSegment {
@@ -303,18 +305,62 @@ const HEAD_COPY_LIMIT = 256 * 2 ** 20;
  */
 export const HOST_LOOKUP_BYTES = 64 * 2 ** 20;
 
+/**
+ * Bytes of int8 weights up to which WASM decode steps run on Whittle's own kernels by default
+ * (kernel-decoder.ts): they need a copy of the weights beside onnxruntime's, so 'auto' takes them
+ * where that copy is at most this (SmolLM2-135M q8: 134 MB; SmolLM2-360M and Qwen2.5-0.5B fit,
+ * Llama-3.2-1B's 1.24 GB does not).
+ */
+export const KERNEL_COPY_LIMIT = 512 * 2 ** 20;
+
+/**
+ * Which kernels run a WASM decode step (one new position on the full path): 'kernel' = Whittle's
+ * own int8 SIMD kernels (int8 weights only, workers/text/kernel-decoder.ts), 'onnxruntime' = the
+ * compiled graphs, 'auto' = the kernels where the weights are int8 and their copy is at most
+ * KERNEL_COPY_LIMIT bytes. Prefill, drafts, verification and dropout runs always use the graphs.
+ */
+export type DecodeKernelChoice = 'auto' | 'kernel' | 'onnxruntime';
+
 /** PlanRunner.compile's size rules, for tests and benchmarks that exercise them at small sizes. */
 export interface CompileLimits {
   /** Most bytes of block weights per session (default SEGMENT_BYTES). */
   segmentBytes?: number;
   /** fp32 table bytes from which tokens are looked up on the host (default HOST_LOOKUP_BYTES). */
   hostLookupBytes?: number;
+  /** Which kernels run decode steps on WASM (default 'auto'). */
+  decodeKernel?: DecodeKernelChoice;
 }
 
 /** RoPE cos / sin tables [maxSeqLen, headSize / 2] (prepare.ts). */
 interface RopeTables {
   cos: Float32Array;
   sin: Float32Array;
+}
+
+/**
+ * A decoder on Whittle's kernels for `plan`, or why decode steps stay on the graphs: not WASM,
+ * asked not to, no WebAssembly SIMD, a head read from the embedding table, weights not int8
+ * (judged on the plan's first layer; compile checks the others and the head as they come), or
+ * under 'auto' a copy larger than KERNEL_COPY_LIMIT.
+ */
+function kernelDecoderFor(backend: Backend, choice: DecodeKernelChoice, source: LayerwiseWeights, plan: LlamaPlan, first: PreparedLayer, sharesTable: boolean): KernelDecoder | string {
+  if (choice === 'onnxruntime') return 'not asked for';
+  if (backend !== 'wasm') return 'the decode kernels run on the WASM backend only';
+  if (sharesTable) return 'the head reads the embedding table (an fp32 tied head too big to copy)';
+  if (!kernelReadsLayer(first)) return 'the decode kernels read int8 weights only (q8, or q4 on the int8 kernel)';
+  if (source.headSize % 4 !== 0) return `the decode kernels need a head size divisible by 4, not ${source.headSize}`;
+  if (!kernelsSupported()) return 'this engine has no WebAssembly SIMD';
+  const c = source.config;
+  const perLayer = kernelLinearBytes(first.qkv) + kernelLinearBytes(first.wo) + kernelLinearBytes(first.gateUp) + kernelLinearBytes(first.down);
+  const headBytes = c.vocabSize * c.dim * (source.headIsFp32 ? 4 : 1);
+  const copy = perLayer * plan.layers.length + headBytes;
+  if (choice === 'auto' && copy > KERNEL_COPY_LIMIT) return `their copy of the weights (${copy} bytes) is over KERNEL_COPY_LIMIT`;
+  return new KernelDecoder(KernelHeap.create(), c, source.headSize, plan.layers, { cos: source.ropeCos, sin: source.ropeSin });
+}
+
+/** With decodeKernel 'kernel', a plan the kernels cannot take is an error rather than a silent fallback. */
+function refuseKernel(why: string): WhittleError {
+  return new WhittleError('UNSUPPORTED', `decodeKernel 'kernel': ${why}`, { reason: why });
 }
 
 export class PlanRunner {
@@ -359,6 +405,8 @@ export class PlanRunner {
     private embeddingRows?: (ids: readonly number[]) => Promise<Float32Array>,
     /** The RoPE tables, when the segments take each run's rows as inputs (compile's split plans). */
     private readonly rope?: RopeTables,
+    /** Decode steps on Whittle's kernels (WASM, int8 weights), with the embedding table when tokens are not looked up on the host. */
+    private decoder: { kernels: KernelDecoder; table: Float32Array | null } | null = null,
   ) {
     const { nKvHeads, nHeads } = weights.config;
     this.inputs = new StepInputs(ort, attention, nHeads / nKvHeads);
@@ -387,7 +435,7 @@ export class PlanRunner {
    * model while they are created.
    */
   static async compile(ort: OrtModule, backend: Backend, weights: PreparedWeights | LayerwiseWeights, plan: LlamaPlan, attention: AttentionKind, graphOptions?: SegmentOptions, limits: CompileLimits = {}): Promise<PlanRunner> {
-    const { segmentBytes, hostLookupBytes = HOST_LOOKUP_BYTES } = limits;
+    const { segmentBytes, hostLookupBytes = HOST_LOOKUP_BYTES, decodeKernel = 'auto' } = limits;
     // Default: the head is a MatMul on its transposed copy. Reading a tied head from the
     // embedding table (`headFromEmbedding`, WASM only) saves 113 MB at SmolLM2-135M but measured
     // 1.00-1.06x slower per decode step (models/llama/README.md), so below HEAD_COPY_LIMIT it is
@@ -403,12 +451,17 @@ export class PlanRunner {
     const kvHeads = Array.from({ length: c.nLayers }, () => c.nKvHeads);
     let embeddingRows: ((ids: readonly number[]) => Promise<Float32Array>) | undefined;
     let rope: RopeTables | undefined;
+    let decoder: KernelDecoder | null = null;
+    let decoderTable: Float32Array | null = null;
     try {
       const planned = planSegments(plan, c.nLayers);
       // Block bytes per layer, measured on the first kept layer (blocks of one plan share a form;
       // width-pruned layers are narrower, so this over-counts them: more chunks, never fewer).
       const first = await source.layer(plan.layers[0]!);
       const perLayer = blockBytes(first);
+      const made = kernelDecoderFor(backend, decodeKernel, source, plan, first, sharesTable);
+      if (typeof made === 'string' && decodeKernel === 'kernel') throw refuseKernel(made);
+      decoder = typeof made === 'string' ? null : made;
       // A head that reads the embedding table shares that initializer with the Gather only
       // inside one session: split, each would hold its own copy (1.05 GB at Llama-3.2-1B), more
       // than splitting saves. Such plans split only where the source can read token rows itself.
@@ -442,6 +495,15 @@ export class PlanRunner {
         if (usesTable(seg)) table ??= await source.embedding();
         const embedding = needsTable(seg) ? table! : new Float32Array(0);
         const head = needsHead(seg) ? await source.head(table ?? undefined) : new Float32Array(0);
+        // The decode kernels take their copy before onnxruntime's session lets the arrays go.
+        if (decoder && seg.layers.every((l) => kernelReadsLayer(layers[l]!)) && (seg.head !== 'final' || kernelReadsHead(head))) {
+          for (const l of seg.layers) decoder.addLayer(l, layers[l]!);
+          if (seg.head === 'final') decoder.setHead(source.finalNorm, head);
+          if (seg.embed && !embeddingRows) decoderTable = table!.slice();
+        } else if (decoder) {
+          if (decodeKernel === 'kernel') throw refuseKernel('the decode kernels read int8 weights and an int8 or fp32 head only');
+          decoder = null;
+        }
         // The table's last user releases it below, once its session holds what it needs.
         const tableDone = usesTable(seg) && --tableUsers === 0 ? table : null;
         if (tableDone) table = null;
@@ -467,7 +529,8 @@ export class PlanRunner {
       throw err;
     }
     const segments = compiled as CompiledSegment[];
-    const runner = new PlanRunner(ort, backend, { config: c, headSize: source.headSize, kvHeads }, plan, attention, segments, embeddingRows, rope);
+    const kernels = decoder?.complete ? { kernels: decoder, table: embeddingRows ? null : decoderTable } : null;
+    const runner = new PlanRunner(ort, backend, { config: c, headSize: source.headSize, kvHeads }, plan, attention, segments, embeddingRows, rope, kernels);
     // One throwaway step so onnxruntime's first-run allocations (and, on WebGPU, shader
     // compilation) happen at load time instead of inflating the first token's latency.
     try {
@@ -523,6 +586,7 @@ export class PlanRunner {
     this.caches.clear();
     this.position = 0;
     for (const kv of this.host.values()) kv.length = 0;
+    this.decoder?.kernels.reset();
     if (this.backend === 'wasm') return;
     for (const seg of this.segments) {
       for (const l of seg.layers) {
@@ -550,6 +614,7 @@ export class PlanRunner {
     if (end > this.weights.config.maxSeqLen) {
       throw new WhittleError('INVALID_ARGUMENT', `${end} positions exceed the model's context of ${this.weights.config.maxSeqLen}`, { positions: end, maxSeqLen: this.weights.config.maxSeqLen });
     }
+    if (tokens.length === 1 && !options.exit && this.decoderReady()) return this.kernelStep(tokens[0]!, options.signal);
     const chunk = Math.max(1, Math.floor(this.prefillChunk));
     let logits: Float32Array = new Float32Array(0);
     // Each chunk attends to the cache the previous chunks appended (one append of S positions
@@ -562,6 +627,34 @@ export class PlanRunner {
     }
     const vocab = this.weights.config.vocabSize;
     return logits.subarray(logits.length - vocab); // the last position (segments with allLogits return every one)
+  }
+
+  /** Which kernels take this runner's decode steps (see DecodeKernelChoice). */
+  get decodePath(): 'kernel' | 'onnxruntime' {
+    return this.decoder ? 'kernel' : 'onnxruntime';
+  }
+
+  /** Bytes of the decode kernels' memory (their copy of the weights, caches, scratch); 0 without them. */
+  get kernelBytes(): number {
+    return this.decoder?.kernels.reservedBytes ?? 0;
+  }
+
+  /** Whether the kernels can take a full-path step now: every kept layer caches exactly `position` (not while drafts are ahead). */
+  private decoderReady(): boolean {
+    const d = this.decoder?.kernels;
+    return d !== undefined && this.plan.layers.every((l) => d.lengthOf(l) === this.position && this.host.get(l)!.length === this.position);
+  }
+
+  /** One decode step on the kernels; the host caches get the new K/V too, so the graphs can take the next step. */
+  private async kernelStep(token: number, signal: AbortSignal | undefined): Promise<Float32Array> {
+    throwIfAborted(signal);
+    const { kernels, table } = this.decoder!;
+    const dim = this.weights.config.dim;
+    const row = table ? table.subarray(token * dim, (token + 1) * dim) : await this.embeddingRows!([token]);
+    throwIfAborted(signal);
+    const logits = kernels.step(row, this.position, (l, key, value) => this.host.get(l)!.append(key, value, 1));
+    this.position += 1;
+    return logits;
   }
 
   /**
@@ -657,6 +750,7 @@ export class PlanRunner {
   async truncate(length: number): Promise<void> {
     if (this.backend === 'wasm') {
       for (const kv of this.host.values()) kv.length = Math.min(kv.length, length);
+      this.decoder?.kernels.truncate(length);
       this.position = Math.min(this.position, length);
       return;
     }
@@ -796,7 +890,12 @@ export class PlanRunner {
           const newKey = out[`new_key.${l}`];
           const newValue = out[`new_value.${l}`];
           const rowWidth = this.weights.kvHeads[l]! * hs; // new_key/new_value values per row (this block's own KV heads)
-          if (wasm) this.host.get(l)!.append((newKey!.data as Float32Array).subarray(appendFrom * rowWidth), (newValue!.data as Float32Array).subarray(appendFrom * rowWidth), S - appendFrom);
+          if (wasm) {
+            const key = (newKey!.data as Float32Array).subarray(appendFrom * rowWidth);
+            const value = (newValue!.data as Float32Array).subarray(appendFrom * rowWidth);
+            this.host.get(l)!.append(key, value, S - appendFrom);
+            this.decoder?.kernels.append(l, key, value, S - appendFrom);
+          }
           else {
             const cache = this.caches.get(l)!;
             cache.key.dispose();
@@ -836,6 +935,7 @@ export class PlanRunner {
     }
     this.caches.clear();
     this.host.clear();
+    this.decoder = null;
     await Promise.all(this.segments.map((s) => s.session.release()));
   }
 }

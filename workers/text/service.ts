@@ -11,6 +11,7 @@ import type { LlamaPlan, WeightsSetting, WidthPlan } from '../../models/llama/ty
 import { validateWeights } from '../../models/compress/kernel-choice.ts';
 import type { WidthMethod } from './width-prune.ts';
 import type { AttentionKind } from '../../models/llama/graph.ts';
+import type { DecodeKernelChoice } from './runner.ts';
 import { watchWasmHeap, wasmHeapBytes } from '../ort/heap.ts';
 import { loadOrt, runtimeInfo, type OrtModule, type RuntimeConfig, type RuntimeInfo } from '../ort/runtime.ts';
 import type { GenerateOptions, Prompt, TextEvent } from '../../core/text-types.ts';
@@ -40,6 +41,8 @@ export type TextModelSource =
 export interface TextLoadWireOptions {
   plan?: LlamaPlan;
   attention?: AttentionKind | 'auto';
+  /** Which kernels run WASM decode steps (TextEngineOptions.decodeKernel). */
+  decodeKernel?: DecodeKernelChoice;
   compress?: WeightsSetting;
   /**
    * [variant] With `compress`: keep the weights' stored (packed) form so `exportVariant()` can
@@ -57,6 +60,12 @@ export interface TextModelInfo {
   plan: LlamaPlan;
   attention: AttentionKind;
   nodeCounts: number[];
+  /**
+   * Which kernels take decode steps: 'kernel' = Whittle's own int8 WebAssembly SIMD kernels
+   * (WASM, int8 weights), 'onnxruntime' = the compiled graphs; `kernelBytes`, the kernels'
+   * memory (their copy of the weights, KV caches and scratch; 0 without them).
+   */
+  decode: { path: 'kernel' | 'onnxruntime'; kernelBytes: number };
   runtime: RuntimeInfo;
   /**
    * Memory after the last load or compile: onnxruntime's WASM heap (it only grows, so this is its
@@ -275,7 +284,7 @@ export class TextService {
    */
   private async loadPrepared(source: TextModelSource, options: TextLoadWireOptions): Promise<TextModelInfo> {
     const backend = this.runtime!.backend;
-    const engineOptions = { ...(options.attention ? { attention: options.attention } : {}), ...(options.plan ? { plan: options.plan } : {}) };
+    const engineOptions = { ...(options.attention ? { attention: options.attention } : {}), ...(options.decodeKernel ? { decodeKernel: options.decodeKernel } : {}), ...(options.plan ? { plan: options.plan } : {}) };
     // The source is read and checked before the loaded engine goes: a bad file loses nothing.
     if (source.format === 'variant') {
       // Only the header is read here: the engine reads the blocks from the file as plans compile.
@@ -598,6 +607,7 @@ export class TextService {
       plan: engine.plan,
       attention: engine.attention,
       nodeCounts: engine.nodeCounts,
+      decode: engine.decode,
       runtime: runtimeInfo(this.runtime!, this.ort!),
       ...(engine.weights ? { weights: engine.weights } : {}),
       memory: { wasmHeapBytes: wasmHeapBytes(), heldWeightBytes: engine.heldWeightBytes },

@@ -1,0 +1,221 @@
+// The decode step's numeric kernels, in AssemblyScript (compiled to WebAssembly SIMD by
+// scripts/build-kernels.ts; the bytes ship in ../decode-kernels.wasm.ts). One position at a
+// time: matrix-vector products over int8 weights, attention over a float KV cache, and the
+// element-wise ops between them. Every pointer is a byte offset into the imported memory; the
+// caller (../kernel-heap.ts, ../../text/kernel-decoder.ts) owns every allocation.
+//
+// Why a kernel of our own: onnxruntime-web's WASM DynamicQuantizeMatMul runs a one-row product
+// at 4.0-6.7 GMAC/s at SmolLM2-135M's shapes (MLAS packs for GEMM), which made a decode step
+// kernel-bound (bench/RESULTS.md). The int8 product below runs the same shapes at 14-20 GMAC/s
+// from cache and is limited by memory bandwidth over a whole step.
+
+// ---- int8 matrix-vector product ------------------------------------------------------------
+
+// Activations are quantized symmetrically to [-ACT_MAX, ACT_MAX] (11 bits). With int8 weights a
+// lane of i32x4.dot_i16x8_s accumulates K/4 products of at most 127 * 1023 each, which stays
+// inside i32 for K <= 16384 (Llama-3.2-1B's widest input is 8192).
+const ACT_MAX: f32 = 1023;
+
+/**
+ * Quantizes x [K] f32 into q [Kpad] i16 (zeros after K) and returns the scale s (x ~ q * s).
+ * An all-zero row has scale 0 and quantizes to zeros.
+ */
+export function quantizeActivations(x: usize, q: usize, K: i32, Kpad: i32): f32 {
+  let amax = f32x4.splat(0);
+  let k = 0;
+  for (; k + 4 <= K; k += 4) amax = f32x4.max(amax, f32x4.abs(v128.load(x + (<usize>k << 2))));
+  let m = max(max(f32x4.extract_lane(amax, 0), f32x4.extract_lane(amax, 1)), max(f32x4.extract_lane(amax, 2), f32x4.extract_lane(amax, 3)));
+  for (; k < K; k++) m = max(m, abs(load<f32>(x + (<usize>k << 2))));
+  if (!(m > 0 && isFinite(m))) {
+    // All zeros: scale 0. Inf or NaN in the row: a NaN scale, so the products are NaN as fp32
+    // arithmetic would make them, never a finite value made up by the rounding.
+    for (let i = 0; i < Kpad; i++) store<i16>(q + (<usize>i << 1), 0);
+    return m == 0 ? 0 : NaN;
+  }
+  const inv = ACT_MAX / m;
+  const vinv = f32x4.splat(inv);
+  k = 0;
+  for (; k + 8 <= K; k += 8) {
+    const a = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x + (<usize>k << 2)), vinv)));
+    const b = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x + (<usize>k << 2) + 16), vinv)));
+    v128.store(q + (<usize>k << 1), i16x8.narrow_i32x4_s(a, b));
+  }
+  for (; k < K; k++) store<i16>(q + (<usize>k << 1), <i16>(<i32>nearest(load<f32>(x + (<usize>k << 2)) * inv)));
+  for (; k < Kpad; k++) store<i16>(q + (<usize>k << 1), 0);
+  return m / ACT_MAX;
+}
+
+/**
+ * y[n] = (Σ_k W[n, k] * q[k]) * scales[n] * qScale (+ bias[n] when bias != 0), n < Npad.
+ * W is int8 in blocks of 4 output rows by 16 inputs, [Npad/4][Kpad/16][4][16] (packInt8Rows in
+ * ../kernel-pack.ts): each iteration reads one 64-byte line, so a whole matrix streams through
+ * memory in order. Kpad % 16 == 0, Npad % 4 == 0; q is [Kpad] i16 (quantizeActivations).
+ */
+export function gemvInt8(w: usize, scales: usize, q: usize, qScale: f32, bias: usize, y: usize, Npad: i32, Kpad: i32): void {
+  let p = w;
+  const vq = f32x4.splat(qScale);
+  for (let n = 0; n < Npad; n += 4) {
+    let a0 = i32x4.splat(0);
+    let a1 = i32x4.splat(0);
+    let a2 = i32x4.splat(0);
+    let a3 = i32x4.splat(0);
+    for (let k = 0; k < Kpad; k += 16) {
+      const xl = v128.load(q + (<usize>k << 1));
+      const xh = v128.load(q + (<usize>k << 1) + 16);
+      let v = v128.load(p);
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v), xl));
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v), xh));
+      v = v128.load(p + 16);
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v), xl));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v), xh));
+      v = v128.load(p + 32);
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v), xl));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v), xh));
+      v = v128.load(p + 48);
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v), xl));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v), xh));
+      p += 64;
+    }
+    // The four rows' lane sums at once: [Σa0, Σa1, Σa2, Σa3].
+    const s01 = i32x4.add(v128.shuffle<i32>(a0, a1, 0, 4, 1, 5), v128.shuffle<i32>(a0, a1, 2, 6, 3, 7));
+    const s23 = i32x4.add(v128.shuffle<i32>(a2, a3, 0, 4, 1, 5), v128.shuffle<i32>(a2, a3, 2, 6, 3, 7));
+    const sums = i32x4.add(v128.shuffle<i32>(s01, s23, 0, 1, 4, 5), v128.shuffle<i32>(s01, s23, 2, 3, 6, 7));
+    const off = <usize>n << 2;
+    let out = f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(sums), v128.load(scales + off)), vq);
+    if (bias != 0) out = f32x4.add(out, v128.load(bias + off));
+    v128.store(y + off, out);
+  }
+}
+
+/**
+ * y[n] = Σ_k W[n, k] * x[k] (+ bias[n]), n < Npad: fp32 weights in blocks of 4 output rows by
+ * 4 inputs, [Npad/4][Kpad/4][4][4] (packF32Rows). Kpad % 4 == 0, x is [Kpad] (zeros after K).
+ */
+export function gemvF32(w: usize, x: usize, bias: usize, y: usize, Npad: i32, Kpad: i32): void {
+  let p = w;
+  for (let n = 0; n < Npad; n += 4) {
+    let a0 = f32x4.splat(0);
+    let a1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0);
+    let a3 = f32x4.splat(0);
+    for (let k = 0; k < Kpad; k += 4) {
+      const xv = v128.load(x + (<usize>k << 2));
+      a0 = f32x4.add(a0, f32x4.mul(v128.load(p), xv));
+      a1 = f32x4.add(a1, f32x4.mul(v128.load(p + 16), xv));
+      a2 = f32x4.add(a2, f32x4.mul(v128.load(p + 32), xv));
+      a3 = f32x4.add(a3, f32x4.mul(v128.load(p + 48), xv));
+      p += 64;
+    }
+    const s01 = f32x4.add(v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), v128.shuffle<f32>(a0, a1, 2, 6, 3, 7));
+    const s23 = f32x4.add(v128.shuffle<f32>(a2, a3, 0, 4, 1, 5), v128.shuffle<f32>(a2, a3, 2, 6, 3, 7));
+    let out = f32x4.add(v128.shuffle<f32>(s01, s23, 0, 1, 4, 5), v128.shuffle<f32>(s01, s23, 2, 3, 6, 7));
+    const off = <usize>n << 2;
+    if (bias != 0) out = f32x4.add(out, v128.load(bias + off));
+    v128.store(y + off, out);
+  }
+}
+
+// ---- element-wise --------------------------------------------------------------------------
+
+/** y [n] = x / sqrt(mean(x^2) + eps) * gamma (onnxruntime's SimplifiedLayerNormalization, f32 sums). */
+export function rmsNorm(x: usize, gamma: usize, y: usize, n: i32, eps: f32): void {
+  let acc = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v = v128.load(x + (<usize>i << 2));
+    acc = f32x4.add(acc, f32x4.mul(v, v));
+  }
+  let ss = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+  for (; i < n; i++) {
+    const v = load<f32>(x + (<usize>i << 2));
+    ss += v * v;
+  }
+  const inv = <f32>1 / Mathf.sqrt(ss / <f32>n + eps);
+  for (i = 0; i < n; i++) store<f32>(y + (<usize>i << 2), load<f32>(x + (<usize>i << 2)) * inv * load<f32>(gamma + (<usize>i << 2)));
+}
+
+/** a [n] += b [n]. */
+export function addInPlace(a: usize, b: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(a + (<usize>i << 2), f32x4.add(v128.load(a + (<usize>i << 2)), v128.load(b + (<usize>i << 2))));
+  for (; i < n; i++) store<f32>(a + (<usize>i << 2), load<f32>(a + (<usize>i << 2)) + load<f32>(b + (<usize>i << 2)));
+}
+
+/**
+ * Rotary embedding, interleaved pairs (onnxruntime's RotaryEmbedding with interleaved = 1): for
+ * each of `heads` heads of hs values, (x[2i], x[2i+1]) turns by the angle whose cos / sin are
+ * cos[i] / sin[i] (the position's rows of the tables, hs/2 each).
+ */
+export function rope(x: usize, cos: usize, sin: usize, heads: i32, hs: i32): void {
+  const half = hs >> 1;
+  for (let h = 0; h < heads; h++) {
+    const base = x + (<usize>(h * hs) << 2);
+    for (let i = 0; i < half; i++) {
+      const p = base + (<usize>i << 3);
+      const x0 = load<f32>(p);
+      const x1 = load<f32>(p + 4);
+      const c = load<f32>(cos + (<usize>i << 2));
+      const s = load<f32>(sin + (<usize>i << 2));
+      store<f32>(p, x0 * c - x1 * s);
+      store<f32>(p + 4, x0 * s + x1 * c);
+    }
+  }
+}
+
+/** y [F] = silu(gu[0..F]) * gu[F..2F] (gate | up columns). */
+export function siluMul(gu: usize, y: usize, F: i32): void {
+  for (let i = 0; i < F; i++) {
+    const g = load<f32>(gu + (<usize>i << 2));
+    const u = load<f32>(gu + (<usize>(i + F) << 2));
+    store<f32>(y + (<usize>i << 2), (g / (<f32>1 + Mathf.exp(-g))) * u);
+  }
+}
+
+// ---- attention -----------------------------------------------------------------------------
+
+/** Σ_d a[d] * b[d] over hs values (hs % 4 == 0). */
+@inline function dot(a: usize, b: usize, hs: i32): f32 {
+  let acc = f32x4.splat(0);
+  for (let d = 0; d < hs; d += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(a + (<usize>d << 2)), v128.load(b + (<usize>d << 2))));
+  return f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+}
+
+/**
+ * Causal attention of one new position over T cached ones (the new one included), grouped-query:
+ * query head h reads KV head h / (H / KV). q [H*hs] (scaled beforehand: the graphs' scale is 1),
+ * keys and values [KV][cap][hs] (the first T positions filled), out [H*hs], scores [T] scratch.
+ * hs % 4 == 0.
+ */
+export function attend(q: usize, keys: usize, values: usize, out: usize, scores: usize, H: i32, KV: i32, hs: i32, T: i32, cap: i32): void {
+  const G = H / KV;
+  const rowBytes = <usize>hs << 2;
+  for (let h = 0; h < H; h++) {
+    const kv = h / G;
+    const qh = q + <usize>h * rowBytes;
+    const kBase = keys + <usize>kv * <usize>cap * rowBytes;
+    const vBase = values + <usize>kv * <usize>cap * rowBytes;
+    let m: f32 = -Infinity;
+    for (let t = 0; t < T; t++) {
+      const s = dot(qh, kBase + <usize>t * rowBytes, hs);
+      store<f32>(scores + (<usize>t << 2), s);
+      m = max(m, s);
+    }
+    let sum: f32 = 0;
+    for (let t = 0; t < T; t++) {
+      const e = Mathf.exp(load<f32>(scores + (<usize>t << 2)) - m);
+      store<f32>(scores + (<usize>t << 2), e);
+      sum += e;
+    }
+    const oh = out + <usize>h * rowBytes;
+    for (let d = 0; d < hs; d += 4) v128.store(oh + (<usize>d << 2), f32x4.splat(0));
+    const inv = <f32>1 / sum;
+    for (let t = 0; t < T; t++) {
+      const p = f32x4.splat(load<f32>(scores + (<usize>t << 2)) * inv);
+      const vt = vBase + <usize>t * rowBytes;
+      for (let d = 0; d < hs; d += 4) {
+        const o = oh + (<usize>d << 2);
+        v128.store(o, f32x4.add(v128.load(o), f32x4.mul(p, v128.load(vt + (<usize>d << 2)))));
+      }
+    }
+  }
+}

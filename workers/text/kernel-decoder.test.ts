@@ -1,0 +1,197 @@
+import { describe, expect, it } from 'vitest';
+import { readLlama2cCheckpoint } from '../../models/import/llama2c/checkpoint.ts';
+import { readLocalModelFile } from '../../models/local.ts';
+import { prepareWeights, type PreparedLayer, type PreparedWeights } from '../../models/llama/prepare.ts';
+import { randomLlama } from '../../models/llama/testing/random-model.ts';
+import type { LinearWeight } from '../../models/compress/linear.ts';
+import type { LlamaConfig, LlamaPlan, LlamaWeights, WeightsSetting } from '../../models/llama/types.ts';
+import { loadOrt } from '../ort/runtime.ts';
+import { PlanRunner, type DecodeKernelChoice } from './runner.ts';
+
+const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
+
+/** An int8 linear's exact fp32 values (b * scale per column): the weight-only model the kernels approximate. */
+function dequantized(w: LinearWeight): LinearWeight {
+  if (w instanceof Float32Array || w.kind !== 'int8') return w;
+  const { b, scales, K, N } = w.weight;
+  const out = new Float32Array(K * N);
+  for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) out[k * N + n] = b[k * N + n]! * scales[n]!;
+  return out;
+}
+
+function dequantizedWeights(p: PreparedWeights): PreparedWeights {
+  const layer = (l: PreparedLayer): PreparedLayer => ({
+    ...l,
+    qkv: dequantized(l.qkv),
+    wo: dequantized(l.wo),
+    gateUp: dequantized(l.gateUp),
+    down: dequantized(l.down),
+  });
+  return { ...p, layers: p.layers.map(layer), head: dequantized(p.head) };
+}
+
+/** Largest |a - b| over the logit range of b. */
+function relativeError(a: Float32Array, b: Float32Array): number {
+  let scale = 0;
+  let worst = 0;
+  for (let i = 0; i < b.length; i++) {
+    scale = Math.max(scale, Math.abs(b[i]!));
+    worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+  }
+  return worst / scale;
+}
+
+const argmax = (x: Float32Array) => x.reduce((best, v, i) => (v > x[best]! ? i : best), 0);
+
+async function runner(prepared: PreparedWeights, plan: LlamaPlan, decodeKernel: DecodeKernelChoice): Promise<PlanRunner> {
+  return PlanRunner.compile(ort, 'wasm', prepared, plan, 'onnx', undefined, { decodeKernel });
+}
+
+/**
+ * Prefill `prompt`, then decode `steps` tokens greedily on the kernels, and feed the same tokens
+ * to the fp32 graphs over the dequantized weights (onnxruntime's MatMul: an independent
+ * implementation of the weight-only int8 model) and to the int8 graphs (DynamicQuantizeMatMul).
+ * Returns the worst relative logit error of each against the fp32 reference.
+ */
+async function decodeAgainstReference(
+  config: LlamaConfig,
+  weights: LlamaWeights,
+  setting: WeightsSetting,
+  plan: LlamaPlan,
+  prompt: number[],
+  steps: number,
+) {
+  const prepared = prepareWeights(config, weights, { weights: setting });
+  const kernel = await runner(prepared, plan, 'kernel');
+  const graphs = await runner(prepared, plan, 'onnxruntime');
+  const reference = await runner(dequantizedWeights(prepared), plan, 'onnxruntime');
+  expect(kernel.decodePath).toBe('kernel');
+  expect(graphs.decodePath).toBe('onnxruntime');
+  let kernelError = 0;
+  let graphError = 0;
+  let agree = 0;
+  let logits = await kernel.step(prompt);
+  await graphs.step(prompt);
+  await reference.step(prompt);
+  for (let i = 0; i < steps; i++) {
+    const token = argmax(logits);
+    logits = await kernel.step([token]);
+    const want = await reference.step([token]);
+    const int8Graphs = await graphs.step([token]);
+    kernelError = Math.max(kernelError, relativeError(logits, want));
+    graphError = Math.max(graphError, relativeError(int8Graphs, want));
+    if (argmax(logits) === argmax(want)) agree++;
+  }
+  await Promise.all([kernel.release(), graphs.release(), reference.release()]);
+  return { kernelError, graphError, agree };
+}
+
+const stories = readLlama2cCheckpoint(readLocalModelFile('stories260K', 'stories260K.bin'));
+
+describe("KernelDecoder (int8 decode steps on Whittle's kernels)", () => {
+  it('stories260K q8: every step within 1% of the weight-only fp32 logits, closer than the int8 graphs, the same greedy tokens', async () => {
+    const { kernelError, graphError, agree } = await decodeAgainstReference(
+      stories.config,
+      stories.weights,
+      { linear: 'q8', head: 'q8' },
+      { layers: [0, 1, 2, 3, 4] },
+      [1, 403, 407, 261, 378],
+      24,
+    );
+    expect(kernelError).toBeLessThan(0.01);
+    // 11-bit activations against DynamicQuantizeMatMul's 8: the kernels should be the closer of the two.
+    expect(kernelError).toBeLessThan(graphError);
+    expect(agree).toBe(24);
+  });
+
+  it('a random GQA model with Qwen-style q/k/v biases, untied fp32 head, widths not multiples of 16, a pruned plan', async () => {
+    const m = randomLlama({ dim: 48, hiddenDim: 52, nLayers: 4, nHeads: 4, nKvHeads: 2, vocabSize: 37, qkvBias: true }, 3);
+    const { kernelError, agree } = await decodeAgainstReference(
+      m.config,
+      m.weights,
+      { linear: 'q8' },
+      { layers: [0, 2, 3] },
+      [1, 5, 9, 33],
+      12,
+    );
+    expect(kernelError).toBeLessThan(0.01);
+    expect(agree).toBeGreaterThanOrEqual(11);
+  });
+});
+
+describe('KernelDecoder inside PlanRunner: the graphs and the kernels share one KV history', () => {
+  const prepared = prepareWeights(stories.config, stories.weights, { weights: { linear: 'q8', head: 'q8' } });
+  const plan = { layers: [0, 1, 2, 3, 4], exit: 2 };
+
+  /**
+   * A sequence mixing both paths on one runner: chunked prefill (graphs), kernel steps, drafts
+   * through the exit (graphs, early layers only), verification of the later layers (graphs), a
+   * truncation of rejected drafts, then kernel steps again; returns every step's logits.
+   */
+  async function mixed(r: PlanRunner): Promise<Float32Array[]> {
+    const out: Float32Array[] = [];
+    r.prefillChunk = 3;
+    out.push(await r.step([1, 403, 407, 261, 378, 300, 301]));
+    out.push(await r.step([432]), await r.step([383]));
+    const start = r.position;
+    const d1 = await r.draftStep(286);
+    const d2 = await r.draftStep(261);
+    const hidden = new Float32Array([...d1.hidden, ...d2.hidden]);
+    out.push(await r.verify(hidden, 2));
+    await r.truncate(start + 1); // the second draft rejected
+    out.push(await r.step([290]), await r.step([291]), await r.step([292]));
+    return out;
+  }
+
+  it('mixed graph and kernel steps (chunked prefill, drafts, verification, truncation) match the weight-only fp32 graphs doing the same', async () => {
+    const kernel = await runner(prepared, plan, 'kernel');
+    const reference = await runner(dequantizedWeights(prepared), plan, 'onnxruntime');
+    const got = await mixed(kernel);
+    const want = await mixed(reference);
+    expect(got).toHaveLength(want.length);
+    // Graph runs on the shared cache are exact up to DynamicQuantizeMatMul; kernel steps within 1%.
+    for (let i = 0; i < want.length; i++) expect(relativeError(got[i]!, want[i]!), `step ${i}`).toBeLessThan(0.02);
+    expect(kernel.position).toBe(reference.position);
+    await Promise.all([kernel.release(), reference.release()]);
+  });
+
+  it('reset starts a new sequence on the kernels: the same prompt gives the same logits again', async () => {
+    const r = await runner(prepared, { layers: [0, 1, 2, 3, 4] }, 'kernel');
+    const run = async () => {
+      await r.step([1, 403, 407]);
+      return [await r.step([261]), await r.step([378])];
+    };
+    const first = await run();
+    r.reset();
+    const second = await run();
+    expect(second).toEqual(first);
+    await r.release();
+  });
+
+  it('an aborted kernel step throws ABORTED and leaves every cache where it was', async () => {
+    const r = await runner(prepared, { layers: [0, 1, 2, 3, 4] }, 'kernel');
+    await r.step([1, 403, 407]);
+    const controller = new AbortController();
+    controller.abort();
+    await expect(r.step([261], { signal: controller.signal })).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(r.position).toBe(3);
+    const after = await r.step([261]);
+    const fresh = await runner(prepared, { layers: [0, 1, 2, 3, 4] }, 'kernel');
+    await fresh.step([1, 403, 407]);
+    expect(after).toEqual(await fresh.step([261]));
+    await Promise.all([r.release(), fresh.release()]);
+  });
+
+  it("'auto' leaves fp32 weights on the graphs; 'kernel' refuses them with UNSUPPORTED", async () => {
+    const fp32 = prepareWeights(stories.config, stories.weights);
+    const auto = await runner(fp32, { layers: [0, 1, 2, 3, 4] }, 'auto');
+    expect(auto.decodePath).toBe('onnxruntime');
+    expect(auto.kernelBytes).toBe(0);
+    await auto.release();
+    await expect(runner(fp32, { layers: [0, 1, 2, 3, 4] }, 'kernel')).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+    const q8 = await runner(prepared, { layers: [0, 1, 2, 3, 4] }, 'auto');
+    expect(q8.decodePath).toBe('kernel');
+    expect(q8.kernelBytes).toBeGreaterThan(0);
+    await q8.release();
+  });
+});
