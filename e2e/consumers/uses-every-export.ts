@@ -93,6 +93,7 @@ import {
   type StreamEncoder,
   type TextEvent,
   type TextLoadOptions,
+  type DecodeKernelChoice,
   type WeightsSetting,
   type SparsitySetting,
   type SparsityPattern,
@@ -159,7 +160,8 @@ export async function text(w: Whittle, spawn?: SpawnWorker): Promise<string> {
   const method: SparsityMethod = 'wanda';
   const sparse: SparsitySetting = { pattern, method };
   console.log(JSON.stringify({ ...q8, sparsity: sparse } satisfies WeightsSetting));
-  const loadOptions: ModelLoadOptions & TextLoadOptions = { plan, attention, compress: q8, backend: 'wasm', ...(spawn ? { spawn } : {}) };
+  const decodeKernel: DecodeKernelChoice = 'auto';
+  const loadOptions: ModelLoadOptions & TextLoadOptions = { plan, attention, decodeKernel, compress: q8, backend: 'wasm', ...(spawn ? { spawn } : {}) };
   const folder: UrlModelSource = { url: 'https://example.com/models/smol/', integrity: 'none' };
   const published: FolderManifest = { revision: 'r1', files: [{ name: 'config.json', size: 1, sha256: '0'.repeat(64) }] };
   console.log(published.files.length);
@@ -167,7 +169,7 @@ export async function text(w: Whittle, spawn?: SpawnWorker): Promise<string> {
   const lm: TextModel = await w.text(source, loadOptions);
   const info: TextModelInfo = lm.info;
   const runtime: RuntimeInfo = info.runtime;
-  console.log(runtime.numThreads);
+  console.log(runtime.numThreads, info.decode.path, info.decode.kernelBytes);
   const sampling: SamplingOptions = { temperature: 0.8, topP: 0.9, seed: 1 };
   const speculate: SpeculateOptions = { exit: 'auto', draft: 'auto' };
   const options: GenerateOptions = { ...sampling, maxTokens: 32, speculate };

@@ -318,6 +318,10 @@ export const KERNEL_COPY_LIMIT = 512 * 2 ** 20;
  * own int8 SIMD kernels (int8 weights only, workers/text/kernel-decoder.ts), 'onnxruntime' = the
  * compiled graphs, 'auto' = the kernels where the weights are int8 and their copy is at most
  * KERNEL_COPY_LIMIT bytes. Prefill, drafts, verification and dropout runs always use the graphs.
+ *
+ * @example
+ * const lm = await w.text('smollm2-135m', { compress: { linear: 'q8' }, decodeKernel: 'kernel' });
+ * console.log(lm.info.decode); // { path: 'kernel', kernelBytes: 145031168 }
  */
 export type DecodeKernelChoice = 'auto' | 'kernel' | 'onnxruntime';
 
