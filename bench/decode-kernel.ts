@@ -1,8 +1,9 @@
 /**
- * `npx tsx bench/decode-kernel.ts [--shape smollm2-135m] [--weights q8|q4] [--steps 64] [--json]`:
+ * `npx tsx bench/decode-kernel.ts [--shape smollm2-135m] [--weights q8|q4] [--threads 1|2] [--steps 64] [--json]`:
  * a WASM decode step on Whittle's own int8 kernels (workers/text/kernel-decoder.ts) against the
  * same step on onnxruntime-web's graphs (DynamicQuantizeMatMul), same prepared weights, one
- * Node process, one thread. Both runners prefill the same 128-token prompt, then take turns
+ * Node process (`--threads 2`: onnxruntime's graphs on two threads; the kernels use one).
+ * Both runners prefill the same 128-token prompt, then take turns
  * decoding the same tokens, so both see the same machine; wall time per step (the kernels run
  * on this thread, onnxruntime's WASM on this thread too). Synthetic weights from
  * `public/models/synthetic-<shape>` (models/synthetic/generate.ts). The last line is JSON.
@@ -22,11 +23,13 @@ const { values: args } = parseArgs({
     weights: { type: 'string', default: 'q8' },
     steps: { type: 'string', default: '64' },
     json: { type: 'boolean', default: false },
+    threads: { type: 'string', default: '1' },
   },
 });
 const linear = args.weights === 'q4' ? 'q4' : 'q8';
 const steps = Number(args.steps);
-const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
+const threads = Number(args.threads);
+const ort = await loadOrt({ backend: 'wasm', numThreads: threads });
 const dir = join(REPO_ROOT, 'public', 'models', `synthetic-${args.shape}`);
 const files = Object.fromEntries(
   await Promise.all(
@@ -66,7 +69,7 @@ const result = {
   shape: args.shape,
   weights: linear,
   backend: 'wasm',
-  threads: 1,
+  threads,
   context: `128 prompt tokens + ${steps} decode steps`,
   kernel_ms: { median: Math.round(median(times.kernel) * 100) / 100, range: range(times.kernel) },
   onnxruntime_ms: { median: Math.round(median(times.onnxruntime) * 100) / 100, range: range(times.onnxruntime) },
