@@ -172,6 +172,13 @@ describe('decode kernels', () => {
       Array.from({ length: F }, (_, i) => (gu[i]! / (1 + Math.exp(-gu[i]!))) * gu[F + i]!),
       1e-6,
     );
+    // The vector exp's clamped range: gates far out on both sides, and a NaN that must stay one.
+    const far = Float32Array.of(-200, -90, 90, 200, 0.5, -0.5, 30, NaN, 1, 1, 1, 1, 1, 1, 1, 1);
+    const farOut = heap.alloc(8 * 4);
+    k.siluMul(heap.allocF32(far), farOut, 8);
+    const got = heap.f32(farOut, 8);
+    expectNear(got.subarray(0, 7), [0, 0, 90, 200, 0.5 / (1 + Math.exp(-0.5)), -0.5 / (1 + Math.exp(0.5)), 30], 1e-6);
+    expect(got[7]).toBeNaN();
 
     const heads = 3;
     const hs = 8;
