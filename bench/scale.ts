@@ -475,7 +475,10 @@ export async function runScale(browser: Browser, opts: ScaleOptions) {
     }
   }
 
-  const f32At1 = runs.find((r) => r.model === 'smollm2-135m' && r.weights === 'f32' && r.threads === 1)?.peers.transformersjs?.ratio_decode;
+  // The goal per weights setting and thread count this run measured against transformers.js.
+  const goalRows = runs
+    .filter((r) => r.model === 'smollm2-135m' && r.peers.transformersjs?.ratio_decode)
+    .map((r) => ({ weights: r.weights, threads: r.threads, ratio_decode: r.peers.transformersjs!.ratio_decode, met: r.peers.transformersjs!.ratio_decode.median >= 1.5 }));
   return {
     benchmark: 'scale',
     date: new Date().toISOString(),
@@ -503,9 +506,8 @@ export async function runScale(browser: Browser, opts: ScaleOptions) {
         'wllama 3.13 on GGUF files of the same weights (models/export/gguf.ts; f32 -> F32, q8 -> Q8_0, q4 -> Q4_0 with a Q8_0 head): loaded by URL into its own OPFS cache, then by a new instance from it; its prompt is 128 one-token words as text (its API takes text), checked against llama.cpp\u2019s count; prefill and decode from llama.cpp\u2019s own timings inside its worker (prompt_ms; predicted_ms spans the tokens after the first), page-side times in detail.timing',
     },
     goal: {
-      text: 'SmolLM2-135M shape, WASM: decode at least 1.5x transformers.js at the same quantization (f32 vs f32 here)',
-      ratio_decode_f32_1_thread: f32At1 ?? null,
-      met: f32At1 ? f32At1.median >= 1.5 : null,
+      text: 'SmolLM2-135M shape, WASM: decode at least 1.5x transformers.js at the same quantization (median of the per-round ratios)',
+      rows: goalRows,
     },
     runs,
     pages: results.map(({ tokens: _t, ...rest }) => rest),

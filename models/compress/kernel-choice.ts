@@ -15,6 +15,9 @@
  *   useful sense (SmolLM2-135M: 425 MB vs 106 MB; Llama-3.2-1B: 3.9 GB, which with the embedding
  *   does not fit a 4 GiB WASM heap). Without a config the model is taken to be large.
  * - WASM head: fp32 by default: at S = 1 the int8 kernel is 0.47x fp32 for 576 x 49152.
+ * - WASM decode steps of the 'int8' form (and an int8 head) run on Whittle's own SIMD kernels
+ *   by default (workers/text/kernel-decoder.ts, ~1.9x DynamicQuantizeMatMul's step at
+ *   SmolLM2-135M), reading the same int8 values; the graphs above still run everything else.
  * - WebGPU: `MatMulNBits` for both widths and an 8-bit head (onnxruntime's WebGPU kernels read
  *   the packed weights directly; not measured here: no GPU in this environment).
  *

@@ -210,7 +210,7 @@ describe('decode kernels', () => {
     const keys = floats(KV * cap * hs, 2);
     const values = floats(KV * cap * hs, 2);
     const out = heap.alloc(H * hs * 4);
-    k.attend(heap.allocF32(q), heap.allocF32(keys), heap.allocF32(values), out, heap.alloc(cap * 4), H, KV, hs, T, cap);
+    k.attend(heap.allocF32(q), heap.allocF32(keys), heap.allocF32(values), out, heap.alloc((H / KV) * T * 4), H, KV, hs, T, cap);
     const want = new Float64Array(H * hs);
     for (let h = 0; h < H; h++) {
       const kv = Math.floor(h / (H / KV));

@@ -81,6 +81,7 @@ interface Scratch {
   cos: number;
   sin: number;
   logits: number;
+  /** [G][scoresCap] */
   scores: number;
   scoresCap: number;
 }
@@ -318,13 +319,18 @@ export class KernelDecoder {
     layer.kv = { keys, values, cap, length: kv.length };
   }
 
-  /** The step's scratch, sized for the widest layer and `positions` attention scores. */
+  /** Query heads per KV head (attend's scores hold a row per query head of a group). */
+  private get groups(): number {
+    return this.config.nHeads / this.config.nKvHeads;
+  }
+
+  /** The step's scratch, sized for the widest layer and `positions` attention scores per query head of a group. */
   private ensureScratch(positions: number): Scratch {
     if (this.scratch && this.scratch.scoresCap >= positions) return this.scratch;
     if (this.scratch) {
       this.heap.free(this.scratch.scores);
       const scoresCap = roundUp(positions, KV_GROWTH);
-      this.scratch = { ...this.scratch, scores: this.heap.alloc(scoresCap * 4), scoresCap };
+      this.scratch = { ...this.scratch, scores: this.heap.alloc(scoresCap * this.groups * 4), scoresCap };
       return this.scratch;
     }
     const dim = this.config.dim;
@@ -355,7 +361,7 @@ export class KernelDecoder {
       cos: f32(hs / 2),
       sin: f32(hs / 2),
       logits: f32(this.head!.Npad),
-      scores: f32(scoresCap),
+      scores: f32(scoresCap * this.groups),
       scoresCap,
     };
     return this.scratch;

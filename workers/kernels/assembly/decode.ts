@@ -211,47 +211,61 @@ export function siluMul(gu: usize, y: usize, F: i32): void {
 /**
  * Causal attention of one new position over T cached ones (the new one included), grouped-query:
  * query head h reads KV head h / (H / KV). q [H*hs] (scaled beforehand: the graphs' scale is 1),
- * keys and values [KV][cap][hs] (the first T positions filled), out [H*hs], scores [T] scratch.
- * hs % 4 == 0.
+ * keys and values [KV][cap][hs] (the first T positions filled), out [H*hs], scores [G*T] scratch
+ * (G = H / KV). The G query heads of a KV head are taken together, so each cached key and value
+ * row is read once per KV head, not once per query head. hs % 4 == 0.
  */
 export function attend(q: usize, keys: usize, values: usize, out: usize, scores: usize, H: i32, KV: i32, hs: i32, T: i32, cap: i32): void {
   const G = H / KV;
   const rowBytes = <usize>hs << 2;
-  for (let h = 0; h < H; h++) {
-    const kv = h / G;
-    const qh = q + <usize>h * rowBytes;
+  const scoreRow = <usize>T << 2;
+  for (let kv = 0; kv < KV; kv++) {
     const kBase = keys + <usize>kv * <usize>cap * rowBytes;
     const vBase = values + <usize>kv * <usize>cap * rowBytes;
-    let m: f32 = -Infinity;
+    const q0 = q + <usize>(kv * G) * rowBytes;
+    const o0 = out + <usize>(kv * G) * rowBytes;
+    // Scores of the group's G heads against every position: [G][T].
     for (let t = 0; t < T; t++) {
-      const s = dot(qh, kBase + <usize>t * rowBytes, hs);
-      store<f32>(scores + (<usize>t << 2), s);
-      m = max(m, s);
+      const kt = kBase + <usize>t * rowBytes;
+      for (let g = 0; g < G; g++) store<f32>(scores + <usize>g * scoreRow + (<usize>t << 2), dot(q0 + <usize>g * rowBytes, kt, hs));
     }
-    let sum: f32 = 0;
-    let t = 0;
-    const vm = f32x4.splat(m);
-    let vsum = f32x4.splat(0);
-    for (; t + 4 <= T; t += 4) {
-      const e = exp4(f32x4.sub(v128.load(scores + (<usize>t << 2)), vm));
-      v128.store(scores + (<usize>t << 2), e);
-      vsum = f32x4.add(vsum, e);
+    // Softmax per head, in place; the probabilities' 1 / sum is folded into the weights below.
+    for (let g = 0; g < G; g++) {
+      const sg = scores + <usize>g * scoreRow;
+      let m: f32 = -Infinity;
+      for (let t = 0; t < T; t++) m = max(m, load<f32>(sg + (<usize>t << 2)));
+      const vm = f32x4.splat(m);
+      let vsum = f32x4.splat(0);
+      let t = 0;
+      for (; t + 4 <= T; t += 4) {
+        const e = exp4(f32x4.sub(v128.load(sg + (<usize>t << 2)), vm));
+        v128.store(sg + (<usize>t << 2), e);
+        vsum = f32x4.add(vsum, e);
+      }
+      let sum = f32x4.extract_lane(vsum, 0) + f32x4.extract_lane(vsum, 1) + f32x4.extract_lane(vsum, 2) + f32x4.extract_lane(vsum, 3);
+      for (; t < T; t++) {
+        const e = Mathf.exp(load<f32>(sg + (<usize>t << 2)) - m);
+        store<f32>(sg + (<usize>t << 2), e);
+        sum += e;
+      }
+      const inv = <f32>1 / sum;
+      const vinv = f32x4.splat(inv);
+      t = 0;
+      for (; t + 4 <= T; t += 4) v128.store(sg + (<usize>t << 2), f32x4.mul(v128.load(sg + (<usize>t << 2)), vinv));
+      for (; t < T; t++) store<f32>(sg + (<usize>t << 2), load<f32>(sg + (<usize>t << 2)) * inv);
+      const og = o0 + <usize>g * rowBytes;
+      for (let d = 0; d < hs; d += 4) v128.store(og + (<usize>d << 2), f32x4.splat(0));
     }
-    sum = f32x4.extract_lane(vsum, 0) + f32x4.extract_lane(vsum, 1) + f32x4.extract_lane(vsum, 2) + f32x4.extract_lane(vsum, 3);
-    for (; t < T; t++) {
-      const e = Mathf.exp(load<f32>(scores + (<usize>t << 2)) - m);
-      store<f32>(scores + (<usize>t << 2), e);
-      sum += e;
-    }
-    const oh = out + <usize>h * rowBytes;
-    for (let d = 0; d < hs; d += 4) v128.store(oh + (<usize>d << 2), f32x4.splat(0));
-    const inv = <f32>1 / sum;
+    // out_g = Σ_t p_{g,t} V_t, each value row read once for the G heads.
     for (let t = 0; t < T; t++) {
-      const p = f32x4.splat(load<f32>(scores + (<usize>t << 2)) * inv);
       const vt = vBase + <usize>t * rowBytes;
-      for (let d = 0; d < hs; d += 4) {
-        const o = oh + (<usize>d << 2);
-        v128.store(o, f32x4.add(v128.load(o), f32x4.mul(p, v128.load(vt + (<usize>d << 2)))));
+      for (let g = 0; g < G; g++) {
+        const p = f32x4.splat(load<f32>(scores + <usize>g * scoreRow + (<usize>t << 2)));
+        const og = o0 + <usize>g * rowBytes;
+        for (let d = 0; d < hs; d += 4) {
+          const o = og + (<usize>d << 2);
+          v128.store(o, f32x4.add(v128.load(o), f32x4.mul(p, v128.load(vt + (<usize>d << 2)))));
+        }
       }
     }
   }
