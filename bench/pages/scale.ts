@@ -113,6 +113,7 @@ async function whittleContender(): Promise<Contender> {
         weights_setting: lm?.info.weights ?? 'f32',
         attention: lm?.info.attention,
         node_counts: lm?.info.nodeCounts,
+        decode: lm?.info.decode,
       };
     },
   };
