@@ -41,7 +41,8 @@ export interface TextLoadOptions {
    * WebAssembly SIMD kernels when the weights are int8 (`compress: { weights: 'q8' }`, or q4 on
    * the int8 kernel) and their copy of the weights is at most 512 MiB (they keep one beside
    * onnxruntime's; `lm.info.decode.kernelBytes` says how much), else onnxruntime's graphs.
-   * 'kernel' insists (UNSUPPORTED where they cannot run), 'onnxruntime' never uses them.
+   * 'kernel' takes them whatever the copy costs, 'onnxruntime' never. fp32, 4-bit and sparse
+   * weights and WebGPU always decode on onnxruntime; `lm.info.decode.path` says which ran.
    */
   decodeKernel?: DecodeKernelChoice;
   /** Compress the linear weights as the model loads (int8 / int4, see `TextModel.compress`). */

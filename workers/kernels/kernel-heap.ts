@@ -69,6 +69,8 @@ export function kernelsSupported(): boolean {
 
 export class KernelHeap {
   private top = BASE;
+  /** The highest address ever allocated: bytes below it may be dirty (freed and returned to `top`). */
+  private highWater = BASE;
   /** Free blocks below `top`, by start, never adjacent (coalesced). */
   private readonly freeBlocks: { start: number; size: number }[] = [];
   private readonly sizes = new Map<number, number>();
@@ -128,7 +130,10 @@ export class KernelHeap {
           );
         }
       }
-      this.top = end; // fresh pages are zero
+      // Fresh pages are zero; a range below the high-water mark was used before.
+      if (ptr < this.highWater) new Uint8Array(this.memory.buffer, ptr, Math.min(end, this.highWater) - ptr).fill(0);
+      this.top = end;
+      this.highWater = Math.max(this.highWater, end);
     }
     this.sizes.set(ptr, size);
     return ptr;

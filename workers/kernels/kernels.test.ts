@@ -56,8 +56,13 @@ describe('KernelHeap', () => {
     const big = heap.alloc(64 * 2 ** 20);
     expect(heap.reservedBytes).toBeGreaterThanOrEqual(big + 64 * 2 ** 20);
     expect([...heap.f32(c, 5)]).toEqual([1, 2, 3, 4, 5]);
+    heap.f32(big, 1024).fill(7);
     heap.free(big);
     expect(() => heap.free(big)).toThrow(expect.objectContaining({ code: 'INTERNAL' }));
+    // big's bytes went back to the top of the heap: a block allocated there again is zeroed.
+    const again = heap.alloc(4096);
+    expect(again).toBe(big);
+    expect(heap.f32(again, 1024).every((v) => v === 0)).toBe(true);
   });
 });
 

@@ -807,7 +807,7 @@ export class TextEngine {
   private async dropoutRunnerFor(plan: LlamaPlan): Promise<PlanRunner> {
     if (this.dropoutRunner) return this.dropoutRunner;
     const attention = this.attention === 'gqa' ? 'plain' : this.attention;
-    const compiled = await this.withPrepared((weights) => PlanRunner.compile(this.ort, this.backend, weights, { layers: [...plan.layers], exit: plan.exit }, attention, { dropout: true }, this.compileLimits));
+    const compiled = await this.withPrepared((weights) => PlanRunner.compile(this.ort, this.backend, weights, { layers: [...plan.layers], exit: plan.exit }, attention, { dropout: true }, { decodeKernel: 'onnxruntime' }));
     // setPlan/compress may have run meanwhile (they release the variant): keep only a current one.
     if (this.runner?.plan !== plan) {
       await compiled.release();

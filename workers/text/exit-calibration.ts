@@ -152,13 +152,19 @@ export interface ExitChoiceOptions {
 export interface StepCost {
   fixed: number;
   perPosition: number;
+  /**
+   * A plain decode step's cost when it is not the graphs' F + P (WASM int8 models decode on
+   * Whittle's kernels, ~2x faster, while drafts and verification stay on the graphs): what
+   * speculation has to beat. Absent: F + P.
+   */
+  baseline?: number;
 }
 
 export function chooseExit(profile: ExitProfile, options: ExitChoiceOptions = {}): ExitChoice {
   const n = profile.layers.length;
   const rates = (options.greedy ?? true) ? profile.agreement : profile.acceptance;
   const { fixed: F, perPosition: P } = options.stepCost ?? { fixed: 1.2, perPosition: 1 };
-  const full = F + P;
+  const full = options.stepCost?.baseline ?? F + P;
   const drafts = options.draft !== undefined ? [options.draft] : Array.from({ length: options.maxDraft ?? 8 }, (_, i) => i + 1);
   let best: Omit<ExitChoice, 'speedups'> = { exit: 1, draft: drafts[0]!, speedup: -Infinity };
   const speedups: number[] = [];

@@ -148,6 +148,9 @@ describe('KernelDecoder inside PlanRunner: the graphs and the kernels share one 
     const reference = await runner(dequantizedWeights(prepared), plan, 'onnxruntime');
     const got = await mixed(kernel);
     const want = await mixed(reference);
+    // The five one-token full-path steps ran on the kernels (the mirror stayed in step with the host caches).
+    expect(kernel.kernelSteps).toBe(5);
+    expect(reference.kernelSteps).toBe(0);
     expect(got).toHaveLength(want.length);
     // Graph runs on the shared cache are exact up to DynamicQuantizeMatMul; kernel steps within 1%.
     for (let i = 0; i < want.length; i++) expect(relativeError(got[i]!, want[i]!), `step ${i}`).toBeLessThan(0.02);
@@ -182,16 +185,25 @@ describe('KernelDecoder inside PlanRunner: the graphs and the kernels share one 
     await Promise.all([r.release(), fresh.release()]);
   });
 
-  it("'auto' leaves fp32 weights on the graphs; 'kernel' refuses them with UNSUPPORTED", async () => {
+  it("fp32 weights stay on the graphs under 'auto' and 'kernel' (an fp32 engine about to be compressed compiles too); q8 takes the kernels", async () => {
     const fp32 = prepareWeights(stories.config, stories.weights);
-    const auto = await runner(fp32, { layers: [0, 1, 2, 3, 4] }, 'auto');
-    expect(auto.decodePath).toBe('onnxruntime');
-    expect(auto.kernelBytes).toBe(0);
-    await auto.release();
-    await expect(runner(fp32, { layers: [0, 1, 2, 3, 4] }, 'kernel')).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+    for (const choice of ['auto', 'kernel'] as const) {
+      const r = await runner(fp32, { layers: [0, 1, 2, 3, 4] }, choice);
+      expect(r.decodePath).toBe('onnxruntime');
+      expect(r.kernelBytes).toBe(0);
+      await r.step([1, 403]);
+      await r.step([407]);
+      expect(r.kernelSteps).toBe(0);
+      await r.release();
+    }
     const q8 = await runner(prepared, { layers: [0, 1, 2, 3, 4] }, 'auto');
     expect(q8.decodePath).toBe('kernel');
     expect(q8.kernelBytes).toBeGreaterThan(0);
+    expect(q8.kernelSteps).toBe(0); // the compile's warm-up is not counted
+    await q8.step([1, 403]);
+    await q8.step([407]);
+    await q8.step([407], { graphs: true });
+    expect(q8.kernelSteps).toBe(1);
     await q8.release();
   });
 });

@@ -100,14 +100,6 @@ export function kernelReadsHead(head: LinearWeight): boolean {
   return head instanceof Float32Array || head.kind === 'int8';
 }
 
-/** Bytes the kernels' copy of an int8 linear takes (weights and scales, padded). */
-export function kernelLinearBytes(w: LinearWeight): number {
-  if (w instanceof Float32Array) return w.byteLength;
-  if (w.kind !== 'int8') return 0;
-  const { Kpad, Npad } = int8Padding(w.weight.K, w.weight.N);
-  return Kpad * Npad + Npad * 4;
-}
-
 export class KernelDecoder {
   private readonly layers = new Map<number, KernelLayer>();
   private finalNorm = 0;

@@ -25,7 +25,8 @@ import { linearBytes } from '../../models/compress/linear.ts';
 import type { LlamaPlan } from '../../models/llama/types.ts';
 import { createSession, type Backend, type OrtModule } from '../ort/runtime.ts';
 import { KernelHeap, kernelsSupported } from '../kernels/kernel-heap.ts';
-import { KernelDecoder, kernelLinearBytes, kernelReadsHead, kernelReadsLayer } from './kernel-decoder.ts';
+import { KernelDecoder, kernelReadsHead, kernelReadsLayer } from './kernel-decoder.ts';
+import { int8Padding } from '../kernels/kernel-pack.ts';
 import type * as Ort from 'onnxruntime-web';
 
 interface CompiledSegment {
@@ -280,6 +281,8 @@ class HostKv {
 export interface StepOptions {
   /** Stop at the plan's early exit (draft path) instead of running every kept layer. */
   exit?: boolean;
+  /** Run on the graphs even where the decode kernels could take the step (measuring the graph path, warming it up). */
+  graphs?: boolean;
   signal?: AbortSignal;
 }
 
@@ -314,10 +317,13 @@ export const HOST_LOOKUP_BYTES = 64 * 2 ** 20;
 export const KERNEL_COPY_LIMIT = 512 * 2 ** 20;
 
 /**
- * Which kernels run a WASM decode step (one new position on the full path): 'kernel' = Whittle's
- * own int8 SIMD kernels (int8 weights only, workers/text/kernel-decoder.ts), 'onnxruntime' = the
- * compiled graphs, 'auto' = the kernels where the weights are int8 and their copy is at most
- * KERNEL_COPY_LIMIT bytes. Prefill, drafts, verification and dropout runs always use the graphs.
+ * Which kernels run a WASM decode step (one new position on the full path): 'auto' = Whittle's
+ * own int8 SIMD kernels (workers/text/kernel-decoder.ts) where the weights are int8 and their
+ * copy is at most KERNEL_COPY_LIMIT bytes, else onnxruntime's graphs; 'kernel' = the kernels
+ * wherever they can run, whatever the copy costs; 'onnxruntime' = never the kernels. The kernels
+ * run int8 weights on WASM only (fp32, 4-bit, sparse weights and WebGPU keep the graphs; so does a
+ * plan whose kernels ran out of memory), which `lm.info.decode.path` reports. Prefill, drafts,
+ * verification and dropout runs always use the graphs.
  *
  * @example
  * const lm = await w.text('smollm2-135m', { compress: { linear: 'q8' }, decodeKernel: 'kernel' });
@@ -347,24 +353,20 @@ interface RopeTables {
  * (judged on the plan's first layer; compile checks the others and the head as they come), or
  * under 'auto' a copy larger than KERNEL_COPY_LIMIT.
  */
-function kernelDecoderFor(backend: Backend, choice: DecodeKernelChoice, source: LayerwiseWeights, plan: LlamaPlan, first: PreparedLayer, sharesTable: boolean): KernelDecoder | string {
-  if (choice === 'onnxruntime') return 'not asked for';
-  if (backend !== 'wasm') return 'the decode kernels run on the WASM backend only';
-  if (sharesTable) return 'the head reads the embedding table (an fp32 tied head too big to copy)';
-  if (!kernelReadsLayer(first)) return 'the decode kernels read int8 weights only (q8, or q4 on the int8 kernel)';
-  if (source.headSize % 4 !== 0) return `the decode kernels need a head size divisible by 4, not ${source.headSize}`;
-  if (!kernelsSupported()) return 'this engine has no WebAssembly SIMD';
+function kernelDecoderFor(backend: Backend, choice: DecodeKernelChoice, source: LayerwiseWeights, plan: LlamaPlan, first: PreparedLayer, sharesTable: boolean): KernelDecoder | null {
+  if (choice === 'onnxruntime' || backend !== 'wasm' || sharesTable || !kernelReadsLayer(first) || source.headSize % 4 !== 0 || !kernelsSupported()) return null;
+  // Sized from the config (a width-pruned layer is narrower: this over-counts it, never under).
   const c = source.config;
-  const perLayer = kernelLinearBytes(first.qkv) + kernelLinearBytes(first.wo) + kernelLinearBytes(first.gateUp) + kernelLinearBytes(first.down);
+  const hs = source.headSize;
+  const int8 = (K: number, N: number) => int8Padding(K, N).Kpad * int8Padding(K, N).Npad;
+  const perLayer = int8(c.dim, (c.nHeads + 2 * c.nKvHeads) * hs) + int8(c.nHeads * hs, c.dim) + int8(c.dim, 2 * c.hiddenDim) + int8(c.hiddenDim, c.dim);
   const headBytes = c.vocabSize * c.dim * (source.headIsFp32 ? 4 : 1);
-  const copy = perLayer * plan.layers.length + headBytes;
-  if (choice === 'auto' && copy > KERNEL_COPY_LIMIT) return `their copy of the weights (${copy} bytes) is over KERNEL_COPY_LIMIT`;
-  return new KernelDecoder(KernelHeap.create(), c, source.headSize, plan.layers, { cos: source.ropeCos, sin: source.ropeSin });
-}
-
-/** With decodeKernel 'kernel', a plan the kernels cannot take is an error rather than a silent fallback. */
-function refuseKernel(why: string): WhittleError {
-  return new WhittleError('UNSUPPORTED', `decodeKernel 'kernel': ${why}`, { reason: why });
+  if (choice === 'auto' && perLayer * plan.layers.length + headBytes > KERNEL_COPY_LIMIT) return null;
+  try {
+    return new KernelDecoder(KernelHeap.create(), c, hs, plan.layers, { cos: source.ropeCos, sin: source.ropeSin });
+  } catch {
+    return null; // no memory for the kernels' instance: the graphs decode
+  }
 }
 
 export class PlanRunner {
@@ -463,9 +465,7 @@ export class PlanRunner {
       // width-pruned layers are narrower, so this over-counts them: more chunks, never fewer).
       const first = await source.layer(plan.layers[0]!);
       const perLayer = blockBytes(first);
-      const made = kernelDecoderFor(backend, decodeKernel, source, plan, first, sharesTable);
-      if (typeof made === 'string' && decodeKernel === 'kernel') throw refuseKernel(made);
-      decoder = typeof made === 'string' ? null : made;
+      decoder = kernelDecoderFor(backend, decodeKernel, source, plan, first, sharesTable);
       // A head that reads the embedding table shares that initializer with the Gather only
       // inside one session: split, each would hold its own copy (1.05 GB at Llama-3.2-1B), more
       // than splitting saves. Such plans split only where the source can read token rows itself.
@@ -504,10 +504,7 @@ export class PlanRunner {
           for (const l of seg.layers) decoder.addLayer(l, layers[l]!);
           if (seg.head === 'final') decoder.setHead(source.finalNorm, head);
           if (seg.embed && !embeddingRows) decoderTable = table!.slice();
-        } else if (decoder) {
-          if (decodeKernel === 'kernel') throw refuseKernel('the decode kernels read int8 weights and an int8 or fp32 head only');
-          decoder = null;
-        }
+        } else decoder = null;
         // The table's last user releases it below, once its session holds what it needs.
         const tableDone = usesTable(seg) && --tableUsers === 0 ? table : null;
         if (tableDone) table = null;
@@ -536,11 +533,17 @@ export class PlanRunner {
     const kernels = decoder?.complete ? { kernels: decoder, table: embeddingRows ? null : decoderTable } : null;
     const runner = new PlanRunner(ort, backend, { config: c, headSize: source.headSize, kvHeads }, plan, attention, segments, embeddingRows, rope, kernels);
     // One throwaway step so onnxruntime's first-run allocations (and, on WebGPU, shader
-    // compilation) happen at load time instead of inflating the first token's latency.
+    // compilation) happen at load time instead of inflating the first token's latency, and a
+    // session that fails on its first run fails the compile; then one on the decode kernels.
     try {
-      await runner.step([c.bosTokenId]);
+      await runner.step([c.bosTokenId], { graphs: true });
+      if (runner.decoder) {
+        runner.reset();
+        await runner.step([c.bosTokenId]);
+      }
     } finally {
       runner.reset();
+      runner.kernelStepCount = 0;
     }
     return runner;
   }
@@ -618,7 +621,10 @@ export class PlanRunner {
     if (end > this.weights.config.maxSeqLen) {
       throw new WhittleError('INVALID_ARGUMENT', `${end} positions exceed the model's context of ${this.weights.config.maxSeqLen}`, { positions: end, maxSeqLen: this.weights.config.maxSeqLen });
     }
-    if (tokens.length === 1 && !options.exit && this.decoderReady()) return this.kernelStep(tokens[0]!, options.signal);
+    if (tokens.length === 1 && !options.exit && !options.graphs && this.decoderReady()) {
+      const logits = await this.kernelStep(tokens[0]!, options.signal);
+      if (logits) return logits;
+    }
     const chunk = Math.max(1, Math.floor(this.prefillChunk));
     let logits: Float32Array = new Float32Array(0);
     // Each chunk attends to the cache the previous chunks appended (one append of S positions
@@ -640,7 +646,7 @@ export class PlanRunner {
 
   /** Bytes of the decode kernels' memory (their copy of the weights, caches, scratch); 0 without them. */
   get kernelBytes(): number {
-    return this.decoder?.kernels.reservedBytes ?? 0;
+    return this.decoder ? this.decoder.kernels.reservedBytes + (this.decoder.table?.byteLength ?? 0) : 0;
   }
 
   /** Whether the kernels can take a full-path step now: every kept layer caches exactly `position` (not while drafts are ahead). */
@@ -649,16 +655,40 @@ export class PlanRunner {
     return d !== undefined && this.plan.layers.every((l) => d.lengthOf(l) === this.position && this.host.get(l)!.length === this.position);
   }
 
-  /** One decode step on the kernels; the host caches get the new K/V too, so the graphs can take the next step. */
-  private async kernelStep(token: number, signal: AbortSignal | undefined): Promise<Float32Array> {
+  /**
+   * One decode step on the kernels; the host caches get the new K/V too, so the graphs can take
+   * the next step. Null when the kernels ran out of memory (growing their caches, before any
+   * cache changed): they are dropped and the graphs take this step and every later one.
+   */
+  private async kernelStep(token: number, signal: AbortSignal | undefined): Promise<Float32Array | null> {
     throwIfAborted(signal);
     const { kernels, table } = this.decoder!;
     const dim = this.weights.config.dim;
     const row = table ? table.subarray(token * dim, (token + 1) * dim) : await this.embeddingRows!([token]);
     throwIfAborted(signal);
-    const logits = kernels.step(row, this.position, (l, key, value) => this.host.get(l)!.append(key, value, 1));
+    let logits: Float32Array;
+    try {
+      logits = kernels.step(row, this.position, (l, key, value) => this.host.get(l)!.append(key, value, 1));
+    } catch (err) {
+      if (!(err instanceof WhittleError && err.code === 'OUT_OF_MEMORY')) throw err;
+      this.dropDecoder();
+      return null;
+    }
     this.position += 1;
+    this.kernelStepCount += 1;
     return logits;
+  }
+
+  /** Decode steps the kernels took since compile (tests and benchmarks check which path ran). */
+  get kernelSteps(): number {
+    return this.kernelStepCount;
+  }
+
+  private kernelStepCount = 0;
+
+  /** Gives up the decode kernels (out of memory): the graphs take every step from now on. */
+  private dropDecoder(): void {
+    this.decoder = null;
   }
 
   /**
@@ -898,7 +928,13 @@ export class PlanRunner {
             const key = (newKey!.data as Float32Array).subarray(appendFrom * rowWidth);
             const value = (newValue!.data as Float32Array).subarray(appendFrom * rowWidth);
             this.host.get(l)!.append(key, value, S - appendFrom);
-            this.decoder?.kernels.append(l, key, value, S - appendFrom);
+            try {
+              this.decoder?.kernels.append(l, key, value, S - appendFrom);
+            } catch (err) {
+              // The kernels' cache could not grow: the graphs, which just ran fine, go on alone.
+              if (!(err instanceof WhittleError && err.code === 'OUT_OF_MEMORY')) throw err;
+              this.dropDecoder();
+            }
           }
           else {
             const cache = this.caches.get(l)!;
