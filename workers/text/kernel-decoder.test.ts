@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { readLlama2cCheckpoint } from '../../models/import/llama2c/checkpoint.ts';
 import { readLocalModelFile } from '../../models/local.ts';
-import { prepareWeights, type PreparedLayer, type PreparedWeights } from '../../models/llama/prepare.ts';
+import { heldLayerwise, prepareWeights, type PreparedLayer, type PreparedWeights } from '../../models/llama/prepare.ts';
+import { sliceWidth } from '../../models/compress/width-slice.ts';
+import { compressPrepared } from '../../models/compress/compress-prepared.ts';
 import { randomLlama } from '../../models/llama/testing/random-model.ts';
 import type { LinearWeight } from '../../models/compress/linear.ts';
 import type { LlamaConfig, LlamaPlan, LlamaWeights, WeightsSetting } from '../../models/llama/types.ts';
@@ -205,5 +207,45 @@ describe('KernelDecoder inside PlanRunner: the graphs and the kernels share one 
     await q8.step([407], { graphs: true });
     expect(q8.kernelSteps).toBe(1);
     await q8.release();
+  });
+});
+
+describe('KernelDecoder on the shapes compile makes', () => {
+  it("width-pruned blocks with FLAP bias compensation, a tied fp32 head and a split plan (one session per block): the weight-only fp32 graphs' logits within 1%", async () => {
+    const m = randomLlama({ dim: 48, hiddenDim: 64, nLayers: 3, nHeads: 4, nKvHeads: 2, vocabSize: 50, tiedEmbeddings: true }, 11);
+    const fp32 = prepareWeights(m.config, m.weights);
+    // Block 1 keeps one KV group (2 of 4 query heads) and 40 of 64 FFN channels, with bias compensation.
+    const width = {
+      kvHeads: [[0, 1], [1], [0, 1]],
+      ffn: [
+        Array.from({ length: 64 }, (_, i) => i),
+        Array.from({ length: 40 }, (_, i) => i * 1 + (i >= 20 ? 24 : 0)),
+        Array.from({ length: 64 }, (_, i) => i),
+      ],
+      bias: true,
+    };
+    const means = {
+      wo: Float32Array.from({ length: 4 * 12 }, (_, i) => Math.sin(i) * 0.1),
+      down: Float32Array.from({ length: 64 }, (_, i) => Math.cos(i) * 0.1),
+    };
+    const narrowed = sliceWidth(fp32, width, (l) => (l === 1 ? means : undefined), [1]);
+    expect(narrowed.layers[1]!.kvHeads).toBe(1);
+    expect(narrowed.layers[1]!.woBias).toBeDefined();
+    const q8 = compressPrepared(narrowed, { linear: 'q8', head: 'f32' }, 'wasm');
+    const plan = { layers: [0, 1, 2] };
+    // segmentBytes 1: one session per block (split, RoPE rows fed). Host token lookup on the kernels: segment-split.test.ts.
+    const limits = { segmentBytes: 1 };
+    const kernel = await PlanRunner.compile(ort, 'wasm', heldLayerwise(q8), plan, 'onnx', undefined, { ...limits, decodeKernel: 'kernel' });
+    const reference = await PlanRunner.compile(ort, 'wasm', heldLayerwise(dequantizedWeights(q8)), plan, 'onnx', undefined, {
+      ...limits,
+      decodeKernel: 'onnxruntime',
+    });
+    expect(kernel.decodePath).toBe('kernel');
+    expect(kernel.runsPerStep).toBe(3);
+    await kernel.step([1, 5, 9]);
+    await reference.step([1, 5, 9]);
+    for (const t of [33, 7, 21, 2]) expect(relativeError(await kernel.step([t]), await reference.step([t]))).toBeLessThan(0.01);
+    expect(kernel.kernelSteps).toBe(4);
+    await Promise.all([kernel.release(), reference.release()]);
   });
 });

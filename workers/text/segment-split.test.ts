@@ -105,6 +105,8 @@ describe('plans compiled as one session per block', () => {
     const tokens = [1, 5, 9, 33];
     expect(relativeLogitError(await streamed.step(tokens), await held.step(tokens))).toBeLessThan(1e-5);
     expect(relativeLogitError(await streamed.step([7]), await held.step([7]))).toBeLessThan(1e-5);
+    // q8: that step ran on the decode kernels on both sides, the streamed one reading its token row on the host.
+    expect(streamed.kernelSteps).toBe(setting.linear === 'q8' ? 1 : 0);
     await held.release();
     await streamed.release();
   });
