@@ -71,7 +71,9 @@ test("q8 decode steps run on the kernels in the worker, give the Node engine's t
   expect(r.weights).toMatchObject(SETTING);
   expect(r.decode.path).toBe('kernel');
   expect(r.decode.kernelBytes).toBeGreaterThan(0);
-  expect(r.graphDecode).toEqual({ path: 'onnxruntime', kernelBytes: 0 });
+  expect(r.graphDecode).toEqual({ path: 'onnxruntime', kernelBytes: 0, threads: 0 });
+  // The e2e page is cross-origin isolated with two onnxruntime threads: the kernels get their helper.
+  expect(r.decode.threads).toBe(2);
   expect(r.afterSpec).toBe('kernel');
   const node = await nodeRun();
   expect(node.path).toBe('kernel');

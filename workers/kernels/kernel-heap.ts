@@ -12,7 +12,7 @@
  * heap.kernels.rmsNorm(x, gamma, y, 576, 1e-5);
  */
 import { WhittleError } from '../../core/errors.ts';
-import { DECODE_KERNELS_WASM } from './decode-kernels.wasm.ts';
+import { DECODE_KERNELS_SHARED_WASM, DECODE_KERNELS_WASM } from './decode-kernels.wasm.ts';
 
 /** The exports of workers/kernels/assembly/decode.ts (pointers are byte offsets into the heap). */
 export interface DecodeKernels {
@@ -44,7 +44,8 @@ const BASE = PAGE;
 const MAX_PAGES = 65536;
 const ALIGN = 16;
 
-let compiled: WebAssembly.Module | null | undefined;
+/** Compiled modules, by build: over an ordinary memory, and over a shared one (null: this engine cannot run it). */
+const compiled = new Map<boolean, WebAssembly.Module | null>();
 
 function bytesOf(base64: string): Uint8Array<ArrayBuffer> {
   const binary = atob(base64);
@@ -53,13 +54,13 @@ function bytesOf(base64: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-/** The compiled kernels, or null where this engine has no WebAssembly SIMD (checked once). */
-function kernelModule(): WebAssembly.Module | null {
-  if (compiled === undefined) {
-    const bytes = bytesOf(DECODE_KERNELS_WASM);
-    compiled = typeof WebAssembly === 'object' && WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+/** The compiled kernels, or null where this engine has no WebAssembly SIMD (or threads, for `shared`); checked once. */
+function kernelModule(shared = false): WebAssembly.Module | null {
+  if (!compiled.has(shared)) {
+    const bytes = bytesOf(shared ? DECODE_KERNELS_SHARED_WASM : DECODE_KERNELS_WASM);
+    compiled.set(shared, typeof WebAssembly === 'object' && WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null);
   }
-  return compiled;
+  return compiled.get(shared)!;
 }
 
 /** Whether this JavaScript engine runs the decode kernels (WebAssembly with SIMD). */
@@ -76,16 +77,36 @@ export class KernelHeap {
   private readonly sizes = new Map<number, number>();
 
   private constructor(
-    private readonly memory: WebAssembly.Memory,
+    readonly memory: WebAssembly.Memory,
+    readonly module: WebAssembly.Module,
     readonly kernels: DecodeKernels,
+    /** Over a shared memory, which a helper thread can work in too (kernel-threads.ts). */
+    readonly shared: boolean,
   ) {}
 
-  static create(): KernelHeap {
+  /**
+   * A heap and an instance of the kernels in it. `shared`: over a SharedArrayBuffer-backed
+   * memory (for KernelThreads), where this engine allows one (cross-origin isolation in a
+   * browser); otherwise, or if that fails, an ordinary one.
+   */
+  static create(options: { shared?: boolean } = {}): KernelHeap {
+    if (options.shared && typeof SharedArrayBuffer !== 'undefined') {
+      const module = kernelModule(true);
+      if (module) {
+        try {
+          const memory = new WebAssembly.Memory({ initial: 2, maximum: MAX_PAGES, shared: true });
+          const instance = new WebAssembly.Instance(module, { env: { memory } });
+          return new KernelHeap(memory, module, instance.exports as unknown as DecodeKernels, true);
+        } catch {
+          // No room to reserve a shared 4 GiB memory here (or no threads): one thread it is.
+        }
+      }
+    }
     const module = kernelModule();
     if (!module) throw new WhittleError('UNSUPPORTED', 'the decode kernels need WebAssembly SIMD, which this engine lacks');
     const memory = new WebAssembly.Memory({ initial: 2, maximum: MAX_PAGES });
     const instance = new WebAssembly.Instance(module, { env: { memory } });
-    return new KernelHeap(memory, instance.exports as unknown as DecodeKernels);
+    return new KernelHeap(memory, module, instance.exports as unknown as DecodeKernels, false);
   }
 
   /** Bytes the memory holds (its size, allocated or not). */

@@ -345,10 +345,10 @@ export class TextEngine {
     return { decodeKernel: this.decodeKernel };
   }
 
-  /** Which kernels take the compiled plan's decode steps, and the bytes the decode kernels hold (0 without them). */
-  get decode(): { path: 'kernel' | 'onnxruntime'; kernelBytes: number } {
+  /** Which kernels take the compiled plan's decode steps, the bytes the decode kernels hold and their threads (0 without them). */
+  get decode(): { path: 'kernel' | 'onnxruntime'; kernelBytes: number; threads: number } {
     const runner = this.requireRunner();
-    return { path: runner.decodePath, kernelBytes: runner.kernelBytes };
+    return { path: runner.decodePath, kernelBytes: runner.kernelBytes, threads: runner.kernelThreads };
   }
 
   /** The setting the linear weights were compressed with; undefined while they are fp32. */

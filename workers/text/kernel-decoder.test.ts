@@ -9,6 +9,7 @@ import type { LinearWeight } from '../../models/compress/linear.ts';
 import type { LlamaConfig, LlamaPlan, LlamaWeights, WeightsSetting } from '../../models/llama/types.ts';
 import { loadOrt } from '../ort/runtime.ts';
 import { PlanRunner, type DecodeKernelChoice } from './runner.ts';
+import { SPLIT_MIN_WEIGHTS } from '../kernels/kernel-threads.ts';
 
 const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
 
@@ -247,5 +248,35 @@ describe('KernelDecoder on the shapes compile makes', () => {
     for (const t of [33, 7, 21, 2]) expect(relativeError(await kernel.step([t]), await reference.step([t]))).toBeLessThan(0.01);
     expect(kernel.kernelSteps).toBe(4);
     await Promise.all([kernel.release(), reference.release()]);
+  });
+});
+
+describe('KernelDecoder with a helper thread (KernelThreads over a shared memory)', () => {
+  it("gives bit-identical logits to one thread (each output row is one thread's), and the runner reports 2 threads", async () => {
+    // Every matrix above SPLIT_MIN_WEIGHTS, so each product is split (stories260K's are too small to be).
+    const m = randomLlama({ dim: 256, hiddenDim: 640, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 300, maxSeqLen: 64 }, 5);
+    expect(256 * 640 * 2).toBeGreaterThan(SPLIT_MIN_WEIGHTS);
+    const prepared = prepareWeights(m.config, m.weights, { weights: { linear: 'q8', head: 'q8' } });
+    const plan = { layers: [0, 1] };
+    const one = await runner(prepared, plan, 'kernel');
+    // onnxruntime's threads decide whether the kernels get a helper: ask for two for this compile only.
+    const saved = ort.env.wasm.numThreads;
+    ort.env.wasm.numThreads = 2;
+    let two: PlanRunner;
+    try {
+      two = await runner(prepared, plan, 'kernel');
+    } finally {
+      ort.env.wasm.numThreads = saved;
+    }
+    expect(one.kernelThreads).toBe(1);
+    expect(two.kernelThreads).toBe(2);
+    await one.step([1, 40, 47]);
+    await two.step([1, 40, 47]);
+    // The helper stays off for a moment after a graph run (onnxruntime's threads spin then): wait it out.
+    await new Promise((r) => setTimeout(r, 400));
+    for (const t of [261, 78, 132, 83, 286]) expect(await two.step([t])).toEqual(await one.step([t]));
+    expect(two.kernelSteps).toBe(5);
+    await Promise.all([one.release(), two.release()]);
+    expect(two.kernelThreads).toBe(0);
   });
 });

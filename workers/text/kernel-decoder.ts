@@ -27,7 +27,8 @@ import { WhittleError } from '../../core/errors.ts';
 import type { LlamaConfig } from '../../models/llama/types.ts';
 import { layerWidth, type PreparedLayer } from '../../models/llama/prepare.ts';
 import type { LinearWeight } from '../../models/compress/linear.ts';
-import { type KernelHeap } from '../kernels/kernel-heap.ts';
+import type { KernelHeap } from '../kernels/kernel-heap.ts';
+import type { KernelThreads } from '../kernels/kernel-threads.ts';
 import { f32Padding, int8Padding, packF32Columns, packInt8Columns, roundUp } from '../kernels/kernel-pack.ts';
 
 /** A matrix in the kernels' memory: int8 with per-output scales, or fp32. */
@@ -105,9 +106,13 @@ export class KernelDecoder {
   private finalNorm = 0;
   private head: PackedLinear | null = null;
   private scratch: Scratch | null = null;
+  /** A helper thread that takes half of each product (KernelThreads), when the heap is shared and one started. */
+  private threads: KernelThreads | null = null;
+  /** Whether this step may use the helper (PlanRunner decides per step: runner.ts helperMode). */
+  helperOn = true;
 
   constructor(
-    private readonly heap: KernelHeap,
+    readonly heap: KernelHeap,
     private readonly config: LlamaConfig,
     private readonly headSize: number,
     /** The blocks a step runs, in order (the plan's kept layers). */
@@ -153,6 +158,22 @@ export class KernelDecoder {
     this.finalNorm = this.heap.allocF32(finalNorm);
     this.head = this.packLinear(head, this.config.dim, this.config.vocabSize);
     this.dropScratch();
+  }
+
+  /** Splits the products with a helper thread from now on (its heap must be this decoder's). */
+  useThreads(threads: KernelThreads): void {
+    this.threads = threads;
+  }
+
+  /** Threads the products run on: 2 with a running helper, else 1. */
+  get threadCount(): number {
+    return this.threads?.running ? 2 : 1;
+  }
+
+  /** Stops the helper thread, if any (the decoder keeps working on one thread). */
+  dispose(): void {
+    this.threads?.stop();
+    this.threads = null;
   }
 
   /** Whether every block of `order` and the head are in: the decoder can step. */
@@ -253,12 +274,14 @@ export class KernelDecoder {
   /** y = W x (+ bias): x [K] f32 at `x` (zeros after K when the matrix is fp32), y [Npad]. */
   private linear(m: PackedLinear, x: number, bias: number, y: number): void {
     const { kernels: k } = this.heap;
+    // With a helper thread, it computes the second half of the rows meanwhile (same results: each row is one thread's).
+    const run = this.threads?.running && this.helperOn ? this.threads : k;
     if (m.kind === 'f32') {
-      k.gemvF32(m.w, x, bias, y, m.Npad, m.Kpad);
+      run.gemvF32(m.w, x, bias, y, m.Npad, m.Kpad);
       return;
     }
     const scale = k.quantizeActivations(x, this.scratch!.q16, m.K, m.Kpad);
-    k.gemvInt8(m.w, m.scales, this.scratch!.q16, scale, bias, y, m.Npad, m.Kpad);
+    run.gemvInt8(m.w, m.scales, this.scratch!.q16, scale, bias, y, m.Npad, m.Kpad);
   }
 
   private packLinear(w: LinearWeight, K: number, N: number): PackedLinear {

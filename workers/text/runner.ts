@@ -25,7 +25,9 @@ import { linearBytes } from '../../models/compress/linear.ts';
 import type { LlamaPlan } from '../../models/llama/types.ts';
 import { createSession, type Backend, type OrtModule } from '../ort/runtime.ts';
 import { KernelHeap, kernelsSupported } from '../kernels/kernel-heap.ts';
+import { KernelThreads } from '../kernels/kernel-threads.ts';
 import { KernelDecoder, kernelReadsHead, kernelReadsLayer } from './kernel-decoder.ts';
+import { HelperTimes } from './helper-times.ts';
 import { int8Padding } from '../kernels/kernel-pack.ts';
 import type * as Ort from 'onnxruntime-web';
 
@@ -35,6 +37,11 @@ interface CompiledSegment {
   head: 'final' | 'exit' | null;
   nodeCount: number;
 }
+
+/** How long after an onnxruntime run the decode kernels leave its pool threads the cores (ms): they spin that long (~270 ms measured in Node). */
+const ORT_SPIN_MS = 300;
+
+
 
 /** Default `PlanRunner.prefillChunk` (positions per prefill run), from the measurement in models/llama/README.md. */
 export const PREFILL_CHUNK = 64;
@@ -353,7 +360,7 @@ interface RopeTables {
  * (judged on the plan's first layer; compile checks the others and the head as they come), or
  * under 'auto' a copy larger than KERNEL_COPY_LIMIT.
  */
-function kernelDecoderFor(backend: Backend, choice: DecodeKernelChoice, source: LayerwiseWeights, plan: LlamaPlan, first: PreparedLayer, sharesTable: boolean): KernelDecoder | null {
+function kernelDecoderFor(backend: Backend, choice: DecodeKernelChoice, source: LayerwiseWeights, plan: LlamaPlan, first: PreparedLayer, sharesTable: boolean, threads: number): KernelDecoder | null {
   if (choice === 'onnxruntime' || backend !== 'wasm' || sharesTable || !kernelReadsLayer(first) || source.headSize % 4 !== 0 || !kernelsSupported()) return null;
   // Sized from the config (a width-pruned layer is narrower: this over-counts it, never under).
   const c = source.config;
@@ -363,7 +370,8 @@ function kernelDecoderFor(backend: Backend, choice: DecodeKernelChoice, source: 
   const headBytes = c.vocabSize * c.dim * (source.headIsFp32 ? 4 : 1);
   if (choice === 'auto' && perLayer * plan.layers.length + headBytes > KERNEL_COPY_LIMIT) return null;
   try {
-    return new KernelDecoder(KernelHeap.create(), c, hs, plan.layers, { cos: source.ropeCos, sin: source.ropeSin });
+    // A shared memory only where a helper thread may run (onnxruntime was given threads too).
+    return new KernelDecoder(KernelHeap.create({ shared: threads > 1 }), c, hs, plan.layers, { cos: source.ropeCos, sin: source.ropeSin });
   } catch {
     return null; // no memory for the kernels' instance: the graphs decode
   }
@@ -465,7 +473,7 @@ export class PlanRunner {
       // width-pruned layers are narrower, so this over-counts them: more chunks, never fewer).
       const first = await source.layer(plan.layers[0]!);
       const perLayer = blockBytes(first);
-      decoder = kernelDecoderFor(backend, decodeKernel, source, plan, first, sharesTable);
+      decoder = kernelDecoderFor(backend, decodeKernel, source, plan, first, sharesTable, ort.env.wasm.numThreads ?? 1);
       // A head that reads the embedding table shares that initializer with the Gather only
       // inside one session: split, each would hold its own copy (1.05 GB at Llama-3.2-1B), more
       // than splitting saves. Such plans split only where the source can read token rows itself.
@@ -531,6 +539,10 @@ export class PlanRunner {
     }
     const segments = compiled as CompiledSegment[];
     const kernels = decoder?.complete ? { kernels: decoder, table: embeddingRows ? null : decoderTable } : null;
+    if (kernels && (ort.env.wasm.numThreads ?? 1) > 1) {
+      const threads = await KernelThreads.start(kernels.kernels.heap);
+      if (threads) kernels.kernels.useThreads(threads);
+    }
     const runner = new PlanRunner(ort, backend, { config: c, headSize: source.headSize, kvHeads }, plan, attention, segments, embeddingRows, rope, kernels);
     // One throwaway step so onnxruntime's first-run allocations (and, on WebGPU, shader
     // compilation) happen at load time instead of inflating the first token's latency, and a
@@ -667,8 +679,12 @@ export class PlanRunner {
     const row = table ? table.subarray(token * dim, (token + 1) * dim) : await this.embeddingRows!([token]);
     throwIfAborted(signal);
     let logits: Float32Array;
+    const mode = this.helperMode(kernels);
+    kernels.helperOn = mode === 'on';
+    const started = performance.now();
     try {
       logits = kernels.step(row, this.position, (l, key, value) => this.host.get(l)!.append(key, value, 1));
+      this.helperTimes.record(mode, performance.now() - started);
     } catch (err) {
       if (!(err instanceof WhittleError && err.code === 'OUT_OF_MEMORY')) throw err;
       this.dropDecoder();
@@ -685,10 +701,34 @@ export class PlanRunner {
   }
 
   private kernelStepCount = 0;
+  /** Step times with and without the kernels' helper thread, to use it only while it pays. */
+  private readonly helperTimes = new HelperTimes();
+
+  /**
+   * Whether this kernel step uses the helper thread: never without one; not while onnxruntime's
+   * pool threads still spin after a graph run (~0.3 s measured in Node: a helper then makes three
+   * busy threads on two cores); otherwise whichever mode's recent steps were faster, trying the
+   * other every HELPER_PROBE_EVERY steps. A busy machine (another tab, a background job) can make
+   * the helper's half arrive late and a step several times slower (one Chromium round measured
+   * 11 tok/s against 50): the timing finds that and turns it off.
+   */
+  private helperMode(kernels: KernelDecoder): 'on' | 'off' | 'near-graph-run' {
+    if (kernels.threadCount < 2) return 'off';
+    if (performance.now() - this.lastGraphRun < ORT_SPIN_MS) return 'near-graph-run';
+    return this.helperTimes.choose();
+  }
+  /** When the graphs last ran (performance.now()): kernelStep keeps the helper thread off shortly after. */
+  private lastGraphRun = -Infinity;
 
   /** Gives up the decode kernels (out of memory): the graphs take every step from now on. */
   private dropDecoder(): void {
+    this.decoder?.kernels.dispose();
     this.decoder = null;
+  }
+
+  /** Threads the decode kernels' products run on (1 or 2); 0 without the kernels. */
+  get kernelThreads(): number {
+    return this.decoder?.kernels.threadCount ?? 0;
   }
 
   /**
@@ -963,6 +1003,8 @@ export class PlanRunner {
     } catch (err) {
       if (ownsHidden) feeds.hidden_in?.dispose();
       throw err;
+    } finally {
+      this.lastGraphRun = performance.now();
     }
     return { logits: logits!, hidden, ...(extra ? { extra } : {}) };
   }
@@ -975,7 +1017,7 @@ export class PlanRunner {
     }
     this.caches.clear();
     this.host.clear();
-    this.decoder = null;
+    this.dropDecoder();
     await Promise.all(this.segments.map((s) => s.session.release()));
   }
 }

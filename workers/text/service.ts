@@ -63,9 +63,11 @@ export interface TextModelInfo {
   /**
    * Which kernels take decode steps: 'kernel' = Whittle's own int8 WebAssembly SIMD kernels
    * (WASM, int8 weights), 'onnxruntime' = the compiled graphs; `kernelBytes`, the kernels'
-   * memory (their copy of the weights, KV caches and scratch; 0 without them).
+   * memory (their copy of the weights, KV caches and scratch; 0 without them); `threads`, the
+   * threads their products run on (2 with a helper thread where onnxruntime has two or more
+   * threads, i.e. a cross-origin isolated page or Node; else 1; 0 without the kernels).
    */
-  decode: { path: 'kernel' | 'onnxruntime'; kernelBytes: number };
+  decode: { path: 'kernel' | 'onnxruntime'; kernelBytes: number; threads: number };
   runtime: RuntimeInfo;
   /**
    * Memory after the last load or compile: onnxruntime's WASM heap (it only grows, so this is its
