@@ -5,6 +5,7 @@ import { heldLayerwise, prepareWeights, type PreparedLayer, type PreparedWeights
 import { sliceWidth } from '../../models/compress/width-slice.ts';
 import { compressPrepared } from '../../models/compress/compress-prepared.ts';
 import { randomLlama } from '../../models/llama/testing/random-model.ts';
+import { relativeLogitError } from '../../models/llama/testing/logit-error.ts';
 import type { LinearWeight } from '../../models/compress/linear.ts';
 import type { LlamaConfig, LlamaPlan, LlamaWeights, WeightsSetting } from '../../models/llama/types.ts';
 import { loadOrt } from '../ort/runtime.ts';
@@ -33,16 +34,6 @@ function dequantizedWeights(p: PreparedWeights): PreparedWeights {
   return { ...p, layers: p.layers.map(layer), head: dequantized(p.head) };
 }
 
-/** Largest |a - b| over the logit range of b. */
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let scale = 0;
-  let worst = 0;
-  for (let i = 0; i < b.length; i++) {
-    scale = Math.max(scale, Math.abs(b[i]!));
-    worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-  }
-  return worst / scale;
-}
 
 const argmax = (x: Float32Array) => x.reduce((best, v, i) => (v > x[best]! ? i : best), 0);
 
@@ -81,8 +72,8 @@ async function decodeAgainstReference(
     logits = await kernel.step([token]);
     const want = await reference.step([token]);
     const int8Graphs = await graphs.step([token]);
-    kernelError = Math.max(kernelError, relativeError(logits, want));
-    graphError = Math.max(graphError, relativeError(int8Graphs, want));
+    kernelError = Math.max(kernelError, relativeLogitError(logits, want));
+    graphError = Math.max(graphError, relativeLogitError(int8Graphs, want));
     if (argmax(logits) === argmax(want)) agree++;
   }
   await Promise.all([kernel.release(), graphs.release(), reference.release()]);
@@ -156,7 +147,7 @@ describe('KernelDecoder inside PlanRunner: the graphs and the kernels share one 
     expect(reference.kernelSteps).toBe(0);
     expect(got).toHaveLength(want.length);
     // Graph runs on the shared cache are exact up to DynamicQuantizeMatMul; kernel steps within 1%.
-    for (let i = 0; i < want.length; i++) expect(relativeError(got[i]!, want[i]!), `step ${i}`).toBeLessThan(0.02);
+    for (let i = 0; i < want.length; i++) expect(relativeLogitError(got[i]!, want[i]!), `step ${i}`).toBeLessThan(0.02);
     expect(kernel.position).toBe(reference.position);
     await Promise.all([kernel.release(), reference.release()]);
   });
@@ -245,7 +236,7 @@ describe('KernelDecoder on the shapes compile makes', () => {
     expect(kernel.runsPerStep).toBe(3);
     await kernel.step([1, 5, 9]);
     await reference.step([1, 5, 9]);
-    for (const t of [33, 7, 21, 2]) expect(relativeError(await kernel.step([t]), await reference.step([t]))).toBeLessThan(0.01);
+    for (const t of [33, 7, 21, 2]) expect(relativeLogitError(await kernel.step([t]), await reference.step([t]))).toBeLessThan(0.01);
     expect(kernel.kernelSteps).toBe(4);
     await Promise.all([kernel.release(), reference.release()]);
   });
