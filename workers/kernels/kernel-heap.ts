@@ -114,13 +114,6 @@ export class KernelHeap {
     return this.memory.buffer.byteLength;
   }
 
-  /** Bytes allocated and not freed. */
-  get allocatedBytes(): number {
-    let n = 0;
-    for (const s of this.sizes.values()) n += s;
-    return n;
-  }
-
   /** A block of at least `bytes` (16-byte aligned, zeroed), grown into the memory when no free block fits. */
   alloc(bytes: number): number {
     const size = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);

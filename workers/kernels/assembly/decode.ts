@@ -47,7 +47,7 @@ export function quantizeActivations(x: usize, q: usize, K: i32, Kpad: i32): f32 
 
 /**
  * y[n] = (Σ_k W[n, k] * q[k]) * scales[n] * qScale (+ bias[n] when bias != 0), n < Npad.
- * W is int8 in blocks of 4 output rows by 16 inputs, [Npad/4][Kpad/16][4][16] (packInt8Rows in
+ * W is int8 in blocks of 4 output rows by 16 inputs, [Npad/4][Kpad/16][4][16] (packInt8Columns in
  * ../kernel-pack.ts): each iteration reads one 64-byte line, so a whole matrix streams through
  * memory in order. Kpad % 16 == 0, Npad % 4 == 0; q is [Kpad] i16 (quantizeActivations).
  */
@@ -89,7 +89,7 @@ export function gemvInt8(w: usize, scales: usize, q: usize, qScale: f32, bias: u
 
 /**
  * y[n] = Σ_k W[n, k] * x[k] (+ bias[n]), n < Npad: fp32 weights in blocks of 4 output rows by
- * 4 inputs, [Npad/4][Kpad/4][4][4] (packF32Rows). Kpad % 4 == 0, x is [Kpad] (zeros after K).
+ * 4 inputs, [Npad/4][Kpad/4][4][4] (packF32Columns). Kpad % 4 == 0, x is [Kpad] (zeros after K).
  */
 export function gemvF32(w: usize, x: usize, bias: usize, y: usize, Npad: i32, Kpad: i32): void {
   let p = w;
