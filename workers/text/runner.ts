@@ -41,8 +41,6 @@ interface CompiledSegment {
 /** How long after an onnxruntime run the decode kernels leave its pool threads the cores (ms): they spin that long (~270 ms measured in Node). */
 const ORT_SPIN_MS = 300;
 
-
-
 /** Default `PlanRunner.prefillChunk` (positions per prefill run), from the measurement in models/llama/README.md. */
 export const PREFILL_CHUNK = 64;
 
@@ -355,17 +353,20 @@ interface RopeTables {
 }
 
 /**
- * A decoder on Whittle's kernels for `plan`, or why decode steps stay on the graphs: not WASM,
- * asked not to, no WebAssembly SIMD, a head read from the embedding table, weights not int8
- * (judged on the plan's first layer; compile checks the others and the head as they come), or
- * under 'auto' a copy larger than KERNEL_COPY_LIMIT.
+ * A decoder on Whittle's kernels for `plan`, or null where decode steps stay on the graphs: not
+ * WASM, asked not to, no WebAssembly SIMD, a head read from the embedding table, weights not int8
+ * (judged on the plan's first layer; compile checks the others and the head as they come), under
+ * 'auto' a copy larger than KERNEL_COPY_LIMIT, or no memory for the kernels' instance.
  */
 function kernelDecoderFor(backend: Backend, choice: DecodeKernelChoice, source: LayerwiseWeights, plan: LlamaPlan, first: PreparedLayer, sharesTable: boolean, threads: number): KernelDecoder | null {
   if (choice === 'onnxruntime' || backend !== 'wasm' || sharesTable || !kernelReadsLayer(first) || source.headSize % 4 !== 0 || !kernelsSupported()) return null;
   // Sized from the config (a width-pruned layer is narrower: this over-counts it, never under).
   const c = source.config;
   const hs = source.headSize;
-  const int8 = (K: number, N: number) => int8Padding(K, N).Kpad * int8Padding(K, N).Npad;
+  const int8 = (K: number, N: number) => {
+    const { Kpad, Npad } = int8Padding(K, N);
+    return Kpad * Npad;
+  };
   const perLayer = int8(c.dim, (c.nHeads + 2 * c.nKvHeads) * hs) + int8(c.nHeads * hs, c.dim) + int8(c.dim, 2 * c.hiddenDim) + int8(c.hiddenDim, c.dim);
   const headBytes = c.vocabSize * c.dim * (source.headIsFp32 ? 4 : 1);
   if (choice === 'auto' && perLayer * plan.layers.length + headBytes > KERNEL_COPY_LIMIT) return null;
@@ -405,6 +406,12 @@ export class PlanRunner {
    * (models/llama/README.md).
    */
   prefillChunk = PREFILL_CHUNK;
+  /** Decode steps the kernels took since compile (`kernelSteps`). */
+  private kernelStepCount = 0;
+  /** Step times with and without the kernels' helper thread, to use it only while it pays. */
+  private readonly helperTimes = new HelperTimes();
+  /** When the graphs last ran (performance.now()): kernelStep keeps the helper thread off shortly after. */
+  private lastGraphRun = -Infinity;
 
   private constructor(
     private readonly ort: OrtModule,
@@ -553,10 +560,13 @@ export class PlanRunner {
         runner.reset();
         await runner.step([c.bosTokenId]);
       }
-    } finally {
-      runner.reset();
-      runner.kernelStepCount = 0;
+    } catch (err) {
+      // Nobody gets this runner: its sessions and the kernels' helper thread go with the error.
+      await runner.release().catch(() => {});
+      throw err;
     }
+    runner.reset();
+    runner.kernelStepCount = 0;
     return runner;
   }
 
@@ -700,10 +710,6 @@ export class PlanRunner {
     return this.kernelStepCount;
   }
 
-  private kernelStepCount = 0;
-  /** Step times with and without the kernels' helper thread, to use it only while it pays. */
-  private readonly helperTimes = new HelperTimes();
-
   /**
    * Whether this kernel step uses the helper thread: never without one; not while onnxruntime's
    * pool threads still spin after a graph run (~0.3 s measured in Node: a helper then makes three
@@ -717,10 +723,8 @@ export class PlanRunner {
     if (performance.now() - this.lastGraphRun < ORT_SPIN_MS) return 'near-graph-run';
     return this.helperTimes.choose();
   }
-  /** When the graphs last ran (performance.now()): kernelStep keeps the helper thread off shortly after. */
-  private lastGraphRun = -Infinity;
 
-  /** Gives up the decode kernels (out of memory): the graphs take every step from now on. */
+  /** Gives up the decode kernels (out of memory, or the runner's release): the graphs take every step from now on. */
   private dropDecoder(): void {
     this.decoder?.kernels.dispose();
     this.decoder = null;
