@@ -1,7 +1,8 @@
 /**
- * `npx tsx bench/decode-kernel.ts [--shape smollm2-135m] [--weights q8|q4] [--threads 1|2] [--steps 64] [--json]`:
- * a WASM decode step on Whittle's own int8 kernels (workers/text/kernel-decoder.ts) against the
- * same step on onnxruntime-web's graphs (DynamicQuantizeMatMul), same prepared weights, one
+ * `npx tsx bench/decode-kernel.ts [--shape smollm2-135m] [--weights q8|q4|f32] [--threads 1|2] [--steps 64] [--json]`:
+ * a WASM decode step on Whittle's own kernels (workers/text/kernel-decoder.ts) against the
+ * same step on onnxruntime-web's graphs (DynamicQuantizeMatMul; MatMul at f32, where the
+ * kernels keep the bf16 checkpoint's values as bf16), same prepared weights, one
  * Node process (`--threads 2`: onnxruntime's graphs on two threads; the kernels use one).
  * Both runners prefill the same 128-token prompt, then take turns
  * decoding the same tokens, so both see the same machine; wall time per step (the kernels run
@@ -26,7 +27,7 @@ const { values: args } = parseArgs({
     threads: { type: 'string', default: '1' },
   },
 });
-const linear = args.weights === 'q4' ? 'q4' : 'q8';
+const linear = args.weights === 'q4' ? 'q4' : args.weights === 'f32' ? 'f32' : 'q8';
 const steps = Number(args.steps);
 const threads = Number(args.threads);
 const ort = await loadOrt({ backend: 'wasm', numThreads: threads });

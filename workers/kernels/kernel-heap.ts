@@ -19,6 +19,7 @@ export interface DecodeKernels {
   quantizeActivations(x: number, q: number, K: number, Kpad: number): number;
   gemvInt8(w: number, scales: number, q: number, qScale: number, bias: number, y: number, Npad: number, Kpad: number): void;
   gemvF32(w: number, x: number, bias: number, y: number, Npad: number, Kpad: number): void;
+  gemvBf16(w: number, x: number, bias: number, y: number, Npad: number, Kpad: number): void;
   rmsNorm(x: number, gamma: number, y: number, n: number, eps: number): void;
   addInPlace(a: number, b: number, n: number): void;
   rope(x: number, cos: number, sin: number, heads: number, hs: number): void;
@@ -185,6 +186,10 @@ export class KernelHeap {
 
   i8(ptr: number, length: number): Int8Array {
     return new Int8Array(this.memory.buffer, ptr, length);
+  }
+
+  u16(ptr: number, length: number): Uint16Array {
+    return new Uint16Array(this.memory.buffer, ptr, length);
   }
 
   i16(ptr: number, length: number): Int16Array {

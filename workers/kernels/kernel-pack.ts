@@ -3,6 +3,8 @@
  * 4 output rows at a time, so one pass over a matrix reads it in address order.
  * - int8: [Npad/4][Kpad/16][4 rows][16 inputs], from onnxruntime's [K, N] (DynamicQuantizeMatMul's B).
  * - fp32: [Npad/4][Kpad/4][4 rows][4 inputs], from [K, N] (MatMul's B).
+ * - bf16: [Npad/4][Kpad/8][4 rows][8 inputs] u16, from fp32 [K, N] whose values are all bf16
+ *   (isBf16Exact): the top half of each, inputs 0..3 in the even slots and 4..7 in the odd ones.
  * Padding rows and inputs are zero, so they add nothing to a product.
  *
  * @example
@@ -48,4 +50,35 @@ export function packInt8Columns(b: Int8Array, K: number, N: number, out: Int8Arr
 /** w fp32 [K, N] -> out [Npad/4][Kpad/4][4][4] (f32Padding; out zeroed beforehand). */
 export function packF32Columns(w: Float32Array, K: number, N: number, out: Float32Array): void {
   packColumns(w, K, N, 4, out);
+}
+
+/** Padded shape of a bf16 matrix of K inputs and N outputs. */
+export function bf16Padding(K: number, N: number): { Kpad: number; Npad: number } {
+  return { Kpad: roundUp(K, 8), Npad: roundUp(N, 4) };
+}
+
+/**
+ * Whether every value of `w` is a bf16 value (its low 16 bits are zero), so a bf16 copy holds it
+ * exactly: true of weights widened from a bf16 checkpoint, false of most fp32-trained ones.
+ */
+export function isBf16Exact(w: Float32Array): boolean {
+  const bits = new Uint32Array(w.buffer, w.byteOffset, w.length);
+  for (let i = 0; i < bits.length; i++) if ((bits[i]! & 0xffff) !== 0) return false;
+  return true;
+}
+
+/**
+ * w fp32 [K, N], every value bf16 (isBf16Exact) -> out u16 [Npad/4][Kpad/8][4][8] (bf16Padding;
+ * out zeroed beforehand). Input i of a row's 8 goes to slot 2i (i < 4) or 2(i - 4) + 1, the
+ * order gemvBf16 widens them in.
+ */
+export function packBf16Columns(w: Float32Array, K: number, N: number, out: Uint16Array): void {
+  const bits = new Uint32Array(w.buffer, w.byteOffset, w.length);
+  const rowOfBlocks = (roundUp(K, 8) / 8) * 32;
+  for (let k = 0; k < K; k++) {
+    const i = k % 8;
+    const kOff = Math.floor(k / 8) * 32 + (i < 4 ? 2 * i : 2 * (i - 4) + 1);
+    const row = k * N;
+    for (let n = 0; n < N; n++) out[(n >> 2) * rowOfBlocks + kOff + (n & 3) * 8] = bits[row + n]! >>> 16;
+  }
 }

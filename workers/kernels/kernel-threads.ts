@@ -54,7 +54,8 @@ const start = ({ module, memory, control }) => {
     if (seen < 0) return;
     const a = ${ARGS};
     if (c[${FN}] === 0) k.gemvInt8(c[a] >>> 0, c[a + 1] >>> 0, c[a + 2] >>> 0, f[${QSCALE}], c[a + 3] >>> 0, c[a + 4] >>> 0, c[a + 5], c[a + 6]);
-    else k.gemvF32(c[a] >>> 0, c[a + 2] >>> 0, c[a + 3] >>> 0, c[a + 4] >>> 0, c[a + 5], c[a + 6]);
+    else if (c[${FN}] === 1) k.gemvF32(c[a] >>> 0, c[a + 2] >>> 0, c[a + 3] >>> 0, c[a + 4] >>> 0, c[a + 5], c[a + 6]);
+    else k.gemvBf16(c[a] >>> 0, c[a + 2] >>> 0, c[a + 3] >>> 0, c[a + 4] >>> 0, c[a + 5], c[a + 6]);
     Atomics.store(c, ${DONE}, seen);
     Atomics.notify(c, ${DONE});
   }
@@ -160,6 +161,17 @@ export class KernelThreads {
     this.post(1, rest);
     k.gemvF32(w, x, bias, y, mine, Kpad);
     if (!this.join()) k.gemvF32(rest[0], rest[2], rest[3], rest[4], rest[5], rest[6]);
+  }
+
+  /** gemvBf16 with rows split between the caller and the helper. */
+  gemvBf16(w: number, x: number, bias: number, y: number, Npad: number, Kpad: number): void {
+    const k = this.heap.kernels;
+    const mine = this.split(Npad, Kpad);
+    if (mine === Npad) return k.gemvBf16(w, x, bias, y, Npad, Kpad);
+    const rest = [w + mine * Kpad * 2, 0, x, bias ? bias + mine * 4 : 0, y + mine * 4, Npad - mine, Kpad] as const;
+    this.post(2, rest);
+    k.gemvBf16(w, x, bias, y, mine, Kpad);
+    if (!this.join()) k.gemvBf16(rest[0], rest[2], rest[3], rest[4], rest[5], rest[6]);
   }
 
   /** Stops the helper (the kernels keep working on the caller's thread). */

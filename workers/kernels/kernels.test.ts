@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { KernelHeap } from './kernel-heap.ts';
-import { f32Padding, int8Padding, packF32Columns, packInt8Columns } from './kernel-pack.ts';
+import { bf16Padding, f32Padding, int8Padding, isBf16Exact, packBf16Columns, packF32Columns, packInt8Columns } from './kernel-pack.ts';
 import { buildGenerated, GENERATED } from '../../scripts/build-kernels.ts';
 
 function prng(seed: number): () => number {
@@ -139,6 +139,35 @@ describe('decode kernels', () => {
     const y = heap.alloc(Npad * 4);
     k.gemvF32(w, xp, 0, y, Npad, Kpad);
     expectNear(heap.f32(y, N), want, 1e-6);
+  });
+
+  it('gemvBf16 over packed bf16 weights equals the fp32 product (K 21, N 7: both padded)', () => {
+    const K = 21;
+    const N = 7;
+    const { Kpad, Npad } = bf16Padding(K, N);
+    // bf16 values: fp32 with the low 16 bits cleared, as a bf16 checkpoint widens to.
+    const wKN = floats(K * N);
+    new Uint32Array(wKN.buffer).forEach((b, i, a) => (a[i] = b & 0xffff0000));
+    expect(isBf16Exact(wKN)).toBe(true);
+    expect(isBf16Exact(floats(64))).toBe(false);
+    const x = floats(K);
+    const bias = floats(N);
+    const xp = heap.alloc(Kpad * 4);
+    heap.f32(xp, K).set(x);
+    const bp = heap.alloc(Npad * 4);
+    heap.f32(bp, N).set(bias);
+    const want = Array.from({ length: N }, (_, n) => x.reduce((acc, v, i) => acc + v * wKN[i * N + n]!, 0) + bias[n]!);
+    const w = heap.alloc(Kpad * Npad * 2);
+    packBf16Columns(wKN, K, N, heap.u16(w, Kpad * Npad));
+    const y = heap.alloc(Npad * 4);
+    k.gemvBf16(w, xp, bp, y, Npad, Kpad);
+    expectNear(heap.f32(y, N), want, 1e-6);
+    k.gemvBf16(w, xp, 0, y, Npad, Kpad);
+    expectNear(
+      heap.f32(y, N),
+      want.map((v, n) => v - bias[n]!),
+      1e-6,
+    );
   });
 
   it('rmsNorm, addInPlace, siluMul and interleaved rope', () => {

@@ -179,17 +179,15 @@ describe('KernelDecoder inside PlanRunner: the graphs and the kernels share one 
     await Promise.all([r.release(), fresh.release()]);
   });
 
-  it("fp32 weights stay on the graphs under 'auto' and 'kernel' (an fp32 engine about to be compressed compiles too); q8 takes the kernels", async () => {
+  it("fp32 weights that are not bf16 stay on the graphs under 'auto'; q8 takes the kernels", async () => {
     const fp32 = prepareWeights(stories.config, stories.weights);
-    for (const choice of ['auto', 'kernel'] as const) {
-      const r = await runner(fp32, { layers: [0, 1, 2, 3, 4] }, choice);
-      expect(r.decodePath).toBe('onnxruntime');
-      expect(r.kernelBytes).toBe(0);
-      await r.step([1, 403]);
-      await r.step([407]);
-      expect(r.kernelSteps).toBe(0);
-      await r.release();
-    }
+    const r = await runner(fp32, { layers: [0, 1, 2, 3, 4] }, 'auto');
+    expect(r.decodePath).toBe('onnxruntime');
+    expect(r.kernelBytes).toBe(0);
+    await r.step([1, 403]);
+    await r.step([407]);
+    expect(r.kernelSteps).toBe(0);
+    await r.release();
     const q8 = await runner(prepared, { layers: [0, 1, 2, 3, 4] }, 'auto');
     expect(q8.decodePath).toBe('kernel');
     expect(q8.kernelBytes).toBeGreaterThan(0);
@@ -199,6 +197,59 @@ describe('KernelDecoder inside PlanRunner: the graphs and the kernels share one 
     await q8.step([407], { graphs: true });
     expect(q8.kernelSteps).toBe(1);
     await q8.release();
+  });
+});
+
+/** The prepared weights with every fp32 linear cut to bf16 values (low 16 bits cleared), as a bf16 checkpoint widens to. */
+function bf16Values(p: PreparedWeights): PreparedWeights {
+  const cut = (w: LinearWeight): LinearWeight => {
+    if (!(w instanceof Float32Array)) return w;
+    const out = w.slice();
+    const bits = new Uint32Array(out.buffer);
+    for (let i = 0; i < bits.length; i++) bits[i] = bits[i]! & 0xffff0000;
+    return out;
+  };
+  const layer = (l: PreparedLayer): PreparedLayer => ({ ...l, qkv: cut(l.qkv), wo: cut(l.wo), gateUp: cut(l.gateUp), down: cut(l.down) });
+  return { ...p, layers: p.layers.map(layer), head: cut(p.head) };
+}
+
+describe('KernelDecoder on fp32 plans (bf16 checkpoints kept as bf16, other fp32 weights as fp32)', () => {
+  const plan = { layers: [0, 1, 2, 3, 4] };
+  const prompt = [1, 403, 407, 261, 378];
+
+  /** Greedy steps on the kernels against onnxruntime's fp32 graphs over the same weights: worst relative logit error, argmax agreement. */
+  async function againstGraphs(prepared: PreparedWeights, decodeKernel: DecodeKernelChoice, steps: number) {
+    const kernel = await runner(prepared, plan, decodeKernel);
+    const graphs = await runner(prepared, plan, 'onnxruntime');
+    expect(kernel.decodePath).toBe('kernel');
+    let logits = await kernel.step(prompt);
+    await graphs.step(prompt);
+    let error = 0;
+    let agree = 0;
+    for (let i = 0; i < steps; i++) {
+      const token = argmax(logits);
+      logits = await kernel.step([token]);
+      const want = await graphs.step([token]);
+      error = Math.max(error, relativeLogitError(logits, want));
+      if (argmax(logits) === argmax(want)) agree++;
+    }
+    const bytes = kernel.kernelBytes;
+    expect(kernel.kernelSteps).toBe(steps);
+    await Promise.all([kernel.release(), graphs.release()]);
+    return { error, agree, bytes };
+  }
+
+  it("bf16 values take the kernels under 'auto', in about half the memory of fp32 ones under 'kernel'; both match onnxruntime's fp32 MatMul within 1e-4", async () => {
+    const fp32 = prepareWeights(stories.config, stories.weights);
+    const bf16 = await againstGraphs(bf16Values(fp32), 'auto', 16);
+    const full = await againstGraphs(fp32, 'kernel', 16);
+    // The same products in another summation order: float rounding only.
+    expect(bf16.error).toBeLessThan(1e-4);
+    expect(full.error).toBeLessThan(1e-4);
+    expect(bf16.agree).toBe(16);
+    expect(full.agree).toBe(16);
+    // The kernels' memory (whole 64 KiB pages: weights, caches, scratch; the weights most of it): 1.38 MB fp32, 0.85 MB bf16.
+    expect(bf16.bytes).toBeLessThan(full.bytes * 0.7);
   });
 });
 
@@ -243,11 +294,15 @@ describe('KernelDecoder on the shapes compile makes', () => {
 });
 
 describe('KernelDecoder with a helper thread (KernelThreads over a shared memory)', () => {
-  it("gives bit-identical logits to one thread (each output row is one thread's), and the runner reports 2 threads", async () => {
-    // Every matrix above SPLIT_MIN_WEIGHTS, so each product is split (stories260K's are too small to be).
-    const m = randomLlama({ dim: 256, hiddenDim: 640, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 300, maxSeqLen: 64 }, 5);
-    expect(256 * 640 * 2).toBeGreaterThan(SPLIT_MIN_WEIGHTS);
-    const prepared = prepareWeights(m.config, m.weights, { weights: { linear: 'q8', head: 'q8' } });
+  // Every matrix above SPLIT_MIN_WEIGHTS, so each product is split (stories260K's are too small to be).
+  const m = randomLlama({ dim: 256, hiddenDim: 640, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 300, maxSeqLen: 64 }, 5);
+  expect(256 * 640 * 2).toBeGreaterThan(SPLIT_MIN_WEIGHTS);
+
+  it.each([
+    ['int8', () => prepareWeights(m.config, m.weights, { weights: { linear: 'q8', head: 'q8' } })],
+    ['bf16', () => bf16Values(prepareWeights(m.config, m.weights))],
+  ] as const)("%s: gives bit-identical logits to one thread (each output row is one thread's), and the runner reports 2 threads", async (_, prepare) => {
+    const prepared = prepare();
     const plan = { layers: [0, 1] };
     const one = await runner(prepared, plan, 'kernel');
     // onnxruntime's threads decide whether the kernels get a helper: ask for two for this compile only.

@@ -1,7 +1,9 @@
 /**
  * One decode step (one new position through every kept block, the final norm and the head) on
  * Whittle's own WebAssembly SIMD kernels (workers/kernels/) instead of onnxruntime's graphs:
- * the WASM backend's fast path for int8 weights (q8, and q4 run as int8). PlanRunner keeps
+ * the WASM backend's fast path for int8 weights (q8, and q4 run as int8) and for fp32 plans of
+ * bf16 checkpoints (the kernels keep those weights as bf16: the same values, half the bytes a
+ * step reads; fp32 weights that are not all bf16 are kept as fp32). PlanRunner keeps
  * onnxruntime for everything else (prefill, drafts, verification, dropout rows) and feeds this
  * decoder the K/V those runs append, so either path can take the next step.
  *
@@ -14,7 +16,8 @@
  *
  * Numerics: the weights are the same int8 per-channel values DynamicQuantizeMatMul reads; the
  * activations are quantized per row to 11 bits symmetric (onnxruntime: 8 bits asymmetric), the
- * products summed exactly in int32, everything else in fp32. Attention, RoPE (interleaved pairs)
+ * products summed exactly in int32, everything else in fp32. fp32 and bf16 products sum fp32
+ * in another order than MLAS (~1e-6 relative). Attention, RoPE (interleaved pairs)
  * and RMSNorm compute what the graphs' ops do (models/llama/graph.ts); q arrives pre-scaled.
  *
  * @example
@@ -29,11 +32,11 @@ import { layerWidth, type PreparedLayer } from '../../models/llama/prepare.ts';
 import type { LinearWeight } from '../../models/compress/linear.ts';
 import type { KernelHeap } from '../kernels/kernel-heap.ts';
 import type { KernelThreads } from '../kernels/kernel-threads.ts';
-import { f32Padding, int8Padding, packF32Columns, packInt8Columns, roundUp } from '../kernels/kernel-pack.ts';
+import { bf16Padding, f32Padding, int8Padding, isBf16Exact, packBf16Columns, packF32Columns, packInt8Columns, roundUp } from '../kernels/kernel-pack.ts';
 
-/** A matrix in the kernels' memory: int8 with per-output scales, or fp32. */
+/** A matrix in the kernels' memory: int8 with per-output scales, bf16 (fp32 values that are all bf16), or fp32. */
 interface PackedLinear {
-  kind: 'int8' | 'f32';
+  kind: 'int8' | 'bf16' | 'f32';
   /** Weights, blocked (kernel-pack.ts). */
   w: number;
   /** int8: scales [Npad]; fp32: 0. */
@@ -90,10 +93,25 @@ interface Scratch {
 /** Growth of a KV mirror, in positions (as the host cache's, runner.ts). */
 const KV_GROWTH = 64;
 
-/** Whether a prepared layer's linears are all in the form the int8 kernel reads. */
+/** Whether the kernels read a linear: int8 per channel or fp32 (int4, sparse and other forms stay on the graphs). */
+function kernelReadsLinear(w: LinearWeight): boolean {
+  return w instanceof Float32Array || w.kind === 'int8';
+}
+
+/** Whether a prepared layer's linears are all in forms the kernels read. */
 export function kernelReadsLayer(layer: PreparedLayer): boolean {
-  const int8 = (w: LinearWeight) => !(w instanceof Float32Array) && w.kind === 'int8';
-  return int8(layer.qkv) && int8(layer.wo) && int8(layer.gateUp) && int8(layer.down);
+  return kernelReadsLinear(layer.qkv) && kernelReadsLinear(layer.wo) && kernelReadsLinear(layer.gateUp) && kernelReadsLinear(layer.down);
+}
+
+/**
+ * Bytes per weight the kernels keep of a layer's linears: 1 when they are int8, 2 when they are
+ * fp32 values that are all bf16 (a bf16 checkpoint: the kernels keep and read half the bytes,
+ * exactly), 4 otherwise; the widest of the four.
+ */
+export function kernelBytesPerWeight(layer: PreparedLayer): 1 | 2 | 4 {
+  const linears = [layer.qkv, layer.wo, layer.gateUp, layer.down];
+  if (linears.some((w) => w instanceof Float32Array && !isBf16Exact(w))) return 4;
+  return linears.some((w) => w instanceof Float32Array) ? 2 : 1;
 }
 
 /** Whether the head is in a form the kernels read (int8 per channel or fp32 [dim, vocab]). */
@@ -125,7 +143,7 @@ export class KernelDecoder {
 
   /** Copies one prepared layer's weights into the kernels' memory (its arrays may be released afterwards). */
   addLayer(index: number, layer: PreparedLayer): void {
-    if (!kernelReadsLayer(layer)) throw new WhittleError('INTERNAL', `layer ${index}: the decode kernels read int8 linears only`);
+    if (!kernelReadsLayer(layer)) throw new WhittleError('INTERNAL', `layer ${index}: the decode kernels read int8 and fp32 linears only`);
     const { nHeads: H, nKvHeads: KV, hidden: F } = layerWidth(this.config, layer);
     const dim = this.config.dim;
     const hs = this.headSize;
@@ -280,6 +298,10 @@ export class KernelDecoder {
       run.gemvF32(m.w, x, bias, y, m.Npad, m.Kpad);
       return;
     }
+    if (m.kind === 'bf16') {
+      run.gemvBf16(m.w, x, bias, y, m.Npad, m.Kpad);
+      return;
+    }
     const scale = k.quantizeActivations(x, this.scratch!.q16, m.K, m.Kpad);
     run.gemvInt8(m.w, m.scales, this.scratch!.q16, scale, bias, y, m.Npad, m.Kpad);
   }
@@ -287,6 +309,13 @@ export class KernelDecoder {
   private packLinear(w: LinearWeight, K: number, N: number): PackedLinear {
     if (w instanceof Float32Array) {
       if (w.length !== K * N) throw new WhittleError('INTERNAL', `linear of ${w.length} values used as [${K}, ${N}]`);
+      if (isBf16Exact(w)) {
+        // Widened from bf16: the same values in half the bytes (a step reads every weight once).
+        const { Kpad, Npad } = bf16Padding(K, N);
+        const ptr = this.heap.alloc(Kpad * Npad * 2);
+        packBf16Columns(w, K, N, this.heap.u16(ptr, Kpad * Npad));
+        return { kind: 'bf16', w: ptr, scales: 0, K, N, Kpad, Npad };
+      }
       const { Kpad, Npad } = f32Padding(K, N);
       const ptr = this.heap.alloc(Kpad * Npad * 4);
       packF32Columns(w, K, N, this.heap.f32(ptr, Kpad * Npad));

@@ -26,7 +26,7 @@ import type { LlamaPlan } from '../../models/llama/types.ts';
 import { createSession, type Backend, type OrtModule } from '../ort/runtime.ts';
 import { KernelHeap, kernelsSupported } from '../kernels/kernel-heap.ts';
 import { KernelThreads } from '../kernels/kernel-threads.ts';
-import { KernelDecoder, kernelReadsHead, kernelReadsLayer } from './kernel-decoder.ts';
+import { KernelDecoder, kernelBytesPerWeight, kernelReadsHead, kernelReadsLayer } from './kernel-decoder.ts';
 import { HelperTimes } from './helper-times.ts';
 import { int8Padding } from '../kernels/kernel-pack.ts';
 import type * as Ort from 'onnxruntime-web';
@@ -314,21 +314,23 @@ const HEAD_COPY_LIMIT = 256 * 2 ** 20;
 export const HOST_LOOKUP_BYTES = 64 * 2 ** 20;
 
 /**
- * Bytes of int8 weights up to which WASM decode steps run on Whittle's own kernels by default
+ * Bytes of weights up to which WASM decode steps run on Whittle's own kernels by default
  * (kernel-decoder.ts): they need a copy of the weights beside onnxruntime's, so 'auto' takes them
- * where that copy is at most this (SmolLM2-135M q8: 134 MB; SmolLM2-360M and Qwen2.5-0.5B fit,
- * Llama-3.2-1B's 1.24 GB does not).
+ * where that copy is at most this (SmolLM2-135M q8: 134 MB, fp32 from bf16: 269 MB; at q8
+ * SmolLM2-360M and Qwen2.5-0.5B fit, Llama-3.2-1B's 1.24 GB does not).
  */
 export const KERNEL_COPY_LIMIT = 512 * 2 ** 20;
 
 /**
  * Which kernels run a WASM decode step (one new position on the full path): 'auto' = Whittle's
- * own int8 SIMD kernels (workers/text/kernel-decoder.ts) where the weights are int8 and their
- * copy is at most KERNEL_COPY_LIMIT bytes, else onnxruntime's graphs; 'kernel' = the kernels
- * wherever they can run, whatever the copy costs; 'onnxruntime' = never the kernels. The kernels
- * run int8 weights on WASM only (fp32, 4-bit, sparse weights and WebGPU keep the graphs; so does a
- * plan whose kernels ran out of memory), which `lm.info.decode.path` reports. Prefill, drafts,
- * verification and dropout runs always use the graphs.
+ * own SIMD kernels (workers/text/kernel-decoder.ts) where the weights are int8, or fp32 whose
+ * values are all bf16 (a bf16 checkpoint, kept as bf16 there: half the bytes, the same values),
+ * and their copy is at most KERNEL_COPY_LIMIT bytes, else onnxruntime's graphs; 'kernel' = the
+ * kernels wherever they can run (fp32 weights that are not bf16 too), whatever the copy costs;
+ * 'onnxruntime' = never the kernels. The kernels run on WASM only (4-bit, sparse weights and
+ * WebGPU keep the graphs; so does a plan whose kernels ran out of memory), which
+ * `lm.info.decode.path` reports. Prefill, drafts, verification and dropout runs always use the
+ * graphs.
  *
  * @example
  * const lm = await w.text('smollm2-135m', { compress: { linear: 'q8' }, decodeKernel: 'kernel' });
@@ -354,22 +356,26 @@ interface RopeTables {
 
 /**
  * A decoder on Whittle's kernels for `plan`, or null where decode steps stay on the graphs: not
- * WASM, asked not to, no WebAssembly SIMD, a head read from the embedding table, weights not int8
- * (judged on the plan's first layer; compile checks the others and the head as they come), under
- * 'auto' a copy larger than KERNEL_COPY_LIMIT, or no memory for the kernels' instance.
+ * WASM, asked not to, no WebAssembly SIMD, a head read from the embedding table, weights the
+ * kernels do not read (judged on the plan's first layer; compile checks the others and the head
+ * as they come), under 'auto' fp32 weights that are not bf16 or a copy larger than
+ * KERNEL_COPY_LIMIT, or no memory for the kernels' instance.
  */
 function kernelDecoderFor(backend: Backend, choice: DecodeKernelChoice, source: LayerwiseWeights, plan: LlamaPlan, first: PreparedLayer, sharesTable: boolean, threads: number): KernelDecoder | null {
   if (choice === 'onnxruntime' || backend !== 'wasm' || sharesTable || !kernelReadsLayer(first) || source.headSize % 4 !== 0 || !kernelsSupported()) return null;
   // Sized from the config (a width-pruned layer is narrower: this over-counts it, never under).
   const c = source.config;
   const hs = source.headSize;
-  const int8 = (K: number, N: number) => {
+  const bytesPerWeight = kernelBytesPerWeight(first);
+  // int8's padding (16 inputs) is the widest of the three layouts: never an under-count.
+  const weights = (K: number, N: number) => {
     const { Kpad, Npad } = int8Padding(K, N);
-    return Kpad * Npad;
+    return Kpad * Npad * bytesPerWeight;
   };
-  const perLayer = int8(c.dim, (c.nHeads + 2 * c.nKvHeads) * hs) + int8(c.nHeads * hs, c.dim) + int8(c.dim, 2 * c.hiddenDim) + int8(c.hiddenDim, c.dim);
-  const headBytes = c.vocabSize * c.dim * (source.headIsFp32 ? 4 : 1);
-  if (choice === 'auto' && perLayer * plan.layers.length + headBytes > KERNEL_COPY_LIMIT) return null;
+  const perLayer = weights(c.dim, (c.nHeads + 2 * c.nKvHeads) * hs) + weights(c.nHeads * hs, c.dim) + weights(c.dim, 2 * c.hiddenDim) + weights(c.hiddenDim, c.dim);
+  // An fp32 head is taken to be bf16 when the layers are (a tied one is the table, widened like them), else fp32.
+  const headBytes = c.vocabSize * c.dim * (source.headIsFp32 ? (bytesPerWeight === 2 ? 2 : 4) : 1);
+  if (choice === 'auto' && (bytesPerWeight === 4 || perLayer * plan.layers.length + headBytes > KERNEL_COPY_LIMIT)) return null;
   try {
     // A shared memory only where a helper thread may run (onnxruntime was given threads too).
     return new KernelDecoder(KernelHeap.create({ shared: threads > 1 }), c, hs, plan.layers, { cos: source.ropeCos, sin: source.ropeSin });
