@@ -140,15 +140,16 @@ export function gemvF32(w: usize, x: usize, bias: usize, y: usize, Npad: i32, Kp
  * decode step is bound by memory bandwidth, and the models people run are published in bf16, so
  * this is the fp32 plan's product on them, exact (bf16 widens to fp32 without rounding).
  * Blocks of 4 output rows by 8 inputs, [Npad/4][Kpad/8][4][8] u16 (packBf16Columns): within a
- * row's 8, inputs 0..3 sit in the even u16 slots and 4..7 in the odd ones, so a shift by 16
- * widens inputs 0..3 and a mask widens 4..7, each lined up with 4 consecutive activations.
+ * row's 8, inputs 0..3 sit in the even u16 slots and 4..7 in the odd ones, so a left shift by 16
+ * widens inputs 0..3 and a right shift then a left one widens 4..7, each lined up with 4
+ * consecutive activations. (Masking 4..7 with a constant instead measured the same in Node but
+ * 49.2 against 37.8 ms for a SmolLM2-135M step's products in Chromium 150's worker.)
  * Kpad % 8 == 0, x is [Kpad] (zeros after K).
  */
 export function gemvBf16(w: usize, x: usize, bias: usize, y: usize, Npad: i32, Kpad: i32): void {
   let p = w;
   const last = w + (<usize>Npad * <usize>Kpad << 1) - 16;
   let ahead = i32x4.splat(0);
-  const high = i32x4.splat(0xffff0000);
   for (let n = 0; n < Npad; n += 4) {
     // Two accumulators a row (inputs 0..3 and 4..7 of each block): shorter add chains.
     let a0 = f32x4.splat(0);
@@ -164,16 +165,16 @@ export function gemvBf16(w: usize, x: usize, bias: usize, y: usize, Npad: i32, K
       const xh = v128.load(x + (<usize>k << 2) + 16);
       let v = v128.load(p);
       a0 = f32x4.add(a0, f32x4.mul(i32x4.shl(v, 16), xl));
-      b0 = f32x4.add(b0, f32x4.mul(v128.and(v, high), xh));
+      b0 = f32x4.add(b0, f32x4.mul(i32x4.shl(i32x4.shr_u(v, 16), 16), xh));
       v = v128.load(p + 16);
       a1 = f32x4.add(a1, f32x4.mul(i32x4.shl(v, 16), xl));
-      b1 = f32x4.add(b1, f32x4.mul(v128.and(v, high), xh));
+      b1 = f32x4.add(b1, f32x4.mul(i32x4.shl(i32x4.shr_u(v, 16), 16), xh));
       v = v128.load(p + 32);
       a2 = f32x4.add(a2, f32x4.mul(i32x4.shl(v, 16), xl));
-      b2 = f32x4.add(b2, f32x4.mul(v128.and(v, high), xh));
+      b2 = f32x4.add(b2, f32x4.mul(i32x4.shl(i32x4.shr_u(v, 16), 16), xh));
       v = v128.load(p + 48);
       a3 = f32x4.add(a3, f32x4.mul(i32x4.shl(v, 16), xl));
-      b3 = f32x4.add(b3, f32x4.mul(v128.and(v, high), xh));
+      b3 = f32x4.add(b3, f32x4.mul(i32x4.shl(i32x4.shr_u(v, 16), 16), xh));
       ahead = v128.xor(ahead, v128.load(min(p + AHEAD, last)));
       p += 64;
     }
