@@ -85,3 +85,39 @@ test("q8 decode steps run on the kernels in the worker, give the Node engine's t
   expect(r.spec.slice(0, 8)).toEqual(r.tokens.slice(0, 8));
   expect(r.spec).toHaveLength(N);
 });
+
+test("an fp32 load of a BF16 folder decodes on the kernels (its weights kept as bf16) and gives onnxruntime's greedy tokens", async ({
+  harness,
+  whittleBackend,
+}) => {
+  test.skip(whittleBackend.backend !== 'wasm', "the decode kernels are the WASM backend's (WebGPU keeps its graphs)");
+  test.setTimeout(120_000);
+  // stories-layerskip rewritten as BF16 in 3 shards by the fixture server (e2e/fixture-server.ts).
+  const url = '../../__e2e/hf/bf16x3/stories-layerskip/';
+  const r = await harness.evaluate(
+    async ({ url, n }) => {
+      const { whittle } = window.harness;
+      const w = await whittle.Whittle.create({ backend: 'wasm', storeName: 'decode-kernel-bf16' });
+      const greedy = { maxTokens: n, temperature: 0, stopTokens: [] as number[] };
+      const run = async (decodeKernel: 'auto' | 'onnxruntime') => {
+        const lm = await w.text({ url, integrity: 'none' }, { decodeKernel });
+        const tokens = (await lm.complete('Once upon a time', greedy)).tokens;
+        const info = lm.info;
+        lm.dispose();
+        return { tokens, decode: info.decode, weights: info.weights };
+      };
+      return { kernel: await run('auto'), graphs: await run('onnxruntime') };
+    },
+    { url, n: 16 },
+  );
+  expect(r.kernel.decode.path).toBe('kernel');
+  // stories-layerskip: 8 blocks of 160 x (320 + 160 + 864) + 432 x 160 weights, 2.27M: 9.1 MB
+  // as fp32, 5.4 MB with everything but q|k|v in bf16 (its q columns carry 1/sqrt(20), not a
+  // bf16 value's scale); the kernels' memory adds the bf16 head, caches and scratch, in 64 KiB pages.
+  expect(r.kernel.decode.kernelBytes).toBeGreaterThan(5_000_000);
+  expect(r.kernel.decode.kernelBytes).toBeLessThan(8_000_000);
+  expect(r.graphs.decode.path).toBe('onnxruntime');
+  expect(r.kernel.tokens).toHaveLength(16);
+  // The same products in another summation order (fp32 rounding only): the same greedy tokens.
+  expect(r.kernel.tokens).toEqual(r.graphs.tokens);
+});

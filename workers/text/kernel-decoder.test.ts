@@ -10,7 +10,9 @@ import type { LinearWeight } from '../../models/compress/linear.ts';
 import type { LlamaConfig, LlamaPlan, LlamaWeights, WeightsSetting } from '../../models/llama/types.ts';
 import { loadOrt } from '../ort/runtime.ts';
 import { PlanRunner, type DecodeKernelChoice } from './runner.ts';
+import { kernelBytesPerWeight } from './kernel-decoder.ts';
 import { SPLIT_MIN_WEIGHTS } from '../kernels/kernel-threads.ts';
+import { isBf16Exact } from '../kernels/kernel-pack.ts';
 
 const ort = await loadOrt({ backend: 'wasm', numThreads: 1 });
 
@@ -250,6 +252,28 @@ describe('KernelDecoder on fp32 plans (bf16 checkpoints kept as bf16, other fp32
     expect(full.agree).toBe(16);
     // The kernels' memory (whole 64 KiB pages: weights, caches, scratch; the weights most of it): 1.38 MB fp32, 0.85 MB bf16.
     expect(bf16.bytes).toBeLessThan(full.bytes * 0.7);
+  });
+
+  it("a bf16 checkpoint whose 1/sqrt(head size) is no power of two (stories260K: 8) keeps q|k|v in fp32, the rest in bf16, and takes the kernels under 'auto'", async () => {
+    // Every fp32 array of the checkpoint cut to bf16 values, as a BF16 safetensors folder loads.
+    const cut = (a: Float32Array) => {
+      const out = a.slice();
+      const bits = new Uint32Array(out.buffer);
+      for (let i = 0; i < bits.length; i++) bits[i] = bits[i]! & 0xffff0000;
+      return out;
+    };
+    const w = stories.weights;
+    const layers = w.layers.map((l) => Object.fromEntries(Object.entries(l).map(([k, v]) => [k, v instanceof Float32Array ? cut(v) : v])) as typeof l);
+    const embedding = cut(w.tokenEmbedding);
+    const bf16Checkpoint = { tokenEmbedding: embedding, layers, finalNorm: cut(w.finalNorm), lmHead: w.lmHead === w.tokenEmbedding ? embedding : cut(w.lmHead) };
+    const prepared = prepareWeights(stories.config, bf16Checkpoint);
+    const perWeight = kernelBytesPerWeight(prepared.layers[0]!);
+    expect(isBf16Exact(prepared.layers[0]!.qkv as Float32Array)).toBe(false);
+    expect(perWeight).toBeGreaterThan(2);
+    expect(perWeight).toBeLessThan(3);
+    const r = await againstGraphs(prepared, 'auto', 12);
+    expect(r.error).toBeLessThan(1e-4);
+    expect(r.agree).toBe(12);
   });
 });
 

@@ -104,14 +104,21 @@ export function kernelReadsLayer(layer: PreparedLayer): boolean {
 }
 
 /**
- * Bytes per weight the kernels keep of a layer's linears: 1 when they are int8, 2 when they are
- * fp32 values that are all bf16 (a bf16 checkpoint: the kernels keep and read half the bytes,
- * exactly), 4 otherwise; the widest of the four.
+ * Bytes per weight the kernels keep of a layer's linears, on average: 1 for int8; 2 for fp32
+ * values that are all bf16 (a bf16 checkpoint: the kernels keep and read half the bytes,
+ * exactly); 4 for other fp32 ones. A bf16 checkpoint's q|k|v matrix is fp32 here when the
+ * 1 / sqrt(head size) folded into its q columns is not a power of two (head size 20, 128: a
+ * few per cent of the layer), so the average sits just above 2.
  */
-export function kernelBytesPerWeight(layer: PreparedLayer): 1 | 2 | 4 {
-  const linears = [layer.qkv, layer.wo, layer.gateUp, layer.down];
-  if (linears.some((w) => w instanceof Float32Array && !isBf16Exact(w))) return 4;
-  return linears.some((w) => w instanceof Float32Array) ? 2 : 1;
+export function kernelBytesPerWeight(layer: PreparedLayer): number {
+  let bytes = 0;
+  let weights = 0;
+  for (const w of [layer.qkv, layer.wo, layer.gateUp, layer.down]) {
+    const n = w instanceof Float32Array ? w.length : w.kind === 'int8' ? w.weight.b.length : 0;
+    bytes += n * (w instanceof Float32Array ? (isBf16Exact(w) ? 2 : 4) : 1);
+    weights += n;
+  }
+  return weights > 0 ? bytes / weights : 4;
 }
 
 /** Whether the head is in a form the kernels read (int8 per channel or fp32 [dim, vocab]). */

@@ -323,10 +323,10 @@ export const KERNEL_COPY_LIMIT = 512 * 2 ** 20;
 
 /**
  * Which kernels run a WASM decode step (one new position on the full path): 'auto' = Whittle's
- * own SIMD kernels (workers/text/kernel-decoder.ts) where the weights are int8, or fp32 whose
- * values are all bf16 (a bf16 checkpoint, kept as bf16 there: half the bytes, the same values),
- * and their copy is at most KERNEL_COPY_LIMIT bytes, else onnxruntime's graphs; 'kernel' = the
- * kernels wherever they can run (fp32 weights that are not bf16 too), whatever the copy costs;
+ * own SIMD kernels (workers/text/kernel-decoder.ts) where the weights are int8, or fp32 from a
+ * bf16 checkpoint (each matrix whose values are all bf16 kept as bf16 there: half the bytes, the
+ * same values), and their copy is at most KERNEL_COPY_LIMIT bytes, else onnxruntime's graphs;
+ * 'kernel' = the kernels wherever they can run (fp32-trained weights too), whatever the copy costs;
  * 'onnxruntime' = never the kernels. The kernels run on WASM only (4-bit, sparse weights and
  * WebGPU keep the graphs; so does a plan whose kernels ran out of memory), which
  * `lm.info.decode.path` reports. Prefill, drafts, verification and dropout runs always use the
@@ -358,7 +358,7 @@ interface RopeTables {
  * A decoder on Whittle's kernels for `plan`, or null where decode steps stay on the graphs: not
  * WASM, asked not to, no WebAssembly SIMD, a head read from the embedding table, weights the
  * kernels do not read (judged on the plan's first layer; compile checks the others and the head
- * as they come), under 'auto' fp32 weights that are not bf16 or a copy larger than
+ * as they come), under 'auto' fp32 weights with no matrix in bf16 or a copy larger than
  * KERNEL_COPY_LIMIT, or no memory for the kernels' instance.
  */
 function kernelDecoderFor(backend: Backend, choice: DecodeKernelChoice, source: LayerwiseWeights, plan: LlamaPlan, first: PreparedLayer, sharesTable: boolean, threads: number): KernelDecoder | null {
@@ -373,9 +373,11 @@ function kernelDecoderFor(backend: Backend, choice: DecodeKernelChoice, source: 
     return Kpad * Npad * bytesPerWeight;
   };
   const perLayer = weights(c.dim, (c.nHeads + 2 * c.nKvHeads) * hs) + weights(c.nHeads * hs, c.dim) + weights(c.dim, 2 * c.hiddenDim) + weights(c.hiddenDim, c.dim);
-  // An fp32 head is taken to be bf16 when the layers are (a tied one is the table, widened like them), else fp32.
-  const headBytes = c.vocabSize * c.dim * (source.headIsFp32 ? (bytesPerWeight === 2 ? 2 : 4) : 1);
-  if (choice === 'auto' && (bytesPerWeight === 4 || perLayer * plan.layers.length + headBytes > KERNEL_COPY_LIMIT)) return null;
+  // An fp32 head is taken to be bf16 when fp32 layers are (a tied one is the table, widened like them), else fp32.
+  const bf16Layers = bytesPerWeight > 1 && bytesPerWeight < 4;
+  const headBytes = c.vocabSize * c.dim * (source.headIsFp32 ? (bf16Layers ? 2 : 4) : 1);
+  // 'auto' wants the kernels to read fewer bytes than onnxruntime: fp32 layers with nothing in bf16 stay on the graphs.
+  if (choice === 'auto' && (bytesPerWeight >= 4 || perLayer * plan.layers.length + headBytes > KERNEL_COPY_LIMIT)) return null;
   try {
     // A shared memory only where a helper thread may run (onnxruntime was given threads too).
     return new KernelDecoder(KernelHeap.create({ shared: threads > 1 }), c, hs, plan.layers, { cos: source.ropeCos, sin: source.ropeSin });
