@@ -154,24 +154,12 @@ export class KernelThreads {
 
   /** gemvF32 with rows split between the caller and the helper. */
   gemvF32(w: number, x: number, bias: number, y: number, Npad: number, Kpad: number): void {
-    const k = this.heap.kernels;
-    const mine = this.split(Npad, Kpad);
-    if (mine === Npad) return k.gemvF32(w, x, bias, y, Npad, Kpad);
-    const rest = [w + mine * Kpad * 4, 0, x, bias ? bias + mine * 4 : 0, y + mine * 4, Npad - mine, Kpad] as const;
-    this.post(1, rest);
-    k.gemvF32(w, x, bias, y, mine, Kpad);
-    if (!this.join()) k.gemvF32(rest[0], rest[2], rest[3], rest[4], rest[5], rest[6]);
+    this.splitFloat(1, 4, this.heap.kernels.gemvF32, w, x, bias, y, Npad, Kpad);
   }
 
   /** gemvBf16 with rows split between the caller and the helper. */
   gemvBf16(w: number, x: number, bias: number, y: number, Npad: number, Kpad: number): void {
-    const k = this.heap.kernels;
-    const mine = this.split(Npad, Kpad);
-    if (mine === Npad) return k.gemvBf16(w, x, bias, y, Npad, Kpad);
-    const rest = [w + mine * Kpad * 2, 0, x, bias ? bias + mine * 4 : 0, y + mine * 4, Npad - mine, Kpad] as const;
-    this.post(2, rest);
-    k.gemvBf16(w, x, bias, y, mine, Kpad);
-    if (!this.join()) k.gemvBf16(rest[0], rest[2], rest[3], rest[4], rest[5], rest[6]);
+    this.splitFloat(2, 2, this.heap.kernels.gemvBf16, w, x, bias, y, Npad, Kpad);
   }
 
   /** Stops the helper (the kernels keep working on the caller's thread). */
@@ -180,6 +168,29 @@ export class KernelThreads {
     Atomics.notify(this.c, SEQ);
     this.helper?.terminate();
     this.helper = null;
+  }
+
+  /**
+   * A float-activation product (`fn`: the helper's code for it; `bytesPerWeight` of its blocked
+   * weights, 4 rows at a time) with rows split between the caller and the helper.
+   */
+  private splitFloat(
+    fn: number,
+    bytesPerWeight: number,
+    run: (w: number, x: number, bias: number, y: number, Npad: number, Kpad: number) => void,
+    w: number,
+    x: number,
+    bias: number,
+    y: number,
+    Npad: number,
+    Kpad: number,
+  ): void {
+    const mine = this.split(Npad, Kpad);
+    if (mine === Npad) return run(w, x, bias, y, Npad, Kpad);
+    const rest = [w + mine * Kpad * bytesPerWeight, 0, x, bias ? bias + mine * 4 : 0, y + mine * 4, Npad - mine, Kpad] as const;
+    this.post(fn, rest);
+    run(w, x, bias, y, mine, Kpad);
+    if (!this.join()) run(rest[0], rest[2], rest[3], rest[4], rest[5], rest[6]);
   }
 
   /** Rows the caller keeps: half (a multiple of 4), or all of a small matrix or without a helper. */

@@ -325,6 +325,7 @@ describe('KernelDecoder with a helper thread (KernelThreads over a shared memory
   it.each([
     ['int8', () => prepareWeights(m.config, m.weights, { weights: { linear: 'q8', head: 'q8' } })],
     ['bf16', () => bf16Values(prepareWeights(m.config, m.weights))],
+    ['fp32', () => prepareWeights(m.config, m.weights)],
   ] as const)("%s: gives bit-identical logits to one thread (each output row is one thread's), and the runner reports 2 threads", async (_, prepare) => {
     const prepared = prepare();
     const plan = { layers: [0, 1] };
