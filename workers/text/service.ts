@@ -61,8 +61,9 @@ export interface TextModelInfo {
   attention: AttentionKind;
   nodeCounts: number[];
   /**
-   * Which kernels take decode steps: 'kernel' = Whittle's own int8 WebAssembly SIMD kernels
-   * (WASM, int8 weights), 'onnxruntime' = the compiled graphs; `kernelBytes`, the kernels'
+   * Which kernels take decode steps: 'kernel' = Whittle's own WebAssembly SIMD kernels (WASM:
+   * int8 weights, and fp32 ones, kept as bf16 where a bf16 checkpoint allows), 'onnxruntime' =
+   * the compiled graphs; `kernelBytes`, the kernels'
    * memory (their copy of the weights, KV caches and scratch; 0 without them); `threads`, the
    * threads their products run on (2 with a helper thread where onnxruntime has two or more
    * threads, i.e. a cross-origin isolated page or Node; else 1; 0 without the kernels).

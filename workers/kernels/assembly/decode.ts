@@ -107,6 +107,19 @@ export function gemvInt8(w: usize, scales: usize, q: usize, qScale: f32, bias: u
 }
 
 /**
+ * y[n..n+4] = [Σa0, Σa1, Σa2, Σa3] (+ bias[n..n+4] when bias != 0): the four rows' float lane
+ * sums of gemvF32 and gemvBf16, taken at once.
+ */
+@inline function storeRowSums(a0: v128, a1: v128, a2: v128, a3: v128, bias: usize, y: usize, n: i32): void {
+  const s01 = f32x4.add(v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), v128.shuffle<f32>(a0, a1, 2, 6, 3, 7));
+  const s23 = f32x4.add(v128.shuffle<f32>(a2, a3, 0, 4, 1, 5), v128.shuffle<f32>(a2, a3, 2, 6, 3, 7));
+  let out = f32x4.add(v128.shuffle<f32>(s01, s23, 0, 1, 4, 5), v128.shuffle<f32>(s01, s23, 2, 3, 6, 7));
+  const off = <usize>n << 2;
+  if (bias != 0) out = f32x4.add(out, v128.load(bias + off));
+  v128.store(y + off, out);
+}
+
+/**
  * y[n] = Σ_k W[n, k] * x[k] (+ bias[n]), n < Npad: fp32 weights in blocks of 4 output rows by
  * 4 inputs, [Npad/4][Kpad/4][4][4] (packF32Columns). Kpad % 4 == 0, x is [Kpad] (zeros after K).
  */
@@ -125,12 +138,7 @@ export function gemvF32(w: usize, x: usize, bias: usize, y: usize, Npad: i32, Kp
       a3 = f32x4.add(a3, f32x4.mul(v128.load(p + 48), xv));
       p += 64;
     }
-    const s01 = f32x4.add(v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), v128.shuffle<f32>(a0, a1, 2, 6, 3, 7));
-    const s23 = f32x4.add(v128.shuffle<f32>(a2, a3, 0, 4, 1, 5), v128.shuffle<f32>(a2, a3, 2, 6, 3, 7));
-    let out = f32x4.add(v128.shuffle<f32>(s01, s23, 0, 1, 4, 5), v128.shuffle<f32>(s01, s23, 2, 3, 6, 7));
-    const off = <usize>n << 2;
-    if (bias != 0) out = f32x4.add(out, v128.load(bias + off));
-    v128.store(y + off, out);
+    storeRowSums(a0, a1, a2, a3, bias, y, n);
   }
 }
 
@@ -183,12 +191,7 @@ export function gemvBf16(w: usize, x: usize, bias: usize, y: usize, Npad: i32, K
     a1 = f32x4.add(a1, b1);
     a2 = f32x4.add(a2, b2);
     a3 = f32x4.add(a3, b3);
-    const s01 = f32x4.add(v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), v128.shuffle<f32>(a0, a1, 2, 6, 3, 7));
-    const s23 = f32x4.add(v128.shuffle<f32>(a2, a3, 0, 4, 1, 5), v128.shuffle<f32>(a2, a3, 2, 6, 3, 7));
-    let out = f32x4.add(v128.shuffle<f32>(s01, s23, 0, 1, 4, 5), v128.shuffle<f32>(s01, s23, 2, 3, 6, 7));
-    const off = <usize>n << 2;
-    if (bias != 0) out = f32x4.add(out, v128.load(bias + off));
-    v128.store(y + off, out);
+    storeRowSums(a0, a1, a2, a3, bias, y, n);
   }
 }
 
